@@ -1,0 +1,132 @@
+"""REST API of the compliance room: check runs, findings, decisions."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from compliance import services
+from compliance.models import CheckRun, Finding, FindingDecision, SubmissionDecision
+from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, finding_get_for_user,
+                                  findings_visible_to)
+from projects.selectors import submission_get_for_user
+
+
+class CheckRunSerializer(serializers.ModelSerializer):
+    artifact_name = serializers.CharField(source="artifact.original_name", read_only=True)
+
+    class Meta:
+        model = CheckRun
+        fields = ["id", "submission", "artifact", "artifact_name", "check_name", "state", "progress", "step",
+                  "verdict", "summary", "error", "engine_version", "inputs", "worker", "attempts", "queued_at",
+                  "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+class FindingDecisionSerializer(serializers.ModelSerializer):
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True)
+
+    class Meta:
+        model = FindingDecision
+        fields = ["decision", "justification", "decided_by", "decided_at"]
+        read_only_fields = ["decided_by", "decided_at"]
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    decisions = FindingDecisionSerializer(many=True, read_only=True)
+    check_name = serializers.CharField(source="check_run.check_name", read_only=True)
+    artifact = serializers.IntegerField(source="check_run.artifact_id", read_only=True)
+
+    class Meta:
+        model = Finding
+        fields = ["id", "submission", "check_run", "check_name", "artifact", "severity", "category", "code",
+                  "title", "explanation", "evidence", "status", "vendor_reply", "decisions", "created_at"]
+        read_only_fields = fields
+
+
+class FindingReplySerializer(serializers.Serializer):
+    reply = serializers.CharField(max_length=10000)
+
+
+class SubmissionDecisionSerializer(serializers.ModelSerializer):
+    # A plain id, looked up through the user's scope: a related field would tell "does not exist"
+    # apart from "not yours" and let callers probe ids.
+    submission = serializers.IntegerField(source="submission_id")
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True)
+
+    class Meta:
+        model = SubmissionDecision
+        fields = ["id", "submission", "decision", "justification", "decided_by", "decided_at"]
+        read_only_fields = ["id", "decided_by", "decided_at"]
+
+
+class CheckRunViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = CheckRunSerializer
+    filterset_fields = ["submission", "artifact", "check_name", "state"]
+
+    def get_queryset(self):
+        return check_runs_visible_to(user=self.request.user).select_related("artifact").order_by("id")
+
+    def get_object(self):
+        return check_run_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=None, responses=CheckRunSerializer)
+    @action(detail=True, methods=["post"])
+    def rerun(self, request, pk=None):
+        """Staff: run the check again (its findings are replaced when it ends)."""
+        run = services.check_run_rerun(user=request.user, run=self.get_object())
+        return Response(CheckRunSerializer(run).data)
+
+
+class FindingViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = FindingSerializer
+    filterset_fields = ["submission", "severity", "status", "category", "code"]
+    search_fields = ["title", "explanation"]
+    ordering_fields = ["id", "severity", "created_at"]
+
+    def get_queryset(self):
+        return (findings_visible_to(user=self.request.user).select_related("check_run")
+                .prefetch_related("decisions__decided_by").order_by("id"))
+
+    def get_object(self):
+        return finding_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=FindingDecisionSerializer, responses=FindingSerializer)
+    @action(detail=True, methods=["post"])
+    def decide(self, request, pk=None):
+        """Reviewer: confirmed, waived (with a justification) or false_positive."""
+        finding = self.get_object()
+        serializer = FindingDecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.finding_decide(user=request.user, finding=finding, **serializer.validated_data)
+        return Response(FindingSerializer(self.get_object()).data)
+
+    @extend_schema(request=FindingReplySerializer, responses=FindingSerializer)
+    @action(detail=True, methods=["post"])
+    def reply(self, request, pk=None):
+        """Vendor: answer a finding."""
+        finding = self.get_object()
+        serializer = FindingReplySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.finding_reply(user=request.user, finding=finding, reply=serializer.validated_data["reply"])
+        return Response(FindingSerializer(self.get_object()).data)
+
+
+class SubmissionDecisionViewSet(viewsets.GenericViewSet):
+    """Reviewer decisions on whole submissions."""
+
+    serializer_class = SubmissionDecisionSerializer
+
+    def get_queryset(self):
+        return SubmissionDecision.objects.none()
+
+    def create(self, request):
+        serializer = SubmissionDecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        submission = submission_get_for_user(user=request.user, pk=data["submission_id"])
+        record = services.submission_decide(user=request.user, submission=submission, decision=data["decision"],
+                                            justification=data.get("justification", ""))
+        return Response(SubmissionDecisionSerializer(record).data, status=201)

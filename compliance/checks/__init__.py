@@ -1,0 +1,114 @@
+"""The check registry: which checks apply to which artifact, on which queue, within which limits.
+
+A check is a module function ``run(ctx: CheckContext) -> CheckOutcome``. It reads
+the artifact through ``ctx.local_path()``, reports progress through
+``ctx.progress()`` (which also renews the run's lease) and returns findings as
+plain dicts; ``compliance.services.check_run_execute`` records them. Checks call
+the engine for the analysis and stay thin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+
+from projects.models import Artifact
+
+LIGHT, HEAVY, DOSSIER = "light", "heavy", "dossier"
+
+
+@dataclass
+class CheckOutcome:
+    """What a check concluded. ``state`` is succeeded or inconclusive (failures raise)."""
+
+    verdict: str
+    summary: dict
+    findings: list[dict] = field(default_factory=list)
+    state: str = "succeeded"
+    engine_version: str = ""
+    inputs: dict = field(default_factory=dict)
+
+
+class CheckFailed(Exception):
+    """A failure a person can act on (the message is shown as the run's reason)."""
+
+
+@dataclass
+class CheckContext:
+    artifact: Artifact
+    progress: Callable[[float, str], None]
+
+    @contextlib.contextmanager
+    def local_path(self) -> Iterator[Path]:
+        """The artifact as a local file: its own path on local storage, otherwise a
+        temporary copy streamed from object storage (deleted afterwards)."""
+        try:
+            yield Path(default_storage.path(self.artifact.file.name))
+            return
+        except NotImplementedError:
+            pass
+        with tempfile.TemporaryDirectory(prefix="artifact-") as tmp:
+            target = Path(tmp) / "artifact"
+            with default_storage.open(self.artifact.file.name, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+            yield target
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    label: str
+    queue: str
+    soft_time_limit: int
+    time_limit: int
+    applies: Callable[[Artifact], bool]
+    run: Callable[[CheckContext], CheckOutcome]
+
+
+def _registry() -> dict[str, CheckSpec]:
+    from compliance.checks import intake
+
+    specs = [
+        # Intake reads every byte once (hashing, archive walk): 10 GB at ~300 MB/s is ~35 s; allow 20 min.
+        CheckSpec("intake", "Intake safety", LIGHT, 20 * 60, 25 * 60, lambda a: True, intake.run),
+    ]
+    try:
+        from compliance.checks import lineage
+
+        # Lineage reads a fixed sample of layers (<0.5 % of the bytes): 30 min is generous.
+        specs.append(CheckSpec("lineage", "Model lineage", HEAVY, 30 * 60, 35 * 60, lineage.applies, lineage.run))
+    except ImportError:
+        pass
+    try:
+        from compliance.checks import licenses
+
+        specs.append(CheckSpec("licenses", "Licences", LIGHT, 20 * 60, 25 * 60, licenses.applies, licenses.run))
+    except ImportError:
+        pass
+    try:
+        from compliance.checks import code
+
+        specs.append(CheckSpec("code", "Code provenance", HEAVY, 40 * 60, 45 * 60, code.applies, code.run))
+    except ImportError:
+        pass
+    return {spec.name: spec for spec in specs}
+
+
+_REGISTRY: dict[str, CheckSpec] | None = None
+
+
+def check_registry() -> dict[str, CheckSpec]:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _registry()
+    return _REGISTRY
+
+
+def checks_for(artifact: Artifact) -> list[CheckSpec]:
+    return [spec for spec in check_registry().values() if spec.applies(artifact)]

@@ -1,0 +1,59 @@
+"""Intake: the content's real type, its hash against the one recorded at upload, and safety.
+
+The analysis is ``compliance.engine.intake.artifact_inspect``; this module maps its
+report onto findings and the artifact's quarantine state.
+"""
+
+from __future__ import annotations
+
+from compliance.checks import CheckContext, CheckFailed, CheckOutcome
+
+# Artifact kinds as the vendor declares them -> the engine's declared-kind vocabulary.
+DECLARED_KIND = {
+    "weights": "weights",
+    "config": "config",
+    "tokenizer": "tokenizer",
+    "source_archive": "source_archive",
+    "model_card": "model_card",
+    "sbom": "sbom",
+    "training_evidence": None,
+    "model_directory": "source_archive",
+    "other": None,
+}
+
+
+def run(ctx: CheckContext) -> CheckOutcome:
+    from compliance.engine.intake import ENGINE_VERSION, artifact_inspect
+
+    artifact = ctx.artifact
+    ctx.progress(0.05, "reading the file")
+    with ctx.local_path() as path:
+        report = artifact_inspect(path=path, declared_kind=DECLARED_KIND.get(artifact.kind))
+    data = report.to_dict()
+    ctx.progress(0.9, "recording findings")
+    findings = [
+        {
+            "severity": f["severity"],
+            "category": "intake",
+            "code": f["code"],
+            "title": f["message"][:300],
+            "explanation": f["message"],
+            "evidence": f.get("evidence") or {},
+        }
+        for f in data.get("findings", [])
+    ]
+    if data["sha256"] != artifact.sha256:
+        # Storage changed the bytes after upload: nothing else about this file can be trusted.
+        raise CheckFailed(
+            f"{artifact.original_name}: stored file's SHA-256 {data['sha256'][:16]}… differs from the "
+            f"{artifact.sha256[:16]}… recorded at upload; the stored copy was altered or damaged"
+        )
+    summary = {"sha256": data["sha256"], "size": data.get("size"), "detected_kind": data["kind"],
+               "verdict": data["verdict"], "findings": len(findings)}
+    return CheckOutcome(
+        verdict=data["verdict"],
+        summary=summary,
+        findings=findings,
+        engine_version=ENGINE_VERSION,
+        inputs={"sha256": artifact.sha256, "declared_kind": artifact.kind},
+    )

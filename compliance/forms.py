@@ -1,0 +1,59 @@
+"""Forms of the compliance room: decisions, replies, policies."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from compliance.models import FindingDecision, ProgrammePolicy, SubmissionDecision
+
+LICENSE_CATEGORIES = [
+    ("permissive", _("Permissive")),
+    ("copyleft", _("Copyleft")),
+    ("copyleft-limited", _("Copyleft (limited)")),
+    ("proprietary-free", _("Proprietary free")),
+    ("source-available", _("Source-available")),
+    ("non-commercial", _("Non-commercial")),
+    ("public-domain", _("Public domain")),
+    ("commercial", _("Commercial")),
+    ("unstated", _("Unstated")),
+]
+
+
+class FindingDecisionForm(forms.Form):
+    decision = forms.ChoiceField(label=_("Decision"), choices=FindingDecision.Decision.choices)
+    justification = forms.CharField(label=_("Justification"), required=False, max_length=10000,
+                                    widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class FindingReplyForm(forms.Form):
+    reply = forms.CharField(label=_("Your reply"), max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SubmissionDecisionForm(forms.Form):
+    decision = forms.ChoiceField(label=_("Decision"), choices=SubmissionDecision.Decision.choices)
+    justification = forms.CharField(label=_("Justification"), required=False, max_length=10000,
+                                    widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class PolicyForm(forms.ModelForm):
+    denied_categories = forms.MultipleChoiceField(label=_("Denied licence categories"), required=False,
+                                                  choices=LICENSE_CATEGORIES, widget=forms.CheckboxSelectMultiple)
+    review_categories = forms.MultipleChoiceField(label=_("Licence categories needing review"), required=False,
+                                                  choices=LICENSE_CATEGORIES, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ProgrammePolicy
+        fields = ["allowed_licenses", "denied_licenses", "review_licenses", "denied_categories",
+                  "review_categories", "from_scratch_required", "reference_models", "code_corpora"]
+        widgets = {
+            "allowed_licenses": forms.Textarea(attrs={"rows": 4}),
+            "denied_licenses": forms.Textarea(attrs={"rows": 4}),
+            "review_licenses": forms.Textarea(attrs={"rows": 4}),
+            "reference_models": forms.CheckboxSelectMultiple,
+            "code_corpora": forms.CheckboxSelectMultiple,
+        }
+        help_texts = {
+            "allowed_licenses": _("One SPDX expression per line, e.g. Apache-2.0 or MIT. "
+                                  "LicenseRef-scancode-… keys name model licences SPDX lacks."),
+        }

@@ -1,0 +1,237 @@
+"""Everything that judges: policies, references, check runs, findings, decisions, dossiers."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from projects.models import Artifact, Programme, Submission
+
+
+class ReferenceModel(models.Model):
+    """A known open model the lineage check compares submissions against."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    publisher = models.CharField(_("publisher"), max_length=200)
+    license_expression = models.CharField(_("licence (SPDX)"), max_length=300, blank=True)
+    source_url = models.URLField(_("source"), blank=True)
+    architecture = models.CharField(_("architecture"), max_length=100, blank=True)
+    parameters = models.BigIntegerField(_("parameters"), null=True, blank=True)
+    bundle = models.FileField(_("fingerprint bundle"), upload_to="references/", max_length=500, blank=True)
+    bundle_sha256 = models.CharField(max_length=64, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("reference model")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CodeCorpus(models.Model):
+    """A known open code base indexed for copied-code matching."""
+
+    name = models.CharField(_("name"), max_length=200)
+    version = models.CharField(_("version"), max_length=60)
+    license_expression = models.CharField(_("licence (SPDX)"), max_length=300)
+    origin = models.CharField(_("origin"), max_length=500, blank=True)
+    files = models.PositiveIntegerField(default=0)
+    fingerprints = models.PositiveIntegerField(default=0)
+    indexed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "version"]
+        verbose_name = _("code corpus")
+        verbose_name_plural = _("code corpora")
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="corpus_name_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class ProgrammePolicy(models.Model):
+    """A programme's compliance policy: licences, references, and the from-scratch rule."""
+
+    programme = models.OneToOneField(Programme, on_delete=models.CASCADE, related_name="policy")
+    # One SPDX expression per line.
+    allowed_licenses = models.TextField(_("allowed licences"), blank=True)
+    denied_licenses = models.TextField(_("denied licences"), blank=True)
+    review_licenses = models.TextField(_("licences needing review"), blank=True)
+    denied_categories = models.JSONField(_("denied licence categories"), default=list, blank=True)
+    review_categories = models.JSONField(_("licence categories needing review"), default=list, blank=True)
+    from_scratch_required = models.BooleanField(_("from-scratch training required"), default=True)
+    reference_models = models.ManyToManyField(ReferenceModel, blank=True, related_name="policies")
+    code_corpora = models.ManyToManyField(CodeCorpus, blank=True, related_name="policies")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("programme policy")
+        verbose_name_plural = _("programme policies")
+
+    def __str__(self) -> str:
+        return f"policy of {self.programme.code}"
+
+    @staticmethod
+    def _lines(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def as_engine_policy(self) -> dict:
+        """The policy as plain data for the engine."""
+        return {
+            "allowed": self._lines(self.allowed_licenses),
+            "denied": self._lines(self.denied_licenses),
+            "review_required": self._lines(self.review_licenses),
+            "denied_categories": list(self.denied_categories),
+            "review_categories": list(self.review_categories),
+        }
+
+
+class CheckRun(models.Model):
+    """One check of one artifact: the source of truth for its state, progress and outcome."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        INCONCLUSIVE = "inconclusive", _("Inconclusive")
+
+    FINISHED_STATES = {State.SUCCEEDED, State.FAILED, State.INCONCLUSIVE}
+
+    artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="check_runs")
+    # Denormalised so dashboards and submission pages need no join through artifacts.
+    submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="check_runs")
+    check_name = models.CharField(max_length=40)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    step = models.CharField(max_length=200, blank=True)
+    verdict = models.CharField(max_length=40, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    engine_version = models.CharField(max_length=40, blank=True)
+    inputs = models.JSONField(default=dict, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A running check renews this at every progress report; past it, the reconciler requeues.
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["artifact_id", "check_name"]
+        constraints = [models.UniqueConstraint(fields=["artifact", "check_name"], name="one_run_per_artifact_check")]
+
+    def __str__(self) -> str:
+        return f"{self.check_name} on artifact {self.artifact_id}: {self.state}"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Finding(models.Model):
+    """One thing a check found, with the evidence a reviewer can follow."""
+
+    class Severity(models.TextChoices):
+        CRITICAL = "critical", _("Critical")
+        HIGH = "high", _("High")
+        MEDIUM = "medium", _("Medium")
+        LOW = "low", _("Low")
+        INFO = "info", _("Information")
+
+    SEVERITY_ORDER = ["critical", "high", "medium", "low", "info"]
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CONFIRMED = "confirmed", _("Confirmed")
+        WAIVED = "waived", _("Waived")
+        FALSE_POSITIVE = "false_positive", _("False positive")
+
+    check_run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="findings")
+    submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="findings")
+    severity = models.CharField(max_length=10, choices=Severity.choices, db_index=True)
+    category = models.CharField(max_length=40)
+    code = models.CharField(max_length=80)
+    title = models.CharField(max_length=300)
+    explanation = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    vendor_reply = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["submission", "severity"])]
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.title}"
+
+
+class FindingDecision(models.Model):
+    """A reviewer's decision on a finding; the latest one stands, earlier ones stay for the record."""
+
+    class Decision(models.TextChoices):
+        CONFIRMED = "confirmed", _("Confirmed")
+        WAIVED = "waived", _("Waived")
+        FALSE_POSITIVE = "false_positive", _("False positive")
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="decisions")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    justification = models.TextField(blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+
+
+class SubmissionDecision(models.Model):
+    """A reviewer's decision on a whole submission."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", _("Approved")
+        CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+        REJECTED = "rejected", _("Rejected")
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="decisions")
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    justification = models.TextField(blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+
+
+class Dossier(models.Model):
+    """A rendered, signed compliance dossier; never overwritten, regenerating makes a new number."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RENDERING = "rendering", _("Rendering")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="dossiers")
+    number = models.CharField(max_length=40, unique=True)
+    lang = models.CharField(max_length=5, default="en")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    file = models.FileField(upload_to="dossiers/", max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    rendered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.number

@@ -1,0 +1,347 @@
+"""Writes of the compliance room: check runs, findings, decisions, policies.
+
+The pipeline's rules (see THREAT_MODEL.md and ARCHITECTURE.md):
+- One ``CheckRun`` per (artifact, check) is the source of truth.
+- A task claims its run with one conditional UPDATE; a second delivery finds
+  nothing to claim and exits. Every write of a running check is fenced by the
+  attempt number it claimed, so a worker presumed dead cannot overwrite the
+  attempt that replaced it.
+- Findings are replaced, never appended, when an attempt finishes: a check that
+  ran twice still has exactly one set of findings.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compliance.checks import CheckContext, CheckFailed, CheckOutcome, check_registry, checks_for
+from compliance.models import CheckRun, Finding, FindingDecision, ProgrammePolicy, SubmissionDecision
+from portal.selectors import user_can_manage
+from portal.services import audit_record
+from projects.models import Artifact, Programme, Submission
+from projects.selectors import user_can_review, user_can_submit
+from projects.services import submission_status_set
+
+logger = logging.getLogger(__name__)
+
+# After this many interrupted attempts (worker killed, out of memory) a run fails for good.
+MAX_ATTEMPTS = 5
+
+
+# --- enqueueing ---------------------------------------------------------------------------------
+
+def _send(run: CheckRun) -> None:
+    """Send the task for a run (after commit: the worker must find the row)."""
+    from compliance.tasks import run_check_task
+
+    spec = check_registry().get(run.check_name)
+    if spec is None:
+        return
+    run_id = run.pk
+    transaction.on_commit(lambda: run_check_task.apply_async(
+        args=[run_id], queue=spec.queue, soft_time_limit=spec.soft_time_limit, time_limit=spec.time_limit))
+
+
+def check_runs_create_for_submission(*, submission: Submission) -> list[CheckRun]:
+    """Create and enqueue every applicable check of every artifact (idempotent)."""
+    runs = []
+    now = timezone.now()
+    with transaction.atomic():
+        for artifact in submission.artifacts.all():
+            for spec in checks_for(artifact):
+                run, created = CheckRun.objects.get_or_create(
+                    artifact=artifact, check_name=spec.name,
+                    defaults={"submission": submission, "queued_at": now, "step": "waiting for a worker"})
+                if created:
+                    _send(run)
+                runs.append(run)
+        if runs:
+            submission_status_set(submission=submission, status=Submission.Status.CHECKING)
+        else:
+            submission_status_set(submission=submission, status=Submission.Status.CHECKED)
+    return runs
+
+
+def check_run_rerun(*, user, run: CheckRun) -> CheckRun:
+    """Staff action: run a check again from scratch (its findings are replaced when it ends)."""
+    if not user_can_manage(user=user):
+        raise PermissionDenied(_("Only ministry administrators and programme officers may re-run checks."))
+    with transaction.atomic():
+        CheckRun.objects.filter(pk=run.pk).update(
+            state=CheckRun.State.QUEUED, progress=0.0, step="queued again by staff", error="", attempts=0,
+            queued_at=timezone.now(), started_at=None, finished_at=None, lease_expires_at=None, worker="")
+        run.refresh_from_db()
+        audit_record(actor=user, action="check.rerun", object_type="check_run", object_id=run.pk,
+                     object_label=f"{run.check_name} on {run.artifact.original_name}",
+                     submission_id=run.submission_id, project_id=run.submission.project_id)
+        submission_status_set(submission=run.submission, status=Submission.Status.CHECKING)
+        _send(run)
+    return run
+
+
+# --- running ------------------------------------------------------------------------------------
+
+def check_run_claim(*, run_id: int, worker: str) -> CheckRun | None:
+    """Claim a queued run, or a running one whose lease lapsed. Returns None when
+    there is nothing to do (already done, or running elsewhere)."""
+    now = timezone.now()
+    claimable = Q(state=CheckRun.State.QUEUED) | Q(state=CheckRun.State.RUNNING, lease_expires_at__lt=now)
+    updated = CheckRun.objects.filter(claimable, pk=run_id).update(
+        state=CheckRun.State.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], started_at=now,
+        finished_at=None, progress=0.0, step="starting", error="",
+        lease_expires_at=now + timedelta(seconds=settings.CHECK_LEASE_S))
+    if updated != 1:
+        return None
+    return CheckRun.objects.select_related("artifact", "submission", "submission__project").get(pk=run_id)
+
+
+def check_run_progress(*, run: CheckRun, fraction: float, step: str) -> None:
+    """Report progress and renew the lease; fenced by the attempt that owns the run."""
+    now = timezone.now()
+    CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).update(
+        progress=max(0.0, min(1.0, float(fraction))), step=step[:200],
+        lease_expires_at=now + timedelta(seconds=settings.CHECK_LEASE_S))
+
+
+def _finish(*, run: CheckRun, state: str, verdict: str = "", summary: dict | None = None, error: str = "",
+            findings: list[dict] = (), engine_version: str = "", inputs: dict | None = None) -> bool:
+    """Record the end of an attempt, atomically with its findings. False if the attempt lost its claim."""
+    with transaction.atomic():
+        owned = CheckRun.objects.select_for_update().filter(
+            pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).first()
+        if owned is None:
+            return False
+        Finding.objects.filter(check_run=owned).delete()
+        Finding.objects.bulk_create([
+            Finding(check_run=owned, submission_id=owned.submission_id, severity=f["severity"],
+                    category=f.get("category", owned.check_name)[:40], code=f["code"][:80], title=f["title"][:300],
+                    explanation=f.get("explanation", ""), evidence=f.get("evidence") or {})
+            for f in findings
+        ])
+        owned.state = state
+        owned.verdict = verdict[:40]
+        owned.summary = summary or {}
+        owned.error = error
+        owned.progress = 1.0
+        owned.step = "done" if state != CheckRun.State.FAILED else "failed"
+        owned.engine_version = engine_version[:40]
+        owned.inputs = inputs or {}
+        owned.finished_at = timezone.now()
+        owned.lease_expires_at = None
+        owned.save()
+        if owned.check_name == "intake" and state == CheckRun.State.SUCCEEDED:
+            _artifact_intake_result(artifact=owned.artifact, verdict=verdict, summary=owned.summary)
+        audit_record(actor="worker", action=f"check.{state}", object_type="check_run", object_id=owned.pk,
+                     object_label=f"{owned.check_name} on {owned.artifact.original_name}",
+                     submission_id=owned.submission_id, project_id=owned.submission.project_id,
+                     data={"verdict": verdict, "findings": len(findings), "attempt": owned.attempts,
+                           "error": error[:500]})
+        submission_status_recompute(submission_id=owned.submission_id)
+    return True
+
+
+def _artifact_intake_result(*, artifact: Artifact, verdict: str, summary: dict) -> None:
+    status = {"accepted": Artifact.Status.ACCEPTED, "rejected": Artifact.Status.REJECTED}.get(
+        verdict, Artifact.Status.QUARANTINED)
+    Artifact.objects.filter(pk=artifact.pk).update(status=status,
+                                                   detected_kind=str(summary.get("detected_kind", ""))[:40])
+
+
+def submission_status_recompute(*, submission_id: int) -> None:
+    """A submission whose checks all ended moves from 'checking' to 'checked'."""
+    unfinished = CheckRun.objects.filter(submission_id=submission_id).exclude(
+        state__in=CheckRun.FINISHED_STATES).exists()
+    target = Submission.Status.CHECKING if unfinished else Submission.Status.CHECKED
+    Submission.objects.filter(pk=submission_id, status__in=[Submission.Status.SUBMITTED,
+                                                            Submission.Status.CHECKING,
+                                                            Submission.Status.CHECKED]).update(status=target)
+
+
+class TransientCheckError(Exception):
+    """Raised by the executor for errors worth retrying (database or storage hiccups)."""
+
+
+def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
+    """Claim a run, execute its check and record the outcome. Returns what happened."""
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.db import OperationalError
+
+    worker = worker or socket.gethostname()
+    run = check_run_claim(run_id=run_id, worker=worker)
+    if run is None:
+        return "not claimable"
+    spec = check_registry().get(run.check_name)
+    if spec is None:
+        _finish(run=run, state=CheckRun.State.FAILED, error=f"no check named {run.check_name!r} on this worker")
+        return "failed"
+    ctx = CheckContext(artifact=run.artifact,
+                       progress=lambda fraction, step: check_run_progress(run=run, fraction=fraction, step=step))
+    try:
+        outcome: CheckOutcome = spec.run(ctx)
+    except SoftTimeLimitExceeded:
+        _finish(run=run, state=CheckRun.State.FAILED,
+                error=f"the check took longer than its limit of {spec.soft_time_limit} s and was stopped")
+        return "failed"
+    except CheckFailed as exc:
+        _finish(run=run, state=CheckRun.State.FAILED, error=str(exc))
+        return "failed"
+    except (OperationalError, ConnectionError, TimeoutError) as exc:
+        # Put the run back so the retry (or the reconciler) can claim it.
+        CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).update(
+            state=CheckRun.State.QUEUED, step=f"retrying after a transient error: {exc}"[:200],
+            queued_at=timezone.now(), lease_expires_at=None)
+        raise TransientCheckError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - any other error fails the run with its reason, never silently
+        logger.exception("check %s on artifact %s failed", run.check_name, run.artifact_id)
+        _finish(run=run, state=CheckRun.State.FAILED,
+                error=f"{type(exc).__name__}: {exc}"[:2000] or "the check crashed without a message")
+        return "failed"
+    state = CheckRun.State.INCONCLUSIVE if outcome.state == "inconclusive" else CheckRun.State.SUCCEEDED
+    _finish(run=run, state=state, verdict=outcome.verdict, summary=outcome.summary, findings=outcome.findings,
+            engine_version=outcome.engine_version, inputs=outcome.inputs)
+    return state
+
+
+def check_runs_reconcile() -> dict:
+    """Requeue runs whose worker vanished (lease lapsed) and re-send runs the broker may have
+    lost (queued too long); fail runs interrupted too often. Safe to run anywhere, any time."""
+    now = timezone.now()
+    counts = {"requeued": 0, "resent": 0, "failed": 0}
+    lapsed = CheckRun.objects.filter(state=CheckRun.State.RUNNING, lease_expires_at__lt=now)
+    for run in lapsed.select_related("artifact", "submission"):
+        if run.attempts >= MAX_ATTEMPTS:
+            with transaction.atomic():
+                if CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).exists():
+                    _finish(run=run, state=CheckRun.State.FAILED,
+                            error=f"the check was interrupted {run.attempts} times (worker killed or out of memory?)")
+                    counts["failed"] += 1
+            continue
+        with transaction.atomic():
+            if CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING,
+                                       lease_expires_at__lt=now).update(
+                    state=CheckRun.State.QUEUED, queued_at=now, lease_expires_at=None,
+                    step="requeued: its worker stopped reporting"):
+                _send(run)
+                counts["requeued"] += 1
+    stale_before = now - timedelta(seconds=settings.CHECK_QUEUED_STALE_S)
+    for run in CheckRun.objects.filter(state=CheckRun.State.QUEUED, queued_at__lt=stale_before):
+        with transaction.atomic():
+            if CheckRun.objects.filter(pk=run.pk, state=CheckRun.State.QUEUED, queued_at__lt=stale_before).update(
+                    queued_at=now, step="re-sent: no worker picked it up"):
+                _send(run)
+                counts["resent"] += 1
+    return counts
+
+
+# --- decisions ----------------------------------------------------------------------------------
+
+def finding_decide(*, user, finding: Finding, decision: str, justification: str = "") -> FindingDecision:
+    """A reviewer confirms, waives (with a justification) or dismisses a finding."""
+    if not user_can_review(user=user, project=finding.submission.project):
+        raise PermissionDenied(_("Only reviewers assigned to this project may decide its findings."))
+    if decision not in FindingDecision.Decision.values:
+        raise ValidationError({"decision": _("Choose confirmed, waived or false positive.")})
+    justification = (justification or "").strip()
+    if decision in {FindingDecision.Decision.WAIVED, FindingDecision.Decision.FALSE_POSITIVE} and not justification:
+        raise ValidationError({"justification": _("Say why: a waiver or a false positive needs a justification.")})
+    with transaction.atomic():
+        record = FindingDecision.objects.create(finding=finding, decision=decision, justification=justification,
+                                                decided_by=user)
+        Finding.objects.filter(pk=finding.pk).update(status=decision)
+        finding.status = decision
+        audit_record(actor=user, action="finding.decide", object_type="finding", object_id=finding.pk,
+                     object_label=finding.title, submission_id=finding.submission_id,
+                     project_id=finding.submission.project_id,
+                     data={"decision": decision, "justification": justification})
+    return record
+
+
+def finding_reply(*, user, finding: Finding, reply: str) -> Finding:
+    """The vendor's answer to a finding (shown to reviewers and in the dossier)."""
+    if not user_can_submit(user=user, project=finding.submission.project):
+        raise PermissionDenied(_("Only the project's vendor members may reply to its findings."))
+    reply = (reply or "").strip()
+    if not reply:
+        raise ValidationError({"reply": _("Write a reply.")})
+    with transaction.atomic():
+        Finding.objects.filter(pk=finding.pk).update(vendor_reply=reply[:10000])
+        finding.vendor_reply = reply[:10000]
+        audit_record(actor=user, action="finding.reply", object_type="finding", object_id=finding.pk,
+                     object_label=finding.title, submission_id=finding.submission_id,
+                     project_id=finding.submission.project_id, data={"reply": reply[:2000]})
+    return finding
+
+
+DECIDABLE = {Submission.Status.CHECKED, Submission.Status.APPROVED, Submission.Status.CHANGES_REQUESTED,
+             Submission.Status.REJECTED}
+
+
+def submission_decide(*, user, submission: Submission, decision: str, justification: str = "") -> SubmissionDecision:
+    """Approve, request changes or reject a submission whose checks have all ended."""
+    if not user_can_review(user=user, project=submission.project):
+        raise PermissionDenied(_("Only reviewers assigned to this project may decide its submissions."))
+    if decision not in SubmissionDecision.Decision.values:
+        raise ValidationError({"decision": _("Choose approved, changes requested or rejected.")})
+    if submission.status not in DECIDABLE:
+        raise ValidationError(_("Wait until every check has ended before deciding the submission."))
+    justification = (justification or "").strip()
+    if decision != SubmissionDecision.Decision.APPROVED and not justification:
+        raise ValidationError({"justification": _("Say why the submission is not approved.")})
+    if decision == SubmissionDecision.Decision.APPROVED and submission.findings.filter(
+            severity__in=["critical", "high"], status=Finding.Status.OPEN).exists():
+        raise ValidationError(_("Decide every open critical and high finding before approving."))
+    with transaction.atomic():
+        record = SubmissionDecision.objects.create(submission=submission, decision=decision,
+                                                   justification=justification, decided_by=user)
+        submission_status_set(submission=submission, status=decision)
+        audit_record(actor=user, action="submission.decide", object_type="submission", object_id=submission.pk,
+                     object_label=str(submission), submission_id=submission.pk, project_id=submission.project_id,
+                     data={"decision": decision, "justification": justification})
+    return record
+
+
+def programme_policy_get_or_create(*, programme: Programme) -> ProgrammePolicy:
+    policy, _created = ProgrammePolicy.objects.get_or_create(programme=programme)
+    return policy
+
+
+def programme_policy_update(*, user, programme: Programme, allowed: str, denied: str, review: str,
+                            from_scratch_required: bool, reference_models=(), code_corpora=(),
+                            denied_categories=(), review_categories=()) -> ProgrammePolicy:
+    """Change a programme's policy; every listed expression must parse as SPDX."""
+    if not user_can_manage(user=user):
+        raise PermissionDenied(_("Only ministry administrators and programme officers may change policies."))
+    from compliance.spdx import spdx_lines_validate
+
+    errors = {}
+    for field, text in (("allowed_licenses", allowed), ("denied_licenses", denied), ("review_licenses", review)):
+        problems = spdx_lines_validate(text)
+        if problems:
+            errors[field] = problems
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        policy = programme_policy_get_or_create(programme=programme)
+        policy.allowed_licenses = allowed.strip()
+        policy.denied_licenses = denied.strip()
+        policy.review_licenses = review.strip()
+        policy.from_scratch_required = from_scratch_required
+        policy.denied_categories = list(denied_categories)
+        policy.review_categories = list(review_categories)
+        policy.save()
+        policy.reference_models.set(reference_models)
+        policy.code_corpora.set(code_corpora)
+        audit_record(actor=user, action="policy.update", object_type="programme", object_id=programme.pk,
+                     object_label=str(programme), data=policy.as_engine_policy()
+                     | {"from_scratch_required": from_scratch_required,
+                        "reference_models": [str(m) for m in policy.reference_models.all()]})
+    return policy

@@ -1,0 +1,233 @@
+"""Pages that show judgement: dashboard, review queue, submission page, decisions, policies."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from compliance import services
+from compliance.charts import bar_chart_svg, layer_map_svg
+from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
+from compliance.models import CheckRun, ReferenceModel
+from compliance.selectors import (DashboardFilters, check_run_get_for_user, dashboard_data, dashboard_projects,
+                                  finding_get_for_user, project_rows, review_queue, submission_findings_grouped,
+                                  worker_activity)
+from portal.selectors import user_can_manage, user_is_ministry
+from projects.models import Project
+from projects.selectors import (programme_get_for_user, programmes_visible_to, submission_get_for_user,
+                                user_can_review, user_can_submit)
+
+
+def _require_ministry(request: HttpRequest) -> None:
+    if not user_is_ministry(user=request.user):
+        raise Http404("not found")
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Projects by status and phase, open findings by severity, running checks, overdue
+    milestones and recent activity, for everything the user may see."""
+    _require_ministry(request)
+    status = request.GET.get("status", "")
+    filters = DashboardFilters(programme=_int_or_none(request.GET.get("programme")),
+                               phase=_int_or_none(request.GET.get("phase")),
+                               status=status if status in Project.Status.values else None,
+                               q=request.GET.get("q", "")[:100])
+    data = dashboard_data(user=request.user, filters=filters)
+    rows = project_rows(projects=dashboard_projects(user=request.user, filters=filters))
+    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    charts = {
+        "status": bar_chart_svg(title=_("Projects by status"), items=data["projects_by_status"]),
+        "phase": bar_chart_svg(title=_("Projects by phase"), items=data["projects_by_phase"]),
+        "severity": bar_chart_svg(title=_("Open findings by severity"), items=data["findings_by_severity"]),
+    }
+    context = {"data": data, "charts": charts, "page": page, "filters": filters,
+               "programmes": programmes_visible_to(user=request.user).order_by("code"),
+               "statuses": Project.Status.choices, "phases": Project.Phase.choices}
+    if request.GET.get("fragment") == "live":
+        return render(request, "compliance/_dashboard_live.html", context)
+    return render(request, "compliance/dashboard.html", context)
+
+
+@login_required
+def queue(request: HttpRequest) -> HttpResponse:
+    _require_ministry(request)
+    return render(request, "compliance/queue.html", {"submissions": review_queue(user=request.user)})
+
+
+def _finding_presentation(groups) -> None:
+    """Evidence as readable JSON, and the per-layer lineage map drawn as SVG where there is one."""
+    for _severity, _label, findings in groups:
+        for finding in findings:
+            finding.evidence_json = json.dumps(finding.evidence, indent=2, ensure_ascii=False, sort_keys=True)
+            layers = finding.evidence.get("layers") if isinstance(finding.evidence, dict) else None
+            finding.chart_svg = (layer_map_svg(title=_("Which layers match"), layers=layers)
+                                 if isinstance(layers, list) and layers else "")
+
+
+def _submission_context(request: HttpRequest, submission) -> dict:
+    project = submission.project
+    groups = submission_findings_grouped(submission=submission)
+    _finding_presentation(groups)
+    runs = list(submission.check_runs.select_related("artifact").order_by("artifact_id", "check_name"))
+    return {
+        "submission": submission,
+        "project": project,
+        "declaration": getattr(submission, "declaration", None),
+        "artifacts": submission.artifacts.select_related("uploaded_by"),
+        "runs": runs,
+        "runs_finished": all(r.state in CheckRun.FINISHED_STATES for r in runs),
+        "finding_groups": groups,
+        "decisions": submission.decisions.select_related("decided_by"),
+        "can_review": user_can_review(user=request.user, project=project),
+        "can_reply": user_can_submit(user=request.user, project=project),
+        "can_manage": user_can_manage(user=request.user),
+        "is_ministry": user_is_ministry(user=request.user),
+        "decision_form": SubmissionDecisionForm(),
+        "finding_decision_form": FindingDecisionForm(),
+        "reply_form": FindingReplyForm(),
+    }
+
+
+@login_required
+def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    context = _submission_context(request, submission)
+    if request.GET.get("fragment") == "runs":
+        return render(request, "compliance/_check_runs.html", context)
+    dossiers = []
+    if user_is_ministry(user=request.user):
+        dossiers = submission.dossiers.order_by("-created_at")
+    context["dossiers"] = dossiers
+    return render(request, "compliance/submission_detail.html", context)
+
+
+@login_required
+@require_POST
+def finding_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    finding = finding_get_for_user(user=request.user, pk=pk)
+    form = FindingDecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.finding_decide(user=request.user, finding=finding, **form.cleaned_data)
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("Decision recorded."))
+    else:
+        messages.error(request, _("Choose a decision."))
+    return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
+
+
+@login_required
+@require_POST
+def finding_reply(request: HttpRequest, pk: int) -> HttpResponse:
+    finding = finding_get_for_user(user=request.user, pk=pk)
+    form = FindingReplyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.finding_reply(user=request.user, finding=finding, reply=form.cleaned_data["reply"])
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("Reply recorded."))
+    else:
+        messages.error(request, _("Write a reply."))
+    return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
+
+
+def _submission_url(pk: int) -> str:
+    from django.urls import reverse
+
+    return reverse("submission-detail", kwargs={"pk": pk})
+
+
+@login_required
+@require_POST
+def submission_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    form = SubmissionDecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.submission_decide(user=request.user, submission=submission, **form.cleaned_data)
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("Submission decision recorded."))
+    else:
+        messages.error(request, _("Choose a decision."))
+    return redirect("submission-detail", pk=submission.pk)
+
+
+@login_required
+@require_POST
+def check_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    run = check_run_get_for_user(user=request.user, pk=pk)
+    services.check_run_rerun(user=request.user, run=run)
+    messages.success(request, _("The check was queued again."))
+    return redirect("submission-detail", pk=run.submission_id)
+
+
+@login_required
+def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    programme = programme_get_for_user(user=request.user, pk=pk)
+    if not user_can_manage(user=request.user):
+        if user_is_ministry(user=request.user):
+            raise PermissionDenied
+        raise Http404("not found")
+    policy = services.programme_policy_get_or_create(programme=programme)
+    form = PolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.programme_policy_update(
+                user=request.user, programme=programme, allowed=data["allowed_licenses"],
+                denied=data["denied_licenses"], review=data["review_licenses"],
+                from_scratch_required=data["from_scratch_required"], reference_models=data["reference_models"],
+                code_corpora=data["code_corpora"], denied_categories=data["denied_categories"],
+                review_categories=data["review_categories"])
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, _("Policy saved."))
+            return redirect("programme-detail", pk=programme.pk)
+    return render(request, "compliance/policy_form.html", {"form": form, "programme": programme})
+
+
+@login_required
+def workers(request: HttpRequest) -> HttpResponse:
+    """Staff view: what runs where, for how long, and what failed."""
+    if not user_can_manage(user=request.user) and not request.user.is_staff:
+        raise Http404("not found")
+    running = (CheckRun.objects.filter(state=CheckRun.State.RUNNING)
+               .select_related("artifact", "submission__project").order_by("started_at"))
+    failed = (CheckRun.objects.filter(state=CheckRun.State.FAILED)
+              .select_related("artifact", "submission__project").order_by("-finished_at")[:50])
+    return render(request, "compliance/workers.html", {"rows": worker_activity(), "running": running,
+                                                       "failed": failed})
+
+
+@login_required
+def reference_list(request: HttpRequest) -> HttpResponse:
+    _require_ministry(request)
+    return render(request, "compliance/reference_list.html",
+                  {"references": ReferenceModel.objects.order_by("name")})
+
+

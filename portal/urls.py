@@ -1,0 +1,64 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from rest_framework.routers import DefaultRouter
+
+from compliance import api as compliance_api
+from compliance import views as compliance_views
+from portal import views as portal_views
+from projects import api as projects_api
+from projects import views as project_views
+
+router = DefaultRouter()
+router.register("programmes", projects_api.ProgrammeViewSet, basename="api-programme")
+router.register("projects", projects_api.ProjectViewSet, basename="api-project")
+router.register("submissions", projects_api.SubmissionViewSet, basename="api-submission")
+router.register("artifacts", projects_api.ArtifactViewSet, basename="api-artifact")
+router.register("uploads", projects_api.UploadViewSet, basename="api-upload")
+router.register("check-runs", compliance_api.CheckRunViewSet, basename="api-checkrun")
+router.register("findings", compliance_api.FindingViewSet, basename="api-finding")
+router.register("submission-decisions", compliance_api.SubmissionDecisionViewSet, basename="api-submission-decision")
+
+urlpatterns = [
+    path("", portal_views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        success_url="/accounts/login/"), name="password_reset_confirm"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("audit/", portal_views.audit_log, name="audit-log"),
+    # Registry and vendor intake
+    path("programmes/", project_views.programme_list, name="programme-list"),
+    path("programmes/new/", project_views.programme_create, name="programme-create"),
+    path("programmes/<int:pk>/", project_views.programme_detail, name="programme-detail"),
+    path("programmes/<int:pk>/policy/", compliance_views.policy_edit, name="policy-edit"),
+    path("projects/", project_views.project_list, name="project-list"),
+    path("projects/new/", project_views.project_create, name="project-create"),
+    path("projects/<int:pk>/", project_views.project_detail, name="project-detail"),
+    path("projects/<int:pk>/reviewers/", project_views.project_reviewer_assign, name="project-reviewers"),
+    path("projects/<int:pk>/invite/", project_views.project_vendor_invite, name="project-invite"),
+    path("projects/<int:pk>/submissions/new/", project_views.submission_open, name="submission-open"),
+    path("submissions/<int:pk>/edit/", project_views.submission_edit, name="submission-edit"),
+    path("submissions/<int:pk>/upload/", project_views.artifact_upload, name="artifact-upload"),
+    path("submissions/<int:pk>/declaration/", project_views.declaration_save, name="declaration-save"),
+    path("submissions/<int:pk>/sign/", project_views.declaration_sign, name="declaration-sign"),
+    path("submissions/<int:pk>/submit/", project_views.submission_submit, name="submission-submit"),
+    path("artifacts/<int:pk>/delete/", project_views.artifact_delete, name="artifact-delete"),
+    # Judgement
+    path("dashboard/", compliance_views.dashboard, name="dashboard"),
+    path("queue/", compliance_views.queue, name="review-queue"),
+    path("submissions/<int:pk>/", compliance_views.submission_detail, name="submission-detail"),
+    path("submissions/<int:pk>/decide/", compliance_views.submission_decide, name="submission-decide"),
+    path("findings/<int:pk>/decide/", compliance_views.finding_decide, name="finding-decide"),
+    path("findings/<int:pk>/reply/", compliance_views.finding_reply, name="finding-reply"),
+    path("check-runs/<int:pk>/rerun/", compliance_views.check_rerun, name="check-rerun"),
+    path("workers/", compliance_views.workers, name="workers"),
+    path("references/", compliance_views.reference_list, name="reference-list"),
+    # API
+    path("api/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]

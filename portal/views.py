@@ -1,0 +1,34 @@
+"""Portal pages: home, the audit trail, the workers view."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from portal.models import AuditEvent, Role
+from portal.selectors import audit_chain_verify, user_is_ministry, user_role, user_sees_everything
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    if user_is_ministry(user=request.user):
+        return redirect("dashboard")
+    if user_role(user=request.user) == Role.VENDOR:
+        return redirect("project-list")
+    raise Http404("no role")
+
+
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """The audit trail, read-only, for administrators, officers and auditors."""
+    if not user_sees_everything(user=request.user):
+        raise Http404("not found")
+    events = AuditEvent.objects.all()
+    action = request.GET.get("action", "").strip()
+    if action:
+        events = events.filter(action__startswith=action)
+    page = Paginator(events.order_by("-id"), 50).get_page(request.GET.get("page"))
+    chain = audit_chain_verify() if request.GET.get("verify") == "1" else None
+    return render(request, "portal/audit_log.html", {"page": page, "action": action, "chain": chain})

@@ -1,0 +1,254 @@
+"""REST API of the registry and intake. Same selectors and services as the pages, so the
+same object permissions: an object the caller may not see answers 404."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+
+from portal.models import Organisation
+from projects import services, uploads
+from projects.models import Artifact, Declaration, Milestone, Programme, Project, Submission, UploadSession
+from projects.selectors import (artifact_get_for_user, artifacts_visible_to, programme_get_for_user,
+                                programmes_visible_to, project_get_for_user, projects_visible_to,
+                                submission_get_for_user, submissions_visible_to, upload_session_get_for_user)
+
+
+class ProgrammeSerializer(serializers.ModelSerializer):
+    ministry = serializers.SlugRelatedField(slug_field="name", queryset=Organisation.objects.filter(kind="ministry"))
+
+    class Meta:
+        model = Programme
+        fields = ["id", "code", "name", "name_ko", "ministry", "budget_krw", "starts_on", "ends_on",
+                  "max_artifact_bytes", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class MilestoneSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Milestone
+        fields = ["id", "title", "due_on", "completed_on", "is_overdue"]
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    # Plain ids looked up through the caller's scope (a related field would reveal which ids exist).
+    programme = serializers.IntegerField(source="programme_id")
+    vendor = serializers.SlugRelatedField(slug_field="name", queryset=Organisation.objects.filter(kind="vendor"))
+    milestones = MilestoneSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Project
+        fields = ["id", "programme", "code", "title", "title_ko", "vendor", "consortium_members", "funding_krw",
+                  "phase", "status", "milestones", "created_at"]
+        read_only_fields = ["id", "status", "created_at", "milestones"]
+
+
+class DeclarationSerializer(serializers.ModelSerializer):
+    base_models = serializers.ListField(child=serializers.DictField(child=serializers.CharField(allow_blank=True)),
+                                        required=False)
+
+    class Meta:
+        model = Declaration
+        fields = ["from_scratch", "base_models", "gpu_hours", "training_flops", "data_summary", "signatory_name",
+                  "signed_at", "signed_sha256"]
+        read_only_fields = ["signatory_name", "signed_at", "signed_sha256"]
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Artifact
+        fields = ["id", "submission", "kind", "original_name", "size", "sha256", "detected_kind", "status",
+                  "uploaded_at"]
+        read_only_fields = fields
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    project = serializers.IntegerField(source="project_id")
+    declaration = DeclarationSerializer(read_only=True)
+
+    class Meta:
+        model = Submission
+        fields = ["id", "project", "number", "status", "note", "created_at", "submitted_at", "declaration"]
+        read_only_fields = ["id", "number", "status", "created_at", "submitted_at", "declaration"]
+
+
+class UploadSessionSerializer(serializers.ModelSerializer):
+    submission = serializers.IntegerField(write_only=True)
+    artifact = ArtifactSerializer(read_only=True)
+
+    class Meta:
+        model = UploadSession
+        fields = ["id", "submission", "kind", "filename", "size", "received", "artifact", "created_at"]
+        read_only_fields = ["id", "received", "artifact", "created_at"]
+
+
+class ProgrammeViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = ProgrammeSerializer
+    search_fields = ["code", "name", "name_ko"]
+    ordering_fields = ["code", "starts_on"]
+
+    def get_queryset(self):
+        return programmes_visible_to(user=self.request.user).select_related("ministry").order_by("code")
+
+    def get_object(self):
+        return programme_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    def perform_create(self, serializer):
+        serializer.instance = services.programme_create(user=self.request.user, **serializer.validated_data)
+
+
+class ProjectViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = ProjectSerializer
+    filterset_fields = ["programme", "phase", "status", "vendor"]
+    search_fields = ["code", "title", "title_ko", "vendor__name"]
+    ordering_fields = ["code", "funding_krw", "created_at"]
+
+    def get_queryset(self):
+        return (projects_visible_to(user=self.request.user).select_related("programme", "vendor")
+                .prefetch_related("milestones").order_by("programme_id", "code"))
+
+    def get_object(self):
+        return project_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        programme = programme_get_for_user(user=self.request.user, pk=data["programme_id"])
+        serializer.instance = services.project_create(
+            user=self.request.user, programme=programme, code=data["code"], title=data["title"],
+            title_ko=data.get("title_ko", ""), vendor=data["vendor"], funding_krw=data["funding_krw"],
+            phase=data.get("phase", 1), consortium_members=data.get("consortium_members", []))
+
+
+class SubmissionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = SubmissionSerializer
+    filterset_fields = ["project", "status"]
+    ordering_fields = ["created_at", "number"]
+
+    def get_queryset(self):
+        return (submissions_visible_to(user=self.request.user).select_related("project", "declaration")
+                .order_by("-created_at"))
+
+    def get_object(self):
+        return submission_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    def perform_create(self, serializer):
+        project = project_get_for_user(user=self.request.user, pk=serializer.validated_data["project_id"])
+        serializer.instance = services.submission_open(user=self.request.user, project=project,
+                                                       note=serializer.validated_data.get("note", ""))
+
+    @extend_schema(request=DeclarationSerializer, responses=DeclarationSerializer)
+    @action(detail=True, methods=["get", "put"])
+    def declaration(self, request, pk=None):
+        """Read or fill in the declaration (filling it in removes an earlier signature)."""
+        submission = self.get_object()
+        if request.method == "PUT":
+            serializer = DeclarationSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            services.declaration_update(user=request.user, submission=submission,
+                                        from_scratch=data.get("from_scratch", False),
+                                        base_models=data.get("base_models", []), gpu_hours=data.get("gpu_hours"),
+                                        training_flops=data.get("training_flops"),
+                                        data_summary=data.get("data_summary", ""))
+            submission.declaration.refresh_from_db()
+        return Response(DeclarationSerializer(submission.declaration).data)
+
+    @extend_schema(request=inline_serializer("DeclarationSign", {"signatory_name": serializers.CharField(),
+                                                                 "attest": serializers.BooleanField()}),
+                   responses=DeclarationSerializer)
+    @action(detail=True, methods=["post"])
+    def sign(self, request, pk=None):
+        """Sign the declaration as it stands."""
+        submission = self.get_object()
+        declaration = services.declaration_sign(user=request.user, submission=submission,
+                                                signatory_name=str(request.data.get("signatory_name", "")),
+                                                attest=bool(request.data.get("attest")))
+        return Response(DeclarationSerializer(declaration).data)
+
+    @extend_schema(request=None, responses=SubmissionSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        """Hand the submission in; its checks start after the request commits."""
+        submission = services.submission_submit(user=request.user, submission=self.get_object())
+        return Response(SubmissionSerializer(submission).data)
+
+
+class ArtifactViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = ArtifactSerializer
+    filterset_fields = ["submission", "kind", "status"]
+    search_fields = ["original_name", "sha256"]
+
+    def get_queryset(self):
+        return artifacts_visible_to(user=self.request.user).order_by("id")
+
+    def get_object(self):
+        return artifact_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    def perform_destroy(self, instance):
+        uploads.artifact_delete(user=self.request.user, artifact=instance)
+
+
+class RawBodyParser(BaseParser):
+    """Leaves the body unread so the view can stream it (DRF would otherwise read it whole)."""
+
+    media_type = "application/offset+octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+class OctetStreamParser(RawBodyParser):
+    media_type = "application/octet-stream"
+
+
+class UploadViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                    viewsets.GenericViewSet):
+    """Chunked, resumable uploads (tus-style): POST a session, then PATCH chunks at ``Upload-Offset``.
+    GET the session to learn where to resume."""
+
+    serializer_class = UploadSessionSerializer
+
+    def get_queryset(self):
+        return UploadSession.objects.filter(created_by=self.request.user)
+
+    def get_object(self):
+        return upload_session_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        submission = submission_get_for_user(user=self.request.user, pk=data["submission"])
+        serializer.instance = uploads.upload_session_create(user=self.request.user, submission=submission,
+                                                            kind=data["kind"], filename=data["filename"],
+                                                            size=data["size"])
+
+    def perform_destroy(self, instance):
+        uploads.upload_session_abort(user=self.request.user, session=instance)
+
+    @extend_schema(
+        request={"application/offset+octet-stream": {"type": "string", "format": "binary"}},
+        parameters=[OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, required=True,
+                                     description="Byte offset of this chunk; must equal the session's 'received'.")],
+        responses={200: UploadSessionSerializer, 409: inline_serializer("UploadConflict", {
+            "detail": serializers.CharField(), "received": serializers.IntegerField()})})
+    @action(detail=True, methods=["patch"], parser_classes=[RawBodyParser, OctetStreamParser])
+    def chunk(self, request, pk=None):
+        """Append one chunk; the last one turns the upload into an artifact (SHA-256 in the answer)."""
+        session = self.get_object()
+        try:
+            offset = int(request.headers.get("Upload-Offset", ""))
+        except ValueError:
+            return Response({"detail": "Send the chunk's byte offset in the Upload-Offset header."},
+                            status=status.HTTP_400_BAD_REQUEST)
+        length = request.headers.get("Content-Length")
+        try:
+            uploads.upload_chunk_write(user=request.user, session=session, offset=offset,
+                                       stream=request._request, length=int(length) if length else None)
+        except uploads.UploadConflict as exc:
+            return Response({"detail": str(exc), "received": exc.expected}, status=status.HTTP_409_CONFLICT,
+                            headers={"Upload-Offset": str(exc.expected)})
+        session.refresh_from_db()
+        return Response(UploadSessionSerializer(session).data, headers={"Upload-Offset": str(session.received)})
+

@@ -1,0 +1,245 @@
+"""The registry and intake: programmes, funded projects, submissions, artifacts, declarations."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from portal.models import Organisation
+
+# 50 GiB: room for a sharded 20B-parameter checkpoint in bf16 per artifact.
+DEFAULT_MAX_ARTIFACT_BYTES = 50 * 1024**3
+
+
+class Programme(models.Model):
+    """A national funding programme, e.g. a sovereign foundation-model programme."""
+
+    name = models.CharField(_("name"), max_length=200)
+    name_ko = models.CharField(_("Korean name"), max_length=200, blank=True)
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    ministry = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="programmes")
+    budget_krw = models.DecimalField(_("budget (KRW)"), max_digits=20, decimal_places=0)
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"))
+    max_artifact_bytes = models.BigIntegerField(_("largest artifact (bytes)"), default=DEFAULT_MAX_ARTIFACT_BYTES)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_on", "code"]
+        verbose_name = _("programme")
+        constraints = [models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="programme_period")]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.name}"
+
+
+class ProjectQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ProjectQuerySet":
+        from projects.selectors import projects_visible_to
+
+        return projects_visible_to(user=user, queryset=self)
+
+
+class Project(models.Model):
+    """A funded project of one vendor consortium under a programme."""
+
+    class Phase(models.IntegerChoices):
+        ONE = 1, _("Phase 1")
+        TWO = 2, _("Phase 2")
+        THREE = 3, _("Phase 3")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        UNDER_REVIEW = "under_review", _("Under review")
+        SUSPENDED = "suspended", _("Suspended")
+        ELIMINATED = "eliminated", _("Eliminated")
+        COMPLETED = "completed", _("Completed")
+
+    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="projects")
+    code = models.SlugField(_("code"), max_length=60)
+    title = models.CharField(_("title"), max_length=300)
+    title_ko = models.CharField(_("Korean title"), max_length=300, blank=True)
+    vendor = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="projects")
+    consortium_members = models.JSONField(_("consortium members"), default=list, blank=True)
+    funding_krw = models.DecimalField(_("funding (KRW)"), max_digits=20, decimal_places=0)
+    phase = models.PositiveSmallIntegerField(_("phase"), choices=Phase.choices, default=Phase.ONE)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["programme_id", "code"]
+        verbose_name = _("project")
+        constraints = [models.UniqueConstraint(fields=["programme", "code"], name="project_code_per_programme")]
+        permissions = [
+            ("submit_project", "Can submit artifacts for the project"),
+            ("review_project", "Can review the project's submissions"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.title}"
+
+
+class ProjectUserObjectPermission(UserObjectPermissionBase):
+    """Direct-FK object permissions (guardian's generic FK casts text ids and is slow at scale)."""
+
+    content_object = models.ForeignKey(Project, on_delete=models.CASCADE)
+
+
+class ProjectGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Project, on_delete=models.CASCADE)
+
+
+class Milestone(models.Model):
+    """A deliverable of a project with a due date."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="milestones")
+    title = models.CharField(_("title"), max_length=300)
+    due_on = models.DateField(_("due on"))
+    completed_on = models.DateField(_("completed on"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_on"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.due_on})"
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.completed_on is None and self.due_on < timezone.localdate()
+
+
+class Submission(models.Model):
+    """One numbered version of what a vendor hands in for a project."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SUBMITTED = "submitted", _("Submitted")
+        CHECKING = "checking", _("Checks running")
+        CHECKED = "checked", _("Checked, awaiting review")
+        APPROVED = "approved", _("Approved")
+        CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+        REJECTED = "rejected", _("Rejected")
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="submissions")
+    number = models.PositiveIntegerField(_("version"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    note = models.TextField(_("note to reviewers"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="submission_number_per_project"),
+            # At most one open draft per project: a second "open submission" is refused.
+            models.UniqueConstraint(fields=["project"], condition=Q(status="draft"), name="one_draft_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.code} v{self.number}"
+
+
+class Artifact(models.Model):
+    """A file a vendor submitted, stored once with its SHA-256."""
+
+    class Kind(models.TextChoices):
+        WEIGHTS = "weights", _("Model weights")
+        CONFIG = "config", _("Model config")
+        TOKENIZER = "tokenizer", _("Tokenizer")
+        SOURCE_ARCHIVE = "source_archive", _("Source archive")
+        MODEL_CARD = "model_card", _("Model card")
+        SBOM = "sbom", _("SBOM")
+        TRAINING_EVIDENCE = "training_evidence", _("Training evidence")
+        MODEL_DIRECTORY = "model_directory", _("Model directory (archive)")
+        OTHER = "other", _("Other")
+
+    class Status(models.TextChoices):
+        QUARANTINED = "quarantined", _("Quarantined until intake passes")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected by intake")
+
+    submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="artifacts")
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    original_name = models.CharField(_("file name"), max_length=500)
+    file = models.FileField(upload_to="artifacts/%Y/%m/", max_length=500)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    detected_kind = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUARANTINED)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["submission", "sha256"], name="artifact_once_per_submission")]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.get_kind_display()})"
+
+
+class UploadSession(models.Model):
+    """A resumable chunked upload in progress; becomes an Artifact when complete."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="upload_sessions")
+    kind = models.CharField(max_length=24, choices=Artifact.Kind.choices)
+    filename = models.CharField(max_length=500)
+    size = models.BigIntegerField()
+    received = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    artifact = models.OneToOneField(Artifact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"upload {self.filename} {self.received}/{self.size}"
+
+    @property
+    def complete(self) -> bool:
+        return self.artifact_id is not None
+
+
+class Declaration(models.Model):
+    """What the vendor declares and signs about a submission: base models, from-scratch claim, compute, data."""
+
+    class Component(models.TextChoices):
+        BACKBONE = "backbone", _("Language backbone")
+        VISION_ENCODER = "vision_encoder", _("Vision encoder")
+        TOKENIZER = "tokenizer", _("Tokenizer")
+        OTHER = "other", _("Other")
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="declaration")
+    from_scratch = models.BooleanField(_("trained from scratch"), default=False)
+    # [{"component": "backbone", "name": "...", "source": "...", "license": "..."}]
+    base_models = models.JSONField(_("base models"), default=list, blank=True)
+    gpu_hours = models.DecimalField(_("training compute (GPU-hours)"), max_digits=14, decimal_places=1, null=True,
+                                    blank=True)
+    training_flops = models.FloatField(_("training compute (FLOPs)"), null=True, blank=True)
+    data_summary = models.TextField(_("training data summary"), blank=True)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="+")
+    signatory_name = models.CharField(_("signatory's full name"), max_length=200, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    # SHA-256 of the canonical JSON of the declaration as signed.
+    signed_sha256 = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"declaration for {self.submission}"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None

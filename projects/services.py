@@ -1,0 +1,255 @@
+"""Writes of the registry and intake: programmes, projects, submissions, artifacts, declarations.
+
+Every write checks who may do it, records an audit event and leaves no half-made
+rows: a failure inside a service rolls back its transaction, and files written
+before the failure are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
+from guardian.shortcuts import assign_perm, remove_perm
+
+from portal import permissions as perms
+from portal.models import Organisation, Role
+from portal.selectors import user_can_manage, user_role
+from portal.services import audit_record, organisation_group, user_create
+from projects.models import Artifact, Declaration, Milestone, Programme, Project, Submission
+from projects.selectors import user_can_submit
+from projects.signals import submission_submitted
+
+
+def _require_manager(user) -> None:
+    if not user_can_manage(user=user):
+        raise PermissionDenied(_("Only ministry administrators and programme officers may do this."))
+
+
+def programme_create(*, user, name: str, code: str, ministry: Organisation, budget_krw: Decimal, starts_on,
+                     ends_on, name_ko: str = "", max_artifact_bytes: int | None = None) -> Programme:
+    """Register a programme. Its compliance policy is created by the compliance room on first edit."""
+    _require_manager(user)
+    if ends_on < starts_on:
+        raise ValidationError({"ends_on": _("The programme must end after it starts.")})
+    if Programme.objects.filter(code=code).exists():
+        raise ValidationError({"code": _("A programme with this code already exists.")})
+    with transaction.atomic():
+        programme = Programme(name=name, name_ko=name_ko, code=code, ministry=ministry, budget_krw=budget_krw,
+                              starts_on=starts_on, ends_on=ends_on)
+        if max_artifact_bytes:
+            programme.max_artifact_bytes = max_artifact_bytes
+        programme.full_clean()
+        programme.save()
+        audit_record(actor=user, action="programme.create", object_type="programme", object_id=programme.pk,
+                     object_label=str(programme), data={"code": code, "budget_krw": str(budget_krw)})
+    return programme
+
+
+def project_create(*, user, programme: Programme, code: str, title: str, vendor: Organisation,
+                   funding_krw: Decimal, phase: int = 1, consortium_members: list[str] | None = None,
+                   title_ko: str = "", milestones: list[tuple[str, object]] = ()) -> Project:
+    """Register a funded project and give the vendor organisation's members access to it."""
+    _require_manager(user)
+    if vendor.kind != Organisation.Kind.VENDOR:
+        raise ValidationError({"vendor": _("The project's organisation must be a vendor.")})
+    if Project.objects.filter(programme=programme, code=code).exists():
+        raise ValidationError({"code": _("This programme already has a project with this code.")})
+    with transaction.atomic():
+        project = Project(programme=programme, code=code, title=title, title_ko=title_ko, vendor=vendor,
+                          funding_krw=funding_krw, phase=phase, consortium_members=consortium_members or [])
+        project.full_clean()
+        project.save()
+        for milestone_title, due_on in milestones:
+            Milestone.objects.create(project=project, title=milestone_title, due_on=due_on)
+        group = organisation_group(vendor)
+        assign_perm(perms.PROJECT_VIEW_CODENAME, group, project)
+        assign_perm(perms.PROJECT_SUBMIT_CODENAME, group, project)
+        audit_record(actor=user, action="project.create", object_type="project", object_id=project.pk,
+                     object_label=str(project), project_id=project.pk,
+                     data={"programme": programme.code, "vendor": vendor.name, "funding_krw": str(funding_krw)})
+    return project
+
+
+def reviewer_assign(*, user, project: Project, reviewer) -> None:
+    """Let a reviewer see and decide the project's submissions."""
+    _require_manager(user)
+    if user_role(user=reviewer) != Role.REVIEWER:
+        raise ValidationError(_("Only users with the reviewer role can be assigned."))
+    with transaction.atomic():
+        assign_perm(perms.PROJECT_VIEW_CODENAME, reviewer, project)
+        assign_perm(perms.PROJECT_REVIEW_CODENAME, reviewer, project)
+        audit_record(actor=user, action="project.reviewer_assign", object_type="project", object_id=project.pk,
+                     object_label=str(project), project_id=project.pk, data={"reviewer": reviewer.username})
+
+
+def reviewer_unassign(*, user, project: Project, reviewer) -> None:
+    _require_manager(user)
+    with transaction.atomic():
+        remove_perm(perms.PROJECT_VIEW_CODENAME, reviewer, project)
+        remove_perm(perms.PROJECT_REVIEW_CODENAME, reviewer, project)
+        audit_record(actor=user, action="project.reviewer_unassign", object_type="project", object_id=project.pk,
+                     object_label=str(project), project_id=project.pk, data={"reviewer": reviewer.username})
+
+
+def vendor_member_invite(*, user, organisation: Organisation, username: str, email: str,
+                         display_name: str = "") -> tuple[object, str]:
+    """Create a vendor member without a password; returns the user and the path of a
+    one-time link where they choose one (Django's password-reset token)."""
+    _require_manager(user)
+    if organisation.kind != Organisation.Kind.VENDOR:
+        raise ValidationError(_("Vendor members belong to a vendor organisation."))
+    from django.contrib.auth import get_user_model
+
+    if get_user_model().objects.filter(username=username).exists():
+        raise ValidationError({"username": _("This username is taken.")})
+    with transaction.atomic():
+        member = user_create(username=username, password=None, organisation=organisation, role=Role.VENDOR,
+                             email=email, display_name=display_name)
+        audit_record(actor=user, action="user.invite", object_type="user", object_id=member.pk,
+                     object_label=username, data={"organisation": organisation.name, "email": email})
+    uid = urlsafe_base64_encode(force_bytes(member.pk))
+    token = default_token_generator.make_token(member)
+    return member, f"/accounts/reset/{uid}/{token}/"
+
+
+def submission_open(*, user, project: Project, note: str = "") -> Submission:
+    """Open the next numbered submission of a project; refused while a draft is open."""
+    if not user_can_submit(user=user, project=project):
+        raise PermissionDenied(_("Only the project's vendor members may open submissions."))
+    if project.status == Project.Status.ELIMINATED:
+        raise ValidationError(_("This project was eliminated from the programme; it takes no submissions."))
+    try:
+        with transaction.atomic():
+            number = (project.submissions.aggregate(n=Max("number"))["n"] or 0) + 1
+            submission = Submission.objects.create(project=project, number=number, note=note, created_by=user)
+            Declaration.objects.create(submission=submission)
+            audit_record(actor=user, action="submission.open", object_type="submission", object_id=submission.pk,
+                         object_label=str(submission), submission_id=submission.pk, project_id=project.pk)
+    except IntegrityError:
+        raise ValidationError(_("This project already has an open draft submission; finish or submit it first.")) \
+            from None
+    return submission
+
+
+def _require_draft_owner(user, submission: Submission) -> None:
+    if not user_can_submit(user=user, project=submission.project):
+        raise PermissionDenied(_("Only the project's vendor members may change its submissions."))
+    if submission.status != Submission.Status.DRAFT:
+        raise ValidationError(_("This submission was already submitted; open a new version to change it."))
+
+
+def declaration_canonical_json(declaration: Declaration) -> bytes:
+    """The bytes a signature covers: every declared fact in a fixed order."""
+    payload = {
+        "submission": declaration.submission_id,
+        "from_scratch": declaration.from_scratch,
+        "base_models": declaration.base_models,
+        "gpu_hours": str(declaration.gpu_hours) if declaration.gpu_hours is not None else None,
+        "training_flops": declaration.training_flops,
+        "data_summary": declaration.data_summary,
+        "signatory_name": declaration.signatory_name,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+VALID_COMPONENTS = {c.value for c in Declaration.Component}
+
+
+def declaration_update(*, user, submission: Submission, from_scratch: bool, base_models: list[dict],
+                       gpu_hours=None, training_flops=None, data_summary: str = "") -> Declaration:
+    """Fill in the declaration; changing it removes an earlier signature."""
+    _require_draft_owner(user, submission)
+    cleaned = []
+    for i, entry in enumerate(base_models or []):
+        if not isinstance(entry, dict):
+            raise ValidationError({"base_models": _("Entry %(n)d must be an object.") % {"n": i + 1}})
+        component = str(entry.get("component", "")).strip()
+        name = str(entry.get("name", "")).strip()
+        if component not in VALID_COMPONENTS:
+            raise ValidationError({"base_models": _("Entry %(n)d: component must be one of %(c)s.")
+                                   % {"n": i + 1, "c": ", ".join(sorted(VALID_COMPONENTS))}})
+        if not name:
+            raise ValidationError({"base_models": _("Entry %(n)d: name the base model.") % {"n": i + 1}})
+        cleaned.append({"component": component, "name": name[:200], "source": str(entry.get("source", ""))[:500],
+                        "license": str(entry.get("license", ""))[:200]})
+    if from_scratch and any(e["component"] == "backbone" for e in cleaned):
+        raise ValidationError({"from_scratch": _("A backbone trained from scratch has no base model; "
+                                                 "remove the backbone entry or the from-scratch claim.")})
+    if gpu_hours is not None and Decimal(gpu_hours) < 0:
+        raise ValidationError({"gpu_hours": _("GPU-hours cannot be negative.")})
+    if training_flops is not None and float(training_flops) < 0:
+        raise ValidationError({"training_flops": _("FLOPs cannot be negative.")})
+    with transaction.atomic():
+        declaration = Declaration.objects.select_for_update().get(submission=submission)
+        declaration.from_scratch = from_scratch
+        declaration.base_models = cleaned
+        declaration.gpu_hours = gpu_hours
+        declaration.training_flops = training_flops
+        declaration.data_summary = data_summary
+        declaration.signed_at = None
+        declaration.signed_by = None
+        declaration.signed_sha256 = ""
+        declaration.save()
+        audit_record(actor=user, action="declaration.update", object_type="submission", object_id=submission.pk,
+                     object_label=str(submission), submission_id=submission.pk, project_id=submission.project_id,
+                     data={"from_scratch": from_scratch, "base_models": cleaned})
+    return declaration
+
+
+def declaration_sign(*, user, submission: Submission, signatory_name: str, attest: bool) -> Declaration:
+    """Sign the declaration as it stands; the SHA-256 of its canonical JSON is recorded."""
+    _require_draft_owner(user, submission)
+    if not attest:
+        raise ValidationError({"attest": _("Confirm that the declaration is true and complete to sign it.")})
+    if not signatory_name.strip():
+        raise ValidationError({"signatory_name": _("Type your full name to sign.")})
+    with transaction.atomic():
+        declaration = Declaration.objects.select_for_update().get(submission=submission)
+        declaration.signatory_name = signatory_name.strip()[:200]
+        declaration.signed_sha256 = hashlib.sha256(declaration_canonical_json(declaration)).hexdigest()
+        declaration.signed_by = user
+        declaration.signed_at = timezone.now()
+        declaration.save()
+        audit_record(actor=user, action="declaration.sign", object_type="submission", object_id=submission.pk,
+                     object_label=str(submission), submission_id=submission.pk, project_id=submission.project_id,
+                     data={"sha256": declaration.signed_sha256, "signatory": declaration.signatory_name})
+    return declaration
+
+
+def submission_submit(*, user, submission: Submission) -> Submission:
+    """Hand the submission in: needs artifacts and a signed declaration. Checks are
+    enqueued by the compliance room after the transaction commits."""
+    _require_draft_owner(user, submission)
+    if not submission.artifacts.exists():
+        raise ValidationError(_("Upload at least one artifact before submitting."))
+    declaration = Declaration.objects.get(submission=submission)
+    if not declaration.is_signed:
+        raise ValidationError(_("Sign the declaration before submitting."))
+    with transaction.atomic():
+        updated = Submission.objects.filter(pk=submission.pk, status=Submission.Status.DRAFT).update(
+            status=Submission.Status.SUBMITTED, submitted_at=timezone.now())
+        if updated != 1:
+            raise ValidationError(_("This submission was already submitted."))
+        submission.refresh_from_db()
+        audit_record(actor=user, action="submission.submit", object_type="submission", object_id=submission.pk,
+                     object_label=str(submission), submission_id=submission.pk, project_id=submission.project_id,
+                     data={"artifacts": list(submission.artifacts.values_list("sha256", flat=True)),
+                           "declaration_sha256": declaration.signed_sha256})
+        submission_submitted.send(sender=Submission, submission=submission, user=user)
+    return submission
+
+
+def submission_status_set(*, submission: Submission, status: str) -> None:
+    """Set a submission's status without touching anything else (used by the compliance room)."""
+    Submission.objects.filter(pk=submission.pk).update(status=status, updated_at=timezone.now())
+    submission.status = status

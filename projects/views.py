@@ -1,0 +1,297 @@
+"""Registry and vendor intake pages. Thin: fetch through selectors, write through services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from portal.selectors import user_can_manage, user_is_ministry
+from projects import services, uploads
+from projects.forms import (ArtifactUploadForm, DeclarationForm, DeclarationSignForm, ProgrammeForm, ProjectForm,
+                            ReviewerAssignForm, SubmissionOpenForm, VendorInviteForm)
+from projects.models import Artifact, Project
+from projects.selectors import (artifact_get_for_user, programme_get_for_user, programmes_visible_to,
+                                project_get_for_user, projects_visible_to, submission_get_for_user, user_can_submit)
+
+
+def _errors_to_messages(request: HttpRequest, exc: ValidationError) -> None:
+    for message in exc.messages:
+        messages.error(request, message)
+
+
+def _require_manager(request: HttpRequest) -> None:
+    if not user_can_manage(user=request.user):
+        # Vendors must not learn that staff pages exist; ministry staff get a plain refusal.
+        if user_is_ministry(user=request.user):
+            raise PermissionDenied(_("Only ministry administrators and programme officers may do this."))
+        raise Http404("not found")
+
+
+@login_required
+def programme_list(request: HttpRequest) -> HttpResponse:
+    programmes = programmes_visible_to(user=request.user).select_related("ministry").order_by("-starts_on", "code")
+    return render(request, "projects/programme_list.html", {"programmes": programmes})
+
+
+@login_required
+def programme_create(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    form = ProgrammeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            programme = services.programme_create(user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _errors_to_messages(request, exc)
+        else:
+            messages.success(request, _("Programme %(code)s registered. Set its compliance policy next.")
+                             % {"code": programme.code})
+            return redirect("policy-edit", pk=programme.pk)
+    return render(request, "projects/programme_form.html", {"form": form})
+
+
+@login_required
+def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    programme = programme_get_for_user(user=request.user, pk=pk)
+    projects = projects_visible_to(user=request.user).filter(programme=programme).select_related("vendor")
+    return render(request, "projects/programme_detail.html", {"programme": programme, "projects": projects})
+
+
+@login_required
+def project_list(request: HttpRequest) -> HttpResponse:
+    """Projects the user may see, filterable by programme, phase, status and a search text."""
+    projects = projects_visible_to(user=request.user).select_related("programme", "vendor")
+    q = request.GET.get("q", "").strip()
+    if q:
+        projects = projects.filter(Q(title__icontains=q) | Q(title_ko__icontains=q) | Q(code__icontains=q)
+                                   | Q(vendor__name__icontains=q))
+    for field in ("phase", "status"):
+        value = request.GET.get(field, "").strip()
+        if value:
+            projects = projects.filter(**{field: value})
+    programme = request.GET.get("programme", "").strip()
+    if programme.isdigit():
+        projects = projects.filter(programme_id=int(programme))
+    page = Paginator(projects.order_by("programme__code", "code"), 50).get_page(request.GET.get("page"))
+    return render(request, "projects/project_list.html", {
+        "page": page, "q": q, "phase": request.GET.get("phase", ""), "status": request.GET.get("status", ""),
+        "programme": programme, "programmes": programmes_visible_to(user=request.user).order_by("code"),
+        "statuses": Project.Status.choices, "phases": Project.Phase.choices})
+
+
+@login_required
+def project_create(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    initial = {"programme": request.GET.get("programme")} if request.GET.get("programme") else None
+    form = ProjectForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project = services.project_create(
+                user=request.user, programme=data["programme"], code=data["code"], title=data["title"],
+                title_ko=data["title_ko"], vendor=data["vendor"], funding_krw=data["funding_krw"],
+                phase=data["phase"], consortium_members=data["consortium"], milestones=data["milestones"])
+        except ValidationError as exc:
+            _errors_to_messages(request, exc)
+        else:
+            messages.success(request, _("Project %(code)s registered.") % {"code": project.code})
+            return redirect("project-detail", pk=project.pk)
+    return render(request, "projects/project_form.html", {"form": form})
+
+
+@login_required
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from guardian.shortcuts import get_users_with_perms
+
+    project = project_get_for_user(user=request.user, pk=pk)
+    can_manage = user_can_manage(user=request.user)
+    context = {
+        "project": project,
+        "milestones": project.milestones.all(),
+        "submissions": project.submissions.select_related("created_by").order_by("-number"),
+        "can_submit": user_can_submit(user=request.user, project=project),
+        "can_manage": can_manage,
+    }
+    if user_is_ministry(user=request.user):
+        reviewers = get_users_with_perms(project, only_with_perms_in=["review_project"], with_group_users=False)
+        context["reviewers"] = reviewers.order_by("username")
+        context["vendor_members"] = get_user_model().objects.filter(profile__organisation=project.vendor)
+    if can_manage:
+        context["assign_form"] = ReviewerAssignForm()
+        context["invite_form"] = VendorInviteForm()
+    return render(request, "projects/project_detail.html", context)
+
+
+@login_required
+@require_POST
+def project_reviewer_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, pk=pk)
+    _require_manager(request)
+    form = ReviewerAssignForm(request.POST)
+    if form.is_valid():
+        try:
+            if request.POST.get("remove"):
+                services.reviewer_unassign(user=request.user, project=project, reviewer=form.cleaned_data["reviewer"])
+            else:
+                services.reviewer_assign(user=request.user, project=project, reviewer=form.cleaned_data["reviewer"])
+        except ValidationError as exc:
+            _errors_to_messages(request, exc)
+        else:
+            messages.success(request, _("Reviewers updated."))
+    else:
+        messages.error(request, _("Choose a reviewer."))
+    return redirect("project-detail", pk=project.pk)
+
+
+@login_required
+@require_POST
+def project_vendor_invite(request: HttpRequest, pk: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, pk=pk)
+    _require_manager(request)
+    form = VendorInviteForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("project-detail", pk=project.pk)
+    try:
+        member, link = services.vendor_member_invite(user=request.user, organisation=project.vendor,
+                                                     **form.cleaned_data)
+    except ValidationError as exc:
+        _errors_to_messages(request, exc)
+    else:
+        messages.success(request, _("Invited %(user)s. Send them this one-time link to choose a password: %(link)s")
+                         % {"user": member.username, "link": request.build_absolute_uri(link)})
+    return redirect("project-detail", pk=project.pk)
+
+
+@login_required
+@require_POST
+def submission_open(request: HttpRequest, pk: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, pk=pk)
+    form = SubmissionOpenForm(request.POST)
+    form.is_valid()
+    try:
+        submission = services.submission_open(user=request.user, project=project,
+                                              note=form.cleaned_data.get("note", ""))
+    except ValidationError as exc:
+        _errors_to_messages(request, exc)
+        return redirect("project-detail", pk=project.pk)
+    return redirect("submission-edit", pk=submission.pk)
+
+
+@login_required
+def submission_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The vendor's draft: upload artifacts, fill and sign the declaration, submit."""
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    if not user_can_submit(user=request.user, project=submission.project) or submission.status != "draft":
+        return redirect("submission-detail", pk=submission.pk)
+    declaration = submission.declaration
+    context = {
+        "submission": submission,
+        "project": submission.project,
+        "artifacts": submission.artifacts.select_related("uploaded_by"),
+        "pending_uploads": submission.upload_sessions.filter(artifact__isnull=True, created_by=request.user),
+        "upload_form": ArtifactUploadForm(),
+        "declaration": declaration,
+        "declaration_form": DeclarationForm(initial=DeclarationForm.initial_from(declaration)),
+        "sign_form": DeclarationSignForm(initial={"signatory_name": declaration.signatory_name}),
+        "kinds": Artifact.Kind.choices,
+        "max_bytes": submission.project.programme.max_artifact_bytes,
+    }
+    return render(request, "projects/submission_edit.html", context)
+
+
+@login_required
+@require_POST
+def artifact_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    form = ArtifactUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("submission-edit", pk=submission.pk)
+    upload = form.cleaned_data["file"]
+    try:
+        artifact = uploads.artifact_upload_file(user=request.user, submission=submission,
+                                                kind=form.cleaned_data["kind"], filename=upload.name, fileobj=upload)
+    except ValidationError as exc:
+        _errors_to_messages(request, exc)
+    else:
+        messages.success(request, _("Uploaded %(name)s, SHA-256 %(sha)s.") % {"name": artifact.original_name,
+                                                                              "sha": artifact.sha256})
+    return redirect("submission-edit", pk=submission.pk)
+
+
+@login_required
+@require_POST
+def artifact_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    artifact = artifact_get_for_user(user=request.user, pk=pk)
+    submission_pk = artifact.submission_id
+    try:
+        uploads.artifact_delete(user=request.user, artifact=artifact)
+    except ValidationError as exc:
+        _errors_to_messages(request, exc)
+    else:
+        messages.success(request, _("Removed %(name)s.") % {"name": artifact.original_name})
+    return redirect("submission-edit", pk=submission_pk)
+
+
+@login_required
+@require_POST
+def declaration_save(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    form = DeclarationForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("submission-edit", pk=submission.pk)
+    try:
+        services.declaration_update(user=request.user, submission=submission, **form.cleaned_data)
+    except ValidationError as exc:
+        _errors_to_messages(request, exc)
+    else:
+        messages.success(request, _("Declaration saved. Sign it before submitting."))
+    return redirect("submission-edit", pk=submission.pk)
+
+
+@login_required
+@require_POST
+def declaration_sign(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    form = DeclarationSignForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("submission-edit", pk=submission.pk)
+    try:
+        declaration = services.declaration_sign(user=request.user, submission=submission, **form.cleaned_data)
+    except ValidationError as exc:
+        _errors_to_messages(request, exc)
+    else:
+        messages.success(request, _("Declaration signed (SHA-256 %(sha)s).") % {"sha": declaration.signed_sha256})
+    return redirect("submission-edit", pk=submission.pk)
+
+
+@login_required
+@require_POST
+def submission_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    try:
+        services.submission_submit(user=request.user, submission=submission)
+    except ValidationError as exc:
+        _errors_to_messages(request, exc)
+        return redirect("submission-edit", pk=submission.pk)
+    messages.success(request, _("Submitted. The checks are running; this page shows their progress."))
+    return redirect("submission-detail", pk=submission.pk)
+

@@ -1,0 +1,115 @@
+/* The portal's only script: chunked resumable uploads and live refresh of progress.
+   No framework, no CDN, no inline script (the Content-Security-Policy forbids it). */
+(function () {
+  "use strict";
+  var CHUNK = 8 * 1024 * 1024; // 8 MB: a dropped connection costs at most this much again
+
+  function guessKind(name) {
+    var n = name.toLowerCase(), base = n.split("/").pop();
+    if (base === "config.json" || base === "generation_config.json") return "config";
+    if (/^(tokenizer(\.json|\.model|_config\.json)|vocab\.(txt|json)|merges\.txt|special_tokens_map\.json)$/.test(base)) return "tokenizer";
+    if (/\.(safetensors|gguf|bin|pt|pth|ckpt)$/.test(base) || base === "model.safetensors.index.json") return "weights";
+    if (base === "readme.md" || base === "model_card.md") return "model_card";
+    if (/(sbom|\.cdx\.json$|\.spdx)/.test(base)) return "sbom";
+    if (/\.(zip|tar|tgz|tar\.gz|tar\.zst|tzst)$/.test(base)) return "source_archive";
+    return "other";
+  }
+
+  function api(method, url, csrf, body, headers) {
+    return fetch(url, {
+      method: method, credentials: "same-origin", body: body,
+      headers: Object.assign({"X-CSRFToken": csrf, "Accept": "application/json"}, headers || {})
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) { return {status: r.status, data: data}; });
+    });
+  }
+
+  function describeError(data) {
+    if (!data) return "error";
+    if (typeof data.detail === "string") return data.detail;
+    return Object.keys(data).map(function (k) { return [].concat(data[k]).join(" "); }).join(" ");
+  }
+
+  function uploadOne(box, file, kind, item) {
+    var csrf = box.dataset.csrf, base = box.dataset.api;
+    var name = file.webkitRelativePath || file.name;
+    var bar = item.querySelector("progress"), text = item.querySelector(".up-text");
+    function say(msg) { text.textContent = name + ": " + msg; }
+    return api("POST", base, csrf, JSON.stringify({submission: +box.dataset.submission, kind: kind, filename: name, size: file.size}),
+               {"Content-Type": "application/json"}).then(function (res) {
+      if (res.status !== 201 && res.status !== 200) { throw new Error(describeError(res.data)); }
+      var session = res.data, offset = session.received, retries = 0;
+      function next() {
+        bar.value = file.size ? offset / file.size : 1;
+        say(Math.floor(100 * offset / (file.size || 1)) + " %");
+        if (offset >= file.size) return Promise.resolve(session);
+        var end = Math.min(offset + CHUNK, file.size);
+        return api("PATCH", base + session.id + "/chunk/", csrf, file.slice(offset, end),
+                   {"Content-Type": "application/offset+octet-stream", "Upload-Offset": String(offset)})
+          .then(function (r) {
+            if (r.status === 200) { session = r.data; offset = session.received; retries = 0; return next(); }
+            if (r.status === 409 && typeof r.data.received === "number") { offset = r.data.received; return next(); }
+            throw new Error(describeError(r.data));
+          }, function (err) {
+            // Network dropped: ask where the upload stands, then carry on (at most 5 tries in a row).
+            if (++retries > 5) throw err;
+            say("connection lost, resuming…");
+            return new Promise(function (ok) { setTimeout(ok, 1000 * retries); })
+              .then(function () { return api("GET", base + session.id + "/", csrf); })
+              .then(function (r) { if (r.status === 200) offset = r.data.received; return next(); });
+          });
+      }
+      return next();
+    }).then(function (session) {
+      bar.value = 1;
+      if (session.artifact) say("done, SHA-256 " + session.artifact.sha256);
+      else say("done");
+      item.classList.add("done");
+    }, function (err) {
+      item.classList.add("failed");
+      say("failed: " + err.message);
+    });
+  }
+
+  function initUploader(box) {
+    var start = box.querySelector("#up-start");
+    start.addEventListener("click", function () {
+      var files = [].slice.call(box.querySelector("#up-files").files).concat([].slice.call(box.querySelector("#up-dir").files));
+      var chosen = box.querySelector("#up-kind").value, list = box.querySelector("#up-progress");
+      if (!files.length) { list.innerHTML = ""; var li = document.createElement("li"); li.textContent = "Choose a file first."; list.appendChild(li); return; }
+      start.disabled = true;
+      var chain = Promise.resolve();
+      files.forEach(function (file) {
+        var item = document.createElement("li");
+        var bar = document.createElement("progress"); bar.max = 1; bar.value = 0;
+        bar.setAttribute("aria-label", file.webkitRelativePath || file.name);
+        var text = document.createElement("span"); text.className = "up-text"; text.textContent = file.name + ": waiting";
+        item.appendChild(bar); item.appendChild(text); list.appendChild(item);
+        var kind = chosen === "auto" ? guessKind(file.webkitRelativePath || file.name) : chosen;
+        chain = chain.then(function () { return uploadOne(box, file, kind, item); });
+      });
+      chain.then(function () { start.disabled = false; if (!box.querySelector(".failed")) window.location.reload(); });
+    });
+  }
+
+  function initLive(el) {
+    // Re-fetch the fragment every 2 s while anything in it is still running.
+    var url = el.dataset.liveUrl;
+    function tick() {
+      if (el.querySelector("[data-live-active]") === null && el.dataset.liveAlways !== "1") return;
+      fetch(url, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}}).then(function (r) {
+        if (r.ok) return r.text();
+      }).then(function (html) {
+        if (html !== undefined) { el.innerHTML = html; }
+        setTimeout(tick, 2000);
+      }, function () { setTimeout(tick, 5000); });
+    }
+    setTimeout(tick, 2000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("uploader");
+    if (box) initUploader(box);
+    [].forEach.call(document.querySelectorAll("[data-live-url]"), initLive);
+  });
+})();

@@ -1,0 +1,116 @@
+"""Shared fixtures: the permission-matrix world, isolated storage, and a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path):
+    """Each test writes its files under its own temporary folder; passwords hash fast
+    (PBKDF2's 1,000,000 rounds cost ~0.5 s a user, and the matrix makes seven per test)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.UPLOAD_PARTIAL_DIR = tmp_path / "partial"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world(db):
+    from tests.factories import build_world
+
+    return build_world()
+
+
+def _worker_env() -> dict:
+    """The worker must use the test database the test process created."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        env["PORTAL_SQLITE_PATH"] = str(settings_dict["NAME"])
+    else:
+        user = settings_dict.get("USER") or ""
+        password = settings_dict.get("PASSWORD") or ""
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        env["DATABASE_URL"] = f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+    env.setdefault("PORTAL_CHECK_LEASE_S", "8")
+    env.setdefault("PORTAL_RECONCILE_INTERVAL_S", "2")
+    env.setdefault("PORTAL_CHECK_QUEUED_STALE_S", "10")
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess (prefork pool, with beat for the reconciler)."""
+
+    def __init__(self, log_path: Path, media_root: Path, partial_dir: Path):
+        self.log_path = log_path
+        self.media_root = media_root
+        self.partial_dir = partial_dir
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = _worker_env()
+        env["PORTAL_MEDIA_ROOT"] = str(self.media_root)
+        env["PORTAL_UPLOAD_PARTIAL_DIR"] = str(self.partial_dir)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--beat", "-Q", "light,heavy,dossier",
+             "--concurrency", "2", "--loglevel", "INFO", "-n", f"test-{os.getpid()}@%h",
+             "--schedule", str(self.log_path.parent / "beat-schedule"), "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            if b" ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout} s: {self.log_path.read_text()[-3000:]}")
+
+    def child_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def stop(self, sig: int | None = None) -> None:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig or signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def _purge_broker() -> None:
+    from portal.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("light", "heavy", "dossier"):
+            try:
+                conn.default_channel.queue_purge(queue)
+            except Exception:  # noqa: BLE001 - a queue that does not exist yet has nothing to purge
+                pass
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings, tmp_path):
+    """A real worker for one test, sharing this test's storage folders and database."""
+    _purge_broker()
+    worker = WorkerProcess(tmp_path / "worker.log", settings.MEDIA_ROOT, settings.UPLOAD_PARTIAL_DIR)
+    worker.start()
+    yield worker
+    worker.stop()
