@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 
 .PHONY: run setup test test-fast bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+.venv/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements-dev.txt

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -166,6 +167,38 @@ def submission_status_recompute(*, submission_id: int) -> None:
                                                             Submission.Status.CHECKED]).update(status=target)
 
 
+class _LeaseKeeper:
+    """Renews a running check's lease from a side thread while the worker process lives,
+    so a check that reads for minutes between progress reports is not taken for dead.
+    A killed worker stops renewing, and the reconciler requeues its run."""
+
+    def __init__(self, run: CheckRun):
+        self.run = run
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"lease-{run.pk}", daemon=True)
+
+    def _loop(self) -> None:
+        from django.db import connection
+
+        # A third of the lease: two renewals may fail before the run looks abandoned.
+        interval = max(0.5, settings.CHECK_LEASE_S / 3)
+        try:
+            while not self.stopped.wait(interval):
+                CheckRun.objects.filter(pk=self.run.pk, attempts=self.run.attempts,
+                                        state=CheckRun.State.RUNNING).update(
+                    lease_expires_at=timezone.now() + timedelta(seconds=settings.CHECK_LEASE_S))
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
+
 class TransientCheckError(Exception):
     """Raised by the executor for errors worth retrying (database or storage hiccups)."""
 
@@ -186,7 +219,8 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
     ctx = CheckContext(artifact=run.artifact,
                        progress=lambda fraction, step: check_run_progress(run=run, fraction=fraction, step=step))
     try:
-        outcome: CheckOutcome = spec.run(ctx)
+        with _LeaseKeeper(run):
+            outcome: CheckOutcome = spec.run(ctx)
     except SoftTimeLimitExceeded:
         _finish(run=run, state=CheckRun.State.FAILED,
                 error=f"the check took longer than its limit of {spec.soft_time_limit} s and was stopped")

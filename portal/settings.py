@@ -240,7 +240,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # Redis: redeliver unacked tasks after 2 h; longer than our longest hard time limit (1 h).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
 if CELERY_BROKER_URL.startswith("sqla+"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.5}
+    # kombu hands these to SQLAlchemy's create_engine; the transport polls every second.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The reconciler (compliance.reconcile_check_runs) runs from beat; the embedded
 # default starts the worker with --beat so nothing else needs to run.

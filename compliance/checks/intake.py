@@ -8,27 +8,17 @@ from __future__ import annotations
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome
 
-# Artifact kinds as the vendor declares them -> the engine's declared-kind vocabulary.
-DECLARED_KIND = {
-    "weights": "weights",
-    "config": "config",
-    "tokenizer": "tokenizer",
-    "source_archive": "source_archive",
-    "model_card": "model_card",
-    "sbom": "sbom",
-    "training_evidence": None,
-    "model_directory": "source_archive",
-    "other": None,
-}
+# A model directory arrives as an archive: the engine judges it as one.
+DECLARED_KIND = {"model_directory": "source_archive"}
 
 
 def run(ctx: CheckContext) -> CheckOutcome:
-    from compliance.engine.intake import ENGINE_VERSION, artifact_inspect
+    from compliance.engine.intake import INTAKE_ENGINE_VERSION, artifact_inspect
 
     artifact = ctx.artifact
     ctx.progress(0.05, "reading the file")
     with ctx.local_path() as path:
-        report = artifact_inspect(path=path, declared_kind=DECLARED_KIND.get(artifact.kind))
+        report = artifact_inspect(path=path, declared_kind=DECLARED_KIND.get(artifact.kind, artifact.kind))
     data = report.to_dict()
     ctx.progress(0.9, "recording findings")
     findings = [
@@ -54,6 +44,6 @@ def run(ctx: CheckContext) -> CheckOutcome:
         verdict=data["verdict"],
         summary=summary,
         findings=findings,
-        engine_version=ENGINE_VERSION,
+        engine_version=f"intake-{INTAKE_ENGINE_VERSION}",
         inputs={"sha256": artifact.sha256, "declared_kind": artifact.kind},
     )
