@@ -16,19 +16,19 @@ from portal.services import audit_record
 def reference_bundle_attach(*, reference: ReferenceModel, model_path: Path, actor="system") -> ReferenceModel:
     """Fingerprint a model (directory, GGUF, safetensors or an existing bundle) and store the
     bundle on the reference; the weights themselves are not kept."""
-    from compliance.engine.lineage import fingerprint_build, fingerprint_load, fingerprint_save
+    from compliance.engine.lineage import fingerprint_build, fingerprint_is_bundle, fingerprint_load, fingerprint_save
 
     model_path = Path(model_path)
     with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
-        bundle_path = Path(tmp) / "bundle.fpz"
-        try:
+        bundle_path = Path(tmp) / "bundle.npz"
+        if fingerprint_is_bundle(model_path):
             fingerprint = fingerprint_load(model_path)
-        except Exception:  # noqa: BLE001 - not a bundle: fingerprint the model itself
+        else:
             fingerprint = fingerprint_build(path=model_path)
         fingerprint_save(fingerprint, bundle_path)
         digest = hashlib.sha256(bundle_path.read_bytes()).hexdigest()
         with transaction.atomic(), open(bundle_path, "rb") as fh:
-            reference.bundle.save(f"{reference.name.replace('/', '__')}.fpz", File(fh), save=False)
+            reference.bundle.save(f"{reference.name.replace('/', '__')}.npz", File(fh), save=False)
             reference.bundle_sha256 = digest
             reference.save()
             audit_record(actor=actor, action="reference.fingerprint", object_type="reference_model",

@@ -65,10 +65,20 @@ def review_queue(*, user) -> QuerySet:
         return Submission.objects.none()
     return (base.filter(status__in=open_states)
             .select_related("project", "project__programme", "project__vendor")
-            .annotate(open_findings=Count("findings", filter=Q(findings__status=Finding.Status.OPEN)),
-                      critical_findings=Count("findings", filter=Q(findings__status=Finding.Status.OPEN,
-                                                                   findings__severity="critical")))
-            .order_by("submitted_at"))
+            .order_by("submitted_at", "id"))
+
+
+def submissions_with_open_counts(submissions) -> list:
+    """Attach open and critical finding counts to a page of submissions, in one query
+    (counting inside the page query would aggregate every submission before paging)."""
+    submissions = list(submissions)
+    counts = (Finding.objects.filter(submission_id__in=[s.pk for s in submissions], status=Finding.Status.OPEN)
+              .values_list("submission_id").annotate(n=Count("pk"),
+                                                     critical=Count("pk", filter=Q(severity="critical"))))
+    by_id = {sid: (n, critical) for sid, n, critical in counts}
+    for submission in submissions:
+        submission.open_findings, submission.critical_findings = by_id.get(submission.pk, (0, 0))
+    return submissions
 
 
 @dataclass
@@ -123,15 +133,17 @@ def dashboard_data(*, user, filters: DashboardFilters) -> dict:
     }
 
 
-def project_rows(*, projects: QuerySet) -> QuerySet:
-    """Project list rows with their open findings counted in the same query."""
-    return (projects.select_related("programme", "vendor")
-            .annotate(open_findings=Count("submissions__findings",
-                                          filter=Q(submissions__findings__status=Finding.Status.OPEN)),
-                      critical_findings=Count("submissions__findings",
-                                              filter=Q(submissions__findings__status=Finding.Status.OPEN,
-                                                       submissions__findings__severity="critical")))
-            .order_by("programme__code", "code"))
+def projects_with_open_counts(projects) -> list:
+    """Attach open and critical finding counts to a page of projects, in one query."""
+    projects = list(projects)
+    counts = (Finding.objects.filter(submission__project_id__in=[p.pk for p in projects],
+                                     status=Finding.Status.OPEN)
+              .values_list("submission__project_id").annotate(n=Count("pk"),
+                                                              critical=Count("pk", filter=Q(severity="critical"))))
+    by_id = {pid: (n, critical) for pid, n, critical in counts}
+    for project in projects:
+        project.open_findings, project.critical_findings = by_id.get(project.pk, (0, 0))
+    return projects
 
 
 def submission_findings_grouped(*, submission: Submission) -> list[tuple[str, str, list[Finding]]]:

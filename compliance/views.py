@@ -18,7 +18,8 @@ from compliance.charts import bar_chart_svg, layer_map_svg
 from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
 from compliance.models import CheckRun, ReferenceModel
 from compliance.selectors import (DashboardFilters, check_run_get_for_user, dashboard_data, dashboard_projects,
-                                  finding_get_for_user, project_rows, review_queue, submission_findings_grouped,
+                                  finding_get_for_user, projects_with_open_counts, review_queue, submission_findings_grouped,
+                                  submissions_with_open_counts,
                                   worker_activity)
 from portal.selectors import user_can_manage, user_is_ministry
 from projects.models import Project
@@ -46,8 +47,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                                status=status if status in Project.Status.values else None,
                                q=request.GET.get("q", "")[:100])
     data = dashboard_data(user=request.user, filters=filters)
-    rows = project_rows(projects=dashboard_projects(user=request.user, filters=filters))
-    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    projects = (dashboard_projects(user=request.user, filters=filters).select_related("programme", "vendor")
+                .order_by("programme__code", "code"))
+    page = Paginator(projects, 25).get_page(request.GET.get("page"))
+    page.object_list = projects_with_open_counts(page.object_list)
     charts = {
         "status": bar_chart_svg(title=_("Projects by status"), items=data["projects_by_status"]),
         "phase": bar_chart_svg(title=_("Projects by phase"), items=data["projects_by_phase"]),
@@ -64,7 +67,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def queue(request: HttpRequest) -> HttpResponse:
     _require_ministry(request)
-    return render(request, "compliance/queue.html", {"submissions": review_queue(user=request.user)})
+    page = Paginator(review_queue(user=request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "compliance/queue.html",
+                  {"submissions": submissions_with_open_counts(page.object_list), "page": page})
 
 
 def _finding_presentation(groups) -> None:

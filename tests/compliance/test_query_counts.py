@@ -50,10 +50,10 @@ def _count(client, url) -> int:
 
 
 @pytest.mark.parametrize("role,url,pinned", [
-    ("admin", "/dashboard/", 12),
-    ("reviewer", "/dashboard/", 13),
+    ("admin", "/dashboard/", 13),
+    ("reviewer", "/dashboard/", 14),
     ("admin", "/projects/", 6),
-    ("admin", "/queue/", 4),
+    ("admin", "/queue/", 6),
     ("admin", "/api/projects/", 6),
     ("admin", "/api/findings/", 6),
     ("admin", "/api/check-runs/", 5),

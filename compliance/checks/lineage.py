@@ -1,0 +1,183 @@
+"""Lineage: is this model derived from a known open model, declared or not?
+
+Tests the submitted weights against the programme's reference models and the vendor's
+declared base models (those in the registry), Holm-corrected across all of them, with
+``compliance.engine.lineage``. Findings name the reference, the verdict and the numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from django.core.files.storage import default_storage
+
+from compliance.checks import CheckContext, CheckFailed, CheckOutcome
+from compliance.models import ProgrammePolicy, ReferenceModel
+from projects.models import Artifact
+
+# Names of the files a model directory view is made of (the lineage engine reads these).
+MODEL_FILES = {"config.json", "tokenizer.json", "tokenizer.model", "vocab.txt", "tokenizer_config.json",
+               "special_tokens_map.json", "merges.txt", "README.md", "generation_config.json",
+               "model.safetensors.index.json"}
+
+
+def _folder(artifact: Artifact) -> str:
+    return str(PurePosixPath(artifact.original_name).parent)
+
+
+def _base(artifact: Artifact) -> str:
+    return PurePosixPath(artifact.original_name).name
+
+
+def applies(artifact: Artifact) -> bool:
+    """GGUF files; a sharded model's index; a single safetensors file with no index beside it."""
+    if artifact.kind not in {Artifact.Kind.WEIGHTS, Artifact.Kind.OTHER}:
+        return False
+    name = _base(artifact).lower()
+    if name.endswith(".gguf") or name == "model.safetensors.index.json":
+        return True
+    if name.endswith(".safetensors"):
+        siblings = Artifact.objects.filter(submission_id=artifact.submission_id,
+                                           original_name__endswith="model.safetensors.index.json")
+        return not any(_folder(s) == _folder(artifact) for s in siblings)
+    return False
+
+
+@contextlib.contextmanager
+def model_view(artifact: Artifact) -> Iterator[Path]:
+    """The artifact with its sibling files (same folder of the submission) linked into a
+    temporary directory under their original base names, as the engine expects a model
+    directory. Nothing is copied on local storage."""
+    if _base(artifact).lower().endswith(".gguf"):
+        siblings = [artifact]
+    else:
+        siblings = [a for a in Artifact.objects.filter(submission_id=artifact.submission_id)
+                    if _folder(a) == _folder(artifact)
+                    and (_base(a) in MODEL_FILES or _base(a).lower().endswith(".safetensors"))]
+    with tempfile.TemporaryDirectory(prefix="model-view-") as tmp:
+        root = Path(tmp)
+        for sibling in siblings:
+            if sibling.status == Artifact.Status.REJECTED:
+                continue
+            target = root / _base(sibling)
+            try:
+                os.symlink(default_storage.path(sibling.file.name), target)
+            except NotImplementedError:  # object storage: stream a local copy
+                with default_storage.open(sibling.file.name, "rb") as src, open(target, "wb") as dst:
+                    while block := src.read(1024 * 1024):
+                        dst.write(block)
+        yield root / _base(artifact) if _base(artifact).lower().endswith(".gguf") else root
+
+
+def _references(artifact: Artifact) -> tuple[list[ReferenceModel], list[dict], bool]:
+    """References to test against: the programme's and the declared base models found in the registry.
+    Returns them, the declared entries, and whether from-scratch training was claimed."""
+    submission = artifact.submission
+    declaration = getattr(submission, "declaration", None)
+    declared = list(declaration.base_models) if declaration else []
+    from_scratch = bool(declaration and declaration.from_scratch)
+    policy = ProgrammePolicy.objects.filter(programme_id=submission.project.programme_id).first()
+    refs = {r.pk: r for r in (policy.reference_models.all() if policy else [])}
+    names = [d.get("name", "") for d in declared]
+    for ref in ReferenceModel.objects.filter(name__in=names):
+        refs[ref.pk] = ref
+    return [r for r in refs.values() if r.bundle], declared, from_scratch
+
+
+def _finding(severity, code, title, explanation, evidence) -> dict:
+    return {"severity": severity, "category": "lineage", "code": code, "title": title[:300],
+            "explanation": explanation, "evidence": evidence}
+
+
+def run(ctx: CheckContext) -> CheckOutcome:
+    from compliance.engine.lineage import ENGINE_VERSION, fingerprint_build, lineage_test_against
+    from compliance.engine.weights import WeightsFormatError
+
+    artifact = ctx.artifact
+    references, declared, from_scratch = _references(artifact)
+    declared_names = {d.get("name", "") for d in declared}
+    policy = ProgrammePolicy.objects.filter(programme_id=artifact.submission.project.programme_id).first()
+    scratch_required = bool(policy and policy.from_scratch_required)
+    findings: list[dict] = []
+    for entry in declared:
+        if not any(r.name == entry.get("name") for r in references):
+            findings.append(_finding(
+                "low", "declared_base_not_in_registry",
+                f"Declared base model {entry.get('name')} is not in the registry of known models",
+                "The portal holds no fingerprint of this model, so the declaration cannot be verified from the "
+                "weights. Staff can add it with add_reference_model.", {"declared": entry}))
+    if not references:
+        return CheckOutcome(
+            verdict="inconclusive", state="inconclusive",
+            summary={"references": 0, "reason": "no reference model with a fingerprint is configured"},
+            findings=findings + [_finding(
+                "medium", "lineage_no_references", "Lineage not tested: no reference models configured",
+                "The programme's policy names no reference model with a fingerprint bundle, and no declared base "
+                "model is in the registry. Add references to the policy to test this model.", {})],
+            engine_version=ENGINE_VERSION, inputs={"sha256": artifact.sha256})
+    ctx.progress(0.1, "reading the model's sampled tensors")
+    with model_view(artifact) as path:
+        try:
+            candidate = fingerprint_build(path=path)
+        except WeightsFormatError as exc:
+            raise CheckFailed(f"{artifact.original_name}: {exc}") from exc
+        ctx.progress(0.5, f"testing against {len(references)} reference model(s)")
+        bundle_paths = []
+        with contextlib.ExitStack() as stack:
+            for ref in references:
+                try:
+                    bundle_paths.append(default_storage.path(ref.bundle.name))
+                except NotImplementedError:
+                    local = stack.enter_context(tempfile.NamedTemporaryFile(suffix=Path(ref.bundle.name).suffix))
+                    with default_storage.open(ref.bundle.name, "rb") as src:
+                        local.write(src.read())
+                    local.flush()
+                    bundle_paths.append(local.name)
+            reports = lineage_test_against(candidate=candidate, references=bundle_paths)
+    ctx.progress(0.9, "recording findings")
+    verdicts = []
+    rows = []
+    for ref, report in zip(references, reports):
+        data = report.to_dict()
+        data["reference_name"] = ref.name
+        verdicts.append(report.verdict)
+        rows.append({"reference": ref.name, "verdict": report.verdict, "p_value": data["p_value"],
+                     "effect_size": data["effect_size"], "bytes_read": data["bytes_read"]})
+        numbers = f"p = {data['p_value']:.3g} (Holm-adjusted over {len(references)}), effect size {data['effect_size']}"
+        if report.verdict == "derived" and ref.name in declared_names:
+            findings.append(_finding("info", "declared_base_confirmed",
+                                     f"Declared base model confirmed: {ref.name}",
+                                     f"{report.reason} {numbers}.", data))
+        elif report.verdict == "derived":
+            severity = "critical" if (from_scratch or scratch_required) else "high"
+            claim = " although training from scratch was declared" if from_scratch else ""
+            findings.append(_finding(severity, "undeclared_derivation",
+                                     f"Undeclared derivation from {ref.name}{claim}",
+                                     f"{report.reason} {numbers}.", data))
+        elif report.verdict == "inconclusive":
+            findings.append(_finding("medium", "lineage_inconclusive", f"Inconclusive against {ref.name}",
+                                     f"{report.reason} {numbers}.", data))
+        elif ref.name in declared_names:
+            findings.append(_finding("medium", "declared_base_not_confirmed",
+                                     f"Declared base model {ref.name} not found in the weights",
+                                     f"{report.reason} {numbers}. The vendor declared this base model, but the "
+                                     "weights show no derivation from it.", data))
+        else:
+            findings.append(_finding("info", "no_derivation_found", f"No evidence of derivation from {ref.name}",
+                                     f"{report.reason} {numbers}.", data))
+    if "derived" in verdicts:
+        verdict = "derived"
+    elif verdicts and all(v == "independent" for v in verdicts):
+        verdict = "independent"
+    else:
+        verdict = "inconclusive"
+    return CheckOutcome(
+        verdict=verdict, state="inconclusive" if verdict == "inconclusive" else "succeeded",
+        summary={"references": rows, "bytes_read": sum(r["bytes_read"] for r in rows),
+                 "from_scratch_claimed": from_scratch},
+        findings=findings, engine_version=ENGINE_VERSION,
+        inputs={"sha256": artifact.sha256, "references": {r.name: r.bundle_sha256 for r in references}})
