@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from compliance import services
-from compliance.models import CheckRun, Finding, FindingDecision, SubmissionDecision
-from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, finding_get_for_user,
-                                  findings_visible_to)
+from compliance.dossiers import dossier_request, dossier_verify_bytes, dossier_verify_hash
+from compliance.models import CheckRun, Dossier, Finding, FindingDecision, SubmissionDecision
+from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, dossier_get_for_user,
+                                  dossiers_visible_to, finding_get_for_user, findings_visible_to)
 from projects.selectors import submission_get_for_user
 
 
@@ -130,3 +133,63 @@ class SubmissionDecisionViewSet(viewsets.GenericViewSet):
         record = services.submission_decide(user=request.user, submission=submission, decision=data["decision"],
                                             justification=data.get("justification", ""))
         return Response(SubmissionDecisionSerializer(record).data, status=201)
+
+
+class DossierSerializer(serializers.ModelSerializer):
+    submission = serializers.IntegerField(source="submission_id")
+
+    class Meta:
+        model = Dossier
+        fields = ["id", "number", "submission", "lang", "state", "sha256", "size", "error", "created_at",
+                  "rendered_at"]
+        read_only_fields = ["id", "number", "state", "sha256", "size", "error", "created_at", "rendered_at"]
+
+
+class DossierVerifySerializer(serializers.Serializer):
+    file = serializers.FileField(required=False)
+    sha256 = serializers.CharField(required=False, max_length=64)
+
+
+class DossierVerifyResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    issued = serializers.BooleanField()
+    unaltered = serializers.BooleanField()
+    signature_valid = serializers.BooleanField(allow_null=True)
+    submission = serializers.IntegerField(allow_null=True)
+    dossier_number = serializers.CharField(allow_null=True)
+    sha256 = serializers.CharField()
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class DossierViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Issued dossiers (ministry only), a request for a new one, and verification (anyone)."""
+
+    serializer_class = DossierSerializer
+    filterset_fields = ["submission", "state", "lang"]
+
+    def get_queryset(self):
+        return dossiers_visible_to(user=self.request.user).order_by("-id")
+
+    def get_object(self):
+        return dossier_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    def perform_create(self, serializer):
+        submission = submission_get_for_user(user=self.request.user, pk=serializer.validated_data["submission_id"])
+        serializer.instance = dossier_request(user=self.request.user, submission=submission,
+                                              lang=serializer.validated_data.get("lang", "en"))
+
+    @extend_schema(request={"multipart/form-data": DossierVerifySerializer}, responses=DossierVerifyResultSerializer)
+    @action(detail=False, methods=["post"], permission_classes=[AllowAny], authentication_classes=[],
+            parser_classes=[MultiPartParser, JSONParser])
+    def verify(self, request):
+        """Upload a dossier PDF (``file``) or give its ``sha256``: issued, unaltered, signature valid?"""
+        from compliance.views import MAX_VERIFY_UPLOAD_BYTES
+
+        upload = request.FILES.get("file")
+        if upload is not None:
+            if upload.size > MAX_VERIFY_UPLOAD_BYTES:
+                return Response({"detail": "This file is larger than any dossier the portal issues."}, status=400)
+            return Response(dossier_verify_bytes(pdf_bytes=upload.read()))
+        if request.data.get("sha256"):
+            return Response(dossier_verify_hash(sha256=str(request.data["sha256"])))
+        return Response({"detail": "Send the dossier as `file`, or its `sha256`."}, status=400)

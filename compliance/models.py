@@ -226,7 +226,9 @@ class Dossier(models.Model):
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     size = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Null when an operator rendered it with the dossier_render command.
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     rendered_at = models.DateTimeField(null=True, blank=True)
 

@@ -21,3 +21,12 @@ def reconcile_check_runs_task() -> dict:
     from compliance.services import check_runs_reconcile
 
     return check_runs_reconcile()
+
+
+# Rendering is bounded inside (240 s); the hard limit stops a renderer that hangs anyway.
+@shared_task(name="compliance.render_dossier", acks_late=True, reject_on_worker_lost=True, soft_time_limit=300,
+             time_limit=330)
+def render_dossier_task(dossier_id: int) -> str:
+    from compliance.dossiers import dossier_render_execute
+
+    return dossier_render_execute(dossier_id=dossier_id)

@@ -8,16 +8,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from compliance import services
+from compliance import dossiers, services
 from compliance.charts import bar_chart_svg, layer_map_svg
 from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
-from compliance.models import CheckRun, ReferenceModel
+from compliance.models import CheckRun, Dossier, ReferenceModel
 from compliance.selectors import (DashboardFilters, check_run_get_for_user, dashboard_data, dashboard_projects,
+                                  dossier_get_for_user,
                                   finding_get_for_user, projects_with_open_counts, review_queue, submission_findings_grouped,
                                   submissions_with_open_counts,
                                   worker_activity)
@@ -112,10 +113,8 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _submission_context(request, submission)
     if request.GET.get("fragment") == "runs":
         return render(request, "compliance/_check_runs.html", context)
-    dossiers = []
-    if user_is_ministry(user=request.user):
-        dossiers = submission.dossiers.order_by("-created_at")
-    context["dossiers"] = dossiers
+    context["dossiers"] = submission.dossiers.order_by("-created_at") if user_is_ministry(user=request.user) else []
+    context["can_request_dossier"] = dossiers.user_can_request_dossier(user=request.user, submission=submission)
     return render(request, "compliance/submission_detail.html", context)
 
 
@@ -236,3 +235,57 @@ def reference_list(request: HttpRequest) -> HttpResponse:
                   {"references": ReferenceModel.objects.order_by("name")})
 
 
+
+
+@login_required
+@require_POST
+def dossier_request(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    _require_ministry(request)
+    lang = request.POST.get("lang", "en")
+    try:
+        dossier = dossiers.dossier_request(user=request.user, submission=submission, lang=lang)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Dossier %(number)s queued; it appears below when signed.")
+                         % {"number": dossier.number})
+    return redirect(f"{_submission_url(submission.pk)}#h-dossiers")
+
+
+@login_required
+def dossier_download(request: HttpRequest, pk: int) -> HttpResponse:
+    dossier = dossier_get_for_user(user=request.user, pk=pk)
+    if dossier.state != Dossier.State.READY:
+        raise Http404("not ready")
+    dossiers.dossier_download_record(user=request.user, dossier=dossier)
+    response = FileResponse(dossier.file.open("rb"), as_attachment=True, filename=f"{dossier.number}.pdf",
+                            content_type="application/pdf")
+    response["X-Content-SHA256"] = dossier.sha256
+    return response
+
+
+# A dossier of 10,000 findings is a few MB; refuse anything past 64 MB before reading it.
+MAX_VERIFY_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+def dossier_verify_page(request: HttpRequest) -> HttpResponse:
+    """Anyone holding a dossier may check it: issued by the portal, unaltered, validly signed."""
+    result = None
+    error = None
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        sha256 = request.POST.get("sha256", "").strip()
+        try:
+            if upload is not None:
+                if upload.size > MAX_VERIFY_UPLOAD_BYTES:
+                    raise ValidationError(_("This file is larger than any dossier the portal issues."))
+                result = dossiers.dossier_verify_bytes(pdf_bytes=upload.read())
+            elif sha256:
+                result = dossiers.dossier_verify_hash(sha256=sha256)
+            else:
+                raise ValidationError(_("Choose a dossier PDF or paste its SHA-256."))
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    return render(request, "compliance/verify.html", {"result": result, "error": error})

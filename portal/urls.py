@@ -18,6 +18,7 @@ router.register("artifacts", projects_api.ArtifactViewSet, basename="api-artifac
 router.register("uploads", projects_api.UploadViewSet, basename="api-upload")
 router.register("check-runs", compliance_api.CheckRunViewSet, basename="api-checkrun")
 router.register("findings", compliance_api.FindingViewSet, basename="api-finding")
+router.register("dossiers", compliance_api.DossierViewSet, basename="api-dossier")
 router.register("submission-decisions", compliance_api.SubmissionDecisionViewSet, basename="api-submission-decision")
 
 urlpatterns = [
@@ -54,6 +55,9 @@ urlpatterns = [
     path("findings/<int:pk>/decide/", compliance_views.finding_decide, name="finding-decide"),
     path("findings/<int:pk>/reply/", compliance_views.finding_reply, name="finding-reply"),
     path("check-runs/<int:pk>/rerun/", compliance_views.check_rerun, name="check-rerun"),
+    path("submissions/<int:pk>/dossiers/", compliance_views.dossier_request, name="dossier-request"),
+    path("dossiers/<int:pk>/download/", compliance_views.dossier_download, name="dossier-download"),
+    path("verify/", compliance_views.dossier_verify_page, name="dossier-verify"),
     path("workers/", compliance_views.workers, name="workers"),
     path("references/", compliance_views.reference_list, name="reference-list"),
     # API
