@@ -123,8 +123,10 @@ if EMBEDDED:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
-            # Tests share the database with a real worker process, so it must be a file.
-            "TEST": {"NAME": os.environ.get("PORTAL_TEST_SQLITE_PATH", str(VAR_DIR / "test-portal.sqlite3"))},
+            # Tests share the database with a real worker process, so it must be a file; one per
+            # test process, so two suites running side by side never share one.
+            "TEST": {"NAME": os.environ.get("PORTAL_TEST_SQLITE_PATH",
+                                            str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3"))},
         }
     }
 else:

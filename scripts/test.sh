@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 mkdir -p var
 export PYTHONDONTWRITEBYTECODE=1
 # Tests never share a broker with a running demo portal.
-export CELERY_BROKER_URL="${CELERY_BROKER_URL:-sqla+sqlite:///$PWD/var/test-broker.sqlite3}"
-exec .venv/bin/python -m pytest "$@"
+# One broker file per run: two suites side by side must not consume each other's tasks.
+export CELERY_BROKER_URL="${CELERY_BROKER_URL:-sqla+sqlite:///$PWD/var/test-broker-$$.sqlite3}"
+trap 'rm -f "$PWD/var/test-broker-$$.sqlite3"' EXIT
+.venv/bin/python -m pytest "$@"

@@ -14,11 +14,15 @@ DECLARED_KIND = {"model_directory": "source_archive"}
 
 def run(ctx: CheckContext) -> CheckOutcome:
     from compliance.engine.intake import INTAKE_ENGINE_VERSION, artifact_inspect
+    from compliance.engine.intake_common import IntakeLimits
 
     artifact = ctx.artifact
+    # The programme's per-artifact cap applies here too (upload already enforced it; storage may differ).
+    limits = IntakeLimits(max_bytes=artifact.submission.project.programme.max_artifact_bytes)
     ctx.progress(0.05, "reading the file")
     with ctx.local_path() as path:
-        report = artifact_inspect(path=path, declared_kind=DECLARED_KIND.get(artifact.kind, artifact.kind))
+        report = artifact_inspect(path=path, declared_kind=DECLARED_KIND.get(artifact.kind, artifact.kind),
+                                  limits=limits)
     data = report.to_dict()
     ctx.progress(0.9, "recording findings")
     findings = [
