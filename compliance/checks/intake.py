@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome
 
-# A model directory arrives as an archive: the engine judges it as one.
-DECLARED_KIND = {"model_directory": "source_archive"}
-
-
 def run(ctx: CheckContext) -> CheckOutcome:
     from compliance.engine.intake import INTAKE_ENGINE_VERSION, artifact_inspect
     from compliance.engine.intake_common import IntakeLimits
@@ -21,7 +17,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
     limits = IntakeLimits(max_bytes=artifact.submission.project.programme.max_artifact_bytes)
     ctx.progress(0.05, "reading the file")
     with ctx.local_path() as path:
-        report = artifact_inspect(path=path, declared_kind=DECLARED_KIND.get(artifact.kind, artifact.kind),
+        report = artifact_inspect(path=path, declared_kind=artifact.kind,
                                   limits=limits)
     data = report.to_dict()
     ctx.progress(0.9, "recording findings")
@@ -36,7 +32,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
         }
         for f in data.get("findings", [])
     ]
-    if data["sha256"] != artifact.sha256:
+    # sha256 is None when the engine refused to read the file at all (too large, not a regular
+    # file); its findings say why, and they reject the file.
+    if data["sha256"] is not None and data["sha256"] != artifact.sha256:
         # Storage changed the bytes after upload: nothing else about this file can be trusted.
         raise CheckFailed(
             f"{artifact.original_name}: stored file's SHA-256 {data['sha256'][:16]}… differs from the "
