@@ -87,7 +87,12 @@ class WorkerProcess:
         import signal
 
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig or signal.SIGTERM)
+            if sig == signal.SIGKILL:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the whole worker dies at once, children too
+            else:
+                # SIGTERM to the main process only: it stops its pool itself (~5 s); signalling
+                # the whole group kills the children first and leaves the main process hanging.
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -56,7 +56,7 @@
             say("connection lost, resuming…");
             return new Promise(function (ok) { setTimeout(ok, 1000 * retries); })
               .then(function () { return api("GET", base + session.id + "/", csrf); })
-              .then(function (r) { if (r.status === 200) offset = r.data.received; return next(); });
+              .then(function (r) { if (r.status === 200) { session = r.data; offset = session.received; } return next(); });
           });
       }
       return next();
@@ -92,6 +92,16 @@
     });
   }
 
+  function announce(el) {
+    // One short status line for screen readers instead of re-reading the whole table.
+    var status = el.dataset.statusId && document.getElementById(el.dataset.statusId);
+    if (!status) return;
+    var running = el.querySelectorAll("[data-live-active]").length;
+    var total = el.querySelectorAll("tbody tr").length;
+    var text = running ? (status.dataset.progressText || "%(done)s / %(total)s") : (status.dataset.doneText || "");
+    status.textContent = text.replace("%(done)s", String(total - running)).replace("%(total)s", String(total));
+  }
+
   function initLive(el) {
     // Re-fetch the fragment every 2 s while anything in it is still running.
     var url = el.dataset.liveUrl;
@@ -100,7 +110,7 @@
       fetch(url, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}}).then(function (r) {
         if (r.ok) return r.text();
       }).then(function (html) {
-        if (html !== undefined) { el.innerHTML = html; }
+        if (html !== undefined) { el.innerHTML = html; announce(el); }
         setTimeout(tick, 2000);
       }, function () { setTimeout(tick, 5000); });
     }

@@ -1,0 +1,132 @@
+"""Headless Chromium against pytest-django's live server (and, where needed, a real Celery worker).
+
+The browser is Debian's /usr/bin/chromium driven by Playwright's sync API; no browser is ever
+downloaded. One browser process serves the whole session (launching costs ~1 s on this
+machine); every test gets fresh contexts, so cookies and storage never leak between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
+# thread with a running loop. The test thread only reads and writes fixtures, so allow it here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("PORTAL_E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+AXE_JS = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+# Long enough for a cold worker (~5 s to start) plus intake on a few small files; the flow
+# asserts states, never durations.
+TIMEOUT_MS = 60_000
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip (with the reason) rather than fail when the machine has no Chromium at all."""
+    if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
+        return
+    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+class PageErrors(list):
+    """Uncaught script errors and Content-Security-Policy violations seen by a page."""
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Open a page in a fresh browser context: ``page, errors = new_page()``.
+
+    ``bypass_csp=True`` only for axe (Playwright injects its script inline, which the portal's
+    CSP rightly blocks); the flow tests keep the real CSP so they prove portal.js runs under it.
+    """
+    contexts = []
+
+    def _open(*, bypass_csp: bool = False, locale: str = "en-GB"):
+        context = browser.new_context(base_url=live_server.url, bypass_csp=bypass_csp, locale=locale,
+                                      viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        errors = PageErrors()
+        page.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
+        # Chromium reports a blocked script or style as "Refused to ... Content Security Policy".
+        page.on("console", lambda msg: errors.append(f"console: {msg.text}")
+                if msg.type == "error" and re.search(r"Content.Security.Policy|Refused to", msg.text) else None)
+        return page, errors
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def login(page, *, username: str, password: str) -> None:
+    """Log in through the real form. Fields are found by name, not label, so this works
+    whatever language the browser asks for."""
+    from playwright.sync_api import expect
+
+    page.goto("/accounts/login/")
+    page.locator("main input[name=username]").fill(username)
+    page.locator("main input[name=password]").fill(password)
+    page.locator("main form button[type=submit]").click()
+    expect(page.locator("header form.logout-form")).to_be_visible()
+
+
+@pytest.fixture
+def worker_later(transactional_db, settings, tmp_path):
+    """A real Celery worker that the test starts when it chooses (``worker_later.start()``).
+
+    The flow test starts it only once the reviewer's page shows queued runs, so the live
+    refresh has something to show; the ``celery_worker`` fixture starts it up front.
+    """
+    from tests.conftest import WorkerProcess, _purge_broker
+
+    _purge_broker()
+    worker = WorkerProcess(tmp_path / "worker.log", settings.MEDIA_ROOT, settings.UPLOAD_PARTIAL_DIR)
+    yield worker
+    worker_stop_quickly(worker)
+
+
+def worker_stop_quickly(worker) -> None:
+    """SIGTERM to the worker's main process only: it stops its pool and beat in ~8 s here.
+    Signalling the whole process group (WorkerProcess.stop) kills the pool children under the
+    main process, which then hangs on a lock until the 30 s SIGKILL fallback."""
+    import signal
+    import subprocess
+
+    if worker.proc and worker.proc.poll() is None:
+        os.kill(worker.proc.pid, signal.SIGTERM)
+        try:
+            worker.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.stop()  # the shared fallback: group SIGTERM, then SIGKILL after 30 s
+
+
+def wait_for(predicate, *, timeout: float = 60.0, what: str = "condition"):
+    """Poll the database (not the page) until ``predicate()`` is truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
