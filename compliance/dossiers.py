@@ -78,7 +78,7 @@ def _issue(dossier: Dossier) -> bytes:
 
     context = dossier_context_build(submission=dossier.submission, lang=dossier.lang,
                                     dossier_number=dossier.number, issued_at=timezone.now(),
-                                    verify_url="/verify/")
+                                    verify_url=settings.DOSSIER_VERIFY_URL)
     identity = signing_identity_from_settings(settings=settings)
     issued = dossier_issue(context=context, identity=identity, tsa_url=settings.DOSSIER_TSA_URL or None,
                            timeout_s=RENDER_TIMEOUT_S)

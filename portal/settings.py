@@ -263,6 +263,8 @@ DOSSIER_SIGNING_KEY = os.environ.get("DOSSIER_SIGNING_KEY") or str(VAR_DIR / "do
 DOSSIER_SIGNING_CERT = os.environ.get("DOSSIER_SIGNING_CERT") or str(VAR_DIR / "dossier-signing" / "cert.pem")
 DOSSIER_SIGNING_GENERATE = EMBEDDED or env_bool("DOSSIER_SIGNING_GENERATE", False)
 DOSSIER_TSA_URL = os.environ.get("DOSSIER_TSA_URL", "")
+# Printed in every dossier's verification section: where a reader checks the file.
+DOSSIER_VERIFY_URL = os.environ.get("DOSSIER_VERIFY_URL", "http://127.0.0.1:8000/verify/")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not EMBEDDED)

@@ -1,0 +1,698 @@
+"""What a dossier says, as plain dataclasses.
+
+The renderer, the BOM builder and the attachments read only these classes, so
+a dossier can be rendered in a test, a benchmark or a subprocess without a
+database. ``dossier_context_build`` (bottom of this module) is the only place
+that knows the Django models; it imports them lazily so importing this module
+never needs Django settings.
+
+Every string that a vendor or a reviewer typed (names, explanations, replies,
+justifications, file names) is untrusted: the templates auto-escape it and the
+PDF shows it literally.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ProgrammeInfo",
+    "ProjectInfo",
+    "SubmissionInfo",
+    "DeclaredComponent",
+    "DeclarationInfo",
+    "ArtifactInfo",
+    "InputHash",
+    "LineageLayer",
+    "LineageResult",
+    "LicenceRow",
+    "CodeMatchRow",
+    "CheckInfo",
+    "DecisionInfo",
+    "FindingInfo",
+    "AuditEventInfo",
+    "SignOff",
+    "ClaimRow",
+    "DossierContext",
+    "SEVERITY_ORDER",
+    "dossier_context_build",
+    "lineage_results_from_summary",
+]
+
+# Most severe first; the renderer and the JSON attachment both sort this way.
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+
+
+def _jsonable(value: Any) -> Any:
+    """dataclasses.asdict output made JSON-ready: datetimes as ISO 8601 UTC,
+    NaN and infinities as null (strict JSON has no such numbers), Decimals and
+    other scalars JSON cannot hold as strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+class _ToDict:
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of every field (datetimes as ISO 8601 in UTC)."""
+        return _jsonable(dataclasses.asdict(self))  # type: ignore[arg-type]
+
+
+@dataclass
+class ProgrammeInfo(_ToDict):
+    """The funding programme (e.g. the sovereign foundation-model programme)."""
+
+    name: str
+    ministry: str = ""
+    code: str = ""
+
+
+@dataclass
+class ProjectInfo(_ToDict):
+    """The funded project and the vendor consortium that delivers it."""
+
+    name: str
+    vendor: str
+    code: str = ""
+    consortium: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubmissionInfo(_ToDict):
+    """One submission version of a project."""
+
+    id: int | str
+    version: int | str
+    status: str = ""
+    submitted_at: dt.datetime | None = None
+    submitted_by: str = ""
+
+
+@dataclass
+class DeclaredComponent(_ToDict):
+    """One component the vendor declared (e.g. vision encoder) and its claimed origin."""
+
+    component: str
+    base_model: str | None = None  # None: declared as trained from scratch
+    licence: str = ""
+    notes: str = ""
+
+
+@dataclass
+class DeclarationInfo(_ToDict):
+    """What the vendor signed: from-scratch claim, base models per component, compute, data."""
+
+    from_scratch: bool
+    components: list[DeclaredComponent] = field(default_factory=list)
+    compute: str = ""
+    data_summary: str = ""
+    signed_by: str = ""
+    signed_at: dt.datetime | None = None
+
+
+@dataclass
+class ArtifactInfo(_ToDict):
+    """An uploaded artifact as recorded at upload (hash computed while streaming)."""
+
+    id: int | str
+    kind: str
+    filename: str
+    size: int
+    sha256: str
+    uploaded_at: dt.datetime | None = None
+    uploaded_by: str = ""
+    licence: str = ""
+
+
+@dataclass
+class InputHash(_ToDict):
+    """One input a check read, by name and SHA-256, so the run can be reproduced."""
+
+    name: str
+    sha256: str
+
+
+@dataclass
+class LineageLayer(_ToDict):
+    """One candidate layer and the reference layer it matched (None: no match)."""
+
+    candidate_layer: str | int
+    reference_layer: str | int | None
+    p_value: float | None
+    statistic: float | None
+
+
+@dataclass
+class LineageResult(_ToDict):
+    """Outcome of a weight-lineage test against one reference model."""
+
+    reference_model: str
+    statistic_name: str
+    p_value: float | None
+    conclusion: str
+    layers: list[LineageLayer] = field(default_factory=list)
+    component: str = ""
+    reference_sha256: str = ""
+    # Every reference layer tested, in order (the map then shows unmatched ones too).
+    reference_layers: list[str | int] = field(default_factory=list)
+
+
+@dataclass
+class LicenceRow(_ToDict):
+    """One licence found, with the programme policy outcome and its obligations."""
+
+    subject: str  # file, package or component
+    expression: str  # SPDX expression as detected
+    outcome: str  # allowed | denied | review
+    obligations: list[str] = field(default_factory=list)
+    origin: str = ""  # declared | detected
+
+
+@dataclass
+class CodeMatchRow(_ToDict):
+    """A submitted file that matches known code, with where that code comes from."""
+
+    path: str
+    origin: str
+    licence: str = ""
+    similarity: float | None = None
+    matched_lines: int | None = None
+    scope: str = ""  # training | inference | other
+
+
+@dataclass
+class CheckInfo(_ToDict):
+    """One check run: what it did in plain words, with what, how long, and its verdict."""
+
+    id: int | str
+    name: str
+    kind: str  # lineage | licence | code | weights | safety | evidence | ...
+    method: str
+    engine_version: str
+    verdict: str  # pass | fail | inconclusive | review
+    summary: str = ""
+    claimed: str = ""  # what the declaration says on the point this check tests
+    inputs: list[InputHash] = field(default_factory=list)
+    started_at: dt.datetime | None = None
+    duration_s: float | None = None
+    lineage: list[LineageResult] = field(default_factory=list)
+    licences: list[LicenceRow] = field(default_factory=list)
+    code_matches: list[CodeMatchRow] = field(default_factory=list)
+
+
+@dataclass
+class DecisionInfo(_ToDict):
+    """A reviewer's decision on a finding."""
+
+    outcome: str  # confirmed | waived | false_positive | pending
+    justification: str = ""
+    reviewer: str = ""
+    decided_at: dt.datetime | None = None
+
+
+@dataclass
+class FindingInfo(_ToDict):
+    """A finding with its evidence, the vendor's reply and the reviewer's decision."""
+
+    id: int | str
+    severity: str
+    category: str
+    title: str
+    explanation: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    check_id: int | str | None = None
+    vendor_reply: str = ""
+    decision: DecisionInfo | None = None
+
+
+@dataclass
+class AuditEventInfo(_ToDict):
+    """One entry of the hash-chained audit log."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    target: str = ""
+    entry_hash: str = ""
+
+
+@dataclass
+class SignOff(_ToDict):
+    """A reviewer's sign-off on the dossier as a whole."""
+
+    name: str
+    role: str
+    signed_at: dt.datetime | None = None
+    statement: str = ""
+
+
+@dataclass
+class ClaimRow(_ToDict):
+    """A row of the minister summary: what was claimed, found and decided."""
+
+    topic: str
+    claimed: str
+    found: str
+    decided: str
+
+
+@dataclass
+class DossierContext(_ToDict):
+    """Everything a dossier shows; nothing else is read while rendering."""
+
+    programme: ProgrammeInfo
+    project: ProjectInfo
+    submission: SubmissionInfo
+    declaration: DeclarationInfo
+    dossier_number: str
+    issued_at: dt.datetime
+    lang: str = "en"  # en | ko
+    overall_status: str = "pending"  # cleared | rejected | conditional | pending
+    overall_decision: str = ""  # free text by the programme officer
+    artifacts: list[ArtifactInfo] = field(default_factory=list)
+    checks: list[CheckInfo] = field(default_factory=list)
+    findings: list[FindingInfo] = field(default_factory=list)
+    audit_events: list[AuditEventInfo] = field(default_factory=list)
+    sign_offs: list[SignOff] = field(default_factory=list)
+    claims: list[ClaimRow] = field(default_factory=list)  # empty: derived from checks
+    portal_name: str = "Sovereign AI Governance Portal"
+    verify_url: str = ""  # public verify page, e.g. https://portal.example/verify/
+    signer_subject: str = ""  # filled by the caller when the signing key is known
+    signer_fingerprint: str = ""  # SHA-256 of the signing certificate (hex)
+
+
+# Plain-words description of each check, per language; the check name comes
+# from the check registry (CheckSpec.label) when available.
+CHECK_METHODS: dict[str, dict[str, str]] = {
+    "intake": {
+        "en": "Reads every byte of the file once: confirms its real type against the declared kind, recomputes its SHA-256 against the one recorded at upload, and looks for unsafe content (pickled code, archive path tricks, oversized members).",
+        "ko": "파일의 모든 바이트를 한 번 읽어 실제 형식이 신고한 종류와 같은지 확인하고, 업로드 때 기록한 SHA-256 을 다시 계산해 대조하며, 위험한 내용(피클 코드, 압축 경로 조작, 과대 항목)을 찾습니다.",
+    },
+    "lineage": {
+        "en": "Compares each layer's weights with every layer of known public models, after undoing permutations and rescaling, and computes how likely such similarity is by chance (a calibrated p-value, not a raw cosine).",
+        "ko": "각 층의 가중치를 알려진 공개 모델의 모든 층과, 순서 바꿈과 크기 조정을 되돌린 뒤 비교하고, 그런 유사도가 우연히 나올 확률(보정된 p-값)을 계산합니다.",
+    },
+    "licenses": {
+        "en": "Detects licence texts, notices and SPDX tags in every file and applies the programme's licence policy (allowed, denied, review required), listing the obligations each licence brings.",
+        "ko": "모든 파일의 라이선스 문구, 고지, SPDX 태그를 찾아 사업의 라이선스 정책(허용, 금지, 검토 필요)을 적용하고, 각 라이선스의 의무 사항을 나열합니다.",
+    },
+    "code": {
+        "en": "Fingerprints every source file and looks it up in indexed public code bases, separating training code from inference code, and reports where matched code comes from and under which licence.",
+        "ko": "모든 소스 파일의 지문을 만들어 색인된 공개 코드와 대조하고, 학습 코드와 추론 코드를 나누어 일치한 코드의 출처와 라이선스를 보고합니다.",
+    },
+}
+# SubmissionDecision.decision -> the dossier's overall status vocabulary.
+_OVERALL_STATUS = {"approved": "cleared", "rejected": "rejected", "changes_requested": "conditional"}
+# Audit events copied into findings.json; the PDF prints the latest 100.
+_AUDIT_EVENTS_MAX = 5000
+
+
+def _person(user: Any) -> str:
+    """A person's display name (profile), full name, or username; "" for None."""
+    if user is None:
+        return ""
+    profile = getattr(user, "profile", None)
+    if profile is not None and getattr(profile, "display_name", ""):
+        return profile.display_name
+    full = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return full or getattr(user, "username", "") or str(user)
+
+
+def _role_label(user: Any) -> str:
+    profile = getattr(user, "profile", None)
+    if profile is None:
+        return ""
+    try:
+        return str(profile.get_role_display())
+    except Exception:  # pragma: no cover - no choices
+        return str(getattr(profile, "role", ""))
+
+
+def _localised(lang: str, english: str, korean: str) -> str:
+    return korean if lang == "ko" and korean else english
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value.lower())
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def lineage_results_from_summary(summary: dict[str, Any]) -> list[LineageResult]:
+    """Lineage results from ``CheckRun.summary``.
+
+    Expected shape (the lineage check writes it)::
+
+        {"references": [{"reference_model": "...", "statistic_name": "...", "p_value": 1e-30,
+                         "conclusion": "derived", "component": "vision encoder",
+                         "reference_sha256": "...",
+                         "layers": [{"candidate_layer": "...", "reference_layer": "..." | None,
+                                     "p_value": ..., "statistic": ...}]}]}
+
+    ``"lineage"`` / ``"reports"`` / ``"comparisons"`` are accepted for
+    ``"references"``, a summary that is itself one report is accepted, and the
+    engine's ``LineageReport.to_dict()`` keys map over (``reference`` ->
+    reference_model, ``verdict`` + ``reason`` -> conclusion, per-layer
+    ``statistic`` is the strongest tensor family's z).
+    """
+    results = []
+    items = summary.get("references") or summary.get("lineage") or summary.get("reports") or summary.get("comparisons") or []
+    if not items and "layers" in summary and ("reference" in summary or "reference_model" in summary):
+        items = [summary]
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        layers = [
+            LineageLayer(
+                candidate_layer=layer.get("candidate_layer", ""),
+                reference_layer=layer.get("reference_layer"),
+                p_value=_float_or_none(layer.get("p_value")),
+                statistic=_float_or_none(layer.get("statistic")),
+            )
+            for layer in item.get("layers") or []
+            if isinstance(layer, dict)
+        ]
+        results.append(
+            LineageResult(
+                reference_model=str(item.get("reference_model") or item.get("reference") or item.get("name") or "?"),
+                statistic_name=str(
+                    item.get("statistic_name")
+                    or ("z-score of the strongest tensor family, after permutation matching" if layers else "")
+                ),
+                p_value=_float_or_none(item.get("p_value")),
+                conclusion=" — ".join(
+                    part for part in (str(item.get("conclusion") or item.get("verdict") or ""), str(item.get("reason") or "")) if part
+                ),
+                layers=layers,
+                component=str(item.get("component") or ""),
+                reference_sha256=str(item.get("reference_sha256") or ""),
+                reference_layers=list(
+                    item.get("reference_layers")
+                    or ((item.get("evidence") or {}).get("layers_sampled") or {}).get("reference")
+                    or []
+                ),
+            )
+        )
+    return results
+
+
+def _licences_from_summary(summary: dict[str, Any]) -> list[LicenceRow]:
+    """Licence rows from ``summary["licences"]`` (or ``"licenses"``): dicts with
+    subject/path, expression/license_expression, outcome/policy, obligations, origin."""
+    rows = []
+    for item in summary.get("licences") or summary.get("licenses") or []:
+        if not isinstance(item, dict):
+            continue
+        obligations = item.get("obligations") or []
+        rows.append(
+            LicenceRow(
+                subject=str(item.get("subject") or item.get("path") or item.get("component") or ""),
+                expression=str(item.get("expression") or item.get("license_expression") or item.get("spdx") or ""),
+                outcome=str(item.get("outcome") or item.get("policy") or item.get("decision") or ""),
+                obligations=[str(o) for o in obligations] if isinstance(obligations, list) else [str(obligations)],
+                origin=str(item.get("origin") or "detected"),
+            )
+        )
+    return rows
+
+
+def _code_matches_from_summary(summary: dict[str, Any]) -> list[CodeMatchRow]:
+    """Code matches from ``summary["matches"]`` (or ``"code_matches"``): dicts with
+    path, origin/corpus, licence/license, similarity, matched_lines/lines, scope."""
+    rows = []
+    for item in summary.get("matches") or summary.get("code_matches") or []:
+        if not isinstance(item, dict):
+            continue
+        lines = item.get("matched_lines", item.get("lines"))
+        rows.append(
+            CodeMatchRow(
+                path=str(item.get("path") or ""),
+                origin=str(item.get("origin") or item.get("corpus") or ""),
+                licence=str(item.get("licence") or item.get("license") or ""),
+                similarity=_float_or_none(item.get("similarity")),
+                matched_lines=int(lines) if isinstance(lines, (int, float)) else None,
+                scope=str(item.get("scope") or ""),
+            )
+        )
+    return rows
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
+    for key in ("text", "message", "summary", "conclusion"):
+        value = summary.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _claimed_for(kind: str, declaration: "DeclarationInfo", lang: str) -> str:
+    bases = ", ".join(f"{c.component}: {c.base_model}" for c in declaration.components if c.base_model)
+    if kind == "lineage":
+        scratch = ("trained from scratch" if lang != "ko" else "처음부터 학습") if declaration.from_scratch else ""
+        return "; ".join(part for part in (scratch, bases) if part)
+    if kind == "licenses":
+        return ", ".join(sorted({c.licence for c in declaration.components if c.licence}))
+    return ""
+
+
+def dossier_context_build(
+    *,
+    submission: Any,
+    lang: str,
+    dossier_number: str = "",
+    issued_at: dt.datetime | None = None,
+    verify_url: str = "",
+) -> DossierContext:
+    """Build a :class:`DossierContext` from a ``projects.Submission`` row.
+
+    Reads the project, programme, vendor, declaration, artifacts, check runs,
+    findings with their latest decision, submission decisions (as sign-offs)
+    and the submission's audit events; a fixed number of queries whatever the
+    number of findings. Django models are imported here, not at module level,
+    so the rest of this module works without settings.
+    """
+    from django.utils import timezone
+
+    from compliance.dossier.labels import enum_label
+
+    from compliance.models import CheckRun, Finding, SubmissionDecision
+    from portal.models import AuditEvent
+
+    project = submission.project
+    programme = project.programme
+    issued_at = issued_at or timezone.now()
+
+    programme_info = ProgrammeInfo(
+        name=_localised(lang, programme.name, getattr(programme, "name_ko", "")),
+        ministry=_localised(lang, programme.ministry.name, getattr(programme.ministry, "name_ko", "")),
+        code=programme.code,
+    )
+    members = []
+    for member in project.consortium_members or []:
+        members.append(str(member.get("name", "")) if isinstance(member, dict) else str(member))
+    project_info = ProjectInfo(
+        name=_localised(lang, project.title, getattr(project, "title_ko", "")),
+        vendor=_localised(lang, project.vendor.name, getattr(project.vendor, "name_ko", "")),
+        code=project.code,
+        consortium=[m for m in members if m],
+    )
+    submission_info = SubmissionInfo(
+        id=submission.pk,
+        version=submission.number,
+        status=submission.status,
+        submitted_at=submission.submitted_at,
+        submitted_by=_person(getattr(submission, "created_by", None)),
+    )
+
+    try:
+        declaration_row = submission.declaration
+    except Exception:  # RelatedObjectDoesNotExist: nothing declared yet
+        declaration_row = None
+    if declaration_row is not None:
+        compute_parts = []
+        if declaration_row.gpu_hours is not None:
+            compute_parts.append(f"{declaration_row.gpu_hours:,} GPU-hours")
+        if declaration_row.training_flops is not None:
+            compute_parts.append(f"{declaration_row.training_flops:.2e} FLOPs")
+        declaration = DeclarationInfo(
+            from_scratch=bool(declaration_row.from_scratch),
+            components=[
+                DeclaredComponent(
+                    component=str(item.get("component", "")),
+                    base_model=(str(item.get("name")) if item.get("name") else None),
+                    licence=str(item.get("license") or item.get("licence") or ""),
+                    notes=str(item.get("source") or item.get("notes") or ""),
+                )
+                for item in (declaration_row.base_models or [])
+                if isinstance(item, dict)
+            ],
+            compute="; ".join(compute_parts),
+            data_summary=declaration_row.data_summary,
+            signed_by=declaration_row.signatory_name or _person(declaration_row.signed_by),
+            signed_at=declaration_row.signed_at,
+        )
+    else:
+        declaration = DeclarationInfo(from_scratch=False)
+
+    artifacts_rows = list(submission.artifacts.select_related("uploaded_by", "uploaded_by__profile").order_by("uploaded_at", "id"))
+    artifacts = [
+        ArtifactInfo(
+            id=a.pk,
+            kind=a.kind,
+            filename=a.original_name,
+            size=a.size,
+            sha256=a.sha256,
+            uploaded_at=a.uploaded_at,
+            uploaded_by=_person(a.uploaded_by),
+        )
+        for a in artifacts_rows
+    ]
+
+    try:
+        from compliance.checks import check_registry
+
+        check_labels = {name: spec.label for name, spec in check_registry().items()}
+    except Exception:  # pragma: no cover - registry import problems must not block a dossier
+        check_labels = {}
+    checks = []
+    for run in CheckRun.objects.filter(submission=submission).select_related("artifact").order_by("check_name", "artifact_id"):
+        summary = run.summary if isinstance(run.summary, dict) else {}
+        inputs = [InputHash(run.artifact.original_name, str(run.inputs.get("sha256") or run.artifact.sha256))]
+        for key, value in sorted((run.inputs or {}).items()):
+            if key != "sha256" and _is_sha256(value):
+                inputs.append(InputHash(str(key), value))
+        # Our own translation first (Korean dossiers), then the registry's English label.
+        translated = enum_label(lang, "check", run.check_name)
+        label = translated if translated != run.check_name else check_labels.get(run.check_name, run.check_name)
+        checks.append(
+            CheckInfo(
+                id=run.pk,
+                name=f"{label}: {run.artifact.original_name}",
+                kind=run.check_name,
+                method=CHECK_METHODS.get(run.check_name, {}).get(lang) or CHECK_METHODS.get(run.check_name, {}).get("en", label),
+                engine_version=run.engine_version or "",
+                verdict=run.verdict or run.state,
+                summary=_summary_text(summary) or (run.error if run.state == "failed" else ""),
+                claimed=_claimed_for(run.check_name, declaration, lang),
+                inputs=inputs,
+                started_at=run.started_at,
+                duration_s=run.duration_s,
+                lineage=lineage_results_from_summary(summary),
+                licences=_licences_from_summary(summary),
+                code_matches=_code_matches_from_summary(summary),
+            )
+        )
+
+    findings = []
+    finding_rows = list(
+        Finding.objects.filter(submission=submission)
+        .prefetch_related("decisions__decided_by__profile")
+        .order_by("id")
+    )
+    # A lineage run whose summary has no per-reference results may still carry
+    # the layer map in its findings' evidence ({"reference": ..., "layers": [...]}).
+    checks_by_id = {check.id: check for check in checks}
+    for finding in finding_rows:
+        check = checks_by_id.get(finding.check_run_id)
+        evidence = finding.evidence if isinstance(finding.evidence, dict) else {}
+        if check is None or check.kind != "lineage" or not isinstance(evidence.get("layers"), list):
+            continue
+        reference = str(evidence.get("reference") or evidence.get("reference_model") or "?")
+        if any(result.reference_model == reference for result in check.lineage):
+            continue
+        check.lineage.extend(lineage_results_from_summary({"references": [{**evidence, "reference_model": reference}]}))
+    for finding in finding_rows:
+        decisions = list(finding.decisions.all())  # ordered by decided_at, id: the last one stands
+        latest = decisions[-1] if decisions else None
+        if latest is not None:
+            decision = DecisionInfo(
+                outcome=latest.decision,
+                justification=latest.justification,
+                reviewer=_person(latest.decided_by),
+                decided_at=latest.decided_at,
+            )
+        else:
+            decision = DecisionInfo(outcome="pending" if finding.status == "open" else finding.status)
+        findings.append(
+            FindingInfo(
+                id=finding.pk,
+                severity=finding.severity,
+                category=finding.category,
+                title=finding.title,
+                explanation=finding.explanation,
+                evidence=finding.evidence if isinstance(finding.evidence, dict) else {"value": finding.evidence},
+                check_id=finding.check_run_id,
+                vendor_reply=finding.vendor_reply,
+                decision=decision,
+            )
+        )
+
+    submission_decisions = list(
+        SubmissionDecision.objects.filter(submission=submission).select_related("decided_by", "decided_by__profile").order_by("decided_at", "id")
+    )
+    latest_decision = submission_decisions[-1] if submission_decisions else None
+    sign_offs = [
+        SignOff(
+            name=_person(d.decided_by),
+            role=_role_label(d.decided_by),
+            signed_at=d.decided_at,
+            statement=f"{d.get_decision_display()}: {d.justification}" if d.justification else str(d.get_decision_display()),
+        )
+        for d in submission_decisions
+    ]
+
+    events = list(
+        AuditEvent.objects.filter(submission_id=submission.pk).order_by("-created_at", "-id")[:_AUDIT_EVENTS_MAX]
+    )
+    events.reverse()
+    audit_events = [
+        AuditEventInfo(
+            at=e.created_at,
+            actor=e.actor_label,
+            action=e.action,
+            target=f"{e.object_type}:{e.object_id}" + (f" {e.object_label}" if e.object_label else ""),
+            entry_hash=e.entry_hash,
+        )
+        for e in events
+    ]
+
+    if not dossier_number:
+        dossier_number = f"{programme.code}-{project.code}-S{submission.number}-{issued_at:%Y%m%d%H%M%S}".upper()
+    return DossierContext(
+        programme=programme_info,
+        project=project_info,
+        submission=submission_info,
+        declaration=declaration,
+        dossier_number=dossier_number,
+        issued_at=issued_at,
+        lang=lang,
+        overall_status=_OVERALL_STATUS.get(latest_decision.decision, latest_decision.decision) if latest_decision else "pending",
+        overall_decision=latest_decision.justification if latest_decision else "",
+        artifacts=artifacts,
+        checks=checks,
+        findings=findings,
+        audit_events=audit_events,
+        sign_offs=sign_offs,
+        verify_url=verify_url,
+    )
