@@ -35,6 +35,8 @@ that PDF/A requires (pyHanko's default ``InvisSigSettings``).
 
 from __future__ import annotations
 
+from compliance.dossier.sync import run_outside_event_loop
+
 import contextlib
 import datetime as dt
 import hashlib
@@ -388,7 +390,7 @@ def dossier_sign(
             name=identity.subject,
         )
         pdf_signer = signers.PdfSigner(metadata, signer=identity.signer, timestamper=timestamper)
-        output = pdf_signer.sign_pdf(writer, bytes_reserved=_SIGNATURE_BYTES)
+        output = run_outside_event_loop(pdf_signer.sign_pdf, writer, bytes_reserved=_SIGNATURE_BYTES)
     except Exception as exc:  # pyHanko raises many kinds; the caller needs one
         raise DossierSigningError(f"signing failed: {type(exc).__name__}: {exc}") from exc
     return output.getvalue()

@@ -19,6 +19,8 @@ Pure Python (pyHanko, pypdf); no Django, no network.
 
 from __future__ import annotations
 
+from compliance.dossier.sync import run_outside_event_loop
+
 import hashlib
 import json
 import re
@@ -232,7 +234,8 @@ def dossier_verify(
 
     try:
         context = ValidationContext(trust_roots=trusted, allow_fetching=False, revocation_mode="soft-fail")
-        status = validate_pdf_signature(
+        status = run_outside_event_loop(
+            validate_pdf_signature,
             signature,
             signer_validation_context=context,
             # Our demo certificate sets digitalSignature + nonRepudiation;

@@ -38,8 +38,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """Package scope: Playwright's event loop stops when the browser tests end, so no later
+    test runs inside a thread with a running loop."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
