@@ -123,7 +123,8 @@ def test_a_worker_killed_mid_check_costs_a_delay_not_the_check(celery_worker, tm
     wait_for(lambda: _all_runs_finished(submission.pk), timeout=180, what="the run to finish after restart")
     run.refresh_from_db()
     assert run.state == CheckRun.State.SUCCEEDED, run.error
-    assert run.attempts == 2
+    # At least the killed attempt and the one that finished (a loaded machine may add a retake).
+    assert run.attempts >= 2
     # Exactly one set of findings: the killed attempt left none behind.
     codes = list(Finding.objects.filter(check_run=run).values_list("code", flat=True))
     assert len(codes) == len(set(codes))

@@ -1,0 +1,269 @@
+"""Cost of fingerprinting real-sized checkpoints: bytes read and time, against a full read.
+
+    .venv/bin/python bench/lineage_cost.py [--json] [--keep DIR]
+
+Builds sparse checkpoints with real safetensors headers and the real apparent file sizes
+(`truncate`, so they cost no disk): a Llama-3.2-1B-shaped model, Llama-3.1-8B (config from
+../shared/data), Mixtral-8x7B (the real model.safetensors.index.json: 19 shards, real tensor
+names), a Solar-Open-100B-shaped MoE (config summary from ../shared/data/solar-vs-glm) and a
+DeepSeek-V3-shaped 671B MoE (its config, FP8 E4M3 projections with float32 128 x 128 block scales
+as shipped; shards planned at 5 GB of BF16-equivalent, so they hold about 2.5 GB each). Each gets a synthetic
+tokenizer.json of its vocabulary size (Mixtral gets its real one).
+
+Holes read back as zeros, so the fingerprint's wall time here is CPU plus page-cache time;
+the full-read baseline is estimated from throughput measured in this run on a real (non-sparse)
+512 MB file, hashed with SHA-256 as intake does. Both numbers say which they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from compliance.engine.lineage import fingerprint_build, fingerprint_save, lineage_compare  # noqa: E402
+
+DATA = Path("/work/shared/data")
+SHARD_BYTES = 5_000_000_000  # Hugging Face's default 5 GB shards
+
+
+def _tensors_llama(d: int, layers: int, f: int, heads: int, kv: int, vocab: int, tied: bool, hd: int | None = None):
+    hd = hd or d // heads
+    out = [("model.embed_tokens.weight", [vocab, d])]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        out += [(p + "input_layernorm.weight", [d]), (p + "self_attn.q_proj.weight", [heads * hd, d]),
+                (p + "self_attn.k_proj.weight", [kv * hd, d]), (p + "self_attn.v_proj.weight", [kv * hd, d]),
+                (p + "self_attn.o_proj.weight", [d, heads * hd]), (p + "post_attention_layernorm.weight", [d]),
+                (p + "mlp.gate_proj.weight", [f, d]), (p + "mlp.up_proj.weight", [f, d]), (p + "mlp.down_proj.weight", [d, f])]
+    out.append(("model.norm.weight", [d]))
+    if not tied:
+        out.append(("lm_head.weight", [vocab, d]))
+    return out
+
+
+def _tensors_mixtral():
+    config = json.loads((DATA / "model-configs/Mixtral-8x7B-v0.1/config.json").read_text())
+    index = json.loads((DATA / "model-configs/Mixtral-8x7B-v0.1/model.safetensors.index.json").read_text())
+    d, f, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    kv = config["num_key_value_heads"] * d // config["num_attention_heads"]
+    shapes = {}
+    for name in index["weight_map"]:
+        if name.endswith(("w1.weight", "w3.weight")):
+            shapes[name] = [f, d]
+        elif name.endswith("w2.weight"):
+            shapes[name] = [d, f]
+        elif name.endswith(("k_proj.weight", "v_proj.weight")):
+            shapes[name] = [kv, d]
+        elif name.endswith(("q_proj.weight", "o_proj.weight")):
+            shapes[name] = [d, d]
+        elif name.endswith("gate.weight"):
+            shapes[name] = [config["num_local_experts"], d]
+        elif name.endswith(("embed_tokens.weight", "lm_head.weight")):
+            shapes[name] = [v, d]
+        else:
+            shapes[name] = [d]
+    return shapes, index["weight_map"], config
+
+
+def _tensors_moe(d, layers, heads, kv, hd, experts, moe_f, shared, vocab, dense_layers=0, dense_f=0, mla=None):
+    out = [("model.embed_tokens.weight", [vocab, d])]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        out.append((p + "input_layernorm.weight", [d]))
+        if mla:
+            q_lora, kv_lora, rope, nope, vdim = mla
+            out += [(p + "self_attn.q_a_proj.weight", [q_lora, d]), (p + "self_attn.q_a_layernorm.weight", [q_lora]),
+                    (p + "self_attn.q_b_proj.weight", [heads * (nope + rope), q_lora]),
+                    (p + "self_attn.kv_a_proj_with_mqa.weight", [kv_lora + rope, d]),
+                    (p + "self_attn.kv_a_layernorm.weight", [kv_lora]),
+                    (p + "self_attn.kv_b_proj.weight", [heads * (nope + vdim), kv_lora]),
+                    (p + "self_attn.o_proj.weight", [d, heads * vdim])]
+        else:
+            out += [(p + "self_attn.q_proj.weight", [heads * hd, d]), (p + "self_attn.k_proj.weight", [kv * hd, d]),
+                    (p + "self_attn.v_proj.weight", [kv * hd, d]), (p + "self_attn.o_proj.weight", [d, heads * hd])]
+        out.append((p + "post_attention_layernorm.weight", [d]))
+        if i < dense_layers:
+            out += [(p + "mlp.gate_proj.weight", [dense_f, d]), (p + "mlp.up_proj.weight", [dense_f, d]),
+                    (p + "mlp.down_proj.weight", [d, dense_f])]
+            continue
+        out.append((p + "mlp.gate.weight", [experts, d]))
+        for e in range(experts):
+            out += [(p + f"mlp.experts.{e}.gate_proj.weight", [moe_f, d]), (p + f"mlp.experts.{e}.up_proj.weight", [moe_f, d]),
+                    (p + f"mlp.experts.{e}.down_proj.weight", [d, moe_f])]
+        for _ in range(shared):
+            out += [(p + "mlp.shared_experts.gate_proj.weight", [moe_f * shared, d]),
+                    (p + "mlp.shared_experts.up_proj.weight", [moe_f * shared, d]),
+                    (p + "mlp.shared_experts.down_proj.weight", [d, moe_f * shared])]
+            break
+    out += [("model.norm.weight", [d]), ("lm_head.weight", [vocab, d])]
+    return out
+
+
+def _shard_plan(tensors: list[tuple[str, list[int]]]) -> dict[str, str]:
+    plan, shard, size = {}, 1, 0
+    for name, shape in tensors:
+        n = 2
+        for s in shape:
+            n *= s
+        if size and size + n > SHARD_BYTES:
+            shard, size = shard + 1, 0
+        plan[name] = shard
+        size += n
+    total = shard
+    return {name: f"model-{s:05d}-of-{total:05d}.safetensors" for name, s in plan.items()}
+
+
+def _fp8_quantised(name: str, shape: list[int]) -> bool:
+    """DeepSeek-V3's FP8 layout: 2-D projection weights are F8_E4M3; embeddings, head, router, norms stay BF16."""
+    return len(shape) == 2 and name.endswith(("proj.weight", "proj_with_mqa.weight"))
+
+
+def sparse_checkpoint_write(folder: Path, shapes: dict[str, list[int]], weight_map: dict[str, str],
+                            config: dict, vocab_size: int, tokenizer: Path | None = None, fp8: bool = False) -> int:
+    """Write real headers, truncate each shard to its true size (sparse), plus config/tokenizer. Returns total bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    by_shard: dict[str, list[str]] = {}
+    for name, shard in weight_map.items():
+        by_shard.setdefault(shard, []).append(name)
+    total = 0
+    for shard, names in by_shard.items():
+        header, offset = {}, 0
+        for name in names:
+            shape = shapes[name]
+            quantised = fp8 and _fp8_quantised(name, shape)
+            n = 1 if quantised else 2
+            for s in shape:
+                n *= s
+            header[name] = {"dtype": "F8_E4M3" if quantised else "BF16", "shape": shape, "data_offsets": [offset, offset + n]}
+            offset += n
+            if quantised:  # one float32 scale per 128 x 128 block, as DeepSeek ships them
+                scale_shape = [-(-shape[0] // 128), -(-shape[1] // 128)]
+                m = 4 * scale_shape[0] * scale_shape[1]
+                header[name + "_scale_inv"] = {"dtype": "F32", "shape": scale_shape, "data_offsets": [offset, offset + m]}
+                offset += m
+        raw = json.dumps(header).encode()
+        raw += b" " * (-len(raw) % 8)
+        with open(folder / shard, "wb") as handle:
+            handle.write(struct.pack("<Q", len(raw)) + raw)
+            handle.truncate(8 + len(raw) + offset)
+        total += 8 + len(raw) + offset
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
+    (folder / "config.json").write_text(json.dumps(config))
+    if tokenizer is not None:
+        shutil.copy(tokenizer, folder / "tokenizer.json")
+    else:
+        vocab = {f"tok{i:06d}": i for i in range(vocab_size)}
+        (folder / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE", "vocab": vocab, "merges": []}}))
+    return total
+
+
+def read_throughput(work: Path) -> dict[str, float]:
+    """MB/s of reading + SHA-256 hashing a real 512 MB file (page cache may be warm: an upper bound)."""
+    path = work / "throughput.bin"
+    block = os.urandom(8 << 20)
+    with open(path, "wb") as handle:
+        for _ in range(64):
+            handle.write(block)
+    started = time.perf_counter()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(8 << 20):
+            digest.update(chunk)
+    seconds = time.perf_counter() - started
+    path.unlink()
+    return {"bytes": 512 << 20, "seconds": seconds, "mb_per_s": (512 << 20) / seconds / 1e6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--skip-deepseek", action="store_true", help="skip the 671B (44k-tensor) layout")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lineage-cost-"))
+    models = []
+
+    t = _tensors_llama(2048, 16, 8192, 32, 8, 128256, tied=True, hd=64)
+    models.append(("Llama-3.2-1B-shaped", dict(t), _shard_plan(t), {"model_type": "llama", "hidden_size": 2048}, 128256, None))
+    c = json.loads((DATA / "model-configs/Llama-3.1-8B/config.json").read_text())
+    t = _tensors_llama(c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"], c["num_attention_heads"],
+                       c["num_key_value_heads"], c["vocab_size"], tied=False)
+    models.append(("Llama-3.1-8B", dict(t), _shard_plan(t), c, c["vocab_size"], None))
+    shapes, wmap, c = _tensors_mixtral()
+    models.append(("Mixtral-8x7B-v0.1 (real index)", shapes, wmap, c, c["vocab_size"],
+                   DATA / "model-configs/Mixtral-8x7B-v0.1/tokenizer.json"))
+    solar = json.loads((DATA / "solar-vs-glm/config_compare_solar_glm45air.json").read_text())["A"]["config_summary"]
+    t = _tensors_moe(solar["hidden_size"], solar["num_hidden_layers"], solar["num_attention_heads"],
+                     solar["num_key_value_heads"], 128, solar["n_routed_experts"], solar["moe_intermediate_size"],
+                     solar["n_shared_experts"], solar["vocab_size"])
+    models.append(("Solar-Open-100B-shaped (head_dim 128 assumed)", dict(t), _shard_plan(t),
+                   {**solar, "model_type": "glm4_moe"}, solar["vocab_size"], None))
+    if not args.skip_deepseek:
+        c = json.loads((DATA / "model-configs/DeepSeek-V3/config.json").read_text())
+        t = _tensors_moe(c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"], c["num_key_value_heads"],
+                         128, c["n_routed_experts"], c["moe_intermediate_size"], c["n_shared_experts"], c["vocab_size"],
+                         dense_layers=c["first_k_dense_replace"], dense_f=c["intermediate_size"],
+                         mla=(c["q_lora_rank"], c["kv_lora_rank"], c["qk_rope_head_dim"], c["qk_nope_head_dim"], c["v_head_dim"]))
+        models.append(("DeepSeek-V3-shaped (FP8 + block scales, 671B)", dict(t), _shard_plan(t), c, c["vocab_size"], None))
+
+    throughput = read_throughput(work)
+    rows = []
+    prints = {}
+    for name, shapes, wmap, config, vocab, tok in models:
+        folder = work / name.split(" ")[0]
+        total = sparse_checkpoint_write(folder, shapes, wmap, config, vocab, tok, fp8=name.startswith("DeepSeek"))
+        params = sum(int(__import__("math").prod(s)) for s in shapes.values())
+        started = time.perf_counter()
+        fp = fingerprint_build(path=folder)
+        seconds = time.perf_counter() - started
+        bundle = fingerprint_save(fp, work / f"{folder.name}.lineage.npz")
+        prints[name] = fp
+        # Holes compress to nothing; real weights do not. Report the arrays' own size too.
+        arrays = sum(fr.rows.nbytes for lp in fp.layers.values() for fr in lp.families.values())
+        arrays += sum(v.nbytes for lp in fp.layers.values() for v in (lp.norm_in, lp.norm_post) if v is not None)
+        arrays += sum(lp.mlp_out.nbytes for lp in fp.layers.values() if lp.mlp_out is not None)
+        arrays += 0 if fp.embedding_rows is None else fp.embedding_rows.nbytes
+        read = fp.meta["bytes_read"]
+        full_estimate = total / (throughput["mb_per_s"] * 1e6)
+        rows.append({
+            "model": name, "parameters_b": round(params / 1e9, 1), "shards": len(set(wmap.values())),
+            "tensors": len(shapes), "file_bytes": total, "bytes_read": read,
+            "share_read_pct": round(100 * read / total, 4), "fingerprint_seconds": round(seconds, 2),
+            "full_read_seconds_estimated": round(full_estimate, 1),
+            "time_ratio_full_over_fingerprint": round(full_estimate / seconds, 1),
+            "bundle_bytes": bundle.stat().st_size, "bundle_array_bytes": arrays, "layers_sampled": len(fp.layers),
+        })
+        shutil.rmtree(folder)
+    # Comparison cost at full scale (16 x 16 layer pairs, 512 + 384 rows per layer): Mixtral vs Solar-shaped.
+    a = prints["Mixtral-8x7B-v0.1 (real index)"]
+    b = prints["Solar-Open-100B-shaped (head_dim 128 assumed)"]
+    started = time.perf_counter()
+    lineage_compare(candidate=b, reference=a)
+    compare_seconds = time.perf_counter() - started
+    result = {"throughput_full_read": throughput, "models": rows, "compare_seconds_fingerprint_vs_fingerprint": round(compare_seconds, 2)}
+    shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return
+    print(f"Full-read throughput measured in this run (read + SHA-256 of a real 512 MB file): {throughput['mb_per_s']:.0f} MB/s\n")
+    print("| model | params (B) | shards | tensors | file GB | read MB | % read | fingerprint s | full read s (est.) | ratio | bundle MB (arrays) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['parameters_b']} | {r['shards']} | {r['tensors']} | {r['file_bytes'] / 1e9:.1f} | "
+              f"{r['bytes_read'] / 1e6:.1f} | {r['share_read_pct']:.3f} | {r['fingerprint_seconds']} | "
+              f"{r['full_read_seconds_estimated']} | {r['time_ratio_full_over_fingerprint']}x | {r['bundle_array_bytes'] / 1e6:.1f} |")
+    print(f"\nCompare (fingerprint vs fingerprint, full-size rows): {compare_seconds:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""Lineage test quality on a labelled set of tiny structured models (no torch, CPU only).
+
+    .venv/bin/python bench/lineage_quality.py [--independent-seeds 18] [--json]
+
+Derived pairs: every transformation the engine must see through, at several strengths, plus
+combinations (>= 40 pairs). Independent pairs: different seeds of the same generator with
+identical config, tokenizer and shared per-coordinate structure (>= 100 pairs, Llama-style,
+plus GLM-4-MoE-style and BERT-style). Reports TPR at 1 % FPR, worst derived p, best
+independent p, KS uniformity of null p-values, and the same figures for three baselines
+computed in the same run: raw cosine of norm gains (the Solar/GLM accusation), Pearson of
+norm gains, and the unmatched diagonal row correlation (Zhu-style without matching).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as sps
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from compliance.engine.lineage import fingerprint_build, lineage_compare  # noqa: E402
+from compliance.engine.lineage.stats import units_match_test  # noqa: E402
+from tests.compliance.engine.lineage import tinymodels as tm  # noqa: E402
+
+
+def derived_cases(base: tm.TinyModel, moe: tm.TinyModel, bert: tm.TinyModel) -> list[tuple[str, str, object, dict]]:
+    """(family, label, TinyModel or writer, write options) for every derived candidate."""
+    cases: list[tuple[str, str, object, dict]] = []
+    for i, noise in enumerate((0.3, 0.6, 1.0, 1.5, 2.0, 3.0)):
+        cases.append(("fine-tune", f"fine-tune noise={noise}", tm.finetune(base, seed=100 + i, noise=noise), {}))
+    for i in range(3):
+        cases.append(("continued pretraining", f"continued pretraining #{i}", tm.continued_pretraining(base, seed=110 + i), {}))
+    for i in range(3):
+        cases.append(("permute MLP units", f"MLP units permuted + fine-tune #{i}",
+                      tm.mlp_permute(tm.finetune(base, seed=120 + i), seed=130 + i), {}))
+        cases.append(("permute heads", f"heads permuted + fine-tune #{i}",
+                      tm.heads_permute(tm.finetune(base, seed=140 + i), seed=150 + i), {}))
+    cases.append(("norm folding", "norm gains folded", tm.norms_fold(base), {}))
+    cases.append(("norm folding", "norm gains folded + fine-tune", tm.norms_fold(tm.finetune(base, seed=160)), {}))
+    for i, scale in enumerate((0.1, 0.5, 1.0, 2.0)):
+        cases.append(("noise", f"noise {scale} x std", tm.noise_add(base, seed=170 + i, scale=scale), {}))
+    cases.append(("casts", "bf16", tm.finetune(base, seed=180), {"dtype": "BF16"}))
+    cases.append(("casts", "fp16", tm.finetune(base, seed=181), {"dtype": "F16"}))
+    cases.append(("casts", "fp32", tm.finetune(base, seed=182), {"dtype": "F32"}))
+    cases.append(("GGUF", "GGUF F16", tm.finetune(base, seed=183), {"gguf": "F16"}))
+    cases.append(("GGUF", "GGUF Q8_0", tm.finetune(base, seed=184), {"gguf": "Q8_0"}))
+    cases.append(("GGUF", "GGUF Q8_0 of permuted", tm.mlp_permute(base, seed=185), {"gguf": "Q8_0"}))
+    cases.append(("casts", "FP8 E4M3 + block scales (DeepSeek-V3 layout)", tm.finetune(base, seed=189), {"fp8": True}))
+    cases.append(("layer pruning", "every third layer dropped", tm.layers_prune(base), {}))
+    cases.append(("layer pruning", "pruned + fine-tune", tm.layers_prune(tm.finetune(base, seed=186)), {}))
+    cases.append(("depth up-scaling", "depth up-scaled", tm.depth_upscale(base), {}))
+    cases.append(("depth up-scaling", "depth up-scaled + continued pretraining",
+                  tm.continued_pretraining(tm.depth_upscale(base), seed=187), {}))
+    cases.append(("tokenizer replaced", "new tokenizer, re-initialised embeddings", tm.tokenizer_replace(base, seed=188), {}))
+    cases.append(("tokenizer replaced", "new tokenizer + fine-tune",
+                  tm.finetune(tm.tokenizer_replace(base, seed=189), seed=190), {}))
+    cases.append(("MoE upcycling", "dense to MoE (4 experts)", tm.moe_upcycle(base, seed=191), {}))
+    cases.append(("MoE upcycling", "dense to MoE (8 experts) + fine-tune",
+                  tm.finetune(tm.moe_upcycle(base, seed=192, experts=8), seed=193), {}))
+    cases.append(("expert pruning", "MoE experts pruned to 4 of 8", tm.experts_prune(moe, keep=[0, 2, 5, 7]), {"ref": "moe"}))
+    cases.append(("expert pruning", "MoE experts pruned + fine-tune",
+                  tm.experts_prune(tm.finetune(moe, seed=194), keep=[1, 3, 4, 6]), {"ref": "moe"}))
+    cases.append(("renamed tensors", "tensors renamed", tm.tensors_rename(base), {}))
+    cases.append(("renamed tensors", "renamed + fine-tune", tm.tensors_rename(tm.finetune(base, seed=195)), {}))
+    cases.append(("resharding", "3 shards", tm.finetune(base, seed=196), {"shards": 3}))
+    cases.append(("architecture renamed", "architecture renamed", tm.architecture_rename(tm.finetune(base, seed=197)), {}))
+    cases.append(("combination", "permute + fold + noise + GGUF Q8_0",
+                  tm.noise_add(tm.norms_fold(tm.mlp_permute(tm.heads_permute(base, seed=198), seed=199)), seed=200),
+                  {"gguf": "Q8_0"}))
+    cases.append(("combination", "prune + rename + reshard", tm.tensors_rename(tm.layers_prune(base)), {"shards": 2}))
+    cases.append(("residual basis permuted", "residual coordinates permuted and sign-flipped", tm.residual_permute(base, seed=210), {}))
+    cases.append(("residual basis permuted", "residual permuted + MLP units permuted + continued pretraining",
+                  tm.continued_pretraining(tm.mlp_permute(tm.residual_permute(base, seed=211), seed=212), seed=213), {}))
+    cases.append(("BERT", "BERT fine-tune", tm.finetune(bert, seed=201), {"ref": "bert"}))
+    cases.append(("BERT", "BERT units permuted", tm.mlp_permute(tm.finetune(bert, seed=202), seed=203), {"ref": "bert"}))
+    return cases
+
+
+def _write(model: tm.TinyModel, where: Path, opts: dict) -> Path:
+    if "gguf" in opts:
+        return tm.gguf_write(model, where.with_suffix(".gguf"), qtype=opts["gguf"])
+    if opts.get("fp8"):
+        return tm.fp8_write(model, where)
+    return tm.model_write(model, where, dtype=opts.get("dtype", "BF16"), shards=opts.get("shards", 1))
+
+
+def _diagonal_score(cand, ref) -> float:
+    """Baseline: mean correlation of row i of B with row i of A (no matching), MLP family."""
+    scores = []
+    for index, lp in cand.layers.items():
+        rp = ref.layers.get(index)
+        if rp is None or "mlp" not in lp.families or "mlp" not in rp.families:
+            continue
+        tb, ta = lp.families["mlp"].test.astype(np.float32), rp.families["mlp"].test.astype(np.float32)
+        n = min(len(tb), len(ta))
+        if tb.shape[1] != ta.shape[1]:
+            continue
+        scores.append(float(np.einsum("ij,ij->i", tb[:n], ta[:n]).mean()))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _same_index_pvalues(cand, ref) -> list[float]:
+    """Unselected per-layer p-values (B layer i vs A layer i) for the KS uniformity check."""
+    out = []
+    for index, lp in cand.layers.items():
+        rp = ref.layers.get(index)
+        if rp is None:
+            continue
+        for fam in ("mlp", "attn"):
+            if fam in lp.families and fam in rp.families:
+                b, a = lp.families[fam], rp.families[fam]
+                out.append(units_match_test(b.sketch, b.test, a.sketch, a.test).p_value)
+    return out
+
+
+def permutation_check(prints: list, seed: int = 0, n_perm: int = 2000) -> dict:
+    """Check the normal tail against an explicit Monte Carlo permutation null (same-index layer pairs).
+
+    For each pair, M = A_H2^T diag(sign) B_H2 is formed once; a permutation sigma of B's H2
+    coordinates gives R_sigma = sum_c M[c, sigma(c)], so 2,000 permutations cost little.
+    """
+    rng = np.random.default_rng(seed)
+    mc, normal, kurt = [], [], []
+    for a, b in itertools.combinations(prints, 2):
+        for index in a.layers:
+            if index not in b.layers:
+                continue
+            for fam in ("mlp", "attn"):
+                if fam not in a.layers[index].families or fam not in b.layers[index].families:
+                    continue
+                fa, fb = a.layers[index].families[fam], b.layers[index].families[fam]
+                result = units_match_test(fb.sketch, fb.test, fa.sketch, fa.test)
+                corr = fb.sketch.astype(np.float32) @ fa.sketch.astype(np.float32).T
+                match = np.argmax(np.abs(corr), axis=1)
+                sign = np.where(corr[np.arange(len(match)), match] >= 0, 1.0, -1.0)
+                m = (fa.test.astype(np.float32)[match] * sign[:, None]).T @ fb.test.astype(np.float32)
+                n = m.shape[0]
+                observed = float(np.trace(m))
+                null = np.array([m[np.arange(n), rng.permutation(n)].sum() for _ in range(n_perm)])
+                mc.append((1 + int((null >= observed).sum())) / (n_perm + 1))
+                normal.append(result.p_value)
+                kurt.append(float(sps.kurtosis(null)))
+    mc_a, normal_a = np.array(mc), np.array(normal)
+    return {
+        "layer_pairs": len(mc),
+        "permutations_each": n_perm,
+        "share_below_0.05": {"normal_tail": float(np.mean(normal_a < 0.05)), "monte_carlo": float(np.mean(mc_a < 0.05))},
+        "share_below_0.01": {"normal_tail": float(np.mean(normal_a < 0.01)), "monte_carlo": float(np.mean(mc_a < 0.01))},
+        "max_abs_difference_normal_vs_mc": float(np.max(np.abs(mc_a - normal_a))),
+        "null_excess_kurtosis_mean": float(np.mean(kurt)),
+    }
+
+
+def tpr_at_fpr(pos: list[float], neg: list[float], fpr: float = 0.01, higher_is_positive: bool = True) -> float:
+    """Share of positives above the threshold that lets through at most `fpr` of negatives."""
+    pos_a, neg_a = np.asarray(pos), np.asarray(neg)
+    if not higher_is_positive:
+        pos_a, neg_a = -pos_a, -neg_a
+    k = int(np.floor(fpr * len(neg_a)))  # negatives allowed above the threshold
+    threshold = np.sort(neg_a)[::-1][k] if k < len(neg_a) else -np.inf
+    return float(np.mean(pos_a > threshold))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--independent-seeds", type=int, default=16, help="Llama seeds; pairs = n(n-1)/2")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    started = time.time()
+    work = Path(tempfile.mkdtemp(prefix="lineage-quality-"))
+
+    base = tm.llama_make(seed=1)
+    moe = tm.glm_moe_make(seed=2)
+    bert = tm.bert_make(seed=3)
+    refs = {
+        "llama": fingerprint_build(path=tm.model_write(base, work / "ref-llama")),
+        "moe": fingerprint_build(path=tm.model_write(moe, work / "ref-moe")),
+        "bert": fingerprint_build(path=tm.model_write(bert, work / "ref-bert")),
+    }
+    rows = []
+    for i, (family, label, model, opts) in enumerate(derived_cases(base, moe, bert)):
+        path = _write(model, work / f"derived-{i}", opts)
+        cand = fingerprint_build(path=path)
+        ref = refs[opts.get("ref", "llama")]
+        report = lineage_compare(candidate=cand, reference=ref).to_dict()
+        rows.append({"label": True, "family": family, "case": label, "verdict": report["verdict"],
+                     "p": report["p_value"], "effect": report["effect_size"],
+                     "norm_raw_cosine": report["evidence"]["norms"].get("mean_raw_cosine", 0.0),
+                     "norm_pearson": report["evidence"]["norms"].get("mean_pearson", 0.0),
+                     "diagonal": _diagonal_score(cand, ref),
+                     "mantel": (report["families"].get("mlp_out") or {}).get("p_value")})
+
+    # Independent pairs: all pairs among n Llama seeds, plus MoE and BERT seed pairs.
+    prints = {}
+    for s in range(args.independent_seeds):
+        prints[("llama", s)] = fingerprint_build(path=tm.model_write(tm.llama_make(seed=1000 + s), work / f"ind-l{s}"))
+    for s in range(4):
+        prints[("moe", s)] = fingerprint_build(path=tm.model_write(tm.glm_moe_make(seed=2000 + s), work / f"ind-m{s}"))
+        prints[("bert", s)] = fingerprint_build(path=tm.model_write(tm.bert_make(seed=3000 + s), work / f"ind-b{s}"))
+    null_layer_ps: list[float] = []
+    aligned_independent = 0
+    family_ps: dict[str, list[float]] = {"mlp": [], "attn": [], "mlp_out": [], "embedding": []}
+    for arch in ("llama", "moe", "bert"):
+        keys = [k for k in prints if k[0] == arch]
+        for ka, kb in itertools.combinations(keys, 2):
+            cand, ref = prints[kb], prints[ka]
+            report = lineage_compare(candidate=cand, reference=ref).to_dict()
+            for fam, p in report["evidence"]["family_p_values"].items():
+                family_ps.setdefault(fam, []).append(p)
+            if "mlp_out" in report["families"]:
+                family_ps["mlp_out"].append(report["families"]["mlp_out"]["p_value"])
+            if "p_value_rows" in report["families"].get("mlp", {}):
+                family_ps.setdefault("mlp rows only", []).append(report["families"]["mlp"]["p_value_rows"])
+            null_layer_ps.extend(_same_index_pvalues(cand, ref))
+            aligned_independent += report["evidence"]["residual_alignment"] is not None
+            rows.append({"label": False, "family": f"independent {arch}", "case": f"{ka[1]} vs {kb[1]}",
+                         "verdict": report["verdict"], "p": report["p_value"], "effect": report["effect_size"],
+                         "norm_raw_cosine": report["evidence"]["norms"].get("mean_raw_cosine", 0.0),
+                         "norm_pearson": report["evidence"]["norms"].get("mean_pearson", 0.0),
+                         "diagonal": _diagonal_score(cand, ref),
+                         "mantel": (report["families"].get("mlp_out") or {}).get("p_value")})
+
+    # Stress cases, reported apart from the labelled set: where does detection stop?
+    stress = []
+    for noise in (5.0, 8.0, 12.0):
+        cand = fingerprint_build(path=tm.model_write(tm.finetune(base, seed=300, noise=noise, lowrank=0.5), work / f"s{noise}"))
+        r = lineage_compare(candidate=cand, reference=refs["llama"]).to_dict()
+        stress.append({"case": f"fine-tune noise={noise} x std", "verdict": r["verdict"], "p": r["p_value"], "effect": r["effect_size"]})
+    # A wider MLP (f = 8 d) with permuted units: the fingerprint's 512 MLP rows then cover only
+    # 256 of 4096 units per matrix, so a permuted copy shares about 256^2/4096 = 16 rows per matrix.
+    wide = tm.llama_make(seed=400, d=512, f=4096, layers=4, heads=8, kv_heads=4)
+    wide_ref = fingerprint_build(path=tm.model_write(wide, work / "wide"))
+    for label, model in (
+        ("wide MLP, units + heads permuted + fine-tune", tm.heads_permute(tm.mlp_permute(tm.finetune(wide, seed=401), seed=402), seed=403)),
+        ("wide MLP, units permuted + continued pretraining", tm.mlp_permute(tm.continued_pretraining(wide, seed=404), seed=405)),
+        ("wide MLP, independent seed", tm.llama_make(seed=406, d=512, f=4096, layers=4, heads=8, kv_heads=4)),
+    ):
+        r = lineage_compare(candidate=tm.model_write(model, work / label.replace(" ", "_").replace(",", "")),
+                            reference=wide_ref).to_dict()
+        stress.append({"case": label, "verdict": r["verdict"], "p": r["p_value"], "effect": r["effect_size"],
+                       "families": r["evidence"]["family_p_values"]})
+
+    pos = [r for r in rows if r["label"]]
+    neg = [r for r in rows if not r["label"]]
+    perm_check = permutation_check([prints[("llama", s)] for s in range(min(8, args.independent_seeds))])
+
+    def floor(p: float) -> float:
+        return max(p, 1e-300)
+
+    summary = {
+        "derived_pairs": len(pos),
+        "independent_pairs": len(neg),
+        "derived_called_derived": sum(r["verdict"] == "derived" for r in pos),
+        "independent_called_derived": sum(r["verdict"] == "derived" for r in neg),
+        "independent_called_inconclusive": sum(r["verdict"] == "inconclusive" for r in neg),
+        "worst_derived_p": max(r["p"] for r in pos),
+        "best_independent_p": min(r["p"] for r in neg),
+        "tpr_at_1pct_fpr": {
+            "lineage_test (-log10 p)": tpr_at_fpr([-np.log10(floor(r["p"])) for r in pos], [-np.log10(floor(r["p"])) for r in neg]),
+            "baseline: raw cosine of norm gains": tpr_at_fpr([r["norm_raw_cosine"] for r in pos], [r["norm_raw_cosine"] for r in neg]),
+            "baseline: Pearson of norm gains": tpr_at_fpr([r["norm_pearson"] for r in pos], [r["norm_pearson"] for r in neg]),
+            "baseline: unmatched diagonal row correlation": tpr_at_fpr([r["diagonal"] for r in pos], [r["diagonal"] for r in neg]),
+        },
+        "ks_uniform_pvalue": {
+            "same-index layer p-values (unselected)": float(sps.kstest(null_layer_ps, "uniform").pvalue),
+            **{f"family {f} p-values": float(sps.kstest(v, "uniform").pvalue) for f, v in family_ps.items() if len(v) > 5},
+        },
+        "null_layer_pvalues": {"n": len(null_layer_ps), "share_below_0.05": float(np.mean(np.array(null_layer_ps) < 0.05)),
+                               "share_below_0.01": float(np.mean(np.array(null_layer_ps) < 0.01))},
+        "final_p_independent_share_below_0.05": float(np.mean([r["p"] < 0.05 for r in neg])),
+        "mean_norm_raw_cosine_independent": float(np.mean([r["norm_raw_cosine"] for r in neg])),
+        "normal_tail_vs_monte_carlo_permutation": perm_check,
+        "down_projection_mantel_part_of_mlp_family": {
+            "derived_with_p_below_1e-3": sum(1 for r in pos if r["mantel"] is not None and r["mantel"] < 1e-3),
+            "derived_tested": sum(1 for r in pos if r["mantel"] is not None),
+            "independent_share_below_0.01": float(np.mean([r["mantel"] < 0.01 for r in neg if r["mantel"] is not None])),
+            "independent_share_below_0.05": float(np.mean([r["mantel"] < 0.05 for r in neg if r["mantel"] is not None])),
+            "independent_ks_uniform_pvalue": float(sps.kstest([r["mantel"] for r in neg if r["mantel"] is not None], "uniform").pvalue),
+        },
+        "independent_pairs_where_residual_alignment_triggered": aligned_independent,
+        "seconds": round(time.time() - started, 1),
+    }
+    if args.json:
+        print(json.dumps({"summary": summary, "pairs": rows, "stress": stress}, indent=2, sort_keys=True))
+        return
+    print("| case | transformation family | verdict | p-value | effect size |")
+    print("|---|---|---|---|---|")
+    for r in pos:
+        print(f"| {r['case']} | {r['family']} | {r['verdict']} | {r['p']:.3g} | {r['effect']:.3f} |")
+    print()
+    print("Stress cases (not in the labelled set):\n")
+    print("| case | verdict | p-value | effect size |")
+    print("|---|---|---|---|")
+    for r in stress:
+        print(f"| {r['case']} | {r['verdict']} | {r['p']:.3g} | {r['effect']:.3f} |")
+    print()
+    print("```json")
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    print("```")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,800 @@
+"""Readers for model weight files: safetensors (single or sharded), GGUF, Hugging Face folders.
+
+Pure Python, no Django. Everything here reads by byte range: a header, then only the
+rows a caller asks for. A 200 GB checkpoint is never read whole, so the same code
+serves a local file and an object-storage range reader.
+
+PyTorch pickle checkpoints (.bin/.pt/.pth/.ckpt/.pkl) are never opened: unpickling
+runs arbitrary code. They are listed in `Model.skipped` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+# A real 70B header is about 100 KB; safetensors' own reader refuses more than 100 MB.
+SAFETENSORS_HEADER_CAP = 100_000_000
+
+# Bytes per element for every safetensors dtype the format defines (byte-sized ones).
+SAFETENSORS_DTYPE_SIZES: dict[str, int] = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
+}
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+# GGUF quantisation types we dequantise ourselves without the gguf package's help.
+_GGUF_NATIVE = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
+
+
+class WeightsFormatError(ValueError):
+    """A weight file is malformed, unsafe or unsupported; the message names the file and the fix."""
+
+
+@runtime_checkable
+class ByteSource(Protocol):
+    """Anything that can return a byte range: a local file, an S3 object, a test buffer."""
+
+    name: str
+    size: int
+
+    def read(self, offset: int, length: int) -> bytes:  # pragma: no cover - protocol
+        ...
+
+
+class LocalFileSource:
+    """A local file read by range; counts the bytes it hands out in `bytes_read`."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        try:
+            self.size = self.path.stat().st_size
+        except OSError as exc:
+            raise WeightsFormatError(f"{self.path}: cannot open ({exc.strerror})") from exc
+        self.bytes_read = 0
+        self.reads = 0
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Return exactly `length` bytes at `offset`, or raise WeightsFormatError if the file is shorter."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise WeightsFormatError(
+                f"{self.name}: asked for bytes {offset}..{offset + length} but the file holds {self.size} bytes (truncated?)"
+            )
+        with open(self.path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(length)
+        if len(data) != length:
+            raise WeightsFormatError(f"{self.name}: short read at offset {offset} (file changed while reading?)")
+        self.bytes_read += length
+        self.reads += 1
+        return data
+
+
+class CountingSource:
+    """Wraps any ByteSource (e.g. an object-storage range reader) and counts bytes read."""
+
+    def __init__(self, inner: ByteSource) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.size = inner.size
+        self.bytes_read = 0
+        self.reads = 0
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Read through to the wrapped source and count."""
+        data = self.inner.read(offset, length)
+        self.bytes_read += len(data)
+        self.reads += 1
+        return data
+
+
+class BytesSource:
+    """An in-memory ByteSource (tests, small uploads)."""
+
+    def __init__(self, data: bytes, name: str = "<bytes>") -> None:
+        self.data = data
+        self.name = name
+        self.size = len(data)
+        self.bytes_read = 0
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Slice the buffer; refuse ranges past the end."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise WeightsFormatError(f"{self.name}: range {offset}..{offset + length} is past the end ({self.size} bytes)")
+        self.bytes_read += length
+        return self.data[offset:offset + length]
+
+
+def source_bytes_read(source: Any) -> int:
+    """Bytes read so far through `source`, 0 when it does not count."""
+    return int(getattr(source, "bytes_read", 0))
+
+
+def _human(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+# --------------------------------------------------------------------------- safetensors
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor in a safetensors file: dtype name, shape, absolute byte range [start, end)."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "shape": list(self.shape), "start": self.start, "end": self.end}
+
+
+@dataclass
+class SafetensorsHeader:
+    """A validated safetensors header. Offsets in `tensors` are absolute file offsets."""
+
+    name: str
+    header_length: int
+    data_start: int
+    file_size: int
+    tensors: dict[str, TensorInfo]
+    metadata: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "header_length": self.header_length,
+            "file_size": self.file_size,
+            "tensor_count": len(self.tensors),
+            "metadata": dict(self.metadata),
+        }
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def safetensors_header_read(source: ByteSource) -> SafetensorsHeader:
+    """Read and strictly validate a safetensors header from `source` (two small reads).
+
+    Checks: 8-byte little-endian length, length cap, '{' start, UTF-8 JSON object
+    without duplicate keys, `__metadata__` str->str, known dtypes, non-negative shapes,
+    byte spans equal to shape x dtype size, offsets contiguous and sorted with no
+    overlap or hole, and a file size of exactly 8 + header + data.
+    """
+    name = source.name
+    size = source.size
+    if size < 8:
+        raise WeightsFormatError(f"{name}: {size} bytes is too short for a safetensors file (needs an 8-byte header length)")
+    (n,) = struct.unpack("<Q", source.read(0, 8))
+    if n > SAFETENSORS_HEADER_CAP:
+        raise WeightsFormatError(
+            f"{name}: header length field says {n} bytes, above the {SAFETENSORS_HEADER_CAP // 1_000_000} MB cap "
+            "(corrupt or hostile file; not a safetensors file?)"
+        )
+    if n < 2:
+        raise WeightsFormatError(f"{name}: header length {n} is too small to hold a JSON object")
+    if 8 + n > size:
+        raise WeightsFormatError(
+            f"{name}: header says it is {_human(n)} long but the file holds only {_human(size - 8)} after the length field (truncated upload?)"
+        )
+    raw = source.read(8, n)
+    if raw[:1] != b"{":
+        raise WeightsFormatError(f"{name}: header does not start with '{{' (got {raw[:8]!r}); not a safetensors file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WeightsFormatError(f"{name}: header is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        header = json.loads(text.rstrip(" "), object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        raise WeightsFormatError(f"{name}: header lists key {exc.args[0]!r} twice (ambiguous file)") from None
+    except json.JSONDecodeError as exc:
+        raise WeightsFormatError(f"{name}: header is not valid JSON ({exc.msg} at byte {exc.pos})") from exc
+    except RecursionError:
+        raise WeightsFormatError(f"{name}: header JSON is nested too deeply (hostile file?)") from None
+    if not isinstance(header, dict):
+        raise WeightsFormatError(f"{name}: header is JSON but not an object")
+
+    metadata_raw = header.pop("__metadata__", {})
+    if not isinstance(metadata_raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata_raw.items()
+    ):
+        raise WeightsFormatError(f"{name}: __metadata__ must map strings to strings")
+
+    data_start = 8 + n
+    data_size = size - data_start
+    spans: list[tuple[int, int, str]] = []
+    tensors: dict[str, TensorInfo] = {}
+    for tname, entry in header.items():
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise WeightsFormatError(
+                f"{name}: tensor {tname!r} must have exactly dtype, shape and data_offsets (got {sorted(entry) if isinstance(entry, dict) else type(entry).__name__})"
+            )
+        dtype = entry["dtype"]
+        if dtype not in SAFETENSORS_DTYPE_SIZES:
+            raise WeightsFormatError(f"{name}: tensor {tname!r} has unknown dtype {dtype!r}")
+        shape = entry["shape"]
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise WeightsFormatError(f"{name}: tensor {tname!r} has an invalid shape {shape!r} (need non-negative integers)")
+        offsets = entry["data_offsets"]
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
+            or offsets[0] > offsets[1]
+        ):
+            raise WeightsFormatError(f"{name}: tensor {tname!r} has invalid data_offsets {offsets!r}")
+        # Python ints do not overflow, but a crafted shape can describe exabytes: cap at 2**63.
+        nbytes = SAFETENSORS_DTYPE_SIZES[dtype]
+        for d in shape:
+            nbytes *= d
+            if nbytes >= 2**63:
+                raise WeightsFormatError(f"{name}: tensor {tname!r} shape {shape} overflows 2**63 bytes")
+        begin, end = offsets
+        if end - begin != nbytes:
+            raise WeightsFormatError(
+                f"{name}: tensor {tname!r} is {dtype} {shape} = {nbytes} bytes but its offsets span {end - begin} bytes"
+            )
+        spans.append((begin, end, tname))
+        tensors[tname] = TensorInfo(dtype=dtype, shape=tuple(shape), start=data_start + begin, end=data_start + end)
+
+    spans.sort()
+    cursor = 0
+    previous = None
+    for begin, end, tname in spans:
+        if begin < cursor:
+            raise WeightsFormatError(f"{name}: tensor {tname!r} (bytes {begin}..{end}) overlaps {previous!r} (ends at {cursor})")
+        if begin > cursor:
+            raise WeightsFormatError(
+                f"{name}: {begin - cursor} bytes between {previous or 'the header'!r} and {tname!r} belong to no tensor (hole at data offset {cursor})"
+            )
+        cursor = end
+        previous = tname
+    if cursor > data_size:
+        raise WeightsFormatError(
+            f"{name}: header says {_human(cursor)} of tensors but the file holds {_human(data_size)} (truncated upload?)"
+        )
+    if cursor < data_size:
+        raise WeightsFormatError(
+            f"{name}: {data_size - cursor} bytes after the last tensor belong to no tensor (trailing data or wrong header)"
+        )
+    return SafetensorsHeader(
+        name=name, header_length=n, data_start=data_start, file_size=size, tensors=tensors, metadata=dict(metadata_raw)
+    )
+
+
+# --------------------------------------------------------------------------- GGUF
+
+
+@dataclass(frozen=True)
+class GGUFTensorInfo:
+    """One tensor in a GGUF file. `shape` is in numpy (row-major) order, the reverse of GGUF's ne[]."""
+
+    name: str
+    type_name: str
+    type_id: int
+    shape: tuple[int, ...]
+    start: int
+    n_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type_name, "shape": list(self.shape), "start": self.start, "n_bytes": self.n_bytes}
+
+
+@dataclass
+class GGUFHeader:
+    """GGUF metadata (scalars and arrays as Python values) and tensor table."""
+
+    name: str
+    file_size: int
+    data_start: int
+    metadata: dict[str, Any]
+    tensors: dict[str, GGUFTensorInfo]
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        small = {k: v for k, v in self.metadata.items() if not isinstance(v, list) or len(v) <= 16}
+        return {"name": self.name, "file_size": self.file_size, "tensor_count": len(self.tensors), "metadata": small}
+
+
+def _gguf_field_value(reader: Any, fld: Any) -> Any:
+    import gguf
+
+    types = list(fld.types)
+    if not types:
+        return None
+    if types[0] == gguf.GGUFValueType.ARRAY:
+        sub = types[1] if len(types) > 1 else None
+        if sub == gguf.GGUFValueType.STRING:
+            return [bytes(fld.parts[i]).decode("utf-8", errors="replace") for i in fld.data]
+        return [fld.parts[i].tolist()[0] for i in fld.data]
+    if types[0] == gguf.GGUFValueType.STRING:
+        return bytes(fld.parts[fld.data[0]]).decode("utf-8", errors="replace")
+    return fld.parts[fld.data[0]].tolist()[0]
+
+
+def gguf_header_read(path: str | os.PathLike[str]) -> GGUFHeader:
+    """Parse a GGUF file's metadata and tensor table with the `gguf` package's GGUFReader.
+
+    The reader memory-maps the file; only the metadata pages are touched. Any parser
+    exception, or a tensor whose bytes fall outside the file, becomes a WeightsFormatError.
+    """
+    import gguf
+
+    path = Path(path)
+    name = path.name
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise WeightsFormatError(f"{path}: cannot open ({exc.strerror})") from exc
+    if size < 24:
+        raise WeightsFormatError(f"{name}: {size} bytes is too short for a GGUF file")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise WeightsFormatError(f"{name}: does not start with the GGUF magic (got {magic!r})")
+    try:
+        reader = gguf.GGUFReader(str(path), "r")
+        metadata = {key: _gguf_field_value(reader, fld) for key, fld in reader.fields.items()}
+        tensors: dict[str, GGUFTensorInfo] = {}
+        for t in reader.tensors:
+            ne = [int(x) for x in t.shape]
+            tensors[t.name] = GGUFTensorInfo(
+                name=t.name,
+                type_name=t.tensor_type.name,
+                type_id=int(t.tensor_type),
+                shape=tuple(reversed(ne)),
+                start=int(t.data_offset),
+                n_bytes=int(t.n_bytes),
+            )
+        data_start = int(reader.data_offset)
+    except WeightsFormatError:
+        raise
+    except Exception as exc:  # the parser raises ValueError/IndexError/struct.error on bad input
+        raise WeightsFormatError(f"{name}: not a readable GGUF file ({type(exc).__name__}: {exc})") from exc
+    for info in tensors.values():
+        if any(d < 0 for d in info.shape) or len(info.shape) > 4:
+            raise WeightsFormatError(f"{name}: tensor {info.name!r} has implausible shape {info.shape}")
+        if info.start < data_start or info.start + info.n_bytes > size:
+            raise WeightsFormatError(
+                f"{name}: tensor {info.name!r} claims bytes {info.start}..{info.start + info.n_bytes} but the file holds {size} (truncated upload?)"
+            )
+    return GGUFHeader(name=name, file_size=size, data_start=data_start, metadata=metadata, tensors=tensors)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _fp8_table(exponent_bits: int, mantissa_bits: int, finite_only: bool) -> np.ndarray:
+    """float32 value of each of the 256 FP8 codes (OCP FP8: E4M3FN has no infinities, E5M2 is IEEE-like)."""
+    codes = np.arange(256, dtype=np.int64)
+    sign = np.where(codes & 0x80, -1.0, 1.0)
+    exponent = (codes >> mantissa_bits) & ((1 << exponent_bits) - 1)
+    mantissa = codes & ((1 << mantissa_bits) - 1)
+    bias = (1 << (exponent_bits - 1)) - 1
+    normal = (1.0 + mantissa / (1 << mantissa_bits)) * np.power(2.0, exponent - bias)
+    subnormal = (mantissa / (1 << mantissa_bits)) * 2.0 ** (1 - bias)
+    values = sign * np.where(exponent == 0, subnormal, normal)
+    top = (1 << exponent_bits) - 1
+    if finite_only:  # E4M3FN: only S.1111.111 is NaN
+        values[(exponent == top) & (mantissa == (1 << mantissa_bits) - 1)] = np.nan
+    else:  # E5M2: exponent all ones is inf / NaN
+        values[(exponent == top) & (mantissa == 0)] = sign[(exponent == top) & (mantissa == 0)] * np.inf
+        values[(exponent == top) & (mantissa != 0)] = np.nan
+    return values.astype(np.float32)
+
+
+# DeepSeek-V3/R1 and Kimi K2 ship FP8 E4M3 weights with per-block scales (see Model.tensor).
+_FP8_TABLES = {"F8_E4M3": _fp8_table(4, 3, True), "F8_E5M2": _fp8_table(5, 2, False)}
+
+
+def _decode(raw: bytes, dtype: str, count: int) -> np.ndarray:
+    """Decode `count` elements of safetensors dtype `dtype` to float32."""
+    if dtype in _FP8_TABLES:
+        return _FP8_TABLES[dtype][np.frombuffer(raw, dtype=np.uint8, count=count)]
+    if dtype == "BF16":
+        u = np.frombuffer(raw, dtype="<u2", count=count).astype(np.uint32) << 16
+        return u.view(np.float32)
+    table = {
+        "F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "U8": "u1", "I16": "<i2", "U16": "<u2",
+        "I32": "<i4", "U32": "<u4", "I64": "<i8", "U64": "<u8", "BOOL": "u1",
+    }
+    if dtype not in table:
+        raise WeightsFormatError(f"dtype {dtype} cannot be converted to float here (lineage is inconclusive for it)")
+    return np.frombuffer(raw, dtype=table[dtype], count=count).astype(np.float32)
+
+
+def _row_runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Group sorted unique row indices into (first, count) runs so each run is one read."""
+    runs: list[tuple[int, int]] = []
+    for r in rows.tolist():
+        if runs and runs[-1][0] + runs[-1][1] == r:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((r, 1))
+    return runs
+
+
+@dataclass
+class TensorRef:
+    """Where a tensor lives: its source, dtype, numpy-order shape, and byte range."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    source: Any
+    start: int
+    end: int
+    gguf_type: int | None = None
+    row_permutation: Any = None  # GGUF llama q/k: hf row r lives at file row row_permutation[r]
+
+    @property
+    def n_params(self) -> int:
+        out = 1
+        for d in self.shape:
+            out *= d
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "shape": list(self.shape), "file": self.source.name, "bytes": self.end - self.start}
+
+
+def _gguf_rope_unpermute_index(n_rows: int, n_head: int) -> np.ndarray:
+    """Row map undoing llama.cpp's convert_hf_to_gguf permute() of q/k rows.
+
+    llama.cpp stores head h's rows as interleaved pairs (row 2i+j came from HF row
+    j*hd/2+i); index[r_hf] gives the file row holding HF row r_hf.
+    """
+    hd = n_rows // n_head
+    index = np.empty(n_rows, dtype=np.int64)
+    half = hd // 2
+    for h in range(n_head):
+        for j in range(2):
+            for i in range(half):
+                index[h * hd + j * half + i] = h * hd + 2 * i + j
+    return index
+
+
+def tensor_read(ref: TensorRef, rows: Any = None) -> np.ndarray:
+    """Read tensor `ref` (or only `rows` of its first axis, for 3-D tensors of its flattened leading axes) as float32.
+
+    `rows` may be None (whole tensor), a slice, or a sequence of indices; only the
+    bytes of those rows are read.
+    """
+    shape = ref.shape
+    if len(shape) == 0:
+        n_rows, row_shape = 1, ()
+    elif len(shape) == 1:
+        n_rows, row_shape = 1, shape
+    else:
+        n_rows = int(np.prod(shape[:-1]))
+        row_shape = (shape[-1],)
+    row_elems = int(np.prod(row_shape)) if row_shape else 1
+    if rows is None:
+        index = np.arange(n_rows)
+    elif isinstance(rows, slice):
+        index = np.arange(n_rows)[rows]
+    else:
+        index = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= n_rows):
+            raise WeightsFormatError(f"{ref.name}: row index out of range (tensor has {n_rows} rows)")
+    file_index = index if ref.row_permutation is None else np.asarray(ref.row_permutation)[index]
+    if ref.gguf_type is None:
+        elem_size = SAFETENSORS_DTYPE_SIZES[ref.dtype]
+        row_bytes = row_elems * elem_size
+    else:
+        row_bytes = _gguf_row_bytes(ref, row_elems)
+    order = np.argsort(file_index, kind="stable")
+    sorted_rows = file_index[order]
+    unique_rows, inverse = np.unique(sorted_rows, return_inverse=True)
+    decoded = np.empty((len(unique_rows), row_elems), dtype=np.float32)
+    pos = 0
+    for first, count in _row_runs(unique_rows):
+        raw = ref.source.read(ref.start + first * row_bytes, count * row_bytes)
+        if ref.gguf_type is None:
+            block = _decode(raw, ref.dtype, count * row_elems)
+        else:
+            block = _gguf_decode(ref, raw, count, row_elems)
+        decoded[pos:pos + count] = block.reshape(count, row_elems)
+        pos += count
+    out = np.empty((len(index), row_elems), dtype=np.float32)
+    out[order] = decoded[inverse]
+    if rows is None:
+        return out.reshape(shape) if shape else out.reshape(())
+    if len(shape) <= 1:
+        return out.reshape(-1)
+    return out
+
+
+def _gguf_row_bytes(ref: TensorRef, row_elems: int) -> int:
+    import gguf
+
+    qtype = gguf.GGMLQuantizationType(ref.gguf_type)
+    block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+    if row_elems % block:
+        raise WeightsFormatError(f"{ref.name}: row of {row_elems} values is not a whole number of {qtype.name} blocks")
+    return row_elems // block * type_size
+
+
+def _gguf_decode(ref: TensorRef, raw: bytes, count: int, row_elems: int) -> np.ndarray:
+    import gguf
+
+    qtype = gguf.GGMLQuantizationType(ref.gguf_type)
+    if qtype.name in _GGUF_NATIVE:
+        return np.frombuffer(raw, dtype=_GGUF_NATIVE[qtype.name]).astype(np.float32)
+    if qtype.name == "BF16":
+        return _decode(raw, "BF16", count * row_elems)
+    try:
+        data = np.frombuffer(raw, dtype=np.uint8).reshape(count, -1)
+        return gguf.quants.dequantize(data, qtype).astype(np.float32).reshape(-1)
+    except Exception as exc:  # NotImplementedError for types the package cannot dequantise
+        raise WeightsFormatError(
+            f"{ref.source.name}: tensor {ref.name!r} uses GGUF type {qtype.name}, which cannot be dequantised here (lineage is inconclusive for it)"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass
+class Model:
+    """A model opened for reading: tensors by name (lazy), config, tokenizer files, model card.
+
+    `kind` is "hf_dir", "safetensors" or "gguf". `skipped` lists files that were not
+    read and why (pickle checkpoints).
+    """
+
+    path: Path
+    kind: str
+    tensors: dict[str, TensorRef]
+    config: dict[str, Any] = field(default_factory=dict)
+    gguf_metadata: dict[str, Any] = field(default_factory=dict)
+    tokenizer_files: dict[str, Path] = field(default_factory=dict)
+    model_card: str = ""
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    sources: list[Any] = field(default_factory=list)
+    header_bytes: int = 0
+    total_bytes: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes fetched so far, header reads included."""
+        return self.header_bytes + sum(source_bytes_read(s) for s in self.sources)
+
+    def tensor(self, name: str, rows: Any = None) -> np.ndarray:
+        """Tensor `name` as float32, reading only the bytes of `rows` when given.
+
+        FP8 weights with a `<name>_scale_inv` sibling (DeepSeek-V3 layout: one float32 scale per
+        128 x 128 block, `quantization_config.weight_block_size`) are multiplied by their block scales.
+        """
+        if name not in self.tensors:
+            raise KeyError(f"{self.name}: no tensor named {name!r}")
+        ref = self.tensors[name]
+        values = tensor_read(ref, rows)
+        scale_name = name + "_scale_inv"
+        if ref.dtype in _FP8_TABLES and scale_name in self.tensors and len(ref.shape) == 2:
+            block_rows, block_cols = (self.config.get("quantization_config") or {}).get("weight_block_size", [128, 128])
+            index = np.arange(ref.shape[0])[rows] if isinstance(rows, slice) else (
+                np.arange(ref.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1))
+            scale_rows, inverse = np.unique(index // block_rows, return_inverse=True)
+            scales = tensor_read(self.tensors[scale_name], scale_rows)[inverse]
+            column_block = np.arange(ref.shape[1]) // block_cols
+            if scales.shape[1] <= column_block[-1]:
+                raise WeightsFormatError(f"{self.name}: {scale_name} has too few column blocks for {name}")
+            values = values.reshape(len(index), ref.shape[1]) * scales[:, column_block]
+            if rows is None:
+                values = values.reshape(ref.shape)
+        return values
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "tensor_count": len(self.tensors),
+            "parameters": sum(t.n_params for t in self.tensors.values()),
+            "total_bytes": self.total_bytes,
+            "bytes_read": self.bytes_read,
+            "skipped": list(self.skipped),
+            "tokenizer_files": sorted(self.tokenizer_files),
+        }
+
+
+def _skip_pickle(path: Path) -> dict[str, str]:
+    return {
+        "file": path.name,
+        "reason": "PyTorch pickle checkpoint: not loaded (unsafe format: unpickling can run arbitrary code); provide safetensors",
+    }
+
+
+def _safe_member(directory: Path, filename: str, what: str) -> Path:
+    """Resolve `filename` inside `directory`, refusing paths that escape it (index.json is vendor-supplied)."""
+    if not isinstance(filename, str) or not filename or "/" in filename or "\\" in filename or filename in (".", "..") or filename.startswith("."):
+        raise WeightsFormatError(f"{what}: shard name {filename!r} is not a plain file name in the model folder")
+    return directory / filename
+
+
+def _open_safetensors_files(files: list[Path], model: Model) -> None:
+    for file in files:
+        source = LocalFileSource(file)
+        header = safetensors_header_read(source)
+        model.sources.append(source)
+        model.total_bytes += header.file_size
+        for tname, info in header.tensors.items():
+            if tname in model.tensors:
+                raise WeightsFormatError(f"{file.name}: tensor {tname!r} also appears in {model.tensors[tname].source.name}")
+            model.tensors[tname] = TensorRef(
+                name=tname, dtype=info.dtype, shape=info.shape, source=source, start=info.start, end=info.end
+            )
+
+
+def _gguf_to_config(meta: dict[str, Any]) -> dict[str, Any]:
+    """Describe a GGUF model in Hugging Face config terms, so config comparison works across formats."""
+    arch = str(meta.get("general.architecture", ""))
+
+    def get(key: str) -> Any:
+        return meta.get(f"{arch}.{key}")
+
+    config = {
+        "model_type": arch,
+        "architectures": [f"gguf:{arch}"],
+        "hidden_size": get("embedding_length"),
+        "num_hidden_layers": get("block_count"),
+        "intermediate_size": get("feed_forward_length"),
+        "num_attention_heads": get("attention.head_count"),
+        "num_key_value_heads": get("attention.head_count_kv"),
+        "max_position_embeddings": get("context_length"),
+        "rope_theta": get("rope.freq_base"),
+        "n_routed_experts": get("expert_count"),
+        "num_experts_per_tok": get("expert_used_count"),
+        "moe_intermediate_size": get("expert_feed_forward_length"),
+    }
+    tokens = meta.get("tokenizer.ggml.tokens")
+    if isinstance(tokens, list):
+        config["vocab_size"] = len(tokens)
+    return {k: v for k, v in config.items() if v is not None}
+
+
+# Architectures whose q/k rows llama.cpp's converter permutes for its rotary layout.
+GGUF_ROPE_PERMUTED_ARCHS = {"llama", "mistral", "granite", "deci"}
+
+
+def _open_gguf(path: Path, model: Model) -> None:
+    header = gguf_header_read(path)
+    source = LocalFileSource(path)
+    model.sources.append(source)
+    model.header_bytes += header.data_start
+    model.total_bytes += header.file_size
+    model.gguf_metadata = header.metadata
+    model.config = _gguf_to_config(header.metadata)
+    arch = header.architecture
+    n_head = header.metadata.get(f"{arch}.attention.head_count")
+    n_head_kv = header.metadata.get(f"{arch}.attention.head_count_kv", n_head)
+    for tname, info in header.tensors.items():
+        perm = None
+        if arch in GGUF_ROPE_PERMUTED_ARCHS and n_head and len(info.shape) == 2:
+            if tname.endswith("attn_q.weight"):
+                perm = _gguf_rope_unpermute_index(info.shape[0], int(n_head))
+            elif tname.endswith("attn_k.weight"):
+                perm = _gguf_rope_unpermute_index(info.shape[0], int(n_head_kv or n_head))
+        model.tensors[tname] = TensorRef(
+            name=tname, dtype=info.type_name, shape=info.shape, source=source, start=info.start,
+            end=info.start + info.n_bytes, gguf_type=info.type_id, row_permutation=perm,
+        )
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.txt", "tokenizer_config.json", "vocab.json", "merges.txt")
+
+
+def model_open(path: str | os.PathLike[str]) -> Model:
+    """Open a Hugging Face model folder, a single .safetensors file or a .gguf file for lazy reading.
+
+    Pickle checkpoints are never loaded: a folder holding only those raises
+    WeightsFormatError; alongside safetensors they are listed in `skipped`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise WeightsFormatError(f"{path}: no such file or folder")
+    if path.is_file():
+        suffix = path.suffix.lower()
+        model = Model(path=path, kind="", tensors={})
+        if suffix == ".gguf":
+            model.kind = "gguf"
+            _open_gguf(path, model)
+        elif suffix == ".safetensors":
+            model.kind = "safetensors"
+            _open_safetensors_files([path], model)
+        elif suffix in PICKLE_SUFFIXES:
+            raise WeightsFormatError(
+                f"{path.name}: PyTorch pickle checkpoint, never loaded because unpickling can run arbitrary code; convert it to safetensors"
+            )
+        else:
+            raise WeightsFormatError(f"{path.name}: unknown weight format (expected .safetensors or .gguf)")
+        return model
+
+    model = Model(path=path, kind="hf_dir", tensors={})
+    config_path = path / "config.json"
+    if config_path.is_file():
+        try:
+            model.config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise WeightsFormatError(f"{path.name}/config.json: not valid JSON ({exc})") from exc
+        if not isinstance(model.config, dict):
+            raise WeightsFormatError(f"{path.name}/config.json: expected a JSON object")
+    for fname in _TOKENIZER_FILES:
+        if (path / fname).is_file():
+            model.tokenizer_files[fname] = path / fname
+    for card in ("README.md", "readme.md", "MODEL_CARD.md"):
+        if (path / card).is_file():
+            with open(path / card, encoding="utf-8", errors="replace") as handle:
+                model.model_card = handle.read(200_000)  # a model card longer than 200 KB is not read further
+            break
+
+    files = sorted(p for p in path.iterdir() if p.is_file())
+    model.skipped = [_skip_pickle(p) for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
+    index_path = path / "model.safetensors.index.json"
+    if index_path.is_file():
+        try:
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+            weight_map = index["weight_map"]
+            assert isinstance(weight_map, dict)
+        except Exception as exc:
+            raise WeightsFormatError(f"{path.name}/model.safetensors.index.json: needs a JSON object with a weight_map ({exc})") from exc
+        shard_names = sorted(set(weight_map.values()))
+        shards = [_safe_member(path, s, f"{path.name}/model.safetensors.index.json") for s in shard_names]
+        missing = [s.name for s in shards if not s.is_file()]
+        if missing:
+            raise WeightsFormatError(f"{path.name}: index lists shards that are missing: {', '.join(missing[:5])}")
+        _open_safetensors_files(shards, model)
+        for tname, shard in weight_map.items():
+            ref = model.tensors.get(tname)
+            if ref is None or ref.source.name != shard:
+                raise WeightsFormatError(f"{path.name}: index says {tname!r} is in {shard} but that shard does not hold it")
+    else:
+        st_files = [p for p in files if p.suffix == ".safetensors"]
+        gguf_files = [p for p in files if p.suffix.lower() == ".gguf"]
+        if st_files:
+            _open_safetensors_files(st_files, model)
+        elif gguf_files:
+            model.kind = "gguf"
+            _open_gguf(gguf_files[0], model)
+            model.path = path
+        elif model.skipped:
+            raise WeightsFormatError(
+                f"{path.name}: only PyTorch pickle checkpoints ({', '.join(s['file'] for s in model.skipped[:3])}); "
+                "these are never loaded because unpickling can run arbitrary code; please upload safetensors"
+            )
+        else:
+            raise WeightsFormatError(f"{path.name}: no .safetensors or .gguf weight files found")
+    return model
+

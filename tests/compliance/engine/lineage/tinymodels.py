@@ -1,0 +1,597 @@
+"""Tiny but structured model generators and derivation transforms, numpy only (no torch).
+
+"Trained-like" weights: every matrix is a low-rank part with a decaying spectrum, plus Gaussian
+and sparse heavy-tailed (Student-t) parts, times a per-coordinate scale pattern that is the SAME
+for every seed (the analogue of identical data and recipe: outlier dimensions, norm gains near
+1). Independent models are different seeds of the same generator with identical config and
+tokenizer. Derived models apply the transforms below. Also used by bench/lineage_quality.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VOCAB_SIZE = 1024
+
+
+def vocab_default(size: int = VOCAB_SIZE, prefix: str = "") -> list[str]:
+    """A fixed BPE-like vocabulary (same for every seed: a shared tokenizer)."""
+    specials = ["<s>", "</s>", "<unk>", "<pad>"]
+    letters = [chr(c) for c in range(33, 127)]
+    rng = np.random.default_rng(777 if not prefix else 778)
+    words = []
+    syll = ["ka", "ra", "on", "de", "mi", "su", "lo", "te", "an", "ri", "po", "ne", "ha", "gu", "ji", "ul"]
+    while len(specials) + len(letters) + len(words) < size:
+        w = prefix + "".join(rng.choice(syll, size=rng.integers(1, 4)))
+        if w not in words:
+            words.append(w)
+    return (specials + letters + words)[:size]
+
+
+@dataclass
+class TinyModel:
+    """Tensors (float32, HF names), config, vocabulary, and merges of a tiny model."""
+
+    arch: str
+    tensors: dict[str, np.ndarray]
+    config: dict[str, Any]
+    vocab: list[str]
+    merges: list[str] = field(default_factory=list)
+
+
+def _shared_pattern(d: int) -> np.ndarray:
+    """Per-coordinate scale common to all seeds: 4 outlier dims at 4x, the rest log-normal."""
+    rng = np.random.default_rng(424242 + d)
+    pattern = np.exp(rng.normal(0, 0.25, d))
+    pattern[rng.choice(d, 4, replace=False)] *= 4.0
+    return pattern.astype(np.float32)
+
+
+def _matrix(rng: np.random.Generator, out: int, inn: int, col: np.ndarray | None) -> np.ndarray:
+    r = max(4, min(out, inn) // 8)
+    spectrum = (1.0 / np.sqrt(np.arange(1, r + 1))).astype(np.float32)
+    low = (rng.standard_normal((out, r), dtype=np.float32) * spectrum) @ rng.standard_normal((r, inn), dtype=np.float32)
+    low /= math.sqrt(r)
+    noise = rng.standard_normal((out, inn), dtype=np.float32) * 0.6
+    # 2 % of entries get a Student-t(3) spike: the heavy tails trained weights show.
+    n_heavy = out * inn // 50
+    flat = noise.reshape(-1)
+    flat[rng.integers(0, out * inn, n_heavy)] += rng.standard_t(3, n_heavy) * 2.0
+    w = (low + noise) / math.sqrt(inn)
+    if col is not None:
+        w = w * col[None, :]
+    return w.astype(np.float32)
+
+
+def _gain(rng: np.random.Generator, d: int) -> np.ndarray:
+    # Trained RMSNorm gains: positive, mean near 1 with a per-model offset, spread ~0.05.
+    return (rng.normal(1.0 + rng.normal(0, 0.05), 0.05, d) * (0.9 + 0.1 * _shared_pattern(d) / 2)).astype(np.float32)
+
+
+def llama_make(*, seed: int, d: int = 256, f: int = 512, layers: int = 6, heads: int = 4, kv_heads: int = 2,
+               vocab: list[str] | None = None) -> TinyModel:
+    """A Llama-style decoder with `layers` layers (names as in transformers' LlamaForCausalLM)."""
+    rng = np.random.default_rng(seed)
+    vocab = vocab or vocab_default()
+    col = _shared_pattern(d)
+    hd = d // heads
+    t: dict[str, np.ndarray] = {"model.embed_tokens.weight": _matrix(rng, len(vocab), d, col) * 4}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        t[p + "input_layernorm.weight"] = _gain(rng, d)
+        t[p + "self_attn.q_proj.weight"] = _matrix(rng, heads * hd, d, col)
+        t[p + "self_attn.k_proj.weight"] = _matrix(rng, kv_heads * hd, d, col)
+        t[p + "self_attn.v_proj.weight"] = _matrix(rng, kv_heads * hd, d, col)
+        t[p + "self_attn.o_proj.weight"] = _matrix(rng, d, heads * hd, None)
+        t[p + "post_attention_layernorm.weight"] = _gain(rng, d)
+        t[p + "mlp.gate_proj.weight"] = _matrix(rng, f, d, col)
+        t[p + "mlp.up_proj.weight"] = _matrix(rng, f, d, col)
+        t[p + "mlp.down_proj.weight"] = _matrix(rng, d, f, None)
+    t["model.norm.weight"] = _gain(rng, d)
+    t["lm_head.weight"] = _matrix(rng, len(vocab), d, col)
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": d, "intermediate_size": f,
+        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv_heads,
+        "vocab_size": len(vocab), "rms_norm_eps": 1e-5, "hidden_act": "silu", "tie_word_embeddings": False,
+        "max_position_embeddings": 4096, "rope_theta": 10000.0, "torch_dtype": "bfloat16",
+    }
+    return TinyModel("llama", t, config, vocab, merges_default(vocab))
+
+
+def glm_moe_make(*, seed: int, d: int = 256, f: int = 512, moe_f: int = 128, layers: int = 4, heads: int = 4,
+                 kv_heads: int = 2, experts: int = 8) -> TinyModel:
+    """A GLM-4-MoE-style decoder: layer 0 dense, then routed experts plus one shared expert."""
+    rng = np.random.default_rng(seed)
+    vocab = vocab_default()
+    col = _shared_pattern(d)
+    hd = d // heads
+    t: dict[str, np.ndarray] = {"model.embed_tokens.weight": _matrix(rng, len(vocab), d, col) * 4}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        t[p + "input_layernorm.weight"] = _gain(rng, d)
+        t[p + "self_attn.q_proj.weight"] = _matrix(rng, heads * hd, d, col)
+        t[p + "self_attn.q_proj.bias"] = rng.normal(0, 0.02, heads * hd).astype(np.float32)
+        t[p + "self_attn.k_proj.weight"] = _matrix(rng, kv_heads * hd, d, col)
+        t[p + "self_attn.v_proj.weight"] = _matrix(rng, kv_heads * hd, d, col)
+        t[p + "self_attn.o_proj.weight"] = _matrix(rng, d, heads * hd, None)
+        t[p + "post_attention_layernorm.weight"] = _gain(rng, d)
+        if i == 0:
+            for n in ("gate_proj", "up_proj"):
+                t[p + f"mlp.{n}.weight"] = _matrix(rng, f, d, col)
+            t[p + "mlp.down_proj.weight"] = _matrix(rng, d, f, None)
+            continue
+        t[p + "mlp.gate.weight"] = _matrix(rng, experts, d, col)
+        for e in range(experts):
+            for n in ("gate_proj", "up_proj"):
+                t[p + f"mlp.experts.{e}.{n}.weight"] = _matrix(rng, moe_f, d, col)
+            t[p + f"mlp.experts.{e}.down_proj.weight"] = _matrix(rng, d, moe_f, None)
+        for n in ("gate_proj", "up_proj"):
+            t[p + f"mlp.shared_experts.{n}.weight"] = _matrix(rng, moe_f, d, col)
+        t[p + "mlp.shared_experts.down_proj.weight"] = _matrix(rng, d, moe_f, None)
+    t["model.norm.weight"] = _gain(rng, d)
+    t["lm_head.weight"] = _matrix(rng, len(vocab), d, col)
+    config = {
+        "architectures": ["Glm4MoeForCausalLM"], "model_type": "glm4_moe", "hidden_size": d, "intermediate_size": f,
+        "moe_intermediate_size": moe_f, "num_hidden_layers": layers, "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads, "n_routed_experts": experts, "n_shared_experts": 1,
+        "num_experts_per_tok": 2, "first_k_dense_replace": 1, "vocab_size": len(vocab), "torch_dtype": "bfloat16",
+    }
+    return TinyModel("glm4_moe", t, config, vocab, merges_default(vocab))
+
+
+def bert_make(*, seed: int, d: int = 256, f: int = 1024, layers: int = 4, vocab: list[str] | None = None) -> TinyModel:
+    """A BERT-style encoder (names as in transformers' BertModel, e.g. all-MiniLM-L6-v2)."""
+    rng = np.random.default_rng(seed)
+    vocab = vocab or ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + vocab_default()[4:]
+    col = _shared_pattern(d)
+    t: dict[str, np.ndarray] = {
+        "embeddings.word_embeddings.weight": _matrix(rng, len(vocab), d, col) * 4,
+        "embeddings.position_embeddings.weight": _matrix(rng, 512, d, col),
+        "embeddings.LayerNorm.weight": _gain(rng, d),
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for n in ("query", "key", "value"):
+            t[p + f"attention.self.{n}.weight"] = _matrix(rng, d, d, col)
+            t[p + f"attention.self.{n}.bias"] = rng.normal(0, 0.02, d).astype(np.float32)
+        t[p + "attention.output.dense.weight"] = _matrix(rng, d, d, None)
+        t[p + "attention.output.LayerNorm.weight"] = _gain(rng, d)
+        t[p + "intermediate.dense.weight"] = _matrix(rng, f, d, col)
+        t[p + "output.dense.weight"] = _matrix(rng, d, f, None)
+        t[p + "output.LayerNorm.weight"] = _gain(rng, d)
+    config = {
+        "architectures": ["BertModel"], "model_type": "bert", "hidden_size": d, "intermediate_size": f,
+        "num_hidden_layers": layers, "num_attention_heads": 4, "vocab_size": len(vocab), "layer_norm_eps": 1e-12,
+    }
+    return TinyModel("bert", t, config, vocab)
+
+
+def merges_default(vocab: list[str]) -> list[str]:
+    words = [w for w in vocab if len(w) >= 2 and w.isalpha()]
+    return [f"{w[0]} {w[1:]}" for w in words[:300]]
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def _bf16_bytes(a: np.ndarray) -> bytes:
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    # round to nearest even, as torch does when casting to bfloat16
+    rounded = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2")
+    return rounded.tobytes()
+
+
+def safetensors_write(path: Path, tensors: dict[str, np.ndarray], dtype: str = "BF16",
+                      metadata: dict[str, str] | None = None) -> Path:
+    """Write a safetensors file. F32/F16 go through the safetensors package; BF16 (absent from
+    numpy) is written by hand in the same layout, which the strict reader then validates."""
+    if dtype in ("F32", "F16"):
+        from safetensors.numpy import save_file
+
+        np_dtype = np.float32 if dtype == "F32" else np.float16
+        save_file({k: np.ascontiguousarray(v, dtype=np_dtype) for k, v in tensors.items()}, str(path), metadata=metadata)
+        return path
+    header: dict[str, Any] = {}
+    blobs = []
+    offset = 0
+    for name in sorted(tensors):
+        blob = _bf16_bytes(tensors[name])
+        header[name] = {"dtype": "BF16", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    if metadata:
+        header["__metadata__"] = metadata
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as handle:
+        handle.write(struct.pack("<Q", len(raw)))
+        handle.write(raw)
+        for blob in blobs:
+            handle.write(blob)
+    return path
+
+
+def tokenizer_json_write(path: Path, vocab: list[str], merges: list[str], kind: str = "BPE") -> None:
+    if kind == "WordPiece":
+        (path.parent / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        return
+    doc = {
+        "version": "1.0",
+        "added_tokens": [{"id": i, "content": t, "special": True} for i, t in enumerate(vocab[:4])],
+        "model": {"type": kind, "vocab": {t: i for i, t in enumerate(vocab)}, "merges": merges},
+    }
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def model_write(model: TinyModel, directory: Path, *, dtype: str = "BF16", shards: int = 1,
+                card: str | None = None) -> Path:
+    """Write `model` as a Hugging Face folder (config.json, tokenizer, safetensors, optional index)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(model.config, indent=2), encoding="utf-8")
+    tokenizer_json_write(directory / "tokenizer.json", model.vocab, model.merges,
+                         "WordPiece" if model.arch == "bert" else "BPE")
+    if card:
+        (directory / "README.md").write_text(card, encoding="utf-8")
+    names = sorted(model.tensors)
+    if shards <= 1:
+        safetensors_write(directory / "model.safetensors", model.tensors, dtype)
+        return directory
+    weight_map = {}
+    for s in range(shards):
+        part = names[s::shards]
+        fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        safetensors_write(directory / fname, {n: model.tensors[n] for n in part}, dtype)
+        weight_map.update({n: fname for n in part})
+    (directory / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map}), encoding="utf-8"
+    )
+    return directory
+
+
+def _rope_permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """llama.cpp convert_hf_to_gguf.py LlamaModel.permute."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def gguf_write(model: TinyModel, path: Path, *, qtype: str = "F16") -> Path:
+    """Convert a Llama-style TinyModel to GGUF as llama.cpp does (names, rotary q/k permutation)."""
+    import gguf
+
+    cfg = model.config
+    n_head, n_kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(cfg["num_hidden_layers"])
+    writer.add_embedding_length(cfg["hidden_size"])
+    writer.add_feed_forward_length(cfg["intermediate_size"])
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_kv)
+    writer.add_context_length(cfg.get("max_position_embeddings", 4096))
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(model.vocab)
+    writer.add_token_types([3 if i < 4 else 1 for i in range(len(model.vocab))])
+    writer.add_token_merges(model.merges)
+    rename = {
+        "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
+        "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+    }
+    qt = getattr(gguf.GGMLQuantizationType, qtype)
+    for name in sorted(model.tensors):
+        w = model.tensors[name]
+        if name == "model.embed_tokens.weight":
+            gname = "token_embd.weight"
+        elif name == "lm_head.weight":
+            gname = "output.weight"
+        elif name == "model.norm.weight":
+            gname = "output_norm.weight"
+        else:
+            parts = name.split(".")
+            layer, rest = parts[2], ".".join(parts[3:-1])
+            gname = f"blk.{layer}.{rename[rest]}.weight"
+            if rest == "self_attn.q_proj":
+                w = _rope_permute(w, n_head)
+            elif rest == "self_attn.k_proj":
+                w = _rope_permute(w, n_kv)
+        if w.ndim == 1:
+            writer.add_tensor(gname, w.astype(np.float32))
+        elif qtype == "F16":
+            writer.add_tensor(gname, w.astype(np.float16))
+        else:
+            writer.add_tensor(gname, gguf.quants.quantize(w.astype(np.float32), qt), raw_dtype=qt)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+# ----------------------------------------------------------------------------- transforms
+
+
+def _copy(m: TinyModel, **changes: Any) -> TinyModel:
+    return replace(m, tensors={k: v.copy() for k, v in m.tensors.items()}, config=dict(m.config), **changes)
+
+
+def _layer_names(m: TinyModel) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for name in m.tensors:
+        parts = name.split(".")
+        for i, p in enumerate(parts[:-1]):
+            if p in ("layers", "layer") and parts[i + 1].isdigit():
+                out.setdefault(int(parts[i + 1]), []).append(name)
+    return out
+
+
+def finetune(m: TinyModel, *, seed: int, noise: float = 0.3, rank: int = 4, lowrank: float = 0.3) -> TinyModel:
+    """Simulated fine-tune: Gaussian drift plus a low-rank update on every matrix (relative sizes)."""
+    rng = np.random.default_rng(seed)
+    out = _copy(m)
+    for name, w in out.tensors.items():
+        if w.ndim != 2:
+            out.tensors[name] = (w + rng.normal(0, noise * 0.05, w.shape) * np.abs(w).mean()).astype(np.float32)
+            continue
+        std = float(w.std())
+        delta = rng.standard_normal((w.shape[0], rank), dtype=np.float32) @ rng.standard_normal((rank, w.shape[1]), dtype=np.float32)
+        delta *= lowrank * np.linalg.norm(w) / max(np.linalg.norm(delta), 1e-12)
+        out.tensors[name] = (w + noise * std * rng.standard_normal(w.shape, dtype=np.float32) + delta).astype(np.float32)
+    return out
+
+
+def continued_pretraining(m: TinyModel, *, seed: int) -> TinyModel:
+    """A long continued pre-training: drift as large as the weights' own spread, plus low-rank change."""
+    return finetune(m, seed=seed, noise=0.9, rank=16, lowrank=0.5)
+
+
+def noise_add(m: TinyModel, *, seed: int, scale: float = 0.2) -> TinyModel:
+    """Gaussian noise of `scale` x each tensor's std (the Llama3-V allegation)."""
+    rng = np.random.default_rng(seed)
+    out = _copy(m)
+    for name, w in out.tensors.items():
+        out.tensors[name] = w + rng.standard_normal(w.shape, dtype=np.float32) * np.float32(scale * float(w.std()) + 1e-6)
+    return out
+
+
+def mlp_permute(m: TinyModel, *, seed: int) -> TinyModel:
+    """Permute MLP hidden units in every layer (function-preserving)."""
+    rng = np.random.default_rng(seed)
+    out = _copy(m)
+    for layer, names in _layer_names(out).items():
+        groups: dict[str, list[str]] = {}
+        for n in names:
+            for key in ("gate_proj", "up_proj", "down_proj", "intermediate.dense", "output.dense"):
+                if n.endswith(key + ".weight") and "attention" not in n:
+                    groups.setdefault(n.rsplit(".", 2)[0] if "proj" in key else f"L{layer}", []).append(n)
+        for members in groups.values():
+            f = None
+            for n in members:
+                if "down_proj" in n or n.endswith("output.dense.weight"):
+                    f = out.tensors[n].shape[1]
+            perm = rng.permutation(f or out.tensors[members[0]].shape[0])
+            for n in members:
+                if "down_proj" in n or n.endswith("output.dense.weight"):
+                    out.tensors[n] = out.tensors[n][:, perm]
+                else:
+                    out.tensors[n] = out.tensors[n][perm]
+    return out
+
+
+def heads_permute(m: TinyModel, *, seed: int) -> TinyModel:
+    """Permute attention heads (KV groups, and query heads within and with their group)."""
+    rng = np.random.default_rng(seed)
+    out = _copy(m)
+    h, kv = out.config["num_attention_heads"], out.config.get("num_key_value_heads", out.config["num_attention_heads"])
+    d = out.config["hidden_size"]
+    hd = d // h
+    per = h // kv
+    for layer in range(out.config["num_hidden_layers"]):
+        p = f"model.layers.{layer}.self_attn."
+        gperm = rng.permutation(kv)
+        qheads = np.concatenate([g * per + rng.permutation(per) for g in gperm])
+        qrows = np.concatenate([np.arange(x * hd, (x + 1) * hd) for x in qheads])
+        krows = np.concatenate([np.arange(g * hd, (g + 1) * hd) for g in gperm])
+        out.tensors[p + "q_proj.weight"] = out.tensors[p + "q_proj.weight"][qrows]
+        out.tensors[p + "k_proj.weight"] = out.tensors[p + "k_proj.weight"][krows]
+        out.tensors[p + "v_proj.weight"] = out.tensors[p + "v_proj.weight"][krows]
+        out.tensors[p + "o_proj.weight"] = out.tensors[p + "o_proj.weight"][:, qrows]
+    return out
+
+
+def norms_fold(m: TinyModel) -> TinyModel:
+    """Fold RMSNorm gains into the next matrices' columns and set the gains to 1 (function-preserving)."""
+    out = _copy(m)
+    for layer in range(out.config["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        g_in = out.tensors[p + "input_layernorm.weight"]
+        for n in ("q_proj", "k_proj", "v_proj"):
+            out.tensors[p + f"self_attn.{n}.weight"] = out.tensors[p + f"self_attn.{n}.weight"] * g_in[None, :]
+        out.tensors[p + "input_layernorm.weight"] = np.ones_like(g_in)
+        g_post = out.tensors[p + "post_attention_layernorm.weight"]
+        for n in ("gate_proj", "up_proj"):
+            out.tensors[p + f"mlp.{n}.weight"] = out.tensors[p + f"mlp.{n}.weight"] * g_post[None, :]
+        out.tensors[p + "post_attention_layernorm.weight"] = np.ones_like(g_post)
+    return out
+
+
+def _relayer(m: TinyModel, order: list[int]) -> TinyModel:
+    out = _copy(m)
+    by_layer = _layer_names(m)
+    for names in by_layer.values():
+        for n in names:
+            del out.tensors[n]
+    for new, old in enumerate(order):
+        for n in by_layer[old]:
+            out.tensors[n.replace(f"layers.{old}.", f"layers.{new}.", 1)] = m.tensors[n].copy()
+    out.config["num_hidden_layers"] = len(order)
+    return out
+
+
+def layers_prune(m: TinyModel) -> TinyModel:
+    """Drop every third layer (depth pruning)."""
+    n = m.config["num_hidden_layers"]
+    return _relayer(m, [i for i in range(n) if i % 3 != 1])
+
+
+def depth_upscale(m: TinyModel) -> TinyModel:
+    """SOLAR-style depth up-scaling: layers [0, n-2) followed by [2, n)."""
+    n = m.config["num_hidden_layers"]
+    return _relayer(m, list(range(0, n - 2)) + list(range(2, n)))
+
+
+def tokenizer_replace(m: TinyModel, *, seed: int) -> TinyModel:
+    """New vocabulary with re-initialised embeddings and output head; transformer layers kept."""
+    rng = np.random.default_rng(seed)
+    vocab = ["<s>", "</s>", "<unk>", "<pad>"] + vocab_default(len(m.vocab) + 200, prefix="x")[100:len(m.vocab) + 96]
+    vocab = vocab[:len(m.vocab)]
+    out = _copy(m, vocab=vocab, merges=merges_default(vocab)[::-1])
+    d = m.config["hidden_size"]
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):
+        out.tensors[name] = (rng.standard_normal((len(vocab), d)) * 0.02).astype(np.float32)
+    return out
+
+
+def moe_upcycle(m: TinyModel, *, seed: int, experts: int = 4) -> TinyModel:
+    """Dense-to-MoE upcycling as in Mixtral: every expert starts as a copy of the dense FFN (plus small noise)."""
+    rng = np.random.default_rng(seed)
+    out = _copy(m)
+    d = m.config["hidden_size"]
+    for layer in range(m.config["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        w1 = out.tensors.pop(p + "mlp.gate_proj.weight")
+        w3 = out.tensors.pop(p + "mlp.up_proj.weight")
+        w2 = out.tensors.pop(p + "mlp.down_proj.weight")
+        out.tensors[p + "block_sparse_moe.gate.weight"] = (rng.standard_normal((experts, d)) * 0.02).astype(np.float32)
+        for e in range(experts):
+            for name, w in (("w1", w1), ("w3", w3), ("w2", w2)):
+                out.tensors[p + f"block_sparse_moe.experts.{e}.{name}.weight"] = (
+                    w + rng.normal(0, 0.1 * float(w.std()), w.shape)).astype(np.float32)
+    out.config.update({"architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "num_local_experts": experts,
+                       "num_experts_per_tok": 2})
+    return out
+
+
+def experts_prune(m: TinyModel, *, keep: list[int]) -> TinyModel:
+    """Keep only `keep` routed experts (renumbered), as expert-pruned MoE releases do."""
+    out = _copy(m)
+    for name in list(out.tensors):
+        if ".mlp.experts." in name:
+            del out.tensors[name]
+    for name, w in m.tensors.items():
+        if ".mlp.experts." in name:
+            prefix, rest = name.split(".mlp.experts.")
+            e, tail = rest.split(".", 1)
+            if int(e) in keep:
+                out.tensors[f"{prefix}.mlp.experts.{keep.index(int(e))}.{tail}"] = w.copy()
+        elif name.endswith("mlp.gate.weight"):
+            out.tensors[name] = w[keep].copy()
+    out.config["n_routed_experts"] = len(keep)
+    return out
+
+
+def tensors_rename(m: TinyModel) -> TinyModel:
+    """Obfuscate every tensor name (no known pattern survives); roles must be inferred from structure."""
+    words = {"input_layernorm": "aa", "self_attn.q_proj": "qx", "self_attn.k_proj": "kx", "self_attn.v_proj": "vx",
+             "self_attn.o_proj": "ox", "post_attention_layernorm": "bb", "mlp.gate_proj": "fa", "mlp.up_proj": "fb",
+             "mlp.down_proj": "fc"}
+    out = _copy(m)
+    out.tensors = {}
+    for name, w in m.tensors.items():
+        if name == "model.embed_tokens.weight":
+            out.tensors["vocab_table.weight"] = w
+        elif name == "lm_head.weight":
+            out.tensors["readout.weight"] = w
+        elif name == "model.norm.weight":
+            out.tensors["final_gain.weight"] = w
+        else:
+            parts = name.split(".")
+            out.tensors[f"trunk.{parts[2]}.{words['.'.join(parts[3:-1])]}.weight"] = w
+    out.config = {k: v for k, v in m.config.items() if k not in ("architectures", "model_type")}
+    return out
+
+
+def architecture_rename(m: TinyModel) -> TinyModel:
+    """Change only the declared architecture name."""
+    out = _copy(m)
+    out.config.update({"architectures": ["SovereignLMForCausalLM"], "model_type": "sovereign_lm"})
+    return out
+
+
+def residual_permute(m: TinyModel, *, seed: int, flip_signs: bool = True) -> TinyModel:
+    """Permute (and sign-flip) the residual-stream coordinates of a Llama-style model everywhere.
+
+    Function-preserving for RMSNorm models: every matrix reading the residual has its columns
+    re-ordered, every matrix writing it its rows, and the norm gains follow the permutation.
+    """
+    rng = np.random.default_rng(seed)
+    d = m.config["hidden_size"]
+    perm = rng.permutation(d)
+    sign = np.where(rng.random(d) < 0.5, -1.0, 1.0).astype(np.float32) if flip_signs else np.ones(d, np.float32)
+    out = _copy(m)
+    for name, w in m.tensors.items():
+        if w.ndim == 1 and w.shape[0] == d:
+            out.tensors[name] = w[perm]
+        elif name.endswith(("o_proj.weight", "down_proj.weight")):
+            out.tensors[name] = w[perm] * sign[:, None]
+        elif w.ndim == 2 and w.shape[1] == d:
+            out.tensors[name] = w[:, perm] * sign[None, :]
+    return out
+
+
+def _fp8_encode(x: np.ndarray) -> np.ndarray:
+    """Nearest FP8 E4M3FN code for each value (values already scaled into [-448, 448])."""
+    from compliance.engine.weights import _FP8_TABLES
+
+    table = _FP8_TABLES["F8_E4M3"]
+    finite = np.where(np.isfinite(table))[0]
+    order = finite[np.argsort(table[finite])]
+    values = table[order]
+    pos = np.clip(np.searchsorted(values, x), 1, len(values) - 1)
+    nearer_left = np.abs(x - values[pos - 1]) <= np.abs(values[pos] - x)
+    return order[np.where(nearer_left, pos - 1, pos)].astype(np.uint8)
+
+
+def fp8_write(model: TinyModel, directory: Path, block: int = 128) -> Path:
+    """Write `model` as DeepSeek-V3 does: 2-D weights in FP8 E4M3 with float32 `*_scale_inv` per block."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = dict(model.config)
+    config["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [block, block]}
+    (directory / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    tokenizer_json_write(directory / "tokenizer.json", model.vocab, model.merges)
+    header: dict[str, Any] = {}
+    blobs, offset = [], 0
+
+    def add(name: str, dtype: str, shape: list[int], blob: bytes) -> None:
+        nonlocal offset
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+
+    for name in sorted(model.tensors):
+        w = model.tensors[name]
+        if w.ndim != 2 or name.endswith(("embed_tokens.weight", "lm_head.weight")):
+            add(name, "BF16", list(w.shape), _bf16_bytes(w))
+            continue
+        rb, cb = -(-w.shape[0] // block), -(-w.shape[1] // block)
+        scale = np.ones((rb, cb), dtype=np.float32)
+        codes = np.empty(w.shape, dtype=np.uint8)
+        for i in range(rb):
+            for j in range(cb):
+                part = w[i * block:(i + 1) * block, j * block:(j + 1) * block]
+                scale[i, j] = max(float(np.abs(part).max()), 1e-12) / 448.0
+                codes[i * block:(i + 1) * block, j * block:(j + 1) * block] = _fp8_encode(part / scale[i, j])
+        add(name, "F8_E4M3", list(w.shape), codes.tobytes())
+        add(name + "_scale_inv", "F32", [rb, cb], scale.astype("<f4").tobytes())
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(directory / "model.safetensors", "wb") as handle:
+        handle.write(struct.pack("<Q", len(raw)) + raw)
+        for blob in blobs:
+            handle.write(blob)
+    return directory
