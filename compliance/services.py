@@ -374,8 +374,12 @@ def programme_policy_update(*, user, programme: Programme, allowed: str, denied:
         policy.save()
         policy.reference_models.set(reference_models)
         policy.code_corpora.set(code_corpora)
+        from compliance.checks.licenses import licence_policy_reevaluate
+
+        reevaluated = licence_policy_reevaluate(programme_id=programme.pk)
         audit_record(actor=user, action="policy.update", object_type="programme", object_id=programme.pk,
                      object_label=str(programme), data=policy.as_engine_policy()
                      | {"from_scratch_required": from_scratch_required,
-                        "reference_models": [str(m) for m in policy.reference_models.all()]})
+                        "reference_models": [str(m) for m in policy.reference_models.all()],
+                        "licence_runs_reevaluated": reevaluated})
     return policy

@@ -177,7 +177,10 @@ def run(ctx: CheckContext) -> CheckOutcome:
         verdict = "inconclusive"
     return CheckOutcome(
         verdict=verdict, state="inconclusive" if verdict == "inconclusive" else "succeeded",
-        summary={"references": rows, "bytes_read": sum(r["bytes_read"] for r in rows),
+        # Bytes of the submitted weights actually read (the sampled rows and headers only).
+        summary={"references": rows, "bytes_read": int(candidate.meta.get("bytes_read", 0)),
+                 "weights_bytes": sum(a.size for a in Artifact.objects.filter(
+                     submission_id=artifact.submission_id, original_name__endswith=".safetensors")) or artifact.size,
                  "from_scratch_claimed": from_scratch},
         findings=findings, engine_version=ENGINE_VERSION,
         inputs={"sha256": artifact.sha256, "references": {r.name: r.bundle_sha256 for r in references}})

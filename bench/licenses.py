@@ -1,0 +1,195 @@
+"""Licence detection benchmark: our tiered detector against full ScanCode, same run.
+
+    .venv/bin/python bench/licenses.py [--files 2400] [--out results.json]
+
+Picks real files from the installed packages in this virtualenv: every
+LICENSE/COPYING/NOTICE file, every METADATA/PKG-INFO file, and a
+deterministic sample (by sha1 of the path) of source files (.py .c .h .js
+.pyi .md .rst .txt) up to --files in total. Files over 256 KiB are skipped:
+full ScanCode spends minutes on a few of them and they are not what a
+vendor tree is made of.
+
+For each file it runs
+  ours      LicenseDetector(strategy="fast"), no cache (cold: every file really scanned)
+  scancode  scancode.api.get_licenses(location) (the full matcher, as `scancode -l` runs it)
+and compares `detected_license_expression_spdx` per file. Both share one
+process and one loaded index, so index load time (reported separately) is
+excluded from both rates. Prints a Markdown table and writes per-file results
+(with the disagreements) as JSON. Files are spread over --workers
+processes (default 2); each file's two timings are taken in the same worker,
+back to back, so rates are per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import sysconfig
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from compliance.engine.licenses.detect import LicenseDetector, license_file_is_legal  # noqa: E402
+from compliance.engine.licenses.scancode_index import scancode_state_get  # noqa: E402
+
+SOURCE_SUFFIXES = (".py", ".c", ".h", ".js", ".pyi", ".md", ".rst", ".txt")
+MAX_BYTES = 256 * 1024
+LEGAL_FILES = 200
+METADATA_FILES = 60
+
+_DETECTOR = None
+
+
+def _sample(paths: list[str], count: int) -> list[str]:
+    return sorted(sorted(paths, key=lambda p: hashlib.sha1(p.encode()).hexdigest())[:count])
+
+
+def files_select(*, root: str, total: int) -> list[str]:
+    legal, metadata_files, sources = [], [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        # ScanCode's own rule and licence texts would make the test circular.
+        dirnames[:] = [d for d in dirnames if not (d == "data" and dirpath.endswith("licensedcode")) and d != "__pycache__"]
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full) or os.path.getsize(full) > MAX_BYTES or os.path.getsize(full) == 0:
+                continue
+            if license_file_is_legal(path=name):
+                legal.append(full)
+            elif name in ("METADATA", "PKG-INFO"):
+                metadata_files.append(full)
+            elif name.endswith(SOURCE_SUFFIXES):
+                sources.append(full)
+    chosen = _sample(legal, LEGAL_FILES) + _sample(metadata_files, METADATA_FILES)
+    return chosen + _sample(sources, max(0, total - len(chosen)))
+
+
+def scancode_spdx(expression):
+    if not expression:
+        return None
+    from licensedcode.cache import build_spdx_license_expression
+
+    return str(build_spdx_license_expression(expression, licensing=scancode_state_get().licensing))
+
+
+def _worker_init() -> None:
+    global _DETECTOR
+    scancode_state_get()
+    _DETECTOR = LicenseDetector(cache_dir=None, copyrights=False, strategy="fast")
+
+
+def file_measure(task: tuple[str, str]) -> dict:
+    """Both detectors on one file, timed separately, plus untimed diagnostics."""
+    import scancode.api
+
+    path, root = task
+    data = open(path, "rb").read()
+    detector = _DETECTOR
+    t0 = time.perf_counter()
+    ours = detector.detect(path=path, data=data)
+    t1 = time.perf_counter()
+    # 120 s: the per-file timeout of the scancode command line.
+    theirs = scancode.api.get_licenses(location=path, deadline=time.time() + 120)
+    t2 = time.perf_counter()
+    # Diagnostics, untimed: what the exact pass alone says and how many legal
+    # words it leaves unexplained (used to set the escalation threshold).
+    exact_only, unexplained = None, None
+    if ours.mode != "no-legal-text":
+        exact_expression, exact_matches = detector._scancode_detect(location=path, approximate=False)
+        covered = {line for m in exact_matches for line in range(m.start_line, m.end_line + 1)}
+        text = data.decode("utf-8", errors="replace")
+        unexplained = sum(c for line, c in detector.legal_words_by_line(text=text).items() if line not in covered)
+        exact_only = scancode_spdx(exact_expression)
+    name = os.path.basename(path)
+    return {
+        "path": os.path.relpath(path, root),
+        "kind": "legal" if license_file_is_legal(path=name) else ("metadata" if name in ("METADATA", "PKG-INFO") else "source"),
+        "bytes": len(data),
+        "ours": ours.license_expression,
+        "ours_mode": ours.mode,
+        "scancode": theirs["detected_license_expression_spdx"],
+        "exact_only": exact_only,
+        "unexplained_legal_words": unexplained,
+        "ours_seconds": round(t1 - t0, 5),
+        "scancode_seconds": round(t2 - t1, 5),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--root", default=sysconfig.get_paths()["purelib"])
+    parser.add_argument("--out", default="/tmp/licenses-results.json")
+    args = parser.parse_args()
+
+    import multiprocessing
+
+    started = time.perf_counter()
+    state = scancode_state_get()
+    load_seconds = time.perf_counter() - started
+
+    paths = files_select(root=args.root, total=args.files)
+    wall_started = time.perf_counter()
+    rows = []
+    with multiprocessing.get_context("fork").Pool(args.workers, initializer=_worker_init) as pool:
+        for number, row in enumerate(pool.imap_unordered(file_measure, [(p, args.root) for p in paths], chunksize=4), start=1):
+            rows.append(row)
+            if number % 100 == 0:
+                print(f"{number}/{len(paths)} ours {sum(r['ours_seconds'] for r in rows):.1f}s "
+                      f"scancode {sum(r['scancode_seconds'] for r in rows):.1f}s", file=sys.stderr, flush=True)
+    rows.sort(key=lambda r: r["path"])
+    wall_seconds = time.perf_counter() - wall_started
+    ours_seconds = sum(r["ours_seconds"] for r in rows)
+    scancode_seconds = sum(r["scancode_seconds"] for r in rows)
+    modes = {}
+    for r in rows:
+        modes[r["ours_mode"]] = modes.get(r["ours_mode"], 0) + 1
+
+    same = sum(1 for r in rows if r["ours"] == r["scancode"])
+    by_kind = {}
+    for r in rows:
+        k = by_kind.setdefault(r["kind"], {"files": 0, "same": 0, "ours_seconds": 0.0, "scancode_seconds": 0.0})
+        k["files"] += 1
+        k["same"] += r["ours"] == r["scancode"]
+        k["ours_seconds"] += r["ours_seconds"]
+        k["scancode_seconds"] += r["scancode_seconds"]
+    summary = {
+        "files": len(rows),
+        "bytes": sum(r["bytes"] for r in rows),
+        "workers": args.workers,
+        "wall_seconds": round(wall_seconds, 1),
+        "index_load_seconds": round(load_seconds, 2),
+        "ours_seconds": round(ours_seconds, 2),
+        "scancode_seconds": round(scancode_seconds, 2),
+        "ours_files_per_second": round(len(rows) / ours_seconds, 1),
+        "scancode_files_per_second": round(len(rows) / scancode_seconds, 2),
+        "speedup": round(scancode_seconds / ours_seconds, 1),
+        "same_answer": same,
+        "agreement_percent": round(100 * same / len(rows), 2),
+        "modes": modes,
+        "by_kind": by_kind,
+        "scancode_version": state.version,
+    }
+    disagreements = [r for r in rows if r["ours"] != r["scancode"]]
+    with open(args.out, "w") as handle:
+        json.dump({"summary": summary, "disagreements": disagreements, "rows": rows}, handle, indent=2, sort_keys=True)
+
+    print("| measure | ours (tiered) | ScanCode full |")
+    print("| --- | --- | --- |")
+    print(f"| files | {len(rows)} | {len(rows)} |")
+    print(f"| seconds (sum of per-file times) | {ours_seconds:.1f} | {scancode_seconds:.1f} |")
+    print(f"| files/s per core | {summary['ours_files_per_second']} | {summary['scancode_files_per_second']} |")
+    print(f"| speed-up | {summary['speedup']}x | 1x |")
+    print(f"| same SPDX expression | {same}/{len(rows)} ({summary['agreement_percent']} %) | - |")
+    for kind, k in sorted(by_kind.items()):
+        print(f"| {kind}: files, same, s ours / s scancode | {k['files']}, {k['same']} | {k['ours_seconds']:.1f} / {k['scancode_seconds']:.1f} |")
+    print(f"\nindex load {load_seconds:.1f} s (once per process, excluded); modes {modes}; wall {wall_seconds:.0f} s on {args.workers} workers")
+    for r in disagreements[:40]:
+        print(f"- {r['path']} ({r['ours_mode']}): ours={r['ours']} scancode={r['scancode']}")
+
+
+if __name__ == "__main__":
+    main()

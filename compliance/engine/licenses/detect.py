@@ -1,0 +1,471 @@
+"""Per-file licence and copyright detection, fast in the common case.
+
+The answers come from ScanCode's licence index; the speed comes from not
+asking it the expensive question when the answer is already known:
+
+1. Content hash -> on-disk cache keyed by engine and rules version: a file
+   seen before (the same LICENSE in 300 wheels) costs one sqlite lookup.
+2. Prefilter: ScanCode only ever starts a match from its legal vocabulary
+   (4,356 words). A file containing none of them has no licence; 80-85 % of
+   source files stop here at about 0.1 ms each.
+3. Exact pass (`LicenseIndex.match(approximate=False)`: whole-file hash,
+   Aho-Corasick over every rule, SPDX-License-Identifier lines). Research
+   (licenses-and-code.md) measured the same answers as the full matcher on
+   125/125 source files at 100x the speed.
+4. Full matcher (approximate sequence alignment) only for licence, notice and
+   copying files, and for files where the exact pass leaves legal words
+   unexplained (see `UNEXPLAINED_LEGAL_WORDS_MIN`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+from compliance.engine.licenses.scancode_index import scancode_state_get
+
+ENGINE_VERSION = "licenses-engine-1"
+
+# ScanCode's own query tokenizer pattern (licensedcode/tokenize.py), so the
+# prefilter sees exactly the words the index would.
+_WORD_SPLITTER = re.compile(r"[^_\W]+\+?[^_\W]*", re.UNICODE).findall
+
+# File names whose whole purpose is legal text; ScanCode's exact pass gets
+# 74/78 of these right (BSD-3 called BSD-2, GPL-2.0 variants), so they always
+# get the full matcher.
+_LEGAL_FILE_RE = re.compile(
+    r"^(?:licen[cs]e|copying|copyright|notice|patents|unlicen[cs]e|legal|eula|terms|"
+    r"licen[cs]e[-_.]\w+|\w+[-_.]licen[cs]e|copying[-_.]\w+|notice[-_.]\w+|copyright[-_.]\w+)"
+    r"(?:\.(?:txt|md|rst|markdown|html?))?$",
+    re.IGNORECASE,
+)
+
+# After the exact pass, licence vocabulary left on lines no match covers
+# hints at a licence text the exact matcher could not align (a BSD with an
+# edited clause, a licence pasted with changes). ScanCode's 4,356-word legal
+# vocabulary is no use for this: it holds "init", "directly", "parameters",
+# and 85 % of source files contain one of its words (bench/licenses.py). These
+# words mark licence prose instead; a file escalates to the full matcher when
+# some 30-line window of unexplained, non-copyright lines holds at least
+# `UNEXPLAINED_WORDS_MIN` distinct ones (`UNEXPLAINED_WORDS_MIN_LEGAL` in
+# LICENSE/COPYING/NOTICE files, which should be explained completely).
+LICENCE_PROSE_WORDS = frozenset("""
+permission permitted hereby granted grant warranty warranties merchantability fitness noninfringement
+infringement liability liable damages indirect incidental consequential exemplary tort negligence
+redistribution redistributions redistribute sublicense sublicensable licensor licensee licensees
+royalty endorse promote disclaimer disclaimed disclaims conditions notice notices copyleft
+gpl lgpl agpl mpl gnu bsd mit apache mozilla eclipse creative commons attribution sharealike noncommercial
+license licence licensed licenses licences licensing software contributors derivative derived
+modification modifications modify distribute distributed distribution source binary forms provided
+express implied particular purpose patent patents trademark trademarks terms agreement obligations
+""".split())
+UNEXPLAINED_WINDOW_LINES = 30
+UNEXPLAINED_WORDS_MIN = 8
+UNEXPLAINED_WORDS_MIN_LEGAL = 4
+# Exact answers holding these keys are usually fragments of a longer notice
+# the exact pass could not align whole: on boto3's Apache header the exact
+# pass says "Apache-2.0 AND warranty-disclaimer", the full matcher "Apache-2.0"
+# (bench/licenses.py diagnostics, 2026-11). Such answers escalate.
+FRAGMENT_KEYS = (
+    "unknown-license-reference", "warranty-disclaimer", "free-unknown", "public-domain",
+    "other-permissive", "other-copyleft", "scancode-unknown",
+)
+_COPYRIGHT_LINE = re.compile(r"copyright|\(c\)|\u00a9|all rights reserved", re.IGNORECASE)
+
+# Non-legal files above 256 KiB (data dumps, licence databases, vendored
+# bundles) never go to the full matcher: on a 971 KB JSON list of licence
+# names it ran for over 5 minutes. The exact pass still reports what they cite.
+FULL_MATCH_MAX_BYTES = 256 * 1024
+
+# ScanCode's CLI gives a file 120 s; we give the full matcher 30 s and report
+# what it found by then (mode "full-timeout") so one file cannot stall a scan.
+FULL_MATCH_SECONDS = 30.0
+
+_COPYRIGHT_HINT = re.compile(rb"copyright|\(c\)|\xc2\xa9|\xa9", re.IGNORECASE)
+
+
+def license_file_is_legal(*, path: str) -> bool:
+    """True for LICENSE, COPYING, NOTICE and similar files (by base name)."""
+    return bool(_LEGAL_FILE_RE.match(os.path.basename(path)))
+
+
+@dataclass
+class LicenseMatch:
+    """One rule matched in a file."""
+
+    license_expression: str
+    license_expression_scancode: str
+    rule: str
+    start_line: int
+    end_line: int
+    score: float
+    matcher: str
+    matched_length: int
+    coverage: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CopyrightStatement:
+    """A copyright statement, its holder, or an author, with its lines."""
+
+    kind: str  # "copyright" | "holder" | "author"
+    value: str
+    start_line: int
+    end_line: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FileLicenseResult:
+    """What one file says about its licence and its authors.
+
+    `mode` tells how the answer was reached: "no-legal-text" (prefilter),
+    "exact", "full", each prefixed "cache:" when it came from the cache.
+    """
+
+    path: str
+    sha256: str
+    size: int
+    license_expression: str | None
+    license_expression_scancode: str | None
+    matches: list[LicenseMatch] = field(default_factory=list)
+    copyrights: list[CopyrightStatement] = field(default_factory=list)
+    is_legal_file: bool = False
+    mode: str = "no-legal-text"
+    error: str | None = None
+
+    @property
+    def holders(self) -> list[str]:
+        return sorted({c.value for c in self.copyrights if c.kind == "holder"})
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "size": self.size,
+            "license_expression": self.license_expression,
+            "license_expression_scancode": self.license_expression_scancode,
+            "matches": [m.to_dict() for m in self.matches],
+            "copyrights": [c.to_dict() for c in self.copyrights],
+            "holders": self.holders,
+            "is_legal_file": self.is_legal_file,
+            "mode": self.mode,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FileLicenseResult":
+        return cls(
+            path=data["path"],
+            sha256=data["sha256"],
+            size=data["size"],
+            license_expression=data["license_expression"],
+            license_expression_scancode=data.get("license_expression_scancode"),
+            matches=[LicenseMatch(**m) for m in data.get("matches", [])],
+            copyrights=[CopyrightStatement(**c) for c in data.get("copyrights", [])],
+            is_legal_file=data.get("is_legal_file", False),
+            mode=data.get("mode", "exact"),
+            error=data.get("error"),
+        )
+
+
+class LicenseResultCache:
+    """sqlite cache of per-content results; safe for several worker processes.
+
+    Keyed by sha256 + engine version + rules version + whether the file is a
+    legal file (the same bytes named LICENSE get the full matcher).
+    """
+
+    def __init__(self, *, path: str):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute(
+            "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        self._lock = threading.Lock()
+
+    def get(self, *, key: str) -> dict | None:
+        with self._lock:
+            row = self._connection.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, *, key: str, value: dict) -> None:
+        with self._lock:
+            self._connection.execute(
+                "INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)", (key, json.dumps(value))
+            )
+            self._connection.commit()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class LicenseDetector:
+    """Detects licences and copyrights in files given as bytes.
+
+    Build one per scan (or per worker); the ScanCode index behind it is
+    loaded once per process. `cache_dir` None disables the on-disk cache.
+    `strategy` "fast" is the tiered path above; "full" runs ScanCode's full
+    matcher on every file with legal words (for comparisons and audits).
+    One detector per thread: it reuses one scratch file name per base name.
+    """
+
+    def __init__(self, *, cache_dir: str | None = None, copyrights: bool = True, strategy: str = "fast"):
+        if strategy not in ("fast", "full"):
+            raise ValueError(f"strategy must be 'fast' or 'full', not {strategy!r}")
+        self.state = scancode_state_get()
+        self.strategy = strategy
+        self.copyrights = copyrights
+        self.cache = LicenseResultCache(path=os.path.join(cache_dir, "license-cache.sqlite")) if cache_dir else None
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="license-scan-")
+        # Same bytes in one scan (a LICENSE vendored 40 times) are detected
+        # once even without a disk cache; 4,096 entries of a few KB each.
+        self._memory: dict[str, dict] = {}
+        self.stats = {"files": 0, "cache_hits": 0, "no_legal_text": 0, "exact": 0, "full": 0, "escalated": 0}
+
+    def close(self) -> None:
+        if self.cache:
+            self.cache.close()
+        self._tmpdir.cleanup()
+
+    def __enter__(self) -> "LicenseDetector":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the tiers -------------------------------------------------------
+
+    def legal_words_by_line(self, *, text: str) -> dict[int, int]:
+        """Count of legal-vocabulary words per 1-based line (only lines with some)."""
+        trigger = self.state.trigger_words
+        counts: dict[int, int] = {}
+        for number, line in enumerate(text.lower().splitlines(), start=1):
+            hits = sum(1 for word in _WORD_SPLITTER(line) if word in trigger)
+            if hits:
+                counts[number] = hits
+        return counts
+
+    def has_legal_text(self, *, text: str) -> bool:
+        """Prefilter: any word of ScanCode's legal vocabulary in the text?"""
+        return not self.state.trigger_words.isdisjoint(_WORD_SPLITTER(text.lower()))
+
+    def _scancode_detect(
+        self, *, location: str, approximate: bool, seconds: float | None = None
+    ) -> tuple[str | None, list[LicenseMatch]]:
+        """Run ScanCode's detection (matching + grouping + expression) on one file."""
+        from licensedcode.detection import detect_licenses
+        from packagedcode.utils import combine_expressions
+
+        from licensedcode.cache import build_spdx_license_expression
+
+        licensing = self.state.licensing
+        expressions = []
+        matches: list[LicenseMatch] = []
+        deadline = time.time() + seconds if seconds else sys.maxsize
+        for detection in detect_licenses(
+            index=self.state.index, location=location, approximate=approximate, deadline=deadline
+        ):
+            if detection.license_expression is not None:
+                expressions.append(detection.license_expression)
+            for match in detection.matches:
+                key_expression = match.rule.license_expression
+                matches.append(
+                    LicenseMatch(
+                        license_expression=str(build_spdx_license_expression(key_expression, licensing=licensing)),
+                        license_expression_scancode=key_expression,
+                        rule=match.rule.identifier,
+                        start_line=int(match.start_line),
+                        end_line=int(match.end_line),
+                        score=round(float(match.score()), 2),
+                        matcher=str(match.matcher),
+                        matched_length=int(match.len()),
+                        coverage=round(float(match.coverage()), 2),
+                    )
+                )
+        if not expressions:
+            return None, matches
+        combined = combine_expressions(expressions=expressions, relation="AND", unique=True, licensing=licensing)
+        return str(combined), matches
+
+    def _copyrights_detect(self, *, location: str) -> list[CopyrightStatement]:
+        from cluecode.copyrights import detect_copyrights
+
+        found = []
+        for detection in detect_copyrights(location, include_authors=True):
+            for kind in ("copyright", "holder", "author"):
+                value = getattr(detection, kind, None)
+                if value:
+                    found.append(
+                        CopyrightStatement(
+                            kind=kind, value=value, start_line=detection.start_line, end_line=detection.end_line
+                        )
+                    )
+        return found
+
+    def detect(self, *, path: str, data: bytes) -> FileLicenseResult:
+        """Licences and copyrights of one file; `path` is only used for naming."""
+        self.stats["files"] += 1
+        sha256 = hashlib.sha256(data).hexdigest()
+        is_legal = license_file_is_legal(path=path)
+        text = data.decode("utf-8", errors="replace")
+        if not self.has_legal_text(text=text):
+            self.stats["no_legal_text"] += 1
+            return FileLicenseResult(
+                path=path, sha256=sha256, size=len(data), license_expression=None,
+                license_expression_scancode=None, is_legal_file=is_legal, mode="no-legal-text",
+            )
+        key = f"{sha256}:{ENGINE_VERSION}:{self.state.rules_version}:{int(is_legal)}:{self.strategy}:{int(self.copyrights)}"
+        cached = self._memory.get(key)
+        if cached is None and self.cache:
+            cached = self.cache.get(key=key)
+        if cached is not None:
+            self.stats["cache_hits"] += 1
+            result = FileLicenseResult.from_dict({**cached, "path": path})
+            result.mode = "cache:" + result.mode.removeprefix("cache:")
+            return result
+        result = self._detect_uncached(path=path, data=data, text=text, sha256=sha256, is_legal=is_legal)
+        if result.error is None:
+            stored = result.to_dict()
+            if len(self._memory) >= 4096:
+                self._memory.clear()
+            self._memory[key] = stored
+            if self.cache:
+                self.cache.put(key=key, value=stored)
+        return result
+
+    def _detect_uncached(self, *, path: str, data: bytes, text: str, sha256: str, is_legal: bool) -> FileLicenseResult:
+        # ScanCode reads files by location (it sniffs type, strips markup,
+        # pulls strings from binaries), so the bytes go to a scratch file with
+        # the same base name: same input, same answer as a plain ScanCode run.
+        location = os.path.join(self._tmpdir.name, os.path.basename(path) or "file")
+        with open(location, "wb") as handle:
+            handle.write(data)
+        try:
+            # Legal files, too, start with the exact pass: it is right on 74 of
+            # 78 licence files (research), and the 4 it gets wrong leave
+            # licence prose unexplained, which escalates them below.
+            use_full = self.strategy == "full"
+            started = time.perf_counter()
+            expression, matches = self._scancode_detect(
+                location=location, approximate=use_full, seconds=FULL_MATCH_SECONDS if use_full else None
+            )
+            mode = "full" if use_full else "exact"
+            if (
+                not use_full
+                and (is_legal or len(data) <= FULL_MATCH_MAX_BYTES)
+                and (
+                    (expression and any(key in expression for key in FRAGMENT_KEYS))
+                    or self._exact_is_uncertain(text=text, matches=matches, is_legal=is_legal)
+                )
+            ):
+                self.stats["escalated"] += 1
+                started = time.perf_counter()
+                if not is_legal:
+                    # Only the legal prose goes to the full matcher; see legal_lines_keep.
+                    with open(location, "w", encoding="utf-8") as handle:
+                        handle.write(legal_lines_keep(text=text, matches=matches))
+                expression, matches = self._scancode_detect(
+                    location=location, approximate=True, seconds=FULL_MATCH_SECONDS
+                )
+                mode = "full"
+            if mode == "full" and time.perf_counter() - started >= FULL_MATCH_SECONDS:
+                mode = "full-timeout"
+            self.stats[mode] = self.stats.get(mode, 0) + 1
+            copyrights = []
+            if self.copyrights and _COPYRIGHT_HINT.search(data):
+                copyrights = self._copyrights_detect(location=location)
+        except Exception as error:  # ScanCode raises bare Exceptions on odd inputs
+            return FileLicenseResult(
+                path=path, sha256=sha256, size=len(data), license_expression=None,
+                license_expression_scancode=None, is_legal_file=is_legal, mode="error",
+                error=f"{path}: licence detection failed ({type(error).__name__}: {error}); review this file by hand",
+            )
+        finally:
+            try:
+                os.unlink(location)
+            except OSError:
+                pass
+        from licensedcode.cache import build_spdx_license_expression
+
+        spdx = str(build_spdx_license_expression(expression, licensing=self.state.licensing)) if expression else None
+        return FileLicenseResult(
+            path=path, sha256=sha256, size=len(data), license_expression=spdx,
+            license_expression_scancode=expression, matches=matches, copyrights=copyrights,
+            is_legal_file=is_legal, mode=mode,
+        )
+
+    def _exact_is_uncertain(self, *, text: str, matches: list[LicenseMatch], is_legal: bool = False) -> bool:
+        """Is there licence prose that no exact match explains (see LICENCE_PROSE_WORDS)?"""
+        return unexplained_prose_words(text=text, matches=matches) >= (
+            UNEXPLAINED_WORDS_MIN_LEGAL if is_legal else UNEXPLAINED_WORDS_MIN
+        )
+
+
+# Lines within 3 of each other join one block of legal text; 2 lines of margin
+# keep a licence's first and last lines (often without a marker word).
+KEEP_GAP_LINES = 3
+KEEP_MARGIN_LINES = 2
+
+
+def legal_lines_keep(*, text: str, matches: list[LicenseMatch]) -> str:
+    """The text with every line blanked except licence prose and exact matches.
+
+    The full matcher's cost grows with the whole file (candidate selection
+    over every token); a 3,000-line CUDA header spends 2 s there for a
+    40-line notice. Blanking (not deleting) keeps line numbers, so matches
+    still point at the right lines of the original file.
+    """
+    lines = text.splitlines()
+    keep = set()
+    for match in matches:
+        keep.update(range(match.start_line, match.end_line + 1))
+    prose = [n for n, line in enumerate(lines, start=1) if LICENCE_PROSE_WORDS.intersection(_WORD_SPLITTER(line.lower()))]
+    block_start = previous = None
+    for number in prose + [None]:
+        if number is not None and previous is not None and number - previous <= KEEP_GAP_LINES:
+            previous = number
+            continue
+        if block_start is not None:
+            keep.update(range(block_start - KEEP_MARGIN_LINES, previous + KEEP_MARGIN_LINES + 1))
+        block_start = previous = number
+    return "\n".join(line if n in keep else "" for n, line in enumerate(lines, start=1)) + "\n"
+
+
+def unexplained_prose_words(*, text: str, matches: list[LicenseMatch]) -> int:
+    """Most distinct licence-prose words in any 30-line window outside matches and copyright lines."""
+    covered = set()
+    for match in matches:
+        covered.update(range(match.start_line, match.end_line + 1))
+    words_by_line: dict[int, set[str]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if number in covered:
+            continue
+        lowered = line.lower()
+        words = LICENCE_PROSE_WORDS.intersection(_WORD_SPLITTER(lowered))
+        if words and not _COPYRIGHT_LINE.search(lowered):
+            words_by_line[number] = words
+    best = 0
+    numbers = sorted(words_by_line)
+    for i, first in enumerate(numbers):
+        window: set[str] = set()
+        for number in numbers[i:]:
+            if number - first >= UNEXPLAINED_WINDOW_LINES:
+                break
+            window |= words_by_line[number]
+        best = max(best, len(window))
+    return best
