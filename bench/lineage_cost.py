@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from compliance.engine.lineage import fingerprint_build, fingerprint_save, lineage_compare  # noqa: E402
 
-DATA = Path("/work/shared/data")
+DATA = next((p for p in (Path(__file__).resolve().parent.parent.parent / "shared" / "data", Path("/work/shared/data")) if p.exists()), Path("/work/shared/data"))
 SHARD_BYTES = 5_000_000_000  # Hugging Face's default 5 GB shards
 
 

@@ -12,6 +12,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from tests.shared import SHARED_DATA
+
 import pytest
 
 from compliance.engine.intake import (
@@ -25,7 +27,7 @@ from compliance.engine.intake_common import IntakeLimits, MiB
 from tests.compliance.engine import hostile
 
 REPO = Path(__file__).resolve().parents[3]
-MIXTRAL = Path("/work/shared/data/model-configs/Mixtral-8x7B-v0.1")
+MIXTRAL = SHARED_DATA / "model-configs" / "Mixtral-8x7B-v0.1"
 
 
 def codes(report) -> list[str]:

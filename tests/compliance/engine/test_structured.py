@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.shared import SHARED_DATA
+
 import pytest
 
 from compliance.engine.intake_common import IntakeLimits
@@ -17,7 +19,7 @@ from compliance.engine.structured import (
     yaml_parse,
 )
 
-REAL_CONFIGS = Path("/work/shared/data/model-configs")
+REAL_CONFIGS = SHARED_DATA / "model-configs"
 
 
 @pytest.mark.parametrize("config", sorted(REAL_CONFIGS.glob("*/config.json")), ids=lambda p: p.parent.name)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.shared import SHARED_DATA
+
 import pytest
 
 from compliance.engine.lineage.roles import roles_assign
 from tests.compliance.engine.lineage import tinymodels as tm
 
-MIXTRAL = Path("/work/shared/data/model-configs/Mixtral-8x7B-v0.1")
+MIXTRAL = SHARED_DATA / "model-configs" / "Mixtral-8x7B-v0.1"
 
 
 def _shapes_mixtral() -> dict[str, tuple[int, ...]]:

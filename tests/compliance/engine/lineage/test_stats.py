@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.shared import SHARED_DATA
 from scipy import stats as sps
 
 from compliance.engine.lineage.stats import (
@@ -21,7 +23,7 @@ from compliance.engine.lineage.stats import (
     vector_pearson,
 )
 
-SOLAR_GLM = Path("/work/shared/data/solar-vs-glm/layernorm_sanity_shuffle.csv")
+SOLAR_GLM = SHARED_DATA / "solar-vs-glm" / "layernorm_sanity_shuffle.csv"
 
 
 def test_raw_norm_cosine_is_explained_by_means_alone_in_the_solar_glm_data() -> None:
