@@ -106,6 +106,8 @@ def _big_sparse_artifact(world, tmp_path: Path, size: int) -> Artifact:
 
 def test_a_worker_killed_mid_check_costs_a_delay_not_the_check(celery_worker, tmp_path):
     world = build_world()
+    world.programme.max_artifact_bytes = 8 * 1024**3  # intake refuses to read past the programme's cap
+    world.programme.save()
     # 4 GiB of zeros: hashing takes seconds, long enough to kill the worker mid-read; and
     # longer than the 8 s lease, so the lease keeper must renew it or the run would be retaken.
     artifact = _big_sparse_artifact(world, tmp_path, 4 * 1024**3)

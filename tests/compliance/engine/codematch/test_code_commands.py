@@ -5,9 +5,11 @@ import io
 import json
 import os
 
+import pytest
 from django.core.management import call_command
 
 
+@pytest.mark.django_db
 def test_index_reference_then_scan_code(tmp_path, settings):
     settings.CODE_INDEX_DIR = str(tmp_path / "index")
     out = io.StringIO()
@@ -15,6 +17,10 @@ def test_index_reference_then_scan_code(tmp_path, settings):
                  "--license", "Apache-2.0", stdout=out)
     summary = json.loads(out.getvalue())
     assert summary["files"] >= 1 and summary["fingerprints"] > 100
+    from compliance.models import CodeCorpus
+
+    corpus = CodeCorpus.objects.get(name=summary["name"])  # the staff registry mirrors the index
+    assert corpus.fingerprints == summary["fingerprints"] and corpus.license_expression == "Apache-2.0"
     package_dir = list(importlib.util.find_spec("license_expression").submodule_search_locations)[0]
     vendor = tmp_path / "vendor"
     vendor.mkdir()
