@@ -130,3 +130,26 @@ def test_a_worker_killed_mid_check_costs_a_delay_not_the_check(celery_worker, tm
     # Exactly one set of findings: the killed attempt left none behind.
     codes = list(Finding.objects.filter(check_run=run).values_list("code", flat=True))
     assert len(codes) == len(set(codes))
+
+
+def test_a_broker_that_lost_its_queue_costs_a_delay_not_the_checks(transactional_db, settings, tmp_path):
+    """Redis restarted without persistence (or any broker that dropped its messages): the runs
+    stay queued in the database, and the reconciler re-sends them once they are stale."""
+    from tests.conftest import WorkerProcess, _purge_broker
+
+    world = build_world()
+    submission = signed_submission(world=world, files={
+        "a.json": ("config", b'{"a": 1}'), "b.json": ("config", b'{"b": 2}')}, submit=True)
+    assert CheckRun.objects.filter(submission=submission, state="queued").count() == 2
+    _purge_broker()  # every message is gone, as after a restart with an empty queue
+    worker = WorkerProcess(tmp_path / "worker.log", settings.MEDIA_ROOT, settings.UPLOAD_PARTIAL_DIR)
+    worker.start()
+    try:
+        # Stale after 10 s (PORTAL_CHECK_QUEUED_STALE_S in tests), reconciled every 2 s.
+        wait_for(lambda: _all_runs_finished(submission.pk), timeout=120, what="the reconciler to re-send")
+    finally:
+        worker.stop()
+    runs = CheckRun.objects.filter(submission=submission)
+    # Without the reconciler these runs would stay queued for ever: no message names them any more.
+    assert set(runs.values_list("state", flat=True)) == {CheckRun.State.SUCCEEDED}
+    assert all(r.attempts == 1 for r in runs), "each ran once"
