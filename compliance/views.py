@@ -107,12 +107,25 @@ def _submission_context(request: HttpRequest, submission) -> dict:
     }
 
 
+def _provenance_context(runs, licence_filter: str) -> dict:
+    """Licence inventories and code matches of finished runs, for their tables."""
+    licence_runs = [r for r in runs if r.check_name == "licenses" and (r.summary or {}).get("inventory")]
+    needle = licence_filter.lower()
+    for run in licence_runs:
+        licences = run.summary["inventory"].get("licenses", [])
+        run.licences = [lic for lic in licences if not needle or needle in (lic.get("key") or "").lower()
+                        or needle in (lic.get("category") or "").lower() or needle in (lic.get("name") or "").lower()]
+    code_runs = [r for r in runs if r.check_name == "code" and (r.summary or {}).get("matches") is not None]
+    return {"licence_runs": licence_runs, "code_runs": code_runs, "licence_filter": licence_filter}
+
+
 @login_required
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     submission = submission_get_for_user(user=request.user, pk=pk)
     context = _submission_context(request, submission)
     if request.GET.get("fragment") == "runs":
         return render(request, "compliance/_check_runs.html", context)
+    context.update(_provenance_context(context["runs"], request.GET.get("licence", "").strip()[:100]))
     context["dossiers"] = submission.dossiers.order_by("-created_at") if user_is_ministry(user=request.user) else []
     context["can_request_dossier"] = dossiers.user_can_request_dossier(user=request.user, submission=submission)
     return render(request, "compliance/submission_detail.html", context)

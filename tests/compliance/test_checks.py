@@ -105,6 +105,15 @@ def test_a_denied_licence_in_a_source_archive_and_a_policy_change_without_rescan
     denied = Finding.objects.filter(check_run=run, code="license-denied")
     assert denied.exists() and denied.first().severity == "critical"
     assert "GPL-3.0" in json.dumps(denied.first().evidence)
+    # The reviewer sees the inventory on the submission page, filterable.
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.reviewer)
+    page = client.get(f"/submissions/{submission.pk}/").content.decode()
+    assert "Licence inventory" in page and "<code>GPL-3.0-or-later</code>" in page and "<code>MIT</code>" in page
+    filtered = client.get(f"/submissions/{submission.pk}/?licence=mit").content.decode()
+    assert "<code>MIT</code>" in filtered and "<code>GPL-3.0-or-later</code>" not in filtered
     # The ministry relaxes its policy: the stored inventory is re-evaluated, nothing is rescanned.
     programme_policy_update(user=world.admin, programme=world.programme, allowed="Apache-2.0\nMIT\nGPL-3.0-or-later",
                             denied="", review="", from_scratch_required=True)
