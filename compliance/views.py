@@ -23,6 +23,7 @@ from compliance.selectors import (DashboardFilters, check_run_get_for_user, dash
                                   submissions_with_open_counts,
                                   worker_activity)
 from portal.selectors import user_can_manage, user_is_ministry
+from portal.views import form_post_apply
 from projects.models import Project
 from projects.selectors import (programme_get_for_user, programmes_visible_to, submission_get_for_user,
                                 user_can_review, user_can_submit)
@@ -135,17 +136,9 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def finding_decide(request: HttpRequest, pk: int) -> HttpResponse:
     finding = finding_get_for_user(user=request.user, pk=pk)
-    form = FindingDecisionForm(request.POST)
-    if form.is_valid():
-        try:
-            services.finding_decide(user=request.user, finding=finding, **form.cleaned_data)
-        except ValidationError as exc:
-            for message in exc.messages:
-                messages.error(request, message)
-        else:
-            messages.success(request, _("Decision recorded."))
-    else:
-        messages.error(request, _("Choose a decision."))
+    form_post_apply(request, FindingDecisionForm(request.POST),
+                    lambda **data: services.finding_decide(user=request.user, finding=finding, **data),
+                    success=_("Decision recorded."))
     return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
 
 
@@ -153,17 +146,9 @@ def finding_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def finding_reply(request: HttpRequest, pk: int) -> HttpResponse:
     finding = finding_get_for_user(user=request.user, pk=pk)
-    form = FindingReplyForm(request.POST)
-    if form.is_valid():
-        try:
-            services.finding_reply(user=request.user, finding=finding, reply=form.cleaned_data["reply"])
-        except ValidationError as exc:
-            for message in exc.messages:
-                messages.error(request, message)
-        else:
-            messages.success(request, _("Reply recorded."))
-    else:
-        messages.error(request, _("Write a reply."))
+    form_post_apply(request, FindingReplyForm(request.POST),
+                    lambda **data: services.finding_reply(user=request.user, finding=finding, **data),
+                    success=_("Reply recorded."))
     return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
 
 
@@ -177,17 +162,9 @@ def _submission_url(pk: int) -> str:
 @require_POST
 def submission_decide(request: HttpRequest, pk: int) -> HttpResponse:
     submission = submission_get_for_user(user=request.user, pk=pk)
-    form = SubmissionDecisionForm(request.POST)
-    if form.is_valid():
-        try:
-            services.submission_decide(user=request.user, submission=submission, **form.cleaned_data)
-        except ValidationError as exc:
-            for message in exc.messages:
-                messages.error(request, message)
-        else:
-            messages.success(request, _("Submission decision recorded."))
-    else:
-        messages.error(request, _("Choose a decision."))
+    form_post_apply(request, SubmissionDecisionForm(request.POST),
+                    lambda **data: services.submission_decide(user=request.user, submission=submission, **data),
+                    success=_("Submission decision recorded."))
     return redirect("submission-detail", pk=submission.pk)
 
 

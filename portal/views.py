@@ -32,3 +32,27 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     page = Paginator(events.order_by("-id"), 50).get_page(request.GET.get("page"))
     chain = audit_chain_verify() if request.GET.get("verify") == "1" else None
     return render(request, "portal/audit_log.html", {"page": page, "action": action, "chain": chain})
+
+
+
+
+def form_post_apply(request: HttpRequest, form, action, *, success):
+    """Validate a posted form, call the service with its cleaned data, and turn every problem
+    (field errors, the service's ValidationError) into a message. ``success`` is a message, or
+    a function of the service's result giving one. Returns the result, or None on failure."""
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return None
+    try:
+        result = action(**form.cleaned_data)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return None
+    messages.success(request, success(result) if callable(success) else success)
+    return result

@@ -25,7 +25,7 @@ from portal import permissions as perms
 from portal.models import Organisation, Role
 from portal.selectors import user_can_manage, user_role
 from portal.services import audit_record, organisation_group, user_create
-from projects.models import Artifact, Declaration, Milestone, Programme, Project, Submission
+from projects.models import Declaration, Milestone, Programme, Project, Submission
 from projects.selectors import user_can_submit
 from projects.signals import submission_submitted
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal.selectors import user_can_manage, user_is_ministry
+from portal.views import form_post_apply
 from projects import services, uploads
 from projects.forms import (ArtifactUploadForm, DeclarationForm, DeclarationSignForm, ProgrammeForm, ProjectForm,
                             ReviewerAssignForm, SubmissionOpenForm, VendorInviteForm)
@@ -155,20 +156,12 @@ def project_reviewer_assign(request: HttpRequest, pk: int) -> HttpResponse:
 def project_vendor_invite(request: HttpRequest, pk: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, pk=pk)
     _require_manager(request)
-    form = VendorInviteForm(request.POST)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return redirect("project-detail", pk=project.pk)
-    try:
-        member, link = services.vendor_member_invite(user=request.user, organisation=project.vendor,
-                                                     **form.cleaned_data)
-    except ValidationError as exc:
-        _errors_to_messages(request, exc)
-    else:
-        messages.success(request, _("Invited %(user)s. Send them this one-time link to choose a password: %(link)s")
-                         % {"user": member.username, "link": request.build_absolute_uri(link)})
+    form_post_apply(request, VendorInviteForm(request.POST),
+                    lambda **data: services.vendor_member_invite(user=request.user, organisation=project.vendor,
+                                                                 **data),
+                    success=lambda invited: _("Invited %(user)s. Send them this one-time link to choose a "
+                                              "password: %(link)s")
+                    % {"user": invited[0].username, "link": request.build_absolute_uri(invited[1])})
     return redirect("project-detail", pk=project.pk)
 
 
@@ -249,18 +242,9 @@ def artifact_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def declaration_save(request: HttpRequest, pk: int) -> HttpResponse:
     submission = submission_get_for_user(user=request.user, pk=pk)
-    form = DeclarationForm(request.POST)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return redirect("submission-edit", pk=submission.pk)
-    try:
-        services.declaration_update(user=request.user, submission=submission, **form.cleaned_data)
-    except ValidationError as exc:
-        _errors_to_messages(request, exc)
-    else:
-        messages.success(request, _("Declaration saved. Sign it before submitting."))
+    form_post_apply(request, DeclarationForm(request.POST),
+                    lambda **data: services.declaration_update(user=request.user, submission=submission, **data),
+                    success=_("Declaration saved. Sign it before submitting."))
     return redirect("submission-edit", pk=submission.pk)
 
 
@@ -268,18 +252,10 @@ def declaration_save(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def declaration_sign(request: HttpRequest, pk: int) -> HttpResponse:
     submission = submission_get_for_user(user=request.user, pk=pk)
-    form = DeclarationSignForm(request.POST)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return redirect("submission-edit", pk=submission.pk)
-    try:
-        declaration = services.declaration_sign(user=request.user, submission=submission, **form.cleaned_data)
-    except ValidationError as exc:
-        _errors_to_messages(request, exc)
-    else:
-        messages.success(request, _("Declaration signed (SHA-256 %(sha)s).") % {"sha": declaration.signed_sha256})
+    form_post_apply(request, DeclarationSignForm(request.POST),
+                    lambda **data: services.declaration_sign(user=request.user, submission=submission, **data),
+                    success=lambda declaration: _("Declaration signed (SHA-256 %(sha)s).")
+                    % {"sha": declaration.signed_sha256})
     return redirect("submission-edit", pk=submission.pk)
 
 

@@ -22,7 +22,6 @@ mode, with a guard on the size of pax / GNU long-name headers.
 from __future__ import annotations
 
 import bz2
-import gzip
 import io
 import stat
 import struct

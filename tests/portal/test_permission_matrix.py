@@ -84,7 +84,7 @@ def test_artifact_api_of_vendor_a(world, role):
 @pytest.mark.parametrize("role", ROLES)
 def test_opening_a_submission(world, role):
     """Only the project's own vendor members open submissions; others learn nothing."""
-    response = _client(world, role).post(f"/api/submissions/", {"project": world.project.pk}, format="json")
+    response = _client(world, role).post("/api/submissions/", {"project": world.project.pk}, format="json")
     expected = {"anonymous": {401, 403}, "other_vendor": {404}, "vendor": {201}, "reviewer": {403},
                 "reviewer_unassigned": {404}, "auditor": {403}, "admin": {403}, "officer": {403}}[role]
     assert response.status_code in expected, response.content
