@@ -54,9 +54,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     page = Paginator(projects, 25).get_page(request.GET.get("page"))
     page.object_list = projects_with_open_counts(page.object_list)
     charts = {
-        "status": bar_chart_svg(title=_("Projects by status"), items=data["projects_by_status"]),
-        "phase": bar_chart_svg(title=_("Projects by phase"), items=data["projects_by_phase"]),
-        "severity": bar_chart_svg(title=_("Open findings by severity"), items=data["findings_by_severity"]),
+        # 360 px: the width of a dashboard column, so labels print at their real size.
+        "status": bar_chart_svg(title=_("Projects by status"), items=data["projects_by_status"], width=360),
+        "phase": bar_chart_svg(title=_("Projects by phase"), items=data["projects_by_phase"], width=360),
+        "severity": bar_chart_svg(title=_("Open findings by severity"), items=data["findings_by_severity"],
+                                  width=360),
     }
     context = {"data": data, "charts": charts, "page": page, "filters": filters,
                "programmes": programmes_visible_to(user=request.user).order_by("code"),
