@@ -17,6 +17,65 @@ from projects.models import Artifact
 
 # Findings listed one per copied file up to this many; the rest are summarised per origin.
 MAX_FILE_FINDINGS = 50
+# Side-by-side excerpts: for the first 100 matches, at most 80 lines a side, from files of at most 2 MiB.
+EXCERPT_MATCHES = 100
+EXCERPT_LINES = 80
+EXCERPT_FILE_BYTES = 2 * 1024 * 1024
+
+
+def _lines(text: str, first: int, last: int) -> str:
+    lines = text.splitlines()[max(0, first - 1):last]
+    return "\n".join(lines[:EXCERPT_LINES])
+
+
+def _vendor_texts(path, wanted: set[str]) -> dict[str, str]:
+    """The vendor files named by matches, read from the archive as streams (never extracted)."""
+    from compliance.engine.archives import ArchiveError, archive_iter_members
+
+    texts: dict[str, str] = {}
+    try:
+        for member in archive_iter_members(path=path, strict=False):
+            data = member.reader.read(EXCERPT_FILE_BYTES) if member.path in wanted else member.reader.read()
+            if member.path in wanted:
+                texts[member.path] = data.decode("utf-8", "replace")
+            if len(texts) == len(wanted):
+                break
+    except ArchiveError:  # a single source file rather than an archive
+        if len(wanted) == 1:
+            with open(path, "rb") as fh:
+                texts[next(iter(wanted))] = fh.read(EXCERPT_FILE_BYTES).decode("utf-8", "replace")
+    return texts
+
+
+def _reference_text(match: dict, roots: dict[tuple[str, str], str]) -> str | None:
+    """The reference file's text, where the indexed tree is still on this worker."""
+    from pathlib import Path
+
+    root = roots.get((match["origin"]["name"], match["origin"].get("version") or ""))
+    if not root:
+        return None
+    candidate = Path(root) / match["origin"]["path"]
+    try:
+        if candidate.is_file() and candidate.stat().st_size <= EXCERPT_FILE_BYTES:
+            return candidate.read_text("utf-8", errors="replace")
+    except OSError:
+        return None
+    return None
+
+
+def excerpts_attach(*, path, matches: list[dict]) -> None:
+    """Add `excerpt` (vendor lines) and `origin.excerpt` (reference lines) to the first matches,
+    so reviewers read the two regions side by side."""
+    shown = matches[:EXCERPT_MATCHES]
+    texts = _vendor_texts(path, {m["path"] for m in shown})
+    roots = {(c.name, c.version): c.origin for c in CodeCorpus.objects.all()}
+    for match in shown:
+        text = texts.get(match["path"])
+        if text is not None:
+            match["excerpt"] = _lines(text, *match["lines"])
+        reference = _reference_text(match, roots)
+        if reference is not None:
+            match["origin"]["excerpt"] = _lines(reference, *match["origin"]["lines"])
 
 
 def applies(artifact: Artifact) -> bool:
@@ -41,7 +100,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
     ctx.progress(0.05, "fingerprinting the vendor's code")
     with ctx.local_path() as path:
         result = code_scan(source=path, index_dir=index_dir).to_dict()
-    matches = result["matches"]
+        matches = result["matches"]
+        ctx.progress(0.8, "reading the matched regions on both sides")
+        excerpts_attach(path=path, matches=matches)
     ctx.progress(0.9, "summarising matches by origin")
     by_origin: dict[tuple, list] = defaultdict(list)
     for match in matches:
