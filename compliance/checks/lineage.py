@@ -8,14 +8,11 @@ declared base models (those in the registry), Holm-corrected across all of them,
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from django.core.files.storage import default_storage
-
-from compliance.checks import CheckContext, CheckFailed, CheckOutcome
+from compliance.checks import CheckContext, CheckFailed, CheckOutcome, storage_place
 from compliance.models import ProgrammePolicy, ReferenceModel
 from projects.models import Artifact
 
@@ -63,13 +60,7 @@ def model_view(artifact: Artifact) -> Iterator[Path]:
         for sibling in siblings:
             if sibling.status == Artifact.Status.REJECTED:
                 continue
-            target = root / _base(sibling)
-            try:
-                os.symlink(default_storage.path(sibling.file.name), target)
-            except NotImplementedError:  # object storage: stream a local copy
-                with default_storage.open(sibling.file.name, "rb") as src, open(target, "wb") as dst:
-                    while block := src.read(1024 * 1024):
-                        dst.write(block)
+            storage_place(sibling.file.name, root / _base(sibling))
         yield root / _base(artifact) if _base(artifact).lower().endswith(".gguf") else root
 
 
@@ -126,17 +117,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
         except WeightsFormatError as exc:
             raise CheckFailed(f"{artifact.original_name}: {exc}") from exc
         ctx.progress(0.5, f"testing against {len(references)} reference model(s)")
-        bundle_paths = []
-        with contextlib.ExitStack() as stack:
-            for ref in references:
-                try:
-                    bundle_paths.append(default_storage.path(ref.bundle.name))
-                except NotImplementedError:
-                    local = stack.enter_context(tempfile.NamedTemporaryFile(suffix=Path(ref.bundle.name).suffix))
-                    with default_storage.open(ref.bundle.name, "rb") as src:
-                        local.write(src.read())
-                    local.flush()
-                    bundle_paths.append(local.name)
+        with tempfile.TemporaryDirectory(prefix="bundles-") as bundles:
+            bundle_paths = [str(storage_place(ref.bundle.name, Path(bundles) / f"{ref.pk}.npz"))
+                            for ref in references]
             reports = lineage_test_against(candidate=candidate, references=bundle_paths)
     ctx.progress(0.9, "recording findings")
     verdicts = []
