@@ -49,11 +49,15 @@ class ProjectSerializer(serializers.ModelSerializer):
 class DeclarationSerializer(serializers.ModelSerializer):
     base_models = serializers.ListField(child=serializers.DictField(child=serializers.CharField(allow_blank=True)),
                                         required=False)
+    third_party_code = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(allow_blank=True)), required=False,
+        help_text="Open code used on purpose: [{name, version, license, use: training|inference|other, source}]. "
+                  "Copies of code not listed are reported as undeclared.")
 
     class Meta:
         model = Declaration
-        fields = ["from_scratch", "base_models", "gpu_hours", "training_flops", "data_summary", "signatory_name",
-                  "signed_at", "signed_sha256"]
+        fields = ["from_scratch", "base_models", "third_party_code", "gpu_hours", "training_flops", "data_summary",
+                  "signatory_name", "signed_at", "signed_sha256"]
         read_only_fields = ["signatory_name", "signed_at", "signed_sha256"]
 
 
@@ -152,7 +156,8 @@ class SubmissionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                                         from_scratch=data.get("from_scratch", False),
                                         base_models=data.get("base_models", []), gpu_hours=data.get("gpu_hours"),
                                         training_flops=data.get("training_flops"),
-                                        data_summary=data.get("data_summary", ""))
+                                        data_summary=data.get("data_summary", ""),
+                                        third_party_code=data.get("third_party_code", []))
             submission.declaration.refresh_from_db()
         return Response(DeclarationSerializer(submission.declaration).data)
 

@@ -98,6 +98,12 @@ class DeclarationForm(forms.Form):
         label=_("Base models used (one per line: component | name | source | licence)"), required=False,
         help_text=_("Components: backbone, vision_encoder, tokenizer, other."),
         widget=forms.Textarea(attrs={"rows": 4}))
+    third_party_code = forms.CharField(
+        label=_("Third-party code used (one per line: name | version | licence | use | source)"), required=False,
+        help_text=_("Open code you took on purpose, such as an inference engine or a training framework. "
+                    "Use: training, inference or other. Copies of code not listed here are reported as "
+                    "undeclared."),
+        widget=forms.Textarea(attrs={"rows": 3}))
     gpu_hours = forms.DecimalField(label=_("Training compute (GPU-hours)"), required=False, min_value=0,
                                    max_digits=14, decimal_places=1)
     training_flops = forms.FloatField(label=_("Training compute (FLOPs)"), required=False, min_value=0)
@@ -121,11 +127,30 @@ class DeclarationForm(forms.Form):
             entries.append({"component": component, "name": name, "source": source, "license": license_})
         return entries
 
+    def clean_third_party_code(self):
+        from projects.services import third_party_code_clean
+
+        entries = []
+        for line in self.cleaned_data.get("third_party_code", "").splitlines():
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.split("|")] + [""] * 5
+            entries.append({"name": parts[0], "version": parts[1], "license": parts[2],
+                            "use": parts[3] or "other", "source": parts[4]})
+        try:
+            return third_party_code_clean(entries)
+        except forms.ValidationError as exc:  # the service raises Django's ValidationError, the same class
+            raise forms.ValidationError(exc.message_dict["third_party_code"]) from None
+
     @staticmethod
     def initial_from(declaration: Declaration) -> dict:
         lines = [" | ".join([e.get("component", ""), e.get("name", ""), e.get("source", ""), e.get("license", "")])
                  for e in declaration.base_models]
+        code_lines = [" | ".join([e.get("name", ""), e.get("version", ""), e.get("license", ""), e.get("use", ""),
+                                  e.get("source", "")]).rstrip(" |")
+                      for e in declaration.third_party_code or []]
         return {"from_scratch": declaration.from_scratch, "base_models": "\n".join(lines),
+                "third_party_code": "\n".join(code_lines),
                 "gpu_hours": declaration.gpu_hours, "training_flops": declaration.training_flops,
                 "data_summary": declaration.data_summary}
 

@@ -221,10 +221,19 @@ class Declaration(models.Model):
         TOKENIZER = "tokenizer", _("Tokenizer")
         OTHER = "other", _("Other")
 
+    class CodeUse(models.TextChoices):
+        TRAINING = "training", _("Training")
+        INFERENCE = "inference", _("Inference")
+        OTHER = "other", _("Other")
+
     submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="declaration")
     from_scratch = models.BooleanField(_("trained from scratch"), default=False)
     # [{"component": "backbone", "name": "...", "source": "...", "license": "..."}]
     base_models = models.JSONField(_("base models"), default=list, blank=True)
+    # Open code the vendor took on purpose: [{"name": "vllm", "version": "0.33.0", "license": "Apache-2.0",
+    # "use": "inference", "source": "https://..."}]. The copied-code check tells declared copies
+    # from undeclared ones by this list.
+    third_party_code = models.JSONField(_("third-party code used"), default=list, blank=True)
     gpu_hours = models.DecimalField(_("training compute (GPU-hours)"), max_digits=14, decimal_places=1, null=True,
                                     blank=True)
     training_flops = models.FloatField(_("training compute (FLOPs)"), null=True, blank=True)

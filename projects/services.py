@@ -159,16 +159,50 @@ def declaration_canonical_json(declaration: Declaration) -> bytes:
         "data_summary": declaration.data_summary,
         "signatory_name": declaration.signatory_name,
     }
+    # Added after declarations were first signed: present only when filled in, so the
+    # SHA-256 of a declaration signed before the field existed can still be recomputed.
+    if declaration.third_party_code:
+        payload["third_party_code"] = declaration.third_party_code
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 VALID_COMPONENTS = {c.value for c in Declaration.Component}
+VALID_CODE_USES = [c.value for c in Declaration.CodeUse]  # training, inference, other: the order users read
+MAX_THIRD_PARTY_ENTRIES = 200
+
+
+def third_party_code_clean(entries) -> list[dict]:
+    """Validate the declared third-party code: a name each, a known use, bounded lengths."""
+    if entries in (None, ""):
+        return []
+    if not isinstance(entries, list):
+        raise ValidationError({"third_party_code": _("Give a list of entries.")})
+    if len(entries) > MAX_THIRD_PARTY_ENTRIES:
+        raise ValidationError({"third_party_code": _("At most %(n)d entries.") % {"n": MAX_THIRD_PARTY_ENTRIES}})
+    cleaned = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValidationError({"third_party_code": _("Entry %(n)d must be an object.") % {"n": i + 1}})
+        name = str(entry.get("name", "")).strip()
+        use = str(entry.get("use", "") or "other").strip().lower()
+        if not name:
+            raise ValidationError({"third_party_code": _("Entry %(n)d: name the project the code comes from.")
+                                   % {"n": i + 1}})
+        if use not in VALID_CODE_USES:
+            raise ValidationError({"third_party_code": _("Entry %(n)d: use must be one of %(u)s.")
+                                   % {"n": i + 1, "u": ", ".join(VALID_CODE_USES)}})
+        cleaned.append({"name": name[:200], "version": str(entry.get("version", "")).strip()[:100],
+                        "license": str(entry.get("license", "")).strip()[:200], "use": use,
+                        "source": str(entry.get("source", "")).strip()[:500]})
+    return cleaned
 
 
 def declaration_update(*, user, submission: Submission, from_scratch: bool, base_models: list[dict],
-                       gpu_hours=None, training_flops=None, data_summary: str = "") -> Declaration:
+                       gpu_hours=None, training_flops=None, data_summary: str = "",
+                       third_party_code: list[dict] | None = None) -> Declaration:
     """Fill in the declaration; changing it removes an earlier signature."""
     _require_draft_owner(user, submission)
+    third_party = third_party_code_clean(third_party_code)
     cleaned = []
     for i, entry in enumerate(base_models or []):
         if not isinstance(entry, dict):
@@ -193,6 +227,7 @@ def declaration_update(*, user, submission: Submission, from_scratch: bool, base
         declaration = Declaration.objects.select_for_update().get(submission=submission)
         declaration.from_scratch = from_scratch
         declaration.base_models = cleaned
+        declaration.third_party_code = third_party
         declaration.gpu_hours = gpu_hours
         declaration.training_flops = training_flops
         declaration.data_summary = data_summary
@@ -202,7 +237,7 @@ def declaration_update(*, user, submission: Submission, from_scratch: bool, base
         declaration.save()
         audit_record(actor=user, action="declaration.update", object_type="submission", object_id=submission.pk,
                      object_label=str(submission), submission_id=submission.pk, project_id=submission.project_id,
-                     data={"from_scratch": from_scratch, "base_models": cleaned})
+                     data={"from_scratch": from_scratch, "base_models": cleaned, "third_party_code": third_party})
     return declaration
 
 

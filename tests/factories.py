@@ -87,13 +87,14 @@ def upload_bytes(*, user, submission: Submission, name: str, data: bytes, kind: 
 
 
 def signed_submission(*, world: World, files: dict[str, tuple[str, bytes]] | None = None,
-                      submit: bool = False) -> Submission:
+                      submit: bool = False, third_party_code: list[dict] | None = None) -> Submission:
     """A draft of the world's project with files uploaded and the declaration signed."""
     submission = services.submission_open(user=world.vendor_user, project=world.project)
     for name, (kind, data) in (files or {"notes.txt": ("other", b"plain notes\n")}).items():
         upload_bytes(user=world.vendor_user, submission=submission, name=name, data=data, kind=kind)
     services.declaration_update(user=world.vendor_user, submission=submission, from_scratch=True, base_models=[],
-                                gpu_hours=Decimal("10"), training_flops=1e20, data_summary="test data")
+                                gpu_hours=Decimal("10"), training_flops=1e20, data_summary="test data",
+                                third_party_code=third_party_code)
     services.declaration_sign(user=world.vendor_user, submission=submission, signatory_name="Vendor A Signer",
                               attest=True)
     if submit:

@@ -546,6 +546,16 @@ def dossier_context_build(
                 )
                 for item in (declaration_row.base_models or [])
                 if isinstance(item, dict)
+            ] + [
+                # Declared third-party code sits in the same table: what the vendor said it took.
+                DeclaredComponent(
+                    component=f"third-party code ({item.get('use') or 'other'})",
+                    base_model=" ".join(str(p) for p in (item.get("name"), item.get("version")) if p) or None,
+                    licence=str(item.get("license") or ""),
+                    notes=str(item.get("source") or ""),
+                )
+                for item in (declaration_row.third_party_code or [])
+                if isinstance(item, dict)
             ],
             compute="; ".join(compute_parts),
             data_summary=declaration_row.data_summary,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from projects import services
-from projects.models import Artifact, Submission, UploadSession
+from projects.models import Artifact, Declaration, Submission, UploadSession
 from tests.factories import upload_bytes
 
 pytestmark = pytest.mark.django_db
@@ -187,6 +188,45 @@ def test_declaration_rules(vendor_client, draft):
     # Changing the declaration removes the signature: what was signed is what is filed.
     vendor_client.put(url, {"from_scratch": False, "base_models": []}, format="json")
     assert vendor_client.get(url).json()["signed_at"] is None
+
+
+def test_declared_third_party_code_is_validated_signed_and_shown(vendor_client, draft, world, client):
+    url = f"/api/submissions/{draft.pk}/declaration/"
+    nameless = vendor_client.put(url, {"third_party_code": [{"name": " ", "use": "inference"}]}, format="json")
+    assert nameless.status_code == 400 and "name the project" in str(nameless.json())
+    bad_use = vendor_client.put(url, {"third_party_code": [{"name": "vllm", "use": "serving"}]}, format="json")
+    assert bad_use.status_code == 400 and "training, inference, other" in str(bad_use.json())
+    entry = {"name": "vllm", "version": "0.33.0", "license": "Apache-2.0", "use": "Inference",
+             "source": "https://github.com/vllm-project/vllm"}
+    ok = vendor_client.put(url, {"from_scratch": True, "third_party_code": [entry]}, format="json")
+    assert ok.status_code == 200
+    assert ok.json()["third_party_code"] == [{**entry, "use": "inference"}]
+    signed = vendor_client.post(f"/api/submissions/{draft.pk}/sign/", {"signatory_name": "Kim", "attest": True},
+                                format="json").json()
+    # The signature covers the declared code: the canonical JSON holds it.
+    draft.declaration.refresh_from_db()
+    canonical = json.loads(services.declaration_canonical_json(draft.declaration))
+    assert canonical["third_party_code"][0]["name"] == "vllm"
+    assert hashlib.sha256(services.declaration_canonical_json(draft.declaration)).hexdigest() == \
+        signed["signed_sha256"]
+    # The web form reads the same list back, one line per entry, and parses it again.
+    client.force_login(world.vendor_user)
+    page = client.get(f"/submissions/{draft.pk}/edit/").content.decode()
+    assert "vllm | 0.33.0 | Apache-2.0 | inference | https://github.com/vllm-project/vllm" in page
+    bad_line = client.post(f"/submissions/{draft.pk}/declaration/", {"third_party_code": "| 1.0 | MIT | training"},
+                           follow=True)
+    assert "name the project" in bad_line.content.decode()
+    draft.declaration.refresh_from_db()
+    assert draft.declaration.third_party_code[0]["name"] == "vllm", "a rejected form changes nothing"
+
+
+def test_declaration_signed_before_third_party_code_existed_still_verifies(draft, world):
+    """Declarations signed before the field existed hash the same: the key is left out when empty."""
+    services.declaration_update(user=world.vendor_user, submission=draft, from_scratch=True, base_models=[])
+    payload = json.loads(services.declaration_canonical_json(Declaration.objects.get(submission=draft)))
+    assert "third_party_code" not in payload
+    assert set(payload) == {"submission", "from_scratch", "base_models", "gpu_hours", "training_flops",
+                            "data_summary", "signatory_name"}
 
 
 def test_submitted_submissions_are_frozen(world, draft, vendor_client):
