@@ -110,16 +110,39 @@ def _submission_context(request: HttpRequest, submission) -> dict:
     }
 
 
-def _provenance_context(runs, licence_filter: str) -> dict:
-    """Licence inventories and code matches of finished runs, for their tables."""
-    licence_runs = [r for r in runs if r.check_name == "licenses" and (r.summary or {}).get("inventory")]
+def _licences_filter(licences: list[dict], needle: str) -> list[dict]:
+    return [lic for lic in licences if not needle or needle in (lic.get("key") or "").lower()
+            or needle in (lic.get("category") or "").lower() or needle in (lic.get("name") or "").lower()]
+
+
+CODE_LABELS = ("training", "inference", "other")
+
+
+def _provenance_context(runs, *, licence_filter: str, code_filter: str = "", code_label: str = "") -> dict:
+    """Licence inventories and code matches of finished runs, for their tables.
+
+    The licence inventory lists, beside each artifact's detected licences, the licences its copied
+    code carries (from the code run), so one table answers "under which licences is this shipped"."""
     needle = licence_filter.lower()
+    licence_runs = [r for r in runs if r.check_name == "licenses" and (r.summary or {}).get("inventory")]
     for run in licence_runs:
-        licences = run.summary["inventory"].get("licenses", [])
-        run.licences = [lic for lic in licences if not needle or needle in (lic.get("key") or "").lower()
-                        or needle in (lic.get("category") or "").lower() or needle in (lic.get("name") or "").lower()]
+        run.licences = _licences_filter(run.summary["inventory"].get("licenses", []), needle)
     code_runs = [r for r in runs if r.check_name == "code" and (r.summary or {}).get("matches") is not None]
-    return {"licence_runs": licence_runs, "code_runs": code_runs, "licence_filter": licence_filter}
+    code_needle = code_filter.lower()
+    for run in code_runs:
+        run.carried_licences = _licences_filter(((run.summary.get("inventory") or {}).get("licenses") or []), needle)
+        run.shown_matches = [
+            m for m in run.summary["matches"]
+            if (not code_label or m.get("label", "other") == code_label)
+            and (not code_needle or code_needle in m.get("path", "").lower()
+                 or code_needle in (m.get("origin") or {}).get("name", "").lower()
+                 or code_needle in (m.get("origin") or {}).get("path", "").lower()
+                 or code_needle in (m.get("license_expression") or "").lower())
+        ][:100]
+    carried_runs = [r for r in code_runs if (r.summary.get("inventory") or {}).get("licenses")]
+    return {"licence_runs": licence_runs, "code_runs": code_runs, "carried_runs": carried_runs,
+            "licence_filter": licence_filter, "code_filter": code_filter, "code_label": code_label,
+            "code_labels": CODE_LABELS}
 
 
 @login_required
@@ -128,7 +151,10 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _submission_context(request, submission)
     if request.GET.get("fragment") == "runs":
         return render(request, "compliance/_check_runs.html", context)
-    context.update(_provenance_context(context["runs"], request.GET.get("licence", "").strip()[:100]))
+    label = request.GET.get("kind", "")
+    context.update(_provenance_context(context["runs"], licence_filter=request.GET.get("licence", "").strip()[:100],
+                                       code_filter=request.GET.get("code", "").strip()[:100],
+                                       code_label=label if label in CODE_LABELS else ""))
     context["dossiers"] = submission.dossiers.order_by("-created_at") if user_is_ministry(user=request.user) else []
     context["can_request_dossier"] = dossiers.user_can_request_dossier(user=request.user, submission=submission)
     return render(request, "compliance/submission_detail.html", context)

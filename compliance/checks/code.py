@@ -7,11 +7,13 @@ reference index built by ``index_reference`` (the registry of code corpora).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from django.conf import settings
 
 from compliance.checks import CheckContext, CheckOutcome
+from compliance.checks.licenses import POLICY_CATEGORY, policy_findings, policy_for
 from compliance.models import CodeCorpus
 from projects.models import Artifact
 
@@ -78,6 +80,116 @@ def excerpts_attach(*, path, matches: list[dict]) -> None:
             match["origin"]["excerpt"] = _lines(reference, *match["origin"]["lines"])
 
 
+def _name_key(name: str) -> str:
+    """'huggingface/Transformers', 'transformers==5.2', 'megatron_core' -> comparable keys."""
+    base = name.strip().lower().rstrip("/").rsplit("/", 1)[-1]
+    base = re.split(r"[=<>@ ]", base, maxsplit=1)[0]
+    return re.sub(r"[^a-z0-9]", "", base)
+
+
+def declared_entry(*, name: str, declared: list[dict]) -> dict | None:
+    """The vendor's declared third-party entry for an origin project, if any.
+
+    Names match after normalisation (case, punctuation, an owner prefix, a version suffix),
+    or when one is a prefix of the other of at least 4 characters ('megatron' declared,
+    'megatron-core' indexed). Versions are not compared: a vendor who declares vllm and
+    copied from a neighbouring release has still declared vllm.
+    """
+    key = _name_key(name)
+    for entry in declared:
+        other = _name_key(str(entry.get("name", "")))
+        if not other or not key:
+            continue
+        shorter, longer = sorted((key, other), key=len)
+        if key == other or (len(shorter) >= 4 and longer.startswith(shorter)):
+            return entry
+    return None
+
+
+def origin_finding(*, name: str, version: str, licence: str, items: list[dict], declared: list[dict],
+                   from_scratch: bool) -> dict:
+    """One finding per origin project: undeclared copy, declared copy, or a copy used otherwise than declared."""
+    lines = sum(m["lines"][1] - m["lines"][0] + 1 for m in items)
+    labels = sorted({m.get("label", "other") for m in items})
+    by_label = {label: sum(1 for m in items if m.get("label", "other") == label) for label in labels}
+    training = by_label.get("training", 0)
+    entry = declared_entry(name=name, declared=declared)
+    amount = f"{len(items)} region(s), {lines} lines, {', '.join(labels)} code"
+    evidence = {"origin": name, "version": version, "license_expression": licence, "lines": lines,
+                "regions": len(items), "labels": labels, "regions_by_label": by_label,
+                "declared": entry, "matches": items[:MAX_FILE_FINDINGS]}
+    if entry is None:
+        severity = "high" if training else "medium"
+        explanation = (f"{len(items)} region(s) of the vendor's code ({lines} lines) match {name} {version}, "
+                       "which the declaration does not list as third-party code. Training code copied from another "
+                       "project weighs on a claim of own training"
+                       + (" (this submission claims a backbone trained from scratch)" if from_scratch else "")
+                       + "; inference code usually does not, but its licence applies either way.")
+        return {"severity": severity, "category": "code", "code": "undeclared_third_party_code",
+                "title": f"Code copied from {name} {version} ({licence or 'licence unknown'}): {amount}",
+                "explanation": explanation, "evidence": evidence}
+    declared_use = entry.get("use") or "other"
+    if training and declared_use != "training":
+        return {"severity": "high", "category": "code", "code": "third_party_code_use_mismatch",
+                "title": f"{name} declared as {declared_use} code, but {training} copied region(s) are training code",
+                "explanation": f"The declaration lists {name} for {declared_use} use; {training} of the {len(items)} "
+                               f"matched region(s) are labelled training code by path and content (see each region's "
+                               "label). A reviewer should confirm which side of the model the copied code serves.",
+                "evidence": evidence}
+    return {"severity": "info", "category": "code", "code": "declared_third_party_code",
+            "title": f"Declared code from {name} {version} ({licence or 'licence unknown'}): {amount}",
+            "explanation": f"The vendor declared {name} ({declared_use} use) and the copied regions agree with it. "
+                           "Its licence obligations still apply (see the licence findings).",
+            "evidence": evidence}
+
+
+def carried_inventory(*, matches: list[dict], source: str) -> dict | None:
+    """The licences copied code carries, as a licence inventory (one entry per vendor file)."""
+    from compliance.engine.licenses import license_inventory_build
+    from compliance.engine.licenses.detect import FileLicenseResult, LicenseMatch
+
+    per_file: dict[str, dict[str, dict]] = defaultdict(dict)
+    for match in matches:
+        expression = match.get("license_expression")
+        if expression:
+            per_file[match["path"]].setdefault(expression, match)
+    if not per_file:
+        return None
+    files = []
+    for path, by_expression in sorted(per_file.items()):
+        expressions = sorted(by_expression)
+        files.append(FileLicenseResult(
+            path=path, sha256="", size=0,
+            license_expression=expressions[0] if len(expressions) == 1
+            else " AND ".join(f"({e})" for e in expressions),
+            license_expression_scancode=None, mode="copied-code",
+            matches=[LicenseMatch(
+                license_expression=expression, license_expression_scancode="",
+                rule=f"copied from {m['origin']['name']} {m['origin'].get('version') or ''}: "
+                     f"{m['origin']['path']}".strip(),
+                start_line=m["lines"][0], end_line=m["lines"][1], score=100.0, matcher="codematch",
+                matched_length=m.get("score", 0), coverage=100.0)
+                for expression, m in sorted(by_expression.items())]))
+    return license_inventory_build(files=files, declared=[], source=source).to_dict()
+
+
+# Policy findings on the carried licences alone: whether the vendor's own files declare a licence,
+# and whether declarations agree, is the licence check's business (it sees every file).
+CARRIED_SKIPPED_CODES = {"license-missing", "license-unrecognised", "license-declared-mismatch"}
+
+
+def carried_policy_findings(*, inventory: dict, policy: dict) -> list[dict]:
+    """The programme's policy applied to the licences of copied code, titled as such."""
+    findings = []
+    for finding in policy_findings(inventory=inventory, policy=policy):
+        if finding["code"] in CARRIED_SKIPPED_CODES:
+            continue
+        findings.append({**finding, "title": f"Copied code: {finding['title']}"[:300],
+                         "explanation": "Licence of code copied from an indexed open project. " + finding["explanation"],
+                         "category": POLICY_CATEGORY})
+    return findings
+
+
 def applies(artifact: Artifact) -> bool:
     return artifact.kind in {Artifact.Kind.SOURCE_ARCHIVE, Artifact.Kind.MODEL_DIRECTORY}
 
@@ -108,27 +220,29 @@ def run(ctx: CheckContext) -> CheckOutcome:
     for match in matches:
         origin = match["origin"]
         by_origin[(origin["name"], origin.get("version") or "", match.get("license_expression") or "")].append(match)
-    findings = []
-    for (name, version, licence), items in sorted(by_origin.items(), key=lambda kv: -len(kv[1])):
-        lines = sum(m["lines"][1] - m["lines"][0] + 1 for m in items)
-        labels = sorted({m.get("label", "other") for m in items})
-        training = any(m.get("label") == "training" for m in items)
-        findings.append({
-            "severity": "high" if training else "medium", "category": "code", "code": "undeclared_third_party_code",
-            "title": f"Code copied from {name} {version} ({licence or 'licence unknown'}): "
-                     f"{len(items)} region(s), {lines} lines, {', '.join(labels)} code",
-            "explanation": f"{len(items)} region(s) of the vendor's code match {name} {version}. Training code "
-                           "copied from another project weighs on a from-scratch claim; inference code usually "
-                           "does not, but its licence still applies.",
-            "evidence": {"origin": name, "version": version, "license_expression": licence, "lines": lines,
-                         "labels": labels, "matches": items[:MAX_FILE_FINDINGS]}})
+    declaration = getattr(artifact.submission, "declaration", None)
+    declared = list(declaration.third_party_code or []) if declaration else []
+    from_scratch = bool(declaration and declaration.from_scratch)
+    findings = [origin_finding(name=name, version=version, licence=licence, items=items, declared=declared,
+                               from_scratch=from_scratch)
+                for (name, version, licence), items in sorted(by_origin.items(), key=lambda kv: -len(kv[1]))]
+    carried = carried_inventory(matches=matches, source=f"{artifact.original_name} (copied code)")
+    if carried is not None:
+        findings.extend(carried_policy_findings(inventory=carried,
+                                                policy=policy_for(artifact.submission.project.programme_id)))
     verdict = "copied" if matches else "no_copies_found"
     return CheckOutcome(
         verdict=verdict,
         summary={"matches": matches[:500], "files_scanned": result.get("files_scanned"),
                  "files_with_matches": result.get("files_with_matches"),
-                 "origins": [{"name": k[0], "version": k[1], "license_expression": k[2], "regions": len(v)}
-                             for k, v in by_origin.items()]},
+                 "origins": [{"name": k[0], "version": k[1], "license_expression": k[2], "regions": len(v),
+                              "lines": sum(m["lines"][1] - m["lines"][0] + 1 for m in v),
+                              "labels": sorted({m.get("label", "other") for m in v}),
+                              "declared": declared_entry(name=k[0], declared=declared) is not None}
+                             for k, v in by_origin.items()],
+                 # The licences the copied code brings with it, as an inventory: the programme's
+                 # policy is applied to it here and again, without rescanning, when the policy changes.
+                 "inventory": carried},
         findings=findings, engine_version="codematch-1",
         inputs={"sha256": artifact.sha256,
                 "corpora": [f"{c.name} {c.version}" for c in CodeCorpus.objects.order_by("name")]})

@@ -8,6 +8,8 @@ rescanning (``licence_policy_reevaluate``).
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 
 from compliance.checks import CheckContext, CheckOutcome
@@ -40,6 +42,63 @@ def policy_findings(*, inventory: dict, policy: dict) -> list[dict]:
             for f in license_policy_evaluate(inventory=inventory, policy=engine_policy)]
 
 
+def vendor_names(project) -> list[str]:
+    """Names under which the vendor's own copyright notices appear: the vendor and its consortium."""
+    names = [project.vendor.name, project.vendor.name_ko]
+    for member in project.consortium_members or []:
+        names.append(member.get("name", "") if isinstance(member, dict) else str(member))
+    return [n for n in names if n and n.strip()]
+
+
+_HOLDER_NOISE = re.compile(r"\b(co|corp|corporation|inc|ltd|llc|gmbh|limited|company|the|and|its|affiliates|"
+                           r"contributors|authors|all rights reserved)\b|[^\w]+", re.IGNORECASE)
+
+
+def _holder_words(name: str) -> frozenset[str]:
+    return frozenset(_HOLDER_NOISE.sub(" ", name.lower()).split())
+
+
+def holder_is_own(*, holder: str, own_names: list[str]) -> bool:
+    """A holder is the vendor's own when, legal suffixes aside, every word of one of the vendor's names
+    is in the holder's name, or every word of the holder's is in the vendor's: 'Doran AI Co., Ltd.' and
+    'Doran AI' are one holder; 'Google AI' is not 'Doran AI'."""
+    words = _holder_words(holder)
+    if not words:
+        return False
+    for name in own_names:
+        own = _holder_words(name)
+        if own and (own <= words or (words <= own and max(len(w) for w in words) >= 4)):
+            return True
+    return False
+
+
+def holder_findings(*, inventory: dict, own_names: list[str]) -> list[dict]:
+    """One finding per other copyright holder whose notices the vendor's files carry (most files first).
+
+    Another holder's notice is not wrong in itself (vendored code keeps its notices, as licences
+    require), but a reviewer must see whose code ships under the vendor's name."""
+    holders = inventory.get("holders") or {}
+    others = sorted(((h, files) for h, files in holders.items() if not holder_is_own(holder=h, own_names=own_names)),
+                    key=lambda kv: (-len(kv[1]), kv[0]))
+    findings = []
+    for holder, files in others[:MAX_HOLDER_FINDINGS]:
+        findings.append({
+            "severity": "low", "category": "copyright", "code": "copyright-other-holder",
+            "title": f"Copyright notice of another holder: {holder} ({len(files)} file(s))"[:300],
+            "explanation": f"{len(files)} file(s) carry a copyright notice of {holder}, which is not the vendor or "
+                           "a consortium member. Check that the code is declared third-party code and that its "
+                           "licence allows this use.",
+            "evidence": {"holder": holder, "files": files[:50], "file_count": len(files), "own_names": own_names}})
+    if len(others) > MAX_HOLDER_FINDINGS:
+        rest = others[MAX_HOLDER_FINDINGS:]
+        findings.append({
+            "severity": "low", "category": "copyright", "code": "copyright-other-holder",
+            "title": f"Copyright notices of {len(rest)} more holder(s)",
+            "explanation": "Further holders, listed in the evidence with their files.",
+            "evidence": {"holders": {h: files[:10] for h, files in rest[:500]}, "holder_count": len(rest)}})
+    return findings
+
+
 def run(ctx: CheckContext) -> CheckOutcome:
     from compliance.engine.licenses import ENGINE_VERSION, license_scan
 
@@ -52,6 +111,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
     inventory = data["inventory"]
     ctx.progress(0.85, "applying the programme's policy")
     findings = policy_findings(inventory=inventory, policy=policy_for(artifact.submission.project.programme_id))
+    findings.extend(holder_findings(inventory=inventory, own_names=vendor_names(artifact.submission.project)))
     files = [{"path": f["path"], "license_expression": f["license_expression"],
               "matches": f["matches"][:5], "holders": f.get("holders", [])[:5]}
              for f in data["files"] if f.get("license_expression") or f.get("holders")]
@@ -72,7 +132,11 @@ def licence_policy_reevaluate(*, programme_id: int) -> int:
 
     policy = policy_for(programme_id)
     count = 0
-    runs = CheckRun.objects.filter(check_name="licenses", state=CheckRun.State.SUCCEEDED,
+    from compliance.checks.code import carried_policy_findings
+
+    # Licence runs hold the artifact's inventory; code runs hold the licences their copied code carries.
+    evaluators = {"licenses": policy_findings, "code": carried_policy_findings}
+    runs = CheckRun.objects.filter(check_name__in=list(evaluators), state=CheckRun.State.SUCCEEDED,
                                    submission__project__programme_id=programme_id)
     for run in runs.iterator():
         inventory = (run.summary or {}).get("inventory")
@@ -86,7 +150,8 @@ def licence_policy_reevaluate(*, programme_id: int) -> int:
                 Finding(check_run=run, submission_id=run.submission_id, severity=f["severity"], category=f["category"],
                         code=f["code"][:80], title=f["title"][:300], explanation=f["explanation"],
                         evidence=f["evidence"])
-                for f in policy_findings(inventory=inventory, policy=policy) if (f["code"], f["title"]) not in kept])
+                for f in evaluators[run.check_name](inventory=inventory, policy=policy)
+                if (f["code"], f["title"]) not in kept])
             run.inputs = {**(run.inputs or {}), "policy": policy}
             run.save(update_fields=["inputs"])
         count += 1

@@ -417,9 +417,58 @@ def lineage_results_from_summary(summary: dict[str, Any]) -> list[LineageResult]
     return results
 
 
-def _licences_from_summary(summary: dict[str, Any]) -> list[LicenceRow]:
-    """Licence rows from ``summary["licences"]`` (or ``"licenses"``): dicts with
+# Obligation findings name the licences they follow from in evidence["licenses"]; the
+# NOTICE duty follows from Apache-2.0 (policy.py, _obligation_findings).
+_OBLIGATION_TEXT = {
+    "obligation-notice": "pass on NOTICE",
+    "obligation-attribution": "keep licence text and notices",
+    "obligation-source-offer": "offer source",
+}
+
+
+def _inventory_rows(inventory: dict[str, Any], findings: list[dict[str, Any]], origin: str) -> list[LicenceRow]:
+    """One row per licence of a stored inventory (licence runs, and the licences copied code
+    carries in code runs), with the policy outcome and obligations read from the run's findings."""
+    denied: set[str] = set()
+    review: set[str] = set()
+    obligations: dict[str, list[str]] = {}
+    for finding in findings:
+        evidence = finding.get("evidence") or {}
+        expression = str(evidence.get("expression") or "")
+        if finding.get("code") == "license-denied":
+            denied.add(expression)
+        elif finding.get("code") == "license-review":
+            review.add(expression)
+        text = _OBLIGATION_TEXT.get(finding.get("code", ""))
+        if text:
+            for key in evidence.get("licenses") or (["Apache-2.0"] if finding["code"] == "obligation-notice" else []):
+                obligations.setdefault(str(key), []).append(text)
+    rows = []
+    for lic in inventory.get("licenses") or []:
+        if not isinstance(lic, dict):
+            continue
+        key = str(lic.get("key") or "")
+        files = [str(f) for f in lic.get("files") or []]
+        declared_in = [str(f) for f in lic.get("declared_in") or []]
+        subjects = files or declared_in
+        subject = ", ".join(subjects[:3]) + (f" (+{len(subjects) - 3})" if len(subjects) > 3 else "")
+        outcome = ("denied" if any(key in e for e in denied) else
+                   "review" if any(key in e for e in review) else "allowed")
+        rows.append(LicenceRow(
+            subject=subject, expression=key, outcome=outcome, obligations=obligations.get(key, []),
+            origin=origin if origin != "detected" else ("declared" if declared_in and not files else
+                                                         "declared, detected" if declared_in else "detected")))
+    return rows
+
+
+def _licences_from_summary(summary: dict[str, Any], findings: list[dict[str, Any]] | None = None) -> list[LicenceRow]:
+    """Licence rows: from a stored inventory (``summary["inventory"]``, what the licence and code
+    checks keep), else from ``summary["licences"]`` (or ``"licenses"``): dicts with
     subject/path, expression/license_expression, outcome/policy, obligations, origin."""
+    inventory = summary.get("inventory")
+    if isinstance(inventory, dict) and inventory.get("licenses") is not None:
+        carried = "(copied code)" in str(inventory.get("source") or "") or "matches" in summary
+        return _inventory_rows(inventory, findings or [], "copied code" if carried else "detected")
     rows = []
     for item in summary.get("licences") or summary.get("licenses") or []:
         if not isinstance(item, dict):
@@ -437,22 +486,42 @@ def _licences_from_summary(summary: dict[str, Any]) -> list[LicenceRow]:
     return rows
 
 
+def _code_origin_text(origin: Any) -> str:
+    """'transformers 5.24.0: models/llama/modeling_llama.py 120–180 (+12 siblings)' from a match's origin."""
+    if not isinstance(origin, dict):
+        return str(origin or "")
+    text = " ".join(str(p) for p in (origin.get("name"), origin.get("version")) if p)
+    if origin.get("path"):
+        text += f": {origin['path']}"
+        lines = origin.get("lines")
+        if isinstance(lines, list) and len(lines) == 2:
+            text += f" {lines[0]}–{lines[1]}"
+    if origin.get("sibling_count"):
+        text += f" (+{origin['sibling_count']} siblings)"
+    return text
+
+
 def _code_matches_from_summary(summary: dict[str, Any]) -> list[CodeMatchRow]:
-    """Code matches from ``summary["matches"]`` (or ``"code_matches"``): dicts with
-    path, origin/corpus, licence/license, similarity, matched_lines/lines, scope."""
+    """Code matches from ``summary["matches"]`` (or ``"code_matches"``): the code check's
+    matches (path, lines [first, last], origin {name, version, path, lines}, license_expression,
+    label, query_coverage), or flat dicts (origin/corpus, licence, similarity, matched_lines, scope)."""
     rows = []
     for item in summary.get("matches") or summary.get("code_matches") or []:
         if not isinstance(item, dict):
             continue
         lines = item.get("matched_lines", item.get("lines"))
+        path = str(item.get("path") or "")
+        if isinstance(lines, list) and len(lines) == 2 and all(isinstance(x, int) for x in lines):
+            path = f"{path} {lines[0]}–{lines[1]}"
+            lines = lines[1] - lines[0] + 1
         rows.append(
             CodeMatchRow(
-                path=str(item.get("path") or ""),
-                origin=str(item.get("origin") or item.get("corpus") or ""),
-                licence=str(item.get("licence") or item.get("license") or ""),
-                similarity=_float_or_none(item.get("similarity")),
+                path=path,
+                origin=_code_origin_text(item.get("origin") or item.get("corpus")),
+                licence=str(item.get("licence") or item.get("license") or item.get("license_expression") or ""),
+                similarity=_float_or_none(item.get("similarity", item.get("query_coverage"))),
                 matched_lines=int(lines) if isinstance(lines, (int, float)) else None,
-                scope=str(item.get("scope") or ""),
+                scope=str(item.get("scope") or item.get("label") or ""),
             )
         )
     return rows
@@ -586,6 +655,11 @@ def dossier_context_build(
     except Exception:  # pragma: no cover - registry import problems must not block a dossier
         check_labels = {}
     checks = []
+    # Policy findings per run: the licence rows take their outcome and obligations from them.
+    policy_findings_by_run: dict[int, list[dict[str, Any]]] = {}
+    for row in Finding.objects.filter(submission=submission, category="license-policy").values(
+            "check_run_id", "code", "evidence"):
+        policy_findings_by_run.setdefault(row["check_run_id"], []).append(row)
     for run in CheckRun.objects.filter(submission=submission).select_related("artifact").order_by("check_name", "artifact_id"):
         summary = run.summary if isinstance(run.summary, dict) else {}
         inputs = [InputHash(run.artifact.original_name, str(run.inputs.get("sha256") or run.artifact.sha256))]
@@ -609,7 +683,7 @@ def dossier_context_build(
                 started_at=run.started_at,
                 duration_s=run.duration_s,
                 lineage=lineage_results_from_summary(summary),
-                licences=_licences_from_summary(summary),
+                licences=_licences_from_summary(summary, policy_findings_by_run.get(run.pk, [])),
                 code_matches=_code_matches_from_summary(summary),
             )
         )

@@ -95,8 +95,10 @@ def test_a_denied_licence_in_a_source_archive_and_a_policy_change_without_rescan
     programme_policy_update(user=world.admin, programme=world.programme, allowed="Apache-2.0\nMIT",
                             denied="GPL-3.0-only\nGPL-3.0-or-later", review="", from_scratch_required=True)
     archive = _archive({
-        "vendor/train.py": "# SPDX-License-Identifier: GPL-3.0-or-later\nimport math\nprint(math.pi)\n",
-        "vendor/serve.py": "# SPDX-License-Identifier: MIT\ndef serve():\n    return 1\n",
+        "vendor/train.py": "# Copyright 2023 Google LLC\n# SPDX-License-Identifier: GPL-3.0-or-later\nimport math\n"
+                           "print(math.pi)\n",
+        "vendor/serve.py": "# Copyright (c) 2026 Vendor A Co., Ltd.\n# SPDX-License-Identifier: MIT\ndef serve():\n"
+                           "    return 1\n",
     })
     submission = signed_submission(world=world, files={"src.tar.gz": ("source_archive", archive)}, submit=True)
     _wait(submission.pk)
@@ -105,6 +107,17 @@ def test_a_denied_licence_in_a_source_archive_and_a_policy_change_without_rescan
     denied = Finding.objects.filter(check_run=run, code="license-denied")
     assert denied.exists() and denied.first().severity == "critical"
     assert "GPL-3.0" in json.dumps(denied.first().evidence)
+    # Another holder's notice is reported; the vendor's own is not.
+    holders = Finding.objects.filter(check_run=run, code="copyright-other-holder")
+    assert [f.evidence["holder"] for f in holders] == ["Google LLC"], [f.title for f in holders]
+    assert holders[0].evidence["files"] == ["vendor/train.py"]
+    # The dossier lists the inventory with the policy's outcome per licence.
+    from compliance.dossier.context import dossier_context_build
+
+    (licence_check,) = [c for c in dossier_context_build(submission=submission, lang="en").checks
+                        if c.kind == "licenses"]
+    outcomes = {r.expression: (r.outcome, r.subject) for r in licence_check.licences}
+    assert outcomes["GPL-3.0-or-later"] == ("denied", "vendor/train.py") and outcomes["MIT"][0] == "allowed"
     # The reviewer sees the inventory on the submission page, filterable.
     from django.test import Client
 
