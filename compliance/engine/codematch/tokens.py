@@ -6,20 +6,67 @@ indentation and line breaks are dropped. Renaming, reformatting (black,
 yapf, re-wrapping) and comment stripping therefore leave the stream
 unchanged. Keywords, operators and brackets stay: they are the structure.
 
-Other languages use a regex tokenizer (tree-sitter was not used: its
-grammars ship as separate wheels per language and the time box did not
-allow pinning and testing them): C-family, Go, Rust, Java, JS/TS and shell
-comments are removed, identifiers that are not keywords of the language
-become `V`, literals `S`/`N`.
+Languages with a maintained tree-sitter grammar wheel (pinned in
+requirements.txt) are parsed with tree-sitter and their leaves normalised:
+
+  C (.c, .h), C++ (.cc .cpp .cxx .hpp .hh), CUDA (.cu .cuh), Go, Rust, Java,
+  JavaScript/JSX (.js .jsx .mjs), TypeScript (.ts), TSX (.tsx), shell (.sh .bash)
+
+- comments (and `#!` lines) are dropped;
+- identifiers of every kind (identifier, field_identifier, type_identifier,
+  property_identifier, package_identifier, shell words and variable names...)
+  become `V`;
+- each string, char, template, raw-string, regex or heredoc literal becomes
+  one `S` (its inside is not visited: an interpolation inside a template
+  string is part of the literal); numbers become `N`;
+- keywords, operators and punctuation stay as their grammar token, so
+  `#  define` and `#define` are the same token; preprocessor directives keep
+  their keyword, and a macro body (which tree-sitter leaves unparsed) is
+  masked with the regex tokenizer below, so its identifiers are `V` too;
+- language constants and primitive types (`this`, `self`, `super`, `true`,
+  `false`, `null`, `nil`, `undefined`, `int`, `u32`...) stay as their text:
+  like keywords, renaming cannot change them, and they carry structure;
+- a trailing comma before a closing bracket is dropped (gofmt, rustfmt and
+  prettier add it when they split a list over lines and remove it when they
+  join it), and so is `;` in JavaScript/TypeScript (prettier's `semi` option
+  and automatic semicolon insertion make it a formatting choice);
+- tree-sitter tolerates errors: the leaves of ERROR nodes are kept (an ERROR
+  leaf's text goes through the regex tokenizer), zero-width (MISSING) nodes
+  are skipped. A `.h` file that the C grammar cannot parse cleanly but the
+  C++ grammar can (a C++ header) is taken with the C++ grammar.
+
+Kotlin, Scala, Swift, Objective-C (.m, .mm) and C# have no grammar wheel in
+our pins and keep the regex tokenizer (`_other_tokens`), which is also the
+fallback if a grammar cannot be loaded or parsing fails: C-family, Go, Rust,
+Java, JS/TS and shell comments are removed, identifiers that are not keywords
+of the language become `V`, literals `S`/`N`.
+
+Cost: a grammar is loaded once per process; a `tree_sitter.Parser` is not
+safe to share between threads, so each thread keeps its own parser per
+language (thread-local), created on first use and reused. The leaf walk uses
+a TreeCursor in a loop (no recursion: 100,000 nested brackets are fine) and
+looks each node kind up in a per-grammar action table.
+
+Bump `TOKENIZER_VERSION` whenever the stream for any input changes: indexes
+built by another version are refused rather than silently mismatched.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import keyword
+import logging
 import re
+import threading
 import tokenize
 from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+# Version of the token streams; the index records it and refuses a mismatch.
+# 2: tree-sitter for C/C++/CUDA, Go, Rust, Java, JS/TS, shell.
+TOKENIZER_VERSION = "codematch-tokens-2"
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 OTHER_SUFFIXES = (
@@ -136,15 +183,28 @@ def _python_layout_normalise(tokens: list[Token]) -> list[Token]:
     return out
 
 
-def _other_tokens(text: str, python_comments: bool = False) -> list[Token]:
+# The regex tokenizer's macro-body variant: `#x` (stringify) and `a ## b`
+# (paste) are operators inside a #define, not shell-style comments.
+_MACRO_TOKEN_RE = re.compile(_OTHER_TOKEN_RE.pattern.replace(
+    r"|\#(?!include|define|if|endif|else|pragma|ifdef|ifndef|undef)[^\n]*", ""), re.VERBOSE | re.DOTALL)
+
+
+def _other_tokens(text: str, python_comments: bool = False, *, line_offset: int = 0,
+                  pattern: re.Pattern = _OTHER_TOKEN_RE, keywords: frozenset = _C_LIKE_KEYWORDS) -> list[Token]:
+    """The regex tokenizer: languages without a grammar, and fallback for all.
+
+    Inside a tree-sitter parse (macro bodies, ERROR leaves) `keywords` is that
+    grammar's own: the union list would keep a C macro's `type` or `func`
+    (Go keywords) as text, so renaming them would change the stream.
+    """
     tokens: list[Token] = []
-    line = 1
-    for match in _OTHER_TOKEN_RE.finditer(text):
+    line = 1 + line_offset
+    for match in pattern.finditer(text):
         kind = match.lastgroup
         value = match.group()
         newlines = value.count("\n")
         if kind == "ident":
-            tokens.append(Token(value if value in _C_LIKE_KEYWORDS else "V", line, line))
+            tokens.append(Token(value if value in keywords else "V", line, line))
         elif kind == "string":
             tokens.append(Token("S", line, line + newlines))
         elif kind == "number":
@@ -155,10 +215,253 @@ def _other_tokens(text: str, python_comments: bool = False) -> list[Token]:
     return tokens
 
 
+# ---------------------------------------------------------------- tree-sitter
+
+# Grammar name -> (module, function returning the language pointer).
+_GRAMMAR_SOURCES: dict[str, tuple[str, str]] = {
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+    # tree-sitter-cuda 0.21.2 loads under tree-sitter 0.26 (ABI 15) and parses
+    # `kernel<<<grid, block>>>(...)` as a kernel call instead of an error.
+    "cuda": ("tree_sitter_cuda", "language"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "java": ("tree_sitter_java", "language"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "tsx": ("tree_sitter_typescript", "language_tsx"),
+    "bash": ("tree_sitter_bash", "language"),
+}
+
+_SUFFIX_GRAMMAR: dict[str, str] = {
+    ".c": "c", ".h": "c",
+    ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
+    ".cu": "cuda", ".cuh": "cuda",
+    ".go": "go", ".rs": "rust", ".java": "java",
+    ".js": "javascript", ".jsx": "javascript", ".mjs": "javascript",
+    ".ts": "typescript", ".tsx": "tsx",
+    ".sh": "bash", ".bash": "bash",
+}
+TREE_SITTER_SUFFIXES = tuple(_SUFFIX_GRAMMAR)
+
+# What the walk does with a node of a given kind.
+_DESCEND = 0   # visit children; a named leaf is kept as its text
+_ANONYMOUS = 1  # keyword, operator or punctuation: kept as the grammar's token
+_SKIP = 2      # comment: dropped with everything under it
+_STRING = 3    # one `S`, children not visited
+_NUMBER = 4    # one `N`
+_IDENT = 5     # `V` (a node of this kind with children, such as C++'s
+               # qualified_identifier `a::b`, is descended into instead)
+_MACRO = 6     # unparsed macro body: masked by the regex tokenizer
+_ERROR = 7     # visit children; an ERROR leaf goes through the regex tokenizer
+
+_COMMENT_KINDS = frozenset({"comment", "line_comment", "block_comment", "html_comment", "hash_bang_line", "shebang"})
+_STRING_KINDS = frozenset({
+    "string_literal", "char_literal", "raw_string_literal", "concatenated_string", "system_lib_string",  # C/C++
+    "string", "template_string", "regex", "jsx_text",  # JS/TS (and shell's "string")
+    "interpreted_string_literal", "rune_literal",  # Go (raw_string_literal above)
+    "character_literal", "text_block",  # Java
+    "raw_string", "ansi_c_string", "translated_string", "heredoc_body", "extglob_pattern",  # shell
+})
+_NUMBER_KINDS = frozenset({
+    "number_literal", "number", "int_literal", "float_literal", "imaginary_literal", "integer_literal",
+    "decimal_integer_literal", "hex_integer_literal", "octal_integer_literal", "binary_integer_literal",
+    "decimal_floating_point_literal", "hex_floating_point_literal",
+})
+# Names chosen by the author that do not end in "identifier".
+_IDENT_KINDS = frozenset({"variable_name", "word", "label_name", "metavariable", "literal_suffix"})
+_MACRO_KINDS = frozenset({"preproc_arg"})
+# A named leaf longer than this that is none of the above is not a keyword-like
+# constant: mask it rather than let its text into the stream.
+_NAMED_LEAF_MAX = 24
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_CONSTANT_KINDS = ("true", "false", "null", "this", "super", "nil", "undefined", "self")
+_CPP_MARKERS = re.compile(rb"::|\btemplate\s*<|\bnamespace\b|\bclass\s+\w+\s*[:{]")
+
+
+@dataclass(frozen=True)
+class _Grammar:
+    name: str
+    language: object  # tree_sitter.Language
+    actions: tuple[int, ...]  # by kind id
+    anonymous_text: tuple[str | None, ...]  # by kind id: the token, or None for whitespace tokens
+    drop_semicolons: bool
+    keywords: frozenset  # the grammar's word tokens and constants, for text it leaves unparsed
+
+
+def _action_for(name: str, named: bool) -> int:
+    if not named:
+        return _ANONYMOUS
+    if name in _COMMENT_KINDS:
+        return _SKIP
+    if name in _STRING_KINDS:
+        return _STRING
+    if name in _NUMBER_KINDS:
+        return _NUMBER
+    if name in _MACRO_KINDS:
+        return _MACRO
+    if name in _IDENT_KINDS or name.endswith(("identifier", "identifier_pattern")):
+        return _IDENT
+    return _DESCEND
+
+
+_GRAMMARS: dict[str, _Grammar | None] = {}
+_GRAMMARS_LOCK = threading.Lock()
+_THREAD_PARSERS = threading.local()
+
+
+def _grammar(name: str) -> _Grammar | None:
+    """The grammar and its action table, loaded once per process (None if it cannot load)."""
+    grammar = _GRAMMARS.get(name, False)
+    if grammar is not False:
+        return grammar
+    with _GRAMMARS_LOCK:
+        if name in _GRAMMARS:
+            return _GRAMMARS[name]
+        try:
+            import tree_sitter
+
+            module_name, function_name = _GRAMMAR_SOURCES[name]
+            language = tree_sitter.Language(getattr(importlib.import_module(module_name), function_name)())
+            actions, texts = [], []
+            for kind_id in range(language.node_kind_count):
+                kind = language.node_kind_for_id(kind_id) or ""
+                named = language.node_kind_is_named(kind_id)
+                actions.append(_action_for(kind, named))
+                visible = language.node_kind_is_visible(kind_id)  # hidden rules never appear as nodes
+                texts.append(None if named or not visible or not kind.strip() else kind)
+            words = {text for text in texts if text and _WORD.fullmatch(text)}
+            words |= {kind for kind in _CONSTANT_KINDS if language.id_for_node_kind(kind, True) is not None}
+            if "null" in words:
+                words |= {"NULL", "nullptr"}
+            grammar = _Grammar(name, language, tuple(actions), tuple(texts),
+                               drop_semicolons=name in ("javascript", "typescript", "tsx"), keywords=frozenset(words))
+        except Exception:  # noqa: BLE001 - a missing or incompatible wheel degrades to the regex tokenizer
+            logger.warning("tree-sitter grammar %s could not be loaded; using the regex tokenizer", name,
+                           exc_info=True)
+            grammar = None
+        _GRAMMARS[name] = grammar
+        return grammar
+
+
+def _parser(grammar: _Grammar):
+    """This thread's parser for the grammar (Parser objects are not thread-safe)."""
+    parsers = getattr(_THREAD_PARSERS, "parsers", None)
+    if parsers is None:
+        parsers = _THREAD_PARSERS.parsers = {}
+    parser = parsers.get(grammar.name)
+    if parser is None:
+        import tree_sitter
+
+        parser = parsers[grammar.name] = tree_sitter.Parser(grammar.language)
+    return parser
+
+
+def _end_line(node) -> int:
+    """1-based last line of a node; a node ending just after a newline ends on the line before."""
+    start_row = node.start_point[0]
+    end_row, end_column = node.end_point
+    if end_column == 0 and end_row > start_row:
+        return end_row
+    return end_row + 1
+
+
+def _tree_tokens(grammar: _Grammar, root) -> list[Token]:
+    actions = grammar.actions
+    texts = grammar.anonymous_text
+    table_size = len(actions)
+    tokens: list[Token] = []
+    append = tokens.append
+    cursor = root.walk()
+    while True:
+        node = cursor.node
+        kind_id = node.kind_id
+        action = actions[kind_id] if kind_id < table_size else _ERROR  # ERROR is kind 65535
+        if node.is_error:
+            action = _ERROR
+        descend = False
+        if node.start_byte == node.end_byte:
+            pass  # MISSING token inserted by error recovery, or JS automatic semicolon
+        elif action == _SKIP:
+            pass
+        elif action == _STRING:
+            append(Token("S", node.start_point[0] + 1, _end_line(node)))
+        elif node.child_count:
+            descend = True
+        elif action == _ANONYMOUS:
+            text = texts[kind_id]
+            if text is not None:
+                append(Token(text, node.start_point[0] + 1, node.start_point[0] + 1))
+        elif action == _IDENT:
+            append(Token("V", node.start_point[0] + 1, node.start_point[0] + 1))
+        elif action == _NUMBER:
+            append(Token("N", node.start_point[0] + 1, _end_line(node)))
+        elif action == _MACRO or action == _ERROR:
+            text = node.text.decode("utf-8", "replace")
+            tokens.extend(_other_tokens(text, line_offset=node.start_point[0], keywords=grammar.keywords,
+                                        pattern=_MACRO_TOKEN_RE if action == _MACRO else _OTHER_TOKEN_RE))
+        else:  # a named leaf: this, true, null, nil, primitive types, #pragma...
+            text = "".join(node.text.decode("utf-8", "replace").split())  # "#  undef" is "#undef"
+            if not text or len(text) > _NAMED_LEAF_MAX:
+                text = "?"
+            append(Token(text, node.start_point[0] + 1, _end_line(node)))
+        if descend and cursor.goto_first_child():
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return tokens
+
+
+def _layout_normalise(tokens: list[Token], *, drop_semicolons: bool) -> list[Token]:
+    """Drop trailing commas before a closing bracket (and `;` where it is optional)."""
+    out: list[Token] = []
+    last = len(tokens) - 1
+    for index, token in enumerate(tokens):
+        text = token.text
+        if text == "," and index < last and tokens[index + 1].text in _CLOSERS:
+            continue
+        if drop_semicolons and text == ";":
+            continue
+        out.append(token)
+    return out
+
+
+def _tree_sitter_tokens(grammar_name: str, text: str) -> list[Token] | None:
+    """Tokens through tree-sitter, or None when the grammar is unavailable or parsing fails."""
+    grammar = _grammar(grammar_name)
+    if grammar is None:
+        return None
+    try:
+        source = text.encode("utf-8", "replace")  # lone surrogates become "?": same line count
+        tree = _parser(grammar).parse(source)
+        if tree is None:
+            return None
+        if grammar_name == "c" and tree.root_node.has_error and _CPP_MARKERS.search(source):
+            # A C++ header named .h: take the C++ parse if it is clean. Most C
+            # headers have some error (numpy's: 2 in 3, unexpanded macros), so
+            # only files that look like C++ pay for the second parse.
+            cpp = _grammar("cpp")
+            if cpp is not None:
+                cpp_tree = _parser(cpp).parse(source)
+                if cpp_tree is not None and not cpp_tree.root_node.has_error:
+                    grammar, tree = cpp, cpp_tree
+        return _layout_normalise(_tree_tokens(grammar, tree.root_node), drop_semicolons=grammar.drop_semicolons)
+    except Exception:  # noqa: BLE001 - hostile input must not stop a scan: fall back to the regex tokenizer
+        logger.warning("tree-sitter (%s) failed; using the regex tokenizer", grammar_name, exc_info=True)
+        return None
+
+
 def code_tokens(*, path: str, text: str) -> list[Token]:
     """Normalised tokens of one source file, chosen by its suffix."""
-    if path.lower().endswith(PYTHON_SUFFIXES):
+    lowered = path.lower()
+    if lowered.endswith(PYTHON_SUFFIXES):
         return _python_tokens(text)
+    suffix = lowered[lowered.rfind("."):] if "." in lowered else ""
+    grammar_name = _SUFFIX_GRAMMAR.get(suffix)
+    if grammar_name is not None:
+        tokens = _tree_sitter_tokens(grammar_name, text)
+        if tokens is not None:
+            return tokens
     return _other_tokens(text)
 
 
