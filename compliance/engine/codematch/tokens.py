@@ -32,8 +32,8 @@ requirements.txt) are parsed with tree-sitter and their leaves normalised:
   and automatic semicolon insertion make it a formatting choice);
 - tree-sitter tolerates errors: the leaves of ERROR nodes are kept (an ERROR
   leaf's text goes through the regex tokenizer), zero-width (MISSING) nodes
-  are skipped. A `.h` file that the C grammar cannot parse cleanly but the
-  C++ grammar can (a C++ header) is taken with the C++ grammar.
+  are skipped. A `.h` file with C++ markers (`::`, `template <`, `namespace`,
+  `class X {`) is parsed with the C++ grammar, any other with the C grammar.
 
 Kotlin, Scala, Swift, Objective-C (.m, .mm) and C# have no grammar wheel in
 our pins and keep the regex tokenizer (`_other_tokens`), which is also the
@@ -377,23 +377,24 @@ def _tree_tokens(grammar: _Grammar, root) -> list[Token]:
         node = cursor.node
         kind_id = node.kind_id
         action = actions[kind_id] if kind_id < table_size else _ERROR  # ERROR is kind 65535
-        if node.is_error:
-            action = _ERROR
         descend = False
-        if node.start_byte == node.end_byte:
-            pass  # MISSING token inserted by error recovery, or JS automatic semicolon
-        elif action == _SKIP:
+        if action == _SKIP:
             pass
         elif action == _STRING:
-            append(Token("S", node.start_point[0] + 1, _end_line(node)))
+            if node.end_byte > node.start_byte:
+                append(Token("S", node.start_point[0] + 1, _end_line(node)))
         elif node.child_count:
             descend = True
+        elif node.start_byte == node.end_byte:
+            pass  # MISSING token inserted by error recovery, or JS automatic semicolon
         elif action == _ANONYMOUS:
             text = texts[kind_id]
             if text is not None:
-                append(Token(text, node.start_point[0] + 1, node.start_point[0] + 1))
+                line = node.start_point[0] + 1
+                append(Token(text, line, line))
         elif action == _IDENT:
-            append(Token("V", node.start_point[0] + 1, node.start_point[0] + 1))
+            line = node.start_point[0] + 1
+            append(Token("V", line, line))
         elif action == _NUMBER:
             append(Token("N", node.start_point[0] + 1, _end_line(node)))
         elif action == _MACRO or action == _ERROR:
@@ -426,25 +427,20 @@ def _layout_normalise(tokens: list[Token], *, drop_semicolons: bool) -> list[Tok
     return out
 
 
-def _tree_sitter_tokens(grammar_name: str, text: str) -> list[Token] | None:
+def _tree_sitter_tokens(grammar_name: str, text: str, *, header: bool = False) -> list[Token] | None:
     """Tokens through tree-sitter, or None when the grammar is unavailable or parsing fails."""
     grammar = _grammar(grammar_name)
     if grammar is None:
         return None
     try:
         source = text.encode("utf-8", "replace")  # lone surrogates become "?": same line count
+        if header and _CPP_MARKERS.search(source):
+            # A C++ header named .h: the C grammar's error recovery on C++ costs
+            # 2-3x the C++ parse (libstdc++'s headers) and yields worse leaves.
+            grammar = _grammar("cpp") or grammar
         tree = _parser(grammar).parse(source)
         if tree is None:
             return None
-        if grammar_name == "c" and tree.root_node.has_error and _CPP_MARKERS.search(source):
-            # A C++ header named .h: take the C++ parse if it is clean. Most C
-            # headers have some error (numpy's: 2 in 3, unexpanded macros), so
-            # only files that look like C++ pay for the second parse.
-            cpp = _grammar("cpp")
-            if cpp is not None:
-                cpp_tree = _parser(cpp).parse(source)
-                if cpp_tree is not None and not cpp_tree.root_node.has_error:
-                    grammar, tree = cpp, cpp_tree
         return _layout_normalise(_tree_tokens(grammar, tree.root_node), drop_semicolons=grammar.drop_semicolons)
     except Exception:  # noqa: BLE001 - hostile input must not stop a scan: fall back to the regex tokenizer
         logger.warning("tree-sitter (%s) failed; using the regex tokenizer", grammar_name, exc_info=True)
@@ -459,7 +455,7 @@ def code_tokens(*, path: str, text: str) -> list[Token]:
     suffix = lowered[lowered.rfind("."):] if "." in lowered else ""
     grammar_name = _SUFFIX_GRAMMAR.get(suffix)
     if grammar_name is not None:
-        tokens = _tree_sitter_tokens(grammar_name, text)
+        tokens = _tree_sitter_tokens(grammar_name, text, header=suffix == ".h")
         if tokens is not None:
             return tokens
     return _other_tokens(text)
