@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +67,38 @@ class CheckContext:
             pass
         with tempfile.TemporaryDirectory(prefix="artifact-") as tmp:
             yield storage_place(self.artifact.file.name, Path(tmp) / "artifact")
+
+
+# A single uploaded file (model card, SBOM, manifest, one source file) is read whole for the
+# licence and code checks; above this it is data, not something either check reads.
+SINGLE_FILE_MAX_BYTES = 16 * 1024 * 1024
+
+
+def artifact_members(*, path: Path, original_name: str) -> Iterable[tuple[str, bytes]] | str:
+    """What the file-by-file checks should read: a directory's path, an archive's members
+    (streamed, one at a time), or one (original name, bytes) pair for a single file.
+
+    The stored name is not the vendor's: storage adds a suffix on a name collision
+    ('README_Z3xBz9l.md', which no longer reads as a model card) and object storage
+    gives the local copy no name at all ('artifact', which no longer reads as an
+    archive; nor does '.tar.zst'). Archives are therefore told by their content, and
+    single files keep the name the vendor gave them.
+    """
+    from compliance.engine.archives import ZSTD_SNIFF_BYTES, archive_kind_sniff
+    from compliance.engine.licenses.sources import archive_members_iter
+
+    if path.is_dir():
+        return str(path)
+    with open(path, "rb") as fh:
+        head = fh.read(ZSTD_SNIFF_BYTES)
+        if archive_kind_sniff(head=head) in ("zip", "tar", "tar_gz", "tar_zst"):
+            return archive_members_iter(path=str(path))
+        fh.seek(0)
+        data = fh.read(SINGLE_FILE_MAX_BYTES + 1)
+    if len(data) > SINGLE_FILE_MAX_BYTES:
+        return []
+    name = original_name.replace("\\", "/").rsplit("/", 1)[-1] or "artifact"
+    return [(name, data)]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from django.conf import settings
 
-from compliance.checks import CheckContext, CheckOutcome
+from compliance.checks import CheckContext, CheckOutcome, artifact_members
 from compliance.checks.licenses import POLICY_CATEGORY, policy_findings, policy_for
 from compliance.models import CodeCorpus
 from projects.models import Artifact
@@ -191,7 +191,12 @@ def carried_policy_findings(*, inventory: dict, policy: dict) -> list[dict]:
 
 
 def applies(artifact: Artifact) -> bool:
-    return artifact.kind in {Artifact.Kind.SOURCE_ARCHIVE, Artifact.Kind.MODEL_DIRECTORY}
+    """Source archives, model directories, and a single source file uploaded as 'other'."""
+    if artifact.kind in {Artifact.Kind.SOURCE_ARCHIVE, Artifact.Kind.MODEL_DIRECTORY}:
+        return True
+    from compliance.engine.codematch.tokens import path_is_code
+
+    return artifact.kind == Artifact.Kind.OTHER and path_is_code(path=artifact.original_name)
 
 
 def run(ctx: CheckContext) -> CheckOutcome:
@@ -211,7 +216,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
             engine_version="codematch-1", inputs={"sha256": artifact.sha256})
     ctx.progress(0.05, "fingerprinting the vendor's code")
     with ctx.local_path() as path:
-        result = code_scan(source=path, index_dir=index_dir).to_dict()
+        result = code_scan(source=artifact_members(path=path, original_name=artifact.original_name),
+                           index_dir=index_dir).to_dict()
         matches = result["matches"]
         ctx.progress(0.8, "reading the matched regions on both sides")
         excerpts_attach(path=path, matches=matches)

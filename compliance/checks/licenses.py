@@ -12,7 +12,7 @@ import re
 
 from django.conf import settings
 
-from compliance.checks import CheckContext, CheckOutcome
+from compliance.checks import CheckContext, CheckOutcome, artifact_members
 from compliance.models import CheckRun, Finding, ProgrammePolicy
 from projects.models import Artifact
 
@@ -23,8 +23,21 @@ POLICY_CATEGORY = "license-policy"
 MAX_HOLDER_FINDINGS = 20
 
 
+# A licence file or a dependency manifest uploaded on its own, under any kind but weights.
+_LICENSED_NAME = re.compile(
+    r"(?:^|/)(?:PKG-INFO|METADATA|pyproject\.toml|setup\.cfg|package\.json|Cargo\.toml|go\.mod)$"
+    r"|\.(?:cdx\.json|spdx\.json|spdx)$", re.IGNORECASE)
+
+
 def applies(artifact: Artifact) -> bool:
-    return artifact.kind in APPLIES_TO
+    if artifact.kind in APPLIES_TO:
+        return True
+    if artifact.kind not in {Artifact.Kind.OTHER, Artifact.Kind.CONFIG, Artifact.Kind.TRAINING_EVIDENCE}:
+        return False
+    from compliance.engine.licenses import license_file_is_legal
+
+    name = artifact.original_name.replace("\\", "/")
+    return bool(_LICENSED_NAME.search(name)) or license_file_is_legal(path=name)
 
 
 def policy_for(programme_id: int) -> dict:
@@ -106,7 +119,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
     ctx.progress(0.05, "detecting licences file by file")
     cache_dir = getattr(settings, "LICENSE_CACHE_DIR", None) or (settings.VAR_DIR / "license-cache")
     with ctx.local_path() as path:
-        result = license_scan(source=path, cache_dir=cache_dir, source_name=artifact.original_name)
+        result = license_scan(source=artifact_members(path=path, original_name=artifact.original_name),
+                              cache_dir=cache_dir, source_name=artifact.original_name)
     data = result.to_dict()
     inventory = data["inventory"]
     ctx.progress(0.85, "applying the programme's policy")

@@ -1,0 +1,82 @@
+"""What the licence and code checks read: archives by their content, single files by the
+name the vendor gave them (storage renames files on collision; object storage names none)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from compliance.checks import artifact_members
+from compliance.models import CheckRun
+from compliance.services import check_run_execute
+from tests.factories import signed_submission
+
+pytestmark = pytest.mark.django_db
+
+MODEL_CARD = b"---\nlicense: apache-2.0\nbase_model: none\n---\n# Our model\nTrained by us.\n"
+
+
+def _tar(files: dict[str, bytes], *, zst: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    raw = buffer.getvalue()
+    return zstandard.ZstdCompressor().compress(raw) if zst else raw
+
+
+def _licence_run(submission, name: str) -> CheckRun:
+    run = CheckRun.objects.get(submission=submission, check_name="licenses", artifact__original_name=name)
+    assert check_run_execute(run_id=run.pk, worker="in-process") == CheckRun.State.SUCCEEDED
+    run.refresh_from_db()
+    return run
+
+
+def test_a_second_model_card_named_like_the_first_is_still_read_as_a_model_card(world):
+    first = signed_submission(world=world, files={"README.md": ("model_card", MODEL_CARD)}, submit=True)
+    first_run = _licence_run(first, "README.md")
+    second = signed_submission(world=world, files={"README.md": ("model_card", MODEL_CARD)}, submit=True)
+    stored = second.artifacts.get().file.name
+    assert Path(stored).name != "README.md", "storage gave the second file another name"
+    second_run = _licence_run(second, "README.md")
+    for run in (first_run, second_run):
+        inventory = run.summary["inventory"]
+        assert inventory["declared_expression"] == "Apache-2.0", inventory
+        assert [d["path"] for d in inventory["declared"]] == ["README.md"]
+
+
+def test_a_tar_zst_source_archive_is_scanned_member_by_member(world):
+    ofl = (Path(__file__).resolve().parents[2] / "static" / "fonts" / "OFL.txt").read_bytes()  # a real licence
+    archive = _tar({"src/a.py": b"# SPDX-License-Identifier: MIT\nx = 1\n", "LICENSE": ofl}, zst=True)
+    submission = signed_submission(world=world, files={"src.tar.zst": ("source_archive", archive)}, submit=True)
+    run = _licence_run(submission, "src.tar.zst")
+    assert "src/a.py" in run.summary["inventory"]["expressions"].get("MIT", [])
+    assert run.summary["files_total"] == 2
+    assert "OFL-1.1" in run.summary["inventory"]["expressions"], run.summary["inventory"]["expressions"]
+
+
+def test_a_package_json_uploaded_as_other_gets_its_declared_licence_checked(world):
+    manifest = b'{"name": "vendor-tokenizer", "version": "1.0.0", "license": "GPL-3.0-only"}'
+    submission = signed_submission(world=world, files={"package.json": ("other", manifest),
+                                                       "notes.txt": ("other", b"meeting notes\n")}, submit=True)
+    run = _licence_run(submission, "package.json")
+    assert run.summary["inventory"]["declared_expression"] == "GPL-3.0-only"
+    assert not CheckRun.objects.filter(submission=submission, check_name="licenses",
+                                       artifact__original_name="notes.txt").exists()
+
+
+def test_an_archive_copied_under_no_name_is_still_read_as_an_archive(tmp_path):
+    """Object storage: the worker's local copy is called 'artifact', with no suffix."""
+    local = tmp_path / "artifact"
+    local.write_bytes(_tar({"pkg/LICENSE": b"MIT License\n", "pkg/x.py": b"y = 2\n"}))
+    members = dict(artifact_members(path=local, original_name="vendor-src.tar"))
+    assert set(members) == {"pkg/LICENSE", "pkg/x.py"}
+    single = tmp_path / "artifact2"
+    single.write_bytes(MODEL_CARD)
+    assert artifact_members(path=single, original_name="uploads\\model\\README.md") == [("README.md", MODEL_CARD)]
