@@ -113,11 +113,45 @@ class Token:
     end_line: int
 
 
+# A file with a bad dedent restarts the tokenizer at that line; past this many restarts the
+# rest goes through the regex tokenizer (each restart is linear in what it reads, so this only
+# bounds a pathological file's cost).
+MAX_PYTHON_RESTARTS = 200
+
+
 def _python_tokens(text: str) -> list[Token]:
+    """Python tokens, resilient to pasted code whose indentation does not fit its host.
+
+    `tokenize` stops at the first dedent that matches no outer level; a vendor file with
+    a function pasted at the wrong depth (or a partial copy cut mid-block) would otherwise
+    lose every token after it, copied code included. Indentation carries no token here, so
+    the tokenizer restarts at the offending line and the streams are joined.
+    """
+    lines = text.splitlines(keepends=True)
     tokens: list[Token] = []
+    start = 0
+    for _restart in range(MAX_PYTHON_RESTARTS + 1):
+        failed_at = _python_tokens_from(lines=lines, start=start, out=tokens)
+        if failed_at is None:
+            break
+        start = max(failed_at, start + 1)
+    else:
+        rest = "".join(lines[start:])
+        tokens.extend(Token(t.text, t.line + start, t.end_line + start)
+                      for t in _other_tokens(rest, python_comments=True))
+    if not tokens and text.strip():
+        return _other_tokens(text, python_comments=True)
+    return _python_layout_normalise(tokens)
+
+
+def _python_tokens_from(*, lines: list[str], start: int, out: list[Token]) -> int | None:
+    """Tokenize lines[start:] into `out` (absolute line numbers); the 0-based line index
+    to restart from after a bad dedent, or None when the stream ended (cleanly or at an
+    unterminated string or bracket, where the rest of the file belongs to that token)."""
     previous_type = tokenize.NEWLINE  # start of file counts as a statement start
+    readline = iter(lines[start:]).__next__  # tokenize reads StopIteration as the end
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        for tok in tokenize.generate_tokens(readline):
             kind = tok.type
             if kind in (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER):
                 continue
@@ -143,13 +177,14 @@ def _python_tokens(text: str) -> list[Token]:
                 value = tok.string
             else:
                 value = tok.string if len(tok.string) < 8 else "?"
-            tokens.append(Token(value, tok.start[0], tok.end[0]))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        # Incomplete source (a snippet, a file cut short): keep what was read
-        # so far rather than dropping the file; fall back if nothing was.
-        if not tokens:
-            return _other_tokens(text, python_comments=True)
-    return _python_layout_normalise(tokens)
+            out.append(Token(value, tok.start[0] + start, tok.end[0] + start))
+    except IndentationError as exc:
+        if exc.lineno:
+            return start + exc.lineno - 1
+        return None
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    return None
 
 
 _CALL_OPENERS = frozenset({"V", ")", "]", "S"})
