@@ -36,6 +36,14 @@ class Command(BaseCommand):
         parser.add_argument("--index-dir", default=None, help="Override settings.CODE_INDEX_DIR.")
 
     def handle(self, *args, **options):
+        from compliance.spdx import spdx_expression_problem
+
+        licence = options["license_expression"]
+        if licence:
+            problem = spdx_expression_problem(licence)
+            if problem:
+                raise CommandError(f"--license: {problem}; give an SPDX expression, e.g. Apache-2.0 or "
+                                   "LicenseRef-<name> for a licence SPDX does not list")
         try:
             summary = code_index_add(
                 index_dir=options["index_dir"] or code_index_dir(),
@@ -52,9 +60,18 @@ class Command(BaseCommand):
 
         from compliance.models import CodeCorpus
 
-        CodeCorpus.objects.update_or_create(
-            name=data["name"], version=data.get("version") or "",
-            defaults={"license_expression": data.get("license_expression") or "", "origin": str(data.get("root", "")),
-                      "files": data.get("files", 0), "fingerprints": data.get("fingerprints", 0),
-                      "indexed_at": timezone.now()})
+        from django.db import DatabaseError
+
+        try:
+            CodeCorpus.objects.update_or_create(
+                name=data["name"], version=data.get("version") or "",
+                defaults={"license_expression": data.get("license_expression") or "",
+                          "origin": str(data.get("root", "")), "files": data.get("files", 0),
+                          "fingerprints": data.get("fingerprints", 0), "indexed_at": timezone.now()})
+            data["registry_updated"] = True
+        except DatabaseError as error:
+            # The index is written and usable by scan_code; only the portal's registry lags.
+            data["registry_updated"] = False
+            self.stderr.write(f"index written, but the portal's registry of code corpora was not updated ({error}); "
+                              "run `python manage.py migrate`, then this command again")
         self.stdout.write(json.dumps(data, indent=2, sort_keys=True))

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 
 @pytest.mark.django_db
@@ -34,3 +35,11 @@ def test_index_reference_then_scan_code(tmp_path, settings):
     assert match["origin"]["name"] == "license-expression" and match["license_expression"] == "Apache-2.0"
     assert match["label"] in ("training", "inference", "other") and match["score"] > 100
     assert match["lines"][0] >= 1 and match["origin"]["lines"][1] > match["origin"]["lines"][0]
+
+
+@pytest.mark.django_db
+def test_index_reference_refuses_a_licence_that_is_not_spdx_before_indexing(tmp_path, settings):
+    settings.CODE_INDEX_DIR = tmp_path / "index"
+    with pytest.raises(CommandError, match="BSD-3.*SPDX expression"):
+        call_command("index_reference", "license_expression", "--name", "le", "--version", "1", "--license", "BSD-3")
+    assert not (tmp_path / "index").exists(), "nothing is indexed under a licence we cannot read"
