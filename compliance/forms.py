@@ -41,11 +41,15 @@ class PolicyForm(forms.ModelForm):
                                                   choices=LICENSE_CATEGORIES, widget=forms.CheckboxSelectMultiple)
     review_categories = forms.MultipleChoiceField(label=_("Licence categories needing review"), required=False,
                                                   choices=LICENSE_CATEGORIES, widget=forms.CheckboxSelectMultiple)
+    allowed_categories = forms.MultipleChoiceField(label=_("Allowed licence categories"), required=False,
+                                                   choices=LICENSE_CATEGORIES, widget=forms.CheckboxSelectMultiple)
 
     class Meta:
         model = ProgrammePolicy
-        fields = ["allowed_licenses", "denied_licenses", "review_licenses", "denied_categories",
-                  "review_categories", "from_scratch_required", "reference_models", "code_corpora"]
+        fields = ["allowed_licenses", "denied_licenses", "review_licenses", "allowed_categories",
+                  "denied_categories", "review_categories", "outbound_license", "require_declared_license",
+                  "accept_model_use_restrictions", "expected_monthly_users", "from_scratch_required",
+                  "reference_models", "code_corpora"]
         widgets = {
             "allowed_licenses": forms.Textarea(attrs={"rows": 4}),
             "denied_licenses": forms.Textarea(attrs={"rows": 4}),
@@ -56,4 +60,11 @@ class PolicyForm(forms.ModelForm):
         help_texts = {
             "allowed_licenses": _("One SPDX expression per line, e.g. Apache-2.0 or MIT. "
                                   "LicenseRef-scancode-… keys name model licences SPDX lacks."),
+            "outbound_license": _("The licence the funded work is released under, e.g. Apache-2.0: licences that "
+                                  "cannot be combined with it are reported (OSADL matrix). Blank: the submission's "
+                                  "own declared licence."),
+            "accept_model_use_restrictions": _("Unticked, a model licence with use restrictions (Llama, Gemma, "
+                                               "OpenRAIL...) needs a reviewer's decision."),
+            "expected_monthly_users": _("Model licences with a lower user threshold (Llama: 700 million) are "
+                                        "reported as needing a separate licence."),
         }

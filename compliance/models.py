@@ -62,6 +62,17 @@ class ProgrammePolicy(models.Model):
     review_licenses = models.TextField(_("licences needing review"), blank=True)
     denied_categories = models.JSONField(_("denied licence categories"), default=list, blank=True)
     review_categories = models.JSONField(_("licence categories needing review"), default=list, blank=True)
+    allowed_categories = models.JSONField(_("allowed licence categories"), default=list, blank=True)
+    # Model-licence rules (Llama, Gemma, Qwen, DeepSeek, OpenRAIL...): their use restrictions make a
+    # model licence 'needs review' unless the programme accepts them; a licence whose monthly-user
+    # threshold is below the programme's expected reach needs a separate licence from the owner.
+    accept_model_use_restrictions = models.BooleanField(_("accept model licences' use restrictions"), default=False)
+    expected_monthly_users = models.PositiveBigIntegerField(_("expected monthly users of the funded model"),
+                                                            null=True, blank=True)
+    require_declared_license = models.BooleanField(_("a licence must be declared or shipped"), default=True)
+    # SPDX expression the funded work is distributed under, for OSADL compatibility; blank: the
+    # submission's own declared licence when it names exactly one.
+    outbound_license = models.CharField(_("outbound licence of the funded work"), max_length=200, blank=True)
     from_scratch_required = models.BooleanField(_("from-scratch training required"), default=True)
     reference_models = models.ManyToManyField(ReferenceModel, blank=True, related_name="policies")
     code_corpora = models.ManyToManyField(CodeCorpus, blank=True, related_name="policies")
@@ -86,6 +97,11 @@ class ProgrammePolicy(models.Model):
             "review_required": self._lines(self.review_licenses),
             "denied_categories": list(self.denied_categories),
             "review_categories": list(self.review_categories),
+            "allowed_categories": list(self.allowed_categories),
+            "accept_model_use_restrictions": self.accept_model_use_restrictions,
+            "expected_monthly_users": self.expected_monthly_users,
+            "require_declared_license": self.require_declared_license,
+            "outbound_license": self.outbound_license or None,
         }
 
 

@@ -350,8 +350,12 @@ def programme_policy_get_or_create(*, programme: Programme) -> ProgrammePolicy:
 
 def programme_policy_update(*, user, programme: Programme, allowed: str, denied: str, review: str,
                             from_scratch_required: bool, reference_models=(), code_corpora=(),
-                            denied_categories=(), review_categories=()) -> ProgrammePolicy:
-    """Change a programme's policy; every listed expression must parse as SPDX."""
+                            denied_categories=(), review_categories=(), allowed_categories=(),
+                            accept_model_use_restrictions: bool = False, expected_monthly_users: int | None = None,
+                            require_declared_license: bool = True, outbound_license: str = "") -> ProgrammePolicy:
+    """Change a programme's policy; every listed expression must parse as SPDX.
+
+    Arguments left out take their defaults: the policy is what this call says."""
     if not user_can_manage(user=user):
         raise PermissionDenied(_("Only ministry administrators and programme officers may change policies."))
     from compliance.spdx import spdx_lines_validate
@@ -361,10 +365,22 @@ def programme_policy_update(*, user, programme: Programme, allowed: str, denied:
         problems = spdx_lines_validate(text)
         if problems:
             errors[field] = problems
+    from compliance.spdx import spdx_expression_problem
+
+    outbound_license = (outbound_license or "").strip()
+    if outbound_license and (problem := spdx_expression_problem(outbound_license)):
+        errors["outbound_license"] = [problem]
+    if expected_monthly_users is not None and expected_monthly_users < 0:
+        errors["expected_monthly_users"] = [_("The number of users cannot be negative.")]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
         policy = programme_policy_get_or_create(programme=programme)
+        policy.allowed_categories = list(allowed_categories)
+        policy.accept_model_use_restrictions = accept_model_use_restrictions
+        policy.expected_monthly_users = expected_monthly_users
+        policy.require_declared_license = require_declared_license
+        policy.outbound_license = outbound_license
         policy.allowed_licenses = allowed.strip()
         policy.denied_licenses = denied.strip()
         policy.review_licenses = review.strip()

@@ -222,7 +222,11 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 denied=data["denied_licenses"], review=data["review_licenses"],
                 from_scratch_required=data["from_scratch_required"], reference_models=data["reference_models"],
                 code_corpora=data["code_corpora"], denied_categories=data["denied_categories"],
-                review_categories=data["review_categories"])
+                review_categories=data["review_categories"], allowed_categories=data["allowed_categories"],
+                accept_model_use_restrictions=data["accept_model_use_restrictions"],
+                expected_monthly_users=data["expected_monthly_users"],
+                require_declared_license=data["require_declared_license"],
+                outbound_license=data["outbound_license"])
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 for error in errors:

@@ -80,3 +80,33 @@ def test_an_archive_copied_under_no_name_is_still_read_as_an_archive(tmp_path):
     single = tmp_path / "artifact2"
     single.write_bytes(MODEL_CARD)
     assert artifact_members(path=single, original_name="uploads\\model\\README.md") == [("README.md", MODEL_CARD)]
+
+
+def test_model_licence_rules_set_by_staff_reach_the_findings(world, client):
+    """The officer states the programme's reach and the outbound licence in the portal; a vendor
+    shipping the real Llama 3.1 licence text and GPL code gets the findings those rules imply."""
+    import licensedcode
+
+    llama = (Path(licensedcode.__file__).parent / "data" / "licenses" / "llama-3.1-license-2024.LICENSE").read_text()
+    llama_text = llama.split("---", 2)[2].lstrip().encode()  # the licence text after ScanCode's YAML header
+    client.force_login(world.officer)
+    url = f"/programmes/{world.programme.pk}/policy/"
+    bad = client.post(url, {"outbound_license": "Apache-2", "expected_monthly_users": "1000000000"})
+    assert "unknown licence identifier" in bad.content.decode()
+    saved = client.post(url, {"allowed_licenses": "MIT\nApache-2.0\nLicenseRef-scancode-llama-3.1-license-2024",
+                              "outbound_license": "Apache-2.0", "expected_monthly_users": "1000000000",
+                              "require_declared_license": "on"})
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    archive = _tar({"LICENSE": llama_text,
+                    "vendor/gpl_part.py": b"# SPDX-License-Identifier: GPL-3.0-only\nx = 1\n"})
+    submission = signed_submission(world=world, files={"model.tar": ("model_directory", archive)}, submit=True)
+    run = _licence_run(submission, "model.tar")
+    codes = {f.code: f for f in run.findings.all()}
+    assert codes["model-license-user-threshold"].severity == "high"
+    assert codes["model-license-user-threshold"].evidence["expected"] == 1_000_000_000
+    # Allowed, but its use restrictions still need a reviewer (the box was left unticked).
+    assert codes["license-review"].evidence["expression"] == "LicenseRef-scancode-llama-3.1-license-2024"
+    assert codes["license-incompatible"].evidence == {**codes["license-incompatible"].evidence,
+                                                      "outbound": "Apache-2.0", "inbound": "GPL-3.0-only"}
+    page = client.get(f"/programmes/{world.programme.pk}/").content.decode()
+    assert "Apache-2.0" in page and "1,000,000,000" in page
