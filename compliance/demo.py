@@ -105,8 +105,43 @@ def minilm_derivative_write(*, target: Path, seed: int, noise: float = 0.002) ->
     return target
 
 
-def source_archive_write(*, target: Path, project_name: str) -> Path:
-    """A small source archive (tar.gz) of training and inference code with licence headers."""
+# Real open code the demo indexes as a reference corpus: gguf-py, llama.cpp's Python package
+# for GGUF files (MIT), installed with the portal.
+DEMO_CODE_PACKAGE = "gguf"
+
+
+def code_package_root(package: str = DEMO_CODE_PACKAGE) -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def copied_code(*, path: Path, min_lines: int = 80) -> str:
+    """Whole top-level functions and classes of a real source file, at least `min_lines` lines
+    from the middle of the file: what a vendor pastes when it takes someone's code."""
+    import ast
+
+    text = path.read_text("utf-8")
+    lines = text.splitlines()
+    nodes = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    if not nodes:
+        return text
+    start_index = len(nodes) // 3
+    first = nodes[start_index].lineno - 1 - len(nodes[start_index].decorator_list)
+    last = first
+    for node in nodes[start_index:]:
+        last = node.end_lineno
+        if last - first >= min_lines:
+            break
+    return "\n".join(lines[first:last]) + "\n"
+
+
+def source_archive_write(*, target: Path, project_name: str, extra: dict[str, str] | None = None) -> Path:
+    """A small source archive (tar.gz) of training and inference code with licence headers,
+    plus `extra` files (relative to the project directory)."""
     files = {
         f"{project_name}/LICENSE": "Apache License\nVersion 2.0, January 2004\nhttp://www.apache.org/licenses/\n",
         f"{project_name}/train.py": "# SPDX-License-Identifier: Apache-2.0\n# Copyright 2026 The "
@@ -117,6 +152,7 @@ def source_archive_write(*, target: Path, project_name: str) -> Path:
         f"{project_name}/pyproject.toml": f'[project]\nname = "{project_name}"\nversion = "0.1.0"\n'
                                           'license = "Apache-2.0"\n',
     }
+    files.update({f"{project_name}/{name}": text for name, text in (extra or {}).items()})
     target.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(target, "w:gz") as tar:
         for name, text in files.items():

@@ -56,8 +56,9 @@ def policy_findings(*, inventory: dict, policy: dict) -> list[dict]:
 
 
 def vendor_names(project) -> list[str]:
-    """Names under which the vendor's own copyright notices appear: the vendor and its consortium."""
-    names = [project.vendor.name, project.vendor.name_ko]
+    """Names under which the vendor's own copyright notices appear: the vendor, its consortium, and
+    the project itself ('Copyright 2026 The saebyeok-lm authors' for project saebyeok)."""
+    names = [project.vendor.name, project.vendor.name_ko, project.code, project.title, project.title_ko]
     for member in project.consortium_members or []:
         names.append(member.get("name", "") if isinstance(member, dict) else str(member))
     return [n for n in names if n and n.strip()]

@@ -1,6 +1,7 @@
 """Load the demo: a programme modelled on a national foundation-model programme, five
 fictional vendor consortia, one submission each with a small model directory in the
-real Hugging Face layout, the real all-MiniLM-L6-v2 as a reference model, and demo
+real Hugging Face layout, the real all-MiniLM-L6-v2 as a reference model, the real
+gguf-py package (llama.cpp, MIT) as the reference code corpus, and demo
 users whose logins are printed. Idempotent: running it again changes nothing.
 """
 
@@ -19,9 +20,10 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from compliance import demo
-from compliance.models import ReferenceModel
+from compliance.models import CodeCorpus, ReferenceModel
 from compliance.services import programme_policy_update
 from portal.models import Organisation, Role
 from portal.services import user_create
@@ -85,12 +87,13 @@ class Command(BaseCommand):
                 starts_on=datetime.date(2026, 1, 1), ends_on=datetime.date(2027, 12, 31),
                 max_artifact_bytes=50 * 1024**3)
             references = self._references()
+            corpora = self._code_corpora()
             programme_policy_update(
                 user=admin, programme=programme,
                 allowed="Apache-2.0\nMIT\nBSD-3-Clause\nBSD-2-Clause\nCC-BY-4.0",
                 denied="LicenseRef-scancode-llama-3.1\nCC-BY-NC-4.0\nAGPL-3.0-only",
                 review="LicenseRef-scancode-qwen-2024\nGPL-3.0-only\nLGPL-3.0-only",
-                from_scratch_required=True, reference_models=references,
+                from_scratch_required=True, reference_models=references, code_corpora=corpora,
                 denied_categories=["non-commercial"], review_categories=["copyleft", "source-available"])
             projects = []
             for code, name, name_ko, title, title_ko, funding, phase in VENDORS:
@@ -149,6 +152,25 @@ class Command(BaseCommand):
         refs.append(ref)
         return refs
 
+    def _code_corpora(self) -> list[CodeCorpus]:
+        """gguf-py (llama.cpp's GGUF package, MIT), real and installed, as the reference code corpus."""
+        from compliance.engine.codematch import code_index_add
+
+        root = demo.code_package_root()
+        if root is None:
+            return []
+        import importlib.metadata
+
+        version = importlib.metadata.version(demo.DEMO_CODE_PACKAGE)
+        corpus = CodeCorpus.objects.filter(name="gguf-py", version=version).first()
+        if corpus is None:
+            summary = code_index_add(index_dir=str(settings.CODE_INDEX_DIR), source=str(root), name="gguf-py",
+                                     version=version, license_expression="MIT")
+            corpus = CodeCorpus.objects.create(
+                name="gguf-py", version=version, license_expression="MIT", origin=str(root),
+                files=summary.files, fingerprints=summary.fingerprints, indexed_at=timezone.now())
+        return [corpus]
+
     def _attach_bundle(self, ref: ReferenceModel, model_dir: Path) -> None:
         try:
             from compliance.references import reference_bundle_attach
@@ -172,7 +194,17 @@ class Command(BaseCommand):
                 with open(path, "rb") as fh:
                     uploads.artifact_upload_file(user=user, submission=submission, kind=kind,
                                                  filename=f"{code}-model/{path.name}", fileobj=File(fh))
-            archive = demo.source_archive_write(target=Path(tmp) / f"{code}-src.tar.gz", project_name=f"{code}-lm")
+            # Two vendors ship code taken from the indexed gguf-py: saebyeok without saying so,
+            # gureum declaring it (the copied-code check tells the two apart).
+            extra = {}
+            package = demo.code_package_root()
+            if package is not None and code == "saebyeok":
+                extra["inference/quantize.py"] = ("# Saebyeok quantisation helpers\n\nimport numpy as np\n\n"
+                                                  + demo.copied_code(path=package / "quants.py"))
+            if package is not None and code == "gureum":
+                extra["serving/lazy_tensors.py"] = demo.copied_code(path=package / "lazy.py", min_lines=60)
+            archive = demo.source_archive_write(target=Path(tmp) / f"{code}-src.tar.gz", project_name=f"{code}-lm",
+                                                extra=extra)
             with open(archive, "rb") as fh:
                 uploads.artifact_upload_file(user=user, submission=submission, kind="source_archive",
                                              filename=archive.name, fileobj=File(fh))
@@ -182,6 +214,9 @@ class Command(BaseCommand):
             base_models=[] if code != "doran" else [
                 {"component": "vision_encoder", "name": "openai/clip-vit-large-patch14", "source": "Hugging Face",
                  "license": "MIT"}],
+            third_party_code=[] if code != "gureum" else [
+                {"name": "gguf-py", "version": "", "license": "MIT", "use": "inference",
+                 "source": "https://github.com/ggml-org/llama.cpp/tree/master/gguf-py"}],
             gpu_hours=Decimal("182000"), training_flops=3.1e23,
             data_summary="Korean web text, public-domain books and licensed news (demo).")
         project_services.declaration_sign(user=user, submission=submission,

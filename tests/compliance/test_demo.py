@@ -1,0 +1,41 @@
+"""The demo that `make run` loads shows what the portal is for: a derived model called out,
+copied code found (declared and undeclared), licences judged. Checks run in-process here."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from compliance.models import CheckRun, CodeCorpus, Finding
+from compliance.services import check_run_execute
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_shows_a_derived_model_and_copied_code(settings, tmp_path, capsys):
+    settings.CODE_INDEX_DIR = tmp_path / "code-index"
+    call_command("seed_demo", "--quiet")
+    call_command("seed_demo", "--quiet")  # idempotent
+    assert "nothing changed" in capsys.readouterr().out
+    assert CodeCorpus.objects.get(name="gguf-py").license_expression == "MIT"
+    runs = CheckRun.objects.filter(check_name__in=["code", "licenses", "lineage"]).select_related("submission__project")
+    for run in runs:
+        assert check_run_execute(run_id=run.pk, worker="test") in (CheckRun.State.SUCCEEDED,
+                                                                      CheckRun.State.INCONCLUSIVE), run.error
+
+    def findings(project: str, code: str):
+        return list(Finding.objects.filter(submission__project__code=project, code=code))
+
+    (undeclared,) = findings("saebyeok", "undeclared_third_party_code")
+    assert undeclared.evidence["origin"] == "gguf-py" and undeclared.evidence["license_expression"] == "MIT"
+    assert undeclared.evidence["lines"] >= 80
+    (declared,) = findings("gureum", "declared_third_party_code")
+    assert declared.severity == "info" and not findings("gureum", "undeclared_third_party_code")
+    for project in ("hanbit", "mirae", "doran"):
+        assert not findings(project, "undeclared_third_party_code") and not findings(project, "declared_third_party_code")
+    # The vendors' own notices ('The saebyeok-lm authors') are not another holder's.
+    assert not Finding.objects.filter(code="copyright-other-holder").exists()
+    # The headline: hanbit's model is a renamed, noised copy of all-MiniLM-L6-v2, with from-scratch claimed.
+    lineage = Finding.objects.filter(submission__project__code="hanbit", check_run__check_name="lineage",
+                                     severity="critical")
+    assert lineage.exists(), list(Finding.objects.filter(submission__project__code="hanbit").values("code", "title"))
