@@ -45,7 +45,10 @@ Cost: a grammar is loaded once per process; a `tree_sitter.Parser` is not
 safe to share between threads, so each thread keeps its own parser per
 language (thread-local), created on first use and reused. The leaf walk uses
 a TreeCursor in a loop (no recursion: 100,000 nested brackets are fine) and
-looks each node kind up in a per-grammar action table.
+looks each node kind up in a per-grammar action table. A parse gets a time
+budget (PARSE_SECONDS + PARSE_SECONDS_PER_MIB per MiB): tree-sitter's error
+recovery is superlinear on crafted input, and past the budget the file goes
+through the regex tokenizer, which is linear on any input.
 
 Bump `TOKENIZER_VERSION` whenever the stream for any input changes: indexes
 built by another version are refused rather than silently mismatched.
@@ -59,6 +62,7 @@ import keyword
 import logging
 import re
 import threading
+import time
 import tokenize
 from dataclasses import dataclass
 
@@ -91,10 +95,14 @@ function of in yield export from typeof undefined instanceof
 then fi elif esac done local
 """.split())
 
+# An unclosed `/*` comments out the rest of the file and an unclosed quote
+# ends at the end of its line (a backtick at the end of the file), as a lexer
+# reads them: if they failed instead, every later `/*` or quote of a crafted
+# file would rescan to the end (40 KB of `\"` took 19 s, quadratic).
 _OTHER_TOKEN_RE = re.compile(
     r"""
-    (?P<comment>//[^\n]*|/\*.*?\*/|\#(?!include|define|if|endif|else|pragma|ifdef|ifndef|undef)[^\n]*)
-  | (?P<string>"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|`(?:\\.|[^`\\])*`)
+    (?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z)|\#(?!include|define|if|endif|else|pragma|ifdef|ifndef|undef)[^\n]*)
+  | (?P<string>"(?:\\.|[^"\\\n])*(?:"|(?=\n)|\Z)|'(?:\\.|[^'\\\n])*(?:'|(?=\n)|\Z)|`(?:\\.|[^`\\])*(?:`|\Z))
   | (?P<number>\b\d[\w.]*\b|\.\d[\w]*)
   | (?P<ident>[A-Za-z_$][\w$]*)
   | (?P<op>->|::|<<=|>>=|\+\+|--|&&|\|\||[-+*/%=!<>&|^]=?|[{}()\[\];,.?:~@\#])
@@ -111,12 +119,6 @@ class Token:
     text: str
     line: int
     end_line: int
-
-
-# A file with a bad dedent restarts the tokenizer at that line; past this many restarts the
-# rest goes through the regex tokenizer (each restart is linear in what it reads, so this only
-# bounds a pathological file's cost).
-MAX_PYTHON_RESTARTS = 200
 
 
 def _python_tokens(text: str) -> list[Token]:
@@ -311,6 +313,15 @@ _MACRO_KINDS = frozenset({"preproc_arg"})
 _NAMED_LEAF_MAX = 24
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _CONSTANT_KINDS = ("true", "false", "null", "this", "super", "nil", "undefined", "self")
+# Parse budget. Real code parses at about 10 MB/s (2.4 MB of sqlite3.h in
+# 0.23 s), but error recovery is superlinear on crafted input: 65 KB of
+# unclosed `{ [ ( " ' /*` took 5.5 s in the C grammar. Past the budget the
+# parse is cancelled and the file goes through the (linear) regex tokenizer,
+# so one hostile file cannot stall a scan. Only pathological files reach it,
+# so the time-based choice does not make normal tokenization vary.
+PARSE_SECONDS = 1.0
+PARSE_SECONDS_PER_MIB = 2.0
+_READ_CHUNK = 1 << 16
 _CPP_MARKERS = re.compile(rb"::|\btemplate\s*<|\bnamespace\b|\bclass\s+\w+\s*[:{]")
 
 
@@ -401,7 +412,7 @@ def _end_line(node) -> int:
     return end_row + 1
 
 
-def _tree_tokens(grammar: _Grammar, root) -> list[Token]:
+def _tree_tokens(grammar: _Grammar, root, source: bytes) -> list[Token]:
     actions = grammar.actions
     texts = grammar.anonymous_text
     table_size = len(actions)
@@ -433,11 +444,12 @@ def _tree_tokens(grammar: _Grammar, root) -> list[Token]:
         elif action == _NUMBER:
             append(Token("N", node.start_point[0] + 1, _end_line(node)))
         elif action == _MACRO or action == _ERROR:
-            text = node.text.decode("utf-8", "replace")
+            text = source[node.start_byte:node.end_byte].decode("utf-8", "replace")
             tokens.extend(_other_tokens(text, line_offset=node.start_point[0], keywords=grammar.keywords,
                                         pattern=_MACRO_TOKEN_RE if action == _MACRO else _OTHER_TOKEN_RE))
         else:  # a named leaf: this, true, null, nil, primitive types, #pragma...
-            text = "".join(node.text.decode("utf-8", "replace").split())  # "#  undef" is "#undef"
+            # Whitespace removed: "#  undef" is "#undef".
+            text = "".join(source[node.start_byte:node.end_byte].decode("utf-8", "replace").split())
             if not text or len(text) > _NAMED_LEAF_MAX:
                 text = "?"
             append(Token(text, node.start_point[0] + 1, _end_line(node)))
@@ -473,12 +485,29 @@ def _tree_sitter_tokens(grammar_name: str, text: str, *, header: bool = False) -
             # A C++ header named .h: the C grammar's error recovery on C++ costs
             # 2-3x the C++ parse (libstdc++'s headers) and yields worse leaves.
             grammar = _grammar("cpp") or grammar
-        tree = _parser(grammar).parse(source)
+        parser = _parser(grammar)
+        # Parsing through a read callback is what lets the progress callback
+        # cancel; a tree parsed that way holds no copy of the source, so leaf
+        # text is sliced from `source` (Node.text would call the reader again).
+        deadline = time.monotonic() + PARSE_SECONDS + PARSE_SECONDS_PER_MIB * len(source) / (1 << 20)
+        try:
+            tree = parser.parse(lambda offset, _point: source[offset:offset + _READ_CHUNK],
+                                progress_callback=lambda _offset, _has_error: time.monotonic() > deadline)
+        except ValueError:  # cancelled by the deadline
+            parser.reset()  # else the next parse would resume this one
+            logger.warning("tree-sitter (%s) gave up after %.1f s on %d bytes; using the regex tokenizer",
+                           grammar.name, time.monotonic() - deadline + PARSE_SECONDS
+                           + PARSE_SECONDS_PER_MIB * len(source) / (1 << 20), len(source))
+            return None
         if tree is None:
             return None
-        return _layout_normalise(_tree_tokens(grammar, tree.root_node), drop_semicolons=grammar.drop_semicolons)
+        return _layout_normalise(_tree_tokens(grammar, tree.root_node, source), drop_semicolons=grammar.drop_semicolons)
     except Exception:  # noqa: BLE001 - hostile input must not stop a scan: fall back to the regex tokenizer
         logger.warning("tree-sitter (%s) failed; using the regex tokenizer", grammar_name, exc_info=True)
+        try:
+            _parser(grammar).reset()
+        except Exception:  # noqa: BLE001
+            pass
         return None
 
 

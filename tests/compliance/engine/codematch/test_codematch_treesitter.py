@@ -436,14 +436,27 @@ def test_fuzz_never_raises_and_lines_stay_in_order_within_the_file(suffix, text)
     _assert_sane("fuzz" + suffix, text)
 
 
-@pytest.mark.parametrize("suffix", [".c", ".js", ".rs", ".sh", ".cpp"])
+@pytest.mark.parametrize("suffix", [".c", ".js", ".rs", ".sh", ".cpp", ".kt"])
 def test_deep_nesting_binary_junk_and_large_files_are_tokenised(suffix):
     deep = "f(" + "(" * 100_000 + "x" + ")" * 100_000 + ");\n"
     _assert_sane("deep" + suffix, deep)
     junk = bytes((i * 7919 + 13) % 256 for i in range(200_000)).decode("utf-8", errors="replace")
     _assert_sane("junk" + suffix, junk)
+    # tree-sitter's error recovery is superlinear on this (5 s for 65 KB in C):
+    # the parse is cancelled and the regex tokenizer, linear on it, takes over.
     unclosed = "{ [ ( \" ' /* " * 5_000
     _assert_sane("open" + suffix, unclosed)
+    # Escaped quotes that never close: quadratic in the old regex tokenizer (19 s for 40 KB).
+    _assert_sane("quotes" + suffix, '\\"' * 50_000 + "\n" + "\\'" * 50_000)
+
+
+def test_a_cancelled_parse_leaves_the_parser_usable():
+    text = _read(os.path.join(ADMIN_JS, "calendar.js"))
+    before = _texts("a.js", text)
+    pathological = "{ [ ( \" ' /* " * 5_000
+    tokens = code_tokens(path="b.js", text=pathological)
+    assert tokens == _other_tokens(pathological)  # the regex fallback answered
+    assert _texts("a.js", text) == before
 
 
 def test_a_two_mebibyte_file_is_tokenised_with_lines_to_the_end():
