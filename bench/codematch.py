@@ -3,8 +3,9 @@
     .venv/bin/python bench/codematch.py --corpus DIR [--index-dir DIR] [--sources 40]
 
 Reference index: every package directory under --corpus (unpacked wheels of
-transformers, vllm, sglang, modelscope, ms-swift, megatron-core: fetch them
-with `pip download --no-deps NAME` and unzip) plus installed packages from
+transformers, vllm, sglang, modelscope, ms-swift, megatron-core, trl: fetch
+them with `pip download --no-deps NAME` and unzip, one directory per wheel;
+default /work/refwheels/src) plus installed packages from
 this virtualenv (django, scipy, numpy, ...) until the index holds at least
 --min-files (20,000) code files. The index is built in two steps so the scan
 speed is measured on a small index (transformers alone) and on the full one:
@@ -16,7 +17,7 @@ transformers and vllm of 120-2,500 lines, each turned into
   renamed      every identifier renamed (length kept: letters rotated)
   reformatted  `ast.unparse`: comments dropped, layout, quotes, parentheses redone
   reordered    class bodies and top-level statements reversed
-  partial-N    N lines (N = 10, 30, 60, 100, 200) of the file, starting at a
+  partial-N    N lines (N = 10, 20, 30, 60, 100, 200) of the file, starting at a
                def/class, pasted into an unrelated standard-library module
 and negatives: 300 standard-library modules (not indexed; modules also
 vendored into the index, like distutils, are skipped).
@@ -50,7 +51,7 @@ from compliance.engine.codematch.tokens import path_is_code  # noqa: E402
 
 SITE_PACKAGES_FILL = ["django", "scipy", "numpy", "sympy", "celery", "kombu", "rdflib", "cryptography", "lxml",
                       "pygments", "hypothesis", "faker", "pip", "setuptools"]
-PARTIAL_SIZES = (10, 30, 60, 100, 200)
+PARTIAL_SIZES = (10, 20, 30, 60, 100, 200)
 STDLIB = sysconfig.get_paths()["stdlib"]
 
 
@@ -62,15 +63,29 @@ def _count_code(root: str) -> int:
     return sum(1 for d, _, names in os.walk(root) for n in names if path_is_code(path=n))
 
 
+def _wheel_license(top: str) -> str:
+    """License-Expression (or License) from the wheel's METADATA; Apache-2.0, what all of them use, if absent."""
+    for d in os.listdir(top):
+        if d.endswith(".dist-info") and os.path.exists(os.path.join(top, d, "METADATA")):
+            for line in open(os.path.join(top, d, "METADATA"), encoding="utf-8", errors="replace"):
+                if line.startswith(("License-Expression:", "License:")) and len(line) < 80:
+                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+    return "Apache-2.0"
+
+
 def index_build(*, index_dir: str, corpus: str, min_files: int) -> list[dict]:
     """Index transformers first (timed separately), then the rest up to min_files."""
     summaries = []
     packages = []
     for name in sorted(os.listdir(corpus)):
         top = os.path.join(corpus, name)
+        if not os.path.isdir(top):
+            continue
         inner = [d for d in os.listdir(top) if os.path.isdir(os.path.join(top, d)) and not d.endswith((".dist-info", ".data"))]
         for d in inner:
-            packages.append((d, os.path.join(top, d), "Apache-2.0"))
+            packages.append((d, os.path.join(top, d), _wheel_license(top)))
     packages.sort(key=lambda p: (p[0] != "transformers", p[0]))
     site = sysconfig.get_paths()["purelib"]
     for name in SITE_PACKAGES_FILL:
@@ -85,11 +100,48 @@ def index_build(*, index_dir: str, corpus: str, min_files: int) -> list[dict]:
         total += summary.files
         summaries.append(summary.to_dict())
         print(f"indexed {name}: {summary.files} files, {summary.fingerprints} fingerprints, {summary.seconds} s "
-              f"(total {total})", file=sys.stderr, flush=True)
+              f"(licence headers {summary.license_seconds} s, {summary.files_with_own_license} files with their own "
+              f"licence) (total {total})", file=sys.stderr, flush=True)
         if name == "transformers":
             # Measure scan speed on the transformers-only index before growing it.
             _SMALL_INDEX_HOOK(index_dir)
     return summaries
+
+
+def indexing_cost_sample(*, corpus: str, count: int = 1000) -> dict:
+    """CPU ms per reference file for each indexing stage, on `count` code files of the corpus.
+
+    Stages: tokenize + winnow (what indexing cost before), the token stream
+    kept for verification, and the file's own licence from its header. The
+    ScanCode index load (once per process) is timed apart.
+    """
+    from compliance.engine.codematch import index as index_module
+    from compliance.engine.codematch.tokens import code_tokens
+    from compliance.engine.codematch.winnow import fingerprints_compute, token_stream_pack
+
+    paths = sorted((os.path.join(d, n) for d, _, names in os.walk(corpus) for n in names if path_is_code(path=n)), key=_sha)
+    paths = [p for p in paths if os.path.getsize(p) <= 2 * 1024 * 1024][:count]
+    t0 = time.process_time()
+    index_module._license_detector()
+    load = time.process_time() - t0
+    stages = {"tokenize_winnow": 0.0, "token_stream": 0.0, "header_licence": 0.0}
+    own = stream_bytes = 0
+    for path in paths:
+        text = open(path, encoding="utf-8", errors="replace").read()
+        t0 = time.process_time()
+        tokens = code_tokens(path=path, text=text)
+        fingerprints_compute(tokens=tokens)
+        t1 = time.process_time()
+        stream_bytes += len(token_stream_pack(tokens=tokens))
+        t2 = time.process_time()
+        own += index_module.header_license_detect(text=text) is not None
+        t3 = time.process_time()
+        stages["tokenize_winnow"] += t1 - t0
+        stages["token_stream"] += t2 - t1
+        stages["header_licence"] += t3 - t2
+    return {"files": len(paths), "scancode_load_seconds": round(load, 1), "files_with_own_license": own,
+            "token_stream_bytes_per_file": round(stream_bytes / max(1, len(paths))),
+            **{f"{k}_ms_per_file": round(1000 * v / max(1, len(paths)), 2) for k, v in stages.items()}}
 
 
 def _rotate(name: str) -> str:
@@ -190,12 +242,13 @@ def _SMALL_INDEX_HOOK(index_dir):  # replaced in main
 def main() -> None:
     global _SMALL_INDEX_HOOK
     parser = argparse.ArgumentParser()
-    parser.add_argument("--corpus", default="/tmp/lic_corpus")
-    parser.add_argument("--index-dir", default="/tmp/codematch-bench-index")
+    parser.add_argument("--corpus", default="/work/refwheels/src")
+    parser.add_argument("--index-dir", default="/work/refwheels/index-bench")
     parser.add_argument("--sources", type=int, default=40)
     parser.add_argument("--negatives", type=int, default=300)
     parser.add_argument("--min-files", type=int, default=20000)
     parser.add_argument("--reuse-index", action="store_true")
+    parser.add_argument("--cost-sample", type=int, default=1000, help="files for the per-stage indexing cost (0: skip)")
     parser.add_argument("--out", default="/tmp/codematch-results.json")
     args = parser.parse_args()
 
@@ -220,20 +273,42 @@ def main() -> None:
     for path in negatives:
         cases.append(("negative", "n/" + os.path.relpath(path, STDLIB), open(path, encoding="utf-8", errors="replace").read(), None, None))
 
-    def scan_all(matcher):
+    wrong_log: list[dict] = []
+    licence_log = {"matches": 0, "file": 0, "package": 0, "none": 0, "file_differs_from_package": 0, "examples": []}
+
+    def scan_all(matcher, record=False):
         per_kind = {}
         latencies = []
         for kind, vpath, text, origin, vlines in cases:
             t0 = time.perf_counter()
             matches = matcher.file_match(path=vpath, text=text)
             latencies.append(time.perf_counter() - t0)
-            k = per_kind.setdefault(kind, {"cases": 0, "found": 0, "tp": 0, "fp": 0})
+            k = per_kind.setdefault(kind, {"cases": 0, "found": 0, "tp": 0, "fp": 0, "verified": 0})
             k["cases"] += 1
+            k["verified"] += sum(1 for m in matches if m.matched_tokens is not None)
+            if record:
+                for m in matches:
+                    licence_log["matches"] += 1
+                    licence_log[m.origin.license_source or "none"] += 1
+                    if m.origin.license_source == "file" and m.license_expression != m.origin.package_license_expression:
+                        licence_log["file_differs_from_package"] += 1
+                        if len(licence_log["examples"]) < 15:
+                            licence_log["examples"].append(f"{m.origin.name}/{m.origin.path}: {m.license_expression} "
+                                                           f"(package {m.origin.package_license_expression})")
             if origin is None:
                 k["fp"] += len(matches)
                 k["found"] += bool(matches)
+                if record:
+                    wrong_log.extend({"kind": kind, "vendor": vpath, "lines": m.lines, "origin": f"{m.origin.name}/{m.origin.path}",
+                                      "origin_lines": m.origin.lines, "score": m.score, "matched_tokens": m.matched_tokens}
+                                     for m in matches)
                 continue
             tp, fp = match_evaluate(matches, origin_path=origin, vendor_lines=vlines)
+            if record and fp:
+                wrong_log.extend({"kind": kind, "vendor": vpath, "lines": m.lines, "pasted": vlines, "expected": origin,
+                                  "origin": f"{m.origin.name}/{m.origin.path}", "origin_lines": m.origin.lines,
+                                  "score": m.score, "matched_tokens": m.matched_tokens}
+                                 for m in matches if not match_evaluate([m], origin_path=origin, vendor_lines=vlines)[0])
             k["tp"] += tp
             k["fp"] += fp
             k["found"] += tp > 0
@@ -257,7 +332,11 @@ def main() -> None:
         small_speed["index_files"] = sum(p["files"] for p in matcher_packages.values())
 
     _SMALL_INDEX_HOOK = small_hook
+    cost = indexing_cost_sample(corpus=args.corpus, count=args.cost_sample) if args.cost_sample else None
+    if cost:
+        print(f"indexing cost per file (sample): {cost}", flush=True)
     build_seconds = None
+    summaries = None
     if not args.reuse_index:
         shutil.rmtree(args.index_dir, ignore_errors=True)
         t0 = time.perf_counter()
@@ -266,7 +345,7 @@ def main() -> None:
     matcher = CodeMatcher(index_dir=args.index_dir)
     index_files = sum(p["files"] for p in matcher.packages.values())
     index_fps = matcher.connection.execute("SELECT SUM(fingerprints) FROM packages").fetchone()[0]
-    per_kind, latencies = scan_all(matcher)
+    per_kind, latencies = scan_all(matcher, record=True)
     # Baseline in the same run: whole-file hash lookup (what exact-file
     # provenance tools such as ScanCode matchcode's file index find).
     import hashlib as _hashlib
@@ -281,6 +360,20 @@ def main() -> None:
         b = baseline.setdefault(kind, {"cases": 0, "found": 0})
         b["cases"] += 1
         b["found"] += bool(hit) and (origin is None or hit[0] == origin or hit[0].endswith(origin))
+    # The same scan with verification off (the matcher as it was before it:
+    # fingerprint thresholds only), on the same index in the same run, so the
+    # cost and the gain of verification are measured under the same load.
+    from compliance.engine.codematch import scan as scan_module
+
+    saved = (scan_module.VERIFY_CANDIDATES, scan_module.VERIFY_MIN_FINGERPRINTS,
+             scan_module.REPETITION_CHECK_BELOW_FINGERPRINTS)
+    scan_module.VERIFY_CANDIDATES, scan_module.VERIFY_MIN_FINGERPRINTS = 0, 10**9
+    scan_module.REPETITION_CHECK_BELOW_FINGERPRINTS = 0
+    plain_matcher = CodeMatcher(index_dir=args.index_dir)
+    plain_per_kind, plain_latencies = scan_all(plain_matcher)
+    plain_matcher.close()
+    (scan_module.VERIFY_CANDIDATES, scan_module.VERIFY_MIN_FINGERPRINTS,
+     scan_module.REPETITION_CHECK_BELOW_FINGERPRINTS) = saved
     matcher.close()
     size_mb = os.path.getsize(os.path.join(args.index_dir, "code-index.sqlite")) / 1e6
 
@@ -300,21 +393,42 @@ def main() -> None:
         "rows": rows,
         "baseline_file_hash": baseline,
         "baseline_seconds": round(baseline_seconds, 3),
+        "indexing_cost_sample": cost,
+        "without_verification": {"rows": plain_per_kind, "speed": speed(plain_latencies)},
+        "index_summaries": summaries if not args.reuse_index else None,
+        "wrong_matches": wrong_log,
+        "match_licences": licence_log,
     }
     with open(args.out, "w") as handle:
         json.dump(summary, handle, indent=2, sort_keys=True)
     print(f"index: {index_files} files, {index_fps} fingerprints, {size_mb:.0f} MB")
-    print("| transformation | cases | found (recall) | matches right / wrong | precision | file-hash baseline found |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| transformation | cases | found (recall) | matches right / wrong | precision | file-hash baseline found | verified matches |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         if r["kind"] == "negative":
-            print(f"| negative (unrelated) | {r['cases']} | {r['found']} with any match | 0 / {r['fp']} | - | {baseline[r['kind']]['found']} |")
+            print(f"| negative (unrelated) | {r['cases']} | {r['found']} with any match | 0 / {r['fp']} | - | {baseline[r['kind']]['found']} | {r['verified']} |")
         else:
             precision = "-" if r["precision"] is None else f"{100 * r['precision']:.1f} %"
-            print(f"| {r['kind']} | {r['cases']} | {r['found']} ({100 * r['recall']:.0f} %) | {r['tp']} / {r['fp']} | {precision} | {baseline[r['kind']]['found']} |")
+            print(f"| {r['kind']} | {r['cases']} | {r['found']} ({100 * r['recall']:.0f} %) | {r['tp']} / {r['fp']} | {precision} | {baseline[r['kind']]['found']} | {r['verified']} |")
     print(f"overall precision {100 * summary['overall_precision']:.1f} %")
     print(f"speed, full index: {summary['speed_full_index']}")
     print(f"speed, transformers-only index: {small_speed}")
+    print("without verification (same index, same run):")
+    for kind, k in plain_per_kind.items():
+        right_wrong = f"{k['tp']} / {k['fp']}"
+        print(f"  {kind}: found {k['found']} of {k['cases']}, matches right / wrong {right_wrong}")
+    print(f"  speed: {speed(plain_latencies)}")
+    if summaries:
+        files = sum(x["files"] for x in summaries)
+        seconds = sum(x["seconds"] for x in summaries)
+        licence = sum(x["license_seconds"] for x in summaries)
+        own = sum(x["files_with_own_license"] for x in summaries)
+        print(f"indexing: {files} files in {seconds:.0f} s ({1000 * seconds / files:.1f} ms/file), of which licence "
+              f"headers {licence:.0f} s ({1000 * licence / files:.1f} ms/file); {own} files state their own licence")
+    print(f"match licences: {json.dumps(licence_log)}")
+    print("wrong matches:")
+    for w in wrong_log:
+        print(f"  {json.dumps(w)}")
 
 
 if __name__ == "__main__":

@@ -166,7 +166,8 @@ def carried_inventory(*, matches: list[dict], source: str) -> dict | None:
             matches=[LicenseMatch(
                 license_expression=expression, license_expression_scancode="",
                 rule=f"copied from {m['origin']['name']} {m['origin'].get('version') or ''}: "
-                     f"{m['origin']['path']}".strip(),
+                     f"{m['origin']['path']}".strip()
+                     + (" (the file's own licence header)" if m["origin"].get("license_source") == "file" else ""),
                 start_line=m["lines"][0], end_line=m["lines"][1], score=100.0, matcher="codematch",
                 matched_length=m.get("score", 0), coverage=100.0)
                 for expression, m in sorted(by_expression.items())]))
@@ -222,6 +223,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
         ctx.progress(0.8, "reading the matched regions on both sides")
         excerpts_attach(path=path, matches=matches)
     ctx.progress(0.9, "summarising matches by origin")
+    # Grouped by the licence each match carries: the reference file's own
+    # licence when its header states one (vendored code inside a project keeps
+    # its licence: MIT files inside an Apache-2.0 package), else the package's.
     by_origin: dict[tuple, list] = defaultdict(list)
     for match in matches:
         origin = match["origin"]
@@ -244,7 +248,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
                  "origins": [{"name": k[0], "version": k[1], "license_expression": k[2], "regions": len(v),
                               "lines": sum(m["lines"][1] - m["lines"][0] + 1 for m in v),
                               "labels": sorted({m.get("label", "other") for m in v}),
-                              "declared": declared_entry(name=k[0], declared=declared) is not None}
+                              "declared": declared_entry(name=k[0], declared=declared) is not None,
+                              "package_license_expression": v[0]["origin"].get("package_license_expression")}
                              for k, v in by_origin.items()],
                  # The licences the copied code brings with it, as an inventory: the programme's
                  # policy is applied to it here and again, without rescanning, when the policy changes.

@@ -9,10 +9,23 @@ vendor lines in several reference files are one match attributed to the
 best reference file, with the others listed as siblings: transformers
 copies the same attention block into dozens of model files, and the vendor
 copied from one of them, not all.
+
+Short copies (10-30 lines) share only 1-5 fingerprints with their origin,
+as many as unrelated code shares by chance. Regions under the fingerprint
+thresholds are therefore verified token by token against the reference
+file's token stream kept in the index (`_region_verify`): accepted when at
+least 44 consecutive masked tokens agree on both sides and the run is not
+repetitive (22 distinct token pairs). Rarity (how many reference files hold a
+hash) was measured and is no evidence by itself: unrelated stdlib modules
+share hashes found in a single reference file as often as copies do
+(bench/codematch.py); it only nominates extra candidate files to verify.
+A match carries the reference file's own licence when its header states one
+(see index.header_license_detect), else the package's.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -23,7 +36,7 @@ import numpy as np
 from compliance.engine.codematch.index import code_index_connect, file_fingerprints_load
 from compliance.engine.codematch.labels import code_label
 from compliance.engine.codematch.tokens import code_tokens, path_is_code
-from compliance.engine.codematch.winnow import fingerprints_compute
+from compliance.engine.codematch.winnow import K_GRAM, fingerprints_compute, token_ids, token_stream_unpack
 from compliance.engine.licenses.sources import members_from
 
 # A region needs 8 distinct shared fingerprints: about 70 tokens, 7-10 lines
@@ -54,6 +67,34 @@ SIBLING_RATIO = 0.9
 # to be the origin; the reference file sharing the most overall wins.
 CONTENDER_RATIO = 0.6
 MAX_SIBLINGS = 25
+# Verification of short regions (see CodeMatcher._region_verify). Thresholds
+# from bench/codematch.py on the transformers index (2,902 files): over 300
+# unrelated standard-library modules, verified runs reach 35 tokens with 24
+# distinct token pairs, or 970 tokens with 9 (token.py against a table of
+# one-line calls); copied 10-line methods give 34-79 tokens with 14-41. At
+# 44 tokens and 22 pairs no negative passes (at 38/18, 3 of 300 do) and 10
+# of the 12 findable 10-line copies do; the 20,003-file index is in
+# BENCHMARKS.md.
+VERIFY_MIN_FINGERPRINTS = 1
+VERIFY_MIN_TOKENS = 44
+VERIFY_MIN_DISTINCT_BIGRAMS = 22
+# Runs on one diagonal at most 12 tokens apart (a changed line) are one copy.
+VERIFY_GAP_TOKENS = 12
+# Beyond the MAX_CANDIDATES by shared-hash count, the 10 files sharing the
+# rarest hashes (sum of log(N / document frequency), hashes in at most 200
+# files) are aligned too: a short copy may share fewer than the 3 hashes the
+# count needs. Rarity alone is no evidence: 15 % of the negatives' verified
+# runs hold a hash found in at most 3 reference files, 17 % of true short
+# copies do (transformers copies its code between models).
+VERIFY_CANDIDATES = 10
+VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY = 200
+# Regions the fingerprint count accepts with 8-15 fingerprints (not through
+# the reference-file rule) must also be non-repetitive: stdlib opcode.py
+# matched transformers' integrations/__init__.py with 8 fingerprints over two
+# lists of one-line calls, 8 distinct token pairs; true copies in this class
+# have 24-60 (bench, transformers index).
+REPETITION_CHECK_BELOW_FINGERPRINTS = 16
+REPETITION_MIN_DISTINCT_BIGRAMS = 12
 
 
 @dataclass
@@ -62,9 +103,11 @@ class MatchOrigin:
     version: str
     path: str
     lines: list[int]
-    license_expression: str | None
+    license_expression: str | None  # the reference file's own licence if its header states one, else the package's
     siblings: list[str] = field(default_factory=list)
     sibling_count: int = 0
+    package_license_expression: str | None = None
+    license_source: str | None = None  # "file" (header or SPDX tag), "package", or None when neither is known
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +125,8 @@ class CodeMatch:
     score: int
     query_coverage: float
     origin_coverage: float
+    # Tokens found identical on both sides when a short region was verified token by token; None otherwise.
+    matched_tokens: int | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -116,10 +161,43 @@ class _Region:
     r_last: int
     hashes: set
     q_positions: list
+    pairs: list = field(default_factory=list)  # (query fingerprint index, reference fingerprint index)
+    accepted: bool = False
+    file_rule: bool = False  # the reference file shares 20+ fingerprints in regions of 3+ with the vendor file
+    # Set by the token verification: matched tokens and line ranges on both sides.
+    matched_tokens: int | None = None
+    lines_override: tuple | None = None
 
     @property
     def score(self) -> int:
         return len(self.hashes)
+
+
+def _run_extend(q_ids: np.ndarray, r_ids: np.ndarray, q: int, r: int) -> tuple[int, int, int]:
+    """The longest identical token run through q (vendor) and r (reference): (q start, r start, length)."""
+    right = 0
+    while True:
+        n = min(64 if right < 64 else 512, len(q_ids) - q - right, len(r_ids) - r - right)
+        if n <= 0:
+            break
+        equal = q_ids[q + right : q + right + n] == r_ids[r + right : r + right + n]
+        if equal.all():
+            right += n
+            continue
+        right += int(np.argmin(equal))
+        break
+    left = 0
+    while True:
+        n = min(64 if left < 64 else 512, q - left, r - left)
+        if n <= 0:
+            break
+        equal = q_ids[q - left - n : q - left][::-1] == r_ids[r - left - n : r - left][::-1]
+        if equal.all():
+            left += n
+            continue
+        left += int(np.argmin(equal))
+        break
+    return q - left, r - left, left + right
 
 
 def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int) -> list[_Region]:
@@ -152,6 +230,7 @@ def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int) -> li
                 region.r_last = max(region.r_last, best)
                 region.hashes.add(h)
                 region.q_positions.append(qi)
+                region.pairs.append((qi, best))
                 open_regions[slot] = (qp, r_pos[best], region)
                 placed = True
                 break
@@ -160,14 +239,17 @@ def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int) -> li
             # boilerplate hash present 40 times in one reference file would
             # otherwise open 40 regions.
             for ri in r_indices[:4]:
-                region = _Region(file_id=file_id, q_first=qi, q_last=qi, r_first=ri, r_last=ri, hashes={h}, q_positions=[qi])
+                region = _Region(file_id=file_id, q_first=qi, q_last=qi, r_first=ri, r_last=ri, hashes={h},
+                                 q_positions=[qi], pairs=[(qi, ri)])
                 regions.append(region)
                 open_regions.append((qp, r_pos[ri], region))
         open_regions = [entry for entry in open_regions if qp - entry[0] <= REGION_GAP_TOKENS]
     small = [r for r in regions if r.score >= MIN_SMALL_REGION_FINGERPRINTS]
-    if len(set().union(*(r.hashes for r in small))) >= MIN_FILE_FINGERPRINTS if small else False:
-        return small
-    return [r for r in small if r.score >= MIN_REGION_FINGERPRINTS]
+    file_rule = len(set().union(*(r.hashes for r in small))) >= MIN_FILE_FINGERPRINTS if small else False
+    for region in regions:
+        region.accepted = region.score >= MIN_REGION_FINGERPRINTS or (file_rule and region.score >= MIN_SMALL_REGION_FINGERPRINTS)
+        region.file_rule = file_rule
+    return regions
 
 
 class CodeMatcher:
@@ -181,6 +263,10 @@ class CodeMatcher:
             for row in self.connection.execute("SELECT id, name, version, license_expression, files FROM packages")
         }
         self._file_meta: dict[int, tuple] = {}
+        self._streams: dict[int, tuple | None] = {}
+        self.file_count = max(1, self.connection.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+        # Bench hook: when a list, every verified region's features are appended.
+        self.verify_log: list | None = None
 
     def close(self) -> None:
         self.connection.close()
@@ -200,32 +286,155 @@ class CodeMatcher:
         meta = self._file_meta.get(file_id)
         if meta is None:
             row = self.connection.execute(
-                "SELECT package_id, path, tokens, label, fingerprints FROM files WHERE id = ?", (file_id,)
+                "SELECT package_id, path, tokens, label, fingerprints, license_expression FROM files WHERE id = ?",
+                (file_id,),
             ).fetchone()
-            meta = (row[0], row[1], row[2], row[3], file_fingerprints_load(row[4]))
+            meta = (row[0], row[1], row[2], row[3], file_fingerprints_load(row[4]), row[5])
             if len(self._file_meta) > 5000:
                 self._file_meta.clear()
             self._file_meta[file_id] = meta
         return meta
 
+    def _stream(self, file_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The reference file's token ids and token lines, for verification (None in an index without them)."""
+        if file_id in self._streams:
+            return self._streams[file_id]
+        row = self.connection.execute("SELECT token_stream FROM files WHERE id = ?", (file_id,)).fetchone()
+        stream = token_stream_unpack(row[0]) if row and row[0] else None
+        if len(self._streams) > 2000:
+            self._streams.clear()
+        self._streams[file_id] = stream
+        return stream
+
     def file_match(self, *, path: str, text: str) -> list[CodeMatch]:
         """Matches of one vendor file against the index."""
-        query = fingerprints_compute(tokens=code_tokens(path=path, text=text)).array
-        if len(query) < MIN_SMALL_REGION_FINGERPRINTS:
+        tokens = code_tokens(path=path, text=text)
+        query = fingerprints_compute(tokens=tokens).array
+        if len(query) == 0:
             return []
         unique_hashes = list({int(h) for h in query["hash"].tolist()})
         postings = self._postings(unique_hashes)
         counts: Counter = Counter()
+        weights: Counter = Counter()
         for h, file_ids in postings.items():
-            if len(file_ids) <= CANDIDATE_MAX_DOCUMENT_FREQUENCY:
+            frequency = len(file_ids)
+            if frequency <= CANDIDATE_MAX_DOCUMENT_FREQUENCY:
                 counts.update(file_ids)
+            if frequency <= VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY:
+                weight = math.log(self.file_count / frequency)
+                for file_id in file_ids:
+                    weights[file_id] += weight
         candidates = [fid for fid, n in counts.most_common(MAX_CANDIDATES) if n >= MIN_SMALL_REGION_FINGERPRINTS]
+        # Short copies share 1-5 fingerprints with their origin: too few to
+        # rank among files sharing boilerplate with a long vendor file, so the
+        # files sharing the rarest hashes are aligned too (verified below).
+        chosen = set(candidates)
+        for file_id, _ in weights.most_common(VERIFY_CANDIDATES):
+            if file_id not in chosen:
+                candidates.append(file_id)
+                chosen.add(file_id)
         regions: list[_Region] = []
+        unverified: list[_Region] = []
+        ids_cache: list = []
+
+        def vendor_ids() -> np.ndarray:
+            if not ids_cache:
+                ids_cache.append(token_ids(tokens=tokens))
+            return ids_cache[0]
+
         for file_id in candidates:
-            regions.extend(_regions_align(query, self._file(file_id)[4], file_id))
+            for region in _regions_align(query, self._file(file_id)[4], file_id):
+                if region.accepted and (region.file_rule or region.score >= REPETITION_CHECK_BELOW_FINGERPRINTS):
+                    regions.append(region)
+                elif region.accepted:
+                    # 8-15 fingerprints can still be a run of one-line calls
+                    # or assignments (stdlib opcode.py against transformers'
+                    # integrations/__init__.py); the repetition check decides.
+                    stream = self._stream(file_id)
+                    if stream is None or self._region_verify(
+                        region=region, query=query, reference=self._file(file_id)[4], tokens=tokens,
+                        q_ids=vendor_ids(), stream=stream, postings=postings, repetition_only=True,
+                    ):
+                        regions.append(region)
+                elif region.score >= VERIFY_MIN_FINGERPRINTS:
+                    unverified.append(region)
+        # Short regions inside vendor lines that accepted regions already
+        # cover add nothing (an exact copy holds hundreds): skip verifying them.
+        covered = np.zeros(len(query), dtype=bool)
+        for region in regions:
+            covered[region.q_first : region.q_last + 1] = True
+        for region in unverified:
+            if covered[region.q_first : region.q_last + 1].all():
+                continue
+            stream = self._stream(region.file_id)
+            if stream is None:
+                continue
+            if self._region_verify(region=region, query=query, reference=self._file(region.file_id)[4], tokens=tokens,
+                                   q_ids=vendor_ids(), stream=stream, postings=postings):
+                regions.append(region)
         if not regions:
             return []
         return self._regions_attribute(path=path, text=text, query=query, regions=regions)
+
+    def _region_verify(self, *, region: _Region, query: np.ndarray, reference: np.ndarray, tokens: list,
+                       q_ids: np.ndarray, stream: tuple, postings: dict, repetition_only: bool = False) -> bool:
+        """Accept a short region when its tokens really run together on both sides.
+
+        Winnowing keeps about one k-gram in nine, so 10-30 copied lines share
+        only 1-5 fingerprints with their origin, which the fingerprint count
+        cannot tell from boilerplate. Each shared fingerprint is a seed: both
+        token streams are compared outwards from it to the longest identical
+        run, runs on one diagonal with small gaps are chained, and the chain
+        counts when it is long (`VERIFY_MIN_TOKENS`) and not repetitive
+        (`VERIFY_MIN_DISTINCT_BIGRAMS`: runs of `self.x = x` lines or of one-line
+        calls have few distinct token pairs). `repetition_only` applies only
+        the second test, to regions the fingerprint count already accepted.
+        """
+        r_ids, r_lines = stream
+        q_pos = query["pos"]
+        r_pos = reference["pos"]
+        runs: list[tuple[int, int, int]] = []
+        for qi, ri in region.pairs:
+            qp, rp = int(q_pos[qi]), int(r_pos[ri])
+            if any(q0 <= qp < q0 + length and qp - q0 == rp - r0 for q0, r0, length in runs):
+                continue
+            runs.append(_run_extend(q_ids, r_ids, qp, rp))
+        runs.sort()
+        best_chain: list = []
+        chain: list = []
+        for run in runs:
+            if chain:
+                q0, r0, length = chain[-1]
+                q_gap, r_gap = run[0] - (q0 + length), run[1] - (r0 + length)
+                if -K_GRAM <= q_gap <= VERIFY_GAP_TOKENS and -K_GRAM <= r_gap <= VERIFY_GAP_TOKENS:
+                    chain.append(run)
+                    continue
+            if sum(r[2] for r in chain) > sum(r[2] for r in best_chain):
+                best_chain = chain
+            chain = [run]
+        if sum(r[2] for r in chain) > sum(r[2] for r in best_chain):
+            best_chain = chain
+        matched = sum(r[2] for r in best_chain)
+        if matched < VERIFY_MIN_TOKENS and self.verify_log is None and not repetition_only:
+            return False  # most seeds stop here, before the costlier measures below
+        q_first, r_first = best_chain[0][0], best_chain[0][1]
+        q_last = max(r[0] + r[2] for r in best_chain) - 1
+        r_last = max(r[1] + r[2] for r in best_chain) - 1
+        segment = np.concatenate([q_ids[q0 : q0 + length] for q0, _, length in best_chain]).astype(np.uint32)
+        distinct = len(np.unique((segment[:-1] << 16) | segment[1:])) if len(segment) > 1 else 0
+        if self.verify_log is not None:
+            rarest = min(len(postings.get(int(query["hash"][qi]), ())) or 1 for qi, _ in region.pairs)
+            self.verify_log.append({"file_id": region.file_id, "matched": matched, "distinct": distinct,
+                                    "rarest": rarest, "score": region.score, "accepted": repetition_only,
+                                    "q_lines": [tokens[q_first].line, tokens[q_last].end_line]})
+        if repetition_only:
+            return distinct >= REPETITION_MIN_DISTINCT_BIGRAMS
+        if matched < VERIFY_MIN_TOKENS or distinct < VERIFY_MIN_DISTINCT_BIGRAMS:
+            return False
+        region.matched_tokens = matched
+        region.lines_override = ([tokens[q_first].line, tokens[q_last].end_line],
+                                 [int(r_lines[r_first]), int(r_lines[r_last])])
+        return True
 
     def _regions_attribute(self, *, path: str, text: str, query: np.ndarray, regions: list[_Region]) -> list[CodeMatch]:
         """Group regions covering the same vendor lines; pick origin and siblings."""
@@ -257,10 +466,16 @@ class CodeMatcher:
             group = [r for r in [region, *overlapping] if r.file_id != best.file_id and r.score >= SIBLING_RATIO * best.score]
             claimed[region.q_first : region.q_last + 1] = True
             claimed[best.q_first : best.q_last + 1] = True
-            package_id, ref_path, _, ref_label, ref_prints = self._file(best.file_id)
+            package_id, ref_path, _, ref_label, ref_prints, file_license = self._file(best.file_id)
             package = self.packages[package_id]
-            q_lines = [int(query["start_line"][best.q_first]), int(query["end_line"][best.q_last])]
-            r_lines = [int(ref_prints["start_line"][best.r_first]), int(ref_prints["end_line"][best.r_last])]
+            if best.lines_override:
+                q_lines, r_lines = (list(best.lines_override[0]), list(best.lines_override[1]))
+            else:
+                q_lines = [int(query["start_line"][best.q_first]), int(query["end_line"][best.q_last])]
+                r_lines = [int(ref_prints["start_line"][best.r_first]), int(ref_prints["end_line"][best.r_last])]
+            # The file's own licence (its header) wins over its package's: a
+            # vendored file keeps the licence it was published under.
+            effective_license = file_license or package["license_expression"]
             siblings = sorted({self._file(g.file_id)[1] for g in group})
             region_text = "\n".join(lines[q_lines[0] - 1 : q_lines[1]])
             label = code_label(path=path, text=region_text)
@@ -271,12 +486,14 @@ class CodeMatcher:
                 lines=q_lines,
                 origin=MatchOrigin(
                     name=package["name"], version=package["version"], path=ref_path, lines=r_lines,
-                    license_expression=package["license_expression"], siblings=siblings[:MAX_SIBLINGS],
-                    sibling_count=len(siblings),
+                    license_expression=effective_license, siblings=siblings[:MAX_SIBLINGS],
+                    sibling_count=len(siblings), package_license_expression=package["license_expression"],
+                    license_source="file" if file_license else ("package" if package["license_expression"] else None),
                 ),
-                license_expression=package["license_expression"],
+                license_expression=effective_license,
                 label=label,
                 score=best.score,
+                matched_tokens=best.matched_tokens,
                 query_coverage=round(len(best.hashes & set(query["hash"].tolist())) / max(1, len(set(query["hash"].tolist()))), 3),
                 origin_coverage=round(self._origin_fraction(best), 3),
             ))

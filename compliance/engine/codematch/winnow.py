@@ -48,6 +48,38 @@ class Fingerprints:
         return len(self.array)
 
 
+def token_ids(*, tokens: list[Token]) -> np.ndarray:
+    """16-bit ids of the normalised tokens, for verifying a candidate region token by token.
+
+    The masked vocabulary is a few hundred symbols (keywords, operators, V, S,
+    N), so the low 16 bits of crc32 rarely collide, and a collision only makes
+    two rare symbols equal.
+    """
+    return np.fromiter((_token_id(t.text) & 0xFFFF for t in tokens), dtype=np.uint16, count=len(tokens))
+
+
+def token_stream_pack(*, tokens: list[Token]) -> bytes:
+    """zlib of (16-bit token ids, 16-bit line deltas): about 1 byte per token stored.
+
+    The verification pass compares a vendor region with the reference
+    region token by token; keeping the stream in the index means the
+    reference tree need not be on the machine that scans.
+    """
+    ids = token_ids(tokens=tokens)
+    lines = np.fromiter((t.line for t in tokens), dtype=np.int64, count=len(tokens))
+    deltas = np.diff(lines, prepend=0).clip(0, 65535).astype(np.uint16)
+    return zlib.compress(ids.tobytes() + deltas.tobytes(), 6)
+
+
+def token_stream_unpack(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(token ids uint16, 1-based start line of each token uint32) from `token_stream_pack`."""
+    raw = zlib.decompress(blob)
+    half = len(raw) // 2
+    ids = np.frombuffer(raw[:half], dtype=np.uint16)
+    lines = np.cumsum(np.frombuffer(raw[half:], dtype=np.uint16), dtype=np.uint32)
+    return ids, lines
+
+
 def fingerprints_compute(*, tokens: list[Token], k: int = K_GRAM, w: int = WINDOW) -> Fingerprints:
     """Winnowed k-gram hashes with the token position and line span each covers."""
     n = len(tokens)

@@ -33,6 +33,10 @@ def test_index_reference_then_scan_code(tmp_path, settings):
     match = data["matches"][0]
     assert match["path"] == "expr.py" and match["origin"]["path"] == "__init__.py"
     assert match["origin"]["name"] == "license-expression" and match["license_expression"] == "Apache-2.0"
+    # The file's own SPDX tag and the package agree here; both are reported.
+    assert match["origin"]["license_expression"] == "Apache-2.0"
+    assert match["origin"]["package_license_expression"] == "Apache-2.0"
+    assert match["origin"]["license_source"] == "file"
     assert match["label"] in ("training", "inference", "other") and match["score"] > 100
     assert match["lines"][0] >= 1 and match["origin"]["lines"][1] > match["origin"]["lines"][0]
 
