@@ -328,6 +328,28 @@ def test_tree_sitter_reads_what_the_regex_tokenizer_misreads():
     assert "<<<" in _texts("k.cu", CUDA_SAMPLE) and ">>>" in _texts("k.cu", CUDA_SAMPLE)
 
 
+def test_a_snippet_cut_mid_structure_tokenises_like_the_same_lines_in_the_original():
+    # Pasted without its enclosing class, a method makes tree-sitter recover
+    # by lexing `const`, `async`, `get`, `this` as identifiers; the stream must
+    # still equal the original's on those lines. Real classes: Playwright's
+    # driver (a dev requirement), every 30-line window pasted into a host.
+    lib = os.path.join(_package_dir("playwright"), "driver", "package", "lib")
+    host = "function unrelated (a, b) {\n  return a + b\n}\n\n"
+    differing = windows = 0
+    for name in ("tools/cli-client/session.js", "tools/cli-client/registry.js", "tools/utils/socketConnection.js",
+                 "serverRegistry.js"):
+        lines = _read(os.path.join(lib, name)).split("\n")
+        original = code_tokens(path=name, text="\n".join(lines))
+        for start in range(0, len(lines) - 30, 10):
+            expected = [t.text for t in original if start + 1 <= t.line <= start + 30]
+            pasted = code_tokens(path="b.js", text=host + "\n".join(lines[start:start + 30]))
+            windows += 1
+            differing += [t.text for t in pasted if t.line >= 5] != expected
+    assert windows > 200
+    # 59 of 239 differed before identifiers spelled like keywords kept their text, 18 after.
+    assert differing <= 0.1 * windows
+
+
 def test_every_grammar_loads_and_the_version_names_the_tree_sitter_streams():
     assert TOKENIZER_VERSION == "codematch-tokens-2"
     for name in tokens_module._GRAMMAR_SOURCES:
