@@ -11,7 +11,10 @@ A file's fingerprints are one BLOB (20 bytes each: hash, token position,
 first and last line), read only for candidate files; postings answer "which
 reference files contain this hash" and, by their count, how common a hash is.
 `token_stream` (zlib of 16-bit token ids and line deltas, about 1 byte a
-token) lets the scanner verify a short candidate region token by token.
+token) lets the scanner verify a short candidate region token by token;
+`line_hashes` (16-bit hash of each stripped source line, 0 for lines too
+plain to count) tells a verbatim short copy from the same idiom written
+twice (see scan.VERIFY_MIN_LINE_AGREEMENT).
 `files.license_expression` is the file's own licence, from its header
 (SPDX-License-Identifier tag or licence notice), or NULL when the header
 names none: vendored files often carry another licence than their package
@@ -42,8 +45,8 @@ from compliance.engine.codematch.winnow import FINGERPRINT_DTYPE, K_GRAM, WINDOW
 from compliance.engine.licenses.sources import members_from
 
 INDEX_FILE_NAME = "code-index.sqlite"
-# Format 2 adds files.license_expression and files.token_stream.
-INDEX_FORMAT = "codematch-index-2"
+# Format 2 added files.license_expression and files.token_stream; 3 adds files.line_hashes.
+INDEX_FORMAT = "codematch-index-3"
 DEFAULT_INDEX_DIR = os.path.join("var", "code-index")
 
 # Generated or minified files above 2 MiB are not code anyone copies by hand,
@@ -60,7 +63,7 @@ CREATE TABLE IF NOT EXISTS packages (
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY, package_id INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
     path TEXT NOT NULL, lines INTEGER NOT NULL, tokens INTEGER NOT NULL, sha256 TEXT NOT NULL,
-    label TEXT NOT NULL, license_expression TEXT, fingerprints BLOB NOT NULL, token_stream BLOB
+    label TEXT NOT NULL, license_expression TEXT, fingerprints BLOB NOT NULL, token_stream BLOB, line_hashes BLOB
 );
 CREATE INDEX IF NOT EXISTS files_package ON files (package_id);
 CREATE TABLE IF NOT EXISTS postings (hash INTEGER NOT NULL, file_id INTEGER NOT NULL, PRIMARY KEY (hash, file_id)) WITHOUT ROWID;
@@ -142,6 +145,36 @@ def header_license_detect(*, text: str) -> str | None:
         notice = "".join(f"SPDX-License-Identifier: {tag}\n" for tag in tags) + notice
     result = detector.detect(path="header.txt", data=notice.encode("utf-8"))
     return result.license_expression or (" AND ".join(dict.fromkeys(tags)) if tags else None)
+
+
+# A line counts for line agreement when it holds a name of 3+ characters
+# and 8+ characters in all: `)`, `}`, `else:`, `return x` say nothing.
+_LINE_NAME_RE = re.compile(r"[A-Za-z_]\w{2,}")
+LINE_MIN_CHARS = 8
+
+
+def line_hashes_compute(*, text: str) -> np.ndarray:
+    """16-bit hash of each stripped line (index 0 is line 1); 0 marks lines too plain to count."""
+    import zlib
+
+    hashes = np.zeros(text.count("\n") + 1, dtype=np.uint16)
+    for number, line in enumerate(text.split("\n")):
+        stripped = line.strip()
+        if len(stripped) >= LINE_MIN_CHARS and _LINE_NAME_RE.search(stripped):
+            hashes[number] = (zlib.crc32(stripped.encode("utf-8", "replace")) & 0xFFFF) or 1
+    return hashes
+
+
+def line_hashes_pack(*, text: str) -> bytes:
+    import zlib
+
+    return zlib.compress(line_hashes_compute(text=text).tobytes(), 6)
+
+
+def line_hashes_unpack(blob: bytes) -> np.ndarray:
+    import zlib
+
+    return np.frombuffer(zlib.decompress(blob), dtype=np.uint16)
 
 
 @dataclass
@@ -275,10 +308,10 @@ def code_index_add(
                 own_licensed += own_license is not None
             cursor = connection.execute(
                 "INSERT INTO files (package_id, path, lines, tokens, sha256, label, license_expression, fingerprints, "
-                "token_stream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "token_stream, line_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (package_id, path, text.count("\n") + 1, prints.token_count, hashlib.sha256(data).hexdigest(),
                  code_label(path=path, text=text), own_license, prints.array.tobytes(),
-                 token_stream_pack(tokens=tokens)),
+                 token_stream_pack(tokens=tokens), line_hashes_pack(text=text)),
             )
             file_id = cursor.lastrowid
             unique = np.unique(prints.array["hash"])

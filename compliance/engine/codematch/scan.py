@@ -14,8 +14,9 @@ Short copies (10-30 lines) share only 1-5 fingerprints with their origin,
 as many as unrelated code shares by chance. Regions under the fingerprint
 thresholds are therefore verified token by token against the reference
 file's token stream kept in the index (`_region_verify`): accepted when at
-least 44 consecutive masked tokens agree on both sides and the run is not
-repetitive (22 distinct token pairs). Rarity (how many reference files hold a
+least 40 masked tokens run identically on both sides, the run is not
+repetitive (20 distinct token pairs), and half its source lines are the same
+(or the run is 100+ tokens long). Rarity (how many reference files hold a
 hash) was measured and is no evidence by itself: unrelated stdlib modules
 share hashes found in a single reference file as often as copies do
 (bench/codematch.py); it only nominates extra candidate files to verify.
@@ -33,7 +34,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from compliance.engine.codematch.index import code_index_connect, file_fingerprints_load
+from compliance.engine.codematch.index import (
+    code_index_connect,
+    file_fingerprints_load,
+    line_hashes_compute,
+    line_hashes_unpack,
+)
 from compliance.engine.codematch.labels import code_label
 from compliance.engine.codematch.tokens import code_tokens, path_is_code
 from compliance.engine.codematch.winnow import K_GRAM, fingerprints_compute, token_ids, token_stream_unpack
@@ -68,16 +74,24 @@ SIBLING_RATIO = 0.9
 CONTENDER_RATIO = 0.6
 MAX_SIBLINGS = 25
 # Verification of short regions (see CodeMatcher._region_verify). Thresholds
-# from bench/codematch.py on the transformers index (2,902 files): over 300
-# unrelated standard-library modules, verified runs reach 35 tokens with 24
-# distinct token pairs, or 970 tokens with 9 (token.py against a table of
-# one-line calls); copied 10-line methods give 34-79 tokens with 14-41. At
-# 44 tokens and 22 pairs no negative passes (at 38/18, 3 of 300 do) and 10
-# of the 12 findable 10-line copies do; the 20,003-file index is in
-# BENCHMARKS.md.
+# from bench/codematch.py, 300 unrelated standard-library modules against the
+# 20,029-file index: masked runs alone do not separate copies from idioms
+# (a deprecated getter/setter pair in configparser and rdflib, __getstate__ /
+# state_dict pairs: 53-62 tokens, 22-24 distinct token pairs, while copied
+# 10-line methods give 34-79 tokens, 14-41 pairs). Requiring half of the
+# span's non-trivial source lines to be identical on both sides as well
+# (copies: 0.55-1.0, idioms under 0.5) leaves, at 40 tokens and 20 pairs,
+# six stdlib modules matched, each a real copy in an indexed package (lxml's
+# _elementpath, numpy's _inspect, django's vendored makedirs and
+# _enter_context, pygments' commonprefix, celery's and scipy's namedtuple /
+# ChainMap code) and no false one. Runs of 100+ tokens (12+ lines) need no
+# line agreement, so short copies with renamed identifiers still count:
+# idiom runs in the negatives stop at 62.
 VERIFY_MIN_FINGERPRINTS = 1
-VERIFY_MIN_TOKENS = 44
-VERIFY_MIN_DISTINCT_BIGRAMS = 22
+VERIFY_MIN_TOKENS = 40
+VERIFY_MIN_DISTINCT_BIGRAMS = 20
+VERIFY_MIN_LINE_AGREEMENT = 0.5
+VERIFY_MASKED_MIN_TOKENS = 100
 # Runs on one diagonal at most 12 tokens apart (a changed line) are one copy.
 VERIFY_GAP_TOKENS = 12
 # Beyond the MAX_CANDIDATES by shared-hash count, the 10 files sharing the
@@ -295,12 +309,14 @@ class CodeMatcher:
             self._file_meta[file_id] = meta
         return meta
 
-    def _stream(self, file_id: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The reference file's token ids and token lines, for verification (None in an index without them)."""
+    def _stream(self, file_id: int) -> tuple | None:
+        """The reference file's token ids, token lines and line hashes, for verification (None in an index without them)."""
         if file_id in self._streams:
             return self._streams[file_id]
-        row = self.connection.execute("SELECT token_stream FROM files WHERE id = ?", (file_id,)).fetchone()
-        stream = token_stream_unpack(row[0]) if row and row[0] else None
+        row = self.connection.execute("SELECT token_stream, line_hashes FROM files WHERE id = ?", (file_id,)).fetchone()
+        stream = None
+        if row and row[0] and row[1]:
+            stream = (*token_stream_unpack(row[0]), line_hashes_unpack(row[1]))
         if len(self._streams) > 2000:
             self._streams.clear()
         self._streams[file_id] = stream
@@ -340,6 +356,7 @@ class CodeMatcher:
         def vendor_ids() -> np.ndarray:
             if not ids_cache:
                 ids_cache.append(token_ids(tokens=tokens))
+                ids_cache.append(line_hashes_compute(text=text))
             return ids_cache[0]
 
         for file_id in candidates:
@@ -370,14 +387,15 @@ class CodeMatcher:
             if stream is None:
                 continue
             if self._region_verify(region=region, query=query, reference=self._file(region.file_id)[4], tokens=tokens,
-                                   q_ids=vendor_ids(), stream=stream, postings=postings):
+                                   q_ids=vendor_ids(), stream=stream, postings=postings, q_line_hashes=ids_cache[1]):
                 regions.append(region)
         if not regions:
             return []
         return self._regions_attribute(path=path, text=text, query=query, regions=regions)
 
     def _region_verify(self, *, region: _Region, query: np.ndarray, reference: np.ndarray, tokens: list,
-                       q_ids: np.ndarray, stream: tuple, postings: dict, repetition_only: bool = False) -> bool:
+                       q_ids: np.ndarray, stream: tuple, postings: dict, repetition_only: bool = False,
+                       q_line_hashes: np.ndarray | None = None) -> bool:
         """Accept a short region when its tokens really run together on both sides.
 
         Winnowing keeps about one k-gram in nine, so 10-30 copied lines share
@@ -389,8 +407,13 @@ class CodeMatcher:
         (`VERIFY_MIN_DISTINCT_BIGRAMS`: runs of `self.x = x` lines or of one-line
         calls have few distinct token pairs). `repetition_only` applies only
         the second test, to regions the fingerprint count already accepted.
+        Then, unless the run is long (`VERIFY_MASKED_MIN_TOKENS`), the source
+        lines must agree too (`VERIFY_MIN_LINE_AGREEMENT`): identifiers are
+        masked, so a getter/setter pair or a state_dict/load_state_dict pair
+        written in two projects is the same token run; a verbatim copy also
+        has the same lines.
         """
-        r_ids, r_lines = stream
+        r_ids, r_lines, r_line_hashes = stream
         q_pos = query["pos"]
         r_pos = reference["pos"]
         runs: list[tuple[int, int, int]] = []
@@ -422,18 +445,28 @@ class CodeMatcher:
         r_last = max(r[1] + r[2] for r in best_chain) - 1
         segment = np.concatenate([q_ids[q0 : q0 + length] for q0, _, length in best_chain]).astype(np.uint32)
         distinct = len(np.unique((segment[:-1] << 16) | segment[1:])) if len(segment) > 1 else 0
+        q_span = [tokens[q_first].line, tokens[q_last].end_line]
+        r_span = [int(r_lines[r_first]), int(r_lines[r_last])]
+        agreement = 0.0
+        if q_line_hashes is not None and not repetition_only:
+            vendor_lines = q_line_hashes[q_span[0] - 1 : q_span[1]]
+            vendor_lines = vendor_lines[vendor_lines != 0]
+            reference_lines = set(r_line_hashes[r_span[0] - 1 : r_span[1]].tolist())
+            if len(vendor_lines):
+                agreement = sum(1 for h in vendor_lines.tolist() if h in reference_lines) / len(vendor_lines)
         if self.verify_log is not None:
             rarest = min(len(postings.get(int(query["hash"][qi]), ())) or 1 for qi, _ in region.pairs)
             self.verify_log.append({"file_id": region.file_id, "matched": matched, "distinct": distinct,
                                     "rarest": rarest, "score": region.score, "accepted": repetition_only,
-                                    "q_lines": [tokens[q_first].line, tokens[q_last].end_line]})
+                                    "agreement": round(agreement, 3), "q_lines": q_span})
         if repetition_only:
             return distinct >= REPETITION_MIN_DISTINCT_BIGRAMS
         if matched < VERIFY_MIN_TOKENS or distinct < VERIFY_MIN_DISTINCT_BIGRAMS:
             return False
+        if agreement < VERIFY_MIN_LINE_AGREEMENT and matched < VERIFY_MASKED_MIN_TOKENS:
+            return False
         region.matched_tokens = matched
-        region.lines_override = ([tokens[q_first].line, tokens[q_last].end_line],
-                                 [int(r_lines[r_first]), int(r_lines[r_last])])
+        region.lines_override = (q_span, r_span)
         return True
 
     def _regions_attribute(self, *, path: str, text: str, query: np.ndarray, regions: list[_Region]) -> list[CodeMatch]:

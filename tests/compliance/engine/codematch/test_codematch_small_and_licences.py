@@ -3,7 +3,7 @@
 Real files throughout: Django's paginator as the reference for a short copy
 pasted into PyYAML's composer; numpy's `_utils` package, whose `_pep440.py`
 carries its own BSD-2-Clause header inside a BSD-3-Clause package; standard
-library modules as negatives.
+library modules as negatives; rdflib and configparser for one idiom written twice.
 """
 
 import ast
@@ -144,3 +144,22 @@ def test_header_licence_from_real_headers():
     assert header_license_detect(text=text) == "Apache-2.0"
     # A file whose first lines are code and docstrings states no licence.
     assert header_license_detect(text=open(PAGINATOR).read()) is None
+
+
+def test_same_idiom_in_two_projects_is_not_a_copy(tmp_path, monkeypatch):
+    """configparser's deprecated `filename` getter/setter and rdflib's deprecated `default_context`
+    getter/setter are the same 58 masked tokens, written independently; their lines differ."""
+    reference = tmp_path / "ref"
+    reference.mkdir()
+    (reference / "graph.py").write_text(open(os.path.join(_package_dir("rdflib"), "graph.py")).read())
+    index = str(tmp_path / "index")
+    code_index_add(index_dir=index, source=str(reference), name="rdflib", version="7", license_expression="BSD-3-Clause")
+    text = open(os.path.join(STDLIB, "configparser.py"), encoding="utf-8").read()
+    matcher = CodeMatcher(index_dir=index)
+    try:
+        assert matcher.file_match(path="vendor/configparser.py", text=text) == []
+        # Without the line agreement the masked run alone would be reported.
+        monkeypatch.setattr(scan, "VERIFY_MIN_LINE_AGREEMENT", 0.0)
+        assert matcher.file_match(path="vendor/configparser.py", text=text)
+    finally:
+        matcher.close()
