@@ -123,6 +123,12 @@ class Token:
     end_line: int
 
 
+# A file with a bad dedent restarts the tokenizer at that line; past this many restarts the
+# rest goes through the regex tokenizer (each restart is linear in what it reads, so this only
+# bounds a pathological file's cost).
+MAX_PYTHON_RESTARTS = 200
+
+
 def _python_tokens(text: str) -> list[Token]:
     """Python tokens, resilient to pasted code whose indentation does not fit its host.
 
