@@ -8,13 +8,19 @@ asking it the expensive question when the answer is already known:
 2. Prefilter: ScanCode only ever starts a match from its legal vocabulary
    (4,356 words). A file containing none of them has no licence; 80-85 % of
    source files stop here at about 0.1 ms each.
+   A second, stricter test then asks whether the exact pass could match
+   anything at all (every token of some rule present, or an
+   SPDX-License-Identifier line: `ExactMatchFilter`); when it cannot, the
+   exact pass is skipped, its answer being known to be empty.
 3. Exact pass (`LicenseIndex.match(approximate=False)`: whole-file hash,
    Aho-Corasick over every rule, SPDX-License-Identifier lines). Research
    (licenses-and-code.md) measured the same answers as the full matcher on
    125/125 source files at 100x the speed.
 4. Full matcher (approximate sequence alignment) only for licence, notice and
    copying files, and for files where the exact pass leaves legal words
-   unexplained (see `UNEXPLAINED_LEGAL_WORDS_MIN`).
+   unexplained (see `UNEXPLAINED_LEGAL_WORDS_MIN`). Its candidate selection
+   runs through `scancode_index.CandidateFilter`: the same candidates as
+   ScanCode's own loop, 10-20x sooner.
 """
 
 from __future__ import annotations
@@ -30,9 +36,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from compliance.engine.licenses.scancode_index import scancode_state_get
+from compliance.engine.licenses.scancode_index import (
+    exact_match_filter_get,
+    fast_candidates_enabled,
+    scancode_state_get,
+)
 
-ENGINE_VERSION = "licenses-engine-1"
+ENGINE_VERSION = "licenses-engine-2"
 
 # ScanCode's own query tokenizer pattern (licensedcode/tokenize.py), so the
 # prefilter sees exactly the words the index would.
@@ -80,6 +90,14 @@ FRAGMENT_KEYS = (
 )
 _COPYRIGHT_LINE = re.compile(r"copyright|\(c\)|\u00a9|all rights reserved", re.IGNORECASE)
 
+# Package metadata whose licence evidence sits inside README prose (the
+# long description): the full matcher reads them whole, not blanked. Blanked,
+# it read 2 of 60 METADATA files differently from ScanCode (an
+# unknown-license-reference clue lost, an "Apache-2.0 OR GPL-2.0-or-later"
+# read as "MS-PL OR Apache-2.0"); whole, 60 of 60 agreed, for about 2.5 s
+# more over those 60 files (bench/licenses.py, 2026-11-28).
+_PROSE_METADATA_NAMES = frozenset({"METADATA", "PKG-INFO"})
+
 # Non-legal files above 256 KiB (data dumps, licence databases, vendored
 # bundles) never go to the full matcher: on a 971 KB JSON list of licence
 # names it ran for over 5 minutes. The exact pass still reports what they cite.
@@ -89,7 +107,65 @@ FULL_MATCH_MAX_BYTES = 256 * 1024
 # what it found by then (mode "full-timeout") so one file cannot stall a scan.
 FULL_MATCH_SECONDS = 30.0
 
-_COPYRIGHT_HINT = re.compile(rb"copyright|\(c\)|\xc2\xa9|\xa9", re.IGNORECASE)
+# Copyright prefilter: ScanCode's copyright grammar needs a "copyright" token
+# (cluecode/copyrights.py: COPY), which it accepts as copyright, copr,
+# (c), ©, &copy;, &#169;, &#xa9;, |copy| (reStructuredText), \u00a9 escapes
+# and copyleft; a file holding none of these substrings has no copyright
+# statement and no holder for ScanCode. (Authors alone, "Author: X" with no
+# copyright mark, are not looked for: bench/copyrights.py.)
+_COPYRIGHT_HINT = re.compile(
+    rb"copyr|copr|opyl|\(c\)|\xc2\xa9|\xa9|&#169|&#xa9|&copy|\|copy\||u00a9", re.IGNORECASE
+)
+
+
+def copyright_hint_present(*, data: bytes) -> bool:
+    """Could ScanCode find a copyright statement in these bytes? (see `_COPYRIGHT_HINT`)"""
+    return bool(_COPYRIGHT_HINT.search(data))
+
+# Files ScanCode does not read as plain lines (PDF text, UTF-16 or binary
+# strings, source-map JSON): their words as ScanCode sees them may not be
+# the words of our UTF-8 decoding, so the exact-match test is not applied.
+_NOT_PLAIN_SUFFIXES = (".map", ".pdf")
+
+
+def scancode_readings(*, data: bytes, text: str, path: str, words: list[str] | None = None):
+    """The word sequences ScanCode's query could be made of, or None if unsure.
+
+    Returns (readings, ordered). ScanCode decodes each line as UTF-8, else
+    Latin-1, and in source files turns literal "\\n", "\\r", "\\t" into
+    spaces. For valid UTF-8, ScanCode's words in order are one of the
+    readings (`ordered` True); otherwise lines may mix decodings and only the
+    union of the readings' words is sound (`ordered` False). `words` are the
+    words of `text.lower()` if already split.
+    """
+    if b"\x00" in data or data.startswith(b"%PDF") or path.lower().endswith(_NOT_PLAIN_SUFFIXES):
+        return None
+    lowered = text.lower()
+    bases = [(lowered, list(words) if words is not None else _WORD_SPLITTER(lowered))]
+    ordered = "\ufffd" not in text
+    if not ordered:
+        latin = data.decode("latin-1").lower()
+        bases.append((latin, _WORD_SPLITTER(latin)))
+    readings = [base_words for _, base_words in bases]
+    for base_text, _ in bases:
+        if "\\" in base_text:
+            readings.append(_WORD_SPLITTER(base_text.replace("\\r", " ").replace("\\n", " ").replace("\\t", " ")))
+    return readings, ordered
+
+
+def _file_type_forget(*, location: str) -> None:
+    """Drop typecode's cached file type for a scratch location.
+
+    typecode caches each location's type (text, binary, long lines, ...) for
+    the life of the process, and our scratch file names repeat (every
+    `__init__.py` of a scan is written to the same place): without this the
+    first file of a name would decide how every later one is read.
+    """
+    try:
+        from typecode import contenttype
+    except ImportError:  # pragma: no cover - depends on the install
+        return
+    contenttype._registry.pop(os.path.abspath(location), None)
 
 
 def license_file_is_legal(*, path: str) -> bool:
@@ -277,9 +353,11 @@ class LicenseDetector:
         expressions = []
         matches: list[LicenseMatch] = []
         deadline = time.time() + seconds if seconds else sys.maxsize
-        for detection in detect_licenses(
-            index=self.state.index, location=location, approximate=approximate, deadline=deadline
-        ):
+        with fast_candidates_enabled():
+            detections = list(
+                detect_licenses(index=self.state.index, location=location, approximate=approximate, deadline=deadline)
+            )
+        for detection in detections:
             if detection.license_expression is not None:
                 expressions.append(detection.license_expression)
             for match in detection.matches:
@@ -317,17 +395,39 @@ class LicenseDetector:
                     )
         return found
 
+    def copyrights_find(self, *, path: str, data: bytes) -> list[CopyrightStatement]:
+        """Copyright statements, holders and authors of one file, with the copyright prefilter.
+
+        What `detect` reports as `copyrights`; bench/copyrights.py times it
+        against ScanCode's `get_copyrights`.
+        """
+        if not copyright_hint_present(data=data):
+            return []
+        location = os.path.join(self._tmpdir.name, os.path.basename(path) or "file")
+        with open(location, "wb") as handle:
+            handle.write(data)
+        try:
+            return self._copyrights_detect(location=location)
+        finally:
+            try:
+                os.unlink(location)
+            except OSError:
+                pass
+            _file_type_forget(location=location)
+
     def detect(self, *, path: str, data: bytes) -> FileLicenseResult:
         """Licences and copyrights of one file; `path` is only used for naming."""
         self.stats["files"] += 1
         sha256 = hashlib.sha256(data).hexdigest()
         is_legal = license_file_is_legal(path=path)
         text = data.decode("utf-8", errors="replace")
-        if not self.has_legal_text(text=text):
+        words = _WORD_SPLITTER(text.lower())
+        if self.state.trigger_words.isdisjoint(words):
             self.stats["no_legal_text"] += 1
             return FileLicenseResult(
                 path=path, sha256=sha256, size=len(data), license_expression=None,
                 license_expression_scancode=None, is_legal_file=is_legal, mode="no-legal-text",
+                copyrights=self.copyrights_find(path=path, data=data) if self.copyrights else [],
             )
         key = f"{sha256}:{ENGINE_VERSION}:{self.state.rules_version}:{int(is_legal)}:{self.strategy}:{int(self.copyrights)}"
         cached = self._memory.get(key)
@@ -338,7 +438,19 @@ class LicenseDetector:
             result = FileLicenseResult.from_dict({**cached, "path": path})
             result.mode = "cache:" + result.mode.removeprefix("cache:")
             return result
-        result = self._detect_uncached(path=path, data=data, text=text, sha256=sha256, is_legal=is_legal)
+        exact_possible = True
+        if self.strategy == "fast":
+            readings = scancode_readings(data=data, text=text, path=path, words=words)
+            if readings is not None:
+                exact_filter = exact_match_filter_get()
+                if readings[1]:
+                    exact_possible = exact_filter.possible_in_order(readings=readings[0])
+                else:
+                    union = [word for reading in readings[0] for word in reading]
+                    exact_possible = exact_filter.possible(tids=exact_filter.token_ids(words=union))
+        result = self._detect_uncached(
+            path=path, data=data, text=text, sha256=sha256, is_legal=is_legal, exact_possible=exact_possible
+        )
         if result.error is None:
             stored = result.to_dict()
             if len(self._memory) >= 4096:
@@ -348,7 +460,9 @@ class LicenseDetector:
                 self.cache.put(key=key, value=stored)
         return result
 
-    def _detect_uncached(self, *, path: str, data: bytes, text: str, sha256: str, is_legal: bool) -> FileLicenseResult:
+    def _detect_uncached(
+        self, *, path: str, data: bytes, text: str, sha256: str, is_legal: bool, exact_possible: bool = True
+    ) -> FileLicenseResult:
         # ScanCode reads files by location (it sniffs type, strips markup,
         # pulls strings from binaries), so the bytes go to a scratch file with
         # the same base name: same input, same answer as a plain ScanCode run.
@@ -359,11 +473,21 @@ class LicenseDetector:
             # Legal files, too, start with the exact pass: it is right on 74 of
             # 78 licence files (research), and the 4 it gets wrong leave
             # licence prose unexplained, which escalates them below.
+            # Copyrights first: an escalation below rewrites the scratch file
+            # with only the licence prose, which can drop copyright lines.
+            copyrights = []
+            if self.copyrights and copyright_hint_present(data=data):
+                copyrights = self._copyrights_detect(location=location)
             use_full = self.strategy == "full"
             started = time.perf_counter()
-            expression, matches = self._scancode_detect(
-                location=location, approximate=use_full, seconds=FULL_MATCH_SECONDS if use_full else None
-            )
+            if use_full or exact_possible:
+                expression, matches = self._scancode_detect(
+                    location=location, approximate=use_full, seconds=FULL_MATCH_SECONDS if use_full else None
+                )
+            else:
+                # ExactMatchFilter: the exact pass would find nothing.
+                self.stats["exact_skipped"] = self.stats.get("exact_skipped", 0) + 1
+                expression, matches = None, []
             mode = "full" if use_full else "exact"
             if (
                 not use_full
@@ -375,7 +499,7 @@ class LicenseDetector:
             ):
                 self.stats["escalated"] += 1
                 started = time.perf_counter()
-                if not is_legal:
+                if not is_legal and os.path.basename(path) not in _PROSE_METADATA_NAMES:
                     # Only the legal prose goes to the full matcher; see legal_lines_keep.
                     with open(location, "w", encoding="utf-8") as handle:
                         handle.write(legal_lines_keep(text=text, matches=matches))
@@ -386,9 +510,6 @@ class LicenseDetector:
             if mode == "full" and time.perf_counter() - started >= FULL_MATCH_SECONDS:
                 mode = "full-timeout"
             self.stats[mode] = self.stats.get(mode, 0) + 1
-            copyrights = []
-            if self.copyrights and _COPYRIGHT_HINT.search(data):
-                copyrights = self._copyrights_detect(location=location)
         except Exception as error:  # ScanCode raises bare Exceptions on odd inputs
             return FileLicenseResult(
                 path=path, sha256=sha256, size=len(data), license_expression=None,
@@ -400,6 +521,7 @@ class LicenseDetector:
                 os.unlink(location)
             except OSError:
                 pass
+            _file_type_forget(location=location)
         from licensedcode.cache import build_spdx_license_expression
 
         spdx = str(build_spdx_license_expression(expression, licensing=self.state.licensing)) if expression else None

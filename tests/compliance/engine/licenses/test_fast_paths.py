@@ -1,0 +1,123 @@
+"""The fast paths must give ScanCode's own answers: same candidates, no lost match, no lost copyright."""
+
+import struct
+import zlib
+
+from compliance.engine.licenses import scancode_index
+from compliance.engine.licenses.detect import scancode_readings
+from tests.compliance.engine.licenses.conftest import installed_file
+
+
+def _edited_bsd_licence() -> str:
+    """Django's BSD-3-Clause text with a clause reworded, so only the approximate matcher can place it."""
+    text = open(installed_file("Django", "licenses/LICENSE"), encoding="utf-8").read()
+    return text.replace("Neither the name of", "Neither the registered name nor trade marks of") + (
+        "\nThis software is also offered to members of the consortium under separate terms.\n"
+    )
+
+
+def _candidates(query_string: str, *, fast: bool) -> list:
+    from licensedcode import match_set
+    from licensedcode.query import build_query
+
+    state = scancode_index.scancode_state_get()
+    query = build_query(query_string=query_string, idx=state.index)
+    run = query.whole_query_run()
+    arguments = dict(query_run=run, idx=state.index, matchable_rids=state.index.approx_matchable_rids, top=70)
+    if fast:
+        with scancode_index.fast_candidates_enabled():
+            found = match_set.compute_candidates(**arguments)
+    else:
+        found = match_set.compute_candidates(**arguments)
+    return [(scores, rid, sorted(high)) for scores, rid, _rule, high in found]
+
+
+def test_fast_candidate_selection_ranks_the_same_rules_as_scancode(license_detector):
+    text = _edited_bsd_licence()
+    original = _candidates(text, fast=False)
+    assert original, "the edited licence should have approximate candidates"
+    assert _candidates(text, fast=True) == original
+
+
+def test_full_matcher_with_fast_candidates_gives_scancode_s_expression(license_detector, tmp_path):
+    from licensedcode.detection import detect_licenses
+
+    location = tmp_path / "LICENSE"
+    location.write_text(_edited_bsd_licence())
+    index = scancode_index.scancode_state_get().index
+
+    def expressions():
+        return [d.license_expression for d in detect_licenses(index=index, location=str(location), approximate=True)]
+
+    reference = expressions()
+    with scancode_index.fast_candidates_enabled():
+        fast = expressions()
+    assert fast == reference and "bsd-new" in " ".join(e for e in reference if e)
+
+
+def test_exact_match_filter_never_skips_a_file_scancode_matches(license_detector):
+    from licensedcode.detection import detect_licenses
+
+    exact_filter = scancode_index.exact_match_filter_get()
+    index = scancode_index.scancode_state_get().index
+    files = [
+        installed_file("commoncode", "commoncode/__init__.py"),  # SPDX line + header
+        installed_file("Django", "licenses/LICENSE"),  # whole licence text
+        installed_file("Django", "django/db/models/query.py"),  # legal-ish words, no licence
+        installed_file("PyYAML", "yaml/__init__.py"),
+        installed_file("Django", "django/utils/functional.py"),
+    ]
+    skipped = 0
+    for path in files:
+        data = open(path, "rb").read()
+        readings, ordered = scancode_readings(data=data, text=data.decode("utf-8", "replace"), path=path)
+        assert ordered
+        possible = exact_filter.possible_in_order(readings=readings)
+        found = [d.license_expression for d in detect_licenses(index=index, location=path, approximate=False)]
+        assert possible or not found, f"{path}: skipped but ScanCode's exact pass finds {found}"
+        skipped += not possible
+    assert skipped >= 1  # the filter does skip ordinary code
+
+
+def test_words_scancode_would_read_are_all_considered():
+    # Invalid UTF-8 is read by ScanCode as Latin-1 line by line: both readings count.
+    data = "Licen\u00e7a: GPL\n".encode("latin-1") + b"# see the \\nlicense\n"
+    readings, ordered = scancode_readings(data=data, text=data.decode("utf-8", "replace"), path="x.py")
+    words = {w for reading in readings for w in reading}
+    assert not ordered
+    assert "licen\u00e7a" in words  # Latin-1 reading
+    assert "license" in words  # literal "\n" turned into a space, as ScanCode does in source files
+    assert scancode_readings(data=b"\x00\x01bin", text="", path="x.bin") is None
+
+
+def test_copyright_in_html_entity_without_legal_words_is_found(license_detector):
+    data = b"<p>&copy; 2019 Example Widgets Ltd</p>\n"
+    result = license_detector.detect(path="page.html", data=data)
+    assert "Example Widgets Ltd" in result.holders
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b"")
+
+
+def test_a_file_is_read_by_its_own_type_not_by_an_earlier_file_of_the_same_name(tmp_path):
+    from compliance.engine.licenses import LicenseDetector
+
+    with LicenseDetector(cache_dir=None) as detector:
+        image = detector.detect(path="a/notes.txt", data=_png() + b"license")
+        text = detector.detect(path="b/notes.txt", data=b"# SPDX-License-Identifier: MIT\nnotes = 1\n")
+    assert image.license_expression is None
+    assert text.license_expression == "MIT"
+
+
+def test_copyright_far_from_the_licence_survives_escalation(license_detector):
+    licence = "\n".join("# " + line for line in _edited_bsd_licence().splitlines())
+    code = "\n".join(f"value_{n} = {n}" for n in range(40))
+    data = f"# Copyright 2021 Zebra Analytics GmbH\n{code}\n{licence}\n".encode()
+    result = license_detector.detect(path="vendor/zebra.py", data=data)
+    assert result.mode == "full"  # the reworded clause sends it to the full matcher
+    assert "Zebra Analytics GmbH" in result.holders
