@@ -26,7 +26,8 @@ EXCERPT_FILE_BYTES = 2 * 1024 * 1024
 
 
 def _lines(text: str, first: int, last: int) -> str:
-    lines = text.splitlines()[max(0, first - 1):last]
+    # "\n" only: the tokenizers number lines that way (splitlines also splits at \r, \x0c, \u2028).
+    lines = text.split("\n")[max(0, first - 1):last]
     return "\n".join(lines[:EXCERPT_LINES])
 
 

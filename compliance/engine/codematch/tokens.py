@@ -137,7 +137,10 @@ def _python_tokens(text: str) -> list[Token]:
     lose every token after it, copied code included. Indentation carries no token here, so
     the tokenizer restarts at the offending line and the streams are joined.
     """
-    lines = text.splitlines(keepends=True)
+    # Lines end at "\n" only, as tokenize reads them and as the scanner counts them
+    # (str.splitlines would also split at \r, \x0c, \u2028 and shift every line after).
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
     tokens: list[Token] = []
     start = 0
     for _restart in range(MAX_PYTHON_RESTARTS + 1):

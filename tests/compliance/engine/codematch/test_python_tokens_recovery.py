@@ -31,3 +31,10 @@ def test_unterminated_string_and_garbage_still_give_tokens_without_raising():
     for text in ('x = """never closed\n' + "y = 2\n" * 5, "\x00\x01 def (((( \n\t  ]", "  indented first line\nz = 1\n"):
         tokens = code_tokens(path="odd.py", text=text)
         assert isinstance(tokens, list)
+
+
+def test_line_numbers_count_newlines_only():
+    """A form feed or a lone carriage return inside a line does not shift the lines after it."""
+    text = "x = 1  # page\x0cbreak\ny = 'a\rb'\n\n\nz = 3\n"
+    tokens = code_tokens(path="ff.py", text=text)
+    assert [t.line for t in tokens if t.text == "N"] == [1, 5]
