@@ -280,6 +280,12 @@ def code_index_add(
     else:
         members = source
     version = version or "unknown"
+    # Labels are read from the path with its top folder: an installed package's files are
+    # stored relative to it ("v1/worker/gpu_worker.py"), which hides the project's own name
+    # ("vllm/"), one of the strongest cues (bench/codelabels.py: held-out file accuracy
+    # 77.0 % without it, 81.4 % with it).
+    label_root = os.path.basename(os.path.normpath(root_label)) if os.path.isdir(root_label) else name
+    label_prefix = label_root.rstrip("/") + "/"
     connection = code_index_connect(index_dir=index_dir, create=True)
     try:
         connection.execute("DELETE FROM postings WHERE file_id IN (SELECT f.id FROM files f JOIN packages p ON p.id = f.package_id WHERE p.name = ? AND p.version = ?)", (name, version))
@@ -310,7 +316,8 @@ def code_index_add(
                 "INSERT INTO files (package_id, path, lines, tokens, sha256, label, license_expression, fingerprints, "
                 "token_stream, line_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (package_id, path, text.count("\n") + 1, prints.token_count, hashlib.sha256(data).hexdigest(),
-                 code_label(path=path, text=text), own_license, prints.array.tobytes(),
+                 code_label(path=path if path.startswith(label_prefix) else label_prefix + path, text=text),
+                 own_license, prints.array.tobytes(),
                  token_stream_pack(tokens=tokens), line_hashes_pack(text=text)),
             )
             file_id = cursor.lastrowid

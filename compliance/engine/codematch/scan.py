@@ -505,7 +505,7 @@ class CodeMatcher:
         file_total: dict[int, set] = defaultdict(set)
         for region in regions:
             file_total[region.file_id] |= region.hashes
-        lines = text.splitlines()
+        lines = text.split("\n")  # as the tokenizers count lines (not splitlines: \r, \x0c, \u2028)
         claimed = np.zeros(len(query), dtype=bool)
         matches = []
         for region in regions:
@@ -537,9 +537,14 @@ class CodeMatcher:
             effective_license = file_license or package["license_expression"]
             siblings = sorted({self._file(g.file_id)[1] for g in group})
             region_text = "\n".join(lines[q_lines[0] - 1 : q_lines[1]])
-            label = code_label(path=path, text=region_text)
+            # The origin's label first: its path inside a known project is reliable, while a
+            # vendor may rename files (bench/codelabels.py: held-out training-called-inference
+            # 4 -> 2, inference-called-training 1 -> 0); then the region's text on either path.
+            label = ref_label
             if label == "other":
-                label = code_label(path=ref_path, text=region_text) if ref_label == "other" else ref_label
+                label = code_label(path=ref_path, text=region_text)
+            if label == "other":
+                label = code_label(path=path, text=region_text)
             matches.append(CodeMatch(
                 path=path,
                 lines=q_lines,

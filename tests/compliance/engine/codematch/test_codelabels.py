@@ -231,3 +231,25 @@ def test_real_files_of_unrelated_code_are_other(package, relative):
         text = handle.read()
     assert code_label(path=f"{package}/{relative}", text=text) == "other"
     assert code_label(path=RENAMED, text=text) == "other"
+
+
+def test_a_match_takes_the_origin_files_label_when_the_vendor_renamed_it(tmp_path):
+    """The origin's path inside a known project is trusted over the vendor's path: a generic-looking
+    excerpt of a trainer stays training when the vendor files it under `serving/generate.py`."""
+    from compliance.engine.codematch.index import code_index_add
+    from compliance.engine.codematch.scan import code_scan
+
+    generic = "\n".join(
+        f"def step_{i}(state, batch, cfg):\n"
+        f"    total = sum(x * cfg.scale_{i} for x in batch)\n"
+        f"    state.history.append((total, len(batch), cfg.name_{i}))\n"
+        f"    return state.merge(total, weight=cfg.weight_{i}, tag='s{i}')\n"
+        for i in range(12))
+    code_index_add(index_dir=str(tmp_path / "index"), name="trainlib", version="1", license_expression="MIT",
+                   source=[("trainlib/trainer/loop.py", (TRAINING_LOOP + "\n\n" + generic).encode())])
+    vendor = "import os\n\n" + generic
+    disguised = "serving/generate.py"
+    result = code_scan(source=[(disguised, vendor.encode())], index_dir=str(tmp_path / "index"))
+    assert result.matches, "the pasted block is found"
+    assert code_label(path=disguised, text=generic) == "inference", "the vendor's path alone says inference"
+    assert {m.label for m in result.matches} == {"training"}
