@@ -69,6 +69,19 @@ class CheckContext:
             yield storage_place(self.artifact.file.name, Path(tmp) / "artifact")
 
 
+class TooLargeToRead(Exception):
+    """A single file beyond what a file-by-file check reads: the check says so (inconclusive)."""
+
+
+def too_large_outcome(*, error: TooLargeToRead, check: str, sha256: str) -> CheckOutcome:
+    """Inconclusive, with the reason and a finding a reviewer sees, rather than a silent 'nothing found'."""
+    return CheckOutcome(
+        verdict="inconclusive", state="inconclusive", summary={"reason": str(error)},
+        findings=[{"severity": "medium", "category": "intake", "code": f"{check}_not_read",
+                   "title": "File too large for this check", "explanation": str(error), "evidence": {}}],
+        inputs={"sha256": sha256})
+
+
 # A single uploaded file (model card, SBOM, manifest, one source file) is read whole for the
 # licence and code checks; above this it is data, not something either check reads.
 SINGLE_FILE_MAX_BYTES = 16 * 1024 * 1024
@@ -96,7 +109,10 @@ def artifact_members(*, path: Path, original_name: str) -> Iterable[tuple[str, b
         fh.seek(0)
         data = fh.read(SINGLE_FILE_MAX_BYTES + 1)
     if len(data) > SINGLE_FILE_MAX_BYTES:
-        return []
+        raise TooLargeToRead(
+            f"{original_name} is a single file of more than {SINGLE_FILE_MAX_BYTES // (1024 * 1024)} MiB; "
+            "licence and code checks read single files up to that size. Upload it inside an archive "
+            "(each member is read up to that size) or split it.")
     name = original_name.replace("\\", "/").rsplit("/", 1)[-1] or "artifact"
     return [(name, data)]
 

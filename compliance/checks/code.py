@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from django.conf import settings
 
-from compliance.checks import CheckContext, CheckOutcome, artifact_members
+from compliance.checks import CheckContext, CheckOutcome, TooLargeToRead, artifact_members, too_large_outcome
 from compliance.checks.licenses import POLICY_CATEGORY, policy_findings, policy_for
 from compliance.models import CodeCorpus
 from projects.models import Artifact
@@ -218,8 +218,11 @@ def run(ctx: CheckContext) -> CheckOutcome:
             engine_version="codematch-1", inputs={"sha256": artifact.sha256})
     ctx.progress(0.05, "fingerprinting the vendor's code")
     with ctx.local_path() as path:
-        result = code_scan(source=artifact_members(path=path, original_name=artifact.original_name),
-                           index_dir=index_dir).to_dict()
+        try:
+            members = artifact_members(path=path, original_name=artifact.original_name)
+        except TooLargeToRead as error:
+            return too_large_outcome(error=error, check="code", sha256=artifact.sha256)
+        result = code_scan(source=members, index_dir=index_dir).to_dict()
         matches = result["matches"]
         ctx.progress(0.8, "reading the matched regions on both sides")
         excerpts_attach(path=path, matches=matches)

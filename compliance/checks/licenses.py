@@ -12,7 +12,7 @@ import re
 
 from django.conf import settings
 
-from compliance.checks import CheckContext, CheckOutcome, artifact_members
+from compliance.checks import CheckContext, CheckOutcome, TooLargeToRead, artifact_members, too_large_outcome
 from compliance.models import CheckRun, Finding, ProgrammePolicy
 from projects.models import Artifact
 
@@ -120,8 +120,11 @@ def run(ctx: CheckContext) -> CheckOutcome:
     ctx.progress(0.05, "detecting licences file by file")
     cache_dir = getattr(settings, "LICENSE_CACHE_DIR", None) or (settings.VAR_DIR / "license-cache")
     with ctx.local_path() as path:
-        result = license_scan(source=artifact_members(path=path, original_name=artifact.original_name),
-                              cache_dir=cache_dir, source_name=artifact.original_name)
+        try:
+            members = artifact_members(path=path, original_name=artifact.original_name)
+        except TooLargeToRead as error:
+            return too_large_outcome(error=error, check="licenses", sha256=artifact.sha256)
+        result = license_scan(source=members, cache_dir=cache_dir, source_name=artifact.original_name)
     data = result.to_dict()
     inventory = data["inventory"]
     ctx.progress(0.85, "applying the programme's policy")

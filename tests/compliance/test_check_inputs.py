@@ -110,3 +110,19 @@ def test_model_licence_rules_set_by_staff_reach_the_findings(world, client):
                                                       "outbound": "Apache-2.0", "inbound": "GPL-3.0-only"}
     page = client.get(f"/programmes/{world.programme.pk}/").content.decode()
     assert "Apache-2.0" in page and "1,000,000,000" in page
+
+
+def test_a_single_file_too_large_to_read_is_inconclusive_not_clean(world):
+    """A 17 MiB SBOM uploaded alone is not silently 'no licence found': the run says why it stopped."""
+    import compliance.checks as checks
+
+    world.programme.max_artifact_bytes = 64 * 1024 * 1024
+    world.programme.save(update_fields=["max_artifact_bytes"])
+    big = b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [' + b" " * (17 * 1024 * 1024) + b"]}"
+    submission = signed_submission(world=world, files={"bom.cdx.json": ("sbom", big)}, submit=True)
+    run = CheckRun.objects.get(submission=submission, check_name="licenses")
+    assert check_run_execute(run_id=run.pk, worker="in-process") == CheckRun.State.INCONCLUSIVE
+    run.refresh_from_db()
+    assert "more than 16 MiB" in run.summary["reason"] and checks.SINGLE_FILE_MAX_BYTES == 16 * 1024 * 1024
+    finding = run.findings.get()
+    assert finding.code == "licenses_not_read" and "inside an archive" in finding.explanation
