@@ -83,7 +83,7 @@ def too_large_outcome(*, error: TooLargeToRead, check: str, sha256: str) -> Chec
 
 
 # A single uploaded file (model card, SBOM, manifest, one source file) is read whole for the
-# licence and code checks; above this it is data, not something either check reads.
+# licence and code checks, up to the size an archive member is read (SourceLimits).
 SINGLE_FILE_MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -93,20 +93,16 @@ def artifact_members(*, path: Path, original_name: str) -> Iterable[tuple[str, b
 
     The stored name is not the vendor's: storage adds a suffix on a name collision
     ('README_Z3xBz9l.md', which no longer reads as a model card) and object storage
-    gives the local copy no name at all ('artifact', which no longer reads as an
-    archive; nor does '.tar.zst'). Archives are therefore told by their content, and
-    single files keep the name the vendor gave them.
+    gives the local copy no name at all. Archives are told by their content
+    (`source_is_archive`), and single files keep the name the vendor gave them.
     """
-    from compliance.engine.archives import ZSTD_SNIFF_BYTES, archive_kind_sniff
-    from compliance.engine.licenses.sources import archive_members_iter
+    from compliance.engine.licenses.sources import archive_members_iter, source_is_archive
 
     if path.is_dir():
         return str(path)
+    if source_is_archive(path=str(path), name=original_name):
+        return archive_members_iter(path=str(path))
     with open(path, "rb") as fh:
-        head = fh.read(ZSTD_SNIFF_BYTES)
-        if archive_kind_sniff(head=head) in ("zip", "tar", "tar_gz", "tar_zst"):
-            return archive_members_iter(path=str(path))
-        fh.seek(0)
         data = fh.read(SINGLE_FILE_MAX_BYTES + 1)
     if len(data) > SINGLE_FILE_MAX_BYTES:
         raise TooLargeToRead(
