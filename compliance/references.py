@@ -1,4 +1,5 @@
-"""The registry of known models: fingerprint bundles stored with their SHA-256."""
+"""The registries of known models (fingerprint bundles stored with their SHA-256) and of
+known code (corpora indexed for the copied-code check)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from django.core.files import File
 from django.db import transaction
 
-from compliance.models import ReferenceModel
+from compliance.models import CodeCorpus, ReferenceModel
 from portal.services import audit_record
 
 
@@ -34,3 +35,16 @@ def reference_bundle_attach(*, reference: ReferenceModel, model_path: Path, acto
             audit_record(actor=actor, action="reference.fingerprint", object_type="reference_model",
                          object_id=reference.pk, object_label=reference.name, data={"bundle_sha256": digest})
     return reference
+
+
+def code_corpus_record(*, summary: dict) -> CodeCorpus:
+    """Record what `code_index_add` indexed (its summary dict) in the staff-managed registry of
+    code corpora, which mirrors the index: the copied-code check and the policy form read it."""
+    from django.utils import timezone
+
+    corpus, _ = CodeCorpus.objects.update_or_create(
+        name=summary["name"], version=summary.get("version") or "",
+        defaults={"license_expression": summary.get("license_expression") or "",
+                  "origin": str(summary.get("root", "")), "files": summary.get("files", 0),
+                  "fingerprints": summary.get("fingerprints", 0), "indexed_at": timezone.now()})
+    return corpus

@@ -55,19 +55,12 @@ class Command(BaseCommand):
         except (FileNotFoundError, ValueError) as error:
             raise CommandError(str(error)) from error
         data = summary.to_dict()
-        # The staff-managed registry of known code mirrors the index.
-        from django.utils import timezone
-
-        from compliance.models import CodeCorpus
-
         from django.db import DatabaseError
 
+        from compliance.references import code_corpus_record
+
         try:
-            CodeCorpus.objects.update_or_create(
-                name=data["name"], version=data.get("version") or "",
-                defaults={"license_expression": data.get("license_expression") or "",
-                          "origin": str(data.get("root", "")), "files": data.get("files", 0),
-                          "fingerprints": data.get("fingerprints", 0), "indexed_at": timezone.now()})
+            code_corpus_record(summary=data)
             data["registry_updated"] = True
         except DatabaseError as error:
             # The index is written and usable by scan_code; only the portal's registry lags.

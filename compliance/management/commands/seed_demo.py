@@ -20,7 +20,6 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
 
 from compliance import demo
 from compliance.models import CodeCorpus, ReferenceModel
@@ -155,6 +154,7 @@ class Command(BaseCommand):
     def _code_corpora(self) -> list[CodeCorpus]:
         """gguf-py (llama.cpp's GGUF package, MIT), real and installed, as the reference code corpus."""
         from compliance.engine.codematch import code_index_add
+        from compliance.references import code_corpus_record
 
         root = demo.code_package_root()
         if root is None:
@@ -166,9 +166,7 @@ class Command(BaseCommand):
         if corpus is None:
             summary = code_index_add(index_dir=str(settings.CODE_INDEX_DIR), source=str(root), name="gguf-py",
                                      version=version, license_expression="MIT")
-            corpus = CodeCorpus.objects.create(
-                name="gguf-py", version=version, license_expression="MIT", origin=str(root),
-                files=summary.files, fingerprints=summary.fingerprints, indexed_at=timezone.now())
+            corpus = code_corpus_record(summary=summary.to_dict())
         return [corpus]
 
     def _attach_bundle(self, ref: ReferenceModel, model_dir: Path) -> None:
