@@ -30,13 +30,18 @@ def _tar(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def test_copied_code_is_found_attributed_and_shown_side_by_side(world, settings, tmp_path, capsys, client):
+def _index_license_expression(settings, tmp_path, capsys) -> list[str]:
+    """Index the installed license-expression as Apache-2.0; its __init__.py's lines."""
     settings.CODE_INDEX_DIR = tmp_path / "code-index"
     package_dir = Path(license_expression.__file__).parent
     call_command("index_reference", str(package_dir), "--name", "license-expression", "--version", "30.4.4",
                  "--license", "Apache-2.0")
     capsys.readouterr()
-    original = (package_dir / "__init__.py").read_text().splitlines()
+    return (package_dir / "__init__.py").read_text().splitlines()
+
+
+def test_copied_code_is_found_attributed_and_shown_side_by_side(world, settings, tmp_path, capsys, client):
+    original = _index_license_expression(settings, tmp_path, capsys)
     copied = "\n".join(original[680:800])  # 120 code-dense lines taken verbatim
     archive = _tar({"vendor/infer/expr.py": "# our own parser\n" + copied + "\n",
                     "vendor/train.py": "def schedule(step):\n    return min(1.0, step / 1000)\n"})
@@ -63,13 +68,8 @@ def test_copied_code_is_found_attributed_and_shown_side_by_side(world, settings,
 
 
 def _indexed_copy(settings, tmp_path, capsys) -> tuple[bytes, list[str]]:
-    """Index license-expression as Apache-2.0 and build a vendor archive holding 120 of its lines."""
-    settings.CODE_INDEX_DIR = tmp_path / "code-index"
-    package_dir = Path(license_expression.__file__).parent
-    call_command("index_reference", str(package_dir), "--name", "license-expression", "--version", "30.4.4",
-                 "--license", "Apache-2.0")
-    capsys.readouterr()
-    original = (package_dir / "__init__.py").read_text().splitlines()
+    """Index license-expression as Apache-2.0 and build a vendor archive holding 95 of its lines."""
+    original = _index_license_expression(settings, tmp_path, capsys)
     # Two whole methods (dedup, validate): 95 lines taken verbatim.
     archive = _tar({"vendor/infer/expr.py": "# our own parser\n" + "\n".join(original[705:800]) + "\n"})
     return archive, original
