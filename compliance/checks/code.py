@@ -19,7 +19,8 @@ from projects.models import Artifact
 
 # Findings listed one per copied file up to this many; the rest are summarised per origin.
 MAX_FILE_FINDINGS = 50
-# Side-by-side excerpts: for the first 100 matches, at most 80 lines a side, from files of at most 2 MiB.
+# Side-by-side excerpts: for the first 100 matched files and matches, at most 80 lines a side, from the
+# first 2 Mi characters of a file.
 EXCERPT_MATCHES = 100
 EXCERPT_LINES = 80
 EXCERPT_FILE_BYTES = 2 * 1024 * 1024
@@ -29,25 +30,6 @@ def _lines(text: str, first: int, last: int) -> str:
     # "\n" only: the tokenizers number lines that way (splitlines also splits at \r, \x0c, \u2028).
     lines = text.split("\n")[max(0, first - 1):last]
     return "\n".join(lines[:EXCERPT_LINES])
-
-
-def _vendor_texts(path, wanted: set[str]) -> dict[str, str]:
-    """The vendor files named by matches, read from the archive as streams (never extracted)."""
-    from compliance.engine.archives import ArchiveError, archive_iter_members
-
-    texts: dict[str, str] = {}
-    try:
-        for member in archive_iter_members(path=path, strict=False):
-            data = member.reader.read(EXCERPT_FILE_BYTES) if member.path in wanted else member.reader.read()
-            if member.path in wanted:
-                texts[member.path] = data.decode("utf-8", "replace")
-            if len(texts) == len(wanted):
-                break
-    except ArchiveError:  # a single source file rather than an archive
-        if len(wanted) == 1:
-            with open(path, "rb") as fh:
-                texts[next(iter(wanted))] = fh.read(EXCERPT_FILE_BYTES).decode("utf-8", "replace")
-    return texts
 
 
 def _reference_text(match: dict, roots: dict[tuple[str, str], str]) -> str | None:
@@ -66,11 +48,11 @@ def _reference_text(match: dict, roots: dict[tuple[str, str], str]) -> str | Non
     return None
 
 
-def excerpts_attach(*, path, matches: list[dict]) -> None:
-    """Add `excerpt` (vendor lines) and `origin.excerpt` (reference lines) to the first matches,
-    so reviewers read the two regions side by side."""
+def excerpts_attach(*, texts: dict[str, str], matches: list[dict]) -> None:
+    """Add `excerpt` (vendor lines, from `texts`: the matched vendor files as the scan read them)
+    and `origin.excerpt` (reference lines) to the first matches, so reviewers read the two
+    regions side by side."""
     shown = matches[:EXCERPT_MATCHES]
-    texts = _vendor_texts(path, {m["path"] for m in shown})
     roots = {(c.name, c.version): c.origin for c in CodeCorpus.objects.all()}
     for match in shown:
         text = texts.get(match["path"])
@@ -222,10 +204,17 @@ def run(ctx: CheckContext) -> CheckOutcome:
             members = artifact_members(path=path, original_name=artifact.original_name)
         except TooLargeToRead as error:
             return too_large_outcome(error=error, check="code", sha256=artifact.sha256)
-        result = code_scan(source=members, index_dir=index_dir).to_dict()
-        matches = result["matches"]
-        ctx.progress(0.8, "reading the matched regions on both sides")
-        excerpts_attach(path=path, matches=matches)
+        texts: dict[str, str] = {}
+
+        def keep_text(vendor_path: str, text: str) -> None:
+            # Matched files in scan order: the first matches are the ones shown with excerpts.
+            if len(texts) < EXCERPT_MATCHES:
+                texts[vendor_path] = text[:EXCERPT_FILE_BYTES]
+
+        result = code_scan(source=members, index_dir=index_dir, on_matched_file=keep_text).to_dict()
+    matches = result["matches"]
+    ctx.progress(0.8, "reading the matched regions on both sides")
+    excerpts_attach(texts=texts, matches=matches)
     ctx.progress(0.9, "summarising matches by origin")
     # Grouped by the licence each match carries: the reference file's own
     # licence when its header states one (vendored code inside a project keeps

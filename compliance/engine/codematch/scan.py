@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -570,9 +570,13 @@ class CodeMatcher:
 
 
 def code_scan(
-    *, source: str | Iterable[tuple[str, bytes]], index_dir: str, matcher: CodeMatcher | None = None
+    *, source: str | Iterable[tuple[str, bytes]], index_dir: str, matcher: CodeMatcher | None = None,
+    on_matched_file: Callable[[str, str], None] | None = None,
 ) -> CodeScanResult:
-    """Scan a directory, file, archive or (path, bytes) iterable for copied reference code."""
+    """Scan a directory, file, archive or (path, bytes) iterable for copied reference code.
+
+    `on_matched_file(path, text)` is called for each vendor file with matches, while its text
+    is at hand: a caller that shows the matched lines needs no second pass over an archive."""
     own = matcher is None
     matcher = matcher or CodeMatcher(index_dir=index_dir)
     matches: list[CodeMatch] = []
@@ -583,7 +587,11 @@ def code_scan(
             if not path_is_code(path=path):
                 continue
             code_files += 1
-            matches.extend(matcher.file_match(path=path, text=data.decode("utf-8", errors="replace")))
+            text = data.decode("utf-8", errors="replace")
+            found = matcher.file_match(path=path, text=text)
+            if found and on_matched_file is not None:
+                on_matched_file(path, text)
+            matches.extend(found)
         packages = sorted(matcher.packages.values(), key=lambda p: (p["name"], p["version"]))
     finally:
         if own:
