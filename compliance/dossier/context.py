@@ -417,8 +417,7 @@ def lineage_results_from_summary(summary: dict[str, Any]) -> list[LineageResult]
     return results
 
 
-# Obligation findings name the licences they follow from in evidence["licenses"]; the
-# NOTICE duty follows from Apache-2.0 (policy.py, _obligation_findings).
+# Obligation findings name the licences they follow from in evidence["licenses"].
 _OBLIGATION_TEXT = {
     "obligation-notice": "pass on NOTICE",
     "obligation-attribution": "keep licence text and notices",
@@ -441,7 +440,7 @@ def _inventory_rows(inventory: dict[str, Any], findings: list[dict[str, Any]], o
             review.add(expression)
         text = _OBLIGATION_TEXT.get(finding.get("code", ""))
         if text:
-            for key in evidence.get("licenses") or (["Apache-2.0"] if finding["code"] == "obligation-notice" else []):
+            for key in evidence.get("licenses") or []:
                 obligations.setdefault(str(key), []).append(text)
     rows = []
     for lic in inventory.get("licenses") or []:

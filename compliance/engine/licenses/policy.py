@@ -407,7 +407,8 @@ def _obligation_findings(*, inventory: LicenseInventory) -> list[PolicyFinding]:
             message="Apache-2.0 section 4(d): redistributions must include the NOTICE file contents. "
                     + (f"NOTICE files found: {', '.join(inventory.notice_files[:5])}." if inventory.notice_files
                        else "No NOTICE file was found; confirm upstream had none."),
-            evidence={"notice_files": inventory.notice_files}))
+            evidence={"notice_files": inventory.notice_files,
+                      "licenses": sorted(k for k in keys if k.startswith("Apache-2.0"))}))
     attribution = sorted(lic.key for lic in inventory.licenses if lic.files and lic.category in ("permissive", "copyleft", "copyleft-limited"))
     if attribution:
         findings.append(PolicyFinding(
