@@ -23,21 +23,18 @@ POLICY_CATEGORY = "license-policy"
 MAX_HOLDER_FINDINGS = 20
 
 
-# A licence file or a dependency manifest uploaded on its own, under any kind but weights.
-_LICENSED_NAME = re.compile(
-    r"(?:^|/)(?:PKG-INFO|METADATA|pyproject\.toml|setup\.cfg|package\.json|Cargo\.toml|go\.mod)$"
-    r"|\.(?:cdx\.json|spdx\.json|spdx)$", re.IGNORECASE)
-
-
 def applies(artifact: Artifact) -> bool:
+    """Source archives, model directories, model cards and SBOMs; and a licence file, a
+    dependency manifest or a model card uploaded on its own under another kind (not weights)."""
     if artifact.kind in APPLIES_TO:
         return True
     if artifact.kind not in {Artifact.Kind.OTHER, Artifact.Kind.CONFIG, Artifact.Kind.TRAINING_EVIDENCE}:
         return False
     from compliance.engine.licenses import license_file_is_legal
+    from compliance.engine.licenses.declared import path_declares_licenses
 
     name = artifact.original_name.replace("\\", "/")
-    return bool(_LICENSED_NAME.search(name)) or license_file_is_legal(path=name)
+    return path_declares_licenses(path=name) or license_file_is_legal(path=name)
 
 
 def policy_for(programme_id: int) -> dict:

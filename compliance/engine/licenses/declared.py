@@ -368,14 +368,23 @@ def _spdx_tag_value_parse(*, path: str, text: str) -> list[DeclaredLicense]:
     return found
 
 
+MANIFEST_NAMES = ("PKG-INFO", "METADATA", "pyproject.toml", "setup.cfg", "package.json", "Cargo.toml", "go.mod")
+SBOM_SUFFIXES = (".cdx.json", ".spdx.json", ".spdx", "bom.json", "sbom.json")
+
+
+def path_declares_licenses(*, path: str) -> bool:
+    """True for a file whose name alone says it declares licences: a model card, package
+    metadata or manifest, or an SBOM (JSON SBOMs under other names are told by their content)."""
+    base = os.path.basename(path)
+    return base in MODEL_CARD_NAMES or base in MANIFEST_NAMES or base.lower().endswith(SBOM_SUFFIXES)
+
+
 def license_declarations_extract(*, path: str, data: bytes) -> list[DeclaredLicense]:
     """Declared licences in one file, recognised by its name (and for JSON, its shape)."""
     base = os.path.basename(path)
     lowered = base.lower()
     is_candidate = (
-        base in MODEL_CARD_NAMES or base in ("PKG-INFO", "METADATA", "pyproject.toml", "setup.cfg", "package.json",
-                                             "Cargo.toml", "go.mod")
-        or lowered.endswith((".cdx.json", ".spdx.json", ".spdx", "bom.json", "sbom.json"))
+        path_declares_licenses(path=path)
         or (lowered.endswith(".json") and len(data) < 50 * 1024 * 1024 and b'"bomFormat"' in data[:4096])
         or (lowered.endswith(".json") and b'"spdxVersion"' in data[:4096])
     )
