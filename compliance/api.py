@@ -9,7 +9,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from compliance import services
+from compliance.services import decisions, runs
 from compliance.dossiers import dossier_request, dossier_verify_bytes, dossier_verify_hash
 from compliance.models import CheckRun, Dossier, Finding, FindingDecision, SubmissionDecision
 from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, dossier_get_for_user,
@@ -79,7 +79,7 @@ class CheckRunViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def rerun(self, request, pk=None):
         """Staff: run the check again (its findings are replaced when it ends)."""
-        run = services.check_run_rerun(user=request.user, run=self.get_object())
+        run = runs.check_run_rerun(user=request.user, run=self.get_object())
         return Response(CheckRunSerializer(run).data)
 
 
@@ -103,7 +103,7 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         finding = self.get_object()
         serializer = FindingDecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.finding_decide(user=request.user, finding=finding, **serializer.validated_data)
+        decisions.finding_decide(user=request.user, finding=finding, **serializer.validated_data)
         return Response(FindingSerializer(self.get_object()).data)
 
     @extend_schema(request=FindingReplySerializer, responses=FindingSerializer)
@@ -113,7 +113,7 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         finding = self.get_object()
         serializer = FindingReplySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.finding_reply(user=request.user, finding=finding, reply=serializer.validated_data["reply"])
+        decisions.finding_reply(user=request.user, finding=finding, reply=serializer.validated_data["reply"])
         return Response(FindingSerializer(self.get_object()).data)
 
 
@@ -130,7 +130,7 @@ class SubmissionDecisionViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         submission = submission_get_for_user(user=request.user, pk=data["submission_id"])
-        record = services.submission_decide(user=request.user, submission=submission, decision=data["decision"],
+        record = decisions.submission_decide(user=request.user, submission=submission, decision=data["decision"],
                                             justification=data.get("justification", ""))
         return Response(SubmissionDecisionSerializer(record).data, status=201)
 

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from compliance.services import TransientCheckError
+from compliance.services.runs import TransientCheckError
 
 
 @shared_task(name="compliance.run_check", bind=True, acks_late=True, reject_on_worker_lost=True,
              autoretry_for=(TransientCheckError,), retry_backoff=5, retry_backoff_max=300, retry_jitter=True,
              max_retries=5)
 def run_check_task(self, run_id: int) -> str:
-    from compliance.services import check_run_execute
+    from compliance.services.runs import check_run_execute
 
     return check_run_execute(run_id=run_id, worker=self.request.hostname or None)
 
 
 @shared_task(name="compliance.reconcile_check_runs", acks_late=True, ignore_result=True)
 def reconcile_check_runs_task() -> dict:
-    from compliance.services import check_runs_reconcile
+    from compliance.services.runs import check_runs_reconcile
 
     return check_runs_reconcile()
 

@@ -13,7 +13,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from compliance import dossiers, services
+from compliance import dossiers
+from compliance.services import decisions, runs
+from compliance.services import policy as policy_services
 from compliance.charts import bar_chart_svg, layer_map_svg
 from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
 from compliance.models import CheckRun, Dossier, ReferenceModel
@@ -165,7 +167,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def finding_decide(request: HttpRequest, pk: int) -> HttpResponse:
     finding = finding_get_for_user(user=request.user, pk=pk)
     form_post_apply(request, FindingDecisionForm(request.POST),
-                    lambda **data: services.finding_decide(user=request.user, finding=finding, **data),
+                    lambda **data: decisions.finding_decide(user=request.user, finding=finding, **data),
                     success=_("Decision recorded."))
     return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
 
@@ -175,7 +177,7 @@ def finding_decide(request: HttpRequest, pk: int) -> HttpResponse:
 def finding_reply(request: HttpRequest, pk: int) -> HttpResponse:
     finding = finding_get_for_user(user=request.user, pk=pk)
     form_post_apply(request, FindingReplyForm(request.POST),
-                    lambda **data: services.finding_reply(user=request.user, finding=finding, **data),
+                    lambda **data: decisions.finding_reply(user=request.user, finding=finding, **data),
                     success=_("Reply recorded."))
     return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
 
@@ -191,7 +193,7 @@ def _submission_url(pk: int) -> str:
 def submission_decide(request: HttpRequest, pk: int) -> HttpResponse:
     submission = submission_get_for_user(user=request.user, pk=pk)
     form_post_apply(request, SubmissionDecisionForm(request.POST),
-                    lambda **data: services.submission_decide(user=request.user, submission=submission, **data),
+                    lambda **data: decisions.submission_decide(user=request.user, submission=submission, **data),
                     success=_("Submission decision recorded."))
     return redirect("submission-detail", pk=submission.pk)
 
@@ -200,7 +202,7 @@ def submission_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def check_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     run = check_run_get_for_user(user=request.user, pk=pk)
-    services.check_run_rerun(user=request.user, run=run)
+    runs.check_run_rerun(user=request.user, run=run)
     messages.success(request, _("The check was queued again."))
     return redirect("submission-detail", pk=run.submission_id)
 
@@ -212,12 +214,12 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if user_is_ministry(user=request.user):
             raise PermissionDenied
         raise Http404("not found")
-    policy = services.programme_policy_get_or_create(programme=programme)
+    policy = policy_services.programme_policy_get_or_create(programme=programme)
     form = PolicyForm(request.POST or None, instance=policy)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.programme_policy_update(
+            policy_services.programme_policy_update(
                 user=request.user, programme=programme, allowed=data["allowed_licenses"],
                 denied=data["denied_licenses"], review=data["review_licenses"],
                 from_scratch_required=data["from_scratch_required"], reference_models=data["reference_models"],

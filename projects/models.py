@@ -39,13 +39,6 @@ class Programme(models.Model):
         return f"{self.code}: {self.name}"
 
 
-class ProjectQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "ProjectQuerySet":
-        from projects.selectors import projects_visible_to
-
-        return projects_visible_to(user=user, queryset=self)
-
-
 class Project(models.Model):
     """A funded project of one vendor consortium under a programme."""
 
@@ -72,7 +65,6 @@ class Project(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["programme_id", "code"]

@@ -3,7 +3,7 @@
 A check is a module function ``run(ctx: CheckContext) -> CheckOutcome``. It reads
 the artifact through ``ctx.local_path()``, reports progress through
 ``ctx.progress()`` (which also renews the run's lease) and returns findings as
-plain dicts; ``compliance.services.check_run_execute`` records them. Checks call
+plain dicts; ``compliance.services.runs.check_run_execute`` records them. Checks call
 the engine for the analysis and stay thin.
 """
 

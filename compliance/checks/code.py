@@ -13,7 +13,7 @@ from collections import defaultdict
 from django.conf import settings
 
 from compliance.checks import CheckContext, CheckOutcome, TooLargeToRead, artifact_members, too_large_outcome
-from compliance.checks.licenses import POLICY_CATEGORY, policy_findings, policy_for
+from compliance.services.policy import carried_policy_findings, policy_for
 from compliance.models import CodeCorpus
 from projects.models import Artifact
 
@@ -155,23 +155,6 @@ def carried_inventory(*, matches: list[dict], source: str) -> dict | None:
                 matched_length=m.get("score", 0), coverage=100.0)
                 for expression, m in sorted(by_expression.items())]))
     return license_inventory_build(files=files, declared=[], source=source).to_dict()
-
-
-# Policy findings on the carried licences alone: whether the vendor's own files declare a licence,
-# and whether declarations agree, is the licence check's business (it sees every file).
-CARRIED_SKIPPED_CODES = {"license-missing", "license-unrecognised", "license-declared-mismatch"}
-
-
-def carried_policy_findings(*, inventory: dict, policy: dict) -> list[dict]:
-    """The programme's policy applied to the licences of copied code, titled as such."""
-    findings = []
-    for finding in policy_findings(inventory=inventory, policy=policy):
-        if finding["code"] in CARRIED_SKIPPED_CODES:
-            continue
-        findings.append({**finding, "title": f"Copied code: {finding['title']}"[:300],
-                         "explanation": "Licence of code copied from an indexed open project. " + finding["explanation"],
-                         "category": POLICY_CATEGORY})
-    return findings
 
 
 def applies(artifact: Artifact) -> bool:

@@ -12,7 +12,7 @@ import zstandard
 
 from compliance.checks import artifact_members
 from compliance.models import CheckRun
-from compliance.services import check_run_execute
+from compliance.services.runs import check_run_execute
 from tests.factories import signed_submission
 
 pytestmark = pytest.mark.django_db

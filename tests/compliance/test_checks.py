@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from compliance.models import CheckRun, Finding, ReferenceModel
-from compliance.services import programme_policy_update
+from compliance.services.policy import programme_policy_update
 from tests.compliance.engine.lineage import tinymodels
 from tests.factories import build_world, signed_submission
 

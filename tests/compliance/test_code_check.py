@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from compliance.models import CheckRun, Finding
-from compliance.services import check_run_execute
+from compliance.services.runs import check_run_execute
 from tests.factories import signed_submission
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,7 @@ def _indexed_copy(settings, tmp_path, capsys) -> tuple[bytes, list[str]]:
 def test_declared_copy_is_information_and_its_licence_meets_the_policy(world, settings, tmp_path, capsys, client):
     """A copy the vendor declared is not 'undeclared'; the licence it carries still meets the
     programme's policy, and a policy change re-judges it without rescanning."""
-    from compliance.services import programme_policy_update
+    from compliance.services.policy import programme_policy_update
 
     archive, _ = _indexed_copy(settings, tmp_path, capsys)
     programme_policy_update(user=world.officer, programme=world.programme, allowed="MIT", denied="Apache-2.0",

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from compliance.models import CheckRun, CodeCorpus, Finding
-from compliance.services import check_run_execute
+from compliance.services.runs import check_run_execute
 
 pytestmark = pytest.mark.django_db
 

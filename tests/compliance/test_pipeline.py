@@ -12,7 +12,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from compliance.models import CheckRun, Finding
-from compliance.services import check_run_execute
+from compliance.services.runs import check_run_execute
 from compliance.tasks import run_check_task
 from projects.models import Artifact, Submission
 from tests.factories import build_world, signed_submission

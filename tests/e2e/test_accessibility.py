@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from compliance.models import CheckRun, Finding
-from compliance.services import check_run_execute
+from compliance.services.runs import check_run_execute
 from projects import services
 from tests.e2e.conftest import AXE_JS, login
 from tests.factories import PASSWORD, signed_submission, upload_bytes

@@ -63,7 +63,7 @@ def test_audit_verify_reports_a_removed_entry(world, capsys):
 
 
 def test_downloads_and_decisions_are_audited(world, client):
-    from compliance.services import finding_decide
+    from compliance.services.decisions import finding_decide
     from compliance.models import CheckRun, Finding
     from tests.factories import signed_submission
 

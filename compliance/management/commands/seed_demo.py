@@ -23,7 +23,7 @@ from django.db import transaction
 
 from compliance import demo
 from compliance.models import CodeCorpus, ReferenceModel
-from compliance.services import programme_policy_update
+from compliance.services.policy import programme_policy_update
 from portal.models import Organisation, Role
 from portal.services import user_create
 from projects import services as project_services

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from compliance import services as compliance_services
+from compliance.services import decisions as compliance_services
 from compliance.dossier.context import dossier_context_build
 from compliance.dossier.render import dossier_html_render
 from compliance.models import CheckRun, Finding

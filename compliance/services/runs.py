@@ -1,4 +1,4 @@
-"""Writes of the compliance room: check runs, findings, decisions, policies.
+"""Check runs, from creation to their end.
 
 The pipeline's rules (see THREAT_MODEL.md and ARCHITECTURE.md):
 - One ``CheckRun`` per (artifact, check) is the source of truth.
@@ -18,18 +18,17 @@ import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome, check_registry, checks_for
-from compliance.models import CheckRun, Finding, FindingDecision, ProgrammePolicy, SubmissionDecision
+from compliance.models import CheckRun, Finding
 from portal.selectors import user_can_manage
 from portal.services import audit_record
-from projects.models import Artifact, Programme, Submission
-from projects.selectors import user_can_review, user_can_submit
+from projects.models import Artifact, Submission
 from projects.services import submission_status_set
 
 logger = logging.getLogger(__name__)
@@ -274,128 +273,3 @@ def check_runs_reconcile() -> dict:
                 _send(run)
                 counts["resent"] += 1
     return counts
-
-
-# --- decisions ----------------------------------------------------------------------------------
-
-def finding_decide(*, user, finding: Finding, decision: str, justification: str = "") -> FindingDecision:
-    """A reviewer confirms, waives (with a justification) or dismisses a finding."""
-    if not user_can_review(user=user, project=finding.submission.project):
-        raise PermissionDenied(_("Only reviewers assigned to this project may decide its findings."))
-    if decision not in FindingDecision.Decision.values:
-        raise ValidationError({"decision": _("Choose confirmed, waived or false positive.")})
-    justification = (justification or "").strip()
-    if decision in {FindingDecision.Decision.WAIVED, FindingDecision.Decision.FALSE_POSITIVE} and not justification:
-        raise ValidationError({"justification": _("Say why: a waiver or a false positive needs a justification.")})
-    with transaction.atomic():
-        record = FindingDecision.objects.create(finding=finding, decision=decision, justification=justification,
-                                                decided_by=user)
-        Finding.objects.filter(pk=finding.pk).update(status=decision)
-        finding.status = decision
-        audit_record(actor=user, action="finding.decide", object_type="finding", object_id=finding.pk,
-                     object_label=finding.title, submission_id=finding.submission_id,
-                     project_id=finding.submission.project_id,
-                     data={"decision": decision, "justification": justification})
-    return record
-
-
-def finding_reply(*, user, finding: Finding, reply: str) -> Finding:
-    """The vendor's answer to a finding (shown to reviewers and in the dossier)."""
-    if not user_can_submit(user=user, project=finding.submission.project):
-        raise PermissionDenied(_("Only the project's vendor members may reply to its findings."))
-    reply = (reply or "").strip()
-    if not reply:
-        raise ValidationError({"reply": _("Write a reply.")})
-    with transaction.atomic():
-        Finding.objects.filter(pk=finding.pk).update(vendor_reply=reply[:10000])
-        finding.vendor_reply = reply[:10000]
-        audit_record(actor=user, action="finding.reply", object_type="finding", object_id=finding.pk,
-                     object_label=finding.title, submission_id=finding.submission_id,
-                     project_id=finding.submission.project_id, data={"reply": reply[:2000]})
-    return finding
-
-
-DECIDABLE = {Submission.Status.CHECKED, Submission.Status.APPROVED, Submission.Status.CHANGES_REQUESTED,
-             Submission.Status.REJECTED}
-
-
-def submission_decide(*, user, submission: Submission, decision: str, justification: str = "") -> SubmissionDecision:
-    """Approve, request changes or reject a submission whose checks have all ended."""
-    if not user_can_review(user=user, project=submission.project):
-        raise PermissionDenied(_("Only reviewers assigned to this project may decide its submissions."))
-    if decision not in SubmissionDecision.Decision.values:
-        raise ValidationError({"decision": _("Choose approved, changes requested or rejected.")})
-    if submission.status not in DECIDABLE:
-        raise ValidationError(_("Wait until every check has ended before deciding the submission."))
-    justification = (justification or "").strip()
-    if decision != SubmissionDecision.Decision.APPROVED and not justification:
-        raise ValidationError({"justification": _("Say why the submission is not approved.")})
-    if decision == SubmissionDecision.Decision.APPROVED and submission.findings.filter(
-            severity__in=["critical", "high"], status=Finding.Status.OPEN).exists():
-        raise ValidationError(_("Decide every open critical and high finding before approving."))
-    with transaction.atomic():
-        record = SubmissionDecision.objects.create(submission=submission, decision=decision,
-                                                   justification=justification, decided_by=user)
-        submission_status_set(submission=submission, status=decision)
-        audit_record(actor=user, action="submission.decide", object_type="submission", object_id=submission.pk,
-                     object_label=str(submission), submission_id=submission.pk, project_id=submission.project_id,
-                     data={"decision": decision, "justification": justification})
-    return record
-
-
-def programme_policy_get_or_create(*, programme: Programme) -> ProgrammePolicy:
-    policy, _created = ProgrammePolicy.objects.get_or_create(programme=programme)
-    return policy
-
-
-def programme_policy_update(*, user, programme: Programme, allowed: str, denied: str, review: str,
-                            from_scratch_required: bool, reference_models=(), code_corpora=(),
-                            denied_categories=(), review_categories=(), allowed_categories=(),
-                            accept_model_use_restrictions: bool = False, expected_monthly_users: int | None = None,
-                            require_declared_license: bool = True, outbound_license: str = "") -> ProgrammePolicy:
-    """Change a programme's policy; every listed expression must parse as SPDX.
-
-    Arguments left out take their defaults: the policy is what this call says."""
-    if not user_can_manage(user=user):
-        raise PermissionDenied(_("Only ministry administrators and programme officers may change policies."))
-    from compliance.spdx import spdx_lines_validate
-
-    errors = {}
-    for field, text in (("allowed_licenses", allowed), ("denied_licenses", denied), ("review_licenses", review)):
-        problems = spdx_lines_validate(text)
-        if problems:
-            errors[field] = problems
-    from compliance.spdx import spdx_expression_problem
-
-    outbound_license = (outbound_license or "").strip()
-    if outbound_license and (problem := spdx_expression_problem(outbound_license)):
-        errors["outbound_license"] = [problem]
-    if expected_monthly_users is not None and expected_monthly_users < 0:
-        errors["expected_monthly_users"] = [_("The number of users cannot be negative.")]
-    if errors:
-        raise ValidationError(errors)
-    with transaction.atomic():
-        policy = programme_policy_get_or_create(programme=programme)
-        policy.allowed_categories = list(allowed_categories)
-        policy.accept_model_use_restrictions = accept_model_use_restrictions
-        policy.expected_monthly_users = expected_monthly_users
-        policy.require_declared_license = require_declared_license
-        policy.outbound_license = outbound_license
-        policy.allowed_licenses = allowed.strip()
-        policy.denied_licenses = denied.strip()
-        policy.review_licenses = review.strip()
-        policy.from_scratch_required = from_scratch_required
-        policy.denied_categories = list(denied_categories)
-        policy.review_categories = list(review_categories)
-        policy.save()
-        policy.reference_models.set(reference_models)
-        policy.code_corpora.set(code_corpora)
-        from compliance.checks.licenses import licence_policy_reevaluate
-
-        reevaluated = licence_policy_reevaluate(programme_id=programme.pk)
-        audit_record(actor=user, action="policy.update", object_type="programme", object_id=programme.pk,
-                     object_label=str(programme), data=policy.as_engine_policy()
-                     | {"from_scratch_required": from_scratch_required,
-                        "reference_models": [str(m) for m in policy.reference_models.all()],
-                        "licence_runs_reevaluated": reevaluated})
-    return policy

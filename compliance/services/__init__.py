@@ -1,0 +1,10 @@
+"""Writes of the compliance room, one module per concern.
+
+- ``runs``: check runs from creation to their end (enqueue, claim, lease, fence, finish,
+  reconcile) and the submission status they drive.
+- ``decisions``: reviewers' decisions on findings and submissions, vendors' replies.
+- ``policy``: a programme's policy, and its judgement of stored licence inventories
+  (shared by the licence and code checks, re-applied when the policy changes).
+
+Import from the module itself (``from compliance.services.runs import check_run_execute``).
+"""

@@ -1,0 +1,77 @@
+"""Decisions: reviewers decide findings and submissions; vendors reply to findings."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from compliance.models import Finding, FindingDecision, SubmissionDecision
+from portal.services import audit_record
+from projects.models import Submission
+from projects.selectors import user_can_review, user_can_submit
+from projects.services import submission_status_set
+
+def finding_decide(*, user, finding: Finding, decision: str, justification: str = "") -> FindingDecision:
+    """A reviewer confirms, waives (with a justification) or dismisses a finding."""
+    if not user_can_review(user=user, project=finding.submission.project):
+        raise PermissionDenied(_("Only reviewers assigned to this project may decide its findings."))
+    if decision not in FindingDecision.Decision.values:
+        raise ValidationError({"decision": _("Choose confirmed, waived or false positive.")})
+    justification = (justification or "").strip()
+    if decision in {FindingDecision.Decision.WAIVED, FindingDecision.Decision.FALSE_POSITIVE} and not justification:
+        raise ValidationError({"justification": _("Say why: a waiver or a false positive needs a justification.")})
+    with transaction.atomic():
+        record = FindingDecision.objects.create(finding=finding, decision=decision, justification=justification,
+                                                decided_by=user)
+        Finding.objects.filter(pk=finding.pk).update(status=decision)
+        finding.status = decision
+        audit_record(actor=user, action="finding.decide", object_type="finding", object_id=finding.pk,
+                     object_label=finding.title, submission_id=finding.submission_id,
+                     project_id=finding.submission.project_id,
+                     data={"decision": decision, "justification": justification})
+    return record
+
+
+def finding_reply(*, user, finding: Finding, reply: str) -> Finding:
+    """The vendor's answer to a finding (shown to reviewers and in the dossier)."""
+    if not user_can_submit(user=user, project=finding.submission.project):
+        raise PermissionDenied(_("Only the project's vendor members may reply to its findings."))
+    reply = (reply or "").strip()
+    if not reply:
+        raise ValidationError({"reply": _("Write a reply.")})
+    with transaction.atomic():
+        Finding.objects.filter(pk=finding.pk).update(vendor_reply=reply[:10000])
+        finding.vendor_reply = reply[:10000]
+        audit_record(actor=user, action="finding.reply", object_type="finding", object_id=finding.pk,
+                     object_label=finding.title, submission_id=finding.submission_id,
+                     project_id=finding.submission.project_id, data={"reply": reply[:2000]})
+    return finding
+
+
+DECIDABLE = {Submission.Status.CHECKED, Submission.Status.APPROVED, Submission.Status.CHANGES_REQUESTED,
+             Submission.Status.REJECTED}
+
+
+def submission_decide(*, user, submission: Submission, decision: str, justification: str = "") -> SubmissionDecision:
+    """Approve, request changes or reject a submission whose checks have all ended."""
+    if not user_can_review(user=user, project=submission.project):
+        raise PermissionDenied(_("Only reviewers assigned to this project may decide its submissions."))
+    if decision not in SubmissionDecision.Decision.values:
+        raise ValidationError({"decision": _("Choose approved, changes requested or rejected.")})
+    if submission.status not in DECIDABLE:
+        raise ValidationError(_("Wait until every check has ended before deciding the submission."))
+    justification = (justification or "").strip()
+    if decision != SubmissionDecision.Decision.APPROVED and not justification:
+        raise ValidationError({"justification": _("Say why the submission is not approved.")})
+    if decision == SubmissionDecision.Decision.APPROVED and submission.findings.filter(
+            severity__in=["critical", "high"], status=Finding.Status.OPEN).exists():
+        raise ValidationError(_("Decide every open critical and high finding before approving."))
+    with transaction.atomic():
+        record = SubmissionDecision.objects.create(submission=submission, decision=decision,
+                                                   justification=justification, decided_by=user)
+        submission_status_set(submission=submission, status=decision)
+        audit_record(actor=user, action="submission.decide", object_type="submission", object_id=submission.pk,
+                     object_label=str(submission), submission_id=submission.pk, project_id=submission.project_id,
+                     data={"decision": decision, "justification": justification})
+    return record
