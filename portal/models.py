@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from portal.audit_chain import CHECKPOINT_SCHEMA, HASH_VERSION, event_hash, utc_iso
 
 
 class Organisation(models.Model):
@@ -65,13 +64,26 @@ class AuditEventQuerySet(models.QuerySet):
     def delete(self):
         raise PermissionError("the audit log is append-only")
 
+    def _seal(self, *, pk: int, seq: int, prev_hash: str, entry_hash: str) -> int:
+        """Fill the chain fields of a row not yet sealed; a sealed row is never touched again.
+
+        Only ``portal.services.audit_chain_seal`` calls this, under the chain lock.
+        """
+        return models.QuerySet.update(self.filter(pk=pk, seq__isnull=True), seq=seq, prev_hash=prev_hash,
+                                      entry_hash=entry_hash)
+
 
 class AuditEvent(models.Model):
     """One entry of the append-only, hash-chained audit trail.
 
-    ``entry_hash`` is SHA-256 over the previous entry's hash and this entry's
-    canonical JSON, so changing, removing or reordering any entry breaks every
-    hash after it; ``python manage.py audit_verify`` walks the chain.
+    An event is inserted in its caller's transaction with its chain fields unset
+    (``seq``, ``prev_hash``, ``entry_hash``), and sealed after that transaction
+    commits: ``portal.services.audit_chain_seal`` gives it the next position and
+    ``entry_hash`` = SHA-256 over the previous entry's hash and this entry's
+    canonical JSON (``portal.audit_chain``, version ``hash_version``). Changing,
+    removing or reordering an entry breaks every hash after it; signed
+    ``AuditCheckpoint`` rows catch truncation and wholesale rewrites;
+    ``python manage.py audit_verify`` checks both.
     """
 
     created_at = models.DateTimeField(db_index=True)
@@ -87,8 +99,11 @@ class AuditEvent(models.Model):
     submission_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     project_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     data = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    entry_hash = models.CharField(max_length=64, unique=True)
+    # Position in the chain (1, 2, ...), given when sealed; commit order, not id order.
+    seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
+    hash_version = models.PositiveSmallIntegerField(default=HASH_VERSION)
+    prev_hash = models.CharField(max_length=64, blank=True, default="")
+    entry_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -99,23 +114,17 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.object_type}:{self.object_id} by {self.actor_label}"
 
-    def canonical(self) -> bytes:
-        """The bytes the hash covers: every field but the hashes, in a fixed order."""
-        payload = {
-            "created_at": self.created_at.isoformat(),
-            "actor": self.actor_label,
-            "action": self.action,
-            "object_type": self.object_type,
-            "object_id": self.object_id,
-            "object_label": self.object_label,
-            "submission_id": self.submission_id,
-            "project_id": self.project_id,
-            "data": self.data,
+    def hash_fields(self) -> dict:
+        """The columns ``portal.audit_chain`` hashes, by name."""
+        return {
+            "id": self.pk, "seq": self.seq, "hash_version": self.hash_version, "created_at": self.created_at,
+            "actor_id": self.actor_id, "actor_label": self.actor_label, "action": self.action,
+            "object_type": self.object_type, "object_id": self.object_id, "object_label": self.object_label,
+            "submission_id": self.submission_id, "project_id": self.project_id, "data": self.data,
         }
-        return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
     def compute_hash(self) -> str:
-        return hashlib.sha256(self.prev_hash.encode() + b"\n" + self.canonical()).hexdigest()
+        return event_hash(row=self.hash_fields(), prev_hash=self.prev_hash)
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
@@ -124,3 +133,62 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("the audit log is append-only")
+
+
+class AuditCheckpointQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("audit checkpoints are append-only")
+
+    def delete(self):
+        raise PermissionError("audit checkpoints are append-only")
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "the audit chain held ``event_count`` events ending in ``head_hash``".
+
+    Signed (detached CMS) with the portal's signing identity, the one that signs
+    dossiers, over ``portal.audit_chain.checkpoint_payload``. Taken by beat, at
+    every dossier issue (the dossier embeds it) and on demand
+    (``audit_checkpoint``); exported as JSON for an outside witness. A chain that
+    no longer reproduces a checkpoint's count and head hash was truncated or
+    rewritten.
+    """
+
+    class Reason(models.TextChoices):
+        BEAT = "beat", _("Periodic (beat)")
+        DOSSIER = "dossier", _("Dossier issued")
+        MANUAL = "manual", _("Operator request")
+
+    number = models.PositiveIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    event_count = models.PositiveBigIntegerField()
+    head_event_id = models.BigIntegerField(null=True, blank=True)
+    head_hash = models.CharField(max_length=64)
+    # DER of a detached CMS SignedData over the payload, base64; it carries the signer's certificate.
+    signature = models.TextField()
+    signer_fingerprint = models.CharField(max_length=64)
+    certificate_pem = models.TextField()
+
+    objects = AuditCheckpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.number}: {self.event_count} events, head {self.head_hash[:12]}"
+
+    def signed_fields(self) -> dict:
+        return {
+            "schema": CHECKPOINT_SCHEMA, "number": self.number, "created_at": utc_iso(self.created_at),
+            "reason": self.reason, "event_count": self.event_count, "head_event_id": self.head_event_id,
+            "head_hash": self.head_hash,
+        }
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("audit checkpoints are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("audit checkpoints are append-only")

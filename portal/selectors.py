@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Iterable
 
 from portal.models import MINISTRY_ROLES, MINISTRY_WIDE_ROLES, AuditEvent, Role
 
@@ -29,29 +30,62 @@ def user_can_manage(*, user) -> bool:
     return user_role(user=user) in {Role.ADMIN, Role.OFFICER}
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChainReport:
+    """What walking the sealed chain in position order found.
+
+    ``events`` counts sealed entries; ``hashes_at`` maps each asked position
+    (``seq``) to the entry hash found there (for comparing with checkpoints); ``reasons`` is
+    empty when every link and hash holds.
+    """
+
     ok: bool
-    entries: int
+    events: int
+    head_hash: str
+    head_event_id: int | None
     first_bad_id: int | None
-    reason: str
+    reasons: list[str] = field(default_factory=list)
+    unsealed: int = 0
+    hashes_at: dict[int, str] = field(default_factory=dict)
+    head_seq: int = 0  # position of the newest sealed entry (equals ``events`` when nothing was removed)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons) if self.reasons else "chain intact"
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "entries": self.entries, "first_bad_id": self.first_bad_id, "reason": self.reason}
+        return {"ok": self.ok, "events": self.events, "head_hash": self.head_hash,
+                "head_event_id": self.head_event_id, "first_bad_id": self.first_bad_id,
+                "unsealed": self.unsealed, "reasons": list(self.reasons)}
 
 
-def audit_chain_verify() -> ChainReport:
-    """Walk the chain in insertion order; report the first entry whose link or hash is wrong."""
-    from portal.services import GENESIS_HASH
+def audit_chain_verify(*, positions: Iterable[int] = ()) -> ChainReport:
+    """Walk the sealed chain by position; report the first entry whose link or hash is wrong.
 
-    prev = GENESIS_HASH
-    count = 0
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+    Keeps walking after a break so the count and the hashes at ``positions``
+    (checkpoints' event counts) are still reported.
+    """
+    from portal.audit_chain import GENESIS_HASH
+
+    wanted = set(positions)
+    hashes_at: dict[int, str] = {}
+    if 0 in wanted:
+        hashes_at[0] = GENESIS_HASH
+    prev, count, head_id, head_seq = GENESIS_HASH, 0, None, 0
+    first_bad: int | None = None
+    reasons: list[str] = []
+    for event in AuditEvent.objects.filter(seq__isnull=False).order_by("seq").iterator(chunk_size=2000):
         count += 1
-        if event.prev_hash != prev:
-            return ChainReport(False, count, event.pk, f"entry {event.pk} does not follow the entry before it "
-                                                       "(an entry was removed or reordered)")
-        if event.compute_hash() != event.entry_hash:
-            return ChainReport(False, count, event.pk, f"entry {event.pk} was altered after it was written")
-        prev = event.entry_hash
-    return ChainReport(True, count, None, "chain intact")
+        if first_bad is None:
+            if event.seq != count or event.prev_hash != prev:
+                first_bad = event.pk
+                reasons.append(f"entry {event.pk} (position {event.seq}) does not follow the entry before it "
+                               "(an entry was removed or reordered)")
+            elif event.compute_hash() != event.entry_hash:
+                first_bad = event.pk
+                reasons.append(f"entry {event.pk} (position {event.seq}) was altered after it was written")
+        if event.seq in wanted:
+            hashes_at[event.seq] = event.entry_hash
+        prev, head_id, head_seq = event.entry_hash, event.pk, event.seq
+    unsealed = AuditEvent.objects.filter(seq__isnull=True).count()
+    return ChainReport(first_bad is None, count, prev, head_id, first_bad, reasons, unsealed, hashes_at, head_seq)

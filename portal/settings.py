@@ -248,8 +248,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The reconciler (compliance.reconcile_check_runs) runs from beat; the embedded
 # default starts the worker with --beat so nothing else needs to run.
 RECONCILE_INTERVAL_S = float(os.environ.get("PORTAL_RECONCILE_INTERVAL_S", "30"))
+# A signed audit checkpoint (portal.audit_checkpoint) at most this often, skipped when no
+# event was added: hourly bounds what a database-level attacker can cut unnoticed to one hour.
+AUDIT_CHECKPOINT_INTERVAL_S = float(os.environ.get("PORTAL_AUDIT_CHECKPOINT_INTERVAL_S", "3600"))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-check-runs": {"task": "compliance.reconcile_check_runs", "schedule": RECONCILE_INTERVAL_S},
+    "audit-checkpoint": {"task": "portal.audit_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_S},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A running check renews its lease at every progress report; a run whose lease
