@@ -71,15 +71,25 @@ def _send(dossier_id: int) -> None:
 
 
 def _issue(dossier: Dossier) -> bytes:
-    """Render and sign; returns the PDF bytes (raises on failure or timeout)."""
+    """Render and sign; returns the PDF bytes (raises on failure or timeout).
+
+    First a signed audit checkpoint is taken (sealing every committed event, so the
+    excerpt shows their hashes) and embedded: the dossier then proves what the audit
+    log held when it was issued (issue #10).
+    """
     from compliance.dossier.context import dossier_context_build
     from compliance.dossier.issue import dossier_issue
     from compliance.dossier.signing import signing_identity_from_settings
+    from portal.checkpoints import audit_checkpoint_export
+    from portal.models import AuditCheckpoint
+    from portal.services import audit_checkpoint_create
 
+    identity = signing_identity_from_settings(settings=settings)
+    checkpoint = audit_checkpoint_create(reason=AuditCheckpoint.Reason.DOSSIER, identity=identity)
     context = dossier_context_build(submission=dossier.submission, lang=dossier.lang,
                                     dossier_number=dossier.number, issued_at=timezone.now(),
                                     verify_url=settings.DOSSIER_VERIFY_URL)
-    identity = signing_identity_from_settings(settings=settings)
+    context.audit_checkpoint = audit_checkpoint_export(checkpoint=checkpoint)
     issued = dossier_issue(context=context, identity=identity, tsa_url=settings.DOSSIER_TSA_URL or None,
                            timeout_s=RENDER_TIMEOUT_S)
     return issued.pdf_bytes

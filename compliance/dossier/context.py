@@ -295,6 +295,8 @@ class DossierContext(_ToDict):
     verify_url: str = ""  # public verify page, e.g. https://portal.example/verify/
     signer_subject: str = ""  # filled by the caller when the signing key is known
     signer_fingerprint: str = ""  # SHA-256 of the signing certificate (hex)
+    # The signed audit checkpoint the dossier is issued under (portal.checkpoints export), filled by the caller.
+    audit_checkpoint: dict[str, Any] | None = None
 
 
 # Plain-words description of each check, per language; the check name comes

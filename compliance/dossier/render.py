@@ -254,6 +254,11 @@ def dossier_attachments_build(*, context: DossierContext) -> list[AttachmentFile
         AttachmentFile("findings.json", label_for(lang, "attachment_findings"), "application/json", "Data", findings),
         AttachmentFile("bom.cdx.json", label_for(lang, "attachment_bom"), "application/vnd.cyclonedx+json", "Data", bom),
     ]
+    from compliance.dossier.checkpoint import dossier_checkpoint_attachment
+
+    checkpoint = dossier_checkpoint_attachment(context=context)
+    if checkpoint is not None:
+        files.append(checkpoint)
     manifest = {
         "schema": "sovereign-ai-portal/dossier-manifest/1",
         "dossier_number": context.dossier_number,
@@ -586,11 +591,18 @@ def _dossier_view_build(*, context: DossierContext, static_base: str, findings_p
         if context.signer_fingerprint
         else "",
         "verify_step_attachments": label_for(lang, "verify_step_attachments", names=", ".join(a.name for a in attachments)),
+        "verify_step_checkpoint": _checkpoint_step(context),
         "attachments": [
             {"name": a.name, "description": a.description, "size": _fmt_size(len(a.data)), "sha256": a.sha256} for a in attachments
         ],
         "generated_by": label_for(lang, "generated_by", portal=context.portal_name),
     }
+
+
+def _checkpoint_step(context: DossierContext) -> str:
+    from compliance.dossier.checkpoint import dossier_checkpoint_verify_step
+
+    return dossier_checkpoint_verify_step(context=context)
 
 
 def _label_keys() -> list[str]:
