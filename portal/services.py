@@ -113,7 +113,7 @@ def _audit_chain_seal_batch() -> int:
         seq += 1
         event.seq, event.prev_hash = seq, prev
         event.entry_hash = event.compute_hash()
-        if AuditEvent.objects._seal(pk=event.pk, seq=seq, prev_hash=prev, entry_hash=event.entry_hash) != 1:
+        if AuditEvent.objects.get_queryset()._seal(pk=event.pk, seq=seq, prev_hash=prev, entry_hash=event.entry_hash) != 1:
             raise RuntimeError(f"audit event {event.pk} was sealed by someone else while we held the chain lock")
         prev = event.entry_hash
     return len(pending)
