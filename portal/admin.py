@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from portal.models import AuditEvent, Organisation, Profile
+from portal.models import AuditCheckpoint, AuditEvent, Organisation, Profile
 
 
 @admin.register(Organisation)
@@ -22,10 +22,27 @@ class ProfileAdmin(admin.ModelAdmin):
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the trail is append-only."""
 
-    list_display = ["id", "created_at", "actor_label", "action", "object_type", "object_id", "object_label"]
+    list_display = ["id", "seq", "created_at", "actor_label", "action", "object_type", "object_id", "object_label"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_label", "action", "object_label", "entry_hash"]
     date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(admin.ModelAdmin):
+    """Read-only: checkpoints are signed and append-only."""
+
+    list_display = ["number", "created_at", "reason", "event_count", "head_hash", "signer_fingerprint"]
+    list_filter = ["reason"]
 
     def has_add_permission(self, request):
         return False

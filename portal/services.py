@@ -76,10 +76,21 @@ def audit_record(
         data=data or {},
     )
     event.save()
-    # robust: the caller's work is committed already; a seal that fails (database
-    # gone) is logged, and the next seal (beat, a checkpoint, audit_verify) picks it up.
-    transaction.on_commit(audit_chain_seal, robust=True)
+    _audit_chain_seal_after_commit()
     return event
+
+
+def _audit_chain_seal_after_commit() -> None:
+    """One seal per transaction, however many events it records (one seal chains them all).
+
+    robust: the caller's work is committed already; a seal that fails (database gone)
+    is logged, and the next seal (any later append, beat, a checkpoint, audit_verify)
+    picks the event up. A callback dropped with a rolled-back savepoint is not in the
+    list any more, so the next event registers it again.
+    """
+    if any(entry[1] is audit_chain_seal for entry in getattr(connection, "run_on_commit", ())):
+        return
+    transaction.on_commit(audit_chain_seal, robust=True)
 
 
 def _audit_chain_lock() -> None:

@@ -86,3 +86,20 @@ def test_events_are_chained_in_commit_order_without_holes(world):
     assert first.seq is not None and second.seq == first.seq + 1
     assert second.prev_hash == first.entry_hash
     assert audit_chain_verify().ok
+
+
+def test_an_event_after_a_rolled_back_savepoint_is_still_chained(world):
+    """The seal registered inside a savepoint dies with it; the next event must register its own."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                audit_record(actor=world.reviewer, action="finding.decide", object_type="finding", object_id=1)
+                raise RuntimeError("the decision failed")
+        except RuntimeError:
+            pass
+        kept = audit_record(actor=world.reviewer, action="finding.reply", object_type="finding", object_id=1)
+    kept.refresh_from_db()
+    assert kept.seq is not None, "sealed after commit without waiting for beat"
+    assert not AuditEvent.objects.filter(action="finding.decide").exists()
+    report = audit_chain_verify()
+    assert report.ok and report.unsealed == 0
