@@ -72,6 +72,7 @@ def audit_chain_verify(*, positions: Iterable[int] = ()) -> ChainReport:
     if 0 in wanted:
         hashes_at[0] = GENESIS_HASH
     prev, count, head_id, head_seq = GENESIS_HASH, 0, None, 0
+    newest_version = 1
     first_bad: int | None = None
     reasons: list[str] = []
     for event in AuditEvent.objects.filter(seq__isnull=False).order_by("seq").iterator(chunk_size=2000):
@@ -84,6 +85,13 @@ def audit_chain_verify(*, positions: Iterable[int] = ()) -> ChainReport:
             elif event.compute_hash() != event.entry_hash:
                 first_bad = event.pk
                 reasons.append(f"entry {event.pk} (position {event.seq}) was altered after it was written")
+            elif event.hash_version < newest_version:
+                # Old-scheme rows only ever precede new ones (the migration); one after is a downgrade
+                # to a scheme that does not cover the actor id.
+                first_bad = event.pk
+                reasons.append(f"entry {event.pk} (position {event.seq}) claims hash version {event.hash_version} "
+                               f"after entries of version {newest_version} (rewritten under the old scheme)")
+        newest_version = max(newest_version, event.hash_version)
         if event.seq in wanted:
             hashes_at[event.seq] = event.entry_hash
         prev, head_id, head_seq = event.entry_hash, event.pk, event.seq

@@ -178,3 +178,14 @@ def test_downloads_and_decisions_are_audited(world, client):
     assert event.actor_label == world.reviewer.username and event.actor_id == world.reviewer.pk
     assert event.data == {"decision": "waived", "justification": "Known and accepted."}
     assert event.submission_id == submission.pk
+
+
+def test_rewriting_the_newest_entry_under_the_old_scheme_is_caught(world, capsys):
+    """Version 1 did not cover the actor id; claiming it for a new entry is itself a tampering."""
+    newest = _chain()[-1]
+    row = {**newest.hash_fields(), "hash_version": 1, "actor_id": world.auditor.pk}
+    _sql("UPDATE portal_auditevent SET hash_version = 1, actor_id = %s, entry_hash = %s WHERE id = %s",
+         [world.auditor.pk, event_hash(row=row, prev_hash=newest.prev_hash), newest.pk])
+    status, result = _verify(capsys)
+    assert status == 1 and result["first_bad_id"] == newest.pk
+    assert "claims hash version 1" in result["reasons"][0]
