@@ -682,10 +682,19 @@ def _zip_walk(*, handle: BinaryIO, container: str, budget: _Budget, findings: li
                 code="archive_size_mismatch",
                 evidence={"archive": container, "member": shown, "declared": entry.size, "stored": entry.compressed_size},
             )
-        if entry.size >= _RATIO_MIN_BYTES and entry.size > budget.limits.max_compression_ratio * max(entry.compressed_size, 1):
+        limits = budget.limits
+        ratio = entry.size / max(entry.compressed_size, 1)
+        if entry.size >= limits.bomb_min_bytes and ratio > limits.bomb_ratio:
+            member_findings.append(_bomb_finding(
+                message=f"{container}: member '{shown}' expands {ratio:,.0f}x ({entry.compressed_size:,} bytes to {entry.size:,}), "
+                        f"beyond the {limits.bomb_ratio:,}x no real file reaches: nearly all of it repeats one byte or a "
+                        "few. A compression bomb; quarantined until a reviewer decides",
+                evidence={"archive": container, "member": shown, "scope": "member", "size": entry.size,
+                          "compressed": entry.compressed_size, "ratio": round(ratio, 1), "limit": limits.bomb_ratio}))
+        elif entry.size >= _RATIO_MIN_BYTES and ratio > limits.max_compression_ratio:
             member_findings.append(
                 Finding("low", "archive_high_compression_ratio",
-                        f"{container}: member '{shown}' expands {entry.size // max(entry.compressed_size, 1):,}x; almost all of it is one repeated byte",
+                        f"{container}: member '{shown}' expands {entry.size // max(entry.compressed_size, 1):,}x; almost all of it is repetition",
                         {"archive": container, "member": shown, "size": entry.size, "compressed": entry.compressed_size})
             )
         reader = _ZipMemberReader(handle=handle, entry=entry, budget=budget, container=container, name=shown)
@@ -1131,6 +1140,45 @@ def _inspect_nested(*, stream: BinaryIO, kind: str, container: str, budget: _Bud
     return _inspect_stream(handle=stream, kind=kind, container=container, budget=budget, depth=depth, member_hook=member_hook)
 
 
+def _bomb_finding(*, message: str, evidence: dict[str, Any]) -> Finding:
+    """High, so it blocks approval; its code quarantines rather than rejects (`QUARANTINE_CODES`)."""
+    return Finding("high", "archive_compression_bomb", message, evidence)
+
+
+def _report_findings(report: ArchiveReport) -> Iterator[Finding]:
+    yield from report.findings
+    for nested in report.nested:
+        yield from _report_findings(nested)
+
+
+def _total_bomb_findings(*, report: ArchiveReport, budget: _Budget, stored: int) -> list[Finding]:
+    """The whole upload's expansion: what a recursive extraction would write over what was sent.
+
+    Catches nests (42.zip) and single-stream formats (tar.gz, tar.zst, .gz) that have no
+    per-member compressed size; silent when a member was already called a bomb."""
+    limits = budget.limits
+    expanded = budget.expanded
+    ratio = expanded / max(stored, 1)
+    if expanded < limits.bomb_min_bytes or ratio <= limits.bomb_ratio:
+        return []
+    if any(f.code == "archive_compression_bomb" for f in _report_findings(report)):
+        return []
+    nested = sum(1 for _ in _nested_reports(report))
+    return [_bomb_finding(
+        message=f"{report.name}: {stored:,} bytes expand to {expanded:,} ({ratio:,.0f}x"
+                + (f", across {nested} nested archive(s)" if nested else "")
+                + f"), beyond the {limits.bomb_ratio:,}x no real upload reaches. A compression bomb; "
+                "quarantined until a reviewer decides",
+        evidence={"archive": report.name, "scope": "total", "expanded": expanded, "stored": stored,
+                  "ratio": round(ratio, 1), "nested_archives": nested, "limit": limits.bomb_ratio})]
+
+
+def _nested_reports(report: ArchiveReport) -> Iterator[ArchiveReport]:
+    for nested in report.nested:
+        yield nested
+        yield from _nested_reports(nested)
+
+
 def archive_inspect(*, path: str | Path, limits: IntakeLimits = IntakeLimits(), member_hook: MemberHook | None = None) -> ArchiveReport:
     """Inspect an archive file's structure and every member's bytes, without extracting.
 
@@ -1149,9 +1197,12 @@ def archive_inspect(*, path: str | Path, limits: IntakeLimits = IntakeLimits(), 
         kind = archive_kind_sniff(head=head)
         if kind in ("gzip", "zstd"):
             # A single compressed file: decompress against the budget (bomb check).
-            return _inspect_nested(stream=handle, kind=kind, container=container, budget=budget, depth=0, member_hook=member_hook)
-        kind = _kind_of(handle, container)
-        return _inspect_stream(handle=handle, kind=kind, container=container, budget=budget, depth=0, member_hook=member_hook)
+            report = _inspect_nested(stream=handle, kind=kind, container=container, budget=budget, depth=0, member_hook=member_hook)
+        else:
+            kind = _kind_of(handle, container)
+            report = _inspect_stream(handle=handle, kind=kind, container=container, budget=budget, depth=0, member_hook=member_hook)
+    report.findings.extend(_total_bomb_findings(report=report, budget=budget, stored=path.stat().st_size))
+    return report
 
 
 def zip_member_names(*, path: str | Path, limits: IntakeLimits = IntakeLimits()) -> list[str]:

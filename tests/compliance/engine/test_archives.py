@@ -9,6 +9,7 @@ import uuid
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compliance.engine.archives import (
@@ -127,11 +128,58 @@ def test_honest_highly_compressed_member_hits_the_expansion_cap(tmp_path: Path) 
             member.reader.read()
 
 
-def test_high_compression_ratio_is_noted(tmp_path: Path) -> None:
-    archive = hostile.zip_bomb_real(tmp_path / "zeros.zip", size=8 * MiB)
+def _mostly_zeros(n: int, gap: int) -> bytes:
+    """Zeros with 16 random bytes every `gap`: compresses a few hundred times, not a thousand."""
+    block = bytearray(n)
+    rng = np.random.default_rng(3)
+    for offset in range(0, n, gap):
+        block[offset:offset + 16] = rng.bytes(16)
+    return bytes(block)
+
+
+def test_high_compression_ratio_below_a_bomb_is_only_noted(tmp_path: Path) -> None:
+    archive = tmp_path / "sparse.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        out.writestr("sparse.bin", _mostly_zeros(8 * MiB, 16384))  # ~450x
     report = archive_inspect(path=archive)
     assert severity_of(report, "archive_high_compression_ratio") == "low"
+    assert "archive_compression_bomb" not in codes(report)
     assert report.read_bytes == 8 * MiB
+
+
+def test_a_member_of_one_repeated_byte_beyond_1000x_is_a_bomb(tmp_path: Path) -> None:
+    archive = hostile.zip_one_byte_bomb(tmp_path / "aaaa.zip", size=64 * MiB)
+    assert archive.stat().st_size < 100 * 1024  # 64 MiB expanded from ~64 KB
+    report = archive_inspect(path=archive)
+    bomb = next(f for f in report.findings if f.code == "archive_compression_bomb")
+    assert bomb.severity == "high"
+    assert bomb.evidence["scope"] == "member" and bomb.evidence["ratio"] > 1000
+    assert bomb.evidence["size"] == 64 * MiB
+    # One finding for the upload: the total is not reported again on top of the member.
+    assert [f.code for f in report.findings].count("archive_compression_bomb") == 1
+
+
+def test_a_nest_whose_levels_look_modest_is_a_bomb_by_its_total(tmp_path: Path) -> None:
+    """A zip of ten zips, each holding 8 MiB at ~450x: no member passes 1,000x, yet the upload
+    expands far more than a thousand times its size."""
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        for i in range(4):
+            out.writestr(f"part{i}.bin", _mostly_zeros(8 * MiB, 16384))
+    archive = tmp_path / "nest.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        for i in range(10):
+            out.writestr(f"inner{i}.zip", inner.getvalue())
+    report = archive_inspect(path=archive)
+    bomb = next(f for f in report.findings if f.code == "archive_compression_bomb")
+    assert bomb.evidence["scope"] == "total" and bomb.evidence["nested_archives"] == 10
+    assert bomb.evidence["ratio"] > 1000 and bomb.evidence["stored"] == archive.stat().st_size
+
+
+def test_a_tar_zst_of_one_byte_is_a_bomb_by_its_total(tmp_path: Path) -> None:
+    archive = hostile.tar_zst_zeros(tmp_path / "zeros.tar.zst", size=16 * MiB)
+    report = archive_inspect(path=archive)
+    assert severity_of(report, "archive_compression_bomb") == "high"
 
 
 def test_tar_zst_bomb_stops_at_the_cap(tmp_path: Path) -> None:
