@@ -93,8 +93,12 @@ def check_run_inputs_status(*, run: CheckRun) -> tuple[str, str, Artifact | None
     inputs = spec.reads(run.artifact)
     intakes = {r.artifact_id: r for r in CheckRun.objects.filter(
         artifact_id__in=[a.pk for a in inputs], check_name="intake")}
+    # Statuses read now, not from the rows the caller holds: a concurrent intake may have
+    # committed since (two intakes of one model folder ending together on PostgreSQL).
+    statuses = dict(Artifact.objects.filter(pk__in=[a.pk for a in inputs]).values_list("pk", "status"))
     waiting = False
     for artifact in inputs:
+        artifact.status = statuses.get(artifact.pk, artifact.status)
         intake = intakes.get(artifact.pk)
         if intake is not None and intake.state not in CheckRun.FINISHED_STATES:
             waiting = True  # intake runs (or runs again): its answer is the one that counts
