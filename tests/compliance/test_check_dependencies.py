@@ -170,3 +170,22 @@ def test_the_submission_page_shows_the_blocked_finding_in_korean(tmp_path):
     assert "Not run: intake did not accept the file" in english  # the run's state
     korean = client.get(f"/submissions/{submission.pk}/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert "코드 출처 검사가 src.zip에서 실행되지 않았습니다" in korean, korean[:200]
+
+
+def test_a_check_interrupted_too_often_is_a_finding_not_a_silent_failure(tmp_path):
+    world = build_world()
+    submission = signed_submission(world=world, files={"src.zip": ("source_archive", hostile.zip_realistic_config(
+        tmp_path / "src.zip", b'{"a": 1}').read_bytes())}, submit=True)
+    intake = _run(submission, "intake")
+    # The fifth worker to take it died too (killed, out of memory): its lease lapsed.
+    CheckRun.objects.filter(pk=intake.pk).update(state=CheckRun.State.RUNNING, attempts=5,
+                                                 lease_expires_at=timezone.now() - timedelta(minutes=1))
+    assert check_runs_reconcile()["failed"] == 1
+    incomplete = Finding.objects.get(check_run=intake, code="check_incomplete")
+    assert incomplete.evidence["attempt"] == 5 and "interrupted 5 times" in incomplete.evidence["error"]
+    assert incomplete.title == "Intake safety could not complete on src.zip"
+    assert _run(submission, "code").state == CheckRun.State.BLOCKED
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.CHECKED
+    with pytest.raises(ValidationError):
+        submission_decide(user=world.reviewer, submission=submission, decision="approved")
