@@ -994,6 +994,8 @@ def _member_inspect(*, report: ArchiveReport, reader: BinaryIO, member_name: str
         elif nested_kind is None and size is not None and safetensors_looks_like(head=head):
             label = "safetensors"
         report.member_kinds[label] = report.member_kinds.get(label, 0) + 1
+        report.findings.extend(_member_weights_name_findings(member_name=member_name, label=label, head=head,
+                                                             container=container))
         if label == "safetensors":
             head += _read_head(reader, _safetensors_header_span(head) - len(head))
             report.read_bytes += 0 if len(head) <= _SNIFF_BYTES else len(head) - _SNIFF_BYTES
@@ -1018,6 +1020,25 @@ def _member_inspect(*, report: ArchiveReport, reader: BinaryIO, member_name: str
         elif member_hook is not None:
             report.findings.extend(member_hook(member_name, head, stream))
         report.read_bytes += _drain(stream) - len(head)
+
+
+def _member_weights_name_findings(*, member_name: str, label: str, head: bytes, container: str) -> list[Finding]:
+    """A member named as weights must be those weights, as for a file uploaded alone
+    (`intake.extension_kind`): a model folder zipped with a '.safetensors' that is not one
+    would fail every loader, or be read by a laxer one as something else."""
+    lowered = member_name.lower()
+    if lowered.endswith(".safetensors"):
+        expected, ok = "safetensors", label == "safetensors"
+    elif lowered.endswith(".gguf"):
+        expected, ok = "gguf", head[:4] == b"GGUF"
+    else:
+        return []
+    if ok:
+        return []
+    return [Finding("critical", "weights_unparseable",
+                    f"{member_name}: the name says {expected} weights but the content does not parse as {expected}; "
+                    "weights that do not parse are rejected",
+                    {"archive": container, "file": member_name, "extension_kind": expected, "detected": label})]
 
 
 # Safetensors headers above this are refused by the safetensors library itself.

@@ -368,3 +368,17 @@ def test_iter_members_modes_on_tar_links_and_odd_names(tmp_path: Path, token: st
     prefixed.write_bytes(b"#!/bin/sh\nexit 0\n" + hostile.zip_nested(tmp_path / "inner.zip", depth=1).read_bytes())
     with pytest.raises(ArchiveError, match="not a zip"):  # a zip only from its end is not opened as one
         list(archive_iter_members(path=prefixed, strict=False))
+
+
+def test_a_member_named_as_weights_must_be_those_weights(tmp_path: Path) -> None:
+    real = hostile.safetensors_valid(tmp_path / "real.safetensors").read_bytes()
+    archive = tmp_path / "model.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("model/model-00001-of-00002.safetensors", real)
+        out.writestr("model/model-00002-of-00002.safetensors", b"not tensors at all\n" * 10)
+        out.writestr("model/q4.gguf", b"\x00" * 64)
+        out.writestr("model/README.md", b"# card\n")
+    report = archive_inspect(path=archive)
+    bad = sorted(f.evidence["file"] for f in report.findings if f.code == "weights_unparseable")
+    assert bad == ["model.zip/model/model-00002-of-00002.safetensors", "model.zip/model/q4.gguf"]
+    assert all(f.severity == "critical" for f in report.findings if f.code == "weights_unparseable")
