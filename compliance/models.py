@@ -109,13 +109,19 @@ class CheckRun(models.Model):
     """One check of one artifact: the source of truth for its state, progress and outcome."""
 
     class State(models.TextChoices):
+        # Created but not sent: the check reads an artifact whose intake has not ended
+        # (CheckSpec.depends_on). Intake's end sends it, or blocks it.
+        WAITING = "waiting", _("Waiting for intake")
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
         INCONCLUSIVE = "inconclusive", _("Inconclusive")
+        # Ended without running: intake rejected or quarantined what the check would read.
+        # A reviewer's release of the artifact sends it again.
+        BLOCKED = "blocked", _("Not run: intake did not accept the file")
 
-    FINISHED_STATES = {State.SUCCEEDED, State.FAILED, State.INCONCLUSIVE}
+    FINISHED_STATES = {State.SUCCEEDED, State.FAILED, State.INCONCLUSIVE, State.BLOCKED}
 
     artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="check_runs")
     # Denormalised so dashboards and submission pages need no join through artifacts.

@@ -113,7 +113,8 @@ def dashboard_data(*, user, filters: DashboardFilters) -> dict:
     findings = Finding.objects.filter(submission__project__in=project_ids, status=Finding.Status.OPEN)
     by_severity = dict(findings.order_by().values_list("severity").annotate(n=Count("pk")))
     running = list(CheckRun.objects.filter(submission__project__in=project_ids,
-                                           state__in=[CheckRun.State.RUNNING, CheckRun.State.QUEUED])
+                                           state__in=[CheckRun.State.RUNNING, CheckRun.State.QUEUED,
+                                                      CheckRun.State.WAITING])
                    .select_related("artifact", "submission", "submission__project")
                    .order_by("-state", "queued_at")[:20])
     overdue = list(Milestone.objects.filter(project__in=project_ids, completed_on__isnull=True,

@@ -17,6 +17,7 @@ from compliance import dossiers
 from compliance.services import decisions, runs
 from compliance.services import policy as policy_services
 from compliance.charts import bar_chart_svg, layer_map_svg
+from compliance.checks import finding_text
 from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
 from compliance.models import CheckRun, Dossier, ReferenceModel
 from compliance.selectors import (DashboardFilters, check_run_get_for_user, dashboard_data, dashboard_projects,
@@ -82,6 +83,9 @@ def _finding_presentation(groups) -> None:
     """Evidence as readable JSON, and the per-layer lineage map drawn as SVG where there is one."""
     for _severity, _label, findings in groups:
         for finding in findings:
+            text = finding_text(code=finding.code, evidence=finding.evidence)
+            if text:  # the pipeline's own findings, in the reader's language
+                finding.title, finding.explanation = text
             finding.evidence_json = json.dumps(finding.evidence, indent=2, ensure_ascii=False, sort_keys=True)
             layers = finding.evidence.get("layers") if isinstance(finding.evidence, dict) else None
             finding.chart_svg = (layer_map_svg(title=_("Which layers match"), layers=layers)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.files.storage import default_storage
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from projects.models import Artifact
 
@@ -26,7 +28,14 @@ LIGHT, HEAVY, DOSSIER = "light", "heavy", "dossier"
 
 @dataclass
 class CheckOutcome:
-    """What a check concluded. ``state`` is succeeded or inconclusive (failures raise)."""
+    """What a check concluded. ``state`` is succeeded or inconclusive (failures raise).
+
+    ``incomplete`` tells the two kinds of inconclusive apart: set (to the reason) when the
+    check could not reach a verdict for a technical reason (a file too large to read, no
+    reference to compare with), empty when the analysis ran and its answer is "cannot
+    tell" (a lineage test whose statistics decide neither way). A technical one becomes a
+    "check could not complete" finding that blocks approval; a substantive one is a verdict.
+    """
 
     verdict: str
     summary: dict
@@ -34,6 +43,7 @@ class CheckOutcome:
     state: str = "succeeded"
     engine_version: str = ""
     inputs: dict = field(default_factory=dict)
+    incomplete: str = ""
 
 
 class CheckFailed(Exception):
@@ -76,7 +86,7 @@ class TooLargeToRead(Exception):
 def too_large_outcome(*, error: TooLargeToRead, check: str, sha256: str) -> CheckOutcome:
     """Inconclusive, with the reason and a finding a reviewer sees, rather than a silent 'nothing found'."""
     return CheckOutcome(
-        verdict="inconclusive", state="inconclusive", summary={"reason": str(error)},
+        verdict="inconclusive", state="inconclusive", summary={"reason": str(error)}, incomplete=str(error),
         findings=[{"severity": "medium", "category": "intake", "code": f"{check}_not_read",
                    "title": "File too large for this check", "explanation": str(error), "evidence": {}}],
         inputs={"sha256": sha256})
@@ -113,6 +123,29 @@ def artifact_members(*, path: Path, original_name: str) -> Iterable[tuple[str, b
     return [(name, data)]
 
 
+def finding_text(*, code: str, evidence: dict) -> tuple[str, str] | None:
+    """Title and explanation, in the active language, of the findings the pipeline writes
+    itself (a check that could not complete, a check blocked by intake), from their code and
+    evidence; None for the others. The stored text is this in English (the dossier's)."""
+    if code not in ("check_incomplete", "check_blocked") or not isinstance(evidence, dict):
+        return None
+    spec = check_registry().get(str(evidence.get("check", "")))
+    values = {"check": str(spec.label) if spec else evidence.get("check", ""),
+              "artifact": evidence.get("artifact", ""), "input": evidence.get("input", ""),
+              "reason": str(evidence.get("error") or evidence.get("reason") or "").rstrip(".")}
+    if code == "check_incomplete":
+        return (_("%(check)s could not complete on %(artifact)s") % values,
+                _("%(reason)s. Until this check completes nothing is known about what it tests: re-run it once "
+                  "the cause is fixed, or a reviewer may waive this finding with a justification.") % values)
+    return (_("%(check)s not run on %(artifact)s: intake did not accept %(input)s") % values,
+            _("%(reason)s. The check runs when a reviewer releases the file (by waiving, or marking as false "
+              "positive, the intake findings that hold it) or when a new version replaces it.") % values)
+
+
+def artifact_itself(artifact: Artifact) -> list[Artifact]:
+    return [artifact]
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     name: str
@@ -122,6 +155,12 @@ class CheckSpec:
     time_limit: int
     applies: Callable[[Artifact], bool]
     run: Callable[[CheckContext], CheckOutcome]
+    # Checks this one waits for. Only "intake" exists: the check runs once intake has
+    # accepted every artifact it reads (``reads``), and is blocked, with the reason, when
+    # intake rejected or quarantined one (compliance.services.runs.check_runs_release).
+    depends_on: tuple[str, ...] = ()
+    # The artifacts the check reads: the artifact itself, or (lineage) its model folder.
+    reads: Callable[[Artifact], list[Artifact]] = artifact_itself
 
 
 def _registry() -> dict[str, CheckSpec]:
@@ -129,13 +168,16 @@ def _registry() -> dict[str, CheckSpec]:
 
     specs = [
         # Intake reads every byte once (hashing, archive walk): 10 GB at ~300 MB/s is ~35 s; allow 20 min.
-        CheckSpec("intake", "Intake safety", LIGHT, 20 * 60, 25 * 60, lambda a: True, intake.run),
+        CheckSpec("intake", gettext_lazy("Intake safety"), LIGHT, 20 * 60, 25 * 60, lambda a: True, intake.run),
         # Lineage reads a fixed sample of layers (<0.5 % of the bytes, ~6 s at 100B): 30 min is generous.
-        CheckSpec("lineage", "Model lineage", HEAVY, 30 * 60, 35 * 60, lineage.applies, lineage.run),
+        CheckSpec("lineage", gettext_lazy("Model lineage"), HEAVY, 30 * 60, 35 * 60, lineage.applies, lineage.run,
+                  depends_on=("intake",), reads=lineage.artifacts_read),
         # Licences: ~60 source files/s with the fast path; a 50,000-file archive fits in 20 min.
-        CheckSpec("licenses", "Licences", LIGHT, 20 * 60, 25 * 60, licenses.applies, licenses.run),
+        CheckSpec("licenses", gettext_lazy("Licences"), LIGHT, 20 * 60, 25 * 60, licenses.applies, licenses.run,
+                  depends_on=("intake",)),
         # Code matching: ~60 files/s against a 20,000-file index.
-        CheckSpec("code", "Code provenance", HEAVY, 40 * 60, 45 * 60, code.applies, code.run),
+        CheckSpec("code", gettext_lazy("Code provenance"), HEAVY, 40 * 60, 45 * 60, code.applies, code.run,
+                  depends_on=("intake",)),
     ]
     return {spec.name: spec for spec in specs}
 

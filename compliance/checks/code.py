@@ -173,7 +173,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
     index_dir = settings.CODE_INDEX_DIR
     if not CodeCorpus.objects.exists() or not index_dir.exists():
         return CheckOutcome(
-            verdict="inconclusive", state="inconclusive",
+            verdict="inconclusive", state="inconclusive", incomplete="no reference code is indexed",
             summary={"reason": "no reference code is indexed"},
             findings=[{"severity": "medium", "category": "code", "code": "code_no_references",
                        "title": "Copied-code check not run: no reference code indexed",

@@ -44,17 +44,22 @@ def applies(artifact: Artifact) -> bool:
     return False
 
 
+def artifacts_read(artifact: Artifact) -> list[Artifact]:
+    """What the lineage check reads: a GGUF file alone, or the model files of its folder
+    (the check waits for intake to accept every one of them)."""
+    if _base(artifact).lower().endswith(".gguf"):
+        return [artifact]
+    return [a for a in Artifact.objects.filter(submission_id=artifact.submission_id)
+            if _folder(a) == _folder(artifact)
+            and (_base(a) in MODEL_FILES or _base(a).lower().endswith(".safetensors"))]
+
+
 @contextlib.contextmanager
 def model_view(artifact: Artifact) -> Iterator[Path]:
     """The artifact with its sibling files (same folder of the submission) linked into a
     temporary directory under their original base names, as the engine expects a model
     directory. Nothing is copied on local storage."""
-    if _base(artifact).lower().endswith(".gguf"):
-        siblings = [artifact]
-    else:
-        siblings = [a for a in Artifact.objects.filter(submission_id=artifact.submission_id)
-                    if _folder(a) == _folder(artifact)
-                    and (_base(a) in MODEL_FILES or _base(a).lower().endswith(".safetensors"))]
+    siblings = artifacts_read(artifact)
     with tempfile.TemporaryDirectory(prefix="model-view-") as tmp:
         root = Path(tmp)
         for sibling in siblings:
@@ -104,6 +109,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
     if not references:
         return CheckOutcome(
             verdict="inconclusive", state="inconclusive",
+            incomplete="no reference model with a fingerprint is configured for this programme",
             summary={"references": 0, "reason": "no reference model with a fingerprint is configured"},
             findings=findings + [_finding(
                 "medium", "lineage_no_references", "Lineage not tested: no reference models configured",

@@ -682,10 +682,19 @@ def _zip_walk(*, handle: BinaryIO, container: str, budget: _Budget, findings: li
                 code="archive_size_mismatch",
                 evidence={"archive": container, "member": shown, "declared": entry.size, "stored": entry.compressed_size},
             )
-        if entry.size >= _RATIO_MIN_BYTES and entry.size > budget.limits.max_compression_ratio * max(entry.compressed_size, 1):
+        limits = budget.limits
+        ratio = entry.size / max(entry.compressed_size, 1)
+        if entry.size >= limits.bomb_min_bytes and ratio > limits.bomb_ratio:
+            member_findings.append(_bomb_finding(
+                message=f"{container}: member '{shown}' expands {ratio:,.0f}x ({entry.compressed_size:,} bytes to {entry.size:,}), "
+                        f"beyond the {limits.bomb_ratio:,}x no real file reaches: nearly all of it repeats one byte or a "
+                        "few. A compression bomb; quarantined until a reviewer decides",
+                evidence={"archive": container, "member": shown, "scope": "member", "size": entry.size,
+                          "compressed": entry.compressed_size, "ratio": round(ratio, 1), "limit": limits.bomb_ratio}))
+        elif entry.size >= _RATIO_MIN_BYTES and ratio > limits.max_compression_ratio:
             member_findings.append(
                 Finding("low", "archive_high_compression_ratio",
-                        f"{container}: member '{shown}' expands {entry.size // max(entry.compressed_size, 1):,}x; almost all of it is one repeated byte",
+                        f"{container}: member '{shown}' expands {entry.size // max(entry.compressed_size, 1):,}x; almost all of it is repetition",
                         {"archive": container, "member": shown, "size": entry.size, "compressed": entry.compressed_size})
             )
         reader = _ZipMemberReader(handle=handle, entry=entry, budget=budget, container=container, name=shown)
@@ -985,6 +994,8 @@ def _member_inspect(*, report: ArchiveReport, reader: BinaryIO, member_name: str
         elif nested_kind is None and size is not None and safetensors_looks_like(head=head):
             label = "safetensors"
         report.member_kinds[label] = report.member_kinds.get(label, 0) + 1
+        report.findings.extend(_member_weights_name_findings(member_name=member_name, label=label, head=head,
+                                                             container=container))
         if label == "safetensors":
             head += _read_head(reader, _safetensors_header_span(head) - len(head))
             report.read_bytes += 0 if len(head) <= _SNIFF_BYTES else len(head) - _SNIFF_BYTES
@@ -1009,6 +1020,25 @@ def _member_inspect(*, report: ArchiveReport, reader: BinaryIO, member_name: str
         elif member_hook is not None:
             report.findings.extend(member_hook(member_name, head, stream))
         report.read_bytes += _drain(stream) - len(head)
+
+
+def _member_weights_name_findings(*, member_name: str, label: str, head: bytes, container: str) -> list[Finding]:
+    """A member named as weights must be those weights, as for a file uploaded alone
+    (`intake.extension_kind`): a model folder zipped with a '.safetensors' that is not one
+    would fail every loader, or be read by a laxer one as something else."""
+    lowered = member_name.lower()
+    if lowered.endswith(".safetensors"):
+        expected, ok = "safetensors", label == "safetensors"
+    elif lowered.endswith(".gguf"):
+        expected, ok = "gguf", head[:4] == b"GGUF"
+    else:
+        return []
+    if ok:
+        return []
+    return [Finding("critical", "weights_unparseable",
+                    f"{member_name}: the name says {expected} weights but the content does not parse as {expected}; "
+                    "weights that do not parse are rejected",
+                    {"archive": container, "file": member_name, "extension_kind": expected, "detected": label})]
 
 
 # Safetensors headers above this are refused by the safetensors library itself.
@@ -1131,6 +1161,45 @@ def _inspect_nested(*, stream: BinaryIO, kind: str, container: str, budget: _Bud
     return _inspect_stream(handle=stream, kind=kind, container=container, budget=budget, depth=depth, member_hook=member_hook)
 
 
+def _bomb_finding(*, message: str, evidence: dict[str, Any]) -> Finding:
+    """High, so it blocks approval; its code quarantines rather than rejects (`QUARANTINE_CODES`)."""
+    return Finding("high", "archive_compression_bomb", message, evidence)
+
+
+def _report_findings(report: ArchiveReport) -> Iterator[Finding]:
+    yield from report.findings
+    for nested in report.nested:
+        yield from _report_findings(nested)
+
+
+def _total_bomb_findings(*, report: ArchiveReport, budget: _Budget, stored: int) -> list[Finding]:
+    """The whole upload's expansion: what a recursive extraction would write over what was sent.
+
+    Catches nests (42.zip) and single-stream formats (tar.gz, tar.zst, .gz) that have no
+    per-member compressed size; silent when a member was already called a bomb."""
+    limits = budget.limits
+    expanded = budget.expanded
+    ratio = expanded / max(stored, 1)
+    if expanded < limits.bomb_min_bytes or ratio <= limits.bomb_ratio:
+        return []
+    if any(f.code == "archive_compression_bomb" for f in _report_findings(report)):
+        return []
+    nested = sum(1 for _ in _nested_reports(report))
+    return [_bomb_finding(
+        message=f"{report.name}: {stored:,} bytes expand to {expanded:,} ({ratio:,.0f}x"
+                + (f", across {nested} nested archive(s)" if nested else "")
+                + f"), beyond the {limits.bomb_ratio:,}x no real upload reaches. A compression bomb; "
+                "quarantined until a reviewer decides",
+        evidence={"archive": report.name, "scope": "total", "expanded": expanded, "stored": stored,
+                  "ratio": round(ratio, 1), "nested_archives": nested, "limit": limits.bomb_ratio})]
+
+
+def _nested_reports(report: ArchiveReport) -> Iterator[ArchiveReport]:
+    for nested in report.nested:
+        yield nested
+        yield from _nested_reports(nested)
+
+
 def archive_inspect(*, path: str | Path, limits: IntakeLimits = IntakeLimits(), member_hook: MemberHook | None = None) -> ArchiveReport:
     """Inspect an archive file's structure and every member's bytes, without extracting.
 
@@ -1149,9 +1218,12 @@ def archive_inspect(*, path: str | Path, limits: IntakeLimits = IntakeLimits(), 
         kind = archive_kind_sniff(head=head)
         if kind in ("gzip", "zstd"):
             # A single compressed file: decompress against the budget (bomb check).
-            return _inspect_nested(stream=handle, kind=kind, container=container, budget=budget, depth=0, member_hook=member_hook)
-        kind = _kind_of(handle, container)
-        return _inspect_stream(handle=handle, kind=kind, container=container, budget=budget, depth=0, member_hook=member_hook)
+            report = _inspect_nested(stream=handle, kind=kind, container=container, budget=budget, depth=0, member_hook=member_hook)
+        else:
+            kind = _kind_of(handle, container)
+            report = _inspect_stream(handle=handle, kind=kind, container=container, budget=budget, depth=0, member_hook=member_hook)
+    report.findings.extend(_total_bomb_findings(report=report, budget=budget, stored=path.stat().st_size))
+    return report
 
 
 def zip_member_names(*, path: str | Path, limits: IntakeLimits = IntakeLimits()) -> list[str]:

@@ -5,7 +5,10 @@ model directory. It never loads, unpickles or extracts anything:
 - the SHA-256 is computed while streaming (`stream_hash_copy`, also used by
   web uploads), never reading a whole file into memory;
 - the kind is recognised from bytes, not names (`kind_detect`), and a
-  declared kind that does not match the content is a finding;
+  declared kind that does not match the content is a finding; the file
+  name's extension is a declared kind when the vendor gives none, and
+  weights whose content does not parse as their extension's format are
+  rejected (`extension_kind`);
 - safetensors and GGUF headers are validated strictly by
   `compliance.engine.weights`; archives by `archives` (including the
   safetensors, pickles and NumPy object arrays inside them); pickles and
@@ -14,7 +17,8 @@ model directory. It never loads, unpickles or extracts anything:
 - Anything unexpected while inspecting becomes a critical finding
   (`inspection_failed`): an upload is never accepted because a check broke.
 The verdict is `rejected` for any critical or high finding, `quarantined`
-for medium ones (a reviewer decides), `accepted` otherwise.
+for medium ones and for compression bombs (a reviewer decides), `accepted`
+otherwise.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from compliance.engine.intake_common import (
     verdict_from_findings,
 )
 
-INTAKE_ENGINE_VERSION = "1"
+INTAKE_ENGINE_VERSION = "2"  # 2: extension as declared kind, compression bombs quarantined
 
 KIND_MIME: dict[str, str] = {
     "safetensors": "application/x-safetensors",
@@ -81,6 +85,34 @@ DECLARED_KIND_COMPATIBLE: dict[str, frozenset[str]] = {
     "other": frozenset(DETECTED_KINDS),
 }
 _KINDS_THAT_RUN_CODE = frozenset({"pickle", "pytorch_zip"})
+
+# What a file name's extension claims, used as the declared kind when the vendor gives none
+# (or "other"): suffix, what it calls the content, the detected kinds that honour it, and
+# whether it names weights. Text-like suffixes accept any text kind, because telling YAML
+# from Markdown from plain text is a heuristic: the mismatch worth a finding is binary
+# content (a pickle, a zip) behind a name that promises text.
+_TEXT_KINDS = frozenset({"json", "yaml", "toml", "markdown", "text"})
+_EXTENSION_KINDS: tuple[tuple[str, str, frozenset[str], bool], ...] = (
+    (".safetensors", "safetensors", frozenset({"safetensors"}), True),
+    (".gguf", "gguf", frozenset({"gguf"}), True),
+    (".pt", "pytorch", frozenset({"pickle", "pytorch_zip"}), True),
+    (".pth", "pytorch", frozenset({"pickle", "pytorch_zip"}), True),
+    (".ckpt", "pytorch", frozenset({"pickle", "pytorch_zip"}), True),
+    (".tar.gz", "tar_gz", frozenset({"tar_gz"}), False),
+    (".tgz", "tar_gz", frozenset({"tar_gz"}), False),
+    (".tar.zst", "tar_zst", frozenset({"tar_zst"}), False),
+    (".tar", "tar", frozenset({"tar"}), False),
+    (".zip", "zip", frozenset({"zip", "pytorch_zip"}), False),
+    (".npy", "npy", frozenset({"npy"}), False),
+    (".pdf", "pdf", frozenset({"pdf"}), False),
+    (".json", "json", _TEXT_KINDS, False),
+    (".yaml", "yaml", _TEXT_KINDS, False),
+    (".yml", "yaml", _TEXT_KINDS, False),
+    (".toml", "toml", _TEXT_KINDS, False),
+)
+# `.bin` is the generic binary suffix (tools and our own tests use it for anything), so
+# only the Hugging Face names of PyTorch checkpoints make it a weights claim.
+_PYTORCH_BIN_NAME = re.compile(r"^pytorch_model(-\d+-of-\d+)?\.bin$")
 _NPY_HEAD_BYTES = 1024 * 1024 + 12  # the largest npy header we accept, plus its prefix
 
 # Bytes read to recognise a file: enough for a tar header inside a gzip or
@@ -320,6 +352,45 @@ def _declared_kind_findings(*, name: str, declared_kind: str | None, detected: s
     ]
 
 
+def extension_kind(*, name: str) -> tuple[str, frozenset[str], bool] | None:
+    """What the file name's extension claims: (kind, detected kinds that honour it, names weights), or None."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if _PYTORCH_BIN_NAME.match(base):
+        return "pytorch", frozenset({"pickle", "pytorch_zip"}), True
+    for suffix, kind, compatible, weights in _EXTENSION_KINDS:
+        if base.endswith(suffix) and len(base) > len(suffix):
+            return kind, compatible, weights
+    return None
+
+
+def _extension_findings(*, name: str, declared_kind: str | None, detected: str, size: int,
+                        details: dict[str, Any]) -> list[Finding]:
+    """The extension is a claim about the content. Weights that do not parse as the format their
+    name gives are rejected (every loader would fail on them, or worse, try another format);
+    other mismatches are a finding when the vendor declared no kind, the extension being the
+    only declaration there is."""
+    claim = extension_kind(name=name)
+    vendor_declared = bool(declared_kind) and declared_kind.strip().lower() != "other"
+    if claim is None or size == 0:
+        return []
+    kind, compatible, weights = claim
+    if not vendor_declared:
+        details["declared_kind"] = {"kind": kind, "declared_by": "extension"}
+    if detected in compatible:
+        return []
+    evidence = {"file": name, "extension_kind": kind, "detected": detected, "expected": sorted(compatible)}
+    if weights:
+        return [Finding("critical", "weights_unparseable",
+                        f"{name}: the name says {kind} weights but the content does not parse as {kind} "
+                        f"(it reads as {detected}); weights that do not parse are rejected",
+                        evidence)]
+    if vendor_declared:
+        return []
+    return [Finding("medium", "extension_kind_mismatch",
+                    f"{name}: the extension says {kind} but the content is {detected!r}; no other kind was declared",
+                    evidence)]
+
+
 # ---------------------------------------------------------------------------
 # Per-kind inspection
 # ---------------------------------------------------------------------------
@@ -498,6 +569,7 @@ def _content_inspect(*, path: Path, name: str, size: int, declared_kind: str | N
     kind = detected.kind
     details["mime"] = detected.mime
     findings.extend(_declared_kind_findings(name=name, declared_kind=declared_kind, detected=kind))
+    findings.extend(_extension_findings(name=name, declared_kind=declared_kind, detected=kind, size=size, details=details))
 
     if kind not in ("zip", "pytorch_zip"):
         findings.extend(_hidden_zip_findings(path=path, name=name, size=size))

@@ -56,16 +56,24 @@ def finding_sort_key(finding: Finding) -> tuple[int, str, str]:
     return (SEVERITIES.index(finding.severity), finding.code, finding.message)
 
 
+# Findings that hold an artifact for a reviewer's decision whatever their severity. A
+# compression bomb is high (it blocks approval until someone decides) but not proof of
+# malice: the file is intact and readable by our streaming reader; it is whoever
+# downloads and extracts it next who may not survive it. A reviewer releases it (waiver)
+# or rejects it (confirmation).
+QUARANTINE_CODES: frozenset[str] = frozenset({"archive_compression_bomb"})
+
+
 def verdict_from_findings(findings: list[Finding]) -> str:
-    """Critical or high => rejected; medium => quarantined (a person decides); else accepted.
+    """Critical or high => rejected; medium, or a `QUARANTINE_CODES` finding => quarantined
+    (a person decides); else accepted.
 
     Pickle-based weights are "medium" on their own: they may be genuine, but
     loading them can run code, so a reviewer must look before anyone uses them.
     """
-    severities = {f.severity for f in findings}
-    if severities & {"critical", "high"}:
+    if any(f.severity in ("critical", "high") for f in findings if f.code not in QUARANTINE_CODES):
         return VERDICT_REJECTED
-    if "medium" in severities:
+    if any(f.severity == "medium" or f.code in QUARANTINE_CODES for f in findings):
         return VERDICT_QUARANTINED
     return VERDICT_ACCEPTED
 
@@ -88,10 +96,23 @@ class IntakeLimits:
     # archives are for source and evidence; 32 GiB covers the largest source
     # archives (a few GB) with a wide margin while stopping zip bombs.
     max_expanded_bytes: int = 32 * GiB
-    # Compression ratio of one member above which we flag it: text compresses
+    # Compression ratio of one member above which we flag it (low): text compresses
     # about 3-10x, deflate tops out near 1,032x on zeros, so >200x means
-    # almost all of the member is one repeated byte.
+    # almost all of the member is repetition.
     max_compression_ratio: int = 200
+    # Ratio above which an archive is a compression bomb, quarantined for a reviewer
+    # (`archive_compression_bomb`, high). Deflate's ceiling is 1,032:1 (a 258-byte match
+    # in ~2 bits), reached only when nearly every output byte repeats what came just
+    # before: a run of one byte or a very short pattern. No file a vendor has reason to
+    # send gets near it: source and text 3-10x, JSON configs 5-30x, a tokenizer.json
+    # ~5x, fp16/bf16 weights 1.1-1.5x, even an all-zero tensor file's headers break the
+    # run. Judged per member (declared size over compressed size, before decompressing)
+    # and for the whole upload (bytes a recursive extraction would write, nested
+    # archives included, over the upload's size), so a 42.zip-style nest whose every
+    # level looks modest is caught by its total. Only from `bomb_min_bytes` expanded: a
+    # 100 KB run of spaces is not a threat to anyone's disk.
+    bomb_ratio: int = 1_000
+    bomb_min_bytes: int = 1 * MiB
     # Archives inside archives: a source tarball holding a wheel holding a
     # zip is depth 2; deeper nesting is the signature of recursive bombs.
     max_depth: int = 3

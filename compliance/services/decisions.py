@@ -6,9 +6,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from compliance.models import Finding, FindingDecision, SubmissionDecision
+from compliance.models import CheckRun, Finding, FindingDecision, SubmissionDecision
 from portal.services import audit_record
-from projects.models import Submission
+from projects.models import Artifact, Submission
 from projects.selectors import user_can_review, user_can_submit
 from projects.services import submission_status_set
 
@@ -30,7 +30,42 @@ def finding_decide(*, user, finding: Finding, decision: str, justification: str 
                      object_label=finding.title, submission_id=finding.submission_id,
                      project_id=finding.submission.project_id,
                      data={"decision": decision, "justification": justification})
+        artifact_quarantine_follow(user=user, finding=finding, decision=decision)
     return record
+
+
+# Intake findings at these severities hold an artifact in quarantine (the engine's verdict rule:
+# medium quarantines; a compression bomb is high yet quarantines).
+_HOLDING_SEVERITIES = ("critical", "high", "medium")
+_CLEARED = (Finding.Status.WAIVED, Finding.Status.FALSE_POSITIVE)
+
+
+def artifact_quarantine_follow(*, user, finding: Finding, decision: str) -> str:
+    """A reviewer's decision on an intake finding decides a quarantined artifact: confirming a
+    finding that holds it rejects it; once every finding that holds it is waived or a false
+    positive, it is released (accepted), and the checks that waited for it are sent. Only a
+    quarantine that intake itself pronounced can be lifted: an artifact whose intake failed was
+    never examined. Returns what happened to the artifact ('' for nothing)."""
+    from compliance.services.runs import check_runs_release
+
+    run = finding.check_run
+    if run.check_name != "intake" or run.state != CheckRun.State.SUCCEEDED or finding.severity not in _HOLDING_SEVERITIES:
+        return ""
+    artifact = Artifact.objects.select_for_update().get(pk=run.artifact_id)
+    if artifact.status != Artifact.Status.QUARANTINED:
+        return ""
+    if decision == FindingDecision.Decision.CONFIRMED:
+        outcome, status = "rejected", Artifact.Status.REJECTED
+    elif Finding.objects.filter(check_run=run, severity__in=_HOLDING_SEVERITIES).exclude(status__in=_CLEARED).exists():
+        return ""
+    else:
+        outcome, status = "released", Artifact.Status.ACCEPTED
+    Artifact.objects.filter(pk=artifact.pk).update(status=status)
+    audit_record(actor=user, action=f"artifact.{outcome}", object_type="artifact", object_id=artifact.pk,
+                 object_label=artifact.original_name, submission_id=artifact.submission_id,
+                 project_id=finding.submission.project_id, data={"finding": finding.pk, "decision": decision})
+    check_runs_release(submission_id=artifact.submission_id)
+    return outcome
 
 
 def finding_reply(*, user, finding: Finding, reply: str) -> Finding:

@@ -22,9 +22,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils import translation
 from django.utils.translation import gettext as _
 
-from compliance.checks import CheckContext, CheckFailed, CheckOutcome, check_registry, checks_for
+from compliance.checks import CheckContext, CheckFailed, CheckOutcome, check_registry, checks_for, finding_text
 from compliance.models import CheckRun, Finding
 from portal.selectors import user_can_manage
 from portal.services import audit_record
@@ -52,23 +53,126 @@ def _send(run: CheckRun) -> None:
 
 
 def check_runs_create_for_submission(*, submission: Submission) -> list[CheckRun]:
-    """Create and enqueue every applicable check of every artifact (idempotent)."""
+    """Create every applicable check of every artifact (idempotent). Intake is sent at once;
+    checks that depend on it wait, unsent, until intake has accepted what they read."""
     runs = []
     now = timezone.now()
     with transaction.atomic():
         for artifact in submission.artifacts.all():
             for spec in checks_for(artifact):
+                waits = bool(spec.depends_on)
                 run, created = CheckRun.objects.get_or_create(
                     artifact=artifact, check_name=spec.name,
-                    defaults={"submission": submission, "queued_at": now, "step": "waiting for a worker"})
-                if created:
+                    defaults={"submission": submission, "queued_at": now,
+                              "state": CheckRun.State.WAITING if waits else CheckRun.State.QUEUED,
+                              "step": "waiting for intake to accept the file" if waits else "waiting for a worker"})
+                if created and not waits:
                     _send(run)
                 runs.append(run)
         if runs:
             submission_status_set(submission=submission, status=Submission.Status.CHECKING)
+            # Artifacts intake already judged (none today; carried-over versions later) release at once.
+            check_runs_release(submission_id=submission.pk)
         else:
             submission_status_set(submission=submission, status=Submission.Status.CHECKED)
     return runs
+
+
+# --- dependencies between checks ----------------------------------------------------------------
+
+WAITS, READY, BLOCKS = "waiting", "ready", "blocked"
+
+
+def check_run_inputs_status(*, run: CheckRun) -> tuple[str, str, Artifact | None]:
+    """Whether a dependent run may start: READY when intake accepted every artifact it reads,
+    BLOCKS (with the reason and the artifact) when intake ended without accepting one,
+    WAITS while an intake that matters has not ended."""
+    spec = check_registry().get(run.check_name)
+    if spec is None or "intake" not in spec.depends_on:
+        return READY, "", None
+    inputs = spec.reads(run.artifact)
+    intakes = {r.artifact_id: r for r in CheckRun.objects.filter(
+        artifact_id__in=[a.pk for a in inputs], check_name="intake")}
+    # Statuses read now, not from the rows the caller holds: a concurrent intake may have
+    # committed since (two intakes of one model folder ending together on PostgreSQL).
+    statuses = dict(Artifact.objects.filter(pk__in=[a.pk for a in inputs]).values_list("pk", "status"))
+    waiting = False
+    for artifact in inputs:
+        artifact.status = statuses.get(artifact.pk, artifact.status)
+        intake = intakes.get(artifact.pk)
+        if intake is not None and intake.state not in CheckRun.FINISHED_STATES:
+            waiting = True  # intake runs (or runs again): its answer is the one that counts
+            continue
+        if artifact.status == Artifact.Status.ACCEPTED:
+            continue
+        if intake is None:
+            waiting = True  # not judged yet
+            continue
+        if artifact.status == Artifact.Status.REJECTED:
+            return BLOCKS, f"{artifact.original_name} was rejected (by intake or by a reviewer)", artifact
+        if intake.state in (CheckRun.State.FAILED, CheckRun.State.INCONCLUSIVE):
+            return BLOCKS, (f"intake of {artifact.original_name} could not complete"
+                            + (f": {intake.error}" if intake.error else "")), artifact
+        return BLOCKS, (f"intake quarantined {artifact.original_name} until a reviewer decides the intake "
+                        "findings that hold it"), artifact
+    return (WAITS, "", None) if waiting else (READY, "", None)
+
+
+def _pipeline_finding(*, code: str, run: CheckRun, evidence: dict) -> dict:
+    """A finding the pipeline writes itself; stored in English, shown in the reader's language
+    (compliance.checks.finding_text)."""
+    with translation.override("en"):
+        title, explanation = finding_text(code=code, evidence=evidence)
+    return {"severity": "high", "category": run.check_name[:40], "code": code, "title": title[:300],
+            "explanation": explanation, "evidence": evidence}
+
+
+def _blocked_finding(*, run: CheckRun, reason: str, blocking: Artifact) -> dict:
+    """High: approval waits until the check runs or a reviewer waives it."""
+    return _pipeline_finding(code="check_blocked", run=run, evidence={
+        "check": run.check_name, "artifact": run.artifact.original_name, "input": blocking.original_name,
+        "input_status": blocking.status, "reason": reason})
+
+
+def check_runs_release(*, submission_id: int) -> dict:
+    """Reconsider a submission's waiting and blocked runs after an intake ended or a reviewer
+    released or rejected a quarantined artifact: send those whose inputs are all accepted,
+    block (with a finding saying why) those whose inputs intake did not accept. A waiting
+    run is never sent by anything else (the reconciler re-sends queued runs only)."""
+    counts = {"sent": 0, "blocked": 0}
+    now = timezone.now()
+    with transaction.atomic():
+        runs = (CheckRun.objects.select_for_update(of=("self",)).select_related("artifact")
+                .filter(submission_id=submission_id, state__in=[CheckRun.State.WAITING, CheckRun.State.BLOCKED])
+                .order_by("pk"))
+        for run in runs:
+            status, reason, blocking = check_run_inputs_status(run=run)
+            if status == READY:
+                Finding.objects.filter(check_run=run).delete()
+                CheckRun.objects.filter(pk=run.pk).update(
+                    state=CheckRun.State.QUEUED, queued_at=now, finished_at=None, error="", progress=0.0,
+                    step="queued: intake accepted what it reads")
+                _send(run)
+                counts["sent"] += 1
+            elif status == BLOCKS and (run.state != CheckRun.State.BLOCKED or run.error != reason):
+                Finding.objects.filter(check_run=run).delete()
+                finding = _blocked_finding(run=run, reason=reason, blocking=blocking)
+                Finding.objects.create(check_run=run, submission_id=run.submission_id, **finding)
+                CheckRun.objects.filter(pk=run.pk).update(
+                    state=CheckRun.State.BLOCKED, finished_at=now, error=reason, progress=1.0,
+                    step="not run: intake did not accept the file")
+                audit_record(actor="worker", action="check.blocked", object_type="check_run", object_id=run.pk,
+                             object_label=f"{run.check_name} on {run.artifact.original_name}",
+                             submission_id=run.submission_id, project_id=run.submission.project_id,
+                             data={"reason": reason[:500]})
+                counts["blocked"] += 1
+            elif status == WAITS and run.state == CheckRun.State.BLOCKED:
+                # Its intake runs again (staff re-run): wait for that one's answer.
+                Finding.objects.filter(check_run=run).delete()
+                CheckRun.objects.filter(pk=run.pk).update(state=CheckRun.State.WAITING, finished_at=None, error="",
+                                                          progress=0.0, step="waiting for intake to accept the file")
+        submission_status_recompute(submission_id=submission_id)
+    return counts
 
 
 def check_run_rerun(*, user, run: CheckRun) -> CheckRun:
@@ -112,14 +216,30 @@ def check_run_progress(*, run: CheckRun, fraction: float, step: str) -> None:
         lease_expires_at=now + timedelta(seconds=settings.CHECK_LEASE_S))
 
 
+def _incomplete_finding(*, run: CheckRun, state: str, reason: str) -> dict:
+    """A check that could not reach a verdict is a finding (high: approval waits for it), so a
+    failure never reads as 'nothing found'. A later attempt that succeeds replaces it."""
+    return _pipeline_finding(code="check_incomplete", run=run, evidence={
+        "check": run.check_name, "artifact": run.artifact.original_name, "attempt": run.attempts,
+        "state": str(state), "error": reason[:2000]})
+
+
 def _finish(*, run: CheckRun, state: str, verdict: str = "", summary: dict | None = None, error: str = "",
-            findings: list[dict] = (), engine_version: str = "", inputs: dict | None = None) -> bool:
-    """Record the end of an attempt, atomically with its findings. False if the attempt lost its claim."""
+            findings: list[dict] = (), engine_version: str = "", inputs: dict | None = None,
+            incomplete: str = "") -> bool:
+    """Record the end of an attempt, atomically with its findings. False if the attempt lost its claim.
+
+    A FAILED attempt, or an INCONCLUSIVE one with an ``incomplete`` reason (technical, not a
+    verdict), adds a ``check_incomplete`` finding."""
     with transaction.atomic():
         owned = CheckRun.objects.select_for_update().filter(
             pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).first()
         if owned is None:
             return False
+        reason = error if state == CheckRun.State.FAILED else (incomplete if state == CheckRun.State.INCONCLUSIVE else "")
+        if state == CheckRun.State.FAILED or reason:
+            findings = [*findings, _incomplete_finding(run=owned, state=state,
+                                                       reason=reason or "the check failed without a message")]
         Finding.objects.filter(check_run=owned).delete()
         Finding.objects.bulk_create([
             Finding(check_run=owned, submission_id=owned.submission_id, severity=f["severity"],
@@ -132,7 +252,8 @@ def _finish(*, run: CheckRun, state: str, verdict: str = "", summary: dict | Non
         owned.summary = summary or {}
         owned.error = error
         owned.progress = 1.0
-        owned.step = "done" if state != CheckRun.State.FAILED else "failed"
+        owned.step = {CheckRun.State.FAILED: "failed", CheckRun.State.BLOCKED: "not run: intake did not accept the file"
+                      }.get(state, "done")
         owned.engine_version = engine_version[:40]
         owned.inputs = inputs or {}
         owned.finished_at = timezone.now()
@@ -140,6 +261,10 @@ def _finish(*, run: CheckRun, state: str, verdict: str = "", summary: dict | Non
         owned.save()
         if owned.check_name == "intake" and state == CheckRun.State.SUCCEEDED:
             _artifact_intake_result(artifact=owned.artifact, verdict=verdict, summary=owned.summary)
+        if owned.check_name == "intake":
+            # Whatever intake's end, the checks waiting for it learn it in this transaction (their
+            # tasks are sent after commit, so a worker finds the artifact's new status).
+            check_runs_release(submission_id=owned.submission_id)
         audit_record(actor="worker", action=f"check.{state}", object_type="check_run", object_id=owned.pk,
                      object_label=f"{owned.check_name} on {owned.artifact.original_name}",
                      submission_id=owned.submission_id, project_id=owned.submission.project_id,
@@ -215,6 +340,18 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
     if spec is None:
         _finish(run=run, state=CheckRun.State.FAILED, error=f"no check named {run.check_name!r} on this worker")
         return "failed"
+    if spec.depends_on:
+        # Belt and braces: a staff re-run or a stray delivery must not run a check on a file
+        # intake has not accepted.
+        status, reason, blocking = check_run_inputs_status(run=run)
+        if status == WAITS:
+            CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).update(
+                state=CheckRun.State.WAITING, lease_expires_at=None, step="waiting for intake to accept the file")
+            return "waiting"
+        if status == BLOCKS:
+            _finish(run=run, state=CheckRun.State.BLOCKED, error=reason,
+                    findings=[_blocked_finding(run=run, reason=reason, blocking=blocking)])
+            return "blocked"
     ctx = CheckContext(artifact=run.artifact,
                        progress=lambda fraction, step: check_run_progress(run=run, fraction=fraction, step=step))
     try:
@@ -240,7 +377,7 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
         return "failed"
     state = CheckRun.State.INCONCLUSIVE if outcome.state == "inconclusive" else CheckRun.State.SUCCEEDED
     _finish(run=run, state=state, verdict=outcome.verdict, summary=outcome.summary, findings=outcome.findings,
-            engine_version=outcome.engine_version, inputs=outcome.inputs)
+            engine_version=outcome.engine_version, inputs=outcome.inputs, incomplete=outcome.incomplete)
     return state
 
 

@@ -32,6 +32,8 @@ def _tar(files: dict[str, bytes], *, zst: bool = False) -> bytes:
 
 
 def _licence_run(submission, name: str) -> CheckRun:
+    intake = CheckRun.objects.get(submission=submission, check_name="intake", artifact__original_name=name)
+    assert check_run_execute(run_id=intake.pk, worker="in-process") == CheckRun.State.SUCCEEDED  # the licence check waits for it
     run = CheckRun.objects.get(submission=submission, check_name="licenses", artifact__original_name=name)
     assert check_run_execute(run_id=run.pk, worker="in-process") == CheckRun.State.SUCCEEDED
     run.refresh_from_db()
@@ -120,9 +122,14 @@ def test_a_single_file_too_large_to_read_is_inconclusive_not_clean(world):
     world.programme.save(update_fields=["max_artifact_bytes"])
     big = b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [' + b" " * (17 * 1024 * 1024) + b"]}"
     submission = signed_submission(world=world, files={"bom.cdx.json": ("sbom", big)}, submit=True)
+    intake = CheckRun.objects.get(submission=submission, check_name="intake")
+    assert check_run_execute(run_id=intake.pk, worker="in-process") == CheckRun.State.SUCCEEDED
     run = CheckRun.objects.get(submission=submission, check_name="licenses")
     assert check_run_execute(run_id=run.pk, worker="in-process") == CheckRun.State.INCONCLUSIVE
     run.refresh_from_db()
     assert "more than 16 MiB" in run.summary["reason"] and checks.SINGLE_FILE_MAX_BYTES == 16 * 1024 * 1024
-    finding = run.findings.get()
-    assert finding.code == "licenses_not_read" and "inside an archive" in finding.explanation
+    finding = run.findings.get(code="licenses_not_read")
+    assert "inside an archive" in finding.explanation
+    # A technical inconclusive: the check could not complete, and approval waits for a reviewer.
+    incomplete = run.findings.get(code="check_incomplete")
+    assert incomplete.severity == "high" and "more than 16 MiB" in incomplete.evidence["error"]

@@ -40,13 +40,20 @@ def _index_license_expression(settings, tmp_path, capsys) -> list[str]:
     return (package_dir / "__init__.py").read_text().splitlines()
 
 
+def _code_run_after_intake(submission) -> CheckRun:
+    """The code check waits for intake to accept the archive: run intake first, as a worker would."""
+    intake = CheckRun.objects.get(submission=submission, check_name="intake")
+    assert check_run_execute(run_id=intake.pk, worker="in-process") == CheckRun.State.SUCCEEDED
+    return CheckRun.objects.get(submission=submission, check_name="code", state=CheckRun.State.QUEUED)
+
+
 def test_copied_code_is_found_attributed_and_shown_side_by_side(world, settings, tmp_path, capsys, client):
     original = _index_license_expression(settings, tmp_path, capsys)
     copied = "\n".join(original[680:800])  # 120 code-dense lines taken verbatim
     archive = _tar({"vendor/infer/expr.py": "# our own parser\n" + copied + "\n",
                     "vendor/train.py": "def schedule(step):\n    return min(1.0, step / 1000)\n"})
     submission = signed_submission(world=world, files={"src.tar.gz": ("source_archive", archive)}, submit=True)
-    run = CheckRun.objects.get(submission=submission, check_name="code")
+    run = _code_run_after_intake(submission)
     assert check_run_execute(run_id=run.pk, worker="in-process") == CheckRun.State.SUCCEEDED
     run.refresh_from_db()
     assert run.verdict == "copied", (run.summary, list(Finding.objects.filter(check_run=run).values("code", "title")))
@@ -86,7 +93,7 @@ def test_declared_copy_is_information_and_its_licence_meets_the_policy(world, se
     submission = signed_submission(world=world, files={"src.tar.gz": ("source_archive", archive)}, submit=True,
                                    third_party_code=[{"name": "License_Expression", "version": "30.4",
                                                       "license": "Apache-2.0", "use": "inference"}])
-    run = CheckRun.objects.get(submission=submission, check_name="code")
+    run = _code_run_after_intake(submission)
     assert check_run_execute(run_id=run.pk, worker="in-process") == CheckRun.State.SUCCEEDED
     run.refresh_from_db()
     codes = dict(Finding.objects.filter(check_run=run).values_list("code", "severity"))
@@ -133,7 +140,7 @@ def test_undeclared_copy_names_the_origin_and_how_much(world, settings, tmp_path
     archive, _ = _indexed_copy(settings, tmp_path, capsys)
     submission = signed_submission(world=world, files={"src.tar.gz": ("source_archive", archive)}, submit=True,
                                    third_party_code=[{"name": "vllm", "use": "inference"}])
-    run = CheckRun.objects.get(submission=submission, check_name="code")
+    run = _code_run_after_intake(submission)
     assert check_run_execute(run_id=run.pk, worker="in-process") == CheckRun.State.SUCCEEDED
     finding = Finding.objects.get(check_run=run, code="undeclared_third_party_code")
     assert finding.evidence["origin"] == "license-expression" and finding.evidence["declared"] is None

@@ -18,6 +18,10 @@ def test_the_demo_shows_a_derived_model_and_copied_code(settings, tmp_path, caps
     call_command("seed_demo", "--quiet")  # idempotent
     assert "nothing changed" in capsys.readouterr().out
     assert CodeCorpus.objects.get(name="gguf-py").license_expression == "MIT"
+    for intake in CheckRun.objects.filter(check_name="intake"):  # the other checks wait for intake to accept
+        assert check_run_execute(run_id=intake.pk, worker="test") == CheckRun.State.SUCCEEDED, intake.error
+    assert not CheckRun.objects.filter(state__in=[CheckRun.State.WAITING, CheckRun.State.BLOCKED]).exists(), list(
+        CheckRun.objects.exclude(state="queued").exclude(check_name="intake").values("check_name", "error"))
     runs = CheckRun.objects.filter(check_name__in=["code", "licenses", "lineage"]).select_related("submission__project")
     for run in runs:
         assert check_run_execute(run_id=run.pk, worker="test") in (CheckRun.State.SUCCEEDED,

@@ -21,7 +21,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", help="file or Hugging Face model folder to inspect")
-        parser.add_argument("--declared-kind", default=None, help="kind the vendor declared (weights, config, tokenizer, source_archive, ...)")
+        parser.add_argument("--declared-kind", default=None, help="kind the vendor declared (weights, config, tokenizer, source_archive, ...); "
+                                 "without it the file name's extension is the declared kind")
         parser.add_argument("--json", action="store_true", help="print the full report as JSON (sorted keys)")
 
     def handle(self, *args: object, **options: object) -> None:

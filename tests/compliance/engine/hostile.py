@@ -340,3 +340,32 @@ def truncate(path: Path, keep: int) -> Path:
 
 def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data)
+
+
+def zip_one_byte_bomb(path: Path, size: int = 64 * MiB, byte: bytes = b"A") -> Path:
+    """An honest zip whose one member is `size` copies of one byte: deflate at its ceiling
+    (~1,030x), written 1 MiB at a time so neither memory nor disk hold the expansion."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("data.bin", "w", force_zip64=True) as member:
+            block = byte * MiB
+            for _ in range(size // MiB):
+                member.write(block)
+    return path
+
+
+def zip_realistic_config(path: Path, config: bytes) -> Path:
+    """A real model config zipped at the highest level: compressible, nowhere near a bomb."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("config.json", config)
+    return path
+
+
+def not_safetensors(path: Path) -> Path:
+    """Text under a weights name: what a vendor's mislabelled (or disguised) upload looks like."""
+    path.write_bytes(b"This is not a tensor file, whatever its name says.\n" * 20)
+    return path
+
+
+def random_bytes(path: Path, n: int = 64 * 1024, seed: int = 7) -> Path:
+    path.write_bytes(np.random.default_rng(seed).bytes(n))
+    return path

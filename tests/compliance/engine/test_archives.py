@@ -9,6 +9,7 @@ import uuid
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compliance.engine.archives import (
@@ -127,11 +128,58 @@ def test_honest_highly_compressed_member_hits_the_expansion_cap(tmp_path: Path) 
             member.reader.read()
 
 
-def test_high_compression_ratio_is_noted(tmp_path: Path) -> None:
-    archive = hostile.zip_bomb_real(tmp_path / "zeros.zip", size=8 * MiB)
+def _mostly_zeros(n: int, gap: int) -> bytes:
+    """Zeros with 16 random bytes every `gap`: compresses a few hundred times, not a thousand."""
+    block = bytearray(n)
+    rng = np.random.default_rng(3)
+    for offset in range(0, n, gap):
+        block[offset:offset + 16] = rng.bytes(16)
+    return bytes(block)
+
+
+def test_high_compression_ratio_below_a_bomb_is_only_noted(tmp_path: Path) -> None:
+    archive = tmp_path / "sparse.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        out.writestr("sparse.bin", _mostly_zeros(8 * MiB, 16384))  # ~450x
     report = archive_inspect(path=archive)
     assert severity_of(report, "archive_high_compression_ratio") == "low"
+    assert "archive_compression_bomb" not in codes(report)
     assert report.read_bytes == 8 * MiB
+
+
+def test_a_member_of_one_repeated_byte_beyond_1000x_is_a_bomb(tmp_path: Path) -> None:
+    archive = hostile.zip_one_byte_bomb(tmp_path / "aaaa.zip", size=64 * MiB)
+    assert archive.stat().st_size < 100 * 1024  # 64 MiB expanded from ~64 KB
+    report = archive_inspect(path=archive)
+    bomb = next(f for f in report.findings if f.code == "archive_compression_bomb")
+    assert bomb.severity == "high"
+    assert bomb.evidence["scope"] == "member" and bomb.evidence["ratio"] > 1000
+    assert bomb.evidence["size"] == 64 * MiB
+    # One finding for the upload: the total is not reported again on top of the member.
+    assert [f.code for f in report.findings].count("archive_compression_bomb") == 1
+
+
+def test_a_nest_whose_levels_look_modest_is_a_bomb_by_its_total(tmp_path: Path) -> None:
+    """A zip of ten zips, each holding 8 MiB at ~450x: no member passes 1,000x, yet the upload
+    expands far more than a thousand times its size."""
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        for i in range(4):
+            out.writestr(f"part{i}.bin", _mostly_zeros(8 * MiB, 16384))
+    archive = tmp_path / "nest.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        for i in range(10):
+            out.writestr(f"inner{i}.zip", inner.getvalue())
+    report = archive_inspect(path=archive)
+    bomb = next(f for f in report.findings if f.code == "archive_compression_bomb")
+    assert bomb.evidence["scope"] == "total" and bomb.evidence["nested_archives"] == 10
+    assert bomb.evidence["ratio"] > 1000 and bomb.evidence["stored"] == archive.stat().st_size
+
+
+def test_a_tar_zst_of_one_byte_is_a_bomb_by_its_total(tmp_path: Path) -> None:
+    archive = hostile.tar_zst_zeros(tmp_path / "zeros.tar.zst", size=16 * MiB)
+    report = archive_inspect(path=archive)
+    assert severity_of(report, "archive_compression_bomb") == "high"
 
 
 def test_tar_zst_bomb_stops_at_the_cap(tmp_path: Path) -> None:
@@ -320,3 +368,17 @@ def test_iter_members_modes_on_tar_links_and_odd_names(tmp_path: Path, token: st
     prefixed.write_bytes(b"#!/bin/sh\nexit 0\n" + hostile.zip_nested(tmp_path / "inner.zip", depth=1).read_bytes())
     with pytest.raises(ArchiveError, match="not a zip"):  # a zip only from its end is not opened as one
         list(archive_iter_members(path=prefixed, strict=False))
+
+
+def test_a_member_named_as_weights_must_be_those_weights(tmp_path: Path) -> None:
+    real = hostile.safetensors_valid(tmp_path / "real.safetensors").read_bytes()
+    archive = tmp_path / "model.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("model/model-00001-of-00002.safetensors", real)
+        out.writestr("model/model-00002-of-00002.safetensors", b"not tensors at all\n" * 10)
+        out.writestr("model/q4.gguf", b"\x00" * 64)
+        out.writestr("model/README.md", b"# card\n")
+    report = archive_inspect(path=archive)
+    bad = sorted(f.evidence["file"] for f in report.findings if f.code == "weights_unparseable")
+    assert bad == ["model.zip/model/model-00002-of-00002.safetensors", "model.zip/model/q4.gguf"]
+    assert all(f.severity == "critical" for f in report.findings if f.code == "weights_unparseable")

@@ -176,6 +176,12 @@ def _hostile_cases(tmp_path: Path, token: str) -> list[tuple[Path, str, str]]:
         (_write(tmp_path / "dup.json", b'{"a": 1, "a": 2}'), "json_duplicate_keys", "quarantined"),
         (_write(tmp_path / "bad.txt", b"caf\xc3\xa9 \xff\xfe\n"), "text_invalid_utf8", "accepted"),
         (_write(tmp_path / "evil.pdf", b"%PDF-1.4\n<< /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>\n"), "pdf_active_content", "quarantined"),
+        # Names are claims: weights that do not parse as their extension's format are rejected.
+        (hostile.not_safetensors(tmp_path / "model.safetensors"), "weights_unparseable", "rejected"),
+        (hostile.random_bytes(tmp_path / "model.gguf"), "weights_unparseable", "rejected"),
+        (_write(tmp_path / "pytorch_model.bin", b"PK not really a checkpoint"), "weights_unparseable", "rejected"),
+        # A compression bomb is held for a reviewer, not passed with a low note.
+        (hostile.zip_one_byte_bomb(tmp_path / "aaaa.zip", size=8 * MiB), "archive_compression_bomb", "quarantined"),
     ]
 
 
@@ -219,6 +225,49 @@ def test_declared_kind_mismatch(corpus: dict[str, Path]) -> None:
     assert artifact_inspect(path=corpus["json"], declared_kind="config").verdict == "accepted"
     assert artifact_inspect(path=corpus["tar_zst"], declared_kind="source archive").verdict == "accepted"
     assert codes(artifact_inspect(path=corpus["json"], declared_kind="spaceship")) == ["declared_kind_unknown"]
+
+
+def test_the_extension_is_the_declared_kind_when_the_vendor_gives_none(tmp_path: Path, corpus: dict[str, Path]) -> None:
+    text = hostile.not_safetensors(tmp_path / "model.safetensors")
+    for declared in (None, "other", "weights"):
+        report = artifact_inspect(path=text, declared_kind=declared)
+        finding = next(f for f in report.findings if f.code == "weights_unparseable")
+        assert finding.severity == "critical" and report.verdict == "rejected", declared
+        assert finding.evidence["extension_kind"] == "safetensors" and finding.evidence["detected"] == "text"
+    # A pickle behind a config's name: binary where text was promised, with no kind declared.
+    disguised = _write(tmp_path / "config.json", hostile.pickle_torch_state_dict())
+    report = artifact_inspect(path=disguised)
+    assert "extension_kind_mismatch" in codes(report) and report.verdict == "quarantined"
+    assert report.details["declared_kind"] == {"kind": "json", "declared_by": "extension"}
+    # With a kind declared by the vendor, that declaration is the one judged (no second finding).
+    assert "extension_kind_mismatch" not in codes(artifact_inspect(path=disguised, declared_kind="config"))
+    # Honest files under their usual names stay accepted.
+    for kind, name in (("safetensors", "model.safetensors"), ("gguf", "model.gguf"), ("json", "config.json"),
+                       ("yaml", "config.yaml"), ("zip", "src.zip"), ("tar_zst", "src.tar.zst")):
+        honest = shutil.copy(corpus[kind], tmp_path / name)
+        assert artifact_inspect(path=honest).verdict == "accepted", (name, codes(artifact_inspect(path=honest)))
+    # A GGUF renamed .safetensors is valid weights, but not what its name promises.
+    renamed = shutil.copy(corpus["gguf"], tmp_path / "renamed.safetensors")
+    assert "weights_unparseable" in codes(artifact_inspect(path=renamed))
+
+
+def test_a_zipped_real_config_is_compressible_but_no_bomb(tmp_path: Path) -> None:
+    """The legitimate end of the scale: a real config, zipped at the highest level, stays accepted."""
+    for name in ("config.json", "tokenizer.json"):  # 1 KB and 1.8 MB: the bomb rule applies to the second
+        archive = hostile.zip_realistic_config(tmp_path / f"{name}.zip", (MIXTRAL / name).read_bytes())
+        report = artifact_inspect(path=archive)
+        assert report.verdict == "accepted", report.to_dict()["findings"]
+        ratio = report.details["archive"]["declared_bytes"] / archive.stat().st_size
+        assert 1 < ratio < 1000, (name, ratio)  # 1.4x (zip headers dominate) and ~4x
+
+
+def test_a_model_folder_with_a_mislabelled_shard_is_rejected(tmp_path: Path) -> None:
+    folder = _model_folder(tmp_path / "model")
+    hostile.not_safetensors(folder / "model-00002-of-00002.safetensors")
+    report = artifact_inspect(path=folder, declared_kind="weights")
+    assert report.verdict == "rejected"
+    bad = next(f for f in report.findings if f.code == "weights_unparseable")
+    assert bad.evidence["file"] == "model-00002-of-00002.safetensors"
 
 
 def test_missing_path_raises(tmp_path: Path) -> None:
@@ -303,6 +352,23 @@ def test_command_prints_stable_json_and_exits_zero_even_when_rejected(tmp_path: 
     assert data["sha256"] == hashlib.sha256(hostile.PICKLE_OS_SYSTEM_P0).hexdigest()
     assert set(data["findings"][0]) == {"severity", "code", "message", "evidence"}
     assert result.stdout.strip() == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def test_command_gives_the_new_verdicts_from_the_name_alone(tmp_path: Path) -> None:
+    """inspect_artifact PATH --json, no declared kind: the extension and the bytes decide."""
+    cases = {
+        hostile.not_safetensors(tmp_path / "model.safetensors"): ("rejected", "weights_unparseable"),
+        hostile.random_bytes(tmp_path / "model.gguf"): ("rejected", "weights_unparseable"),
+        hostile.zip_one_byte_bomb(tmp_path / "bomb.zip", size=4 * MiB): ("quarantined", "archive_compression_bomb"),
+        hostile.zip_realistic_config(tmp_path / "config.zip", (MIXTRAL / "config.json").read_bytes()): ("accepted", None),
+    }
+    for path, (verdict, code) in cases.items():
+        result = _run_command(str(path), "--json")
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert data["verdict"] == verdict, (path.name, data["findings"])
+        assert code is None or code in [f["code"] for f in data["findings"]]
+        assert result.stdout.strip() == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 def test_command_missing_path_exits_two(tmp_path: Path) -> None:
