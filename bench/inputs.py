@@ -107,7 +107,7 @@ def shared_data_missing_message(*, path: Path) -> str:
     """What a test or benchmark says when a shared file is missing: where it looked, how to point it elsewhere."""
     configured = os.environ.get(SHARED_DATA_ENV)
     where = f"${SHARED_DATA_ENV}={configured}" if configured else f"../shared/data beside the project ({shared_data_root()})"
-    return (f"shared data not found: {path} does not exist. Looked in {where}. Lay the project's shared/ folder "
+    return (f"shared data missing: {path}. Looked in {where}. Lay the project's shared/ folder "
             f"beside the repository as CI does, or set {SHARED_DATA_ENV} to the folder holding model-configs/ "
             f"and solar-vs-glm/.")
 
