@@ -134,10 +134,11 @@ def _size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
 
 
-def _announce(*, items: tuple[Pinned, ...], missing: list[Pinned], kind: str, folder: Path) -> None:
+def _announce(*, items: tuple[Pinned, ...], missing: list[Pinned], kind: str, folder: Path, pin: str = "==") -> None:
+    """Say what will be downloaded and about how big (`pin` as the registry's client spells a version)."""
     if missing:
         total = sum(p.about_mb for p in missing)
-        names = ", ".join(f"{p.name}=={p.version}" for p in missing)
+        names = ", ".join(f"{p.name}{pin}{p.version}" for p in missing)
         print(f"fetching {len(missing)} {kind} (about {total:,.0f} MB) into {_shown(folder)}: {names}",
               file=sys.stderr, flush=True)
     else:
@@ -212,7 +213,7 @@ def debs_fetch(*, items: tuple[Pinned, ...], folder: Path = VAR_BENCH) -> list[P
         return found[0] if found else None
 
     missing = [item for item in items if deb_of(item) is None]
-    _announce(items=items, missing=missing, kind="Debian packages", folder=debs)
+    _announce(items=items, missing=missing, kind="Debian packages", folder=debs, pin="=")
     for item in missing:
         print(f"  apt-get download {item.name}={item.version} (about {item.about_mb:,.1f} MB)", file=sys.stderr, flush=True)
         done = subprocess.run(["apt-get", "download", "-q", f"{item.name}={item.version}"], cwd=debs, check=False)
@@ -242,7 +243,7 @@ def npm_fetch(*, item: Pinned, folder: Path = VAR_BENCH) -> Path:
     target = npm / f"{item.name}-{item.version}"
     tarball = npm / f"{item.name}-{item.version}.tgz"
     if not tarball.exists():
-        _announce(items=(item,), missing=[item], kind="npm packages", folder=npm)
+        _announce(items=(item,), missing=[item], kind="npm packages", folder=npm, pin="@")
         print(f"  npm pack {item.name}@{item.version} (about {item.about_mb:,.1f} MB)", file=sys.stderr, flush=True)
         subprocess.run(["npm", "pack", "--silent", f"{item.name}@{item.version}"], cwd=npm, check=True,
                        stdout=subprocess.DEVNULL)
