@@ -25,8 +25,19 @@ run: setup
 test: $(VENV)/.installed
 	bash scripts/test.sh
 
+# Every benchmark in its quick mode, one after the other (about 10 min on 2 busy cores, a few MB of
+# downloads into var/bench/ the first time): it checks that each one runs from this clone, and
+# writes raw JSON to bench/out/. The published figures come from each script's full mode, whose
+# exact command BENCHMARKS.md gives.
+BENCH_SCRIPTS := intake lineage_cost lineage_quality licenses copyrights codematch codelabels \
+	codematch_languages dossier pipeline portal_load
+
 bench: $(VENV)/.installed
-	@ls bench/*.py
+	@for script in $(BENCH_SCRIPTS); do \
+		echo "=== bench/$$script.py --quick"; \
+		$(PY) bench/$$script.py --quick || exit 1; \
+	done
+	@echo "raw results in bench/out/"
 
 clean:
 	rm -rf var/ .pytest_cache

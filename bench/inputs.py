@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,17 +75,23 @@ def corpus_folders(*, corpus: str | None, quick: bool, folder: Path = VAR_BENCH)
     return wheels_fetch(items=WHEELS_QUICK if quick else WHEELS_FULL, folder=folder)
 
 
+def _canonical(name: str) -> str:
+    """A project name as PyPI compares them (PEP 503): `Megatron_Core` and `megatron-core` are one."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _wheel_name_version(filename: str) -> tuple[str, str] | None:
+    """(canonical name, version) from a wheel's file name (PEP 427: NAME-VERSION[-BUILD]-PY-ABI-PLATFORM.whl)."""
+    parts = filename.removesuffix(".whl").split("-")
+    return (_canonical(parts[0]), parts[1]) if len(parts) in (5, 6) else None
+
+
 def corpus_described(*, folders: list[Path]) -> str:
     """`trl 1.16.0, megatron-core 0.16.1`: the corpus named by package and version, never by its folder."""
-    from packaging.utils import parse_wheel_filename
-
     named = []
     for path in folders:
-        try:
-            name, version, _, _ = parse_wheel_filename(path.name + ".whl")
-            named.append(f"{name} {version}")
-        except ValueError:
-            named.append(path.name)
+        parsed = _wheel_name_version(path.name)
+        named.append(f"{parsed[0]} {parsed[1]}" if parsed else path.name)
     return ", ".join(named)
 
 
@@ -146,11 +153,8 @@ def _announce(*, items: tuple[Pinned, ...], missing: list[Pinned], kind: str, fo
 
 
 def _wheel_file(*, wheels: Path, item: Pinned) -> Path | None:
-    from packaging.utils import canonicalize_name, parse_wheel_filename
-
     for path in sorted(wheels.glob("*.whl")):
-        name, version, _, _ = parse_wheel_filename(path.name)
-        if canonicalize_name(name) == canonicalize_name(item.name) and str(version) == item.version:
+        if _wheel_name_version(path.name) == (_canonical(item.name), item.version):
             return path
     return None
 
