@@ -5,12 +5,13 @@
     .venv/bin/python bench/codematch_languages.py --quick   # C (libc6-dev) and JavaScript only, small sets
 
 Inputs, fetched by name and version into var/bench/ (bench/inputs.py) and reused when there:
-C headers from Debian's libc6-dev, linux-libc-dev, libssl-dev, libpython3.11-dev and
-libicu-dev, Go's standard library from golang-1.19-src and Rust's library and compiler from
-rust-src (`apt-get download NAME=VERSION`, unpacked with `dpkg-deb -x`: no root, about 60 MB
-in all), JavaScript from the npm package of the npm registry (`npm pack npm@VERSION`, with its
-bundled dependencies). Held-out files come from this virtualenv. --quick fetches libc6-dev
-and npm only (about 5 MB). Raw JSON goes to bench/out/codematch-languages[-quick].json.
+C headers from Debian's libc6-dev, linux-libc-dev, libssl-dev, libpython3.11-dev, libicu-dev,
+libxml2-dev and libxslt1-dev, Go's standard library from golang-1.19-src, Rust's library and
+compiler from rust-src (`apt-get download NAME=VERSION`, unpacked with `dpkg-deb -x`: no root,
+about 60 MB in all), JavaScript from the npm package of the npm registry (`npm pack
+npm@VERSION`, with its bundled dependencies). Held-out files come from this virtualenv.
+--quick fetches libc6-dev and npm only (about 5 MB). Raw JSON goes to
+bench/out/codematch-languages[-quick].json.
 
 Per language, a reference set (at most --per-language files, picked by sha1 of
 the path) is copied into WORK/ref/<language> and indexed twice with
@@ -67,10 +68,13 @@ from compliance.engine.codematch import CodeMatcher, code_index_add  # noqa: E40
 from compliance.engine.codematch.tokens import _C_LIKE_KEYWORDS, _other_tokens, code_tokens  # noqa: E402
 
 VENV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
-# Debian bookworm's versions on 6 Dec 2026 (`apt-cache policy`); sizes are the .deb's.
+# Debian bookworm's versions on 6 Dec 2026 (`apt-cache policy`); sizes are the .deb's. The C set is
+# what most of the published run's /usr/include came from, less nodejs's and LLVM's bundled headers;
+# libxml2 and libxslt are there because lxml's vendored copies of them are the run's known "wrong" matches.
 C_HEADERS = (Pinned("libc6-dev", "2.36-9+deb12u14", 1.9), Pinned("linux-libc-dev", "6.1.192-3", 2.5),
              Pinned("libssl-dev", "3.0.22-1~deb12u2", 2.5), Pinned("libpython3.11-dev", "3.11.2-6+deb12u9", 4.7),
-             Pinned("libicu-dev", "72.1-3+deb12u1", 10.3))
+             Pinned("libicu-dev", "72.1-3+deb12u1", 10.3), Pinned("libxml2-dev", "2.9.14+dfsg-1.3~deb12u6", 0.8),
+             Pinned("libxslt1-dev", "1.1.35-1+deb12u4", 0.3))
 C_HEADERS_QUICK = C_HEADERS[:1]
 GO_SOURCES = Pinned("golang-1.19-src", "1.19.8-2", 18.3)
 RUST_SOURCES = Pinned("rust-src", "1.63.0+dfsg1-2", 18.2)
