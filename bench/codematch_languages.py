@@ -68,9 +68,9 @@ from compliance.engine.codematch import CodeMatcher, code_index_add  # noqa: E40
 from compliance.engine.codematch.tokens import _C_LIKE_KEYWORDS, _other_tokens, code_tokens  # noqa: E402
 
 VENV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
-# Debian bookworm's versions on 6 Dec 2026 (`apt-cache policy`); sizes are the .deb's. The C set is
-# what most of the published run's /usr/include came from, less nodejs's and LLVM's bundled headers;
-# libxml2 and libxslt are there because lxml's vendored copies of them are the run's known "wrong" matches.
+# Debian bookworm's versions on 6 Dec 2026 (`apt-cache policy`); sizes are the .deb's. The C set is what
+# most of the published run's system header folder came from, less Node.js's and LLVM's bundled headers;
+# libxml2 and libxslt are there because lxml's vendored copies of them are that run's "wrong" matches.
 C_HEADERS = (Pinned("libc6-dev", "2.36-9+deb12u14", 1.9), Pinned("linux-libc-dev", "6.1.192-3", 2.5),
              Pinned("libssl-dev", "3.0.22-1~deb12u2", 2.5), Pinned("libpython3.11-dev", "3.11.2-6+deb12u9", 4.7),
              Pinned("libicu-dev", "72.1-3+deb12u1", 10.3), Pinned("libxml2-dev", "2.9.14+dfsg-1.3~deb12u6", 0.8),

@@ -81,16 +81,17 @@ def paths_in(text: str) -> list[tuple[int, str, str]]:
 
 def test_the_scan_finds_machine_folders_and_unlisted_system_paths() -> None:
     """The scan itself: what issue #18 found is caught, and what the code may use is not."""
-    home, work = "/" + "home", "/" + "work"  # split so this file does not hold the paths it forbids
+    # Split so this file does not hold the paths it forbids.
+    home, work, usr, etc, users = "/" + "home", "/" + "work", "/" + "usr", "/" + "etc", "C:\\" + "Users"
     caught = paths_in(
         f'parser.add_argument("--corpus", default="{work}/refwheels/src")\n'
         f"Corpus: {work}/refwheels/src; 11716 files\n"
         f"SHARED = Path('{work}/shared/data')\n"
         f"cp x {home}/alice/data\n"
         f"--out={work}\n"
-        "C:\\Users\\alice\\corpus\n"
-        "ls /usr/include/linux\n"
-        "/etc/passwdx /tmpfoo/a\n"
+        f"{users}\\alice\\corpus\n"
+        f"ls {usr}/include/linux\n"
+        f"{etc}/passwdx\n"
     )
     assert [line for line, _, _ in caught] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert caught[-1][2].startswith("a system path not in ALLOWED_SYSTEM_PATHS")
