@@ -355,7 +355,7 @@ def main() -> None:
             print(f"{item['truth']:9s} {item['package']:13s} {item['path']}")
         return
 
-    out = [f"# Training / inference labels on real files (`bench/codelabels.py`)\n",
+    out = ["# Training / inference labels on real files (`bench/codelabels.py`)\n",
            f"Corpus: unpacked wheels of {corpus_described(folders=folders)} (`pip download --no-deps "
            f"--only-binary :all:`, bench/inputs.py); {len(items)} labelled Python files of {MIN_LINES}+ lines.\n"]
     raw = {"mode": "quick" if args.quick else "full", "corpus": corpus_described(folders=folders),
@@ -396,7 +396,7 @@ def main() -> None:
         for lname, labeller in labellers.items():
             answers = {id(i): predictions(labeller=labeller, item=i) for i in subset}
             for cname in CONDITIONS:
-                matrix = confusion(items=subset, predict=lambda i, c=cname: answers[id(i)][c])
+                matrix = confusion(items=subset, predict=lambda i, c=cname, a=answers: a[id(i)][c])
                 matrices[(lname, cname)] = matrix
                 out.append(table_rows(name=f"{lname}, {cname}", matrix=matrix))
                 raw["splits"].setdefault(split_name, {})[f"{lname}, {cname}"] = {
