@@ -136,8 +136,10 @@ def indexing_cost_sample(*, corpus: list[str], count: int = 1000) -> dict:
     from compliance.engine.codematch.tokens import code_tokens
     from compliance.engine.codematch.winnow import fingerprints_compute, token_stream_pack
 
-    paths = sorted((os.path.join(d, n) for top in corpus for d, _, names in os.walk(top) for n in names
-                    if path_is_code(path=n)), key=_sha)
+    # Keyed by the path under the corpus, not where the clone lies, so every machine times the same files.
+    found = [(os.path.join(d, n), os.path.relpath(os.path.join(d, n), os.path.dirname(top)))
+             for top in corpus for d, _, names in os.walk(top) for n in names if path_is_code(path=n)]
+    paths = [path for path, _ in sorted(found, key=lambda item: _sha(item[1]))]
     paths = [p for p in paths if os.path.getsize(p) <= 2 * 1024 * 1024][:count]
     t0 = time.process_time()
     index_module._license_detector()
