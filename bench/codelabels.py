@@ -1,7 +1,14 @@
 """Training / inference / other labels on copied code: how often they are right.
 
-    .venv/bin/python bench/codelabels.py --corpus /work/refwheels/src [--out bench/RESULTS-codelabels.md]
-    .venv/bin/python bench/codelabels.py --corpus DIR --sample 60    # print a sample to hand-check
+    .venv/bin/python bench/codelabels.py [--report bench/RESULTS-codelabels.md]   # full, about 400 MB of wheels
+    .venv/bin/python bench/codelabels.py --quick        # trl (tune) + megatron-core (held out), a minute
+    .venv/bin/python bench/codelabels.py --sample 60    # print a sample to hand-check
+    .venv/bin/python bench/codelabels.py --corpus DIR   # every unpacked wheel folder under DIR
+
+The corpus is the unpacked wheels of the packages below at the versions pinned in
+bench/inputs.py (`pip download --no-deps --only-binary :all: NAME==VERSION` into
+var/bench/wheels, unpacked to var/bench/corpus, reused when there). Raw JSON (the
+report's tables as figures) goes to bench/out/codelabels[-quick].json.
 
 Why: a funded team argued that only inference code, not training code,
 resembled a foreign project; the label on a match must be right often enough
@@ -53,6 +60,7 @@ from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.inputs import corpus_described, corpus_folders, out_write  # noqa: E402
 from compliance.engine.codematch import labels as labels_module  # noqa: E402
 from compliance.engine.codematch.labels import code_label, code_label_explain  # noqa: E402
 
@@ -151,14 +159,13 @@ def ground_truth(*, package: str, path: str) -> str | None:
     return EXCLUDE
 
 
-def corpus_collect(*, corpus: str) -> list[dict]:
-    """Every labelled Python file of MIN_LINES+ lines, with its region window."""
+def corpus_collect(*, corpus: list[str]) -> list[dict]:
+    """Every labelled Python file of MIN_LINES+ lines, with its region window (one folder per unpacked wheel)."""
     items = []
-    for wheel_dir in sorted(os.listdir(corpus)):
-        package = package_of(wheel_dir=wheel_dir)
+    for root in sorted(corpus, key=os.path.basename):
+        package = package_of(wheel_dir=os.path.basename(root))
         if package is None:
             continue
-        root = os.path.join(corpus, wheel_dir)
         for base, dirs, files in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not d.endswith(".dist-info"))
             for name in sorted(files):
@@ -325,8 +332,11 @@ def grid_search(*, items: list[dict]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", required=True, help="directory of unpacked wheels (one folder per wheel)")
-    parser.add_argument("--out", default=None, help="write the markdown report here")
+    parser.add_argument("--quick", action="store_true", help="trl and megatron-core only: checks the run, not the figures")
+    parser.add_argument("--corpus", default=None, help="directory of unpacked wheels, one folder per wheel (default: "
+                        "fetch the pinned wheels into var/bench/corpus)")
+    parser.add_argument("--report", default=None, help="write the markdown report here")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/codelabels[-quick].json)")
     parser.add_argument("--sample", type=int, default=0, help="print N random labelled paths to hand-check, then exit")
     parser.add_argument("--grid", action="store_true", help="try decision constants on the tune split, then exit")
     parser.add_argument("--tune-only", action="store_true", help="report the tune split only (while tuning)")
@@ -334,7 +344,8 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    items = corpus_collect(corpus=args.corpus)
+    folders = corpus_folders(corpus=args.corpus, quick=args.quick)
+    items = corpus_collect(corpus=[str(p) for p in folders])
     if args.grid:
         print("\n".join(grid_search(items=[i for i in items if i["package"] in TUNE_PACKAGES])))
         return
@@ -344,8 +355,11 @@ def main() -> None:
             print(f"{item['truth']:9s} {item['package']:13s} {item['path']}")
         return
 
-    out = [f"# Training / inference labels on real files (`bench/codelabels.py`)\n",
-           f"Corpus: {args.corpus}; {len(items)} labelled Python files of {MIN_LINES}+ lines.\n"]
+    out = ["# Training / inference labels on real files (`bench/codelabels.py`)\n",
+           f"Corpus: unpacked wheels of {corpus_described(folders=folders)} (`pip download --no-deps "
+           f"--only-binary :all:`, bench/inputs.py); {len(items)} labelled Python files of {MIN_LINES}+ lines.\n"]
+    raw = {"mode": "quick" if args.quick else "full", "corpus": corpus_described(folders=folders),
+           "files": len(items), "splits": {}}
     counts = defaultdict(Counter)
     for item in items:
         counts[item["package"]][item["truth"]] += 1
@@ -382,9 +396,11 @@ def main() -> None:
         for lname, labeller in labellers.items():
             answers = {id(i): predictions(labeller=labeller, item=i) for i in subset}
             for cname in CONDITIONS:
-                matrix = confusion(items=subset, predict=lambda i, c=cname: answers[id(i)][c])
+                matrix = confusion(items=subset, predict=lambda i, c=cname, a=answers: a[id(i)][c])
                 matrices[(lname, cname)] = matrix
                 out.append(table_rows(name=f"{lname}, {cname}", matrix=matrix))
+                raw["splits"].setdefault(split_name, {})[f"{lname}, {cname}"] = {
+                    **scores(matrix), "confusion": {f"{t}->{p}": matrix[(t, p)] for t in LABELS for p in LABELS}}
             if lname == "new (labels.py)" and args.errors and (packages == TUNE_PACKAGES) == args.tune_only:
                 rng = random.Random(7)
                 by_truth = defaultdict(list)
@@ -403,8 +419,10 @@ def main() -> None:
     out.append(f"Run time: {time.perf_counter() - started:.1f} s.")
     report = "\n".join(out)
     print(report)
-    if args.out:
-        with open(args.out, "w") as handle:
+    raw["seconds"] = round(time.perf_counter() - started, 1)
+    out_write(name="codelabels-quick" if args.quick else "codelabels", data=raw, out=args.out)
+    if args.report:
+        with open(args.report, "w") as handle:
             handle.write(report + "\n")
 
 

@@ -1,18 +1,25 @@
 """Copied-code detection benchmark: precision and recall per disguise, and scan speed.
 
+    .venv/bin/python bench/codematch.py            # full: the published run, about 400 MB of wheels
+    .venv/bin/python bench/codematch.py --quick    # trl + megatron-core only, a few minutes
     .venv/bin/python bench/codematch.py --corpus DIR [--index-dir DIR] [--sources 40]
 
-Reference index: every package directory under --corpus (unpacked wheels of
-transformers, vllm, sglang, modelscope, ms-swift, megatron-core, trl: fetch
-them with `pip download --no-deps NAME` and unzip, one directory per wheel;
-default /work/refwheels/src) plus installed packages from
-this virtualenv (django, scipy, numpy, ...) until the index holds at least
---min-files (20,000) code files. The index is built in two steps so the scan
-speed is measured on a small index (transformers alone) and on the full one:
-that is how cost grows with the index.
+Reference index: the unpacked wheels of transformers, vllm, sglang, modelscope,
+ms-swift, megatron-core and trl at the versions pinned in bench/inputs.py
+(`pip download --no-deps --only-binary :all: NAME==VERSION` into var/bench/wheels,
+unpacked to var/bench/corpus, reused when there; or every wheel folder under
+--corpus) plus installed packages from this virtualenv (django, scipy, numpy, ...)
+until the index holds at least --min-files (20,000) code files. The index is built
+in two steps so the scan speed is measured on a small index (transformers alone)
+and on the full one: that is how cost grows with the index.
+
+--quick indexes trl and megatron-core only (no virtualenv packages), takes its
+sources from trl, and scans 5 sources and 20 negatives: it checks that the whole
+run works, its figures are not the published ones. Raw JSON goes to
+bench/out/codematch.json (bench/out/codematch-quick.json with --quick).
 
 Labelled set (deterministic by sha1 of path): --sources Python files from
-transformers and vllm of 120-2,500 lines, each turned into
+transformers and vllm (trl in quick mode) of 120-2,500 lines, each turned into
   exact        the file under another name
   renamed      every identifier renamed (length kept: letters rotated)
   reformatted  `ast.unparse`: comments dropped, layout, quotes, parentheses redone
@@ -51,15 +58,19 @@ import sysconfig
 import time
 import tokenize
 import keyword
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.inputs import VAR_BENCH, corpus_described, corpus_folders, out_write  # noqa: E402
 from compliance.engine.codematch import CodeMatcher, code_index_add  # noqa: E402
 from compliance.engine.codematch.tokens import path_is_code  # noqa: E402
 
 SITE_PACKAGES_FILL = ["django", "scipy", "numpy", "sympy", "celery", "kombu", "rdflib", "cryptography", "lxml",
                       "pygments", "hypothesis", "faker", "pip", "setuptools"]
 PARTIAL_SIZES = (10, 20, 30, 60, 100, 200)
+SOURCE_PACKAGES = ("transformers", "vllm")
+SOURCE_PACKAGES_QUICK = ("trl",)
 STDLIB = sysconfig.get_paths()["stdlib"]
 
 
@@ -83,25 +94,23 @@ def _wheel_license(top: str) -> str:
     return "Apache-2.0"
 
 
-def index_build(*, index_dir: str, corpus: str, min_files: int) -> list[dict]:
-    """Index transformers first (timed separately), then the rest up to min_files."""
+def index_build(*, index_dir: str, corpus: list[str], min_files: int, first: str = "transformers") -> list[dict]:
+    """Index `first` (timed separately), then every other corpus package, then installed packages up to min_files."""
     summaries = []
     packages = []
-    for name in sorted(os.listdir(corpus)):
-        top = os.path.join(corpus, name)
-        if not os.path.isdir(top):
-            continue
+    for top in corpus:
         inner = [d for d in os.listdir(top) if os.path.isdir(os.path.join(top, d)) and not d.endswith((".dist-info", ".data"))]
         for d in inner:
             packages.append((d, os.path.join(top, d), _wheel_license(top)))
-    packages.sort(key=lambda p: (p[0] != "transformers", p[0]))
+    packages.sort(key=lambda p: (p[0] != first, p[0]))
     site = sysconfig.get_paths()["purelib"]
     for name in SITE_PACKAGES_FILL:
         if os.path.isdir(os.path.join(site, name)):
             packages.append((name, os.path.join(site, name), None))
     total = 0
+    corpus_names = {p[0] for p in packages if p[2] is not None}
     for name, root, license_expression in packages:
-        if total >= min_files and name != "transformers":
+        if total >= min_files and name not in corpus_names:
             break
         summary = code_index_add(index_dir=index_dir, source=root, name=name, version="bench",
                                  license_expression=license_expression)
@@ -110,13 +119,13 @@ def index_build(*, index_dir: str, corpus: str, min_files: int) -> list[dict]:
         print(f"indexed {name}: {summary.files} files, {summary.fingerprints} fingerprints, {summary.seconds} s "
               f"(licence headers {summary.license_seconds} s, {summary.files_with_own_license} files with their own "
               f"licence) (total {total})", file=sys.stderr, flush=True)
-        if name == "transformers":
-            # Measure scan speed on the transformers-only index before growing it.
+        if name == first:
+            # Measure scan speed on the one-package index before growing it.
             _SMALL_INDEX_HOOK(index_dir)
     return summaries
 
 
-def indexing_cost_sample(*, corpus: str, count: int = 1000) -> dict:
+def indexing_cost_sample(*, corpus: list[str], count: int = 1000) -> dict:
     """CPU ms per reference file for each indexing stage, on `count` code files of the corpus.
 
     Stages: tokenize + winnow (what indexing cost before), the token stream
@@ -127,7 +136,10 @@ def indexing_cost_sample(*, corpus: str, count: int = 1000) -> dict:
     from compliance.engine.codematch.tokens import code_tokens
     from compliance.engine.codematch.winnow import fingerprints_compute, token_stream_pack
 
-    paths = sorted((os.path.join(d, n) for d, _, names in os.walk(corpus) for n in names if path_is_code(path=n)), key=_sha)
+    # Keyed by the path under the corpus, not where the clone lies, so every machine times the same files.
+    found = [(os.path.join(d, n), os.path.relpath(os.path.join(d, n), os.path.dirname(top)))
+             for top in corpus for d, _, names in os.walk(top) for n in names if path_is_code(path=n)]
+    paths = [path for path, _ in sorted(found, key=lambda item: _sha(item[1]))]
     paths = [p for p in paths if os.path.getsize(p) <= 2 * 1024 * 1024][:count]
     t0 = time.process_time()
     index_module._license_detector()
@@ -209,14 +221,14 @@ def stdlib_files(*, count: int, skip_names: set[str]) -> list[str]:
     return sorted(found, key=_sha)[:count]
 
 
-def sources_pick(*, corpus: str, count: int) -> list[tuple[str, str]]:
+def sources_pick(*, corpus: list[str], count: int, packages: tuple[str, ...] = SOURCE_PACKAGES) -> list[tuple[str, str]]:
     """(absolute path, path inside its package) of Python files of 120-2,500 lines."""
     picked = []
-    for package in ("transformers", "vllm"):
+    for package in packages:
         root = None
-        for top in os.listdir(corpus):
-            if os.path.isdir(os.path.join(corpus, top, package)):
-                root = os.path.join(corpus, top, package)
+        for top in corpus:
+            if os.path.isdir(os.path.join(top, package)):
+                root = os.path.join(top, package)
         if not root:
             continue
         for d, _, names in os.walk(root):
@@ -226,7 +238,9 @@ def sources_pick(*, corpus: str, count: int) -> list[tuple[str, str]]:
                     lines = open(p, encoding="utf-8", errors="replace").read().count("\n")
                     if 120 <= lines <= 2500:
                         picked.append((p, os.path.relpath(p, root)))
-    picked.sort(key=lambda x: _sha(x[0]))
+    # By the sha1 of the path inside the package, so the pick does not depend on where the corpus
+    # lies (the published run sorted by the absolute path on its machine: another 40 of the same kind).
+    picked.sort(key=lambda x: _sha(x[1]))
     return picked[:count]
 
 
@@ -252,18 +266,33 @@ def _SMALL_INDEX_HOOK(index_dir):  # replaced in main
 
 def main() -> None:
     global _SMALL_INDEX_HOOK
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--corpus", default="/work/refwheels/src")
-    parser.add_argument("--index-dir", default="/work/refwheels/index-bench")
-    parser.add_argument("--sources", type=int, default=40)
-    parser.add_argument("--negatives", type=int, default=300)
-    parser.add_argument("--min-files", type=int, default=20000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small corpus and labelled set: checks the run, not the figures")
+    parser.add_argument("--corpus", default=None, help="folder of unpacked wheels, one per wheel (default: fetch the pinned "
+                        "wheels into var/bench/corpus)")
+    parser.add_argument("--index-dir", default=None, help="default var/bench/codematch-index[-quick]")
+    parser.add_argument("--sources", type=int, default=None, help="labelled source files (40; quick 5)")
+    parser.add_argument("--negatives", type=int, default=None, help="unrelated stdlib modules (300; quick 20)")
+    parser.add_argument("--min-files", type=int, default=None, help="fill the index with installed packages up to "
+                        "this many files (20,000; quick 0)")
     parser.add_argument("--reuse-index", action="store_true")
-    parser.add_argument("--cost-sample", type=int, default=1000, help="files for the per-stage indexing cost (0: skip)")
-    parser.add_argument("--out", default="/tmp/codematch-results.json")
+    parser.add_argument("--cost-sample", type=int, default=None, help="files for the per-stage indexing cost "
+                        "(1,000; quick 50; 0: skip)")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/codematch[-quick].json)")
     args = parser.parse_args()
+    quick = args.quick
+    for name, full_value, quick_value in (("sources", 40, 5), ("negatives", 300, 20), ("min_files", 20000, 0),
+                                          ("cost_sample", 1000, 50)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick_value if quick else full_value)
+    args.index_dir = args.index_dir or str(VAR_BENCH / ("codematch-index-quick" if quick else "codematch-index"))
+    source_packages = SOURCE_PACKAGES_QUICK if quick else SOURCE_PACKAGES
+    corpus = [str(p) for p in corpus_folders(corpus=args.corpus, quick=quick)]
+    print(f"corpus: {corpus_described(folders=[Path(p) for p in corpus])}", file=sys.stderr, flush=True)
 
-    sources = sources_pick(corpus=args.corpus, count=args.sources)
+    sources = sources_pick(corpus=corpus, count=args.sources, packages=source_packages)
+    if not sources:
+        raise SystemExit(f"no source files of 120-2,500 lines from {', '.join(source_packages)} in the corpus")
     skip_names = {os.path.basename(p) for p, _ in sources}
     negatives = stdlib_files(count=args.negatives, skip_names=skip_names)
     hosts = stdlib_files(count=args.negatives + 50, skip_names=skip_names)[args.negatives:]
@@ -343,7 +372,7 @@ def main() -> None:
         small_speed["index_files"] = sum(p["files"] for p in matcher_packages.values())
 
     _SMALL_INDEX_HOOK = small_hook
-    cost = indexing_cost_sample(corpus=args.corpus, count=args.cost_sample) if args.cost_sample else None
+    cost = indexing_cost_sample(corpus=corpus, count=args.cost_sample) if args.cost_sample else None
     if cost:
         print(f"indexing cost per file (sample): {cost}", flush=True)
     build_seconds = None
@@ -351,7 +380,8 @@ def main() -> None:
     if not args.reuse_index:
         shutil.rmtree(args.index_dir, ignore_errors=True)
         t0 = time.perf_counter()
-        summaries = list(index_build(index_dir=args.index_dir, corpus=args.corpus, min_files=args.min_files))
+        summaries = list(index_build(index_dir=args.index_dir, corpus=corpus, min_files=args.min_files,
+                                     first=source_packages[0]))
         build_seconds = time.perf_counter() - t0
     matcher = CodeMatcher(index_dir=args.index_dir)
     index_files = sum(p["files"] for p in matcher.packages.values())
@@ -363,7 +393,7 @@ def main() -> None:
 
     baseline = {}
     baseline_seconds = 0.0
-    for kind, vpath, text, origin, vlines in cases:
+    for kind, _vpath, text, origin, _vlines in cases:
         t0 = time.perf_counter()
         digest = _hashlib.sha256(text.encode("utf-8")).hexdigest()
         hit = matcher.connection.execute("SELECT path FROM files WHERE sha256 = ? LIMIT 1", (digest,)).fetchone()
@@ -410,8 +440,10 @@ def main() -> None:
         "wrong_matches": wrong_log,
         "match_licences": licence_log,
     }
-    with open(args.out, "w") as handle:
-        json.dump(summary, handle, indent=2, sort_keys=True)
+    summary["corpus"] = corpus_described(folders=[Path(p) for p in corpus])
+    summary["small_index_package"] = source_packages[0]
+    summary["mode"] = "quick" if quick else "full"
+    out_write(name="codematch-quick" if quick else "codematch", data=summary, out=args.out)
     print(f"index: {index_files} files, {index_fps} fingerprints, {size_mb:.0f} MB")
     print("| transformation | cases | found (recall) | matches right / wrong | precision | file-hash baseline found | verified matches |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -423,7 +455,7 @@ def main() -> None:
             print(f"| {r['kind']} | {r['cases']} | {r['found']} ({100 * r['recall']:.0f} %) | {r['tp']} / {r['fp']} | {precision} | {baseline[r['kind']]['found']} | {r['verified']} |")
     print(f"overall precision {100 * summary['overall_precision']:.1f} %")
     print(f"speed, full index: {summary['speed_full_index']}")
-    print(f"speed, transformers-only index: {small_speed}")
+    print(f"speed, {source_packages[0]}-only index: {small_speed}")
     print("without verification (same index, same run):")
     for kind, k in plain_per_kind.items():
         right_wrong = f"{k['tp']} / {k['fp']}"

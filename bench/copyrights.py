@@ -1,6 +1,7 @@
 """Copyright detection benchmark: our prefiltered detector against ScanCode, same run.
 
     .venv/bin/python bench/copyrights.py [--files 2000] [--out results.json]
+    .venv/bin/python bench/copyrights.py --quick    # licenses.py's quick sample, one worker
 
 Same files as bench/licenses.py (`files_select`: every LICENSE/COPYING/NOTICE
 file up to 200, 60 METADATA files, then a deterministic sample of source
@@ -15,13 +16,12 @@ back to back in the same worker, and compares per file the set of holders
 and the set of copyright statements. Authors are counted apart: ScanCode
 also reports "Author: X" lines with no copyright mark, which our prefilter
 does not look for. Prints a Markdown table and writes per-file results
-(disagreements first) as JSON.
+(disagreements first) as JSON to bench/out/copyrights[-quick].json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import sysconfig
@@ -30,7 +30,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from licenses import files_select  # noqa: E402  (bench/licenses.py: the same sample)
+from licenses import QUICK, files_select  # noqa: E402  (bench/licenses.py: the same sample)
+
+from bench.inputs import out_write  # noqa: E402
 
 from compliance.engine.licenses.detect import (  # noqa: E402
     LicenseDetector,
@@ -84,16 +86,23 @@ def file_measure(task: tuple[str, str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--files", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK['files']} files, one worker: checks the run")
+    parser.add_argument("--files", type=int, default=None, help=f"files in the sample (2,000; quick {QUICK['files']})")
+    parser.add_argument("--workers", type=int, default=None, help=f"processes (2; quick {QUICK['workers']})")
     parser.add_argument("--root", default=sysconfig.get_paths()["purelib"])
-    parser.add_argument("--out", default="/tmp/copyrights-results.json")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/copyrights[-quick].json)")
     args = parser.parse_args()
+    args.files = args.files or (QUICK["files"] if args.quick else 2000)
+    args.workers = args.workers or (QUICK["workers"] if args.quick else 2)
 
     import multiprocessing
 
-    paths = files_select(root=args.root, total=args.files)
+    if args.quick:
+        paths = files_select(root=args.root, total=args.files, legal_files=QUICK["legal"],
+                             metadata_files_count=QUICK["metadata"])
+    else:
+        paths = files_select(root=args.root, total=args.files)
     wall_started = time.perf_counter()
     rows = []
     with multiprocessing.get_context("fork").Pool(args.workers, initializer=_worker_init) as pool:
@@ -142,8 +151,9 @@ def main() -> None:
         "by_kind": by_kind,
     }
     disagreements = [r for r in rows if not (r["same_statements"] and r["same_holders"])]
-    with open(args.out, "w") as handle:
-        json.dump({"summary": summary, "disagreements": disagreements, "rows": rows}, handle, indent=2, sort_keys=True)
+    summary["mode"] = "quick" if args.quick else "full"
+    out_write(name="copyrights-quick" if args.quick else "copyrights", out=args.out,
+              data={"summary": summary, "disagreements": disagreements, "rows": rows})
 
     print("| measure | ours (prefilter + cluecode) | ScanCode get_copyrights |")
     print("| --- | --- | --- |")

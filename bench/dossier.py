@@ -1,6 +1,7 @@
 """Dossier benchmark: render, sign and verify, against peer tools, same run.
 
     .venv/bin/python bench/dossier.py [--sizes 10,1000,10000] [--uncapped-max 1000] [--out results.json]
+    .venv/bin/python bench/dossier.py --quick     # 10 and 100 findings, uncapped up to 10
 
 For each number of findings N (fictional context from compliance.dossier.sample):
 
@@ -17,7 +18,10 @@ For each number of findings N (fictional context from compliance.dossier.sample)
   verify      dossier_verify (pyHanko validation + container and manifest checks)
   pdfsig      peer for verifying: poppler's `pdfsig` on the same file
 
-Prints a Markdown table and writes the numbers as JSON.
+Inputs are built in the run (a fictional context, a throwaway signing key); the peers are
+Debian's chromium and poppler-utils (`apt-get install chromium poppler-utils`), left out of
+the table when absent. Prints a Markdown table and writes the numbers as JSON to
+bench/out/dossier[-quick].json.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.inputs import out_write  # noqa: E402
 from compliance.dossier.render import dossier_html_render, dossier_render  # noqa: E402
 from compliance.dossier.fetcher import STATIC_ROOT  # noqa: E402
 from compliance.dossier.sample import sample_context_build  # noqa: E402
@@ -104,10 +109,13 @@ def pdfsig_verify(*, pdf: bytes, folder: str) -> float | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10,1000,10000")
-    parser.add_argument("--uncapped-max", type=int, default=1000)
-    parser.add_argument("--out", default="")
+    parser.add_argument("--quick", action="store_true", help="10 and 100 findings: checks the run, not the figures")
+    parser.add_argument("--sizes", default=None, help="findings per dossier (10,1000,10000; quick 10,100)")
+    parser.add_argument("--uncapped-max", type=int, default=None, help="largest N also rendered uncapped (1,000; quick 10)")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/dossier[-quick].json)")
     args = parser.parse_args()
+    args.sizes = args.sizes or ("10,100" if args.quick else "10,1000,10000")
+    args.uncapped_max = args.uncapped_max if args.uncapped_max is not None else (10 if args.quick else 1000)
     sizes = [int(s) for s in args.sizes.split(",")]
 
     rows = []
@@ -173,9 +181,8 @@ def main() -> int:
             f"| {r['render_s']:.2f} s | {uncapped} | {chromium} | {ratio(r['render_s'], r['chromium_print_s'])} "
             f"| {r['sign_s'] * 1000:.0f} ms | {r['cms_sign_s'] * 1000:.0f} ms | {r['verify_s'] * 1000:.0f} ms | {pdfsig} | {ratio(r['verify_s'], r['pdfsig_s'])} |"
         )
-    if args.out:
-        with open(args.out, "w") as handle:
-            json.dump({"chromium_empty_page_s": chromium_empty_s, "rows": rows}, handle, indent=2)
+    out_write(name="dossier-quick" if args.quick else "dossier", out=args.out,
+              data={"mode": "quick" if args.quick else "full", "chromium_empty_page_s": chromium_empty_s, "rows": rows})
     print(json.dumps({"chromium_empty_page_s": chromium_empty_s, "rows": rows}, indent=2))
     return 0
 

@@ -1,15 +1,18 @@
 """Benchmark intake safety: hashing and archive inspection throughput, and memory as inputs grow.
 
-Run: .venv/bin/python bench/intake.py [--sizes 10,100,1000] [--json]
+Run: .venv/bin/python bench/intake.py [--sizes 10,100,1000] [--json] [--work DIR]
+     .venv/bin/python bench/intake.py --quick     # 10 MB only
 
-For each size (MB) it generates files in a temporary folder (deleted at the end):
+For each size (MB) it generates files in a fresh folder under --work (default var/bench/intake,
+deleted at the end; about 3 x the largest size at peak), nothing downloaded:
 - random bytes, hashed by `stream_hash_copy` and by `sha256sum` (coreutils) in the same run;
 - a source-like zip (deflate) and tar.gz and tar.zst of compressible text, inspected by
   `archive_inspect` (every member decompressed, CRC-checked, sniffed) and by the peer tools
   in the same run (`unzip -t`, `tar -xzOf ... > /dev/null`, `zstd -dc | tar -xOf -`).
 Each measurement runs in its own child process that reports its own peak RSS
 (`resource.getrusage(RUSAGE_SELF).ru_maxrss`), so memory is per measurement, not cumulative.
-Prints a Markdown table (or JSON with --json).
+Peers are Debian's coreutils, openssl, unzip, tar and zstd. Prints a Markdown table (or JSON
+with --json) and writes the rows to bench/out/intake[-quick].json.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.inputs import VAR_BENCH, out_write  # noqa: E402
 
 MB = 1_000_000
 MEMBER_BYTES = 16 * MB  # source drops are many files; 16 MB members keep member count realistic
@@ -135,17 +140,23 @@ def _drop_cache_hint(path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="10,100,1000", help="input sizes in MB")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10 MB only: checks the run, not the figures")
+    parser.add_argument("--sizes", default=None, help="input sizes in MB (10,100,1000; quick 10)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--work", default=str(VAR_BENCH / "intake"),
+                        help="where the generated inputs go (default var/bench/intake)")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/intake[-quick].json)")
     parser.add_argument("--child", nargs=3, metavar=("TASK", "PATH", "TRACE"))
     args = parser.parse_args()
     if args.child:
         _child(args.child[0], args.child[1], args.child[2] == "1")
         return
+    args.sizes = args.sizes or ("10" if args.quick else "10,100,1000")
+    Path(args.work).mkdir(parents=True, exist_ok=True)
 
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-intake-", dir=args.work) as tmp:
         folder = Path(tmp)
         for size_mb in [int(s) for s in args.sizes.split(",")]:
             size = size_mb * MB
@@ -185,6 +196,8 @@ def main() -> None:
                              "ours_traced_peak_mb": ours["traced_peak_mb"]})
                 path.unlink()
 
+    out_write(name="intake-quick" if args.quick else "intake", out=args.out,
+              data={"mode": "quick" if args.quick else "full", "rows": rows})
     if args.json:
         print(json.dumps(rows, indent=2))
         return

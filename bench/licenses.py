@@ -1,8 +1,10 @@
 """Licence detection benchmark: our tiered detector against full ScanCode, same run.
 
     .venv/bin/python bench/licenses.py [--files 2000] [--sample mixed|uniform] [--out results.json]
+    .venv/bin/python bench/licenses.py --quick    # 30 files (8 legal, 4 METADATA), one worker
 
-Picks real files from the installed packages in this virtualenv: every
+Picks real files from the installed packages in this virtualenv (the versions
+requirements-dev.txt pins, as `make` installs them; no other download): every
 LICENSE/COPYING/NOTICE file, every METADATA/PKG-INFO file, and a
 deterministic sample (by sha1 of the path) of source files (.py .c .h .js
 .pyi .md .rst .txt) up to --files in total. Files over 256 KiB are skipped:
@@ -15,7 +17,7 @@ For each file it runs
 and compares `detected_license_expression_spdx` per file. Both share one
 process and one loaded index, so index load time (reported separately) is
 excluded from both rates. Prints a Markdown table and writes per-file results
-(with the disagreements) as JSON. Files are spread over --workers
+(with the disagreements) as JSON to bench/out/licenses[-quick].json. Files are spread over --workers
 processes (default 2); each file's two timings are taken in the same worker,
 back to back, so rates are per core.
 """
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 import sysconfig
@@ -32,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.inputs import out_write  # noqa: E402
 from compliance.engine.licenses.detect import LicenseDetector, license_file_is_legal  # noqa: E402
 from compliance.engine.licenses.scancode_index import scancode_state_get  # noqa: E402
 
@@ -39,13 +41,16 @@ SOURCE_SUFFIXES = (".py", ".c", ".h", ".js", ".pyi", ".md", ".rst", ".txt")
 MAX_BYTES = 256 * 1024
 LEGAL_FILES = 200
 METADATA_FILES = 60
+QUICK = {"files": 30, "legal": 8, "metadata": 4, "workers": 1}
 
 _DETECTOR = None
 _LICENSING = None
 
 
-def _sample(paths: list[str], count: int) -> list[str]:
-    return sorted(sorted(paths, key=lambda p: hashlib.sha1(p.encode()).hexdigest())[:count])
+def _sample(paths: list[str], count: int, *, root: str) -> list[str]:
+    """`count` paths picked by the sha1 of their path under `root`, so every machine picks the same files
+    (the published runs hashed the absolute path, which named the first build machine's virtualenv)."""
+    return sorted(sorted(paths, key=lambda p: hashlib.sha1(os.path.relpath(p, root).encode()).hexdigest())[:count])
 
 
 def files_uniform_select(*, root: str, total: int) -> list[str]:
@@ -63,10 +68,10 @@ def files_uniform_select(*, root: str, total: int) -> list[str]:
             if os.path.islink(full) or os.path.getsize(full) > MAX_BYTES or os.path.getsize(full) == 0:
                 continue
             everything.append(full)
-    return _sample(everything, total)
+    return _sample(everything, total, root=root)
 
 
-def files_select(*, root: str, total: int) -> list[str]:
+def files_select(*, root: str, total: int, legal_files: int = LEGAL_FILES, metadata_files_count: int = METADATA_FILES) -> list[str]:
     legal, metadata_files, sources = [], [], []
     for dirpath, dirnames, filenames in os.walk(root):
         # ScanCode's own rule and licence texts would make the test circular.
@@ -81,8 +86,8 @@ def files_select(*, root: str, total: int) -> list[str]:
                 metadata_files.append(full)
             elif name.endswith(SOURCE_SUFFIXES):
                 sources.append(full)
-    chosen = _sample(legal, LEGAL_FILES) + _sample(metadata_files, METADATA_FILES)
-    return chosen + _sample(sources, max(0, total - len(chosen)))
+    chosen = _sample(legal, legal_files, root=root) + _sample(metadata_files, metadata_files_count, root=root)
+    return chosen + _sample(sources, max(0, total - len(chosen)), root=root)
 
 
 def scancode_spdx(expression):
@@ -185,15 +190,18 @@ def file_measure(task: tuple[str, str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--files", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK['files']} files, one worker: checks the run")
+    parser.add_argument("--files", type=int, default=None, help=f"files in the sample (2,000; quick {QUICK['files']})")
+    parser.add_argument("--workers", type=int, default=None, help=f"processes (2; quick {QUICK['workers']})")
     parser.add_argument("--root", default=sysconfig.get_paths()["purelib"])
-    parser.add_argument("--out", default="/tmp/licenses-results.json")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/licenses[-quick].json)")
     parser.add_argument("--sample", choices=("mixed", "uniform"), default="mixed",
                         help="mixed: the headline sample (licence, METADATA and source files); "
                              "uniform: any installed file, uniformly")
     args = parser.parse_args()
+    args.files = args.files or (QUICK["files"] if args.quick else 2000)
+    args.workers = args.workers or (QUICK["workers"] if args.quick else 2)
 
     import multiprocessing
 
@@ -201,8 +209,13 @@ def main() -> None:
     state = scancode_state_get()
     load_seconds = time.perf_counter() - started
 
-    select = files_select if args.sample == "mixed" else files_uniform_select
-    paths = select(root=args.root, total=args.files)
+    if args.sample == "uniform":
+        paths = files_uniform_select(root=args.root, total=args.files)
+    elif args.quick:
+        paths = files_select(root=args.root, total=args.files, legal_files=QUICK["legal"],
+                             metadata_files_count=QUICK["metadata"])
+    else:
+        paths = files_select(root=args.root, total=args.files)
     wall_started = time.perf_counter()
     rows = []
     with multiprocessing.get_context("fork").Pool(args.workers, initializer=_worker_init) as pool:
@@ -259,8 +272,9 @@ def main() -> None:
         "scancode_version": state.version,
     }
     disagreements = [r for r in rows if r["ours"] != r["scancode"]]
-    with open(args.out, "w") as handle:
-        json.dump({"summary": summary, "disagreements": disagreements, "rows": rows}, handle, indent=2, sort_keys=True)
+    summary["mode"] = "quick" if args.quick else "full"
+    out_write(name="licenses-quick" if args.quick else "licenses", out=args.out,
+              data={"summary": summary, "disagreements": disagreements, "rows": rows})
 
     print("| measure | ours (tiered) | ScanCode full |")
     print("| --- | --- | --- |")

@@ -1,8 +1,11 @@
 """Cost of fingerprinting real-sized checkpoints: bytes read and time, against a full read.
 
-    .venv/bin/python bench/lineage_cost.py [--json] [--keep DIR]
+    .venv/bin/python bench/lineage_cost.py [--json] [--work DIR] [--skip-deepseek]
+    .venv/bin/python bench/lineage_cost.py --quick     # 1B, Mixtral and Solar layouts, a 64 MB read
 
-Builds sparse checkpoints with real safetensors headers and the real apparent file sizes
+Needs the project's shared data ($PORTAL_SHARED_DATA, else ../shared/data beside the project)
+and nothing else: no download. Builds sparse checkpoints in --work (default
+var/bench/lineage-cost, each removed after use):  with real safetensors headers and the real apparent file sizes
 (`truncate`, so they cost no disk): a Llama-3.2-1B-shaped model, Llama-3.1-8B (config from
 ../shared/data), Mixtral-8x7B (the real model.safetensors.index.json: 19 shards, real tensor
 names), a Solar-Open-100B-shaped MoE (config summary from ../shared/data/solar-vs-glm) and a
@@ -12,7 +15,8 @@ tokenizer.json of its vocabulary size (Mixtral gets its real one).
 
 Holes read back as zeros, so the fingerprint's wall time here is CPU plus page-cache time;
 the full-read baseline is estimated from throughput measured in this run on a real (non-sparse)
-512 MB file, hashed with SHA-256 as intake does. Both numbers say which they are.
+512 MB file (64 MB with --quick), hashed with SHA-256 as intake does. Both numbers say which
+they are. Raw JSON goes to bench/out/lineage-cost[-quick].json.
 """
 
 from __future__ import annotations
@@ -24,16 +28,16 @@ import os
 import shutil
 import struct
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.inputs import VAR_BENCH, out_write, shared_data_path  # noqa: E402
 from compliance.engine.lineage import fingerprint_build, fingerprint_save, lineage_compare  # noqa: E402
 
-DATA = next((p for p in (Path(__file__).resolve().parent.parent.parent / "shared" / "data", Path("/work/shared/data")) if p.exists()), Path("/work/shared/data"))
+DATA = shared_data_path()  # exits saying where it looked when the shared data is not there
 SHARD_BYTES = 5_000_000_000  # Hugging Face's default 5 GB shards
 
 
@@ -168,12 +172,12 @@ def sparse_checkpoint_write(folder: Path, shapes: dict[str, list[int]], weight_m
     return total
 
 
-def read_throughput(work: Path) -> dict[str, float]:
-    """MB/s of reading + SHA-256 hashing a real 512 MB file (page cache may be warm: an upper bound)."""
+def read_throughput(work: Path, megabytes: int = 512) -> dict[str, float]:
+    """MB/s of reading + SHA-256 hashing a real file of `megabytes` MiB (page cache may be warm: an upper bound)."""
     path = work / "throughput.bin"
     block = os.urandom(8 << 20)
     with open(path, "wb") as handle:
-        for _ in range(64):
+        for _ in range(megabytes // 8):
             handle.write(block)
     started = time.perf_counter()
     digest = hashlib.sha256()
@@ -182,23 +186,29 @@ def read_throughput(work: Path) -> dict[str, float]:
             digest.update(chunk)
     seconds = time.perf_counter() - started
     path.unlink()
-    return {"bytes": 512 << 20, "seconds": seconds, "mb_per_s": (512 << 20) / seconds / 1e6}
+    return {"bytes": megabytes << 20, "seconds": seconds, "mb_per_s": (megabytes << 20) / seconds / 1e6}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--json", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print the raw JSON instead of the table")
+    parser.add_argument("--quick", action="store_true", help="1B, Mixtral and Solar layouts only, 64 MB throughput file")
     parser.add_argument("--skip-deepseek", action="store_true", help="skip the 671B (44k-tensor) layout")
+    parser.add_argument("--work", default=str(VAR_BENCH / "lineage-cost"), help="where the sparse checkpoints are built")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/lineage-cost[-quick].json)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="lineage-cost-"))
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left: sparse, but its names would clash
+    work.mkdir(parents=True)
     models = []
 
     t = _tensors_llama(2048, 16, 8192, 32, 8, 128256, tied=True, hd=64)
     models.append(("Llama-3.2-1B-shaped", dict(t), _shard_plan(t), {"model_type": "llama", "hidden_size": 2048}, 128256, None))
-    c = json.loads((DATA / "model-configs/Llama-3.1-8B/config.json").read_text())
-    t = _tensors_llama(c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"], c["num_attention_heads"],
-                       c["num_key_value_heads"], c["vocab_size"], tied=False)
-    models.append(("Llama-3.1-8B", dict(t), _shard_plan(t), c, c["vocab_size"], None))
+    if not args.quick:
+        c = json.loads((DATA / "model-configs/Llama-3.1-8B/config.json").read_text())
+        t = _tensors_llama(c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"], c["num_attention_heads"],
+                           c["num_key_value_heads"], c["vocab_size"], tied=False)
+        models.append(("Llama-3.1-8B", dict(t), _shard_plan(t), c, c["vocab_size"], None))
     shapes, wmap, c = _tensors_mixtral()
     models.append(("Mixtral-8x7B-v0.1 (real index)", shapes, wmap, c, c["vocab_size"],
                    DATA / "model-configs/Mixtral-8x7B-v0.1/tokenizer.json"))
@@ -208,7 +218,7 @@ def main() -> None:
                      solar["n_shared_experts"], solar["vocab_size"])
     models.append(("Solar-Open-100B-shaped (head_dim 128 assumed)", dict(t), _shard_plan(t),
                    {**solar, "model_type": "glm4_moe"}, solar["vocab_size"], None))
-    if not args.skip_deepseek:
+    if not (args.skip_deepseek or args.quick):
         c = json.loads((DATA / "model-configs/DeepSeek-V3/config.json").read_text())
         t = _tensors_moe(c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"], c["num_key_value_heads"],
                          128, c["n_routed_experts"], c["moe_intermediate_size"], c["n_shared_experts"], c["vocab_size"],
@@ -216,7 +226,7 @@ def main() -> None:
                          mla=(c["q_lora_rank"], c["kv_lora_rank"], c["qk_rope_head_dim"], c["qk_nope_head_dim"], c["v_head_dim"]))
         models.append(("DeepSeek-V3-shaped (FP8 + block scales, 671B)", dict(t), _shard_plan(t), c, c["vocab_size"], None))
 
-    throughput = read_throughput(work)
+    throughput = read_throughput(work, megabytes=64 if args.quick else 512)
     rows = []
     prints = {}
     for name, shapes, wmap, config, vocab, tok in models:
@@ -250,8 +260,10 @@ def main() -> None:
     started = time.perf_counter()
     lineage_compare(candidate=b, reference=a)
     compare_seconds = time.perf_counter() - started
-    result = {"throughput_full_read": throughput, "models": rows, "compare_seconds_fingerprint_vs_fingerprint": round(compare_seconds, 2)}
+    result = {"mode": "quick" if args.quick else "full", "throughput_full_read": throughput, "models": rows,
+              "compare_seconds_fingerprint_vs_fingerprint": round(compare_seconds, 2)}
     shutil.rmtree(work, ignore_errors=True)
+    out_write(name="lineage-cost-quick" if args.quick else "lineage-cost", data=result, out=args.out)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
         return

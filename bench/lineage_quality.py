@@ -1,6 +1,7 @@
 """Lineage test quality on a labelled set of tiny structured models (no torch, CPU only).
 
-    .venv/bin/python bench/lineage_quality.py [--independent-seeds 18] [--json]
+    .venv/bin/python bench/lineage_quality.py [--independent-seeds 16] [--json] [--work DIR]
+    .venv/bin/python bench/lineage_quality.py --quick   # every third derived case, 4 seeds, no stress cases
 
 Derived pairs: every transformation the engine must see through, at several strengths, plus
 combinations (>= 40 pairs). Independent pairs: different seeds of the same generator with
@@ -9,6 +10,10 @@ plus GLM-4-MoE-style and BERT-style). Reports TPR at 1 % FPR, worst derived p, b
 independent p, KS uniformity of null p-values, and the same figures for three baselines
 computed in the same run: raw cosine of norm gains (the Solar/GLM accusation), Pearson of
 norm gains, and the unmatched diagonal row correlation (Zhu-style without matching).
+
+The models are made with numpy in the run (tests/compliance/engine/lineage/tinymodels.py) and
+written under --work (default var/bench/lineage-quality, removed at the end); nothing is
+downloaded. Raw JSON goes to bench/out/lineage-quality[-quick].json.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from scipy import stats as sps
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.inputs import VAR_BENCH, out_write  # noqa: E402
 from compliance.engine.lineage import fingerprint_build, lineage_compare  # noqa: E402
 from compliance.engine.lineage.stats import units_match_test  # noqa: E402
 from tests.compliance.engine.lineage import tinymodels as tm  # noqa: E402
@@ -170,13 +176,38 @@ def tpr_at_fpr(pos: list[float], neg: list[float], fpr: float = 0.01, higher_is_
     return float(np.mean(pos_a > threshold))
 
 
+def _stress_wide_mlp(work: Path) -> list[dict]:
+    """Permuted and fine-tuned copies of a wide-MLP model (f = 8 d): where unit sampling thins out."""
+    stress = []
+    wide = tm.llama_make(seed=400, d=512, f=4096, layers=4, heads=8, kv_heads=4)
+    wide_ref = fingerprint_build(path=tm.model_write(wide, work / "wide"))
+    for label, model in (
+        ("wide MLP, units + heads permuted + fine-tune", tm.heads_permute(tm.mlp_permute(tm.finetune(wide, seed=401), seed=402), seed=403)),
+        ("wide MLP, units permuted + continued pretraining", tm.mlp_permute(tm.continued_pretraining(wide, seed=404), seed=405)),
+        ("wide MLP, independent seed", tm.llama_make(seed=406, d=512, f=4096, layers=4, heads=8, kv_heads=4)),
+    ):
+        r = lineage_compare(candidate=tm.model_write(model, work / label.replace(" ", "_").replace(",", "")),
+                            reference=wide_ref).to_dict()
+        stress.append({"case": label, "verdict": r["verdict"], "p": r["p_value"], "effect": r["effect_size"],
+                       "families": r["evidence"]["family_p_values"]})
+    return stress
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--independent-seeds", type=int, default=16, help="Llama seeds; pairs = n(n-1)/2")
-    parser.add_argument("--json", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a third of the derived cases, 4 Llama seeds, 2 MoE and "
+                        "2 BERT seeds, no stress cases: checks the run, not the figures")
+    parser.add_argument("--independent-seeds", type=int, default=None, help="Llama seeds; pairs = n(n-1)/2 (16; quick 4)")
+    parser.add_argument("--json", action="store_true", help="print the raw JSON instead of the tables")
+    parser.add_argument("--work", default=str(VAR_BENCH / "lineage-quality"), help="where the models are written")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/lineage-quality[-quick].json)")
     args = parser.parse_args()
+    args.independent_seeds = args.independent_seeds or (4 if args.quick else 16)
+    other_seeds = 2 if args.quick else 4
     started = time.time()
-    work = Path(tempfile.mkdtemp(prefix="lineage-quality-"))
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
 
     base = tm.llama_make(seed=1)
     moe = tm.glm_moe_make(seed=2)
@@ -188,6 +219,8 @@ def main() -> None:
     }
     rows = []
     for i, (family, label, model, opts) in enumerate(derived_cases(base, moe, bert)):
+        if args.quick and i % 3:
+            continue
         path = _write(model, work / f"derived-{i}", opts)
         cand = fingerprint_build(path=path)
         ref = refs[opts.get("ref", "llama")]
@@ -203,7 +236,7 @@ def main() -> None:
     prints = {}
     for s in range(args.independent_seeds):
         prints[("llama", s)] = fingerprint_build(path=tm.model_write(tm.llama_make(seed=1000 + s), work / f"ind-l{s}"))
-    for s in range(4):
+    for s in range(other_seeds):
         prints[("moe", s)] = fingerprint_build(path=tm.model_write(tm.glm_moe_make(seed=2000 + s), work / f"ind-m{s}"))
         prints[("bert", s)] = fingerprint_build(path=tm.model_write(tm.bert_make(seed=3000 + s), work / f"ind-b{s}"))
     null_layer_ps: list[float] = []
@@ -231,23 +264,14 @@ def main() -> None:
 
     # Stress cases, reported apart from the labelled set: where does detection stop?
     stress = []
-    for noise in (5.0, 8.0, 12.0):
+    for noise in () if args.quick else (5.0, 8.0, 12.0):
         cand = fingerprint_build(path=tm.model_write(tm.finetune(base, seed=300, noise=noise, lowrank=0.5), work / f"s{noise}"))
         r = lineage_compare(candidate=cand, reference=refs["llama"]).to_dict()
         stress.append({"case": f"fine-tune noise={noise} x std", "verdict": r["verdict"], "p": r["p_value"], "effect": r["effect_size"]})
     # A wider MLP (f = 8 d) with permuted units: the fingerprint's 512 MLP rows then cover only
     # 256 of 4096 units per matrix, so a permuted copy shares about 256^2/4096 = 16 rows per matrix.
-    wide = tm.llama_make(seed=400, d=512, f=4096, layers=4, heads=8, kv_heads=4)
-    wide_ref = fingerprint_build(path=tm.model_write(wide, work / "wide"))
-    for label, model in (
-        ("wide MLP, units + heads permuted + fine-tune", tm.heads_permute(tm.mlp_permute(tm.finetune(wide, seed=401), seed=402), seed=403)),
-        ("wide MLP, units permuted + continued pretraining", tm.mlp_permute(tm.continued_pretraining(wide, seed=404), seed=405)),
-        ("wide MLP, independent seed", tm.llama_make(seed=406, d=512, f=4096, layers=4, heads=8, kv_heads=4)),
-    ):
-        r = lineage_compare(candidate=tm.model_write(model, work / label.replace(" ", "_").replace(",", "")),
-                            reference=wide_ref).to_dict()
-        stress.append({"case": label, "verdict": r["verdict"], "p": r["p_value"], "effect": r["effect_size"],
-                       "families": r["evidence"]["family_p_values"]})
+    if not args.quick:
+        stress += _stress_wide_mlp(work)
 
     pos = [r for r in rows if r["label"]]
     neg = [r for r in rows if not r["label"]]
@@ -289,6 +313,10 @@ def main() -> None:
         "independent_pairs_where_residual_alignment_triggered": aligned_independent,
         "seconds": round(time.time() - started, 1),
     }
+    summary["mode"] = "quick" if args.quick else "full"
+    shutil.rmtree(work, ignore_errors=True)
+    out_write(name="lineage-quality-quick" if args.quick else "lineage-quality", out=args.out,
+              data={"summary": summary, "pairs": rows, "stress": stress})
     if args.json:
         print(json.dumps({"summary": summary, "pairs": rows, "stress": stress}, indent=2, sort_keys=True))
         return

@@ -6,7 +6,12 @@ one `celery worker` with --concurrency W, and times until every check run has en
 Reports submissions/min per W and the scaling factor against W=1.
 
 Usage: .venv/bin/python bench/pipeline.py [--submissions 20] [--workers 1,2,4]
-       [--database-url postgres://...] [--broker-url redis://...]
+       [--database-url postgres://...] [--broker-url redis://...] [--work DIR]
+       .venv/bin/python bench/pipeline.py --quick    # 2 submissions, one worker process
+
+The model directories are made with numpy in the run; each measurement's database, broker and
+files live in a fresh folder under --work (default var/bench/pipeline, removed after it).
+Nothing is downloaded. Prints JSON and writes it to bench/out/pipeline[-quick].json.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.inputs import VAR_BENCH, out_write  # noqa: E402
 
 LOADER = r'''
 import os, sys, tempfile, datetime
@@ -89,8 +97,10 @@ def _run(code: str, env: dict, *args: str) -> str:
                           text=True).stdout
 
 
-def measure(workers: int, submissions: int, database_url: str | None, broker_url: str | None) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+def measure(workers: int, submissions: int, database_url: str | None, broker_url: str | None, *, work_root: Path,
+            deadline_seconds: float) -> dict:
+    work_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"w{workers}-", dir=work_root))
     env = dict(os.environ, PORTAL_VAR_DIR=str(work))
     env.pop("DATABASE_URL", None)
     if database_url:
@@ -116,6 +126,9 @@ def measure(workers: int, submissions: int, database_url: str | None, broker_url
                 total, done, failed = (int(x) for x in _run(STATUS, env).split())
                 if total and done == total:
                     break
+                if time.perf_counter() - start > deadline_seconds:
+                    raise SystemExit(f"{done} of {total} check runs ended after {deadline_seconds:.0f} s with "
+                                     f"{workers} worker process(es): the worker is stuck or was never reached")
                 time.sleep(0.5)
             elapsed = time.perf_counter() - start
         finally:
@@ -128,17 +141,28 @@ def measure(workers: int, submissions: int, database_url: str | None, broker_url
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submissions", type=int, default=20)
-    parser.add_argument("--workers", default="1,2,4")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2 submissions, one worker: checks the run, not the figures")
+    parser.add_argument("--submissions", type=int, default=None, help="submissions per measurement (20; quick 2)")
+    parser.add_argument("--workers", default=None, help="worker concurrencies to measure (1,2,4; quick 1)")
     parser.add_argument("--database-url")
     parser.add_argument("--broker-url")
+    parser.add_argument("--work", default=str(VAR_BENCH / "pipeline"), help="where each measurement's files go")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/pipeline[-quick].json)")
     args = parser.parse_args()
-    rows = [measure(int(w), args.submissions, args.database_url, args.broker_url) for w in args.workers.split(",")]
+    args.submissions = args.submissions or (2 if args.quick else 20)
+    args.workers = args.workers or ("1" if args.quick else "1,2,4")
+    # About 6 check runs a submission at ~1 s each on the embedded broker (60 runs took 62 s with one
+    # process, BENCHMARKS.md), ten times that for a loaded box, plus a minute to start: a stuck worker ends the run.
+    deadline = 60 + 60 * args.submissions
+    rows = [measure(int(w), args.submissions, args.database_url, args.broker_url, work_root=Path(args.work),
+                    deadline_seconds=deadline) for w in args.workers.split(",")]
     base = rows[0]["submissions_per_min"]
     for row in rows:
         row["scaling_vs_1"] = round(row["submissions_per_min"] / base, 2)
-    print(json.dumps({"cores": os.cpu_count(), "rows": rows}, indent=2))
+    result = {"mode": "quick" if args.quick else "full", "cores": os.cpu_count(), "rows": rows}
+    out_write(name="pipeline-quick" if args.quick else "pipeline", out=args.out, data=result)
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -8,8 +8,13 @@ real WSGI server (gunicorn, as `make run` does) and measures, through HTTP:
   (it must stay flat as the file grows).
 
 Usage: .venv/bin/python bench/portal_load.py [--projects 10000] [--findings 100000]
-       [--requests 40] [--upload-gb 2] [--database-url postgres://...]
-Prints a JSON report; BENCHMARKS.md has the figures and the method.
+       [--requests 40] [--upload-gb 2] [--database-url postgres://...] [--work DIR]
+       .venv/bin/python bench/portal_load.py --quick   # 200 projects, 2,000 findings, 16 and 64 MiB uploads
+
+Everything is generated in the run, in a fresh folder under --work (default var/bench/portal-load,
+removed at the end; the upload files need about twice the largest size); the server listens on
+a free loopback port unless --port names one. Prints a JSON report and writes it to
+bench/out/portal-load[-quick].json; BENCHMARKS.md has the figures and the method.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.inputs import VAR_BENCH, out_write  # noqa: E402
 
 
 def _setup_env(var_dir: Path, database_url: str | None) -> dict:
@@ -159,16 +167,28 @@ def _upload(base: str, opener, submission_id: int, path: Path, chunk: int = 8 * 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--projects", type=int, default=10_000)
-    parser.add_argument("--findings", type=int, default=100_000)
-    parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--requests", type=int, default=40)
-    parser.add_argument("--upload-gb", type=float, default=2.0)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a small portal and small uploads: checks the run, not the figures")
+    parser.add_argument("--projects", type=int, default=None, help="10,000 (quick 200; at least 200)")
+    parser.add_argument("--findings", type=int, default=None, help="100,000 (quick 2,000)")
+    parser.add_argument("--users", type=int, default=None, help="200 (quick 20)")
+    parser.add_argument("--requests", type=int, default=None, help="timed requests per page (40; quick 5)")
+    parser.add_argument("--upload-gb", type=float, default=2.0, help="largest upload, after 256 MiB and 1 GiB")
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="loopback port for the server (default: a free one)")
+    parser.add_argument("--work", default=str(VAR_BENCH / "portal-load"), help="where the database and files go")
+    parser.add_argument("--out", default=None, help="raw JSON (default bench/out/portal-load[-quick].json)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    for name, full_value, quick_value in (("projects", 10_000, 200), ("findings", 100_000, 2_000), ("users", 200, 20),
+                                          ("requests", 40, 5)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick_value if args.quick else full_value)
+    if not args.port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=args.work))
     env = _setup_env(work, args.database_url)
     py = sys.executable
     subprocess.run([py, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
@@ -218,7 +238,7 @@ def main() -> int:
         submission_id = int(subprocess.run([py, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                                            check=True).stdout.split()[-1])
         uploads = []
-        sizes = [256 * 1024**2, 1024**3, int(args.upload_gb * 1024**3)]
+        sizes = [16 * 1024**2, 64 * 1024**2] if args.quick else [256 * 1024**2, 1024**3, int(args.upload_gb * 1024**3)]
         for size in sizes:
             src = work / f"upload-{size}.bin"
             with open(src, "wb") as fh:
@@ -240,6 +260,8 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
+    report["mode"] = "quick" if args.quick else "full"
+    out_write(name="portal-load-quick" if args.quick else "portal-load", out=args.out, data=report)
     print(json.dumps(report, indent=2))
     return 0
 

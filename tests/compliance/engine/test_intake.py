@@ -12,7 +12,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from tests.shared import SHARED_DATA
+from tests.shared import shared_data
 
 import pytest
 
@@ -27,7 +27,7 @@ from compliance.engine.intake_common import IntakeLimits, MiB
 from tests.compliance.engine import hostile
 
 REPO = Path(__file__).resolve().parents[3]
-MIXTRAL = SHARED_DATA / "model-configs" / "Mixtral-8x7B-v0.1"
+MIXTRAL = ("model-configs", "Mixtral-8x7B-v0.1")
 
 
 def codes(report) -> list[str]:
@@ -95,7 +95,7 @@ def corpus(tmp_path: Path) -> dict[str, Path]:
 
     put("zstd", zstandard.ZstdCompressor().compress(b"hello world\n" * 10))
     put("pickle", hostile.pickle_torch_state_dict())
-    put("json", (MIXTRAL / "config.json").read_bytes())
+    put("json", shared_data(*MIXTRAL, "config.json").read_bytes())
     put("yaml", b"model:\n  layers: 32\n  heads: [8, 8]\n")
     put("toml", b'[project]\nname = "demo"\nversion = "1.0"\n')
     put("markdown", b"---\nlicense: apache-2.0\n---\n# Model card\n\nTrained from scratch.\n")
@@ -292,8 +292,8 @@ def test_size_limit(tmp_path: Path) -> None:
 
 def _model_folder(root: Path) -> Path:
     root.mkdir()
-    shutil.copy(MIXTRAL / "config.json", root / "config.json")
-    shutil.copy(MIXTRAL / "tokenizer.json", root / "tokenizer.json")
+    shutil.copy(shared_data(*MIXTRAL, "config.json"), root / "config.json")
+    shutil.copy(shared_data(*MIXTRAL, "tokenizer.json"), root / "tokenizer.json")
     hostile.safetensors_valid(root / "model-00001-of-00002.safetensors")
     hostile.safetensors_valid(root / "model-00002-of-00002.safetensors")
     index = {"metadata": {"total_size": 96}, "weight_map": {"w": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}

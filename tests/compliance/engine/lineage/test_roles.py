@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 
-from tests.shared import SHARED_DATA
-
-import pytest
-
 from compliance.engine.lineage.roles import roles_assign
 from tests.compliance.engine.lineage import tinymodels as tm
+from tests.shared import shared_data
 
-MIXTRAL = SHARED_DATA / "model-configs" / "Mixtral-8x7B-v0.1"
+MIXTRAL = ("model-configs", "Mixtral-8x7B-v0.1")
 
 
 def _shapes_mixtral() -> dict[str, tuple[int, ...]]:
-    config = json.loads((MIXTRAL / "config.json").read_text())
-    index = json.loads((MIXTRAL / "model.safetensors.index.json").read_text())
+    config = json.loads(shared_data(*MIXTRAL, "config.json").read_text())
+    index = json.loads(shared_data(*MIXTRAL, "model.safetensors.index.json").read_text())
     d, f, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
     kv = config["num_key_value_heads"] * d // config["num_attention_heads"]
     shapes = {}
@@ -39,9 +36,7 @@ def _shapes_mixtral() -> dict[str, tuple[int, ...]]:
 
 
 def test_real_mixtral_names_give_experts_attention_and_norms() -> None:
-    if not MIXTRAL.exists():
-        pytest.skip("shared model configs not mounted")
-    roles = roles_assign(_shapes_mixtral(), json.loads((MIXTRAL / "config.json").read_text()))
+    roles = roles_assign(_shapes_mixtral(), json.loads(shared_data(*MIXTRAL, "config.json").read_text()))
     assert roles.method == "names" and len(roles.layers) == 32 and roles.hidden_size == 4096
     layer = roles.layers[7]
     assert len(layer.mlp_in) == 16  # 8 experts x (w1, w3); w2 reads the expert width, not the residual

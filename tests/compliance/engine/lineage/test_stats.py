@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.shared import SHARED_DATA
+from tests.shared import shared_data
 from scipy import stats as sps
 
 from compliance.engine.lineage.stats import (
@@ -22,15 +22,14 @@ from compliance.engine.lineage.stats import (
     vector_pearson,
 )
 
-SOLAR_GLM = SHARED_DATA / "solar-vs-glm" / "layernorm_sanity_shuffle.csv"
+SOLAR_GLM = ("solar-vs-glm", "layernorm_sanity_shuffle.csv")
 
 
 def test_raw_norm_cosine_is_explained_by_means_alone_in_the_solar_glm_data() -> None:
     """Solar vs GLM-4.5-Air norm gains: the ~0.99 raw cosine is what unrelated vectors with those
     means and spreads give, shuffling does not move it, and the centred figure is ~0."""
-    if not SOLAR_GLM.exists():
-        pytest.skip("shared Solar/GLM data not mounted")
-    rows = list(csv.DictReader(SOLAR_GLM.open()))
+    with shared_data(*SOLAR_GLM).open() as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) >= 80
     predicted_close = 0
     for r in rows:
