@@ -40,7 +40,8 @@ def _shapes_mixtral() -> dict[str, tuple[int, ...]]:
 
 def test_real_mixtral_names_give_experts_attention_and_norms() -> None:
     if not MIXTRAL.exists():
-        pytest.skip("shared model configs not mounted")
+        pytest.skip(f"shared model configs not found at {MIXTRAL}: check out shared/ beside the repository "
+                    "(../shared/data, as CI lays it) or at /work/shared/data")
     roles = roles_assign(_shapes_mixtral(), json.loads((MIXTRAL / "config.json").read_text()))
     assert roles.method == "names" and len(roles.layers) == 32 and roles.hidden_size == 4096
     layer = roles.layers[7]

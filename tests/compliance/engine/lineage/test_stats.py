@@ -29,7 +29,8 @@ def test_raw_norm_cosine_is_explained_by_means_alone_in_the_solar_glm_data() -> 
     """Solar vs GLM-4.5-Air norm gains: the ~0.99 raw cosine is what unrelated vectors with those
     means and spreads give, shuffling does not move it, and the centred figure is ~0."""
     if not SOLAR_GLM.exists():
-        pytest.skip("shared Solar/GLM data not mounted")
+        pytest.skip(f"shared Solar/GLM data not found at {SOLAR_GLM}: check out shared/ beside the repository "
+                    "(../shared/data, as CI lays it) or at /work/shared/data")
     rows = list(csv.DictReader(SOLAR_GLM.open()))
     assert len(rows) >= 80
     predicted_close = 0
