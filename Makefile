@@ -25,6 +25,10 @@ run: setup
 test: $(VENV)/.installed
 	bash scripts/test.sh
 
+# Everything but the browser tests and the fault-injection tests (worker killed, broker emptied).
+test-fast: $(VENV)/.installed
+	bash scripts/test.sh -m "not browser and not fault"
+
 bench: $(VENV)/.installed
 	@ls bench/*.py
 
