@@ -145,6 +145,7 @@ def test_a_dossier_is_stored_in_the_bucket_and_downloaded_unchanged(world, s3_st
     assert verdict["issued"] is True and verdict["submission"] == submission.pk
 
 
+@pytest.mark.fault
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_read_from_the_bucket_costs_a_delay_not_the_check(s3_worker, s3_storage, s3_endpoint):
