@@ -8,8 +8,11 @@ through the S3 API), and what the endpoint served (its request log: every GET, i
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import signal
+import tarfile
 
 import pytest
 from django.core.management import call_command
@@ -62,6 +65,17 @@ def test_a_chunked_upload_lands_in_the_bucket_with_the_hash_the_portal_recorded(
     assert not settings.MEDIA_ROOT.exists() or not any(p.is_file() for p in settings.MEDIA_ROOT.rglob("*"))
 
 
+def _archive(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 def _model_files(directory) -> dict:
     kinds = {"config.json": "config", "tokenizer.json": "tokenizer", "model.safetensors": "weights"}
     return {f"model/{p.name}": (kinds.get(p.name, "other"), p.read_bytes()) for p in sorted(directory.iterdir())
@@ -88,8 +102,12 @@ def test_a_worker_checks_weights_in_the_bucket_reading_only_the_ranges_it_needs(
                             reference_models=ReferenceModel.objects.filter(name="open-lab/base-7b"))
     derived = tinymodels.architecture_rename(tinymodels.tensors_rename(tinymodels.finetune(base, seed=3)))
     tinymodels.model_write(derived, tmp_path / "vendor")
-    submission = signed_submission(world=world, files=_model_files(tmp_path / "vendor"), submit=True)
-    wait_for(lambda: _all_runs_finished(submission.pk), timeout=240, what="the checks to finish")
+    files = _model_files(tmp_path / "vendor")
+    # A source archive too: the licence check reads its members from a copy streamed out of the bucket.
+    files["src.tar.gz"] = ("source_archive", _archive({
+        "vendor/train.py": "# SPDX-License-Identifier: GPL-3.0-or-later\nimport math\nprint(math.pi)\n"}))
+    submission = signed_submission(world=world, files=files, submit=True)
+    wait_for(lambda: _all_runs_finished(submission.pk), timeout=300, what="the checks to finish")
 
     weights = Artifact.objects.get(submission=submission, original_name="model/model.safetensors")
     assert weights.size > 40 * 1024 * 1024
@@ -107,6 +125,10 @@ def test_a_worker_checks_weights_in_the_bucket_reading_only_the_ranges_it_needs(
     lineage = CheckRun.objects.get(artifact=weights, check_name="lineage")
     assert lineage.state == CheckRun.State.SUCCEEDED and lineage.verdict == "derived", lineage.error
     assert Finding.objects.filter(check_run=lineage, code="undeclared_derivation", severity="critical").exists()
+    licences = CheckRun.objects.get(submission=submission, check_name="licenses",
+                                    artifact__original_name="src.tar.gz")
+    assert licences.state == CheckRun.State.SUCCEEDED, licences.error
+    assert "GPL-3.0-or-later" in json.dumps(licences.summary), licences.summary
 
     assert gets and all(g.range and g.range.startswith("bytes=") for g in gets), \
         [g.range for g in gets if not g.range]
