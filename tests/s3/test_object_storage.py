@@ -201,3 +201,16 @@ def test_a_worker_killed_mid_read_from_the_bucket_costs_a_delay_not_the_check(s3
     assert submission.status == Submission.Status.CHECKED
 
 
+
+
+@pytest.mark.django_db
+def test_the_range_reader_reads_exact_ranges_from_the_bucket(s3_storage, s3_endpoint, tmp_path):
+    from projects.storage import stored_file_is_local
+    from tests.projects.test_storage import range_reader_contract
+
+    range_reader_contract(tmp_path)
+    (key,) = bucket_keys(s3_endpoint, s3_storage)
+    assert not stored_file_is_local(stored_name=key)
+    ranges = [g.range for g in s3_endpoint.gets(s3_storage, key)]
+    # Two reads of the contract, then the copy's 8 MiB ranges (one, for 3 MiB); the refused read sent nothing.
+    assert ranges[:2] == ["bytes=0-7", "bytes=3145728-3145732"] and ranges[2:] == ["bytes=0-3145732"]
