@@ -344,7 +344,7 @@ def main() -> None:
             print(f"{item['truth']:9s} {item['package']:13s} {item['path']}")
         return
 
-    out = [f"# Training / inference labels on real files (`bench/codelabels.py`)\n",
+    out = ["# Training / inference labels on real files (`bench/codelabels.py`)\n",
            f"Corpus: {args.corpus}; {len(items)} labelled Python files of {MIN_LINES}+ lines.\n"]
     counts = defaultdict(Counter)
     for item in items:
@@ -382,7 +382,7 @@ def main() -> None:
         for lname, labeller in labellers.items():
             answers = {id(i): predictions(labeller=labeller, item=i) for i in subset}
             for cname in CONDITIONS:
-                matrix = confusion(items=subset, predict=lambda i, c=cname: answers[id(i)][c])
+                matrix = confusion(items=subset, predict=lambda i, c=cname, a=answers: a[id(i)][c])
                 matrices[(lname, cname)] = matrix
                 out.append(table_rows(name=f"{lname}, {cname}", matrix=matrix))
             if lname == "new (labels.py)" and args.errors and (packages == TUNE_PACKAGES) == args.tune_only:

@@ -363,7 +363,7 @@ def main() -> None:
 
     baseline = {}
     baseline_seconds = 0.0
-    for kind, vpath, text, origin, vlines in cases:
+    for kind, _vpath, text, origin, _vlines in cases:
         t0 = time.perf_counter()
         digest = _hashlib.sha256(text.encode("utf-8")).hexdigest()
         hit = matcher.connection.execute("SELECT path FROM files WHERE sha256 = ? LIMIT 1", (digest,)).fetchone()

@@ -288,7 +288,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for lang, texts in reference_texts.items():
         row = [lang, str(len(texts)), f"{sum(len(t) for _, t in texts) / 1e6:.1f}"]
-        for name, function in TOKENIZERS.items():
+        for _name, function in TOKENIZERS.items():
             started = time.perf_counter()
             count = sum(len(function(path=rel, text=text)) for rel, text in texts)
             elapsed = time.perf_counter() - started
