@@ -25,6 +25,10 @@ run: setup
 test: $(VENV)/.installed
 	bash scripts/test.sh
 
+# Everything but the browser tests and the fault-injection tests (worker killed, broker emptied).
+test-fast: $(VENV)/.installed
+	bash scripts/test.sh -m "not browser and not fault"
+
 # Every benchmark in its quick mode, one after the other: about 4 min of CPU time (21 min of wall time
 # on 2 cores shared with other jobs at load 8-10, 6 Dec 2026), and about 10 MB of downloads into
 # var/bench/ the first time. It checks that each one runs from this clone, and writes raw JSON to

@@ -249,7 +249,7 @@ def _pkcs11_identity(settings: Any) -> SigningIdentity:
     from cryptography import x509
 
     session = pkcs11.open_pkcs11_session(
-        getattr(settings, "DOSSIER_SIGNING_PKCS11_MODULE"),
+        settings.DOSSIER_SIGNING_PKCS11_MODULE,
         token_label=getattr(settings, "DOSSIER_SIGNING_PKCS11_TOKEN_LABEL", None),
         user_pin=getattr(settings, "DOSSIER_SIGNING_PKCS11_PIN", None) or os.environ.get("DOSSIER_SIGNING_PKCS11_PIN"),
     )
@@ -320,7 +320,7 @@ def trusted_certificates_from_settings(*, settings: Any) -> list[bytes]:
         if not path or not Path(path).is_file():
             continue
         data = Path(path).read_bytes()
-        for kind, headers, der in pem.unarmor(data, multiple=True):
+        for kind, _headers, der in pem.unarmor(data, multiple=True):
             if kind == "CERTIFICATE":
                 pems.append(pem.armor("CERTIFICATE", der))
     return pems

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from projects.models import Artifact
+from projects.storage import stored_file_copy
 
 LIGHT, HEAVY, DOSSIER = "light", "heavy", "dossier"
 
@@ -52,12 +52,12 @@ class CheckFailed(Exception):
 
 def storage_place(name: str, target: Path) -> Path:
     """Make a stored file available at ``target``: a symbolic link on local storage (nothing
-    copied), a streamed copy from object storage (1 MiB at a time, never whole in memory)."""
+    copied), a copy streamed from object storage by ranged reads (8 MiB at a time, never whole
+    in memory; ``projects.storage``)."""
     try:
         os.symlink(default_storage.path(name), target)
     except NotImplementedError:
-        with default_storage.open(name, "rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1024 * 1024)
+        stored_file_copy(stored_name=name, target=target)
     return target
 
 

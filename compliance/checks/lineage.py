@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome, storage_place
 from compliance.models import ProgrammePolicy, ReferenceModel
 from projects.models import Artifact
+from projects.storage import StoredRangeReader, stored_file_is_local, stored_range_reader
 
 # Names of the files a model directory view is made of (the lineage engine reads these).
 MODEL_FILES = {"config.json", "tokenizer.json", "tokenizer.model", "vocab.txt", "tokenizer_config.json",
@@ -54,19 +56,37 @@ def artifacts_read(artifact: Artifact) -> list[Artifact]:
             and (_base(a) in MODEL_FILES or _base(a).lower().endswith(".safetensors"))]
 
 
+@dataclass
+class ModelView:
+    """A model folder for the engine: ``path`` (a file or a temporary folder) and the weight
+    files held in object storage, by base name, read by range (``remote``)."""
+
+    path: Path
+    remote: dict[str, StoredRangeReader] = field(default_factory=dict)
+
+
 @contextlib.contextmanager
-def model_view(artifact: Artifact) -> Iterator[Path]:
-    """The artifact with its sibling files (same folder of the submission) linked into a
-    temporary directory under their original base names, as the engine expects a model
-    directory. Nothing is copied on local storage."""
+def model_view(artifact: Artifact) -> Iterator[ModelView]:
+    """The artifact with its sibling files (same folder of the submission) under their original
+    base names in a temporary directory, as the engine expects a model directory. On local
+    storage they are linked (nothing copied); on object storage the small files are copied and
+    the safetensors weights stay where they are, read by range: lineage samples well under 1 %
+    of a large checkpoint's bytes, so a download would cost 100x what the check reads.
+    GGUF is copied: its reader (the gguf package) memory-maps a local file."""
     siblings = artifacts_read(artifact)
     with tempfile.TemporaryDirectory(prefix="model-view-") as tmp:
         root = Path(tmp)
+        remote: dict[str, StoredRangeReader] = {}
         for sibling in siblings:
             if sibling.status == Artifact.Status.REJECTED:
                 continue
-            storage_place(sibling.file.name, root / _base(sibling))
-        yield root / _base(artifact) if _base(artifact).lower().endswith(".gguf") else root
+            if _base(sibling).lower().endswith(".safetensors") and not stored_file_is_local(
+                    stored_name=sibling.file.name):
+                remote[_base(sibling)] = stored_range_reader(stored_name=sibling.file.name, name=_base(sibling))
+            else:
+                storage_place(sibling.file.name, root / _base(sibling))
+        yield ModelView(path=root / _base(artifact) if _base(artifact).lower().endswith(".gguf") else root,
+                        remote=remote)
 
 
 def _references(artifact: Artifact) -> tuple[list[ReferenceModel], list[dict], bool]:
@@ -117,9 +137,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
                 "model is in the registry. Add references to the policy to test this model.", {})],
             engine_version=ENGINE_VERSION, inputs={"sha256": artifact.sha256})
     ctx.progress(0.1, "reading the model's sampled tensors")
-    with model_view(artifact) as path:
+    with model_view(artifact) as view:
         try:
-            candidate = fingerprint_build(path=path)
+            candidate = fingerprint_build(path=view.path, remote=view.remote)
         except WeightsFormatError as exc:
             raise CheckFailed(f"{artifact.original_name}: {exc}") from exc
         ctx.progress(0.5, f"testing against {len(references)} reference model(s)")

@@ -467,7 +467,7 @@ def _dossier_view_build(*, context: DossierContext, static_base: str, findings_p
         lineage = []
         for result in check.lineage:
             layers = [dataclasses.asdict(layer) for layer in result.layers]
-            significant = [l for l in layers if l["reference_layer"] is not None and l["p_value"] is not None and l["p_value"] < SIGNIFICANCE]
+            significant = [row for row in layers if row["reference_layer"] is not None and row["p_value"] is not None and row["p_value"] < SIGNIFICANCE]
             chart = ""
             if layers:
                 chart = _safe(
@@ -492,12 +492,12 @@ def _dossier_view_build(*, context: DossierContext, static_base: str, findings_p
                     "chart": chart,
                     "significant": [
                         {
-                            "candidate_layer": l["candidate_layer"],
-                            "reference_layer": l["reference_layer"],
-                            "statistic": _fmt_num(l["statistic"], 4),
-                            "p_value": _fmt_p(l["p_value"]),
+                            "candidate_layer": row["candidate_layer"],
+                            "reference_layer": row["reference_layer"],
+                            "statistic": _fmt_num(row["statistic"], 4),
+                            "p_value": _fmt_p(row["p_value"]),
                         }
-                        for l in significant[:LAYERS_TABLE_ROWS]
+                        for row in significant[:LAYERS_TABLE_ROWS]
                     ],
                     "more": label_for(lang, "more_layers", count=len(significant) - LAYERS_TABLE_ROWS) if len(significant) > LAYERS_TABLE_ROWS else "",
                 }

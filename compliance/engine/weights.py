@@ -15,6 +15,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -644,9 +645,9 @@ def _safe_member(directory: Path, filename: str, what: str) -> Path:
     return directory / filename
 
 
-def _open_safetensors_files(files: list[Path], model: Model) -> None:
+def _open_safetensors_files(files: list[Path], model: Model, remote: Mapping[str, ByteSource]) -> None:
     for file in files:
-        source = LocalFileSource(file)
+        source = remote[file.name] if file.name in remote else LocalFileSource(file)
         header = safetensors_header_read(source)
         model.sources.append(source)
         model.total_bytes += header.file_size
@@ -716,13 +717,18 @@ def _open_gguf(path: Path, model: Model) -> None:
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.txt", "tokenizer_config.json", "vocab.json", "merges.txt")
 
 
-def model_open(path: str | os.PathLike[str]) -> Model:
+def model_open(path: str | os.PathLike[str], *, remote: Mapping[str, ByteSource] | None = None) -> Model:
     """Open a Hugging Face model folder, a single .safetensors file or a .gguf file for lazy reading.
 
-    Pickle checkpoints are never loaded: a folder holding only those raises
+    `remote` names safetensors files of the folder that live elsewhere (object storage), by base
+    name, each a ByteSource read by range: they count as files of the folder and are never
+    copied. Pickle checkpoints are never loaded: a folder holding only those raises
     WeightsFormatError; alongside safetensors they are listed in `skipped`.
     """
     path = Path(path)
+    remote = dict(remote or {})
+    for remote_name in remote:
+        _safe_member(path, remote_name, f"{path.name}: remote file")
     if not path.exists():
         raise WeightsFormatError(f"{path}: no such file or folder")
     if path.is_file():
@@ -733,7 +739,7 @@ def model_open(path: str | os.PathLike[str]) -> Model:
             _open_gguf(path, model)
         elif suffix == ".safetensors":
             model.kind = "safetensors"
-            _open_safetensors_files([path], model)
+            _open_safetensors_files([path], model, remote)
         elif suffix in PICKLE_SUFFIXES:
             raise WeightsFormatError(
                 f"{path.name}: PyTorch pickle checkpoint, never loaded because unpickling can run arbitrary code; convert it to safetensors"
@@ -760,7 +766,7 @@ def model_open(path: str | os.PathLike[str]) -> Model:
                 model.model_card = handle.read(200_000)  # a model card longer than 200 KB is not read further
             break
 
-    files = sorted(p for p in path.iterdir() if p.is_file())
+    files = sorted({p for p in path.iterdir() if p.is_file()} | {path / n for n in remote})
     model.skipped = [_skip_pickle(p) for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
     index_path = path / "model.safetensors.index.json"
     if index_path.is_file():
@@ -772,10 +778,10 @@ def model_open(path: str | os.PathLike[str]) -> Model:
             raise WeightsFormatError(f"{path.name}/model.safetensors.index.json: needs a JSON object with a weight_map ({exc})") from exc
         shard_names = sorted(set(weight_map.values()))
         shards = [_safe_member(path, s, f"{path.name}/model.safetensors.index.json") for s in shard_names]
-        missing = [s.name for s in shards if not s.is_file()]
+        missing = [s.name for s in shards if not (s.is_file() or s.name in remote)]
         if missing:
             raise WeightsFormatError(f"{path.name}: index lists shards that are missing: {', '.join(missing[:5])}")
-        _open_safetensors_files(shards, model)
+        _open_safetensors_files(shards, model, remote)
         for tname, shard in weight_map.items():
             ref = model.tensors.get(tname)
             if ref is None or ref.source.name != shard:
@@ -784,7 +790,7 @@ def model_open(path: str | os.PathLike[str]) -> Model:
         st_files = [p for p in files if p.suffix == ".safetensors"]
         gguf_files = [p for p in files if p.suffix.lower() == ".gguf"]
         if st_files:
-            _open_safetensors_files(st_files, model)
+            _open_safetensors_files(st_files, model, remote)
         elif gguf_files:
             model.kind = "gguf"
             _open_gguf(gguf_files[0], model)

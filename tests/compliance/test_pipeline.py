@@ -103,6 +103,7 @@ def _big_sparse_artifact(world, tmp_path: Path, size: int) -> Artifact:
                                    size=size, sha256=digest.hexdigest(), uploaded_by=world.vendor_user)
 
 
+@pytest.mark.fault
 def test_a_worker_killed_mid_check_costs_a_delay_not_the_check(celery_worker, tmp_path):
     world = build_world()
     world.programme.max_artifact_bytes = 8 * 1024**3  # intake refuses to read past the programme's cap
@@ -131,6 +132,7 @@ def test_a_worker_killed_mid_check_costs_a_delay_not_the_check(celery_worker, tm
     assert len(codes) == len(set(codes))
 
 
+@pytest.mark.fault
 def test_a_broker_that_lost_its_queue_costs_a_delay_not_the_checks(transactional_db, settings, tmp_path):
     """Redis restarted without persistence (or any broker that dropped its messages): the runs
     stay queued in the database, and the reconciler re-sends them once they are stale."""

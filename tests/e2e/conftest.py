@@ -29,10 +29,12 @@ TIMEOUT_MS = 60_000
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip (with the reason) rather than fail when the machine has no Chromium at all."""
+    """Skip (naming the install) when the machine has no Chromium; in CI the skip fails the run
+    (tests/conftest.py)."""
     if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
         return
-    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium fonts-nanum "
+                                   "(or set PORTAL_E2E_CHROMIUM to its path)")
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)

@@ -23,7 +23,7 @@ MIGRATION = "0002_audit_chain_seal_and_checkpoints"
 
 def _insert_version_1_chain(count: int) -> list[int]:
     """Rows as the portal wrote them before this migration: v1 hashes, no position."""
-    prev, ids = GENESIS_HASH, []
+    prev = GENESIS_HASH
     start = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.timezone.utc)
     with connection.cursor() as cursor:
         for i in range(count):

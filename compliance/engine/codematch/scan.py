@@ -334,7 +334,7 @@ class CodeMatcher:
         postings = self._postings(unique_hashes)
         counts: Counter = Counter()
         weights: Counter = Counter()
-        for h, file_ids in postings.items():
+        for _h, file_ids in postings.items():
             frequency = len(file_ids)
             if frequency <= CANDIDATE_MAX_DOCUMENT_FREQUENCY:
                 counts.update(file_ids)

@@ -59,7 +59,6 @@ built by another version are refused rather than silently mismatched.
 from __future__ import annotations
 
 import importlib
-import io
 import keyword
 import logging
 import re

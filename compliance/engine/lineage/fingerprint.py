@@ -18,6 +18,7 @@ import math
 import os
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from compliance.engine.lineage.configs import config_summary
 from compliance.engine.lineage.roles import MatrixBlock, ModelRoles, roles_assign
 from compliance.engine.lineage.stats import columns_standardise, coordinate_gram, rows_prepare
 from compliance.engine.lineage.tokenizers import TokenizerData, tokenizer_from_gguf, tokenizer_load
-from compliance.engine.weights import Model, WeightsFormatError, model_open
+from compliance.engine.weights import ByteSource, Model, WeightsFormatError, model_open
 
 ENGINE_VERSION = "lineage-1.0"
 BUNDLE_FORMAT = "lineage-fingerprint/2"
@@ -340,9 +341,11 @@ def fingerprint_from_model(model: Model) -> Fingerprint:
     )
 
 
-def fingerprint_build(*, path: str | os.PathLike[str]) -> Fingerprint:
-    """Open the model at `path` (HF folder, .safetensors or .gguf) and fingerprint it by byte range."""
-    return fingerprint_from_model(model_open(path))
+def fingerprint_build(*, path: str | os.PathLike[str], remote: Mapping[str, ByteSource] | None = None) -> Fingerprint:
+    """Open the model at `path` (HF folder, .safetensors or .gguf) and fingerprint it by byte range.
+
+    `remote`: weight files of the folder held elsewhere, by base name, read by range (see `model_open`)."""
+    return fingerprint_from_model(model_open(path, remote=remote))
 
 
 def _json_array(value: Any) -> np.ndarray:

@@ -11,8 +11,8 @@ from compliance.dossier.context import lineage_results_from_summary
 from compliance.dossier.render import dossier_html_render
 from compliance.dossier.sample import sample_context_build
 
-engine = pytest.importorskip("compliance.engine.lineage")
-tinymodels = pytest.importorskip("tests.compliance.engine.lineage.tinymodels")
+from compliance.engine import lineage as engine
+from tests.compliance.engine.lineage import tinymodels
 
 
 def test_a_real_lineage_report_becomes_a_layer_map_in_the_dossier(tmp_path):

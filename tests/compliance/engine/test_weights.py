@@ -118,6 +118,37 @@ def test_sharded_folder_with_index_opens_all_shards(tmp_path: Path) -> None:
     assert opened.config["model_type"] == "llama" and "tokenizer.json" in opened.tokenizer_files
 
 
+def test_shards_held_elsewhere_are_read_by_range_and_give_the_same_fingerprint(tmp_path: Path) -> None:
+    """Object storage: the folder holds config, tokenizer and index; the shards are byte sources."""
+    from compliance.engine.lineage import fingerprint_build
+
+    model = tm.llama_make(seed=1, d=64, f=128, layers=2, heads=2, kv_heads=1)
+    tm.model_write(model, tmp_path / "local", shards=2)
+    remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()
+    for path in (tmp_path / "local").iterdir():
+        if path.suffix != ".safetensors":
+            (remote_dir / path.name).write_bytes(path.read_bytes())
+
+    def remote() -> dict:
+        return {p.name: CountingSource(BytesSource(p.read_bytes(), name=p.name))
+                for p in (tmp_path / "local").glob("*.safetensors")}
+
+    opened = model_open(remote_dir, remote=remote())
+    assert set(opened.tensors) == set(model.tensors)
+    np.testing.assert_array_equal(opened.tensor("model.layers.0.mlp.up_proj.weight"),
+                                  model_open(tmp_path / "local").tensor("model.layers.0.mlp.up_proj.weight"))
+    local_fp = fingerprint_build(path=tmp_path / "local")
+    remote_fp = fingerprint_build(path=remote_dir, remote=remote())
+    assert remote_fp.meta["bytes_read"] == local_fp.meta["bytes_read"] > 0
+    for index, layer in local_fp.layers.items():
+        for family, rows in layer.families.items():
+            np.testing.assert_array_equal(remote_fp.layers[index].families[family].rows, rows.rows)
+    # A remote name is a plain file name of the folder, like an index entry.
+    with pytest.raises(WeightsFormatError, match="plain file name"):
+        model_open(remote_dir, remote={"../x.safetensors": BytesSource(b"")})
+
+
 def test_index_pointing_outside_the_folder_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "m"
     folder.mkdir()

@@ -214,7 +214,8 @@ def test_explain_names_the_cues_that_fired():
 def _installed(package: str, relative: str) -> str:
     spec = importlib.util.find_spec(package)
     if spec is None:
-        pytest.skip(f"{package} not installed")
+        pytest.skip(f"{package} is not installed: .venv/bin/pip install -r requirements-dev.txt "
+                    "(it comes with requirements.txt)")
     return os.path.join(list(spec.submodule_search_locations)[0], relative)
 
 
