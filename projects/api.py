@@ -247,10 +247,13 @@ class UploadViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.D
         except ValueError:
             return Response({"detail": "Send the chunk's byte offset in the Upload-Offset header."},
                             status=status.HTTP_400_BAD_REQUEST)
-        length = request.headers.get("Content-Length")
+        try:
+            length = int(request.headers["Content-Length"]) if request.headers.get("Content-Length") else None
+        except ValueError:
+            return Response({"detail": "Content-Length is not a number."}, status=status.HTTP_400_BAD_REQUEST)
         try:
             uploads.upload_chunk_write(user=request.user, session=session, offset=offset,
-                                       stream=request._request, length=int(length) if length else None)
+                                       stream=request._request, length=length)
         except uploads.UploadConflict as exc:
             return Response({"detail": str(exc), "received": exc.expected}, status=status.HTTP_409_CONFLICT,
                             headers={"Upload-Offset": str(exc.expected)})

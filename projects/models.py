@@ -188,6 +188,9 @@ class UploadSession(models.Model):
     filename = models.CharField(max_length=500)
     size = models.BigIntegerField()
     received = models.BigIntegerField(default=0)
+    # The running SHA-256 of the first `received` bytes (projects.hashstate), written in the same
+    # locked transaction as `received`, so a chunk landing on any process resumes the hash.
+    sha256_state = models.BinaryField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
