@@ -281,3 +281,18 @@ def test_a_chunk_over_the_limit_is_refused_before_it_is_read(world, draft):
                                    length=limits.UPLOAD_CHUNK_BYTES + 1)
     session.refresh_from_db()
     assert session.received == 0
+
+
+def test_the_limit_is_told_in_korean_too(world, draft):
+    client = _api(world.vendor_user)
+    response = client.put(f"/api/submissions/{draft.pk}/declaration/",
+                          {"data_summary": "x" * (limits.DATA_SUMMARY_CHARS + 1)}, format="json",
+                          HTTP_ACCEPT_LANGUAGE="ko")
+    assert response.status_code == 400
+    assert response.json()["data_summary"] == ["학습 데이터 요약: 최대 20,000자까지 입력할 수 있습니다."]
+    with pytest.raises(ValidationError) as error:
+        from django.utils import translation
+
+        with translation.override("ko"):
+            _update(world, draft, base_models=_rows(limits.BASE_MODEL_ROWS + 1))
+    assert error.value.message_dict["base_models"] == ["기반 모델: 최대 100개 항목까지 입력할 수 있습니다(입력한 항목은 101개)."]
