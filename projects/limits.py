@@ -157,3 +157,35 @@ def limit_compute(*, gpu_hours=None, training_flops=None) -> None:
                                        or float(training_flops) > TRAINING_FLOPS_MAX):
         raise ValidationError({"training_flops": gettext("Training compute (FLOPs): at most %(limit)s.")
                                % {"limit": f"{TRAINING_FLOPS_MAX:.0e}"}})
+
+
+def _as_field_error(check, field: str, value) -> None:
+    """Run a service check as a model-field validator (which must raise a list, not a dict)."""
+    try:
+        check()
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict.get(field) or exc.messages) from None
+
+
+# Model-field validators: the Django admin saves models through ModelForms, not services, so the
+# same limits are attached to the fields it edits (referenced by name in migrations).
+def validate_data_summary(value) -> None:
+    _as_field_error(lambda: limit_text(field="data_summary", value=value), "data_summary", value)
+
+
+def validate_note(value) -> None:
+    _as_field_error(lambda: limit_text(field="note", value=value), "note", value)
+
+
+def validate_base_models(value) -> None:
+    if isinstance(value, list):
+        _as_field_error(lambda: limit_rows(field="base_models", rows=value), "base_models", value)
+
+
+def validate_third_party_code(value) -> None:
+    if isinstance(value, list):
+        _as_field_error(lambda: limit_rows(field="third_party_code", rows=value), "third_party_code", value)
+
+
+def validate_filename(value) -> None:
+    _as_field_error(lambda: limit_filename(value=value), "filename", value)

@@ -296,3 +296,21 @@ def test_the_limit_is_told_in_korean_too(world, draft):
         with translation.override("ko"):
             _update(world, draft, base_models=_rows(limits.BASE_MODEL_ROWS + 1))
     assert error.value.message_dict["base_models"] == ["기반 모델: 최대 100개 항목까지 입력할 수 있습니다(입력한 항목은 101개)."]
+
+
+def test_the_admin_keeps_the_limits_too(world, draft, client):
+    """The admin saves through ModelForms, not services: the model fields carry the same limits."""
+    client.force_login(world.admin)
+    declaration = Declaration.objects.get(submission=draft)
+    url = f"/admin/projects/declaration/{declaration.pk}/change/"
+    form = {"submission": draft.pk, "base_models": "[]", "third_party_code": "[]", "gpu_hours": "", "training_flops": "",
+            "signatory_name": ""}
+    refused = client.post(url, {**form, "data_summary": "x" * (limits.DATA_SUMMARY_CHARS + 1)})
+    assert refused.status_code == 200, "the change form is shown again with the error"
+    assert "Training data summary: at most 20,000 characters (this one has 20,001)." in refused.content.decode()
+    rows = client.post(url, {**form, "data_summary": "", "base_models": __import__("json").dumps(_rows(101))})
+    assert "Base models: at most 100 entries (this one has 101)." in rows.content.decode()
+    assert Declaration.objects.get(pk=declaration.pk).data_summary == ""
+    accepted = client.post(url, {**form, "data_summary": "x" * limits.DATA_SUMMARY_CHARS})
+    assert accepted.status_code == 302, accepted.content.decode()[:2000]
+    assert len(Declaration.objects.get(pk=declaration.pk).data_summary) == limits.DATA_SUMMARY_CHARS
