@@ -14,6 +14,7 @@ from compliance.dossiers import dossier_request, dossier_verify_bytes, dossier_v
 from compliance.models import CheckRun, Dossier, Finding, FindingDecision, SubmissionDecision
 from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, dossier_get_for_user,
                                   dossiers_visible_to, finding_get_for_user, findings_visible_to)
+from projects.limits import text_field_kwargs
 from projects.selectors import submission_get_for_user
 
 
@@ -30,6 +31,7 @@ class CheckRunSerializer(serializers.ModelSerializer):
 
 class FindingDecisionSerializer(serializers.ModelSerializer):
     decided_by = serializers.CharField(source="decided_by.username", read_only=True)
+    justification = serializers.CharField(required=False, allow_blank=True, **text_field_kwargs("justification"))
 
     class Meta:
         model = FindingDecision
@@ -50,7 +52,7 @@ class FindingSerializer(serializers.ModelSerializer):
 
 
 class FindingReplySerializer(serializers.Serializer):
-    reply = serializers.CharField(max_length=10000)
+    reply = serializers.CharField(**text_field_kwargs("reply"))
 
 
 class SubmissionDecisionSerializer(serializers.ModelSerializer):
@@ -58,6 +60,7 @@ class SubmissionDecisionSerializer(serializers.ModelSerializer):
     # apart from "not yours" and let callers probe ids.
     submission = serializers.IntegerField(source="submission_id")
     decided_by = serializers.CharField(source="decided_by.username", read_only=True)
+    justification = serializers.CharField(required=False, allow_blank=True, **text_field_kwargs("justification"))
 
     class Meta:
         model = SubmissionDecision

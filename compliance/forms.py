@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from compliance.models import FindingDecision, ProgrammePolicy, SubmissionDecision
+from projects.limits import text_field_kwargs
 
 LICENSE_CATEGORIES = [
     ("permissive", _("Permissive")),
@@ -22,18 +23,19 @@ LICENSE_CATEGORIES = [
 
 class FindingDecisionForm(forms.Form):
     decision = forms.ChoiceField(label=_("Decision"), choices=FindingDecision.Decision.choices)
-    justification = forms.CharField(label=_("Justification"), required=False, max_length=10000,
-                                    widget=forms.Textarea(attrs={"rows": 2}))
+    justification = forms.CharField(label=_("Justification"), required=False,
+                                    widget=forms.Textarea(attrs={"rows": 2}), **text_field_kwargs("justification"))
 
 
 class FindingReplyForm(forms.Form):
-    reply = forms.CharField(label=_("Your reply"), max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
+    reply = forms.CharField(label=_("Your reply"), widget=forms.Textarea(attrs={"rows": 2}),
+                            **text_field_kwargs("reply"))
 
 
 class SubmissionDecisionForm(forms.Form):
     decision = forms.ChoiceField(label=_("Decision"), choices=SubmissionDecision.Decision.choices)
-    justification = forms.CharField(label=_("Justification"), required=False, max_length=10000,
-                                    widget=forms.Textarea(attrs={"rows": 3}))
+    justification = forms.CharField(label=_("Justification"), required=False,
+                                    widget=forms.Textarea(attrs={"rows": 3}), **text_field_kwargs("justification"))
 
 
 class PolicyForm(forms.ModelForm):

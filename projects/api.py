@@ -3,6 +3,8 @@ same object permissions: an object the caller may not see answers 404."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -10,7 +12,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from portal.models import Organisation
-from projects import services, uploads
+from projects import limits, services, uploads
 from projects.models import Artifact, Declaration, Milestone, Programme, Project, Submission, UploadSession
 from projects.selectors import (artifact_get_for_user, artifacts_visible_to, programme_get_for_user,
                                 programmes_visible_to, project_get_for_user, projects_visible_to,
@@ -47,12 +49,16 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class DeclarationSerializer(serializers.ModelSerializer):
-    base_models = serializers.ListField(child=serializers.DictField(child=serializers.CharField(allow_blank=True)),
-                                        required=False)
+    # Limits from projects.limits (README "Limits"); the service checks them again.
+    base_models = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(allow_blank=True, **limits.row_text_kwargs())),
+        required=False, **limits.rows_field_kwargs("base_models"))
     third_party_code = serializers.ListField(
-        child=serializers.DictField(child=serializers.CharField(allow_blank=True)), required=False,
+        child=serializers.DictField(child=serializers.CharField(allow_blank=True, **limits.row_text_kwargs())),
+        required=False, **limits.rows_field_kwargs("third_party_code"),
         help_text="Open code used on purpose: [{name, version, license, use: training|inference|other, source}]. "
                   "Copies of code not listed are reported as undeclared.")
+    data_summary = serializers.CharField(required=False, allow_blank=True, **limits.text_field_kwargs("data_summary"))
 
     class Meta:
         model = Declaration
@@ -69,8 +75,22 @@ class ArtifactSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class DeclarationSignSerializer(serializers.Serializer):
+    """Signing takes a real yes and a real name, form-encoded or JSON alike: ``attest=false`` is
+    not a signature and a null name is not the text "None" (issue #10)."""
+
+    signatory_name = serializers.CharField(**limits.text_field_kwargs("signatory_name"))
+    attest = serializers.BooleanField(default=False)  # left out: not attested, and told so
+
+    def validate_attest(self, value: bool) -> bool:
+        if value is not True:
+            raise serializers.ValidationError(_("Confirm that the declaration is true and complete to sign it."))
+        return value
+
+
 class SubmissionSerializer(serializers.ModelSerializer):
     project = serializers.IntegerField(source="project_id")
+    note = serializers.CharField(required=False, allow_blank=True, **limits.text_field_kwargs("note"))
     declaration = DeclarationSerializer(read_only=True)
 
     class Meta:
@@ -87,6 +107,12 @@ class UploadSessionSerializer(serializers.ModelSerializer):
         model = UploadSession
         fields = ["id", "submission", "kind", "filename", "size", "received", "artifact", "created_at"]
         read_only_fields = ["id", "received", "artifact", "created_at"]
+
+    def validate_filename(self, value: str) -> str:
+        try:
+            return limits.limit_filename(value=value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["filename"]) from None
 
 
 class ProgrammeViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -161,16 +187,16 @@ class SubmissionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             submission.declaration.refresh_from_db()
         return Response(DeclarationSerializer(submission.declaration).data)
 
-    @extend_schema(request=inline_serializer("DeclarationSign", {"signatory_name": serializers.CharField(),
-                                                                 "attest": serializers.BooleanField()}),
-                   responses=DeclarationSerializer)
+    @extend_schema(request=DeclarationSignSerializer, responses=DeclarationSerializer)
     @action(detail=True, methods=["post"])
     def sign(self, request, pk=None):
         """Sign the declaration as it stands."""
         submission = self.get_object()
+        serializer = DeclarationSignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         declaration = services.declaration_sign(user=request.user, submission=submission,
-                                                signatory_name=str(request.data.get("signatory_name", "")),
-                                                attest=bool(request.data.get("attest")))
+                                                signatory_name=serializer.validated_data["signatory_name"],
+                                                attest=serializer.validated_data["attest"])
         return Response(DeclarationSerializer(declaration).data)
 
     @extend_schema(request=None, responses=SubmissionSerializer)
@@ -247,10 +273,13 @@ class UploadViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.D
         except ValueError:
             return Response({"detail": "Send the chunk's byte offset in the Upload-Offset header."},
                             status=status.HTTP_400_BAD_REQUEST)
-        length = request.headers.get("Content-Length")
+        try:
+            length = int(request.headers["Content-Length"]) if request.headers.get("Content-Length") else None
+        except ValueError:
+            return Response({"detail": "Content-Length is not a number."}, status=status.HTTP_400_BAD_REQUEST)
         try:
             uploads.upload_chunk_write(user=request.user, session=session, offset=offset,
-                                       stream=request._request, length=int(length) if length else None)
+                                       stream=request._request, length=length)
         except uploads.UploadConflict as exc:
             return Response({"detail": str(exc), "received": exc.expected}, status=status.HTTP_409_CONFLICT,
                             headers={"Upload-Offset": str(exc.expected)})

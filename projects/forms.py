@@ -7,7 +7,13 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Organisation, Role
+from projects import limits
 from projects.models import Artifact, Declaration, Programme, Project
+
+
+def _field_errors(exc, field: str) -> forms.ValidationError:
+    """A service's ``{field: [...]}`` error as the errors of one form field."""
+    return forms.ValidationError(exc.message_dict.get(field) or exc.messages)
 
 
 class ProgrammeForm(forms.ModelForm):
@@ -81,7 +87,8 @@ class VendorInviteForm(forms.Form):
 
 
 class SubmissionOpenForm(forms.Form):
-    note = forms.CharField(label=_("Note to reviewers"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    note = forms.CharField(label=_("Note to reviewers"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                           **limits.text_field_kwargs("note"))
 
 
 class ArtifactUploadForm(forms.Form):
@@ -89,6 +96,14 @@ class ArtifactUploadForm(forms.Form):
 
     kind = forms.ChoiceField(label=_("Kind"), choices=Artifact.Kind.choices)
     file = forms.FileField(label=_("File"))
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        try:
+            limits.limit_filename(value=upload.name)
+        except forms.ValidationError as exc:
+            raise _field_errors(exc, "filename") from None
+        return upload
 
 
 class DeclarationForm(forms.Form):
@@ -108,14 +123,18 @@ class DeclarationForm(forms.Form):
                                    max_digits=14, decimal_places=1)
     training_flops = forms.FloatField(label=_("Training compute (FLOPs)"), required=False, min_value=0)
     data_summary = forms.CharField(label=_("Training data summary"), required=False,
-                                   widget=forms.Textarea(attrs={"rows": 4}))
+                                   widget=forms.Textarea(attrs={"rows": 4}), **limits.text_field_kwargs("data_summary"))
 
     def clean_base_models(self):
+        from projects.services import base_models_clean
+
         entries = []
         valid = {c.value for c in Declaration.Component}
         for n, line in enumerate(self.cleaned_data.get("base_models", "").splitlines(), start=1):
             if not line.strip():
                 continue
+            if len(entries) == limits.BASE_MODEL_ROWS:
+                raise forms.ValidationError(limits.too_many_message("base_models"))
             parts = [p.strip() for p in line.split("|")]
             parts += [""] * (4 - len(parts))
             component, name, source, license_ = parts[:4]
@@ -125,7 +144,10 @@ class DeclarationForm(forms.Form):
             if not name:
                 raise forms.ValidationError(_("Line %(n)d: name the base model.") % {"n": n})
             entries.append({"component": component, "name": name, "source": source, "license": license_})
-        return entries
+        try:
+            return base_models_clean(entries)
+        except forms.ValidationError as exc:  # the service raises Django's ValidationError, the same class
+            raise _field_errors(exc, "base_models") from None
 
     def clean_third_party_code(self):
         from projects.services import third_party_code_clean
@@ -134,13 +156,15 @@ class DeclarationForm(forms.Form):
         for line in self.cleaned_data.get("third_party_code", "").splitlines():
             if not line.strip():
                 continue
+            if len(entries) == limits.THIRD_PARTY_CODE_ROWS:
+                raise forms.ValidationError(limits.too_many_message("third_party_code"))
             parts = [p.strip() for p in line.split("|")] + [""] * 5
             entries.append({"name": parts[0], "version": parts[1], "license": parts[2],
                             "use": parts[3] or "other", "source": parts[4]})
         try:
             return third_party_code_clean(entries)
         except forms.ValidationError as exc:  # the service raises Django's ValidationError, the same class
-            raise forms.ValidationError(exc.message_dict["third_party_code"]) from None
+            raise _field_errors(exc, "third_party_code") from None
 
     @staticmethod
     def initial_from(declaration: Declaration) -> dict:
@@ -156,5 +180,5 @@ class DeclarationForm(forms.Form):
 
 
 class DeclarationSignForm(forms.Form):
-    signatory_name = forms.CharField(label=_("Your full name"), max_length=200)
+    signatory_name = forms.CharField(label=_("Your full name"), **limits.text_field_kwargs("signatory_name"))
     attest = forms.BooleanField(label=_("I declare that this declaration is true and complete."), required=True)

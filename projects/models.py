@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from portal.models import Organisation
+from projects import limits
 
 # 50 GiB: room for a sharded 20B-parameter checkpoint in bf16 per artifact.
 DEFAULT_MAX_ARTIFACT_BYTES = 50 * 1024**3
@@ -123,7 +124,7 @@ class Submission(models.Model):
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="submissions")
     number = models.PositiveIntegerField(_("version"))
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
-    note = models.TextField(_("note to reviewers"), blank=True)
+    note = models.TextField(_("note to reviewers"), blank=True, validators=[limits.validate_note])
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -162,7 +163,7 @@ class Artifact(models.Model):
 
     submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="artifacts")
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
-    original_name = models.CharField(_("file name"), max_length=500)
+    original_name = models.CharField(_("file name"), max_length=500, validators=[limits.validate_filename])
     file = models.FileField(upload_to="artifacts/%Y/%m/", max_length=500)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
@@ -188,6 +189,9 @@ class UploadSession(models.Model):
     filename = models.CharField(max_length=500)
     size = models.BigIntegerField()
     received = models.BigIntegerField(default=0)
+    # The running SHA-256 of the first `received` bytes (projects.hashstate), written in the same
+    # locked transaction as `received`, so a chunk landing on any process resumes the hash.
+    sha256_state = models.BinaryField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -221,15 +225,16 @@ class Declaration(models.Model):
     submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="declaration")
     from_scratch = models.BooleanField(_("trained from scratch"), default=False)
     # [{"component": "backbone", "name": "...", "source": "...", "license": "..."}]
-    base_models = models.JSONField(_("base models"), default=list, blank=True)
+    base_models = models.JSONField(_("base models"), default=list, blank=True, validators=[limits.validate_base_models])
     # Open code the vendor took on purpose: [{"name": "vllm", "version": "0.33.0", "license": "Apache-2.0",
     # "use": "inference", "source": "https://..."}]. The copied-code check tells declared copies
     # from undeclared ones by this list.
-    third_party_code = models.JSONField(_("third-party code used"), default=list, blank=True)
+    third_party_code = models.JSONField(_("third-party code used"), default=list, blank=True,
+                                        validators=[limits.validate_third_party_code])
     gpu_hours = models.DecimalField(_("training compute (GPU-hours)"), max_digits=14, decimal_places=1, null=True,
                                     blank=True)
     training_flops = models.FloatField(_("training compute (FLOPs)"), null=True, blank=True)
-    data_summary = models.TextField(_("training data summary"), blank=True)
+    data_summary = models.TextField(_("training data summary"), blank=True, validators=[limits.validate_data_summary])
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                   related_name="+")
     signatory_name = models.CharField(_("signatory's full name"), max_length=200, blank=True)

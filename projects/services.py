@@ -25,6 +25,7 @@ from portal import permissions as perms
 from portal.models import Organisation, Role
 from portal.selectors import user_can_manage, user_role
 from portal.services import audit_record, organisation_group, user_create
+from projects import limits
 from projects.models import Declaration, Milestone, Programme, Project, Submission
 from projects.selectors import user_can_submit
 from projects.signals import submission_submitted
@@ -128,6 +129,7 @@ def submission_open(*, user, project: Project, note: str = "") -> Submission:
         raise PermissionDenied(_("Only the project's vendor members may open submissions."))
     if project.status == Project.Status.ELIMINATED:
         raise ValidationError(_("This project was eliminated from the programme; it takes no submissions."))
+    limits.limit_text(field="note", value=note)
     try:
         with transaction.atomic():
             number = (project.submissions.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -168,17 +170,16 @@ def declaration_canonical_json(declaration: Declaration) -> bytes:
 
 VALID_COMPONENTS = {c.value for c in Declaration.Component}
 VALID_CODE_USES = [c.value for c in Declaration.CodeUse]  # training, inference, other: the order users read
-MAX_THIRD_PARTY_ENTRIES = 200
 
 
 def third_party_code_clean(entries) -> list[dict]:
-    """Validate the declared third-party code: a name each, a known use, bounded lengths."""
+    """Validate the declared third-party code: a name each, a known use, bounded lengths
+    (projects.limits: refused with the limit, never cut silently)."""
     if entries in (None, ""):
         return []
     if not isinstance(entries, list):
         raise ValidationError({"third_party_code": _("Give a list of entries.")})
-    if len(entries) > MAX_THIRD_PARTY_ENTRIES:
-        raise ValidationError({"third_party_code": _("At most %(n)d entries.") % {"n": MAX_THIRD_PARTY_ENTRIES}})
+    limits.limit_rows(field="third_party_code", rows=entries[:limits.THIRD_PARTY_CODE_ROWS + 1])
     cleaned = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -191,20 +192,21 @@ def third_party_code_clean(entries) -> list[dict]:
         if use not in VALID_CODE_USES:
             raise ValidationError({"third_party_code": _("Entry %(n)d: use must be one of %(u)s.")
                                    % {"n": i + 1, "u": ", ".join(VALID_CODE_USES)}})
-        cleaned.append({"name": name[:200], "version": str(entry.get("version", "")).strip()[:100],
-                        "license": str(entry.get("license", "")).strip()[:200], "use": use,
-                        "source": str(entry.get("source", "")).strip()[:500]})
-    return cleaned
+        cleaned.append({"name": name, "version": str(entry.get("version", "")).strip(),
+                        "license": str(entry.get("license", "")).strip(), "use": use,
+                        "source": str(entry.get("source", "")).strip()})
+    return limits.limit_rows(field="third_party_code", rows=cleaned)
 
 
-def declaration_update(*, user, submission: Submission, from_scratch: bool, base_models: list[dict],
-                       gpu_hours=None, training_flops=None, data_summary: str = "",
-                       third_party_code: list[dict] | None = None) -> Declaration:
-    """Fill in the declaration; changing it removes an earlier signature."""
-    _require_draft_owner(user, submission)
-    third_party = third_party_code_clean(third_party_code)
+def base_models_clean(entries) -> list[dict]:
+    """Validate the declared base models: a known component and a name each, bounded lengths."""
+    if entries in (None, ""):
+        return []
+    if not isinstance(entries, list):
+        raise ValidationError({"base_models": _("Give a list of entries.")})
+    limits.limit_rows(field="base_models", rows=entries[:limits.BASE_MODEL_ROWS + 1])
     cleaned = []
-    for i, entry in enumerate(base_models or []):
+    for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ValidationError({"base_models": _("Entry %(n)d must be an object.") % {"n": i + 1}})
         component = str(entry.get("component", "")).strip()
@@ -214,8 +216,19 @@ def declaration_update(*, user, submission: Submission, from_scratch: bool, base
                                    % {"n": i + 1, "c": ", ".join(sorted(VALID_COMPONENTS))}})
         if not name:
             raise ValidationError({"base_models": _("Entry %(n)d: name the base model.") % {"n": i + 1}})
-        cleaned.append({"component": component, "name": name[:200], "source": str(entry.get("source", ""))[:500],
-                        "license": str(entry.get("license", ""))[:200]})
+        cleaned.append({"component": component, "name": name, "source": str(entry.get("source", "")),
+                        "license": str(entry.get("license", ""))})
+    return limits.limit_rows(field="base_models", rows=cleaned)
+
+
+def declaration_update(*, user, submission: Submission, from_scratch: bool, base_models: list[dict],
+                       gpu_hours=None, training_flops=None, data_summary: str = "",
+                       third_party_code: list[dict] | None = None) -> Declaration:
+    """Fill in the declaration; changing it removes an earlier signature."""
+    _require_draft_owner(user, submission)
+    limits.limit_text(field="data_summary", value=data_summary or "")
+    third_party = third_party_code_clean(third_party_code)
+    cleaned = base_models_clean(base_models)
     if from_scratch and any(e["component"] == "backbone" for e in cleaned):
         raise ValidationError({"from_scratch": _("A backbone trained from scratch has no base model; "
                                                  "remove the backbone entry or the from-scratch claim.")})
@@ -223,6 +236,7 @@ def declaration_update(*, user, submission: Submission, from_scratch: bool, base
         raise ValidationError({"gpu_hours": _("GPU-hours cannot be negative.")})
     if training_flops is not None and float(training_flops) < 0:
         raise ValidationError({"training_flops": _("FLOPs cannot be negative.")})
+    limits.limit_compute(gpu_hours=gpu_hours, training_flops=training_flops)
     with transaction.atomic():
         declaration = Declaration.objects.select_for_update().get(submission=submission)
         declaration.from_scratch = from_scratch
@@ -244,13 +258,14 @@ def declaration_update(*, user, submission: Submission, from_scratch: bool, base
 def declaration_sign(*, user, submission: Submission, signatory_name: str, attest: bool) -> Declaration:
     """Sign the declaration as it stands; the SHA-256 of its canonical JSON is recorded."""
     _require_draft_owner(user, submission)
-    if not attest:
+    if attest is not True:  # a real boolean: the text "false" is truthy (issue #10)
         raise ValidationError({"attest": _("Confirm that the declaration is true and complete to sign it.")})
-    if not signatory_name.strip():
+    if not isinstance(signatory_name, str) or not signatory_name.strip():
         raise ValidationError({"signatory_name": _("Type your full name to sign.")})
+    limits.limit_text(field="signatory_name", value=signatory_name.strip())
     with transaction.atomic():
         declaration = Declaration.objects.select_for_update().get(submission=submission)
-        declaration.signatory_name = signatory_name.strip()[:200]
+        declaration.signatory_name = signatory_name.strip()
         declaration.signed_sha256 = hashlib.sha256(declaration_canonical_json(declaration)).hexdigest()
         declaration.signed_by = user
         declaration.signed_at = timezone.now()

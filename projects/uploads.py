@@ -6,14 +6,15 @@ protocol). A dropped connection loses at most the chunk in flight: the client
 asks for the offset and carries on. Nothing is ever read whole into memory: a
 chunk is copied to a partial file 1 MiB at a time and fed to the running hash.
 
-The running hash lives in the web process (hashlib states cannot be saved). If a
-chunk lands on another process, or after a restart, the hash is rebuilt by
-re-reading the partial file once, sequentially, at disk speed.
+The running hash is saved with the session's row (``projects.hashstate``: OpenSSL's
+SHA-256 state, 112 bytes), so the next chunk may land on any process of any host.
+Where that state is unavailable the hash is rebuilt by re-reading the partial file,
+sequentially, at disk speed. The partial files live in ``UPLOAD_PARTIAL_DIR``, which
+every web host must share (or route a session's chunks to one host).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -30,22 +31,23 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from portal.services import audit_record
+from projects.hashstate import ResumableSha256, sha256_state_available
+from projects.limits import UPLOAD_CHUNK_BYTES, limit_filename
 from projects.models import Artifact, Submission, UploadSession
 from projects.selectors import user_can_submit
 
 CHUNK_COPY_BYTES = 1024 * 1024  # 1 MiB copy buffer: flat memory whatever the file size
-MAX_FILENAME_CHARS = 500
 
-_hash_cache: dict[str, tuple[int, "hashlib._Hash"]] = {}
-_hash_cache_lock = threading.Lock()
 
 
 class UploadConflict(Exception):
-    """The chunk's offset is not where the upload stands (the client should resume at ``expected``)."""
+    """The chunk's offset is not where the upload stands (the client should resume at ``expected``).
+    ``reset_from`` is set when the stored bytes were lost and the session must restart at 0."""
 
-    def __init__(self, expected: int, message: str):
+    def __init__(self, expected: int, message: str, reset_from: int | None = None):
         super().__init__(message)
         self.expected = expected
+        self.reset_from = reset_from
 
 
 def filename_clean(name: str) -> str:
@@ -55,10 +57,10 @@ def filename_clean(name: str) -> str:
     name = (name or "").replace("\\", "/")
     name = re.sub(r"[\x00-\x1f\x7f]", "", name)
     parts = [p for p in PurePosixPath(name).parts if p not in {"", ".", "..", "/"}]
-    cleaned = "/".join(parts)[-MAX_FILENAME_CHARS:]
+    cleaned = "/".join(parts)
     if not cleaned:
         raise ValidationError({"filename": _("The file needs a name.")})
-    return cleaned
+    return limit_filename(value=cleaned)
 
 
 def _check_writable(user, submission: Submission) -> None:
@@ -97,15 +99,11 @@ def upload_session_create(*, user, submission: Submission, kind: str, filename: 
                                         created_by=user)
 
 
-def _hash_for(session: UploadSession, path: Path):
-    """The running hash of the first ``session.received`` bytes."""
-    key = str(session.pk)
-    with _hash_cache_lock:
-        cached = _hash_cache.pop(key, None)
-    if cached and cached[0] == session.received:
-        return cached[1]
-    digest = hashlib.sha256()
-    remaining = session.received
+def _hash_rebuilt(path: Path, received: int, digest):
+    """``digest`` fed the first ``received`` bytes of the partial file, read once at disk speed:
+    where no saved state exists (OpenSSL's resumable state unavailable, or a session older
+    than the state column)."""
+    remaining = received
     with open(path, "rb") as fh:
         while remaining:
             block = fh.read(min(CHUNK_COPY_BYTES, remaining))
@@ -116,32 +114,19 @@ def _hash_for(session: UploadSession, path: Path):
     return digest
 
 
-def upload_chunk_write(*, user, session: UploadSession, offset: int, stream: BinaryIO,
-                       length: int | None) -> UploadSession:
-    """Append one chunk at ``offset``. Finalises the artifact when the last byte arrives."""
-    submission = session.submission
-    _check_writable(user, submission)
-    if session.complete:
-        raise UploadConflict(session.size, _("This upload is already complete."))
-    if offset != session.received:
-        raise UploadConflict(session.received, _("The upload stands at byte %(at)d, not %(offset)d; resume there.")
-                             % {"at": session.received, "offset": offset})
+def _chunk_stage(*, session: UploadSession, stream: BinaryIO, length: int | None, offset: int) -> tuple[Path, int]:
+    """Receive the chunk from the network into a file of its own, before any lock is taken: a slow
+    client must not hold the session's lock (on SQLite, every writer's) while its bytes trickle in."""
+    if length is not None and length > UPLOAD_CHUNK_BYTES:
+        raise ValidationError({"chunk": _("A chunk is at most %(limit)s bytes; send this one in smaller parts.")
+                               % {"limit": f"{UPLOAD_CHUNK_BYTES:,}"}})
     if length is not None and offset + length > session.size:
         raise ValidationError(_("This chunk would take the file past its declared size of %(size)d bytes.")
                               % {"size": session.size})
-    path = _partial_path(session)
-    path.touch(exist_ok=True)
-    with open(path, "r+b") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UploadConflict(session.received, _("Another chunk of this upload is being written.")) from None
-        # Bytes past `received` are what a dropped connection left behind: discard them.
-        fh.truncate(session.received)
-        fh.seek(session.received)
-        digest = _hash_for(session, path)
-        written = 0
-        try:
+    staged = settings.UPLOAD_PARTIAL_DIR / f"{session.pk}.{os.urandom(8).hex()}.chunk"
+    written = 0
+    try:
+        with open(staged, "wb") as out:
             while True:
                 want = CHUNK_COPY_BYTES if length is None else min(CHUNK_COPY_BYTES, length - written)
                 if want <= 0:
@@ -149,30 +134,121 @@ def upload_chunk_write(*, user, session: UploadSession, offset: int, stream: Bin
                 block = stream.read(want)
                 if not block:
                     break
-                if session.received + written + len(block) > session.size:
+                written += len(block)
+                if offset + written > session.size:
                     raise ValidationError(_("The file is larger than its declared size of %(size)d bytes.")
                                           % {"size": session.size})
-                fh.write(block)
-                digest.update(block)
-                written += len(block)
-            if length is not None and written != length:
-                raise ValidationError(_("The chunk ended after %(got)d of %(want)d bytes (connection dropped?); "
-                                        "resume at byte %(at)d.") % {"got": written, "want": length,
-                                                                     "at": session.received})
+                if written > UPLOAD_CHUNK_BYTES:
+                    raise ValidationError({"chunk": _("A chunk is at most %(limit)s bytes; send this one in "
+                                                      "smaller parts.") % {"limit": f"{UPLOAD_CHUNK_BYTES:,}"}})
+                out.write(block)
+        if length is not None and written != length:
+            raise ValidationError(_("The chunk ended after %(got)d of %(want)d bytes (connection dropped?); "
+                                    "resume at byte %(at)d.") % {"got": written, "want": length, "at": offset})
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return staged, written
+
+
+def _chunk_append(*, locked: UploadSession, path: Path, staged: Path) -> str | None:
+    """Append the staged chunk to the partial file and advance the hash and the row; called with
+    the session's row locked. Returns the SHA-256 when the file is complete."""
+    path.touch(exist_ok=True)
+    resumable = sha256_state_available()
+    with open(path, "r+b") as fh:
+        if os.fstat(fh.fileno()).st_size < locked.received:
+            # The row says more than the disk holds (a crash between the row's commit and the
+            # data reaching disk): the hash no longer describes the file. Start again from 0.
+            fh.truncate(0)
+            raise UploadConflict(0, _("The stored part of this upload was lost; send it again from byte 0."),
+                                 reset_from=locked.received)
+        # Bytes past `received` are what an interrupted append left behind: discard them.
+        fh.truncate(locked.received)
+        fh.seek(locked.received)
+        if resumable and (locked.sha256_state or locked.received == 0):
+            digest = ResumableSha256(bytes(locked.sha256_state) if locked.sha256_state else None)
+        else:
+            digest = _hash_rebuilt(path, locked.received, ResumableSha256() if resumable else hashlib.sha256())
+        written = 0
+        try:
+            with open(staged, "rb") as chunk:
+                while block := chunk.read(CHUNK_COPY_BYTES):
+                    fh.write(block)
+                    digest.update(block)
+                    written += len(block)
             fh.flush()
+            # On disk before the row says so: the row must never claim bytes a crash could lose.
+            os.fsync(fh.fileno())
         except BaseException:
-            fh.truncate(session.received)
+            fh.truncate(locked.received)
             raise
-    new_received = session.received + written
-    updated = UploadSession.objects.filter(pk=session.pk, received=session.received).update(received=new_received)
-    if updated != 1:
-        raise UploadConflict(session.received, _("The upload moved on meanwhile; ask for its offset."))
-    session.received = new_received
-    if new_received == session.size:
-        _artifact_from_partial(user=user, session=session, path=path, sha256=digest.hexdigest())
-    else:
-        with _hash_cache_lock:
-            _hash_cache[str(session.pk)] = (new_received, digest)
+    locked.received += written
+    locked.sha256_state = digest.state() if isinstance(digest, ResumableSha256) else None
+    UploadSession.objects.filter(pk=locked.pk).update(received=locked.received, sha256_state=locked.sha256_state)
+    return digest.hexdigest() if locked.received == locked.size else None
+
+
+def upload_chunk_write(*, user, session: UploadSession, offset: int, stream: BinaryIO,
+                       length: int | None) -> UploadSession:
+    """Append one chunk at ``offset``. Finalises the artifact when the last byte arrives.
+
+    One lock covers reading the offset, appending, hashing, updating the row and finalising
+    (issue #11: two chunks at once corrupted 13 uploads in 30 when the offset was read before
+    the lock and the lock released before the row was written). The lock is the session's row:
+    ``select_for_update`` on PostgreSQL, and on SQLite the IMMEDIATE transaction every
+    ``atomic()`` opens (settings.py), so it holds across processes and hosts. A chunk that
+    loses the race is answered 409 with the offset to resume at, and changes nothing.
+    """
+    submission = session.submission
+    _check_writable(user, submission)
+    # A cheap early answer for a stale chunk before its body is read; the locked check decides.
+    current = UploadSession.objects.filter(pk=session.pk).values("received", "artifact_id").first()
+    if current is None:
+        raise UploadConflict(0, _("This upload no longer exists; start it again."))
+    if current["artifact_id"] is not None:
+        raise UploadConflict(session.size, _("This upload is already complete."))
+    if offset != current["received"]:
+        raise UploadConflict(current["received"], _("The upload stands at byte %(at)d, not %(offset)d; resume "
+                                                    "there.") % {"at": current["received"], "offset": offset})
+    path = _partial_path(session)
+    staged, _written = _chunk_stage(session=session, stream=stream, length=length, offset=offset)
+    refused: ValidationError | None = None
+    try:
+        with transaction.atomic():
+            locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+            if locked is None:
+                raise UploadConflict(0, _("This upload no longer exists; start it again."))
+            if locked.artifact_id is not None:
+                raise UploadConflict(locked.size, _("This upload is already complete."))
+            if offset != locked.received:
+                raise UploadConflict(locked.received, _("The upload stands at byte %(at)d, not %(offset)d; "
+                                                        "resume there.") % {"at": locked.received, "offset": offset})
+            sha256 = _chunk_append(locked=locked, path=path, staged=staged)
+            if sha256 is not None:
+                try:
+                    with transaction.atomic():
+                        artifact = _artifact_record(user=user, submission=submission, kind=locked.kind,
+                                                    filename=locked.filename, size=locked.size, sha256=sha256,
+                                                    source=path)
+                except ValidationError as exc:  # the same file is already in the submission
+                    refused = exc
+                    locked.delete()
+                else:
+                    UploadSession.objects.filter(pk=locked.pk).update(artifact=artifact)
+                    locked.artifact = artifact
+    except UploadConflict as exc:
+        if exc.reset_from is not None:
+            # Outside the rolled-back transaction, and only if nobody moved the session meanwhile.
+            UploadSession.objects.filter(pk=session.pk, received=exc.reset_from).update(received=0,
+                                                                                       sha256_state=None)
+        raise
+    finally:
+        staged.unlink(missing_ok=True)
+    if refused is not None:
+        path.unlink(missing_ok=True)
+        raise refused
+    session.received, session.sha256_state, session.artifact = locked.received, locked.sha256_state, locked.artifact
     return session
 
 
@@ -217,18 +293,6 @@ def _artifact_record(*, user, submission: Submission, kind: str, filename: str, 
     return artifact
 
 
-def _artifact_from_partial(*, user, session: UploadSession, path: Path, sha256: str) -> Artifact:
-    try:
-        artifact = _artifact_record(user=user, submission=session.submission, kind=session.kind,
-                                    filename=session.filename, size=session.size, sha256=sha256, source=path)
-    except ValidationError:
-        session.delete()
-        raise
-    UploadSession.objects.filter(pk=session.pk).update(artifact=artifact)
-    session.artifact = artifact
-    return artifact
-
-
 def artifact_upload_file(*, user, submission: Submission, kind: str, filename: str, fileobj: BinaryIO) -> Artifact:
     """One-shot upload (a multipart form or a small API upload): stream to a partial file,
     hashing as it goes, then record the artifact."""
@@ -264,10 +328,11 @@ def artifact_upload_file(*, user, submission: Submission, kind: str, filename: s
 def upload_session_abort(*, user, session: UploadSession) -> None:
     """Drop an unfinished upload and its partial file."""
     _check_writable(user, session.submission)
-    _partial_path(session).unlink(missing_ok=True)
-    with _hash_cache_lock:
-        _hash_cache.pop(str(session.pk), None)
-    session.delete()
+    with transaction.atomic():
+        # Under the session's lock: an abort never lands in the middle of a chunk's append.
+        UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+        _partial_path(session).unlink(missing_ok=True)
+        session.delete()
 
 
 def artifact_delete(*, user, artifact: Artifact) -> None:

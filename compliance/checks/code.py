@@ -14,7 +14,7 @@ from django.conf import settings
 
 from compliance.checks import CheckContext, CheckOutcome, TooLargeToRead, artifact_members, too_large_outcome
 from compliance.services.policy import carried_policy_findings, policy_for
-from compliance.models import CodeCorpus
+from compliance.models import CodeCorpus, ProgrammePolicy
 from projects.models import Artifact
 
 # Findings listed one per copied file up to this many; the rest are summarised per origin.
@@ -157,6 +157,23 @@ def carried_inventory(*, matches: list[dict], source: str) -> dict | None:
     return license_inventory_build(files=files, declared=[], source=source).to_dict()
 
 
+def corpora_scope(*, programme_id: int) -> dict:
+    """Which indexed code corpora the programme's policy compares vendor code against.
+
+    The policy's list is obeyed (issue #10: it was saved but every corpus was scanned). A policy
+    that lists none has not narrowed the comparison, and a ministry asking "was anything copied?"
+    expects every reference it holds to be used, so then every indexed corpus is scanned; the
+    evidence says which of the two happened."""
+    policy = ProgrammePolicy.objects.filter(programme_id=programme_id).first()
+    listed = list(policy.code_corpora.order_by("name", "version")) if policy else []
+    if listed:
+        return {"scope": "policy", "packages": [(c.name, c.version) for c in listed],
+                "listed": [f"{c.name} {c.version}".strip() for c in listed],
+                "note": "the corpora the programme's policy lists"}
+    return {"scope": "all", "packages": None, "listed": [],
+            "note": "every indexed corpus: the programme's policy lists no code corpora"}
+
+
 def applies(artifact: Artifact) -> bool:
     """Source archives, model directories, and a single source file uploaded as 'other'."""
     if artifact.kind in {Artifact.Kind.SOURCE_ARCHIVE, Artifact.Kind.MODEL_DIRECTORY}:
@@ -194,7 +211,29 @@ def run(ctx: CheckContext) -> CheckOutcome:
             if len(texts) < EXCERPT_MATCHES:
                 texts[vendor_path] = text[:EXCERPT_FILE_BYTES]
 
-        result = code_scan(source=members, index_dir=index_dir, on_matched_file=keep_text).to_dict()
+        scope = corpora_scope(programme_id=artifact.submission.project.programme_id)
+        result = code_scan(source=members, index_dir=index_dir, on_matched_file=keep_text,
+                           packages=scope["packages"]).to_dict()
+    scanned = [f"{p['name']} {p['version'] or ''}".strip() for p in result["index_packages"]]
+    corpora = {"scope": scope["scope"], "note": scope["note"], "scanned": scanned,
+               # Listed by the policy but absent from this worker's index: not compared against.
+               "listed_not_indexed": [name for name in scope["listed"] if name not in scanned]}
+    if not scanned:
+        listed = ", ".join(scope["listed"])
+        return CheckOutcome(
+            verdict="inconclusive", state="inconclusive",
+            summary={"reason": "none of the policy's code corpora is indexed" if listed
+                     else "no reference code is indexed", "corpora": corpora},
+            findings=[{"severity": "medium", "category": "code", "code": "code_no_references",
+                       "title": "Copied-code check not run: "
+                                + ("none of the policy's code corpora is indexed" if listed
+                                   else "no reference code indexed"),
+                       "explanation": (f"The programme's policy lists code corpora to compare against ({listed}), "
+                                       "and none of them is in the reference index. " if listed else "")
+                                      + "Index them with `python manage.py index_reference`"
+                                      + (", or change the policy." if listed else "."),
+                       "evidence": {"corpora": corpora}}],
+            engine_version="codematch-1", inputs={"sha256": artifact.sha256, "corpora": []})
     matches = result["matches"]
     ctx.progress(0.8, "reading the matched regions on both sides")
     excerpts_attach(texts=texts, matches=matches)
@@ -212,6 +251,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
     findings = [origin_finding(name=name, version=version, licence=licence, items=items, declared=declared,
                                from_scratch=from_scratch)
                 for (name, version, licence), items in sorted(by_origin.items(), key=lambda kv: -len(kv[1]))]
+    for finding in findings:
+        finding["evidence"]["corpora"] = corpora
     carried = carried_inventory(matches=matches, source=f"{artifact.original_name} (copied code)")
     if carried is not None:
         findings.extend(carried_policy_findings(inventory=carried,
@@ -220,6 +261,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
     return CheckOutcome(
         verdict=verdict,
         summary={"matches": matches[:500], "files_scanned": result.get("files_scanned"),
+                 # Which reference code this verdict is about: a "no copies found" means "in these".
+                 "corpora": corpora,
                  "files_with_matches": result.get("files_with_matches"),
                  "origins": [{"name": k[0], "version": k[1], "license_expression": k[2], "regions": len(v),
                               "lines": sum(m["lines"][1] - m["lines"][0] + 1 for m in v),
@@ -231,5 +274,4 @@ def run(ctx: CheckContext) -> CheckOutcome:
                  # policy is applied to it here and again, without rescanning, when the policy changes.
                  "inventory": carried},
         findings=findings, engine_version="codematch-1",
-        inputs={"sha256": artifact.sha256,
-                "corpora": [f"{c.name} {c.version}" for c in CodeCorpus.objects.order_by("name")]})
+        inputs={"sha256": artifact.sha256, "corpora": scanned})

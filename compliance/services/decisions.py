@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from compliance.models import CheckRun, Finding, FindingDecision, SubmissionDecision
 from portal.services import audit_record
+from projects.limits import limit_text
 from projects.models import Artifact, Submission
 from projects.selectors import user_can_review, user_can_submit
 from projects.services import submission_status_set
@@ -18,7 +19,7 @@ def finding_decide(*, user, finding: Finding, decision: str, justification: str 
         raise PermissionDenied(_("Only reviewers assigned to this project may decide its findings."))
     if decision not in FindingDecision.Decision.values:
         raise ValidationError({"decision": _("Choose confirmed, waived or false positive.")})
-    justification = (justification or "").strip()
+    justification = limit_text(field="justification", value=(justification or "").strip())
     if decision in {FindingDecision.Decision.WAIVED, FindingDecision.Decision.FALSE_POSITIVE} and not justification:
         raise ValidationError({"justification": _("Say why: a waiver or a false positive needs a justification.")})
     with transaction.atomic():
@@ -75,9 +76,10 @@ def finding_reply(*, user, finding: Finding, reply: str) -> Finding:
     reply = (reply or "").strip()
     if not reply:
         raise ValidationError({"reply": _("Write a reply.")})
+    limit_text(field="reply", value=reply)  # projects.limits: refused with the limit, not cut
     with transaction.atomic():
-        Finding.objects.filter(pk=finding.pk).update(vendor_reply=reply[:10000])
-        finding.vendor_reply = reply[:10000]
+        Finding.objects.filter(pk=finding.pk).update(vendor_reply=reply)
+        finding.vendor_reply = reply
         audit_record(actor=user, action="finding.reply", object_type="finding", object_id=finding.pk,
                      object_label=finding.title, submission_id=finding.submission_id,
                      project_id=finding.submission.project_id, data={"reply": reply[:2000]})
@@ -96,7 +98,7 @@ def submission_decide(*, user, submission: Submission, decision: str, justificat
         raise ValidationError({"decision": _("Choose approved, changes requested or rejected.")})
     if submission.status not in DECIDABLE:
         raise ValidationError(_("Wait until every check has ended before deciding the submission."))
-    justification = (justification or "").strip()
+    justification = limit_text(field="justification", value=(justification or "").strip())
     if decision != SubmissionDecision.Decision.APPROVED and not justification:
         raise ValidationError({"justification": _("Say why the submission is not approved.")})
     if decision == SubmissionDecision.Decision.APPROVED and submission.findings.filter(

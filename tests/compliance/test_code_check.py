@@ -170,3 +170,63 @@ def test_training_code_declared_as_inference_is_a_high_finding():
     agreed = origin_finding(name="trl", version="0.20", licence="Apache-2.0", items=items,
                             declared=[{"name": "trl", "use": "training"}], from_scratch=False)
     assert agreed["code"] == "declared_third_party_code" and agreed["severity"] == "info"
+
+
+def test_the_code_check_scans_only_the_corpora_the_policy_lists(world, settings, tmp_path, capsys):
+    """Issue #10: the policy's code-corpora setting was saved but every indexed corpus was scanned."""
+    import boolean
+
+    from compliance.models import CodeCorpus
+    from compliance.services.policy import programme_policy_update
+
+    archive, _ = _indexed_copy(settings, tmp_path, capsys)  # copied from license-expression
+    call_command("index_reference", str(Path(boolean.__file__).parent), "--name", "boolean.py", "--version", "5.0",
+                 "--license", "BSD-2-Clause")
+    capsys.readouterr()
+    expression_corpus = CodeCorpus.objects.get(name="license-expression")
+    boolean_corpus = CodeCorpus.objects.get(name="boolean.py")
+
+    def code_run(code_corpora):
+        programme_policy_update(user=world.officer, programme=world.programme, allowed="", denied="", review="",
+                                from_scratch_required=False, code_corpora=code_corpora)
+        submission = signed_submission(world=world, files={"src.tar.gz": ("source_archive", archive)}, submit=True)
+        run = CheckRun.objects.get(submission=submission, check_name="code")
+        assert check_run_execute(run_id=run.pk, worker="in-process") == CheckRun.State.SUCCEEDED
+        run.refresh_from_db()
+        return run
+
+    # The policy compares against boolean.py only: the copy from license-expression is not looked for.
+    only_boolean = code_run([boolean_corpus])
+    assert only_boolean.verdict == "no_copies_found", only_boolean.summary.get("origins")
+    assert only_boolean.summary["corpora"]["scanned"] == ["boolean.py 5.0"]
+    assert only_boolean.summary["corpora"]["scope"] == "policy"
+    assert only_boolean.inputs["corpora"] == ["boolean.py 5.0"]
+    # The policy lists license-expression: the copy is found, and the finding says what was compared.
+    listed = code_run([expression_corpus])
+    assert listed.verdict == "copied"
+    finding = Finding.objects.get(check_run=listed, code="undeclared_third_party_code")
+    assert finding.evidence["corpora"]["scanned"] == ["license-expression 30.4.4"]
+    # A policy that lists none: every indexed corpus is scanned, and the evidence says why.
+    everything = code_run([])
+    assert everything.verdict == "copied"
+    corpora = Finding.objects.get(check_run=everything, code="undeclared_third_party_code").evidence["corpora"]
+    assert corpora["scope"] == "all" and "lists no code corpora" in corpora["note"]
+    assert corpora["scanned"] == ["boolean.py 5.0", "license-expression 30.4.4"]
+
+
+def test_a_policy_listing_only_corpora_not_in_the_index_is_inconclusive(world, settings, tmp_path, capsys):
+    from compliance.models import CodeCorpus
+    from compliance.services.policy import programme_policy_update
+
+    archive, _ = _indexed_copy(settings, tmp_path, capsys)
+    absent = CodeCorpus.objects.create(name="vllm", version="0.33.0", license_expression="Apache-2.0")
+    programme_policy_update(user=world.officer, programme=world.programme, allowed="", denied="", review="",
+                            from_scratch_required=False, code_corpora=[absent])
+    submission = signed_submission(world=world, files={"src.tar.gz": ("source_archive", archive)}, submit=True)
+    run = CheckRun.objects.get(submission=submission, check_name="code")
+    check_run_execute(run_id=run.pk, worker="in-process")
+    run.refresh_from_db()
+    assert run.verdict == "inconclusive"
+    finding = Finding.objects.get(check_run=run, code="code_no_references")
+    assert "vllm 0.33.0" in finding.explanation
+    assert finding.evidence["corpora"]["listed_not_indexed"] == ["vllm 0.33.0"]

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from compliance.demo import llama_like_write
 from compliance.models import CheckRun, Finding, FindingDecision
 from projects.models import Artifact, Submission
-from tests.e2e.conftest import login, wait_for
+from tests.e2e.conftest import TIMEOUT_MS, login, wait_for
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -74,7 +74,9 @@ def upload_through_page(page, *, files: list[Path] = (), directory: Path | None 
     if files:
         page.locator("#up-files").set_input_files([str(f) for f in files])
     page.locator("#up-start").click()
-    expect(page.locator("#artifact-table tbody tr:not(.empty)")).to_have_count(expect_rows)
+    # A resumed upload waits 1 s per retry and sends 8 MB chunks: on a loaded machine that outlasts
+    # expect()'s 5 s default, so wait as long as the pages' own timeout.
+    expect(page.locator("#artifact-table tbody tr:not(.empty)")).to_have_count(expect_rows, timeout=TIMEOUT_MS)
     expect(page.locator("#up-progress li.failed")).to_have_count(0)
     return artifact_rows(page)
 

@@ -2,8 +2,9 @@
 
 Public API:
     code_index_add(*, index_dir, source, name, version=None, license_expression=None) -> ReferenceIndexSummary
-    code_scan(*, source, index_dir, matcher=None) -> CodeScanResult
-    CodeMatcher(index_dir=...).file_match(path=..., text=...) -> list[CodeMatch]
+    code_scan(*, source, index_dir, matcher=None, packages=None) -> CodeScanResult
+    CodeMatcher(index_dir=..., packages=None).file_match(path=..., text=...) -> list[CodeMatch]
+    (packages: (name, version) pairs to scan against; None: every indexed package)
 """
 
 from compliance.engine.codematch.index import DEFAULT_INDEX_DIR, ReferenceIndexSummary, code_index_add

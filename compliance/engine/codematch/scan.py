@@ -269,18 +269,33 @@ def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int) -> li
 
 
 class CodeMatcher:
-    """Scans vendor code against one index directory; reuse it across files."""
+    """Scans vendor code against one index directory; reuse it across files.
 
-    def __init__(self, *, index_dir: str):
+    ``packages``, a list of (name, version), restricts the scan to those indexed packages (a
+    programme's policy lists the corpora it compares against); the index then behaves as if
+    it held only them, document frequencies included. None scans every indexed package."""
+
+    def __init__(self, *, index_dir: str, packages: Iterable[tuple[str, str]] | None = None):
         self.index_dir = index_dir
         self.connection: sqlite3.Connection = code_index_connect(index_dir=index_dir)
         self.packages = {
             row[0]: {"name": row[1], "version": row[2], "license_expression": row[3], "files": row[4]}
             for row in self.connection.execute("SELECT id, name, version, license_expression, files FROM packages")
         }
+        self._package_ids: list[int] | None = None
+        if packages is not None:
+            wanted = {(str(name), str(version or "")) for name, version in packages}
+            self.packages = {pid: p for pid, p in self.packages.items()
+                             if (p["name"], p["version"] or "") in wanted}
+            self._package_ids = sorted(self.packages)
         self._file_meta: dict[int, tuple] = {}
         self._streams: dict[int, tuple | None] = {}
-        self.file_count = max(1, self.connection.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+        if self._package_ids is None:
+            self.file_count = max(1, self.connection.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+        else:
+            marks = ",".join("?" * len(self._package_ids))
+            self.file_count = max(1, self.connection.execute(
+                f"SELECT COUNT(*) FROM files WHERE package_id IN ({marks})", self._package_ids).fetchone()[0])
         # Bench hook: when a list, every verified region's features are appended.
         self.verify_log: list | None = None
 
@@ -289,12 +304,19 @@ class CodeMatcher:
 
     def _postings(self, hashes: list[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = defaultdict(list)
+        if self._package_ids == []:
+            return found
         for start in range(0, len(hashes), 500):
             chunk = hashes[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for h, file_id in self.connection.execute(
-                f"SELECT hash, file_id FROM postings WHERE hash IN ({marks})", chunk
-            ):
+            if self._package_ids is None:
+                rows = self.connection.execute(f"SELECT hash, file_id FROM postings WHERE hash IN ({marks})", chunk)
+            else:
+                package_marks = ",".join("?" * len(self._package_ids))
+                rows = self.connection.execute(
+                    f"SELECT p.hash, p.file_id FROM postings p JOIN files f ON f.id = p.file_id "
+                    f"WHERE p.hash IN ({marks}) AND f.package_id IN ({package_marks})", [*chunk, *self._package_ids])
+            for h, file_id in rows:
                 found[h].append(file_id)
         return found
 
@@ -571,14 +593,16 @@ class CodeMatcher:
 
 def code_scan(
     *, source: str | Iterable[tuple[str, bytes]], index_dir: str, matcher: CodeMatcher | None = None,
-    on_matched_file: Callable[[str, str], None] | None = None,
+    on_matched_file: Callable[[str, str], None] | None = None, packages: Iterable[tuple[str, str]] | None = None,
 ) -> CodeScanResult:
     """Scan a directory, file, archive or (path, bytes) iterable for copied reference code.
 
     `on_matched_file(path, text)` is called for each vendor file with matches, while its text
-    is at hand: a caller that shows the matched lines needs no second pass over an archive."""
+    is at hand: a caller that shows the matched lines needs no second pass over an archive.
+    `packages` (name, version) restricts the scan to those indexed packages (see CodeMatcher);
+    the result's `index_packages` lists the packages actually scanned."""
     own = matcher is None
-    matcher = matcher or CodeMatcher(index_dir=index_dir)
+    matcher = matcher or CodeMatcher(index_dir=index_dir, packages=packages)
     matches: list[CodeMatch] = []
     scanned = code_files = 0
     try:
