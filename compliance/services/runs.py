@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -180,13 +181,11 @@ class _LeaseKeeper(LeaseKeeper):
         super().__init__(job=CHECK_RUN_JOB, row=run)
 
 
-def _test_hold(seconds: float) -> None:
+def _test_hold() -> None:
     """Test-only (PORTAL_TEST_CHECK_DELAY_S, 0 unless set): hold a finished check's outcome
     before recording it, so a test can re-run a check that is still running."""
-    if seconds > 0:
-        import time
-
-        time.sleep(seconds)
+    if settings.TEST_CHECK_DELAY_S > 0:
+        time.sleep(settings.TEST_CHECK_DELAY_S)
 
 
 def _attempt_superseded_record(*, run: CheckRun, outcome: str, findings: int) -> str:
@@ -221,7 +220,7 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
     try:
         with _LeaseKeeper(run):
             outcome: CheckOutcome = spec.run(ctx)
-            _test_hold(settings.TEST_CHECK_DELAY_S)
+            _test_hold()
     except SoftTimeLimitExceeded:
         _finish(run=run, state=CheckRun.State.FAILED,
                 error=f"the check took longer than its limit of {spec.soft_time_limit} s and was stopped")
