@@ -137,11 +137,14 @@ def _store(dossier: Dossier, pdf: bytes, actor) -> bool:
     return True
 
 
-def _fail(dossier: Dossier, *, error: str, actor) -> bool:
-    """Fail the attempt that owns the dossier, with the reason staff will read; False if it lost its claim."""
+def _fail(dossier: Dossier, *, error: str, actor, lapsed_before=None) -> bool:
+    """Fail the attempt that owns the dossier, with the reason staff will read; False if it lost
+    its claim (or, for the reconciler, renewed its lease after all)."""
+    owned = DOSSIER_JOB.owned(row=dossier)
+    if lapsed_before is not None:
+        owned = owned.filter(lease_expires_at__lt=lapsed_before)
     with transaction.atomic():
-        if not DOSSIER_JOB.owned(row=dossier).update(state=Dossier.State.FAILED, error=error[:2000],
-                                                     lease_expires_at=None):
+        if not owned.update(state=Dossier.State.FAILED, error=error[:2000], lease_expires_at=None):
             return False
         audit_record(actor=actor, action="dossier.fail", object_type="dossier", object_id=dossier.pk,
                      object_label=dossier.number, submission_id=dossier.submission_id,
@@ -233,7 +236,7 @@ def dossiers_reconcile() -> dict:
     for dossier in DOSSIER_JOB.lapsed(now=now).select_related("submission"):
         if DOSSIER_JOB.exhausted(row=dossier):
             interrupted = dossier.attempts - dossier.attempt_base
-            if _fail(dossier, actor="reconciler",
+            if _fail(dossier, actor="reconciler", lapsed_before=now,
                      error=f"rendering was interrupted {interrupted} times (worker killed or out of memory?)"):
                 counts["failed"] += 1
         elif DOSSIER_JOB.requeue_lapsed(row=dossier, now=now):
