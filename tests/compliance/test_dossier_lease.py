@@ -8,7 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -113,6 +115,20 @@ def test_the_reconciler_requeues_lapsed_fails_exhausted_and_resends_lost_dossier
 
 
 @pytest.mark.django_db
+def test_a_dossier_left_rendering_before_leases_is_picked_up_after_the_migration(world, submitted):
+    """The issue's two dossiers: 'rendering' with no lease, so nothing would ever look at them."""
+    import importlib
+
+    migration = importlib.import_module("compliance.migrations.0005_dossier_lease_and_attempt_base")
+    stuck = dossier_request(user=world.officer, submission=submitted)
+    Dossier.objects.filter(pk=stuck.pk).update(state="rendering", lease_expires_at=None, queued_at=None)
+    assert dossiers_reconcile() == {"requeued": 0, "resent": 0, "failed": 0}
+    migration._adopt_unleased_dossiers(apps, None)
+    assert dossiers_reconcile()["requeued"] == 1
+    assert Dossier.objects.get(pk=stuck.pk).state == Dossier.State.QUEUED
+
+
+@pytest.mark.django_db
 def test_staff_retry_a_failed_dossier_under_its_number(world, submitted, settings):
     dossier = dossier_request(user=world.officer, submission=submitted)
     Dossier.objects.filter(pk=dossier.pk).update(state="failed", attempts=5, error="interrupted 5 times")
@@ -123,6 +139,11 @@ def test_staff_retry_a_failed_dossier_under_its_number(world, submitted, setting
         c.force_login(user)
         return c
 
+    page_url = reverse("submission-detail", kwargs={"pk": submitted.pk})
+    reviewer_page, auditor_page = client(world.reviewer).get(page_url), client(world.auditor).get(page_url)
+    assert reviewer_page.status_code == auditor_page.status_code == 200
+    assert f'action="{url}"' in reviewer_page.content.decode(), "the submission page offers the retry"
+    assert f'action="{url}"' not in auditor_page.content.decode(), "auditors only read"
     for outsider in (world.vendor_user, world.other_vendor_user, world.reviewer_unassigned):
         assert client(outsider).post(url).status_code == 404
     assert client(world.auditor).post(url).status_code == 403
