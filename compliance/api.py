@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from compliance.services import decisions, runs
-from compliance.dossiers import dossier_request, dossier_verify_bytes, dossier_verify_hash
+from compliance.dossiers import dossier_request, dossier_retry, dossier_verify_bytes, dossier_verify_hash
 from compliance.models import CheckRun, Dossier, Finding, FindingDecision, SubmissionDecision
 from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, dossier_get_for_user,
                                   dossiers_visible_to, finding_get_for_user, findings_visible_to)
@@ -143,9 +143,10 @@ class DossierSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Dossier
-        fields = ["id", "number", "submission", "lang", "state", "sha256", "size", "error", "created_at",
+        fields = ["id", "number", "submission", "lang", "state", "sha256", "size", "error", "attempts", "created_at",
                   "rendered_at"]
-        read_only_fields = ["id", "number", "state", "sha256", "size", "error", "created_at", "rendered_at"]
+        read_only_fields = ["id", "number", "state", "sha256", "size", "error", "attempts", "created_at",
+                            "rendered_at"]
 
 
 class DossierVerifySerializer(serializers.Serializer):
@@ -180,6 +181,12 @@ class DossierViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         submission = submission_get_for_user(user=self.request.user, pk=serializer.validated_data["submission_id"])
         serializer.instance = dossier_request(user=self.request.user, submission=submission,
                                               lang=serializer.validated_data.get("lang", "en"))
+
+    @extend_schema(request=None, responses=DossierSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Staff: render a failed dossier again under the same number (it never issued a file)."""
+        return Response(DossierSerializer(dossier_retry(user=request.user, dossier=self.get_object())).data)
 
     @extend_schema(request={"multipart/form-data": DossierVerifySerializer}, responses=DossierVerifyResultSerializer)
     @action(detail=False, methods=["post"], permission_classes=[AllowAny], authentication_classes=[],

@@ -3,21 +3,31 @@
 Rendering and signing are ``compliance.dossier`` (plain Python); this module is the
 database side: numbering, storage with the SHA-256, audit events, and the registry
 lookup that verification uses.
+
+Rendering has the check runs' guarantees (``compliance.services.leases``, issue #11): a
+worker claims the dossier with one conditional UPDATE that takes attempt N, renews its
+lease while it lives, and stores the PDF only while attempt N still owns the row. A killed
+worker's dossier is requeued when its lease lapses and failed, with the reason, after
+``DOSSIER_MAX_ATTEMPTS`` interrupted attempts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import socket
+import time
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compliance.models import Dossier
+from compliance.services.leases import LeasedJob
 from portal.models import Role
 from portal.selectors import user_role
 from portal.services import audit_record
@@ -29,6 +39,12 @@ logger = logging.getLogger(__name__)
 # Rendering 10,000 findings takes well under a minute (BENCHMARKS.md); four minutes is the ceiling.
 RENDER_TIMEOUT_S = 240
 DOSSIER_LANGS = {"en", "ko"}
+# As for check runs: five interrupted renders (worker killed, out of memory) and the dossier
+# fails with the reason instead of taking a worker down for ever; staff may retry it.
+DOSSIER_MAX_ATTEMPTS = 5
+DOSSIER_JOB = LeasedJob(model=Dossier, queued=Dossier.State.QUEUED, running=Dossier.State.RENDERING,
+                        lease_setting="DOSSIER_LEASE_S", stale_setting="DOSSIER_QUEUED_STALE_S",
+                        max_attempts=DOSSIER_MAX_ATTEMPTS)
 
 
 def user_can_request_dossier(*, user, submission: Submission) -> bool:
@@ -39,7 +55,8 @@ def user_can_request_dossier(*, user, submission: Submission) -> bool:
 
 def _allocate(*, submission: Submission, lang: str, requested_by) -> Dossier:
     dossier = Dossier.objects.create(submission=submission, lang=lang, requested_by=requested_by,
-                                     number=f"pending-{timezone.now().timestamp()}-{submission.pk}")
+                                     number=f"pending-{timezone.now().timestamp()}-{submission.pk}",
+                                     queued_at=timezone.now())
     # Numbers follow the row id: unique, never reused, and regenerating makes a new one.
     dossier.number = f"D-{timezone.localdate().year}-{dossier.pk:06d}"
     Dossier.objects.filter(pk=dossier.pk).update(number=dossier.number)
@@ -95,49 +112,151 @@ def _issue(dossier: Dossier) -> bytes:
     return issued.pdf_bytes
 
 
-def _store(dossier: Dossier, pdf: bytes, actor) -> Dossier:
+def _store(dossier: Dossier, pdf: bytes, actor) -> bool:
+    """Record the PDF of the attempt that owns the dossier; False (nothing written) if it lost its claim.
+
+    The file is written once, under the dossier's number, inside the transaction that holds
+    the row (PostgreSQL: FOR UPDATE; SQLite: IMMEDIATE transactions take the write lock at
+    BEGIN), and only after the fence: an attempt that lost its claim writes no file. A file
+    already at that name can only come from an earlier attempt of this number that died
+    between writing and committing (the row would otherwise be READY and unclaimable);
+    nothing recorded it, so the owner replaces it instead of storing a second copy beside it
+    (FileSystemStorage would add a random suffix).
+    """
     digest = hashlib.sha256(pdf).hexdigest()
     with transaction.atomic():
-        dossier.file.save(f"{dossier.number}.pdf", ContentFile(pdf), save=False)
-        dossier.sha256 = digest
-        dossier.size = len(pdf)
-        dossier.state = Dossier.State.READY
-        dossier.rendered_at = timezone.now()
-        dossier.error = ""
-        dossier.save()
-        audit_record(actor=actor, action="dossier.issue", object_type="dossier", object_id=dossier.pk,
+        owned = DOSSIER_JOB.owned(row=dossier).select_for_update().first()
+        if owned is None:
+            return False
+        name = owned.file.field.generate_filename(owned, f"{owned.number}.pdf")
+        if owned.file.storage.exists(name):
+            owned.file.storage.delete(name)
+        owned.file.save(f"{owned.number}.pdf", ContentFile(pdf), save=False)
+        owned.sha256 = digest
+        owned.size = len(pdf)
+        owned.state = Dossier.State.READY
+        owned.rendered_at = timezone.now()
+        owned.error = ""
+        owned.lease_expires_at = None
+        owned.save()
+        audit_record(actor=actor, action="dossier.issue", object_type="dossier", object_id=owned.pk,
+                     object_label=owned.number, submission_id=owned.submission_id,
+                     project_id=dossier.submission.project_id,
+                     data={"sha256": digest, "size": len(pdf), "attempt": owned.attempts})
+    dossier.refresh_from_db()
+    return True
+
+
+def _fail(dossier: Dossier, *, error: str, actor, lapsed_before=None) -> bool:
+    """Fail the attempt that owns the dossier, with the reason staff will read; False if it lost
+    its claim (or, for the reconciler, renewed its lease after all)."""
+    owned = DOSSIER_JOB.owned(row=dossier)
+    if lapsed_before is not None:
+        owned = owned.filter(lease_expires_at__lt=lapsed_before)
+    with transaction.atomic():
+        if not owned.update(state=Dossier.State.FAILED, error=error[:2000], lease_expires_at=None):
+            return False
+        audit_record(actor=actor, action="dossier.fail", object_type="dossier", object_id=dossier.pk,
                      object_label=dossier.number, submission_id=dossier.submission_id,
-                     project_id=dossier.submission.project_id, data={"sha256": digest, "size": len(pdf)})
-    return dossier
+                     project_id=dossier.submission.project_id,
+                     data={"attempt": dossier.attempts, "error": error[:500]})
+    return True
 
 
-def dossier_render_execute(*, dossier_id: int) -> str:
-    """Worker side: claim a queued dossier, render, sign, store once. Safe to deliver twice."""
-    claimed = Dossier.objects.filter(pk=dossier_id, state=Dossier.State.QUEUED).update(
-        state=Dossier.State.RENDERING)
-    if claimed != 1:
-        return "not claimable"
-    dossier = Dossier.objects.select_related("submission", "submission__project").get(pk=dossier_id)
+def _test_wait() -> None:
+    """Test-only (PORTAL_TEST_DOSSIER_RENDER_DELAY_S, 0 unless set): a render slow enough for a
+    test to kill its worker in the middle."""
+    if settings.TEST_DOSSIER_RENDER_DELAY_S > 0:
+        time.sleep(settings.TEST_DOSSIER_RENDER_DELAY_S)
+
+
+def _render_claimed(dossier: Dossier, *, actor) -> str:
+    """Render and store a dossier this process has claimed: 'ready', 'failed' or 'superseded'."""
     try:
-        pdf = _issue(dossier)
+        with DOSSIER_JOB.keeper(row=dossier):
+            _test_wait()
+            pdf = _issue(dossier)
     except Exception as exc:  # noqa: BLE001 - the reason is recorded on the dossier for staff to act on
         logger.exception("dossier %s failed", dossier.number)
-        Dossier.objects.filter(pk=dossier_id).update(state=Dossier.State.FAILED,
-                                                     error=f"{type(exc).__name__}: {exc}"[:2000])
-        return "failed"
-    _store(dossier, pdf, actor="worker")
-    return "ready"
+        failed = _fail(dossier, error=f"{type(exc).__name__}: {exc}"[:2000] or "the renderer crashed", actor=actor)
+        return "failed" if failed else "superseded"
+    return "ready" if _store(dossier, pdf, actor) else "superseded"
+
+
+def dossier_render_execute(*, dossier_id: int, worker: str | None = None) -> str:
+    """Worker side: claim a queued dossier (or one whose renderer died), render, sign, store once.
+    Safe to deliver twice: a second delivery finds nothing to claim."""
+    if not DOSSIER_JOB.claim(pk=dossier_id, worker=worker or socket.gethostname(), error=""):
+        return "not claimable"
+    dossier = Dossier.objects.select_related("submission", "submission__project").get(pk=dossier_id)
+    return _render_claimed(dossier, actor="worker")
 
 
 def dossier_render_now(*, submission: Submission, lang: str = "en", actor="operator") -> tuple[Dossier, bytes]:
-    """Operator side (the dossier_render command): render in this process and register the result."""
+    """Operator side (the dossier_render command): render in this process and register the result.
+    The command claims and leases its dossier like a worker, so the reconciler leaves it alone."""
     if lang not in DOSSIER_LANGS:
         raise ValidationError({"lang": "choose en or ko"})
     with transaction.atomic():
         dossier = _allocate(submission=submission, lang=lang, requested_by=None)
-        Dossier.objects.filter(pk=dossier.pk).update(state=Dossier.State.RENDERING)
-    pdf = _issue(dossier)
-    return _store(dossier, pdf, actor=actor), pdf
+        DOSSIER_JOB.claim(pk=dossier.pk, worker=f"{actor}@{socket.gethostname()}")
+    dossier = Dossier.objects.select_related("submission", "submission__project").get(pk=dossier.pk)
+    try:
+        with DOSSIER_JOB.keeper(row=dossier):
+            pdf = _issue(dossier)
+    except Exception as exc:
+        # Failed, with the reason, rather than left for the reconciler to hand to a worker.
+        _fail(dossier, error=f"{type(exc).__name__}: {exc}"[:2000], actor=actor)
+        raise
+    if not _store(dossier, pdf, actor):
+        raise RuntimeError(f"dossier {dossier.number} was taken over while rendering; nothing was stored")
+    return dossier, pdf
+
+
+def dossier_retry(*, user, dossier: Dossier) -> Dossier:
+    """Staff: render a failed dossier again under the same number.
+
+    A failed dossier issued nothing (no file, no hash), so its number has never stood for
+    any content; retrying under it keeps the register free of gaps and still gives every
+    number at most one issued file. Attempt numbers keep growing; the interrupted-attempt
+    budget restarts from here."""
+    if not user_can_request_dossier(user=user, submission=dossier.submission):
+        raise PermissionDenied(_("Only administrators, officers and the project's reviewers may issue dossiers."))
+    with transaction.atomic():
+        retried = Dossier.objects.filter(pk=dossier.pk, state=Dossier.State.FAILED).update(
+            state=Dossier.State.QUEUED, error="", attempt_base=F("attempts"), queued_at=timezone.now(),
+            lease_expires_at=None, worker="")
+        if retried != 1:
+            raise ValidationError(_("Only a failed dossier can be retried."))
+        audit_record(actor=user, action="dossier.retry", object_type="dossier", object_id=dossier.pk,
+                     object_label=dossier.number, submission_id=dossier.submission_id,
+                     project_id=dossier.submission.project_id, data={"after_attempt": dossier.attempts})
+        dossier_id = dossier.pk
+        transaction.on_commit(lambda: _send(dossier_id))
+    dossier.refresh_from_db()
+    return dossier
+
+
+def dossiers_reconcile() -> dict:
+    """Requeue dossiers whose renderer vanished (lease lapsed), re-send dossiers the broker may
+    have lost (queued too long), fail dossiers interrupted too often. Safe anywhere, any time:
+    every change is one conditional UPDATE, so it never waits on a render."""
+    now = timezone.now()
+    counts = {"requeued": 0, "resent": 0, "failed": 0}
+    for dossier in DOSSIER_JOB.lapsed(now=now).select_related("submission"):
+        if DOSSIER_JOB.exhausted(row=dossier):
+            interrupted = dossier.attempts - dossier.attempt_base
+            if _fail(dossier, actor="reconciler", lapsed_before=now,
+                     error=f"rendering was interrupted {interrupted} times (worker killed or out of memory?)"):
+                counts["failed"] += 1
+        elif DOSSIER_JOB.requeue_lapsed(row=dossier, now=now):
+            _send(dossier.pk)
+            counts["requeued"] += 1
+    for dossier in DOSSIER_JOB.stale_queued(now=now):
+        if DOSSIER_JOB.mark_resent(row=dossier, now=now):
+            _send(dossier.pk)
+            counts["resent"] += 1
+    return counts
 
 
 def dossier_record_by_sha256(sha256: str) -> dict | None:

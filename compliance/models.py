@@ -137,6 +137,9 @@ class CheckRun(models.Model):
     inputs = models.JSONField(default=dict, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Attempts made before staff last re-ran it: attempt numbers only grow (a re-run
+    # supersedes the running attempt), and the interrupted-attempt budget counts from here.
+    attempt_base = models.PositiveIntegerField(default=0)
     queued_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -253,6 +256,16 @@ class Dossier(models.Model):
                                      related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     rendered_at = models.DateTimeField(null=True, blank=True)
+    # Rendering is leased like a check run (compliance.services.leases): claimed with one
+    # conditional UPDATE that increments ``attempts``, every write fenced by it, the lease
+    # renewed while the worker lives, requeued by the reconciler when it lapses.
+    attempts = models.PositiveIntegerField(default=0)
+    # Attempts made before staff last retried a failed dossier; the budget counts from here.
+    attempt_base = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -18,15 +18,17 @@ def run_check_task(self, run_id: int) -> str:
 
 @shared_task(name="compliance.reconcile_check_runs", acks_late=True, ignore_result=True)
 def reconcile_check_runs_task() -> dict:
+    from compliance.dossiers import dossiers_reconcile
     from compliance.services.runs import check_runs_reconcile
 
-    return check_runs_reconcile()
+    # Dossiers are leased like check runs; one beat entry reconciles both (issue #11).
+    return {**check_runs_reconcile(), "dossiers": dossiers_reconcile()}
 
 
 # Rendering is bounded inside (240 s); the hard limit stops a renderer that hangs anyway.
-@shared_task(name="compliance.render_dossier", acks_late=True, reject_on_worker_lost=True, soft_time_limit=300,
-             time_limit=330)
-def render_dossier_task(dossier_id: int) -> str:
+@shared_task(name="compliance.render_dossier", bind=True, acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=300, time_limit=330)
+def render_dossier_task(self, dossier_id: int) -> str:
     from compliance.dossiers import dossier_render_execute
 
-    return dossier_render_execute(dossier_id=dossier_id)
+    return dossier_render_execute(dossier_id=dossier_id, worker=self.request.hostname or None)

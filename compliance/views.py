@@ -283,6 +283,21 @@ def dossier_request(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def dossier_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    dossier = dossier_get_for_user(user=request.user, pk=pk)
+    try:
+        dossiers.dossier_retry(user=request.user, dossier=dossier)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Dossier %(number)s queued again under the same number.")
+                         % {"number": dossier.number})
+    return redirect(f"{_submission_url(dossier.submission_id)}#h-dossiers")
+
+
+@login_required
 def dossier_download(request: HttpRequest, pk: int) -> HttpResponse:
     dossier = dossier_get_for_user(user=request.user, pk=pk)
     if dossier.state != Dossier.State.READY:

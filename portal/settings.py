@@ -261,6 +261,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CHECK_LEASE_S = float(os.environ.get("PORTAL_CHECK_LEASE_S", "120"))
 # A queued run not picked up for this long is re-sent (the broker may have lost it).
 CHECK_QUEUED_STALE_S = float(os.environ.get("PORTAL_CHECK_QUEUED_STALE_S", "300"))
+# Dossiers are leased and reconciled like check runs (compliance.services.leases); by
+# default with the same numbers: a render renews its lease from a side thread every third of it.
+DOSSIER_LEASE_S = float(os.environ.get("PORTAL_DOSSIER_LEASE_S", CHECK_LEASE_S))
+DOSSIER_QUEUED_STALE_S = float(os.environ.get("PORTAL_DOSSIER_QUEUED_STALE_S", CHECK_QUEUED_STALE_S))
+# Test-only holds (0 unless set), so a real-worker test can kill or re-run work in flight:
+# a check holds its outcome this long before recording it, a dossier waits before rendering.
+TEST_CHECK_DELAY_S = float(os.environ.get("PORTAL_TEST_CHECK_DELAY_S", "0"))
+TEST_DOSSIER_RENDER_DELAY_S = float(os.environ.get("PORTAL_TEST_DOSSIER_RENDER_DELAY_S", "0"))
 
 # --- Dossier signing (see compliance/dossier/signing.py) ------------------------------
 DOSSIER_SIGNING_KEY = os.environ.get("DOSSIER_SIGNING_KEY") or str(VAR_DIR / "dossier-signing" / "key.pem")

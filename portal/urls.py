@@ -57,6 +57,7 @@ urlpatterns = [
     path("check-runs/<int:pk>/rerun/", compliance_views.check_rerun, name="check-rerun"),
     path("submissions/<int:pk>/dossiers/", compliance_views.dossier_request, name="dossier-request"),
     path("dossiers/<int:pk>/download/", compliance_views.dossier_download, name="dossier-download"),
+    path("dossiers/<int:pk>/retry/", compliance_views.dossier_retry, name="dossier-retry"),
     path("verify/", compliance_views.dossier_verify_page, name="dossier-verify"),
     path("workers/", compliance_views.workers, name="workers"),
     path("references/", compliance_views.reference_list, name="reference-list"),

@@ -2,6 +2,8 @@
 
 - ``runs``: check runs from creation to their end (enqueue, claim, lease, fence, finish,
   reconcile) and the submission status they drive.
+- ``leases``: claim, fence, lease and attempt budget of any job a worker may lose
+  (check runs and dossiers share it).
 - ``decisions``: reviewers' decisions on findings and submissions, vendors' replies.
 - ``policy``: a programme's policy, and its judgement of stored licence inventories
   (shared by the licence and code checks, re-applied when the policy changes).

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome, check_registry, checks_for, finding_text
 from compliance.models import CheckRun, Finding
+from compliance.services.leases import LeasedJob, LeaseKeeper
 from portal.selectors import user_can_manage
 from portal.services import audit_record
 from projects.models import Artifact, Submission
@@ -36,6 +37,11 @@ logger = logging.getLogger(__name__)
 
 # After this many interrupted attempts (worker killed, out of memory) a run fails for good.
 MAX_ATTEMPTS = 5
+
+# Claim, fence, lease and budget of check runs (compliance.services.leases, shared with dossiers).
+CHECK_RUN_JOB = LeasedJob(model=CheckRun, queued=CheckRun.State.QUEUED, running=CheckRun.State.RUNNING,
+                          lease_setting="CHECK_LEASE_S", stale_setting="CHECK_QUEUED_STALE_S",
+                          max_attempts=MAX_ATTEMPTS)
 
 
 # --- enqueueing ---------------------------------------------------------------------------------
@@ -176,17 +182,27 @@ def check_runs_release(*, submission_id: int) -> dict:
 
 
 def check_run_rerun(*, user, run: CheckRun) -> CheckRun:
-    """Staff action: run a check again from scratch (its findings are replaced when it ends)."""
+    """Staff action: run a check again from scratch (its findings are replaced when it ends).
+
+    Attempt numbers only grow: the next claim takes attempt N+1, so an execution still
+    running as attempt N is superseded and every write it tries later (progress, lease,
+    findings) is refused by the fence. Resetting the counter to 0 once let the older
+    execution's findings be stored as the re-run's (issue #11). The interrupted-attempt
+    budget restarts from here (``attempt_base``)."""
     if not user_can_manage(user=user):
         raise PermissionDenied(_("Only ministry administrators and programme officers may re-run checks."))
     with transaction.atomic():
+        current = CheckRun.objects.select_for_update().get(pk=run.pk)
+        superseded = current.attempts if current.state == CheckRun.State.RUNNING else None
         CheckRun.objects.filter(pk=run.pk).update(
-            state=CheckRun.State.QUEUED, progress=0.0, step="queued again by staff", error="", attempts=0,
-            queued_at=timezone.now(), started_at=None, finished_at=None, lease_expires_at=None, worker="")
+            state=CheckRun.State.QUEUED, progress=0.0, step="queued again by staff", error="",
+            attempt_base=F("attempts"), queued_at=timezone.now(), started_at=None, finished_at=None,
+            lease_expires_at=None, worker="")
         run.refresh_from_db()
         audit_record(actor=user, action="check.rerun", object_type="check_run", object_id=run.pk,
                      object_label=f"{run.check_name} on {run.artifact.original_name}",
-                     submission_id=run.submission_id, project_id=run.submission.project_id)
+                     submission_id=run.submission_id, project_id=run.submission.project_id,
+                     data={"superseded_attempt": superseded, "next_attempt": run.attempts + 1})
         submission_status_set(submission=run.submission, status=Submission.Status.CHECKING)
         _send(run)
     return run
@@ -197,23 +213,15 @@ def check_run_rerun(*, user, run: CheckRun) -> CheckRun:
 def check_run_claim(*, run_id: int, worker: str) -> CheckRun | None:
     """Claim a queued run, or a running one whose lease lapsed. Returns None when
     there is nothing to do (already done, or running elsewhere)."""
-    now = timezone.now()
-    claimable = Q(state=CheckRun.State.QUEUED) | Q(state=CheckRun.State.RUNNING, lease_expires_at__lt=now)
-    updated = CheckRun.objects.filter(claimable, pk=run_id).update(
-        state=CheckRun.State.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], started_at=now,
-        finished_at=None, progress=0.0, step="starting", error="",
-        lease_expires_at=now + timedelta(seconds=settings.CHECK_LEASE_S))
-    if updated != 1:
+    if not CHECK_RUN_JOB.claim(pk=run_id, worker=worker, finished_at=None, progress=0.0, step="starting",
+                               error=""):
         return None
     return CheckRun.objects.select_related("artifact", "submission", "submission__project").get(pk=run_id)
 
 
 def check_run_progress(*, run: CheckRun, fraction: float, step: str) -> None:
     """Report progress and renew the lease; fenced by the attempt that owns the run."""
-    now = timezone.now()
-    CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).update(
-        progress=max(0.0, min(1.0, float(fraction))), step=step[:200],
-        lease_expires_at=now + timedelta(seconds=settings.CHECK_LEASE_S))
+    CHECK_RUN_JOB.renew(row=run, progress=max(0.0, min(1.0, float(fraction))), step=step[:200])
 
 
 def _incomplete_finding(*, run: CheckRun, state: str, reason: str) -> dict:
@@ -291,36 +299,28 @@ def submission_status_recompute(*, submission_id: int) -> None:
                                                             Submission.Status.CHECKED]).update(status=target)
 
 
-class _LeaseKeeper:
-    """Renews a running check's lease from a side thread while the worker process lives,
-    so a check that reads for minutes between progress reports is not taken for dead.
-    A killed worker stops renewing, and the reconciler requeues its run."""
+class _LeaseKeeper(LeaseKeeper):
+    """Renews a running check's lease while the worker process lives (compliance.services.leases)."""
 
     def __init__(self, run: CheckRun):
-        self.run = run
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name=f"lease-{run.pk}", daemon=True)
+        super().__init__(job=CHECK_RUN_JOB, row=run)
 
-    def _loop(self) -> None:
-        from django.db import connection
 
-        # A third of the lease: two renewals may fail before the run looks abandoned.
-        interval = max(0.5, settings.CHECK_LEASE_S / 3)
-        try:
-            while not self.stopped.wait(interval):
-                CheckRun.objects.filter(pk=self.run.pk, attempts=self.run.attempts,
-                                        state=CheckRun.State.RUNNING).update(
-                    lease_expires_at=timezone.now() + timedelta(seconds=settings.CHECK_LEASE_S))
-        finally:
-            connection.close()
+def _test_hold() -> None:
+    """Test-only (PORTAL_TEST_CHECK_DELAY_S, 0 unless set): hold a finished check's outcome
+    before recording it, so a test can re-run a check that is still running."""
+    if settings.TEST_CHECK_DELAY_S > 0:
+        time.sleep(settings.TEST_CHECK_DELAY_S)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc):
-        self.stopped.set()
-        self.thread.join(timeout=10)
+def _attempt_superseded_record(*, run: CheckRun, outcome: str, findings: int) -> str:
+    """The fence refused an attempt's outcome: say so in the audit trail, which then shows
+    both the superseded attempt and the one that replaced it."""
+    audit_record(actor="worker", action="check.superseded", object_type="check_run", object_id=run.pk,
+                 object_label=f"{run.check_name} on {run.artifact.original_name}",
+                 submission_id=run.submission_id, project_id=run.submission.project_id,
+                 data={"attempt": run.attempts, "discarded_outcome": outcome, "discarded_findings": findings})
+    return "superseded"
 
 
 class TransientCheckError(Exception):
@@ -357,6 +357,7 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
     try:
         with _LeaseKeeper(run):
             outcome: CheckOutcome = spec.run(ctx)
+            _test_hold()
     except SoftTimeLimitExceeded:
         _finish(run=run, state=CheckRun.State.FAILED,
                 error=f"the check took longer than its limit of {spec.soft_time_limit} s and was stopped")
@@ -376,8 +377,11 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
                 error=f"{type(exc).__name__}: {exc}"[:2000] or "the check crashed without a message")
         return "failed"
     state = CheckRun.State.INCONCLUSIVE if outcome.state == "inconclusive" else CheckRun.State.SUCCEEDED
-    _finish(run=run, state=state, verdict=outcome.verdict, summary=outcome.summary, findings=outcome.findings,
-            engine_version=outcome.engine_version, inputs=outcome.inputs, incomplete=outcome.incomplete)
+    if not _finish(run=run, state=state, verdict=outcome.verdict, summary=outcome.summary,
+                   findings=outcome.findings, engine_version=outcome.engine_version, inputs=outcome.inputs,
+                   incomplete=outcome.incomplete):
+        return _attempt_superseded_record(run=run, outcome=f"{state}: {outcome.verdict}",
+                                          findings=len(outcome.findings))
     return state
 
 
@@ -388,11 +392,12 @@ def check_runs_reconcile() -> dict:
     counts = {"requeued": 0, "resent": 0, "failed": 0}
     lapsed = CheckRun.objects.filter(state=CheckRun.State.RUNNING, lease_expires_at__lt=now)
     for run in lapsed.select_related("artifact", "submission"):
-        if run.attempts >= MAX_ATTEMPTS:
+        if CHECK_RUN_JOB.exhausted(row=run):
             with transaction.atomic():
                 if CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).exists():
                     _finish(run=run, state=CheckRun.State.FAILED,
-                            error=f"the check was interrupted {run.attempts} times (worker killed or out of memory?)")
+                            error=f"the check was interrupted {run.attempts - run.attempt_base} times "
+                                  "(worker killed or out of memory?)")
                     counts["failed"] += 1
             continue
         with transaction.atomic():

@@ -58,9 +58,10 @@ def web_server(transactional_db, settings, tmp_path):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text()[-3000:])
+                    raise RuntimeError("gunicorn did not start: "
+                                       + (tmp_path / "gunicorn.log").read_text()[-3000:]) from exc
                 time.sleep(0.2)
         yield port
     finally:
