@@ -323,6 +323,13 @@ def _attempt_superseded_record(*, run: CheckRun, outcome: str, findings: int) ->
     return "superseded"
 
 
+def _fail(*, run: CheckRun, error: str) -> str:
+    """End an attempt as failed; an attempt a re-run superseded is recorded as such instead."""
+    if _finish(run=run, state=CheckRun.State.FAILED, error=error):
+        return "failed"
+    return _attempt_superseded_record(run=run, outcome=f"failed: {error[:200]}", findings=0)
+
+
 class TransientCheckError(Exception):
     """Raised by the executor for errors worth retrying (database or storage hiccups)."""
 
@@ -359,12 +366,9 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
             outcome: CheckOutcome = spec.run(ctx)
             _test_hold()
     except SoftTimeLimitExceeded:
-        _finish(run=run, state=CheckRun.State.FAILED,
-                error=f"the check took longer than its limit of {spec.soft_time_limit} s and was stopped")
-        return "failed"
+        return _fail(run=run, error=f"the check took longer than its limit of {spec.soft_time_limit} s and was stopped")
     except CheckFailed as exc:
-        _finish(run=run, state=CheckRun.State.FAILED, error=str(exc))
-        return "failed"
+        return _fail(run=run, error=str(exc))
     except (OperationalError, ConnectionError, TimeoutError) as exc:
         # Put the run back so the retry (or the reconciler) can claim it.
         CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).update(
@@ -373,9 +377,7 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
         raise TransientCheckError(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - any other error fails the run with its reason, never silently
         logger.exception("check %s on artifact %s failed", run.check_name, run.artifact_id)
-        _finish(run=run, state=CheckRun.State.FAILED,
-                error=f"{type(exc).__name__}: {exc}"[:2000] or "the check crashed without a message")
-        return "failed"
+        return _fail(run=run, error=f"{type(exc).__name__}: {exc}"[:2000] or "the check crashed without a message")
     state = CheckRun.State.INCONCLUSIVE if outcome.state == "inconclusive" else CheckRun.State.SUCCEEDED
     if not _finish(run=run, state=state, verdict=outcome.verdict, summary=outcome.summary,
                    findings=outcome.findings, engine_version=outcome.engine_version, inputs=outcome.inputs,
