@@ -222,6 +222,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
         listed = ", ".join(scope["listed"])
         return CheckOutcome(
             verdict="inconclusive", state="inconclusive",
+            incomplete=("none of the policy's code corpora is indexed" if listed else "no reference code is indexed"),
             summary={"reason": "none of the policy's code corpora is indexed" if listed
                      else "no reference code is indexed", "corpora": corpora},
             findings=[{"severity": "medium", "category": "code", "code": "code_no_references",
