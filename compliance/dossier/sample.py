@@ -51,6 +51,34 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _django_ready() -> bool:
+    try:
+        from django.apps import apps
+    except ImportError:  # pragma: no cover - Django is a runtime dependency
+        return False
+    return apps.ready
+
+
+def _vocabulary(lang: str) -> dict[str, dict[str, str]]:
+    """The models' words when Django is set up (tests, the demo); without it (bench/dossier.py
+    renders with no settings) the raw values show, which is what the renderer does for any
+    value the vocabulary lacks."""
+    if not _django_ready():
+        return {}
+    from compliance.dossier.context import dossier_vocabulary
+
+    return dossier_vocabulary(lang=lang)
+
+
+def _open_risk(status: str, severity: str) -> bool:
+    """The model's own answer (an unsaved Finding needs no database) when Django is set up."""
+    if not _django_ready():
+        return False
+    from compliance.models import Finding
+
+    return Finding(status=status, severity=severity).is_open_risk
+
+
 def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 24, hostile: bool = False, seed: int = 7) -> DossierContext:
     """Return a complete fictional :class:`DossierContext`.
 
@@ -173,6 +201,7 @@ def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 
     for i in range(findings):
         severity = severities[min(len(severities) - 1, int(rng.random() ** 1.5 * len(severities)))] if i else "critical"
         decided = i % 3 != 2
+        status = ["confirmed", "waived", "false_positive"][i % 3] if decided else "open"
         finding_rows.append(
             FindingInfo(
                 id=1000 + i,
@@ -190,11 +219,13 @@ def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 
                 check_id=checks[i % 3].id,
                 vendor_reply=vendor_text("We re-initialised the encoder before training; logs attached." if not ko else "학습 전에 인코더를 재초기화했습니다. 로그를 첨부합니다.", i),
                 decision=DecisionInfo(
-                    outcome=["confirmed", "waived", "false_positive"][i % 3] if decided else "pending",
-                    justification=("Correlation is far beyond what re-initialisation allows." if not ko else "재초기화로는 설명할 수 없는 상관관계입니다.") if decided else "",
-                    reviewer="이도윤 (Reviewer)" if decided else "",
-                    decided_at=base + dt.timedelta(days=2, minutes=i) if decided else None,
-                ),
+                    outcome=status,
+                    justification="Correlation is far beyond what re-initialisation allows." if not ko else "재초기화로는 설명할 수 없는 상관관계입니다.",
+                    reviewer="이도윤 (Reviewer)",
+                    decided_at=base + dt.timedelta(days=2, minutes=i),
+                ) if decided else None,
+                status=status,
+                open_risk=_open_risk(status, severity),
             )
         )
     audit = [
@@ -246,4 +277,5 @@ def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 
         overall_status="rejected",
         overall_decision="Vision encoder reuse not declared; resubmission required." if not ko else "비전 인코더 재사용 미신고, 재제출 필요.",
         verify_url="https://portal.example.invalid/verify/",
+        vocabulary=_vocabulary(lang),
     )
