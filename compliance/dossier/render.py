@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -56,17 +57,16 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "templates"
-# 50 per severity keeps a 10,000-finding dossier near 100 pages (5 x 50 cards,
-# ~3 per page); the attached findings.json always holds all of them.
-FINDINGS_PER_SEVERITY = 50
+# What print shows; the attachments always hold everything. Layout time follows the page
+# count (~0.3-0.5 s a page on a loaded 2-core box), so every list is capped: a submission at the
+# field limits (bench/dossier_limits.py) printed 143 pages in 88 s with 50 cards per severity,
+# 100 artifact rows and 800-character card texts; with the caps below it stays near 60 pages.
+FINDINGS_PER_SEVERITY = 20
 AUDIT_EVENTS_SHOWN = 100
 OPEN_RISKS_SHOWN = 15
-# Rows printed per table; the attachments keep every row. Measured on the maximal submission
-# (tests/compliance/dossier/test_limits.py, BENCHMARKS.md): ~0.1-0.2 s of layout per table row
-# with long cells, so 50 rows a table and 25 declared components keep a dossier well under 60 s.
-TABLE_ROWS_SHOWN = 50
+TABLE_ROWS_SHOWN = 30
 DECLARED_ROWS_SHOWN = 25
-ARTIFACTS_SHOWN = 100
+ARTIFACTS_SHOWN = 50
 CHECKS_SHOWN = 60
 SIGN_OFFS_SHOWN = 20
 LAYERS_TABLE_ROWS = 40
@@ -396,17 +396,22 @@ def _claims_derived(context: DossierContext) -> list[dict[str, str]]:
 # Longest free text printed per field; the attached findings.json keeps it all.
 # Measured: 20 findings with 10,000-character unbroken vendor replies took 95 s
 # and 94 pages (WeasyPrint breaks such a word by trial, roughly quadratic);
-# clipped to 800 characters the same dossier renders in ~3 s.
-TEXT_CLIP = 800
-NAME_CLIP = 300
+# clipped to 800 characters the same dossier renders in ~3 s. Names sit in table
+# cells a quarter of the page wide: 150 characters is five lines there.
+TEXT_CLIP = 600
+NAME_CLIP = 150
+# A break opportunity (zero-width space, not drawn and not extracted) after every 40
+# characters without a space: 100 artifact rows with 255-character unbroken file names
+# laid out in 19 s by trial breaking, 13.6 s with these.
+_UNBROKEN_RUN = re.compile(r"(\S{40})(?=\S)")
 _NAME_FIELDS = {"name", "title", "filename", "vendor", "subject", "path", "origin", "component", "reference_model", "actor", "target", "uploaded_by", "submitted_by", "signed_by", "reviewer", "expression", "licence", "category", "code", "ministry", "base_model", "notes"}
 _UNCLIPPED_FIELDS = {"sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence", "vocabulary"}
 
 
 def _clip(text: str, limit: int, lang: str) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit] + label_for(lang, "clipped", count=f"{len(text) - limit:,}")
+    if len(text) > limit:
+        text = text[:limit] + label_for(lang, "clipped", count=f"{len(text) - limit:,}")
+    return _UNBROKEN_RUN.sub("\\1\u200b", text)
 
 
 def _clipped(value: Any, lang: str, field_name: str = "") -> Any:

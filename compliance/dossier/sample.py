@@ -7,6 +7,7 @@ be defamatory). Real public models appear only as reference models.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import random
@@ -32,7 +33,7 @@ from compliance.dossier.context import (
     SubmissionInfo,
 )
 
-__all__ = ["sample_context_build", "HOSTILE_STRINGS"]
+__all__ = ["sample_context_build", "sample_context_at_limits", "HOSTILE_STRINGS", "LIMITS", "LEGACY"]
 
 # What a hostile vendor might type into any free-text field.
 HOSTILE_STRINGS = [
@@ -279,3 +280,40 @@ def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 
         verify_url="https://portal.example.invalid/verify/",
         vocabulary=_vocabulary(lang),
     )
+
+
+# The field limits a submission is held to (projects' forms, API and services), and what data
+# from before those limits may hold: the dossier must render both within its time limit.
+LIMITS = {"data_summary": 20_000, "base_models": 100, "third_party_code": 100, "reply": 10_000, "filename": 255}
+LEGACY = {"data_summary": 1_000_000, "base_models": 1_000, "third_party_code": 1_000, "reply": 100_000, "filename": 500}
+
+
+def _long_text(length: int, word: str = "Korean web text, books and code; ") -> str:
+    return (word * (length // len(word) + 1))[:length]
+
+
+def sample_context_at_limits(*, lang: str = "en", legacy: bool = False, findings: int = 250) -> DossierContext:
+    """The sample with every vendor-controlled field and table at its limit (``legacy``: at what
+    older data may hold), and findings whose replies are as long as a reply may be. Half of each
+    long field is one unbroken word, the case WeasyPrint lays out slowest."""
+    bounds = LEGACY if legacy else LIMITS
+    context = sample_context_build(lang=lang, findings=findings)
+    unbroken = "x" * (bounds["filename"] // 2)
+    context.declaration.data_summary = _long_text(bounds["data_summary"] // 2) + "y" * (bounds["data_summary"] // 2)
+    context.declaration.components = [
+        DeclaredComponent(f"backbone {i} {unbroken}", f"base-model-{i}-{unbroken}", "Apache-2.0", _long_text(600))
+        for i in range(bounds["base_models"])
+    ] + [
+        DeclaredComponent(f"third-party code (inference) {i}", f"package-{i} 1.0.{i}", "MIT", f"https://example.invalid/{unbroken}/{i}", third_party=True)
+        for i in range(bounds["third_party_code"])
+    ]
+    for finding in context.findings:
+        finding.vendor_reply = _long_text(bounds["reply"] // 2) + "z" * (bounds["reply"] // 2)
+    context.artifacts = [
+        dataclasses.replace(context.artifacts[i % len(context.artifacts)], id=100 + i, filename=f"{i:03d}-" + "f" * (bounds["filename"] - 4))
+        for i in range(120)
+    ]
+    code, licences = context.checks[2], context.checks[1]
+    code.code_matches = [dataclasses.replace(code.code_matches[0], path=f"src/{i}/{unbroken}.py") for i in range(500)]
+    licences.licences = [dataclasses.replace(licences.licences[0], subject=f"third_party/{i}/{unbroken}") for i in range(500)]
+    return context
