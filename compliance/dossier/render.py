@@ -59,9 +59,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "templates"
 # What print shows; the attachments always hold everything. Layout time follows the page
 # count (~0.3-0.5 s a page on a loaded 2-core box), so every list is capped: a submission at the
-# field limits (bench/dossier_limits.py) printed 143 pages in 88 s with 50 cards per severity,
-# 100 artifact rows and 800-character card texts; with the caps below it stays near 60 pages.
-FINDINGS_PER_SEVERITY = 20
+# field limits (tests/compliance/dossier/test_limits.py) printed 143 pages in 88 s with 50
+# cards per severity, 100 artifact rows and 800-character texts, and 122 pages with 20 cards
+# and 600 characters (a card with long texts fills most of a page); with the caps below: 46
+# pages in 8-11 s at load 7 (bench/dossier_limits.py, BENCHMARKS.md).
+FINDINGS_PER_SEVERITY = 10
 AUDIT_EVENTS_SHOWN = 100
 OPEN_RISKS_SHOWN = 15
 TABLE_ROWS_SHOWN = 30
@@ -238,6 +240,7 @@ def _findings_payload(context: DossierContext) -> dict[str, Any]:
         "submission": data["submission"],
         "declaration": data["declaration"],
         "overall_status": context.overall_status,
+        "overall_status_label": _word(context, "submission_status", context.overall_status),
         "overall_decision": context.overall_decision,
         "artifacts": data["artifacts"],
         "checks": data["checks"],
@@ -308,8 +311,8 @@ def _finding_view(finding: FindingInfo, context: DossierContext) -> dict[str, An
     evidence = ""
     if finding.evidence:
         evidence = json.dumps(finding.evidence, sort_keys=True, ensure_ascii=False, default=str)
-        if len(evidence) > 600:  # a card, not a dump: the JSON attachment has it all
-            evidence = evidence[:600] + " …"
+        if len(evidence) > EVIDENCE_CLIP:  # a card, not a dump: the JSON attachment has it all
+            evidence = evidence[:EVIDENCE_CLIP] + " …"
     return {
         "id": finding.id,
         "severity": _word(context, "severity", finding.severity),
@@ -398,8 +401,9 @@ def _claims_derived(context: DossierContext) -> list[dict[str, str]]:
 # and 94 pages (WeasyPrint breaks such a word by trial, roughly quadratic);
 # clipped to 800 characters the same dossier renders in ~3 s. Names sit in table
 # cells a quarter of the page wide: 150 characters is five lines there.
-TEXT_CLIP = 600
+TEXT_CLIP = 400
 NAME_CLIP = 150
+EVIDENCE_CLIP = 300
 # A break opportunity (zero-width space, not drawn and not extracted) after every 40
 # characters without a space: 100 artifact rows with 255-character unbroken file names
 # laid out in 19 s by trial breaking, 13.6 s with these.
