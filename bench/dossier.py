@@ -5,8 +5,9 @@
 
 For each number of findings N (fictional context from compliance.dossier.sample):
 
-  render      dossier_render: PDF/A-3b, 3 attachments, first 50 findings per
-              severity printed (the shipped setting)
+  render      dossier_render: PDF/A-3b, 3 attachments, the first
+              FINDINGS_PER_SEVERITY findings per severity printed (the shipped
+              setting: 50 until Dec 2026, 10 since; see bench/dossier_limits.py)
   uncapped    the same with every finding printed (findings_per_severity=N),
               for N <= --uncapped-max: what the cap saves
   chromium    the very same HTML printed by headless Chromium (--print-to-pdf),

@@ -178,6 +178,14 @@ class Finding(models.Model):
         WAIVED = "waived", _("Waived")
         FALSE_POSITIVE = "false_positive", _("False positive")
 
+    # What counts as an open risk, said once for the submission page and the dossier: a finding
+    # nobody has ruled on yet, or one a reviewer confirmed (a risk the reviewer agreed exists).
+    # Waived and false-positive findings are ruled out, and so is any state added later unless
+    # it is listed here. Information findings record facts, not risks (a declared base model
+    # confirmed, a declared copy that agrees with the declaration).
+    OPEN_RISK_STATUSES = (Status.OPEN, Status.CONFIRMED)
+    OPEN_RISK_SEVERITIES = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
+
     check_run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="findings")
     submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="findings")
     severity = models.CharField(max_length=10, choices=Severity.choices, db_index=True)
@@ -196,6 +204,11 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.title}"
+
+    @property
+    def is_open_risk(self) -> bool:
+        """Open or confirmed, and more than information (see OPEN_RISK_STATUSES)."""
+        return self.status in self.OPEN_RISK_STATUSES and self.severity in self.OPEN_RISK_SEVERITIES
 
 
 class FindingDecision(models.Model):

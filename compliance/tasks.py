@@ -25,9 +25,9 @@ def reconcile_check_runs_task() -> dict:
     return {**check_runs_reconcile(), "dossiers": dossiers_reconcile()}
 
 
-# Rendering is bounded inside (240 s); the hard limit stops a renderer that hangs anyway.
+# Rendering is bounded inside (120 s); the hard limit stops a renderer that hangs anyway.
 @shared_task(name="compliance.render_dossier", bind=True, acks_late=True, reject_on_worker_lost=True,
-             soft_time_limit=300, time_limit=330)
+             soft_time_limit=180, time_limit=210)
 def render_dossier_task(self, dossier_id: int) -> str:
     from compliance.dossiers import dossier_render_execute
 

@@ -100,6 +100,8 @@ def _submission_context(request: HttpRequest, submission) -> dict:
     return {
         "submission": submission,
         "project": project,
+        # The same open risks as the dossier's summary (Finding.is_open_risk), most severe first.
+        "open_risks": [finding for _severity, _label, findings in groups for finding in findings if finding.is_open_risk],
         "declaration": getattr(submission, "declaration", None),
         "artifacts": submission.artifacts.select_related("uploaded_by"),
         "runs": runs,

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from compliance.dossier.labels import enum_label, label_for
+
 __all__ = [
     "ProgrammeInfo",
     "ProjectInfo",
@@ -40,6 +42,7 @@ __all__ = [
     "DossierContext",
     "SEVERITY_ORDER",
     "dossier_context_build",
+    "dossier_vocabulary",
     "lineage_results_from_summary",
 ]
 
@@ -112,6 +115,7 @@ class DeclaredComponent(_ToDict):
     base_model: str | None = None  # None: declared as trained from scratch
     licence: str = ""
     notes: str = ""
+    third_party: bool = False  # declared third-party code (name and version in base_model)
 
 
 @dataclass
@@ -218,9 +222,9 @@ class CheckInfo(_ToDict):
 
 @dataclass
 class DecisionInfo(_ToDict):
-    """A reviewer's decision on a finding."""
+    """A reviewer's latest decision on a finding."""
 
-    outcome: str  # confirmed | waived | false_positive | pending
+    outcome: str  # compliance.models.FindingDecision.Decision: confirmed | waived | false_positive
     justification: str = ""
     reviewer: str = ""
     decided_at: dt.datetime | None = None
@@ -238,7 +242,9 @@ class FindingInfo(_ToDict):
     evidence: dict[str, Any] = field(default_factory=dict)
     check_id: int | str | None = None
     vendor_reply: str = ""
-    decision: DecisionInfo | None = None
+    decision: DecisionInfo | None = None  # None: no reviewer has decided it
+    status: str = "open"  # compliance.models.Finding.Status, what the portal's pages show
+    open_risk: bool = False  # compliance.models.Finding.is_open_risk, decided by the model
 
 
 @dataclass
@@ -283,8 +289,10 @@ class DossierContext(_ToDict):
     dossier_number: str
     issued_at: dt.datetime
     lang: str = "en"  # en | ko
-    overall_status: str = "pending"  # cleared | rejected | conditional | pending
-    overall_decision: str = ""  # free text by the programme officer
+    # The latest SubmissionDecision, else the submission's status: a projects.models.Submission.Status
+    # value, worded through ``vocabulary`` exactly as the portal's pages word it.
+    overall_status: str = "draft"
+    overall_decision: str = ""  # the deciding reviewer's justification
     artifacts: list[ArtifactInfo] = field(default_factory=list)
     checks: list[CheckInfo] = field(default_factory=list)
     findings: list[FindingInfo] = field(default_factory=list)
@@ -297,6 +305,9 @@ class DossierContext(_ToDict):
     signer_fingerprint: str = ""  # SHA-256 of the signing certificate (hex)
     # The signed audit checkpoint the dossier is issued under (portal.checkpoints export), filled by the caller.
     audit_checkpoint: dict[str, Any] | None = None
+    # The models' choices and their translations in ``lang`` (dossier_vocabulary): one vocabulary
+    # with the portal's pages, so the renderer, which runs without Django, never maps values itself.
+    vocabulary: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 # Plain-words description of each check, per language; the check name comes
@@ -319,8 +330,6 @@ CHECK_METHODS: dict[str, dict[str, str]] = {
         "ko": "모든 소스 파일의 지문을 만들어 색인된 공개 코드와 대조하고, 학습 코드와 추론 코드를 나누어 일치한 코드의 출처와 라이선스를 보고합니다.",
     },
 }
-# SubmissionDecision.decision -> the dossier's overall status vocabulary.
-_OVERALL_STATUS = {"approved": "cleared", "rejected": "rejected", "changes_requested": "conditional"}
 # Audit events copied into findings.json; the PDF prints the latest 100.
 _AUDIT_EVENTS_MAX = 5000
 
@@ -528,22 +537,290 @@ def _code_matches_from_summary(summary: dict[str, Any]) -> list[CodeMatchRow]:
     return rows
 
 
-def _summary_text(summary: dict[str, Any]) -> str:
-    for key in ("text", "message", "summary", "conclusion"):
+def _code_found_text(summary: dict[str, Any], lang: str) -> str:
+    """'140 copied lines in 12 regions: gguf 0.10.0 (MIT) 140 lines, not declared' from the code
+    check's ``origins`` (its matches hold the same lines, but are kept only up to 500)."""
+    origins = [o for o in summary.get("origins") or [] if isinstance(o, dict)]
+    if not origins:
+        return label_for(lang, "found_code_none", files=f"{summary.get('files_scanned') or 0:,}")
+    parts = []
+    for origin in sorted(origins, key=lambda o: -int(o.get("lines") or 0))[:5]:
+        name = " ".join(str(p) for p in (origin.get("name"), origin.get("version")) if p)
+        if origin.get("license_expression"):
+            name += f" ({origin['license_expression']})"
+        parts.append(label_for(lang, "found_code_origin", origin=name, lines=f"{int(origin.get('lines') or 0):,}",
+                               declared=label_for(lang, "declared" if origin.get("declared") else "not_declared")))
+    if len(origins) > 5:
+        parts.append(label_for(lang, "found_more_origins", count=len(origins) - 5))
+    return label_for(lang, "found_code", lines=f"{sum(int(o.get('lines') or 0) for o in origins):,}",
+                     regions=f"{sum(int(o.get('regions') or 0) for o in origins):,}", origins="; ".join(parts))
+
+
+def _summary_text(kind: str, summary: dict[str, Any], lang: str) -> str:
+    """What a run found, in a sentence: the check's own text when it wrote one, else a sentence
+    made from the numbers its summary keeps (the code check writes none: the dossier said
+    "copied: —" beside 140 matched lines)."""
+    for key in ("text", "message", "summary", "conclusion", "reason"):
         value = summary.get(key)
         if isinstance(value, str) and value:
             return value
+    if kind == "code" and ("origins" in summary or "matches" in summary):
+        return _code_found_text(summary, lang)
+    references = summary.get("references")
+    if kind == "lineage" and isinstance(references, list):
+        return "; ".join(
+            label_for(lang, "found_lineage", reference=str(r.get("reference") or "?"),
+                      verdict=enum_label(lang, "verdict", r.get("verdict") or ""),
+                      p=f"{r['p_value']:.3g}" if isinstance(r.get("p_value"), (int, float)) else "—")
+            for r in references if isinstance(r, dict))
+    inventory = summary.get("inventory")
+    if kind == "licenses" and isinstance(inventory, dict):
+        keys = [str(lic.get("key")) for lic in inventory.get("licenses") or [] if isinstance(lic, dict) and lic.get("key")]
+        return label_for(lang, "found_licences", count=len(keys), keys=", ".join(keys[:8]) + (" …" if len(keys) > 8 else ""))
+    if kind == "intake" and "detected_kind" in summary:
+        return label_for(lang, "found_intake", kind=str(summary.get("detected_kind") or "?"), count=int(summary.get("findings") or 0))
     return ""
 
 
-def _claimed_for(kind: str, declaration: "DeclarationInfo", lang: str) -> str:
-    bases = ", ".join(f"{c.component}: {c.base_model}" for c in declaration.components if c.base_model)
+def _claimed_for(kind: str, declaration: "DeclarationInfo", lang: str, third_party: list[str] | None = None) -> str:
+    bases = ", ".join(f"{c.component}: {c.base_model}" for c in declaration.components if c.base_model and not c.third_party)
     if kind == "lineage":
-        scratch = ("trained from scratch" if lang != "ko" else "처음부터 학습") if declaration.from_scratch else ""
+        scratch = label_for(lang, "claimed_from_scratch") if declaration.from_scratch else ""
         return "; ".join(part for part in (scratch, bases) if part)
     if kind == "licenses":
         return ", ".join(sorted({c.licence for c in declaration.components if c.licence}))
+    if kind == "code":
+        declared = [f"{c.base_model} ({c.licence})" if c.licence else str(c.base_model)
+                    for c in declaration.components if c.third_party and c.base_model]
+        shown = "; ".join(declared[:10]) + (f" (+{len(declared) - 10})" if len(declared) > 10 else "")
+        return label_for(lang, "claimed_code", entries=shown) if declared else label_for(lang, "claimed_no_code")
     return ""
+
+
+# ------------------------------------------------------------------ from the database
+# dossier_context_build and its parts: the only code here that touches Django models.
+
+
+def dossier_vocabulary(*, lang: str) -> dict[str, dict[str, str]]:
+    """The models' choices worded in ``lang`` as the portal's pages word them (their gettext
+    translations), for the renderer that runs without Django."""
+    from django.utils import translation
+
+    from compliance.models import Finding, SubmissionDecision
+    from projects.models import Artifact, Submission
+
+    with translation.override(lang):
+        submission_status = {value: str(label) for value, label in Submission.Status.choices}
+        for value, label in SubmissionDecision.Decision.choices:  # the same words today; kept if they part
+            submission_status.setdefault(value, str(label))
+        return {
+            "submission_status": submission_status,
+            "finding_status": {value: str(label) for value, label in Finding.Status.choices},
+            "severity": {value: str(label) for value, label in Finding.Severity.choices},
+            "kind": {value: str(label) for value, label in Artifact.Kind.choices},
+        }
+
+
+def _programme_project_info(project: Any, lang: str) -> tuple[ProgrammeInfo, ProjectInfo]:
+    programme = project.programme
+    programme_info = ProgrammeInfo(
+        name=_localised(lang, programme.name, getattr(programme, "name_ko", "")),
+        ministry=_localised(lang, programme.ministry.name, getattr(programme.ministry, "name_ko", "")),
+        code=programme.code,
+    )
+    members = [str(m.get("name", "")) if isinstance(m, dict) else str(m) for m in project.consortium_members or []]
+    project_info = ProjectInfo(
+        name=_localised(lang, project.title, getattr(project, "title_ko", "")),
+        vendor=_localised(lang, project.vendor.name, getattr(project.vendor, "name_ko", "")),
+        code=project.code,
+        consortium=[m for m in members if m],
+    )
+    return programme_info, project_info
+
+
+def _declared_components(row: Any) -> list[DeclaredComponent]:
+    """Declared base models, then declared third-party code: what the vendor said it took."""
+    bases = [
+        DeclaredComponent(
+            component=str(item.get("component", "")),
+            base_model=(str(item.get("name")) if item.get("name") else None),
+            licence=str(item.get("license") or item.get("licence") or ""),
+            notes=str(item.get("source") or item.get("notes") or ""),
+        )
+        for item in (row.base_models or []) if isinstance(item, dict)
+    ]
+    code = [
+        DeclaredComponent(
+            component=f"third-party code ({item.get('use') or 'other'})",
+            base_model=" ".join(str(p) for p in (item.get("name"), item.get("version")) if p) or None,
+            licence=str(item.get("license") or ""),
+            notes=str(item.get("source") or ""),
+            third_party=True,
+        )
+        for item in (row.third_party_code or []) if isinstance(item, dict)
+    ]
+    return bases + code
+
+
+def _declaration_info(submission: Any) -> DeclarationInfo:
+    try:
+        row = submission.declaration
+    except Exception:  # RelatedObjectDoesNotExist: nothing declared yet
+        return DeclarationInfo(from_scratch=False)
+    compute_parts = []
+    if row.gpu_hours is not None:
+        compute_parts.append(f"{row.gpu_hours:,} GPU-hours")
+    if row.training_flops is not None:
+        compute_parts.append(f"{row.training_flops:.2e} FLOPs")
+    return DeclarationInfo(
+        from_scratch=bool(row.from_scratch),
+        components=_declared_components(row),
+        compute="; ".join(compute_parts),
+        data_summary=row.data_summary,
+        signed_by=row.signatory_name or _person(row.signed_by),
+        signed_at=row.signed_at,
+    )
+
+
+def _artifact_infos(submission: Any) -> list[ArtifactInfo]:
+    rows = submission.artifacts.select_related("uploaded_by", "uploaded_by__profile").order_by("uploaded_at", "id")
+    return [
+        ArtifactInfo(id=a.pk, kind=a.kind, filename=a.original_name, size=a.size, sha256=a.sha256,
+                     uploaded_at=a.uploaded_at, uploaded_by=_person(a.uploaded_by))
+        for a in rows
+    ]
+
+
+def _check_label(check_name: str, lang: str, registry_labels: dict[str, str]) -> str:
+    # Our own translation first (Korean dossiers), then the registry's English label.
+    translated = enum_label(lang, "check", check_name)
+    return translated if translated != check_name else registry_labels.get(check_name, check_name)
+
+
+def _check_info(run: Any, *, lang: str, declaration: DeclarationInfo, policy_findings: list[dict[str, Any]],
+                registry_labels: dict[str, str]) -> CheckInfo:
+    summary = run.summary if isinstance(run.summary, dict) else {}
+    inputs = [InputHash(run.artifact.original_name, str(run.inputs.get("sha256") or run.artifact.sha256))]
+    inputs += [InputHash(str(key), value) for key, value in sorted((run.inputs or {}).items())
+               if key != "sha256" and _is_sha256(value)]
+    label = _check_label(run.check_name, lang, registry_labels)
+    methods = CHECK_METHODS.get(run.check_name, {})
+    return CheckInfo(
+        id=run.pk,
+        name=f"{label}: {run.artifact.original_name}",
+        kind=run.check_name,
+        method=methods.get(lang) or methods.get("en", label),
+        engine_version=run.engine_version or "",
+        verdict=run.verdict or run.state,
+        summary=_summary_text(run.check_name, summary, lang) or (run.error if run.state == "failed" else ""),
+        claimed=_claimed_for(run.check_name, declaration, lang),
+        inputs=inputs,
+        started_at=run.started_at,
+        duration_s=run.duration_s,
+        lineage=lineage_results_from_summary(summary),
+        licences=_licences_from_summary(summary, policy_findings),
+        code_matches=_code_matches_from_summary(summary),
+    )
+
+
+def _check_infos(submission: Any, *, lang: str, declaration: DeclarationInfo) -> list[CheckInfo]:
+    from compliance.models import CheckRun, Finding
+
+    try:
+        from compliance.checks import check_registry
+
+        registry_labels = {name: spec.label for name, spec in check_registry().items()}
+    except Exception:  # pragma: no cover - registry import problems must not block a dossier
+        registry_labels = {}
+    # Policy findings per run: the licence rows take their outcome and obligations from them.
+    policy_findings: dict[int, list[dict[str, Any]]] = {}
+    for row in Finding.objects.filter(submission=submission, category="license-policy").values(
+            "check_run_id", "code", "evidence"):
+        policy_findings.setdefault(row["check_run_id"], []).append(row)
+    runs = CheckRun.objects.filter(submission=submission).select_related("artifact").order_by("check_name", "artifact_id")
+    return [_check_info(run, lang=lang, declaration=declaration, policy_findings=policy_findings.get(run.pk, []),
+                        registry_labels=registry_labels) for run in runs]
+
+
+def _lineage_from_finding_evidence(finding_rows: list[Any], checks: list[CheckInfo]) -> None:
+    """A lineage run whose summary has no per-reference results may still carry the layer map
+    in its findings' evidence ({"reference": ..., "layers": [...]}): add it to the run's check."""
+    checks_by_id = {check.id: check for check in checks}
+    for finding in finding_rows:
+        check = checks_by_id.get(finding.check_run_id)
+        evidence = finding.evidence if isinstance(finding.evidence, dict) else {}
+        if check is None or check.kind != "lineage" or not isinstance(evidence.get("layers"), list):
+            continue
+        reference = str(evidence.get("reference") or evidence.get("reference_model") or "?")
+        if any(result.reference_model == reference for result in check.lineage):
+            continue
+        check.lineage.extend(lineage_results_from_summary({"references": [{**evidence, "reference_model": reference}]}))
+
+
+def _finding_info(finding: Any) -> FindingInfo:
+    decisions = list(finding.decisions.all())  # ordered by decided_at, id: the last one stands
+    latest = decisions[-1] if decisions else None
+    decision = None
+    if latest is not None:
+        decision = DecisionInfo(outcome=latest.decision, justification=latest.justification,
+                                reviewer=_person(latest.decided_by), decided_at=latest.decided_at)
+    return FindingInfo(
+        id=finding.pk,
+        severity=finding.severity,
+        category=finding.category,
+        title=finding.title,
+        explanation=finding.explanation,
+        evidence=finding.evidence if isinstance(finding.evidence, dict) else {"value": finding.evidence},
+        check_id=finding.check_run_id,
+        vendor_reply=finding.vendor_reply,
+        decision=decision,
+        status=finding.status,
+        open_risk=finding.is_open_risk,
+    )
+
+
+def _finding_infos(submission: Any, checks: list[CheckInfo]) -> list[FindingInfo]:
+    from compliance.models import Finding
+
+    rows = list(Finding.objects.filter(submission=submission)
+                .prefetch_related("decisions__decided_by__profile").order_by("id"))
+    _lineage_from_finding_evidence(rows, checks)
+    return [_finding_info(finding) for finding in rows]
+
+
+def _decisions(submission: Any) -> tuple[list[SignOff], Any]:
+    """Every submission decision as a sign-off, and the latest decision row (None: undecided)."""
+    from compliance.models import SubmissionDecision
+
+    rows = list(SubmissionDecision.objects.filter(submission=submission)
+                .select_related("decided_by", "decided_by__profile").order_by("decided_at", "id"))
+    sign_offs = [
+        SignOff(
+            name=_person(d.decided_by),
+            role=_role_label(d.decided_by),
+            signed_at=d.decided_at,
+            statement=f"{d.get_decision_display()}: {d.justification}" if d.justification else str(d.get_decision_display()),
+        )
+        for d in rows
+    ]
+    return sign_offs, (rows[-1] if rows else None)
+
+
+def _audit_event_infos(submission: Any) -> list[AuditEventInfo]:
+    from portal.models import AuditEvent
+
+    events = list(AuditEvent.objects.filter(submission_id=submission.pk).order_by("-created_at", "-id")[:_AUDIT_EVENTS_MAX])
+    events.reverse()
+    return [
+        AuditEventInfo(
+            at=e.created_at,
+            actor=e.actor_label,
+            action=e.action,
+            target=f"{e.object_type}:{e.object_id}" + (f" {e.object_label}" if e.object_label else ""),
+            entry_hash=e.entry_hash,
+        )
+        for e in events
+    ]
 
 
 def dossier_context_build(
@@ -559,225 +836,41 @@ def dossier_context_build(
     Reads the project, programme, vendor, declaration, artifacts, check runs,
     findings with their latest decision, submission decisions (as sign-offs)
     and the submission's audit events; a fixed number of queries whatever the
-    number of findings. Django models are imported here, not at module level,
-    so the rest of this module works without settings.
+    number of findings. Django models are imported in the parts, not at module
+    level, so the rest of this module works without settings.
     """
-    from django.utils import timezone
-
-    from compliance.dossier.labels import enum_label
-
-    from compliance.models import CheckRun, Finding, SubmissionDecision
-    from portal.models import AuditEvent
+    from django.utils import timezone, translation
 
     project = submission.project
-    programme = project.programme
     issued_at = issued_at or timezone.now()
-
-    programme_info = ProgrammeInfo(
-        name=_localised(lang, programme.name, getattr(programme, "name_ko", "")),
-        ministry=_localised(lang, programme.ministry.name, getattr(programme.ministry, "name_ko", "")),
-        code=programme.code,
-    )
-    members = []
-    for member in project.consortium_members or []:
-        members.append(str(member.get("name", "")) if isinstance(member, dict) else str(member))
-    project_info = ProjectInfo(
-        name=_localised(lang, project.title, getattr(project, "title_ko", "")),
-        vendor=_localised(lang, project.vendor.name, getattr(project.vendor, "name_ko", "")),
-        code=project.code,
-        consortium=[m for m in members if m],
-    )
-    submission_info = SubmissionInfo(
-        id=submission.pk,
-        version=submission.number,
-        status=submission.status,
-        submitted_at=submission.submitted_at,
-        submitted_by=_person(getattr(submission, "created_by", None)),
-    )
-
-    try:
-        declaration_row = submission.declaration
-    except Exception:  # RelatedObjectDoesNotExist: nothing declared yet
-        declaration_row = None
-    if declaration_row is not None:
-        compute_parts = []
-        if declaration_row.gpu_hours is not None:
-            compute_parts.append(f"{declaration_row.gpu_hours:,} GPU-hours")
-        if declaration_row.training_flops is not None:
-            compute_parts.append(f"{declaration_row.training_flops:.2e} FLOPs")
-        declaration = DeclarationInfo(
-            from_scratch=bool(declaration_row.from_scratch),
-            components=[
-                DeclaredComponent(
-                    component=str(item.get("component", "")),
-                    base_model=(str(item.get("name")) if item.get("name") else None),
-                    licence=str(item.get("license") or item.get("licence") or ""),
-                    notes=str(item.get("source") or item.get("notes") or ""),
-                )
-                for item in (declaration_row.base_models or [])
-                if isinstance(item, dict)
-            ] + [
-                # Declared third-party code sits in the same table: what the vendor said it took.
-                DeclaredComponent(
-                    component=f"third-party code ({item.get('use') or 'other'})",
-                    base_model=" ".join(str(p) for p in (item.get("name"), item.get("version")) if p) or None,
-                    licence=str(item.get("license") or ""),
-                    notes=str(item.get("source") or ""),
-                )
-                for item in (declaration_row.third_party_code or [])
-                if isinstance(item, dict)
-            ],
-            compute="; ".join(compute_parts),
-            data_summary=declaration_row.data_summary,
-            signed_by=declaration_row.signatory_name or _person(declaration_row.signed_by),
-            signed_at=declaration_row.signed_at,
-        )
-    else:
-        declaration = DeclarationInfo(from_scratch=False)
-
-    artifacts_rows = list(submission.artifacts.select_related("uploaded_by", "uploaded_by__profile").order_by("uploaded_at", "id"))
-    artifacts = [
-        ArtifactInfo(
-            id=a.pk,
-            kind=a.kind,
-            filename=a.original_name,
-            size=a.size,
-            sha256=a.sha256,
-            uploaded_at=a.uploaded_at,
-            uploaded_by=_person(a.uploaded_by),
-        )
-        for a in artifacts_rows
-    ]
-
-    try:
-        from compliance.checks import check_registry
-
-        check_labels = {name: spec.label for name, spec in check_registry().items()}
-    except Exception:  # pragma: no cover - registry import problems must not block a dossier
-        check_labels = {}
-    checks = []
-    # Policy findings per run: the licence rows take their outcome and obligations from them.
-    policy_findings_by_run: dict[int, list[dict[str, Any]]] = {}
-    for row in Finding.objects.filter(submission=submission, category="license-policy").values(
-            "check_run_id", "code", "evidence"):
-        policy_findings_by_run.setdefault(row["check_run_id"], []).append(row)
-    for run in CheckRun.objects.filter(submission=submission).select_related("artifact").order_by("check_name", "artifact_id"):
-        summary = run.summary if isinstance(run.summary, dict) else {}
-        inputs = [InputHash(run.artifact.original_name, str(run.inputs.get("sha256") or run.artifact.sha256))]
-        for key, value in sorted((run.inputs or {}).items()):
-            if key != "sha256" and _is_sha256(value):
-                inputs.append(InputHash(str(key), value))
-        # Our own translation first (Korean dossiers), then the registry's English label.
-        translated = enum_label(lang, "check", run.check_name)
-        label = translated if translated != run.check_name else check_labels.get(run.check_name, run.check_name)
-        checks.append(
-            CheckInfo(
-                id=run.pk,
-                name=f"{label}: {run.artifact.original_name}",
-                kind=run.check_name,
-                method=CHECK_METHODS.get(run.check_name, {}).get(lang) or CHECK_METHODS.get(run.check_name, {}).get("en", label),
-                engine_version=run.engine_version or "",
-                verdict=run.verdict or run.state,
-                summary=_summary_text(summary) or (run.error if run.state == "failed" else ""),
-                claimed=_claimed_for(run.check_name, declaration, lang),
-                inputs=inputs,
-                started_at=run.started_at,
-                duration_s=run.duration_s,
-                lineage=lineage_results_from_summary(summary),
-                licences=_licences_from_summary(summary, policy_findings_by_run.get(run.pk, [])),
-                code_matches=_code_matches_from_summary(summary),
-            )
-        )
-
-    findings = []
-    finding_rows = list(
-        Finding.objects.filter(submission=submission)
-        .prefetch_related("decisions__decided_by__profile")
-        .order_by("id")
-    )
-    # A lineage run whose summary has no per-reference results may still carry
-    # the layer map in its findings' evidence ({"reference": ..., "layers": [...]}).
-    checks_by_id = {check.id: check for check in checks}
-    for finding in finding_rows:
-        check = checks_by_id.get(finding.check_run_id)
-        evidence = finding.evidence if isinstance(finding.evidence, dict) else {}
-        if check is None or check.kind != "lineage" or not isinstance(evidence.get("layers"), list):
-            continue
-        reference = str(evidence.get("reference") or evidence.get("reference_model") or "?")
-        if any(result.reference_model == reference for result in check.lineage):
-            continue
-        check.lineage.extend(lineage_results_from_summary({"references": [{**evidence, "reference_model": reference}]}))
-    for finding in finding_rows:
-        decisions = list(finding.decisions.all())  # ordered by decided_at, id: the last one stands
-        latest = decisions[-1] if decisions else None
-        if latest is not None:
-            decision = DecisionInfo(
-                outcome=latest.decision,
-                justification=latest.justification,
-                reviewer=_person(latest.decided_by),
-                decided_at=latest.decided_at,
-            )
-        else:
-            decision = DecisionInfo(outcome="pending" if finding.status == "open" else finding.status)
-        findings.append(
-            FindingInfo(
-                id=finding.pk,
-                severity=finding.severity,
-                category=finding.category,
-                title=finding.title,
-                explanation=finding.explanation,
-                evidence=finding.evidence if isinstance(finding.evidence, dict) else {"value": finding.evidence},
-                check_id=finding.check_run_id,
-                vendor_reply=finding.vendor_reply,
-                decision=decision,
-            )
-        )
-
-    submission_decisions = list(
-        SubmissionDecision.objects.filter(submission=submission).select_related("decided_by", "decided_by__profile").order_by("decided_at", "id")
-    )
-    latest_decision = submission_decisions[-1] if submission_decisions else None
-    sign_offs = [
-        SignOff(
-            name=_person(d.decided_by),
-            role=_role_label(d.decided_by),
-            signed_at=d.decided_at,
-            statement=f"{d.get_decision_display()}: {d.justification}" if d.justification else str(d.get_decision_display()),
-        )
-        for d in submission_decisions
-    ]
-
-    events = list(
-        AuditEvent.objects.filter(submission_id=submission.pk).order_by("-created_at", "-id")[:_AUDIT_EVENTS_MAX]
-    )
-    events.reverse()
-    audit_events = [
-        AuditEventInfo(
-            at=e.created_at,
-            actor=e.actor_label,
-            action=e.action,
-            target=f"{e.object_type}:{e.object_id}" + (f" {e.object_label}" if e.object_label else ""),
-            entry_hash=e.entry_hash,
-        )
-        for e in events
-    ]
-
+    # Sign-off statements and role names come from the models' choices too: in the dossier's language.
+    with translation.override(lang):
+        programme_info, project_info = _programme_project_info(project, lang)
+        declaration = _declaration_info(submission)
+        checks = _check_infos(submission, lang=lang, declaration=declaration)
+        findings = _finding_infos(submission, checks)
+        sign_offs, latest_decision = _decisions(submission)
     if not dossier_number:
-        dossier_number = f"{programme.code}-{project.code}-S{submission.number}-{issued_at:%Y%m%d%H%M%S}".upper()
+        dossier_number = f"{project.programme.code}-{project.code}-S{submission.number}-{issued_at:%Y%m%d%H%M%S}".upper()
     return DossierContext(
         programme=programme_info,
         project=project_info,
-        submission=submission_info,
+        submission=SubmissionInfo(id=submission.pk, version=submission.number, status=submission.status,
+                                  submitted_at=submission.submitted_at,
+                                  submitted_by=_person(getattr(submission, "created_by", None))),
         declaration=declaration,
         dossier_number=dossier_number,
         issued_at=issued_at,
         lang=lang,
-        overall_status=_OVERALL_STATUS.get(latest_decision.decision, latest_decision.decision) if latest_decision else "pending",
+        # What the reviewer decided, else where the submission stands: the word the portal shows.
+        overall_status=latest_decision.decision if latest_decision else submission.status,
         overall_decision=latest_decision.justification if latest_decision else "",
-        artifacts=artifacts,
+        artifacts=_artifact_infos(submission),
         checks=checks,
         findings=findings,
-        audit_events=audit_events,
+        audit_events=_audit_event_infos(submission),
         sign_offs=sign_offs,
         verify_url=verify_url,
+        vocabulary=dossier_vocabulary(lang=lang),
     )
+

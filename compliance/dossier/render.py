@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -56,11 +57,20 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "templates"
-# 50 per severity keeps a 10,000-finding dossier near 100 pages (5 x 50 cards,
-# ~3 per page); the attached findings.json always holds all of them.
-FINDINGS_PER_SEVERITY = 50
+# What print shows; the attachments always hold everything. Layout time follows the page
+# count (~0.3-0.5 s a page on a loaded 2-core box), so every list is capped: a submission at the
+# field limits (tests/compliance/dossier/test_limits.py) printed 143 pages in 88 s with 50
+# cards per severity, 100 artifact rows and 800-character texts, and 122 pages with 20 cards
+# and 600 characters (a card with long texts fills most of a page); with the caps below: 46
+# pages in 8-11 s at load 7 (bench/dossier_limits.py, BENCHMARKS.md).
+FINDINGS_PER_SEVERITY = 10
 AUDIT_EVENTS_SHOWN = 100
-TABLE_ROWS_SHOWN = 200
+OPEN_RISKS_SHOWN = 15
+TABLE_ROWS_SHOWN = 30
+DECLARED_ROWS_SHOWN = 25
+ARTIFACTS_SHOWN = 50
+CHECKS_SHOWN = 60
+SIGN_OFFS_SHOWN = 20
 LAYERS_TABLE_ROWS = 40
 SIGNIFICANCE = 0.01
 # The @font-face family of dossier.css: charts must use the bundled font too,
@@ -230,6 +240,7 @@ def _findings_payload(context: DossierContext) -> dict[str, Any]:
         "submission": data["submission"],
         "declaration": data["declaration"],
         "overall_status": context.overall_status,
+        "overall_status_label": _word(context, "submission_status", context.overall_status),
         "overall_decision": context.overall_decision,
         "artifacts": data["artifacts"],
         "checks": data["checks"],
@@ -286,25 +297,37 @@ def dossier_attachments_build(*, context: DossierContext) -> list[AttachmentFile
 
 
 # ---------------------------------------------------------------- view model
+# What the templates print, built in small parts; every vendor-controlled text is clipped
+# (_clipped) and every table capped, so the layout work is bounded whatever the data holds.
 
 
-def _finding_view(finding: FindingInfo, lang: str) -> dict[str, Any]:
+def _word(context: DossierContext, vocabulary: str, value: Any) -> str:
+    """A model value in the portal's words (DossierContext.vocabulary), or the value itself."""
+    return context.vocabulary.get(vocabulary, {}).get(str(value), str(value))
+
+
+def _more_rows(lang: str, total: int, shown: int) -> str:
+    return label_for(lang, "more_rows", count=f"{total - shown:,}") if total > shown else ""
+
+
+def _finding_view(finding: FindingInfo, context: DossierContext) -> dict[str, Any]:
+    lang = context.lang
     decision = finding.decision
     evidence = ""
     if finding.evidence:
         evidence = json.dumps(finding.evidence, sort_keys=True, ensure_ascii=False, default=str)
-        if len(evidence) > 600:  # a card, not a dump: the JSON attachment has it all
-            evidence = evidence[:600] + " …"
+        if len(evidence) > EVIDENCE_CLIP:  # a card, not a dump: the JSON attachment has it all
+            evidence = evidence[:EVIDENCE_CLIP] + " …"
     return {
         "id": finding.id,
-        "severity": enum_label(lang, "severity", finding.severity),
+        "severity": _word(context, "severity", finding.severity),
         "severity_class": _class(finding.severity),
         "category": finding.category,
         "title": finding.title,
         "explanation": finding.explanation,
         "evidence": evidence,
         "vendor_reply": finding.vendor_reply,
-        "outcome": enum_label(lang, "outcome", decision.outcome if decision else "pending"),
+        "outcome": _word(context, "finding_status", finding.status),
         "reviewer": decision.reviewer if decision else "",
         "decided_at": _fmt_dt(decision.decided_at, lang) if decision and decision.decided_at else "",
         "justification": decision.justification if decision else "",
@@ -312,11 +335,49 @@ def _finding_view(finding: FindingInfo, lang: str) -> dict[str, Any]:
 
 
 def _is_decided(finding: FindingInfo) -> bool:
-    return finding.decision is not None and finding.decision.outcome not in ("", "pending")
+    """A reviewer has ruled on it (confirmed, waived, false positive): the finding's status, as on the portal."""
+    return finding.status != "open"
 
 
-# Worst first: the verdict a row of the minister summary leads with.
-_VERDICT_RANK = {"fail": 0, "failed": 0, "review": 1, "inconclusive": 2, "error": 3}
+def _by_severity(findings: list[FindingInfo]) -> list[FindingInfo]:
+    return sorted(findings, key=lambda f: (_severity_rank(f.severity), str(f.id)))
+
+
+# Worst first: the verdict a row of the minister summary leads with (the checks' own verdicts
+# included: a derivation, a denied licence, a rejected file lead; copied code asks for review).
+_VERDICT_RANK = {"fail": 0, "failed": 0, "derived": 0, "denied": 0, "rejected": 0,
+                 "review": 1, "copied": 1, "quarantined": 1, "inconclusive": 2, "error": 3}
+_VERDICT_CLASS = {"derived": "fail", "denied": "fail", "rejected": "fail", "copied": "review",
+                  "quarantined": "review", "compliant": "pass", "independent": "pass", "accepted": "pass",
+                  "no_copies_found": "pass", "succeeded": "pass"}
+
+
+def _claim_row(kind: str, checks: list, findings: list[FindingInfo], lang: str, default_claim: str) -> dict[str, str]:
+    checks = sorted(checks, key=lambda c: _VERDICT_RANK.get(str(c.verdict).lower(), 9))
+    worst = checks[0]
+    decided = sum(1 for f in findings if _is_decided(f))
+    pending = len(findings) - decided
+    decided_text = "; ".join(
+        text
+        for text in (
+            label_for(lang, "decisions_made", count=decided) if decided else "",
+            label_for(lang, "pending_decisions", count=pending) if pending else "",
+        )
+        if text
+    ) or "—"
+    found = label_for(lang, "derived_found", verdict=enum_label(lang, "verdict", worst.verdict), summary=worst.summary or "—")
+    if len(checks) > 1:
+        tally: dict[str, int] = {}
+        for c in checks:
+            verdict = enum_label(lang, "verdict", c.verdict)
+            tally[verdict] = tally.get(verdict, 0) + 1
+        found += " (" + ", ".join(f"{verdict} {count}" for verdict, count in tally.items()) + ")"
+    return {
+        "topic": worst.name if len(checks) == 1 else enum_label(lang, "check", kind),
+        "claimed": next((c.claimed for c in checks if c.claimed), "") or default_claim,
+        "found": found,
+        "decided": decided_text,
+    }
 
 
 def _claims_derived(context: DossierContext) -> list[dict[str, str]]:
@@ -327,60 +388,39 @@ def _claims_derived(context: DossierContext) -> list[dict[str, str]]:
     findings_by_check: dict[str, list[FindingInfo]] = {}
     for finding in context.findings:
         findings_by_check.setdefault(str(finding.check_id), []).append(finding)
-    bases = ", ".join(f"{c.component}: {c.base_model}" for c in context.declaration.components if c.base_model) or "—"
+    bases = ", ".join(f"{c.component}: {c.base_model}" for c in context.declaration.components if c.base_model and not c.third_party)
     default_claim = label_for(
-        lang, "declaration_claims", from_scratch=label_for(lang, "yes" if context.declaration.from_scratch else "no"), bases=bases
+        lang, "declaration_claims", from_scratch=label_for(lang, "yes" if context.declaration.from_scratch else "no"), bases=bases or "—"
     )
     by_kind: dict[str, list] = {}
     for check in context.checks:
         by_kind.setdefault(check.kind or check.name, []).append(check)
-    rows = []
-    for kind, checks in by_kind.items():
-        checks = sorted(checks, key=lambda c: _VERDICT_RANK.get(str(c.verdict).lower(), 9))
-        worst = checks[0]
-        findings = [f for c in checks for f in findings_by_check.get(str(c.id), [])]
-        decided = sum(1 for f in findings if _is_decided(f))
-        pending = len(findings) - decided
-        decided_text = "; ".join(
-            text
-            for text in (
-                label_for(lang, "decisions_made", count=decided) if decided else "",
-                label_for(lang, "pending_decisions", count=pending) if pending else "",
-            )
-            if text
-        ) or "—"
-        found = label_for(lang, "derived_found", verdict=enum_label(lang, "verdict", worst.verdict), summary=worst.summary or "—")
-        if len(checks) > 1:
-            tally: dict[str, int] = {}
-            for c in checks:
-                verdict = enum_label(lang, "verdict", c.verdict)
-                tally[verdict] = tally.get(verdict, 0) + 1
-            found += " (" + ", ".join(f"{verdict} {count}" for verdict, count in tally.items()) + ")"
-        rows.append(
-            {
-                "topic": worst.name if len(checks) == 1 else enum_label(lang, "check", kind),
-                "claimed": next((c.claimed for c in checks if c.claimed), "") or default_claim,
-                "found": found,
-                "decided": decided_text,
-            }
-        )
-    return rows
+    return [
+        _claim_row(kind, checks, [f for c in checks for f in findings_by_check.get(str(c.id), [])], lang, default_claim)
+        for kind, checks in by_kind.items()
+    ]
 
 
 # Longest free text printed per field; the attached findings.json keeps it all.
 # Measured: 20 findings with 10,000-character unbroken vendor replies took 95 s
 # and 94 pages (WeasyPrint breaks such a word by trial, roughly quadratic);
-# clipped to 800 characters the same dossier renders in ~3 s.
-TEXT_CLIP = 800
-NAME_CLIP = 300
-_NAME_FIELDS = {"name", "title", "filename", "vendor", "subject", "path", "origin", "component", "reference_model", "actor", "target", "uploaded_by", "submitted_by", "signed_by", "reviewer", "expression", "licence", "category", "code", "ministry"}
-_UNCLIPPED_FIELDS = {"sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence"}
+# clipped to 800 characters the same dossier renders in ~3 s. Names sit in table
+# cells a quarter of the page wide: 150 characters is five lines there.
+TEXT_CLIP = 400
+NAME_CLIP = 150
+EVIDENCE_CLIP = 300
+# A break opportunity (zero-width space, not drawn and not extracted) after every 40
+# characters without a space: 100 artifact rows with 255-character unbroken file names
+# laid out in 19 s by trial breaking, 13.6 s with these.
+_UNBROKEN_RUN = re.compile(r"(\S{40})(?=\S)")
+_NAME_FIELDS = {"name", "title", "filename", "vendor", "subject", "path", "origin", "component", "reference_model", "actor", "target", "uploaded_by", "submitted_by", "signed_by", "reviewer", "expression", "licence", "category", "code", "ministry", "base_model", "notes"}
+_UNCLIPPED_FIELDS = {"sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence", "vocabulary"}
 
 
 def _clip(text: str, limit: int, lang: str) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit] + label_for(lang, "clipped", count=f"{len(text) - limit:,}")
+    if len(text) > limit:
+        text = text[:limit] + label_for(lang, "clipped", count=f"{len(text) - limit:,}")
+    return _UNBROKEN_RUN.sub("\\1\u200b", text)
 
 
 def _clipped(value: Any, lang: str, field_name: str = "") -> Any:
@@ -403,190 +443,182 @@ def _clipped(value: Any, lang: str, field_name: str = "") -> Any:
     return value
 
 
-def _dossier_view_build(*, context: DossierContext, static_base: str, findings_per_severity: int, attachments: list[AttachmentFile]) -> dict[str, Any]:
-    lang = context.lang if context.lang in LANGUAGES else "en"
-    # Clip for print (the attachments were built from the full context already).
-    context = _clipped(context, lang)
-    labels = {key: label_for(lang, key) for key in _label_keys()}
+def _capped(context: DossierContext) -> DossierContext:
+    """A copy with every list cut to what print shows (plus one, so "N more" can be told
+    apart), before clipping: a 1,000-row declaration is not clipped row by row for nothing."""
+    limits = {"components": DECLARED_ROWS_SHOWN, "licences": TABLE_ROWS_SHOWN, "code_matches": TABLE_ROWS_SHOWN,
+              "inputs": TABLE_ROWS_SHOWN}
 
-    # Findings grouped by severity, most severe first; the first N of each are printed.
+    def cut(item: Any) -> Any:
+        changes = {name: getattr(item, name)[:limit] for name, limit in limits.items() if hasattr(item, name)}
+        return dataclasses.replace(item, **changes)
+
+    return dataclasses.replace(
+        context,
+        declaration=cut(context.declaration),
+        artifacts=context.artifacts[:ARTIFACTS_SHOWN],
+        checks=[cut(check) for check in context.checks[:CHECKS_SHOWN]],
+        sign_offs=context.sign_offs[-SIGN_OFFS_SHOWN:],
+        audit_events=sorted(context.audit_events, key=lambda e: e.at)[-AUDIT_EVENTS_SHOWN:],
+    )
+
+
+def _finding_groups_view(context: DossierContext, findings_per_severity: int) -> tuple[list[dict[str, Any]], int]:
+    """Findings grouped by severity, most severe first; the first N of each are printed."""
+    lang = context.lang
     groups: dict[str, list[FindingInfo]] = {}
-    for finding in sorted(context.findings, key=lambda f: (_severity_rank(f.severity), str(f.id))):
+    for finding in _by_severity(context.findings):
         groups.setdefault(str(finding.severity).lower(), []).append(finding)
-    finding_groups = []
+    views = []
     shown_total = 0
     for severity, items in groups.items():
         shown = items[:findings_per_severity]
         shown_total += len(shown)
         more = ""
         if len(items) > len(shown):
-            more = label_for(
-                lang, "more_findings", count=len(items) - len(shown), severity=enum_label(lang, "severity", severity), total=len(context.findings)
-            )
-        finding_groups.append(
-            {
-                "severity": enum_label(lang, "severity", severity),
-                "severity_class": _class(severity),
-                "total": f"{len(items):,}",
-                "shown": [_finding_view(f, lang) for f in shown],
-                "more": more,
-            }
-        )
+            more = label_for(lang, "more_findings", count=len(items) - len(shown),
+                             severity=_word(context, "severity", severity), total=len(context.findings))
+        views.append({
+            "severity": _word(context, "severity", severity),
+            "severity_class": _class(severity),
+            "total": f"{len(items):,}",
+            "shown": [_finding_view(_clipped(f, lang), context) for f in shown],
+            "more": more,
+        })
+    return views, shown_total
 
-    open_findings = [
-        f for f in sorted(context.findings, key=lambda f: (_severity_rank(f.severity), str(f.id)))
-        if _severity_rank(f.severity) <= 2 and not _is_decided(f)
+
+# Colour per finding status in the summary chart (Okabe-Ito, colour-blind safe).
+_STATUS_COLORS = {"open": "#e69f00", "confirmed": "#d55e00", "waived": "#0072b2", "false_positive": "#999999"}
+
+
+def _status_counts_view(context: DossierContext) -> dict[str, Any]:
+    """Findings counted by status and severity (a table and its chart), in the portal's words."""
+    severities = list(SEVERITY_ORDER) + sorted({str(f.severity) for f in context.findings} - set(SEVERITY_ORDER))
+    statuses = list(context.vocabulary.get("finding_status") or {}) or ["open"]
+    statuses += sorted({f.status for f in context.findings} - set(statuses))
+    counts = {(status, severity): 0 for status in statuses for severity in severities}
+    for finding in context.findings:
+        counts[(finding.status, str(finding.severity))] += 1
+    rows = [
+        {"status": _word(context, "finding_status", status), "status_class": _class(status),
+         "counts": [counts[(status, severity)] for severity in severities],
+         "total": sum(counts[(status, severity)] for severity in severities)}
+        for status in statuses
     ]
-    open_risks = [_finding_view(f, lang) for f in open_findings[:15]]
-    open_risks_more = label_for(lang, "more_rows", count=len(open_findings) - 15) if len(open_findings) > 15 else ""
-
-    severity_counts = {sev: 0 for sev in SEVERITY_ORDER}
-    for finding in context.findings:
-        key = str(finding.severity).lower()
-        severity_counts[key] = severity_counts.get(key, 0) + 1
-    decided_counts = {sev: 0 for sev in severity_counts}
-    for finding in context.findings:
-        if _is_decided(finding):
-            decided_counts[str(finding.severity).lower()] += 1
-    severity_chart = stacked_bar_svg(
-        title=labels["findings_by_severity"],
-        categories=[enum_label(lang, "severity", sev) for sev in severity_counts],
-        series=[
-            # Confirmed, waived and false positive alike: a reviewer has ruled.
-            (labels["decided"], [decided_counts[s] for s in severity_counts]),
-            (enum_label(lang, "outcome", "pending"), [severity_counts[s] - decided_counts[s] for s in severity_counts]),
-        ],
-        colors={labels["decided"]: "#0072b2", enum_label(lang, "outcome", "pending"): "#e69f00"},
+    chart = stacked_bar_svg(
+        title=label_for(context.lang, "findings_by_severity"),
+        categories=[_word(context, "severity", severity) for severity in severities],
+        series=[(row["status"], row["counts"]) for row in rows],
+        colors={_word(context, "finding_status", s): c for s, c in _STATUS_COLORS.items()},
         width=640,
         bar_height=16,
         font_family=CHART_FONT,
     )
+    return {"severities": [_word(context, "severity", s) for s in severities], "rows": rows,
+            "total": len(context.findings), "chart": _safe(chart)}
 
-    checks = []
-    for check in context.checks:
-        lineage = []
-        for result in check.lineage:
-            layers = [dataclasses.asdict(layer) for layer in result.layers]
-            significant = [row for row in layers if row["reference_layer"] is not None and row["p_value"] is not None and row["p_value"] < SIGNIFICANCE]
-            chart = ""
-            if layers:
-                chart = _safe(
-                    layer_map_svg(
-                        title=f"{labels['layer_map']}: {result.component or labels['candidate']} → {result.reference_model}",
-                        layers=layers,
-                        reference_layers=result.reference_layers or None,
-                        candidate_name=labels["candidate"],
-                        reference_name=labels["reference"],
-                        alpha=SIGNIFICANCE,
-                        max_height=800,
-                        font_family=CHART_FONT,
-                    )
-                )
-            lineage.append(
-                {
-                    "reference_model": result.reference_model,
-                    "component": result.component,
-                    "statistic_name": result.statistic_name,
-                    "p_value": _fmt_p(result.p_value),
-                    "conclusion": result.conclusion,
-                    "chart": chart,
-                    "significant": [
-                        {
-                            "candidate_layer": row["candidate_layer"],
-                            "reference_layer": row["reference_layer"],
-                            "statistic": _fmt_num(row["statistic"], 4),
-                            "p_value": _fmt_p(row["p_value"]),
-                        }
-                        for row in significant[:LAYERS_TABLE_ROWS]
-                    ],
-                    "more": label_for(lang, "more_layers", count=len(significant) - LAYERS_TABLE_ROWS) if len(significant) > LAYERS_TABLE_ROWS else "",
-                }
+
+def _open_risks_view(context: DossierContext) -> tuple[list[dict[str, Any]], str]:
+    """The findings the model calls open risks (FindingInfo.open_risk), most severe first."""
+    risks = _by_severity([f for f in context.findings if f.open_risk])
+    shown = [_finding_view(_clipped(f, context.lang), context) for f in risks[:OPEN_RISKS_SHOWN]]
+    return shown, _more_rows(context.lang, len(risks), len(shown))
+
+
+def _lineage_view(result: Any, labels: dict[str, str], lang: str) -> dict[str, Any]:
+    layers = [dataclasses.asdict(layer) for layer in result.layers]
+    significant = [row for row in layers if row["reference_layer"] is not None and row["p_value"] is not None and row["p_value"] < SIGNIFICANCE]
+    chart = ""
+    if layers:
+        chart = _safe(
+            layer_map_svg(
+                title=f"{labels['layer_map']}: {result.component or labels['candidate']} → {result.reference_model}",
+                layers=layers,
+                reference_layers=result.reference_layers or None,
+                candidate_name=labels["candidate"],
+                reference_name=labels["reference"],
+                alpha=SIGNIFICANCE,
+                max_height=800,
+                font_family=CHART_FONT,
             )
-        checks.append(
-            {
-                "name": check.name,
-                "verdict": enum_label(lang, "verdict", check.verdict),
-                "verdict_class": _class(check.verdict),
-                "summary": check.summary,
-                "method": check.method,
-                "engine_version": check.engine_version,
-                "started_at": _fmt_dt(check.started_at, lang),
-                "duration": _fmt_duration(check.duration_s, lang),
-                "inputs": check.inputs[:TABLE_ROWS_SHOWN],
-                "lineage": lineage,
-                "licences": [
-                    {
-                        "subject": row.subject,
-                        "expression": row.expression,
-                        "outcome": enum_label(lang, "policy", row.outcome),
-                        "outcome_class": {"allowed": "pass", "denied": "fail", "review": "review"}.get(row.outcome, _class(row.outcome)),
-                        "obligations": row.obligations,
-                        "origin": row.origin,
-                    }
-                    for row in check.licences[:TABLE_ROWS_SHOWN]
-                ],
-                "licences_more": label_for(lang, "more_rows", count=len(check.licences) - TABLE_ROWS_SHOWN) if len(check.licences) > TABLE_ROWS_SHOWN else "",
-                "code_matches": [
-                    {
-                        "path": m.path,
-                        "origin": m.origin,
-                        "licence": m.licence,
-                        "similarity": _fmt_num(m.similarity, 2),
-                        "matched_lines": "—" if m.matched_lines is None else f"{m.matched_lines:,}",
-                        "scope": m.scope,
-                    }
-                    for m in check.code_matches[:TABLE_ROWS_SHOWN]
-                ],
-                "code_matches_more": label_for(lang, "more_rows", count=len(check.code_matches) - TABLE_ROWS_SHOWN) if len(check.code_matches) > TABLE_ROWS_SHOWN else "",
-            }
         )
-
-    events = sorted(context.audit_events, key=lambda e: e.at)[-AUDIT_EVENTS_SHOWN:]
-    verify_url = context.verify_url
     return {
-        "lang": lang,
-        "t": labels,
-        "c": context,
-        "static_base": static_base,
-        "issued_at": _fmt_dt(context.issued_at, lang),
-        "issued_at_iso": _iso(context.issued_at),
-        "submitted_at": _fmt_dt(context.submission.submitted_at, lang),
+        "reference_model": result.reference_model,
+        "component": result.component,
+        "statistic_name": result.statistic_name,
+        "p_value": _fmt_p(result.p_value),
+        "conclusion": result.conclusion,
+        "chart": chart,
+        "significant": [
+            {"candidate_layer": row["candidate_layer"], "reference_layer": row["reference_layer"],
+             "statistic": _fmt_num(row["statistic"], 4), "p_value": _fmt_p(row["p_value"])}
+            for row in significant[:LAYERS_TABLE_ROWS]
+        ],
+        "more": label_for(lang, "more_layers", count=len(significant) - LAYERS_TABLE_ROWS) if len(significant) > LAYERS_TABLE_ROWS else "",
+    }
+
+
+def _check_view(check: Any, full: Any, labels: dict[str, str], lang: str) -> dict[str, Any]:
+    """One check section; ``check`` is capped and clipped for print, ``full`` counts what was cut."""
+    verdict = str(check.verdict).lower()
+    return {
+        "name": check.name,
+        "verdict": enum_label(lang, "verdict", check.verdict),
+        "verdict_class": _VERDICT_CLASS.get(verdict, _class(verdict)),
+        "summary": check.summary,
+        "method": check.method,
+        "engine_version": check.engine_version,
+        "started_at": _fmt_dt(check.started_at, lang),
+        "duration": _fmt_duration(check.duration_s, lang),
+        "inputs": check.inputs,
+        "inputs_more": _more_rows(lang, len(full.inputs), len(check.inputs)),
+        "lineage": [_lineage_view(result, labels, lang) for result in check.lineage],
+        "licences": [
+            {
+                "subject": row.subject,
+                "expression": row.expression,
+                "outcome": enum_label(lang, "policy", row.outcome),
+                "outcome_class": {"allowed": "pass", "denied": "fail", "review": "review"}.get(row.outcome, _class(row.outcome)),
+                "obligations": row.obligations,
+                "origin": row.origin,
+            }
+            for row in check.licences
+        ],
+        "licences_more": _more_rows(lang, len(full.licences), len(check.licences)),
+        "code_matches": [
+            {
+                "path": m.path,
+                "origin": m.origin,
+                "licence": m.licence,
+                "similarity": _fmt_num(m.similarity, 2),
+                "matched_lines": "—" if m.matched_lines is None else f"{m.matched_lines:,}",
+                "scope": m.scope,
+            }
+            for m in check.code_matches
+        ],
+        "code_matches_more": _more_rows(lang, len(full.code_matches), len(check.code_matches)),
+    }
+
+
+def _declaration_view(context: DossierContext, printed: DossierContext) -> dict[str, Any]:
+    lang = context.lang
+    return {
         "declaration_signed_at": _fmt_dt(context.declaration.signed_at, lang),
-        "overall_status": enum_label(lang, "status", context.overall_status),
-        "status_class": _class(context.overall_status),
         "from_scratch": label_for(lang, "yes" if context.declaration.from_scratch else "no"),
         "components": [
             {"component": c.component, "base": c.base_model or label_for(lang, "none_from_scratch"), "licence": c.licence, "notes": c.notes}
-            for c in context.declaration.components
+            for c in printed.declaration.components
         ],
-        "sign_offs": [
-            {"name": s.name, "role": s.role, "signed_at": _fmt_dt(s.signed_at, lang), "statement": s.statement} for s in context.sign_offs
-        ],
-        "claims": [row.to_dict() for row in context.claims] or _claims_derived(context),
-        "open_risks": open_risks,
-        "open_risks_more": open_risks_more,
-        "severity_chart": _safe(severity_chart),
-        "artifacts": [
-            {
-                "kind": enum_label(lang, "kind", a.kind),
-                "filename": a.filename,
-                "size": _fmt_size(a.size),
-                "sha256": a.sha256,
-                "uploaded_at": _fmt_dt(a.uploaded_at, lang),
-                "uploaded_by": a.uploaded_by,
-            }
-            for a in context.artifacts[:TABLE_ROWS_SHOWN * 5]
-        ],
-        "artifacts_more": label_for(lang, "more_rows", count=len(context.artifacts) - TABLE_ROWS_SHOWN * 5) if len(context.artifacts) > TABLE_ROWS_SHOWN * 5 else "",
-        "checks": checks,
-        "finding_groups": finding_groups,
-        "findings_shown": shown_total,
-        "audit_events": [
-            {"at": _fmt_dt(e.at, lang), "actor": e.actor, "action": e.action, "target": e.target, "entry_hash": e.entry_hash} for e in reversed(events)
-        ],
-        "audit_intro": label_for(lang, "audit_intro", shown=len(events), total=len(context.audit_events)),
+        "components_more": _more_rows(lang, len(context.declaration.components), len(printed.declaration.components)),
+    }
+
+
+def _verification_view(context: DossierContext, attachments: list[AttachmentFile]) -> dict[str, Any]:
+    lang = context.lang
+    return {
         "verify_step_hash": label_for(lang, "verify_step_hash"),
-        "verify_step_portal": label_for(lang, "verify_step_portal", url=verify_url) if verify_url else "",
+        "verify_step_portal": label_for(lang, "verify_step_portal", url=context.verify_url) if context.verify_url else "",
         "verify_step_fingerprint": label_for(lang, "verify_step_fingerprint", subject=context.signer_subject, fingerprint=context.signer_fingerprint)
         if context.signer_fingerprint
         else "",
@@ -596,6 +628,60 @@ def _dossier_view_build(*, context: DossierContext, static_base: str, findings_p
             {"name": a.name, "description": a.description, "size": _fmt_size(len(a.data)), "sha256": a.sha256} for a in attachments
         ],
         "generated_by": label_for(lang, "generated_by", portal=context.portal_name),
+    }
+
+
+def _dossier_view_build(*, context: DossierContext, static_base: str, findings_per_severity: int, attachments: list[AttachmentFile]) -> dict[str, Any]:
+    """Everything the templates print. ``context`` is the full record (the attachments hold all
+    of it); ``printed`` is its capped, clipped copy, and the "N more" notes compare the two."""
+    lang = context.lang if context.lang in LANGUAGES else "en"
+    context = dataclasses.replace(context, lang=lang)
+    printed = _clipped(_capped(context), lang)
+    labels = {key: label_for(lang, key) for key in _label_keys()}
+    finding_groups, shown_total = _finding_groups_view(context, findings_per_severity)
+    open_risks, open_risks_more = _open_risks_view(context)
+    full_checks = {id(c): full for c, full in zip(printed.checks, context.checks)}
+    return {
+        "lang": lang,
+        "t": labels,
+        "c": printed,
+        "static_base": static_base,
+        "issued_at": _fmt_dt(context.issued_at, lang),
+        "issued_at_iso": _iso(context.issued_at),
+        "submitted_at": _fmt_dt(context.submission.submitted_at, lang),
+        "overall_status": _word(context, "submission_status", context.overall_status),
+        "status_class": _class(context.overall_status),
+        **_declaration_view(context, printed),
+        "sign_offs": [
+            {"name": s.name, "role": s.role, "signed_at": _fmt_dt(s.signed_at, lang), "statement": s.statement} for s in printed.sign_offs
+        ],
+        "claims": [{key: _clip(str(value), TEXT_CLIP, lang) for key, value in row.items()}
+                   for row in ([row.to_dict() for row in context.claims] or _claims_derived(context))],
+        "open_risks": open_risks,
+        "open_risks_more": open_risks_more,
+        "status_counts": _status_counts_view(context),
+        "artifacts": [
+            {
+                "kind": _word(context, "kind", a.kind),
+                "filename": a.filename,
+                "size": _fmt_size(a.size),
+                "sha256": a.sha256,
+                "uploaded_at": _fmt_dt(a.uploaded_at, lang),
+                "uploaded_by": a.uploaded_by,
+            }
+            for a in printed.artifacts
+        ],
+        "artifacts_more": _more_rows(lang, len(context.artifacts), len(printed.artifacts)),
+        "checks": [_check_view(check, full_checks[id(check)], labels, lang) for check in printed.checks],
+        "checks_more": label_for(lang, "more_checks", count=f"{len(context.checks) - len(printed.checks):,}") if len(context.checks) > len(printed.checks) else "",
+        "finding_groups": finding_groups,
+        "findings_shown": shown_total,
+        "audit_events": [
+            {"at": _fmt_dt(e.at, lang), "actor": e.actor, "action": e.action, "target": e.target, "entry_hash": e.entry_hash}
+            for e in reversed(printed.audit_events)
+        ],
+        "audit_intro": label_for(lang, "audit_intro", shown=len(printed.audit_events), total=len(context.audit_events)),
+        **_verification_view(context, attachments),
     }
 
 

@@ -7,6 +7,7 @@ be defamatory). Real public models appear only as reference models.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import random
@@ -32,7 +33,7 @@ from compliance.dossier.context import (
     SubmissionInfo,
 )
 
-__all__ = ["sample_context_build", "HOSTILE_STRINGS"]
+__all__ = ["sample_context_build", "sample_context_at_limits", "HOSTILE_STRINGS", "LIMITS", "LEGACY"]
 
 # What a hostile vendor might type into any free-text field.
 HOSTILE_STRINGS = [
@@ -49,6 +50,34 @@ HOSTILE_STRINGS = [
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _django_ready() -> bool:
+    try:
+        from django.apps import apps
+    except ImportError:  # pragma: no cover - Django is a runtime dependency
+        return False
+    return apps.ready
+
+
+def _vocabulary(lang: str) -> dict[str, dict[str, str]]:
+    """The models' words when Django is set up (tests, the demo); without it (bench/dossier.py
+    renders with no settings) the raw values show, which is what the renderer does for any
+    value the vocabulary lacks."""
+    if not _django_ready():
+        return {}
+    from compliance.dossier.context import dossier_vocabulary
+
+    return dossier_vocabulary(lang=lang)
+
+
+def _open_risk(status: str, severity: str) -> bool:
+    """The model's own answer (an unsaved Finding needs no database) when Django is set up."""
+    if not _django_ready():
+        return False
+    from compliance.models import Finding
+
+    return Finding(status=status, severity=severity).is_open_risk
 
 
 def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 24, hostile: bool = False, seed: int = 7) -> DossierContext:
@@ -173,6 +202,7 @@ def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 
     for i in range(findings):
         severity = severities[min(len(severities) - 1, int(rng.random() ** 1.5 * len(severities)))] if i else "critical"
         decided = i % 3 != 2
+        status = ["confirmed", "waived", "false_positive"][i % 3] if decided else "open"
         finding_rows.append(
             FindingInfo(
                 id=1000 + i,
@@ -190,11 +220,13 @@ def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 
                 check_id=checks[i % 3].id,
                 vendor_reply=vendor_text("We re-initialised the encoder before training; logs attached." if not ko else "학습 전에 인코더를 재초기화했습니다. 로그를 첨부합니다.", i),
                 decision=DecisionInfo(
-                    outcome=["confirmed", "waived", "false_positive"][i % 3] if decided else "pending",
-                    justification=("Correlation is far beyond what re-initialisation allows." if not ko else "재초기화로는 설명할 수 없는 상관관계입니다.") if decided else "",
-                    reviewer="이도윤 (Reviewer)" if decided else "",
-                    decided_at=base + dt.timedelta(days=2, minutes=i) if decided else None,
-                ),
+                    outcome=status,
+                    justification="Correlation is far beyond what re-initialisation allows." if not ko else "재초기화로는 설명할 수 없는 상관관계입니다.",
+                    reviewer="이도윤 (Reviewer)",
+                    decided_at=base + dt.timedelta(days=2, minutes=i),
+                ) if decided else None,
+                status=status,
+                open_risk=_open_risk(status, severity),
             )
         )
     audit = [
@@ -246,4 +278,42 @@ def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 
         overall_status="rejected",
         overall_decision="Vision encoder reuse not declared; resubmission required." if not ko else "비전 인코더 재사용 미신고, 재제출 필요.",
         verify_url="https://portal.example.invalid/verify/",
+        vocabulary=_vocabulary(lang),
     )
+
+
+# The field limits a submission is held to (projects' forms, API and services), and what data
+# from before those limits may hold: the dossier must render both within its time limit.
+LIMITS = {"data_summary": 20_000, "base_models": 100, "third_party_code": 100, "reply": 10_000, "filename": 255}
+LEGACY = {"data_summary": 1_000_000, "base_models": 1_000, "third_party_code": 1_000, "reply": 100_000, "filename": 500}
+
+
+def _long_text(length: int, word: str = "Korean web text, books and code; ") -> str:
+    return (word * (length // len(word) + 1))[:length]
+
+
+def sample_context_at_limits(*, lang: str = "en", legacy: bool = False, findings: int = 250) -> DossierContext:
+    """The sample with every vendor-controlled field and table at its limit (``legacy``: at what
+    older data may hold), and findings whose replies are as long as a reply may be. Half of each
+    long field is one unbroken word, the case WeasyPrint lays out slowest."""
+    bounds = LEGACY if legacy else LIMITS
+    context = sample_context_build(lang=lang, findings=findings)
+    unbroken = "x" * (bounds["filename"] // 2)
+    context.declaration.data_summary = _long_text(bounds["data_summary"] // 2) + "y" * (bounds["data_summary"] // 2)
+    context.declaration.components = [
+        DeclaredComponent(f"backbone {i} {unbroken}", f"base-model-{i}-{unbroken}", "Apache-2.0", _long_text(600))
+        for i in range(bounds["base_models"])
+    ] + [
+        DeclaredComponent(f"third-party code (inference) {i}", f"package-{i} 1.0.{i}", "MIT", f"https://example.invalid/{unbroken}/{i}", third_party=True)
+        for i in range(bounds["third_party_code"])
+    ]
+    for finding in context.findings:
+        finding.vendor_reply = _long_text(bounds["reply"] // 2) + "z" * (bounds["reply"] // 2)
+    context.artifacts = [
+        dataclasses.replace(context.artifacts[i % len(context.artifacts)], id=100 + i, filename=f"{i:03d}-" + "f" * (bounds["filename"] - 4))
+        for i in range(120)
+    ]
+    code, licences = context.checks[2], context.checks[1]
+    code.code_matches = [dataclasses.replace(code.code_matches[0], path=f"src/{i}/{unbroken}.py") for i in range(500)]
+    licences.licences = [dataclasses.replace(licences.licences[0], subject=f"third_party/{i}/{unbroken}") for i in range(500)]
+    return context

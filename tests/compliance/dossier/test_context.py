@@ -75,22 +75,27 @@ def test_context_carries_what_the_rows_say_in_a_fixed_number_of_queries(world, d
     assert [i.name for i in check.inputs] == ["model.safetensors", "reference_bundle"]
     assert check.lineage[0].reference_model == "Qwen2.5-VL-7B-Instruct" and len(check.lineage[0].layers) == 6
     assert check.lineage[1].reference_model == "GLM-4.5-Air" and check.lineage[1].layers[0].reference_layer is None
-    decided = [f for f in context.findings if f.decision.outcome == "confirmed"]
+    decided = [f for f in context.findings if f.status == "confirmed"]
     assert len(decided) == 1 and decided[0].decision.justification == "clear reuse"
+    assert all(f.decision is None for f in context.findings if f.status == "open")
     assert context.overall_status == "rejected" and context.overall_decision == "Undeclared reuse of encoder weights"
+    assert context.vocabulary["submission_status"]["rejected"] == "Rejected"
     assert [e.action for e in context.audit_events][-2:] == ["finding.decide", "submission.decide"]
     assert context.sign_offs[0].statement.startswith("Rejected")
 
     korean = dossier_context_build(submission=submission, lang="ko")
     assert korean.project.vendor == world.vendor_a.name_ko  # "기관 n" from the factory
     assert "가중치" in korean.checks[0].method and korean.checks[0].name.startswith("가중치 계보: ")
+    # The portal's own Korean words for the decision, in the sign-off too.
+    assert korean.vocabulary["submission_status"]["rejected"] == "반려"
+    assert korean.sign_offs[0].statement.startswith("반려")
 
     # A bare draft (no declaration, artifacts, checks or decisions) still gives a dossier.
     from projects import services as project_services
 
     draft = project_services.submission_open(user=world.other_vendor_user, project=world.other_project)
     bare = dossier_context_build(submission=draft, lang="en")
-    assert bare.overall_status == "pending" and not bare.declaration.from_scratch and bare.checks == []
+    assert bare.overall_status == "draft" and not bare.declaration.from_scratch and bare.checks == []
     assert "Beta model" in dossier_html_render(context=bare)
 
 

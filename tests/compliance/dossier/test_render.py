@@ -52,7 +52,7 @@ def test_english_dossier_states_the_key_facts(dossier_en, tmp_path):
 def test_korean_dossier_text_extracts_as_korean(dossier_ko, tmp_path):
     text = poppler("pdftotext", dossier_ko.signed, tmp_path)
     flat = _flat(text)
-    for fact in ["검증 결과 보고서", "장관 보고용 요약", "종합 판정: 부적합", "한빛AI 컨소시엄", "비전 인코더 가중치의 미신고 재사용", "이 파일을 검증하는 방법"]:
+    for fact in ["검증 결과 보고서", "장관 보고용 요약", "종합 판정: 반려", "한빛AI 컨소시엄", "비전 인코더 가중치의 미신고 재사용", "이 파일을 검증하는 방법"]:
         assert _flat(fact) in flat, f"Korean text missing or garbled: {fact}"
     # No replacement characters or empty boxes where glyphs failed.
     assert "\ufffd" not in text and "\u25a1" not in text
@@ -261,9 +261,11 @@ def test_huge_unbroken_vendor_text_is_clipped_in_print_and_kept_in_json():
     assert result.pages < 16
     findings = json.loads(next(a.data for a in result.attachments if a.name == "findings.json"))
     assert all(len(f["vendor_reply"]) == 10_000 for f in findings["findings"])
-    html = dossier_html_render(context=context)
-    assert "A" * 800 + " … [9,200 more characters in the attached findings.json]" in html
-    assert "C" * 301 not in html and "C" * 300 in html  # names clip at 300
+    # Print clips texts at 400 characters and names at 150 (zero-width spaces, break
+    # opportunities inside long unbroken runs, aside).
+    html = dossier_html_render(context=context).replace("\u200b", "")
+    assert "A" * 400 + " … (9,600 more characters, full text in the attached JSON)" in html
+    assert "C" * 151 not in html and "C" * 150 in html
 
 
 def test_a_dossier_missing_its_fonts_is_not_issued(tmp_path, portal_identity):
