@@ -65,9 +65,12 @@ def dossier_request(*, user, submission: Submission, lang: str = "en") -> Dossie
 
 
 def _send(dossier_id: int) -> None:
+    """Send the render after commit; a broker that cannot take it is logged, never raised into
+    the request (issue #11): the dossier stays queued, and asking again makes a new one."""
+    from compliance.broker import task_send
     from compliance.tasks import render_dossier_task
 
-    render_dossier_task.apply_async(args=[dossier_id], queue="dossier")
+    task_send(task=render_dossier_task, args=[dossier_id], label=f"dossier {dossier_id}", queue="dossier")
 
 
 def _issue(dossier: Dossier) -> bytes:
