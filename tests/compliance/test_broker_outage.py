@@ -177,3 +177,46 @@ def test_the_reconciler_keeps_its_interval_while_every_check_slot_is_busy(celery
     assert all(stale.queued_at < end for end in ends), (stale.queued_at, ends)
     assert stale.state == CheckRun.State.SUCCEEDED
     assert set(long_runs.values_list("state", flat=True)) == {CheckRun.State.SUCCEEDED}
+
+
+
+def test_the_reconciler_never_waits_on_a_row_a_check_holds(transactional_db):
+    """Issue #11: two reconcile tasks waited 11-16 s on a locked row. PostgreSQL: a run whose row
+    another session holds (as a check's finish does) is skipped this tick and requeued the next.
+    SQLite has no row locks; in WAL mode a session reading the run does not hold up the
+    reconciler's writes either."""
+    import sqlite3
+
+    import psycopg
+    from django.db import connection
+
+    world = build_world()
+    submission = signed_submission(world=world, files=FILES)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    held, free = (CheckRun.objects.create(
+        artifact=artifact, submission=submission, check_name="intake", state=CheckRun.State.RUNNING, attempts=1,
+        queued_at=an_hour_ago, sent_at=an_hour_ago, started_at=an_hour_ago, lease_expires_at=an_hour_ago)
+        for artifact in submission.artifacts.order_by("pk"))
+    params = connection.get_connection_params()
+    if connection.vendor == "postgresql":
+        other = psycopg.connect(**{k: v for k, v in params.items() if k not in ("cursor_factory", "context")})
+        other.execute("SELECT id FROM compliance_checkrun WHERE id = %s FOR UPDATE", [held.pk])
+    else:
+        other = sqlite3.connect(params["database"])
+        other.execute("BEGIN")
+        other.execute("SELECT id FROM compliance_checkrun WHERE id = ?", [held.pk]).fetchall()
+    try:
+        counts = check_runs_reconcile()  # would wait (then fail on the 10 s lock timeout) without skip_locked
+        free.refresh_from_db()
+        held.refresh_from_db()
+        assert free.state == CheckRun.State.QUEUED and free.step == "requeued: its worker stopped reporting"
+        if connection.vendor == "postgresql":
+            assert counts["requeued"] == 1 and held.state == CheckRun.State.RUNNING  # next tick's
+        else:
+            assert counts["requeued"] == 2 and held.state == CheckRun.State.QUEUED
+    finally:
+        other.rollback()
+        other.close()
+    check_runs_reconcile()
+    held.refresh_from_db()
+    assert held.state == CheckRun.State.QUEUED
