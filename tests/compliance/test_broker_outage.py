@@ -37,12 +37,20 @@ def broker_for_this_process(monkeypatch, url: str):
     meanwhile inherit it)."""
     from portal.celery import app
 
+    def drop_pooled_connections() -> None:
+        # Celery pools connections and producers per process; its own after-fork hook is what
+        # empties both (app.close() leaves the producer pool, which kept the old broker).
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._after_fork()
+
     monkeypatch.setenv("CELERY_BROKER_URL", url)
-    app.close()  # drop pooled connections to the previous broker
+    drop_pooled_connections()
     try:
         yield
     finally:
-        app.close()
+        monkeypatch.undo()
+        drop_pooled_connections()
         broker_backoff_reset()
 
 
@@ -220,3 +228,16 @@ def test_the_reconciler_never_waits_on_a_row_a_check_holds(transactional_db):
     check_runs_reconcile()
     held.refresh_from_db()
     assert held.state == CheckRun.State.QUEUED
+
+
+def test_requesting_a_dossier_while_the_broker_is_unreachable_is_accepted(transactional_db, monkeypatch, tmp_path):
+    from compliance.models import Dossier
+
+    world = build_world()
+    submission = signed_submission(world=world, submit=True)
+    reviewer = APIClient()
+    reviewer.force_authenticate(world.reviewer)
+    with broker_for_this_process(monkeypatch, f"sqla+sqlite:///{tmp_path / 'gone' / 'broker.sqlite3'}"):
+        response = reviewer.post("/api/dossiers/", {"submission": submission.pk, "lang": "en"}, format="json")
+    assert response.status_code == 201, response.content
+    assert Dossier.objects.get(pk=response.json()["id"]).state == Dossier.State.QUEUED
