@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -111,9 +112,13 @@ TEMPLATES = [
 ]
 
 # Which kind of process this is: "worker" for `celery worker` and `celery beat` (set by
-# portal/celery.py before these settings load, or by the operator), "web" otherwise. The
-# database timeouts below are sized for each (issue #11).
-PROCESS_KIND = "worker" if os.environ.get("PORTAL_PROCESS") == "worker" else "web"
+# portal/celery.py before these settings load, or by the operator) and for operator commands
+# (`manage.py seed_demo`, `dossier_render`: they fingerprint and render like workers do), "web"
+# for gunicorn and runserver. The database timeouts below are sized for each (issue #11).
+_OPERATOR_COMMAND = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] != ["runserver"]
+PROCESS_KIND = os.environ.get("PORTAL_PROCESS") or ("worker" if _OPERATOR_COMMAND else "web")
+if PROCESS_KIND not in {"web", "worker"}:
+    raise RuntimeError(f"PORTAL_PROCESS must be web or worker, not {PROCESS_KIND!r}")
 
 
 def _db_timeout_s(name: str, web: float, worker: float) -> float:
