@@ -45,6 +45,9 @@ def broker_for_this_process(monkeypatch, url: str):
         app._after_fork()
 
     monkeypatch.setenv("CELERY_BROKER_URL", url)
+    if url.startswith("sqla+"):  # the suite's Redis options would reach SQLAlchemy's create_engine
+        monkeypatch.setitem(app.conf, "broker_transport_options",
+                            {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2})
     drop_pooled_connections()
     try:
         yield
