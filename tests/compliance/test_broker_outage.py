@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import kombu.pools
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -38,10 +39,11 @@ def broker_for_this_process(monkeypatch, url: str):
     from portal.celery import app
 
     def drop_pooled_connections() -> None:
-        # Celery pools connections and producers per process; its own after-fork hook is what
-        # empties both (app.close() leaves the producer pool, which kept the old broker).
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps connection and producer pools per broker URL in the process, and Celery
+        # keeps a reference to them; both are emptied (app.close() leaves the producer pool,
+        # which kept publishing to the old broker; closing only Celery's pool left kombu's
+        # producer pool pointing at a closed one).
+        kombu.pools.reset()
         app._after_fork()
 
     monkeypatch.setenv("CELERY_BROKER_URL", url)
