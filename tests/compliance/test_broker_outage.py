@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -79,7 +78,7 @@ class RedisServer:
              "--appendonly", "no", "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
-                                        text=True).stdout.strip() == "PONG", timeout=20, what="redis to start")
+                                        text=True, check=False).stdout.strip() == "PONG", timeout=20, what="redis to start")
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -16,7 +16,6 @@ from django.db import connection
 from compliance.models import CheckRun
 from portal.models import AuditEvent
 from portal.selectors import audit_chain_verify
-from projects import services
 from tests.compliance.test_pipeline import _all_runs_finished, wait_for
 from tests.conftest import ROOT, _worker_env
 from tests.factories import build_world, signed_submission
