@@ -79,14 +79,18 @@ def dossier_request(*, user, submission: Submission, lang: str = "en") -> Dossie
                      object_label=dossier.number, submission_id=submission.pk, project_id=submission.project_id,
                      data={"lang": lang})
         dossier_id = dossier.pk
-        transaction.on_commit(lambda: _send(dossier_id))
+        transaction.on_commit(lambda: _send(dossier_id), robust=True)
     return dossier
 
 
 def _send(dossier_id: int) -> None:
+    """Send the render after commit; a broker that cannot take it is logged, never raised into
+    the request (issue #11): the dossier stays queued, and the reconciler re-sends it once it
+    has been queued longer than ``DOSSIER_QUEUED_STALE_S`` (``dossiers_reconcile``)."""
+    from compliance.broker import task_send
     from compliance.tasks import render_dossier_task
 
-    render_dossier_task.apply_async(args=[dossier_id], queue="dossier")
+    task_send(task=render_dossier_task, args=[dossier_id], label=f"dossier {dossier_id}", queue="dossier")
 
 
 def _issue(dossier: Dossier) -> bytes:
@@ -234,7 +238,7 @@ def dossier_retry(*, user, dossier: Dossier) -> Dossier:
                      object_label=dossier.number, submission_id=dossier.submission_id,
                      project_id=dossier.submission.project_id, data={"after_attempt": dossier.attempts})
         dossier_id = dossier.pk
-        transaction.on_commit(lambda: _send(dossier_id))
+        transaction.on_commit(lambda: _send(dossier_id), robust=True)
     dossier.refresh_from_db()
     return dossier
 

@@ -145,6 +145,9 @@ class CheckRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # A running check renews this at every progress report; past it, the reconciler requeues.
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When its task was last handed to the broker; null while the broker could not take it
+    # (down at submit time): the row is the outbox, and the reconciler sends such runs (issue #11).
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["artifact_id", "check_name"]

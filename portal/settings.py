@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -110,6 +111,42 @@ TEMPLATES = [
     },
 ]
 
+# Which kind of process this is: "worker" for `celery worker` and `celery beat` (set by
+# portal/celery.py before these settings load, or by the operator) and for operator commands
+# (`manage.py seed_demo`, `dossier_render`: they fingerprint and render like workers do), "web"
+# for gunicorn and runserver. The database timeouts below are sized for each (issue #11).
+_OPERATOR_COMMAND = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] != ["runserver"]
+PROCESS_KIND = os.environ.get("PORTAL_PROCESS") or ("worker" if _OPERATOR_COMMAND else "web")
+if PROCESS_KIND not in {"web", "worker"}:
+    raise RuntimeError(f"PORTAL_PROCESS must be web or worker, not {PROCESS_KIND!r}")
+
+
+def _db_timeout_s(name: str, web: float, worker: float) -> float:
+    """A database timeout in seconds: PORTAL_DB_<NAME>_S, else this process kind's default."""
+    return float(os.environ.get(f"PORTAL_DB_{name}_S", worker if PROCESS_KIND == "worker" else web))
+
+
+# PostgreSQL cancels or ends what would otherwise hold rows and the audit log's append lock
+# for ever (issue #11: a worker hung inside a transaction held its run's row lock and the
+# audit append lock indefinitely). Web / worker defaults, and why:
+# - statement 30 s / 300 s: no page query runs for seconds (list pages pin their query
+#   counts); a worker's longest statements are a check's findings replaced in bulk and a
+#   programme's policy re-evaluation, well under 300 s on 10^5 findings.
+# - lock 10 s / 30 s: appends to the audit log and a run's finish hold their locks for
+#   milliseconds; a wait of 10 s means a stuck holder, and a web thread (8 per gunicorn
+#   process) should answer an error rather than queue behind it. Workers retry, so they may
+#   wait longer before giving up.
+# - idle in transaction 30 s / 60 s: no code of ours waits on anything but the database
+#   inside a transaction (uploads and renders write their files before or after it), so a
+#   transaction idle this long belongs to a hung process: the server ends its session and
+#   its locks go with it. This is the bound on how long a hung worker stalls the others.
+DB_STATEMENT_TIMEOUT_S = _db_timeout_s("STATEMENT_TIMEOUT", web=30, worker=300)
+DB_LOCK_TIMEOUT_S = _db_timeout_s("LOCK_TIMEOUT", web=10, worker=30)
+DB_IDLE_IN_TRANSACTION_TIMEOUT_S = _db_timeout_s("IDLE_IN_TRANSACTION_TIMEOUT", web=30, worker=60)
+# SQLite cannot end another process's transaction; a writer waits this long for the file's
+# write lock, then fails with "database is locked" rather than hanging.
+SQLITE_BUSY_TIMEOUT_S = float(os.environ.get("PORTAL_SQLITE_BUSY_TIMEOUT_S", "20"))
+
 # https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-notes
 # The web process and the worker write the same SQLite file: WAL, IMMEDIATE
 # transactions and a 20 s busy timeout keep "database is locked" away.
@@ -120,7 +157,7 @@ if EMBEDDED:
             "NAME": Path(os.environ.get("PORTAL_SQLITE_PATH", VAR_DIR / "portal.sqlite3")),
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
+                "timeout": SQLITE_BUSY_TIMEOUT_S,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
             # Tests share the database with a real worker process, so it must be a file; one per
@@ -132,6 +169,12 @@ if EMBEDDED:
 else:
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # libpq's `options`: server settings for every session this process opens.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = " ".join([
+        f"-c statement_timeout={int(DB_STATEMENT_TIMEOUT_S * 1000)}",
+        f"-c lock_timeout={int(DB_LOCK_TIMEOUT_S * 1000)}",
+        f"-c idle_in_transaction_session_timeout={int(DB_IDLE_IN_TRANSACTION_TIMEOUT_S * 1000)}",
+    ])
     if os.environ.get("PORTAL_TEST_DATABASE_NAME"):
         DATABASES["default"]["TEST"] = {"NAME": os.environ["PORTAL_TEST_DATABASE_NAME"]}
 
@@ -239,21 +282,42 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "light"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Publishing fails fast when the broker is down or hung (issue #11: a web request waited on
+# Redis and answered 500 after the submission had committed). The CheckRun row is the outbox:
+# a run whose send failed stays queued with no `sent_at`, and the reconciler sends it once the
+# broker is back. Three tries 0.2 s apart (Celery's default spacing) cost under a second when
+# Redis refuses; the 2 s connect and 5 s socket timeouts bound a Redis that accepts and never
+# answers (without them a stopped Redis held the request for ever, measured on kombu 5.7).
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                                    "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+_PUBLISH_FAIL_FAST = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 # Redis: redeliver unacked tasks after 2 h; longer than our longest hard time limit (1 h).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200, "socket_connect_timeout": 2, "socket_timeout": 5,
+                                   **_PUBLISH_FAIL_FAST}
 if CELERY_BROKER_URL.startswith("sqla+"):
-    # kombu hands these to SQLAlchemy's create_engine; the transport polls every second.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    # kombu hands the rest to SQLAlchemy's create_engine; the transport polls every second.
+    CELERY_BROKER_TRANSPORT_OPTIONS = dict(_PUBLISH_FAIL_FAST)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# The reconciler (compliance.reconcile_check_runs) runs from beat; the embedded
-# default starts the worker with --beat so nothing else needs to run.
+# The reconciler (compliance.reconcile_check_runs) runs from beat; the embedded default
+# (scripts/run.py) starts beat inside the control worker so nothing else needs to run.
 RECONCILE_INTERVAL_S = float(os.environ.get("PORTAL_RECONCILE_INTERVAL_S", "30"))
 # A signed audit checkpoint (portal.audit_checkpoint) at most this often, skipped when no
 # event was added: hourly bounds what a database-level attacker can cut unnoticed to one hour.
 AUDIT_CHECKPOINT_INTERVAL_S = float(os.environ.get("PORTAL_AUDIT_CHECKPOINT_INTERVAL_S", "3600"))
+# The reconciler has a queue of its own, `control`, consumed by a worker that runs nothing else
+# (README, "Many workers on many hosts"): on the shared `light` queue it ran 37-43 s late
+# behind licence scans (issue #11). A reconcile message older than one interval is dropped
+# unrun (`expires`), so a control worker that was away never works through a backlog of them.
+CONTROL_QUEUE = "control"
+CELERY_TASK_ROUTES = {"compliance.reconcile_check_runs": {"queue": CONTROL_QUEUE},
+                      "portal.audit_checkpoint": {"queue": CONTROL_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
-    "reconcile-check-runs": {"task": "compliance.reconcile_check_runs", "schedule": RECONCILE_INTERVAL_S},
-    "audit-checkpoint": {"task": "portal.audit_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_S},
+    "reconcile-check-runs": {"task": "compliance.reconcile_check_runs", "schedule": RECONCILE_INTERVAL_S,
+                             "options": {"queue": CONTROL_QUEUE, "expires": RECONCILE_INTERVAL_S}},
+    "audit-checkpoint": {"task": "portal.audit_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_S,
+                         "options": {"queue": CONTROL_QUEUE}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A running check renews its lease at every progress report; a run whose lease

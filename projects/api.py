@@ -4,6 +4,7 @@ same object permissions: an object the caller may not see answers 404."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -97,6 +98,19 @@ class SubmissionSerializer(serializers.ModelSerializer):
         model = Submission
         fields = ["id", "project", "number", "status", "note", "created_at", "submitted_at", "declaration"]
         read_only_fields = ["id", "number", "status", "created_at", "submitted_at", "declaration"]
+
+
+class SubmittedSerializer(SubmissionSerializer):
+    """The answer to submitting. Accepted means recorded: the checks wait in the database for a
+    worker (and, if the task queue is down, for it to come back; issue #11), so it says so."""
+
+    message = serializers.SerializerMethodField()
+
+    class Meta(SubmissionSerializer.Meta):
+        fields = [*SubmissionSerializer.Meta.fields, "message"]
+
+    def get_message(self, obj) -> str:
+        return gettext("Submitted. The checks start when workers are available.")
 
 
 class UploadSessionSerializer(serializers.ModelSerializer):
@@ -199,12 +213,12 @@ class SubmissionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                                                 attest=serializer.validated_data["attest"])
         return Response(DeclarationSerializer(declaration).data)
 
-    @extend_schema(request=None, responses=SubmissionSerializer)
+    @extend_schema(request=None, responses=SubmittedSerializer)
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
-        """Hand the submission in; its checks start after the request commits."""
+        """Hand the submission in; its checks start when workers are available (``message``)."""
         submission = services.submission_submit(user=request.user, submission=self.get_object())
-        return Response(SubmissionSerializer(submission).data)
+        return Response(SubmittedSerializer(submission).data)
 
 
 class ArtifactViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):

@@ -268,6 +268,6 @@ def submission_submit(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         _errors_to_messages(request, exc)
         return redirect("submission-edit", pk=submission.pk)
-    messages.success(request, _("Submitted. The checks are running; this page shows their progress."))
+    messages.success(request, _("Submitted. The checks start when workers are available; this page shows their progress."))
     return redirect("submission-detail", pk=submission.pk)
 

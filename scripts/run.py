@@ -1,8 +1,9 @@
-"""Start the portal: a real Celery worker (with the reconciler's beat) and the web server.
+"""Start the portal: a real Celery worker for the checks, a control worker (the reconciler and
+its beat) and the web server.
 
 Embedded default: SQLite and the SQLAlchemy broker in var/, local storage. With
 DATABASE_URL / CELERY_BROKER_URL set, the same processes use PostgreSQL and Redis.
-Ctrl-C stops both.
+Ctrl-C stops all three.
 """
 
 from __future__ import annotations
@@ -21,35 +22,40 @@ def main() -> int:
     os.chdir(ROOT)
     env = dict(os.environ)
     bind = env.get("PORTAL_BIND", "127.0.0.1:8000")
-    worker = subprocess.Popen([PY, "-m", "celery", "-A", "portal", "worker", "--beat", "-Q", "light,heavy,dossier",
+    worker = subprocess.Popen([PY, "-m", "celery", "-A", "portal", "worker", "-Q", "light,heavy,dossier",
                                "--concurrency", env.get("PORTAL_WORKER_CONCURRENCY", "2"), "--loglevel", "INFO",
-                               "--schedule", str(ROOT / "var" / "celerybeat-schedule")], env=env)
+                               "-n", "checks@%h"], env=env)
+    # The reconciler's own worker, with beat: one solo process that nothing long ever runs on,
+    # so reconciling keeps its interval while every check slot is busy (issue #11).
+    control = subprocess.Popen([PY, "-m", "celery", "-A", "portal", "worker", "--beat", "-Q", "control",
+                                "--pool", "solo", "--loglevel", "INFO", "-n", "control@%h",
+                                "--schedule", str(ROOT / "var" / "celerybeat-schedule")], env=env)
     web = subprocess.Popen([PY, "-m", "gunicorn", "portal.wsgi", "--bind", bind, "--workers", "1", "--threads", "8",
                             "--timeout", "600", "--access-logfile", "-"], env=env)
     print(f"\nPortal: http://{bind}/  (API docs: http://{bind}/api/docs/). Ctrl-C stops web and worker.\n",
           flush=True)
 
     def stop(*_):
-        for proc in (web, worker):
+        for proc in (web, worker, control):
             if proc.poll() is None:
                 proc.terminate()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        while web.poll() is None and worker.poll() is None:
+        while web.poll() is None and worker.poll() is None and control.poll() is None:
             try:
                 web.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 pass
     finally:
         stop()
-        for proc in (web, worker):
+        for proc in (web, worker, control):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    return web.returncode or worker.returncode or 0
+    return web.returncode or worker.returncode or control.returncode or 0
 
 
 if __name__ == "__main__":

@@ -78,33 +78,44 @@ def _worker_env() -> dict:
 
 
 class WorkerProcess:
-    """A real `celery worker` subprocess (prefork pool, with beat for the reconciler)."""
+    """A real `celery worker` subprocess (prefork pool), and beside it the control worker that
+    runs beat and the reconciler and nothing else, as scripts/run.py starts them."""
 
     def __init__(self, log_path: Path, media_root: Path, partial_dir: Path):
         self.log_path = log_path
+        self.control_log_path = log_path.with_name(f"control-{log_path.name}")
         self.media_root = media_root
         self.partial_dir = partial_dir
         self.proc: subprocess.Popen | None = None
+        self.control: subprocess.Popen | None = None
+
+    def _popen(self, args: list[str], log_path: Path, env: dict) -> subprocess.Popen:
+        log = open(log_path, "ab")
+        return subprocess.Popen([sys.executable, "-m", "celery", "-A", "portal", "worker", *args, "--loglevel", "INFO",
+                                 "--without-gossip", "--without-mingle"],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self, timeout: float = 60.0) -> None:
         env = _worker_env()
         env["PORTAL_MEDIA_ROOT"] = str(self.media_root)
         env["PORTAL_UPLOAD_PARTIAL_DIR"] = str(self.partial_dir)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--beat", "-Q", "light,heavy,dossier",
-             "--concurrency", "2", "--loglevel", "INFO", "-n", f"test-{os.getpid()}@%h",
-             "--schedule", str(self.log_path.parent / "beat-schedule"), "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = self._popen(["-Q", "light,heavy,dossier", "--concurrency", "2", "-n", f"test-{os.getpid()}@%h"],
+                                self.log_path, env)
+        self.control = self._popen(["--beat", "-Q", "control", "--pool", "solo", "-n", f"control-{os.getpid()}@%h",
+                                    "--schedule", str(self.log_path.parent / "beat-schedule")],
+                                   self.control_log_path, env)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
-            if b" ready." in self.log_path.read_bytes():
-                return
+        pending = {self.log_path: self.proc, self.control_log_path: self.control}
+        while pending and time.monotonic() < deadline:
+            for path, proc in list(pending.items()):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"worker exited: {path.read_text()[-3000:]}")
+                if b" ready." in path.read_bytes():
+                    del pending[path]
             time.sleep(0.2)
-        raise RuntimeError(f"worker not ready after {timeout} s: {self.log_path.read_text()[-3000:]}")
+        if pending:
+            raise RuntimeError(f"worker not ready after {timeout} s: {next(iter(pending)).read_text()[-3000:]}")
 
     def child_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
@@ -113,25 +124,28 @@ class WorkerProcess:
     def stop(self, sig: int | None = None) -> None:
         import signal
 
-        if self.proc and self.proc.poll() is None:
-            if sig == signal.SIGKILL:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the whole worker dies at once, children too
-            else:
-                # SIGTERM to the main process only: it stops its pool itself (~5 s); signalling
-                # the whole group kills the children first and leaves the main process hanging.
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        for proc in (self.proc, self.control):
+            if proc and proc.poll() is None:
+                if sig == signal.SIGKILL:
+                    os.killpg(proc.pid, signal.SIGKILL)  # the whole worker dies at once, children too
+                else:
+                    # SIGTERM to the main process only: it stops its pool itself (~5 s); signalling
+                    # the whole group kills the children first and leaves the main process hanging.
+                    proc.send_signal(signal.SIGTERM)
+        for proc in (self.proc, self.control):
+            if proc:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
 
 def _purge_broker() -> None:
     from portal.celery import app
 
     with app.connection_for_write() as conn:
-        for queue in ("light", "heavy", "dossier"):
+        for queue in ("light", "heavy", "dossier", "control"):
             try:
                 conn.default_channel.queue_purge(queue)
             except Exception:  # noqa: BLE001 - a queue that does not exist yet has nothing to purge

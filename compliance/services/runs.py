@@ -20,11 +20,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from compliance.broker import task_send
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome, check_registry, checks_for, finding_text
 from compliance.models import CheckRun, Finding
 from compliance.services.leases import LeasedJob, LeaseKeeper
@@ -37,6 +38,13 @@ logger = logging.getLogger(__name__)
 
 # After this many interrupted attempts (worker killed, out of memory) a run fails for good.
 MAX_ATTEMPTS = 5
+# What the vendor's page shows for a run the broker could not take yet.
+UNSENT_STEP = "waiting for the task queue; checks start when workers are available"
+# A run still unsent this long after it was queued was refused by the broker (or its web
+# process died between commit and send): the reconciler sends it. The grace covers a send
+# in flight, whose publish is bounded at about 5 s (portal/settings.py), so a run is not
+# sent twice for nothing (twice would be harmless: the claim lets one delivery through).
+UNSENT_GRACE_S = 10
 
 # Claim, fence, lease and budget of check runs (compliance.services.leases, shared with dossiers).
 CHECK_RUN_JOB = LeasedJob(model=CheckRun, queued=CheckRun.State.QUEUED, running=CheckRun.State.RUNNING,
@@ -47,15 +55,27 @@ CHECK_RUN_JOB = LeasedJob(model=CheckRun, queued=CheckRun.State.QUEUED, running=
 # --- enqueueing ---------------------------------------------------------------------------------
 
 def _send(run: CheckRun) -> None:
-    """Send the task for a run (after commit: the worker must find the row)."""
+    """Send the task for a run after commit (the worker must find the row). Never raises into
+    the caller: a broker that cannot take the task leaves the run queued with no ``sent_at``,
+    and the reconciler sends it once the broker is back (issue #11)."""
     from compliance.tasks import run_check_task
 
     spec = check_registry().get(run.check_name)
     if spec is None:
         return
     run_id = run.pk
-    transaction.on_commit(lambda: run_check_task.apply_async(
-        args=[run_id], queue=spec.queue, soft_time_limit=spec.soft_time_limit, time_limit=spec.time_limit))
+
+    def send() -> None:
+        sent = task_send(task=run_check_task, args=[run_id], label=f"check run {run_id}", queue=spec.queue,
+                         soft_time_limit=spec.soft_time_limit, time_limit=spec.time_limit)
+        if sent:
+            CheckRun.objects.filter(pk=run_id).update(sent_at=timezone.now())
+        else:
+            CheckRun.objects.filter(pk=run_id, state=CheckRun.State.QUEUED).update(
+                sent_at=None, step=UNSENT_STEP)
+
+    # robust: whatever else goes wrong after commit is logged, and the other runs are still sent.
+    transaction.on_commit(send, robust=True)
 
 
 def check_runs_create_for_submission(*, submission: Submission) -> list[CheckRun]:
@@ -387,33 +407,51 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
     return state
 
 
+def _reconcile_claim(*, pk: int, claimable: Q) -> CheckRun | None:
+    """Lock one run for the reconciler, or None when it moved on or a check holds its row.
+
+    ``skip_locked`` on PostgreSQL: the reconciler never waits on a row a check has locked
+    (``_finish`` holds it while it writes findings and the audit entry; issue #11 saw two
+    reconcile tasks wait 11-16 s on one). A skipped run is looked at again next tick. SQLite
+    has no row locks (writers take turns on the whole file), so this is a plain read there.
+    Call inside a transaction."""
+    return (CheckRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("artifact", "submission").filter(claimable, pk=pk).first())
+
+
 def check_runs_reconcile() -> dict:
-    """Requeue runs whose worker vanished (lease lapsed) and re-send runs the broker may have
-    lost (queued too long); fail runs interrupted too often. Safe to run anywhere, any time."""
+    """Requeue runs whose worker vanished (lease lapsed), send runs the broker could not take
+    (unsent) and re-send runs it may have lost (queued too long); fail runs interrupted too
+    often. Safe to run anywhere, any time, twice at once: one short transaction per run."""
     now = timezone.now()
     counts = {"requeued": 0, "resent": 0, "failed": 0}
-    lapsed = CheckRun.objects.filter(state=CheckRun.State.RUNNING, lease_expires_at__lt=now)
-    for run in lapsed.select_related("artifact", "submission"):
-        if CHECK_RUN_JOB.exhausted(row=run):
-            with transaction.atomic():
-                if CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING).exists():
-                    _finish(run=run, state=CheckRun.State.FAILED,
-                            error=f"the check was interrupted {run.attempts - run.attempt_base} times "
-                                  "(worker killed or out of memory?)")
+    lapsed = Q(state=CheckRun.State.RUNNING, lease_expires_at__lt=now)
+    for pk in list(CheckRun.objects.filter(lapsed).values_list("pk", flat=True)):
+        with transaction.atomic():
+            run = _reconcile_claim(pk=pk, claimable=lapsed)
+            if run is None:
+                continue
+            if CHECK_RUN_JOB.exhausted(row=run):
+                if _finish(run=run, state=CheckRun.State.FAILED,
+                           error=f"the check was interrupted {run.attempts - run.attempt_base} times "
+                                 "(worker killed or out of memory?)"):
                     counts["failed"] += 1
-            continue
-        with transaction.atomic():
-            if CheckRun.objects.filter(pk=run.pk, attempts=run.attempts, state=CheckRun.State.RUNNING,
-                                       lease_expires_at__lt=now).update(
-                    state=CheckRun.State.QUEUED, queued_at=now, lease_expires_at=None,
-                    step="requeued: its worker stopped reporting"):
-                _send(run)
-                counts["requeued"] += 1
+                continue
+            CheckRun.objects.filter(pk=run.pk).update(
+                state=CheckRun.State.QUEUED, queued_at=now, lease_expires_at=None,
+                step="requeued: its worker stopped reporting")
+            _send(run)
+            counts["requeued"] += 1
     stale_before = now - timedelta(seconds=settings.CHECK_QUEUED_STALE_S)
-    for run in CheckRun.objects.filter(state=CheckRun.State.QUEUED, queued_at__lt=stale_before):
+    unsent_before = now - timedelta(seconds=UNSENT_GRACE_S)
+    to_send = Q(state=CheckRun.State.QUEUED) & (Q(queued_at__lt=stale_before)
+                                                | Q(sent_at__isnull=True, queued_at__lt=unsent_before))
+    for pk in list(CheckRun.objects.filter(to_send).values_list("pk", flat=True)):
         with transaction.atomic():
-            if CheckRun.objects.filter(pk=run.pk, state=CheckRun.State.QUEUED, queued_at__lt=stale_before).update(
-                    queued_at=now, step="re-sent: no worker picked it up"):
-                _send(run)
-                counts["resent"] += 1
+            run = _reconcile_claim(pk=pk, claimable=to_send)
+            if run is None:
+                continue
+            CheckRun.objects.filter(pk=run.pk).update(queued_at=now, step="re-sent: no worker picked it up")
+            _send(run)
+            counts["resent"] += 1
     return counts

@@ -123,6 +123,7 @@ def worker_stop_quickly(worker) -> None:
             worker.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker.stop()  # the shared fallback: group SIGTERM, then SIGKILL after 30 s
+    worker.stop()  # the control worker beside it (and anything the above left running)
 
 
 def wait_for(predicate, *, timeout: float = 60.0, what: str = "condition"):
