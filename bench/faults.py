@@ -1,12 +1,19 @@
-"""Faults: N submissions with a dossier each, the worker SIGKILLed on a schedule (issue #11).
+"""Faults: N submissions with a dossier each, faults injected on a schedule (issue #11).
 
 Builds a fresh portal database, loads N small submissions (a config and a model card:
-intake and licence checks), submits them, requests one dossier per submission, then starts one `celery worker --beat` (2 processes, the test suite's lease of
-8 s and reconcile interval of 2 s) and measures until every check run and every dossier has
-ended. The same load is drained twice: once untouched (the baseline) and once with the whole
-worker SIGKILLed --kills times and restarted at once: each kill comes --kill-every seconds
-after the worker (re)started, at the first moment a check or a dossier is in flight, so
-every kill interrupts work.
+intake and licence checks), submits them, requests one dossier per submission, then starts
+the README's worker layout on one host: a checks worker `-Q light,heavy,dossier` (2
+processes) and a control worker with beat `-Q control --pool solo` (the reconciler), with the
+test suite's lease of 8 s and reconcile interval of 2 s, and measures until every check run
+and every dossier has ended. The same load is drained twice: once untouched (the baseline)
+and once with --faults injected in turn, one every --kill-every seconds, each at the first
+moment a check or a dossier is in flight, so every fault meets work:
+
+- `kill`: the whole checks worker SIGKILLed (pool children too) and restarted at once;
+- `flush`: the broker's queues emptied (Redis `FLUSHDB`; the embedded broker's message table
+  deleted), as after a Redis restart without persistence;
+- `outage`: Redis made unreachable for --outage-s seconds (`CLIENT PAUSE ... ALL`: every
+  client's commands hang, as behind a dead network link); Redis brokers only.
 
 Reported per mode: how the runs and dossiers ended, duplicates (must be 0: a check run with
 more than one finishing audit event, a dossier issued twice, a stored dossier file that is
@@ -15,8 +22,9 @@ ran out), attempts beyond the first, and the time to drain; then the slowdown of
 run against the baseline.
 
 Usage: .venv/bin/python bench/faults.py [--submissions 10] [--kill-every 15] [--kills 3]
-       [--timeout 900] [--quick] [--json] [--database-url postgres://...] [--broker-url redis://...]
-`--quick`: 4 submissions, one kill. Raw JSON also goes to bench/out/faults.json.
+       [--faults kill,flush,outage] [--outage-s 30] [--timeout 900] [--quick] [--json]
+       [--database-url postgres://...] [--broker-url redis://...]
+`--quick`: 4 submissions, one fault. Raw JSON also goes to bench/out/faults.json.
 """
 
 from __future__ import annotations
@@ -114,12 +122,40 @@ def _run(code: str, env: dict, *args: str) -> str:
 
 
 def _worker_start(env: dict, work: Path) -> subprocess.Popen:
+    """The checks worker (light, heavy and dossier queues), the one the faults hit."""
     log = open(work / "worker.log", "ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--beat", "-Q", "light,heavy,dossier",
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "light,heavy,dossier",
          "--concurrency", "2", "--loglevel", "INFO", "-n", f"faults-{os.getpid()}@%h",
-         "--schedule", str(work / "beat-schedule"), "--without-gossip", "--without-mingle"],
+         "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _control_start(env: dict, work: Path) -> subprocess.Popen:
+    """The control worker with beat: the reconciler on its own queue, as the README lays out."""
+    log = open(work / "control.log", "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--beat", "-Q", "control", "--pool", "solo",
+         "--loglevel", "INFO", "-n", f"faults-control-{os.getpid()}@%h", "--schedule", str(work / "beat-schedule"),
+         "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _broker_flush(broker_url: str) -> None:
+    """Every queued message gone, as after a broker restart without persistence."""
+    if broker_url.startswith("redis"):
+        subprocess.run(["redis-cli", "-u", broker_url, "flushdb"], capture_output=True, check=True)
+    else:
+        import sqlite3
+
+        with sqlite3.connect(broker_url.split("sqlite:///", 1)[1], timeout=30) as db:
+            db.execute("DELETE FROM kombu_message")
+
+
+def _broker_outage(broker_url: str, seconds: float) -> None:
+    """Redis stops answering every client for ``seconds`` (their commands hang, then resume)."""
+    subprocess.run(["redis-cli", "-u", broker_url, "client", "pause", str(int(seconds * 1000)), "ALL"],
+                   capture_output=True, check=True)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -128,7 +164,7 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def measure(*, submissions: int, kill_every: float, kills: int, timeout: float, database_url: str | None,
-            broker_url: str | None) -> dict:
+            broker_url: str | None, faults: list[str] = ("kill",), outage_s: float = 30.0) -> dict:
     work = Path(tempfile.mkdtemp(prefix="faults-bench-"))
     env = dict(os.environ, PORTAL_VAR_DIR=str(work), PORTAL_MEDIA_ROOT=str(work / "media"),
                PORTAL_CHECK_LEASE_S="8", PORTAL_RECONCILE_INTERVAL_S="2", PORTAL_CHECK_QUEUED_STALE_S="10",
@@ -148,8 +184,10 @@ def measure(*, submissions: int, kill_every: float, kills: int, timeout: float, 
             subprocess.run(["redis-cli", "-u", broker_url, "flushdb"], capture_output=True)
         _run(LOADER, env, str(submissions))
         start = time.perf_counter()
+        control = _control_start(env, work)
         worker = _worker_start(env, work)
         done_kills = 0
+        injected: list[str] = []
         status: dict = {}
         try:
             next_kill = start + kill_every
@@ -159,16 +197,25 @@ def measure(*, submissions: int, kill_every: float, kills: int, timeout: float, 
                     break
                 in_flight = status["runs"].get("running", 0) + status["dossiers"].get("rendering", 0)
                 if done_kills < kills and time.perf_counter() >= next_kill and in_flight:
-                    _kill(worker)
+                    fault = faults[done_kills % len(faults)]
+                    if fault == "kill":
+                        _kill(worker)
+                        worker = _worker_start(env, work)
+                    elif fault == "flush":
+                        _broker_flush(env["CELERY_BROKER_URL"])
+                    elif fault == "outage":
+                        _broker_outage(env["CELERY_BROKER_URL"], outage_s)
+                    injected.append(fault)
                     done_kills += 1
-                    worker = _worker_start(env, work)
                     next_kill = time.perf_counter() + kill_every
                 time.sleep(0.5)
             elapsed = time.perf_counter() - start
         finally:
             _kill(worker)
+            _kill(control)
         status = json.loads(_run(STATUS, env))
-        return {"submissions": submissions, "kills": done_kills, "seconds_to_drain": round(elapsed, 1),
+        return {"submissions": submissions, "kills": done_kills, "faults": injected,
+                "seconds_to_drain": round(elapsed, 1),
                 "duplicates": status["runs_finished_twice"] + status["dossiers_issued_twice"]
                 + int(status["dossier_files_not_one_per_number"]),
                 "stuck": status["runs_unfinished"] + status["dossiers_unfinished"], **status}
@@ -182,18 +229,27 @@ def main() -> int:
     parser.add_argument("--kill-every", type=float, default=15.0, help="seconds between SIGKILLs of the worker")
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=900.0, help="give up on a mode after this many seconds")
-    parser.add_argument("--quick", action="store_true", help="4 submissions, one kill")
+    parser.add_argument("--faults", default="kill", help="comma-separated, injected in turn: kill, flush, outage")
+    parser.add_argument("--outage-s", type=float, default=30.0, help="how long an outage keeps Redis unreachable")
+    parser.add_argument("--quick", action="store_true", help="4 submissions, one fault")
     parser.add_argument("--json", action="store_true", help="print the JSON only")
     parser.add_argument("--database-url")
     parser.add_argument("--broker-url")
     args = parser.parse_args()
     if args.quick:
         args.submissions, args.kills = 4, 1
+    faults = [f.strip() for f in args.faults.split(",") if f.strip()]
+    unknown = set(faults) - {"kill", "flush", "outage"}
+    if unknown or not faults:
+        parser.error(f"--faults takes kill, flush and outage, not {sorted(unknown) or 'nothing'}")
+    if "outage" in faults and not (args.broker_url or "").startswith("redis"):
+        parser.error("an outage is made with Redis's CLIENT PAUSE: give --broker-url redis://...")
     common = dict(submissions=args.submissions, timeout=args.timeout, database_url=args.database_url,
-                  broker_url=args.broker_url)
+                  broker_url=args.broker_url, outage_s=args.outage_s)
     baseline = measure(kill_every=args.kill_every, kills=0, **common)
-    faulty = measure(kill_every=args.kill_every, kills=args.kills, **common)
-    result = {"cores": os.cpu_count(), "kill_every_s": args.kill_every, "baseline": baseline, "faults": faulty,
+    faulty = measure(kill_every=args.kill_every, kills=args.kills, faults=faults, **common)
+    result = {"cores": os.cpu_count(), "kill_every_s": args.kill_every, "fault_kinds": faults,
+              "baseline": baseline, "faults": faulty,
               "slowdown": round(faulty["seconds_to_drain"] / baseline["seconds_to_drain"], 2),
               "ok": faulty["duplicates"] == 0 and faulty["stuck"] == 0 and baseline["stuck"] == 0}
     out = ROOT / "bench" / "out"
@@ -204,7 +260,7 @@ def main() -> int:
     else:
         for mode in ("baseline", "faults"):
             row = result[mode]
-            print(f"{mode:9} kills={row['kills']} drain={row['seconds_to_drain']} s duplicates={row['duplicates']} "
+            print(f"{mode:9} faults={','.join(row['faults']) or '-'} drain={row['seconds_to_drain']} s duplicates={row['duplicates']} "
                   f"stuck={row['stuck']} runs={row['runs']} dossiers={row['dossiers']} "
                   f"retaken attempts: runs {row['run_attempts_beyond_first']}, "
                   f"dossiers {row['dossier_attempts_beyond_first']}")

@@ -284,7 +284,30 @@ def dossier_verify_bytes(*, pdf_bytes: bytes) -> dict:
 
     result = dossier_verify(pdf_bytes=pdf_bytes, trusted_certs=trusted_certificates_from_settings(settings=settings),
                             known_hashes=dossier_record_by_sha256)
-    return result.to_dict()
+    return result.to_dict() | {"audit_checkpoint": dossier_checkpoint_verify(pdf_bytes=pdf_bytes)}
+
+
+def dossier_checkpoint_verify(*, pdf_bytes: bytes) -> dict | None:
+    """The audit checkpoint a dossier was issued under, as far as a quick public check goes: whether
+    the portal signed it, and whether the portal's register still holds the same checkpoint. Whether
+    the audit log itself still reproduces it (no event removed or rewritten since) takes a walk of
+    the whole chain, which is the auditor's ``audit_verify --dossier FILE``, not a public page's."""
+    from portal.checkpoints import audit_checkpoint_check_signature, audit_checkpoint_from_pdf
+    from portal.models import AuditCheckpoint
+
+    exported = audit_checkpoint_from_pdf(pdf_bytes=pdf_bytes)
+    if exported is None:
+        return None
+    reasons = audit_checkpoint_check_signature(exported=exported)
+    number = exported.get("number")
+    stored = AuditCheckpoint.objects.filter(number=number).first() if isinstance(number, int) else None
+    held = stored is not None and (stored.event_count, stored.head_hash) == (exported.get("event_count"),
+                                                                           exported.get("head_hash"))
+    if not reasons and not held:
+        reasons = [_("The portal's register no longer holds this audit checkpoint as the dossier carries it.")]
+    return {"number": number, "event_count": exported.get("event_count"), "head_hash": exported.get("head_hash"),
+            "signature_valid": not audit_checkpoint_check_signature(exported=exported), "held": held,
+            "ok": not reasons, "reasons": reasons}
 
 
 def dossier_verify_hash(*, sha256: str) -> dict:

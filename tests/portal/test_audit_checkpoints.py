@@ -151,6 +151,14 @@ def test_a_dossier_embeds_its_checkpoint_and_audit_verify_checks_it(world, signi
     assert f"issued under audit checkpoint {checkpoint.number}" in text
     assert f"held {checkpoint.event_count:,} events" in text
 
+    # The public verify answer (page, API, dossier_verify) names the checkpoint and vouches for it.
+    from compliance.dossiers import dossier_verify_bytes
+
+    public = dossier_verify_bytes(pdf_bytes=pdf)["audit_checkpoint"]
+    assert public == {"number": checkpoint.number, "event_count": checkpoint.event_count,
+                      "head_hash": checkpoint.head_hash, "signature_valid": True, "held": True, "ok": True,
+                      "reasons": []}
+
     status, result = _verify(capsys, "--dossier", str(path))
     assert status == 0, result["reasons"]
     assert result["dossiers"] == [{"file": str(path), "ok": True, "checkpoint": checkpoint.number,
