@@ -201,6 +201,47 @@ def test_a_worker_killed_mid_read_from_the_bucket_costs_a_delay_not_the_check(s3
     assert submission.status == Submission.Status.CHECKED
 
 
+@pytest.mark.fault
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_dossiers_whose_worker_is_killed_mid_render_land_once_in_the_bucket(s3_storage, s3_endpoint, settings,
+                                                                            tmp_path, monkeypatch):
+    """The dossier fault test of tests/compliance/test_lease_faults.py, on object storage: one
+    object per number in the bucket, holding the bytes whose hash was recorded."""
+    from compliance.dossiers import dossier_request
+    from portal.models import AuditEvent
+    from tests.compliance.test_lease_faults import _signing_pair, _worker
+
+    _signing_pair(settings, tmp_path, monkeypatch)
+    world = build_world()
+    submissions = [signed_submission(world=world, submit=True) for _ in range(6)]
+    numbers = {d.pk: d.number for d in (dossier_request(user=world.officer, submission=s) for s in submissions)}
+    worker = _worker(settings, tmp_path, monkeypatch, PORTAL_TEST_DOSSIER_RENDER_DELAY_S="2")
+    worker.start()
+    try:
+        wait_for(lambda: Dossier.objects.filter(state=Dossier.State.RENDERING).exists(), timeout=120,
+                 what="a dossier to start rendering")
+        worker.stop(sig=signal.SIGKILL)
+        killed = set(Dossier.objects.filter(state=Dossier.State.RENDERING).values_list("pk", flat=True))
+        assert killed, "the worker was killed while dossiers were rendering"
+        worker.start()
+        wait_for(lambda: not Dossier.objects.exclude(state__in=[Dossier.State.READY, Dossier.State.FAILED]).exists(),
+                 timeout=300, what="every dossier to end")
+    finally:
+        worker.stop()
+    dossiers = {d.pk: d for d in Dossier.objects.all()}
+    assert {pk: d.state for pk, d in dossiers.items()} == {pk: Dossier.State.READY for pk in numbers}, \
+        {d.number: d.error for d in dossiers.values() if d.error}
+    assert all(dossiers[pk].attempts >= 2 for pk in killed)
+    pdf_keys = [k for k in bucket_keys(s3_endpoint, s3_storage) if k.endswith(".pdf")]
+    assert sorted(k.rsplit("/", 1)[-1] for k in pdf_keys) == sorted(f"{n}.pdf" for n in numbers.values())
+    for dossier in dossiers.values():
+        assert dossier.file.name in pdf_keys
+        assert _object_sha256(s3_endpoint, s3_storage, dossier.file.name) == dossier.sha256
+    issued = sorted(AuditEvent.objects.filter(action="dossier.issue").values_list("object_id", flat=True))
+    assert issued == sorted(str(pk) for pk in numbers)
+
+
 
 
 @pytest.mark.django_db
