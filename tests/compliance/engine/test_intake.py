@@ -254,7 +254,7 @@ def test_the_extension_is_the_declared_kind_when_the_vendor_gives_none(tmp_path:
 def test_a_zipped_real_config_is_compressible_but_no_bomb(tmp_path: Path) -> None:
     """The legitimate end of the scale: a real config, zipped at the highest level, stays accepted."""
     for name in ("config.json", "tokenizer.json"):  # 1 KB and 1.8 MB: the bomb rule applies to the second
-        archive = hostile.zip_realistic_config(tmp_path / f"{name}.zip", (MIXTRAL / name).read_bytes())
+        archive = hostile.zip_realistic_config(tmp_path / f"{name}.zip", shared_data(*MIXTRAL, name).read_bytes())
         report = artifact_inspect(path=archive)
         assert report.verdict == "accepted", report.to_dict()["findings"]
         ratio = report.details["archive"]["declared_bytes"] / archive.stat().st_size
@@ -360,7 +360,7 @@ def test_command_gives_the_new_verdicts_from_the_name_alone(tmp_path: Path) -> N
         hostile.not_safetensors(tmp_path / "model.safetensors"): ("rejected", "weights_unparseable"),
         hostile.random_bytes(tmp_path / "model.gguf"): ("rejected", "weights_unparseable"),
         hostile.zip_one_byte_bomb(tmp_path / "bomb.zip", size=4 * MiB): ("quarantined", "archive_compression_bomb"),
-        hostile.zip_realistic_config(tmp_path / "config.zip", (MIXTRAL / "config.json").read_bytes()): ("accepted", None),
+        hostile.zip_realistic_config(tmp_path / "config.zip", shared_data(*MIXTRAL, "config.json").read_bytes()): ("accepted", None),
     }
     for path, (verdict, code) in cases.items():
         result = _run_command(str(path), "--json")
