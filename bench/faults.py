@@ -24,7 +24,7 @@ run against the baseline.
 Usage: .venv/bin/python bench/faults.py [--submissions 10] [--kill-every 15] [--kills 3]
        [--faults kill,flush,outage] [--outage-s 30] [--timeout 900] [--quick] [--json]
        [--database-url postgres://...] [--broker-url redis://...]
-`--quick`: 4 submissions, one fault. Raw JSON also goes to bench/out/faults.json.
+`--quick`: 4 submissions, one fault. Raw JSON also goes to bench/out/faults[-quick].json.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # bench.inputs, when run as a script
 
 LOADER = r'''
 import os, sys, tempfile, datetime
@@ -252,9 +253,9 @@ def main() -> int:
               "baseline": baseline, "faults": faulty,
               "slowdown": round(faulty["seconds_to_drain"] / baseline["seconds_to_drain"], 2),
               "ok": faulty["duplicates"] == 0 and faulty["stuck"] == 0 and baseline["stuck"] == 0}
-    out = ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "faults.json").write_text(json.dumps(result, indent=2))
+    from bench.inputs import out_write
+
+    out_write(name="faults-quick" if args.quick else "faults", data=result)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
