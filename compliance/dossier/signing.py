@@ -1,30 +1,9 @@
 """Sign dossiers with the portal's key (PAdES, whole file, optional RFC 3161 timestamp).
 
-The key and certificate are loaded by ``portal.signing`` (re-exported here), which
-audit checkpoints sign with too. Settings (read by :func:`signing_identity_from_settings`;
-none has a default secret, and nothing is fetched from the network unless a TSA is configured):
+The key and certificate are loaded by ``portal.signing`` (re-exported here), which audit
+checkpoints sign with too; its docstring lists the ``DOSSIER_SIGNING_*`` settings. Nothing is
+fetched from the network unless a TSA is configured:
 
-``DOSSIER_SIGNING_KEY``
-    Path to the portal's private key (PEM, unencrypted or with
-    ``DOSSIER_SIGNING_KEY_PASSPHRASE``).
-``DOSSIER_SIGNING_CERT``
-    Path to its certificate (PEM). With ``DOSSIER_SIGNING_CHAIN`` (optional)
-    naming a PEM bundle of intermediate certificates to embed.
-``DOSSIER_SIGNING_PKCS11_MODULE``, ``DOSSIER_SIGNING_PKCS11_TOKEN_LABEL``,
-``DOSSIER_SIGNING_PKCS11_KEY_LABEL``, ``DOSSIER_SIGNING_PKCS11_CERT_LABEL``,
-``DOSSIER_SIGNING_PKCS11_PIN``
-    Use a hardware token or HSM instead of key files (GPKI-style). Needs the
-    ``python-pkcs11`` package; the PIN should come from the environment.
-``DOSSIER_SIGNING_GENERATE``
-    When true (the embedded default), a missing key/cert pair at the two paths
-    above is created as a self-signed demo certificate on first use; when
-    false (production), a missing key is an error.
-``DOSSIER_SIGNING_COMMON_NAME``
-    Subject CN of that demo certificate (readers show "unknown signer" until
-    the certificate is trusted).
-``DOSSIER_TRUSTED_CERTS``
-    Optional PEM bundle of earlier signing certificates, still trusted when
-    verifying dossiers signed before a key rotation.
 ``DOSSIER_TSA_URL``
     RFC 3161 time-stamping authority; when set, every signature carries a
     timestamp token (PAdES B-T) so its time does not rest on our clock.
