@@ -22,8 +22,9 @@ from tests.factories import build_world, signed_submission
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-# A portal process that hangs inside its transaction, holding a check run's row and the audit
-# log's append lock, until a line arrives on stdin; then it says whether its session survived.
+# A portal process that hangs inside its transaction, holding a check run's row lock and an audit
+# event not yet sealed (on SQLite, the write lock), until a line arrives on stdin; then it says
+# whether its session survived.
 STALLED = r"""
 import sys, django
 django.setup()
@@ -35,7 +36,13 @@ try:
     with transaction.atomic():
         CheckRun.objects.select_for_update().get(pk=run_id)
         audit_record(actor="stalled", action="test.stall", object_type="check_run", object_id=run_id)
-        print("holding", flush=True)
+        from django.db import connection
+        pid = ""
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pid = cursor.fetchone()[0]
+        print("holding", pid, flush=True)
         sys.stdin.readline()
         CheckRun.objects.filter(pk=run_id).count()
         print("alive", flush=True)
@@ -57,6 +64,12 @@ except Exception as exc:
 """
 
 
+def _backend_alive(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone() is not None
+
+
 def _portal_python(code: str, *args: str, env: dict, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
@@ -71,10 +84,12 @@ def test_a_stalled_transaction_does_not_stop_other_checks_or_the_audit_log(celer
     env.update(PORTAL_PROCESS="worker", PORTAL_DB_IDLE_IN_TRANSACTION_TIMEOUT_S="3")
     stalled = _portal_python(STALLED, str(held_run.pk), env=env, stdin=subprocess.PIPE)
     try:
-        assert stalled.stdout.readline().strip() == "holding"
+        holding = stalled.stdout.readline().split()
+        assert holding[0] == "holding"
         if connection.vendor == "postgresql":
-            # Submitting appends to the audit log: it waits for the stalled session, which the
-            # server ends after 3 s idle in its transaction (not our 10 s web lock timeout).
+            # Audit events are sealed after commit, so appending never waits on the stalled
+            # transaction: the other submission goes ahead at once, while the server ends the
+            # stalled session after 3 s idle in its transaction.
             other = signed_submission(world=world, files={"b.json": ("config", b'{"b": 2}')}, submit=True)
         else:
             # SQLite: nobody can end the stalled writer; another writer waits its busy timeout
@@ -89,6 +104,9 @@ def test_a_stalled_transaction_does_not_stop_other_checks_or_the_audit_log(celer
         # The other submission's checks run to their end (each writes its audit entry).
         wait_for(lambda: _all_runs_finished(other.pk), what="the other submission's checks")
         if connection.vendor == "postgresql":
+            backend = int(holding[1])
+            wait_for(lambda: not _backend_alive(backend), timeout=60,
+                     what="the server to end the session idle in its transaction")
             assert stalled.poll() is None, "the stalled process is still there; only its session was ended"
             stalled.stdin.write("\n")
             stalled.stdin.flush()
