@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -193,8 +194,15 @@ class DossierViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             parser_classes=[MultiPartParser, JSONParser])
     def verify(self, request):
         """Upload a dossier PDF (``file``) or give its ``sha256``: issued, unaltered, signature valid?"""
-        from compliance.views import MAX_VERIFY_UPLOAD_BYTES
+        from compliance.views import MAX_VERIFY_UPLOAD_BYTES, VERIFY_FORM_OVERHEAD_BYTES
+        from portal.throttles import request_body_length, verify_upload_allowed
 
+        if request_body_length(request) > MAX_VERIFY_UPLOAD_BYTES + VERIFY_FORM_OVERHEAD_BYTES:
+            return Response({"detail": "This file is larger than any dossier the portal issues."}, status=413)
+        allowed, wait = verify_upload_allowed(request._request)
+        if not allowed:
+            raise Throttled(wait=wait, detail="Too many dossiers were checked from your address; "
+                                             "verification by `sha256` is not limited.")
         upload = request.FILES.get("file")
         if upload is not None:
             if upload.size > MAX_VERIFY_UPLOAD_BYTES:

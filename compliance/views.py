@@ -313,13 +313,29 @@ def dossier_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 # A dossier of 10,000 findings is a few MB; refuse anything past 64 MB before reading it.
 MAX_VERIFY_UPLOAD_BYTES = 64 * 1024 * 1024
+# The multipart envelope and the form's other fields around the file.
+VERIFY_FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def dossier_verify_page(request: HttpRequest) -> HttpResponse:
     """Anyone holding a dossier may check it: issued by the portal, unaltered, validly signed."""
+    from portal.throttles import request_body_length, verify_upload_allowed
+
     result = None
     error = None
     if request.method == "POST":
+        # Refused on the announced length before Django reads a byte of the body.
+        if request_body_length(request) > MAX_VERIFY_UPLOAD_BYTES + VERIFY_FORM_OVERHEAD_BYTES:
+            return render(request, "compliance/verify.html", {"result": None, "error": _(
+                "This file is larger than any dossier the portal issues.")}, status=413)
+        allowed, wait = verify_upload_allowed(request)
+        if not allowed:
+            response = render(request, "compliance/verify.html", {"result": None, "error": _(
+                "Too many dossiers were checked from your address. Try again in %(seconds)s seconds, or "
+                "paste the file's SHA-256 instead, which is not limited.") % {"seconds": wait or 60}}, status=429)
+            if wait:
+                response["Retry-After"] = str(wait)
+            return response
         upload = request.FILES.get("file")
         sha256 = request.POST.get("sha256", "").strip()
         try:

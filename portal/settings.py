@@ -260,6 +260,8 @@ SPECTACULAR_SETTINGS = {
     "an object you may not see answers 404.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status"; the submission's gets a stable name of its own.
+    "ENUM_NAME_OVERRIDES": {"SubmissionStatusEnum": "projects.models.Submission.Status"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -342,11 +344,42 @@ DOSSIER_TSA_URL = os.environ.get("DOSSIER_TSA_URL", "")
 # Printed in every dossier's verification section: where a reader checks the file.
 DOSSIER_VERIFY_URL = os.environ.get("DOSSIER_VERIFY_URL", "http://127.0.0.1:8000/verify/")
 
+# --- Transport and browser security (README, "Configuration"; THREAT_MODEL.md) -----------
+# Production (a DATABASE_URL is set) defaults to HTTPS only: HSTS for a year on every subdomain,
+# plain HTTP redirected, secure cookies. The embedded demo serves plain HTTP on loopback, so
+# there the defaults are off. Each setting is an environment variable; `manage.py check --deploy`
+# is clean with the production defaults (tests/portal/test_deploy_settings.py).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not EMBEDDED)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not EMBEDDED)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if EMBEDDED else str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not EMBEDDED)
+# The header only allows a browser preload list to take the domain; enrolment is a separate,
+# deliberate step at hstspreload.org.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not EMBEDDED)
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" (only when the proxy sets it).
+if os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = tuple(os.environ["DJANGO_SECURE_PROXY_SSL_HEADER"].split(",", 1))
+# Health probes and the loopback demo may stay on HTTP when the operator lists them.
+SECURE_REDIRECT_EXEMPT = [p for p in os.environ.get("DJANGO_SECURE_REDIRECT_EXEMPT", "").split(",") if p]
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Throttle counters (anonymous dossier verification) live in a cache every web process shares:
+# files under var/ on one host by default, Redis for many hosts (PORTAL_CACHE_URL=redis://host:6379/2;
+# use a database the broker does not).
+if os.environ.get("PORTAL_CACHE_URL", "").startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["PORTAL_CACHE_URL"]}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
+# Anonymous uploads to /verify/ and /api/dossiers/verify/ per client address; verification by
+# hash costs a database lookup and is not throttled.
+PORTAL_VERIFY_UPLOAD_RATE = os.environ.get("PORTAL_VERIFY_UPLOAD_RATE", "30/hour")
 
 LOGGING = {
     "version": 1,

@@ -255,6 +255,8 @@ class UploadViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.D
     GET the session to learn where to resume."""
 
     serializer_class = UploadSessionSerializer
+    # For the schema only (a UUID path parameter); every request goes through get_queryset/get_object.
+    queryset = UploadSession.objects.none()
 
     def get_queryset(self):
         return UploadSession.objects.filter(created_by=self.request.user)

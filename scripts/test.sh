@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p var
 export PYTHONDONTWRITEBYTECODE=1
+# The suite talks plain HTTP to its own servers; production's HTTPS redirect (on whenever
+# DATABASE_URL is set) would answer every request with 301. tests/portal/test_deploy_settings.py
+# checks the production defaults in a process of their own.
+export DJANGO_SECURE_SSL_REDIRECT="${DJANGO_SECURE_SSL_REDIRECT:-0}"
 # Tests never share a broker with a running demo portal.
 # One broker file per run: two suites side by side must not consume each other's tasks.
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-sqla+sqlite:///$PWD/var/test-broker-$$.sqlite3}"

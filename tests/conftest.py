@@ -47,6 +47,9 @@ def _isolated_storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.UPLOAD_PARTIAL_DIR = tmp_path / "partial"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Throttle counters start from zero in every test (the suite posts many dossiers anonymously).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": str(tmp_path)}}
 
 
 @pytest.fixture
