@@ -174,6 +174,7 @@ def measure(*, submissions: int, kill_every: float, kills: int, timeout: float, 
     env.pop("DATABASE_URL", None)
     if database_url:
         env["DATABASE_URL"] = database_url
+        env.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")  # the bench talks plain HTTP on loopback
         env.setdefault("DJANGO_SECRET_KEY", "bench-only")
     env["CELERY_BROKER_URL"] = broker_url or f"sqla+sqlite:///{work / 'broker.sqlite3'}"
     try:

@@ -46,6 +46,7 @@ def _setup_env(var_dir: Path, database_url: str | None) -> dict:
     env.pop("DATABASE_URL", None)
     if database_url:
         env["DATABASE_URL"] = database_url
+        env.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")  # the bench talks plain HTTP on loopback
         env.setdefault("DJANGO_SECRET_KEY", "bench-only")
     env["CELERY_BROKER_URL"] = f"sqla+sqlite:///{var_dir / 'broker.sqlite3'}"
     return env
