@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "axes",
     "portal",
     "projects",
     "compliance",
@@ -89,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -181,9 +185,27 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# Sign-in throttling (django-axes): after PORTAL_SIGNIN_FAILURE_LIMIT failed sign-ins for one
+# account, or from one address, further attempts for that account or from that address are
+# refused for PORTAL_SIGNIN_COOLOFF_MINUTES, whatever the password; the lockout page says so
+# without saying whether the account exists. Each lockout is an audit event (portal/signin.py);
+# an administrator unlocks in the admin (Axes > Access attempts: delete) or with
+# `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS`, which is audited too.
+AXES_FAILURE_LIMIT = int(os.environ.get("PORTAL_SIGNIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("PORTAL_SIGNIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.signin.lockout_response"
+AXES_VERBOSE = False
+# Behind a proxy, the client address comes from this header (e.g. HTTP_X_FORWARDED_FOR); the
+# proxy must overwrite it, or a client could choose its own address.
+AXES_IPWARE_META_PRECEDENCE_ORDER = [h for h in os.environ.get("PORTAL_CLIENT_IP_HEADERS", "REMOTE_ADDR").split(",") if h]
+
 # django-guardian: no anonymous user row; anonymous visitors get nothing.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False

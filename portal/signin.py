@@ -1,0 +1,57 @@
+"""Sign-in lockouts on the record: django-axes decides, the audit trail remembers.
+
+django-axes (settings: AXES_*) counts failed sign-ins per account and per address and refuses
+further attempts for a while. Here its lockouts and an administrator's unlocks become audit
+events, so an auditor sees who was locked out, from where, and who lifted it.
+"""
+
+from __future__ import annotations
+
+from axes.models import AccessAttempt
+from axes.signals import user_locked_out
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from portal.services import audit_record
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """The page a locked-out sign-in gets (429): what happened and what to do, the same whether the
+    account exists or not."""
+    from django.conf import settings
+    from django.shortcuts import render
+
+    minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+    response = render(request, "registration/locked_out.html", {"cooloff_minutes": minutes}, status=429)
+    response["Retry-After"] = str(minutes * 60)
+    return response
+
+
+def _client_address(request) -> str:
+    return str(getattr(request, "axes_ip_address", "") or request.META.get("REMOTE_ADDR", ""))[:64]
+
+
+@receiver(user_locked_out, dispatch_uid="portal-signin-locked-out")
+def signin_locked_out(sender, request, username, ip_address, **kwargs) -> None:
+    """One audit event per lockout: the name tried (which may not exist) and the address."""
+    audit_record(actor="anonymous", action="signin.locked_out", object_type="signin",
+                 object_id=(username or "")[:150], object_label=(username or "")[:150],
+                 data={"username": (username or "")[:150], "ip_address": (ip_address or _client_address(request))})
+
+
+@receiver(post_delete, sender=AccessAttempt, dispatch_uid="portal-signin-unlocked")
+def signin_unlocked(sender, instance: AccessAttempt, **kwargs) -> None:
+    """Deleting the attempts record lifts the lockout (admin, axes_reset_* commands): audited.
+    Who did it is known to the admin's own log entry; here the event names the lifted lock."""
+    if instance.failures_since_start < _failure_limit():
+        return  # an ordinary reset after a successful sign-in, not a lifted lockout
+    audit_record(actor="administrator", action="signin.unlocked", object_type="signin",
+                 object_id=(instance.username or "")[:150], object_label=(instance.username or "")[:150],
+                 data={"username": (instance.username or "")[:150], "ip_address": instance.ip_address or "",
+                       "failures": instance.failures_since_start})
+
+
+def _failure_limit() -> int:
+    from django.conf import settings
+
+    return int(settings.AXES_FAILURE_LIMIT)
