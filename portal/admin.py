@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from portal.models import AuditCheckpoint, AuditEvent, Organisation, Profile
+from portal.models import ApiToken, AuditCheckpoint, AuditEvent, Organisation, Profile
 
 
 @admin.register(Organisation)
@@ -52,3 +52,31 @@ class AuditCheckpointAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Administrators see every token (never its secret) and can revoke one; revocation is audited."""
+
+    list_display = ["name", "user", "token_key", "created", "expiry", "last_used_at"]
+    search_fields = ["name", "user__username", "token_key"]
+    readonly_fields = ["name", "user", "token_key", "created", "expiry", "last_used_at"]
+    exclude = ["digest"]
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request):
+        return False  # owners make their own tokens (/account/tokens/); the secret is shown to them alone
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        from portal.tokens import token_revoke
+
+        token_revoke(user=request.user, token=obj)
+
+    def delete_queryset(self, request, queryset):
+        from portal.tokens import token_revoke
+
+        for token in queryset:
+            token_revoke(user=request.user, token=token)

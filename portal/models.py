@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from knox.models import AbstractAuthToken
 
 from portal.audit_chain import CHECKPOINT_SCHEMA, HASH_VERSION, event_hash, utc_iso
 
@@ -192,3 +193,19 @@ class AuditCheckpoint(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit checkpoints are append-only")
+
+
+class ApiToken(AbstractAuthToken):
+    """A named API token (django-rest-knox): only a SHA-512 digest of the secret is stored; the
+    secret is shown once, when it is made. Expiry is chosen by its owner; revoking deletes it."""
+
+    name = models.CharField(_("name"), max_length=100)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.token_key}…, {self.user})"

@@ -69,7 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -261,7 +261,7 @@ else:
 # https://www.django-rest-framework.org/api-guide/settings/
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "portal.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -275,11 +275,21 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
 }
+# API tokens (django-rest-knox): made by their owners at /account/tokens/ or POST /api/tokens/,
+# stored as digests, sent as "Authorization: Token <secret>".
+KNOX_TOKEN_MODEL = "portal.ApiToken"
+REST_KNOX = {"TOKEN_MODEL": "portal.ApiToken", "TOKEN_TTL": timedelta(days=30), "AUTO_REFRESH": False,
+             "AUTH_HEADER_PREFIX": "Token", "TOKEN_PREFIX": "gp_"}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sovereign-AI governance portal API",
     "DESCRIPTION": "Programmes, funded projects, vendor submissions, artifacts (chunked, resumable uploads), "
     "declarations, check runs, findings and reviewer decisions. Object permissions are the same as the pages: "
-    "an object you may not see answers 404.",
+    "an object you may not see answers 404.\n\n"
+    "**Authentication.** Sign in to the portal and open *API tokens* (`/account/tokens/`), or `POST /api/tokens/` "
+    "with your session, giving a name and an expiry of 7, 30, 90 or 365 days. The secret is shown once; send it as "
+    "`Authorization: Token <secret>`. Tokens are stored hashed, show when they were last used, and can be revoked "
+    "at any time (`DELETE /api/tokens/{token_key}/`).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Several models have a "status"; the submission's gets a stable name of its own.

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from compliance import api as compliance_api
 from compliance import views as compliance_views
+from portal import api as portal_api
 from portal import views as portal_views
 from projects import api as projects_api
 from projects import views as project_views
@@ -20,6 +21,7 @@ router.register("check-runs", compliance_api.CheckRunViewSet, basename="api-chec
 router.register("findings", compliance_api.FindingViewSet, basename="api-finding")
 router.register("dossiers", compliance_api.DossierViewSet, basename="api-dossier")
 router.register("submission-decisions", compliance_api.SubmissionDecisionViewSet, basename="api-submission-decision")
+router.register("tokens", portal_api.ApiTokenViewSet, basename="api-token")
 
 urlpatterns = [
     path("", portal_views.home, name="home"),
@@ -30,6 +32,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("audit/", portal_views.audit_log, name="audit-log"),
+    # API tokens (#12): everyone's own
+    path("account/tokens/", portal_views.api_tokens, name="api-tokens"),
+    path("account/tokens/<str:token_key>/revoke/", portal_views.api_token_revoke, name="api-token-revoke"),
     # Registry and vendor intake
     path("programmes/", project_views.programme_list, name="programme-list"),
     path("programmes/new/", project_views.programme_create, name="programme-create"),

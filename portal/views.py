@@ -6,6 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from portal.models import AuditEvent, Role
 from portal.selectors import audit_chain_verify, user_is_ministry, user_role, user_sees_everything
@@ -56,3 +58,49 @@ def form_post_apply(request: HttpRequest, form, action, *, success):
         return None
     messages.success(request, success(result) if callable(success) else success)
     return result
+
+
+@login_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """Everyone's own API tokens: make one (its secret shown on this answer only), see when each was
+    last used, revoke."""
+    from django.core.exceptions import ValidationError
+
+    from portal import tokens
+
+    secret = None
+    errors: dict = {}
+    values = {"name": "", "expires_in_days": ""}
+    if request.method == "POST":
+        values = {"name": request.POST.get("name", "")[:200], "expires_in_days": request.POST.get("expires_in_days", "")}
+        try:
+            days = int(values["expires_in_days"]) if values["expires_in_days"].isdigit() else 0
+            token, secret = tokens.token_create(user=request.user, name=values["name"], expires_in_days=days)
+            values = {"name": "", "expires_in_days": ""}
+        except ValidationError as exc:
+            errors = exc.message_dict
+    response = render(request, "portal/api_tokens.html", {
+        "tokens": tokens.tokens_of(user=request.user), "secret": secret, "errors": errors, "values": values,
+        "expiry_choices": tokens.EXPIRY_CHOICES_DAYS, "now": timezone.now()}, status=400 if errors else 200)
+    # The secret must not outlive this answer in any cache.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_key: str) -> HttpResponse:
+    from django.contrib import messages
+    from django.utils.translation import gettext as _
+
+    from portal import tokens
+    from portal.models import ApiToken
+
+    try:
+        token = ApiToken.objects.get(user=request.user, token_key=token_key)
+    except (ApiToken.DoesNotExist, ApiToken.MultipleObjectsReturned):
+        raise Http404("not found") from None
+    tokens.token_revoke(user=request.user, token=token)
+    messages.success(request, _("The token “%(name)s” was revoked; programs using it can no longer sign in.")
+                     % {"name": token.name})
+    return redirect("api-tokens")

@@ -103,15 +103,15 @@ def _race(port: int, token: str, session_id: str, offset: int, bodies: list[byte
 
 
 def test_concurrent_chunks_never_corrupt_an_upload(web_server, settings):
-    from rest_framework.authtoken.models import Token
-
     from projects import services
     from projects.models import Artifact, UploadSession
     from tests.factories import build_world
 
     world = build_world()
     draft = services.submission_open(user=world.vendor_user, project=world.project)
-    token = Token.objects.create(user=world.vendor_user).key
+    from portal.tokens import token_create
+
+    _, token = token_create(user=world.vendor_user, name="upload race", expires_in_days=7)
     accepted: dict[str, bytes] = {}
     for round_ in range(ROUNDS):
         status, session = _request(web_server, token, "POST", "/api/uploads/", json.dumps(
