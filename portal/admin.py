@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from portal.models import ApiToken, AuditCheckpoint, AuditEvent, Organisation, Profile
 
@@ -10,8 +11,19 @@ class OrganisationAdmin(admin.ModelAdmin):
     search_fields = ["name", "name_ko", "registration_number"]
 
 
+@admin.action(description=_("Reset the second factor (they set up a new one at next sign-in)"))
+def second_factor_reset_action(modeladmin, request, queryset):
+    from portal.second_factor import second_factor_reset
+
+    for profile in queryset.select_related("user"):
+        second_factor_reset(actor=request.user, user=profile.user)
+    modeladmin.message_user(request, _("Second factor reset for %(n)s people; each reset is in the audit trail.")
+                            % {"n": queryset.count()})
+
+
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
+    actions = [second_factor_reset_action]
     list_display = ["user", "display_name", "role", "organisation"]
     list_filter = ["role", "organisation__kind"]
     search_fields = ["user__username", "display_name", "organisation__name"]

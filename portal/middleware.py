@@ -31,3 +31,38 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         return response
+
+
+class SecondFactorMiddleware:
+    """Sends a signed-in person who must pass a second factor (portal.second_factor) to set one up
+    or to enter a code, before any other page. Runs after django-otp's OTPMiddleware, which tells
+    whether this session passed one. API calls with a token are not sessions and pass: tokens are
+    made by people who already passed."""
+
+    # Reachable before the second factor: the two pages that give it, signing out, the language.
+    OPEN_PREFIXES = ("/account/two-factor/", "/accounts/logout/", "/i18n/", "/static/", "/favicon")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated and not request.path.startswith(self.OPEN_PREFIXES)
+                and not user.is_verified()):
+            from portal.second_factor import user_has_second_factor, user_requires_second_factor
+
+            if user_requires_second_factor(user=user):
+                from urllib.parse import urlencode
+
+                from django.shortcuts import redirect
+
+                target = "two-factor-verify" if user_has_second_factor(user=user) else "two-factor-setup"
+                if request.path.startswith("/api/"):
+                    from django.http import JsonResponse
+
+                    return JsonResponse({"detail": "Second factor required: sign in on the portal's pages first."},
+                                        status=403)
+                from django.urls import reverse
+
+                return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)

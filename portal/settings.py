@@ -75,6 +75,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "portal",
     "projects",
     "compliance",
@@ -88,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "portal.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
@@ -205,6 +210,13 @@ AXES_VERBOSE = False
 # Behind a proxy, the client address comes from this header (e.g. HTTP_X_FORWARDED_FOR); the
 # proxy must overwrite it, or a client could choose its own address.
 AXES_IPWARE_META_PRECEDENCE_ORDER = [h for h in os.environ.get("PORTAL_CLIENT_IP_HEADERS", "REMOTE_ADDR").split(",") if h]
+
+# Second factor (portal/second_factor.py, django-otp): ministry staff must have one; anyone who set
+# one up must use it; projects adds "a programme requires it of its vendors". Off only for tests
+# that sign in without the form (tests/conftest.py); never turn it off in production.
+PORTAL_SECOND_FACTOR_ENFORCED = env_bool("PORTAL_SECOND_FACTOR_ENFORCED", True)
+PORTAL_SECOND_FACTOR_RULES = ["projects.selectors.user_second_factor_required_by_programme"]
+OTP_TOTP_ISSUER = os.environ.get("PORTAL_OTP_ISSUER", "Sovereign AI governance portal")
 
 # django-guardian: no anonymous user row; anonymous visitors get nothing.
 ANONYMOUS_USER_NAME = None

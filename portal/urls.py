@@ -34,6 +34,8 @@ urlpatterns = [
     path("audit/", portal_views.audit_log, name="audit-log"),
     # API tokens (#12): everyone's own
     path("account/tokens/", portal_views.api_tokens, name="api-tokens"),
+    path("account/two-factor/setup/", portal_views.two_factor_setup, name="two-factor-setup"),
+    path("account/two-factor/verify/", portal_views.two_factor_verify, name="two-factor-verify"),
     path("account/tokens/<str:token_key>/revoke/", portal_views.api_token_revoke, name="api-token-revoke"),
     # Registry and vendor intake
     path("programmes/", project_views.programme_list, name="programme-list"),

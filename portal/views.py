@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal.models import AuditEvent, Role
@@ -104,3 +105,78 @@ def api_token_revoke(request: HttpRequest, token_key: str) -> HttpResponse:
     messages.success(request, _("The token “%(name)s” was revoked; programs using it can no longer sign in.")
                      % {"name": token.name})
     return redirect("api-tokens")
+
+
+def _safe_next(request: HttpRequest) -> str:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    target = request.POST.get("next") or request.GET.get("next") or "/"
+    ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                         require_https=request.is_secure())
+    return target if ok and not target.startswith("/account/two-factor/") else "/"
+
+
+@login_required
+def two_factor_setup(request: HttpRequest) -> HttpResponse:
+    """Set up an authenticator app: scan the QR code (or type the key), confirm with a code; the
+    recovery codes are shown once, on the answer."""
+    import io
+    from base64 import b32encode
+
+    from django_otp import login as otp_login
+    from django_otp.qr import write_qrcode_image
+
+    from portal import second_factor
+
+    device = second_factor.totp_pending(user=request.user)
+    error = None
+    if request.method == "POST":
+        codes = second_factor.totp_confirm(user=request.user, device=device, code=request.POST.get("code", ""))
+        if codes is not None:
+            otp_login(request, device)
+            response = render(request, "portal/two_factor_codes.html", {"codes": codes, "next": _safe_next(request)})
+            response["Cache-Control"] = "no-store"
+            return response
+        error = _("That code does not match. Enter the 6-digit code your app shows now (it changes every 30 seconds).")
+        wait = second_factor.second_factor_wait_seconds(user=request.user)
+        if wait:
+            error += " " + _("After a wrong code the next one is checked only after %(seconds)s seconds.") % {
+                "seconds": wait}
+    svg = io.BytesIO()
+    write_qrcode_image(device.config_url, svg)
+    qr = svg.getvalue().decode()
+    qr = qr[qr.index("<svg"):]  # drop the XML declaration: the SVG goes inline in the page
+    key = b32encode(device.bin_key).decode()
+    response = render(request, "portal/two_factor_setup.html", {
+        "qr_svg": qr, "key": " ".join(key[i:i + 4] for i in range(0, len(key), 4)), "error": error,
+        "required": second_factor.user_requires_second_factor(user=request.user),
+        "has_factor": second_factor.user_has_second_factor(user=request.user),
+        "next": request.POST.get("next") or request.GET.get("next", "")}, status=400 if error else 200)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """The second step of signing in: a code from the authenticator app, or a recovery code."""
+    from django_otp import login as otp_login
+
+    from portal import second_factor
+
+    if not second_factor.user_has_second_factor(user=request.user):
+        return redirect("two-factor-setup")
+    error = None
+    if request.method == "POST":
+        device = second_factor.second_factor_verify(user=request.user, code=request.POST.get("code", ""))
+        if device is not None:
+            otp_login(request, device)
+            return redirect(_safe_next(request))
+        error = _("That code is not valid. Enter the current code from your authenticator app, or one of your "
+                  "recovery codes.")
+        wait = second_factor.second_factor_wait_seconds(user=request.user)
+        if wait:
+            error += " " + _("After a wrong code the next one is checked only after %(seconds)s seconds.") % {
+                "seconds": wait}
+    return render(request, "portal/two_factor_verify.html", {
+        "error": error, "next": request.POST.get("next") or request.GET.get("next", "")},
+        status=400 if error else 200)

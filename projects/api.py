@@ -26,7 +26,7 @@ class ProgrammeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Programme
         fields = ["id", "code", "name", "name_ko", "ministry", "budget_krw", "starts_on", "ends_on",
-                  "max_artifact_bytes", "created_at"]
+                  "max_artifact_bytes", "vendor_second_factor_required", "created_at"]
         read_only_fields = ["id", "created_at"]
 
 

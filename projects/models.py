@@ -29,6 +29,9 @@ class Programme(models.Model):
     starts_on = models.DateField(_("starts on"))
     ends_on = models.DateField(_("ends on"))
     max_artifact_bytes = models.BigIntegerField(_("largest artifact (bytes)"), default=DEFAULT_MAX_ARTIFACT_BYTES)
+    vendor_second_factor_required = models.BooleanField(
+        _("vendors must use a second factor"), default=False,
+        help_text=_("Vendor members of this programme's projects must set up and use a second factor at sign-in."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -87,3 +87,13 @@ def user_can_review(*, user, project: Project) -> bool:
     if role in {Role.ADMIN, Role.OFFICER}:
         return True
     return role == Role.REVIEWER and user.has_perm(perms.PROJECT_REVIEW, project)
+
+
+def user_second_factor_required_by_programme(*, user) -> bool:
+    """A vendor member of a project whose programme requires vendors to use a second factor
+    (settings.PORTAL_SECOND_FACTOR_RULES; portal.second_factor asks)."""
+    profile = getattr(user, "profile", None)
+    if profile is None or profile.role != Role.VENDOR:
+        return False
+    return Project.objects.filter(vendor_id=profile.organisation_id,
+                                  programme__vendor_second_factor_required=True).exists()

@@ -37,7 +37,8 @@ def _require_manager(user) -> None:
 
 
 def programme_create(*, user, name: str, code: str, ministry: Organisation, budget_krw: Decimal, starts_on,
-                     ends_on, name_ko: str = "", max_artifact_bytes: int | None = None) -> Programme:
+                     ends_on, name_ko: str = "", max_artifact_bytes: int | None = None,
+                     vendor_second_factor_required: bool = False) -> Programme:
     """Register a programme. Its compliance policy is created by the compliance room on first edit."""
     _require_manager(user)
     if ends_on < starts_on:
@@ -46,7 +47,8 @@ def programme_create(*, user, name: str, code: str, ministry: Organisation, budg
         raise ValidationError({"code": _("A programme with this code already exists.")})
     with transaction.atomic():
         programme = Programme(name=name, name_ko=name_ko, code=code, ministry=ministry, budget_krw=budget_krw,
-                              starts_on=starts_on, ends_on=ends_on)
+                              starts_on=starts_on, ends_on=ends_on,
+                              vendor_second_factor_required=vendor_second_factor_required)
         if max_artifact_bytes:
             programme.max_artifact_bytes = max_artifact_bytes
         programme.full_clean()

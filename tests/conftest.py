@@ -47,6 +47,9 @@ def _isolated_storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.UPLOAD_PARTIAL_DIR = tmp_path / "partial"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Most tests sign in with force_login, which no second factor can follow; the sign-in tests
+    # (tests/portal/test_second_factor.py) and every browser test (tests/e2e/conftest.py) turn it on.
+    settings.PORTAL_SECOND_FACTOR_ENFORCED = False
     # Throttle counters start from zero in every test (the suite posts many dossiers anonymously).
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": str(tmp_path)}}

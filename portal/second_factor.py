@@ -1,0 +1,130 @@
+"""Second factor at sign-in: who needs one, enrolment, verification, recovery codes, resets.
+
+django-otp does the one-time-password work (RFC 6238 TOTP with its own throttling of wrong
+codes, single-use static recovery codes, the verified-device marker in the session); this module
+holds the portal's rules around it:
+
+- ministry staff (administrators, officers, reviewers, auditors) must have a second factor: until
+  they set one up, every page but the set-up page sends them there;
+- anyone who has one must use it at every sign-in (vendors may opt in);
+- a programme can require it of its vendors (``projects`` registers that rule through
+  ``settings.PORTAL_SECOND_FACTOR_RULES``, because portal never imports projects);
+- an administrator's reset removes a person's devices, audited; they enrol again at next sign-in.
+
+WebAuthn passkeys are not offered yet: no maintained Django library covers them with django-otp
+(django-otp-webauthn exists but is young); TOTP with recovery codes is the floor the issue sets.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+from django_otp import devices_for_user, user_has_device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.models import MINISTRY_ROLES
+from portal.services import audit_record
+
+RECOVERY_CODE_COUNT = 10
+PENDING_NAME = "pending"
+
+
+def user_requires_second_factor(*, user) -> bool:
+    """Whether this signed-in person must pass a second factor before using the portal."""
+    if not getattr(settings, "PORTAL_SECOND_FACTOR_ENFORCED", True):
+        return False
+    if not getattr(user, "is_authenticated", False):
+        return False
+    profile = getattr(user, "profile", None)
+    if user.is_superuser or (profile is not None and profile.role in MINISTRY_ROLES):
+        return True
+    if user_has_device(user, confirmed=True):
+        return True  # opted in: a factor once set up is always asked for
+    return any(import_string(rule)(user=user) for rule in getattr(settings, "PORTAL_SECOND_FACTOR_RULES", ()))
+
+
+def user_has_second_factor(*, user) -> bool:
+    return user_has_device(user, confirmed=True)
+
+
+@transaction.atomic
+def totp_pending(*, user) -> TOTPDevice:
+    """The unconfirmed authenticator being set up (made once, so a reload shows the same QR code)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False, name=PENDING_NAME).first()
+    return device or TOTPDevice.objects.create(user=user, confirmed=False, name=PENDING_NAME)
+
+
+@transaction.atomic
+def totp_confirm(*, user, device: TOTPDevice, code: str) -> list[str] | None:
+    """Confirm the authenticator with a code it shows; returns fresh recovery codes, or None when the
+    code is wrong. Any earlier authenticator and recovery codes are replaced."""
+    code = "".join(ch for ch in (code or "") if ch.isdigit())
+    if len(code) != 6 or not device.verify_token(code):
+        return None
+    TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+    device.name = "authenticator"
+    device.confirmed = True
+    device.save(update_fields=["name", "confirmed"])
+    codes = recovery_codes_replace(user=user)
+    audit_record(actor=user, action="second_factor.enrolled", object_type="user", object_id=user.pk,
+                 object_label=user.get_username(), data={"method": "totp", "recovery_codes": len(codes)})
+    return codes
+
+
+@transaction.atomic
+def recovery_codes_replace(*, user) -> list[str]:
+    """Ten new single-use recovery codes (the old ones stop working)."""
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
+    codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    return codes
+
+
+def second_factor_verify(*, user, code: str):
+    """The device that accepts this code (authenticator first, then a recovery code), or None.
+    Wrong authenticator codes slow down (django-otp's throttling); sign-in lockout covers passwords."""
+    code = (code or "").strip().replace(" ", "").lower()
+    if not code:
+        return None
+    for device in devices_for_user(user, confirmed=True, for_verify=True):
+        if isinstance(device, StaticDevice):
+            continue
+        if device.verify_is_allowed()[0] and device.verify_token(code):
+            return device
+    for device in StaticDevice.objects.filter(user=user, confirmed=True):
+        if device.verify_token(code):
+            audit_record(actor=user, action="second_factor.recovery_code_used", object_type="user",
+                         object_id=user.pk, object_label=user.get_username(),
+                         data={"remaining": device.token_set.count()})
+            return device
+    return None
+
+
+def second_factor_wait_seconds(*, user) -> int:
+    """After wrong codes django-otp refuses every code for a doubling delay; how long is left (0 when
+    a code would be tried now)."""
+    from django.utils import timezone
+
+    wait = 0
+    for device in devices_for_user(user, confirmed=None):
+        allowed, data = device.verify_is_allowed()
+        if not allowed and data and data.get("locked_until"):
+            wait = max(wait, int((data["locked_until"] - timezone.now()).total_seconds()) + 1)
+    return wait
+
+
+@transaction.atomic
+def second_factor_reset(*, actor, user) -> int:
+    """An administrator removes a person's second factor (lost phone); audited. They set up a new
+    one at their next sign-in. Returns how many devices were removed."""
+    removed = 0
+    for model in (TOTPDevice, StaticDevice):
+        removed += model.objects.filter(user=user).delete()[1].get(model._meta.label, 0)
+    audit_record(actor=actor, action="second_factor.reset", object_type="user", object_id=user.pk,
+                 object_label=user.get_username(), data={"devices_removed": removed})
+    return removed
