@@ -43,3 +43,31 @@ def test_the_demo_shows_a_derived_model_and_copied_code(settings, tmp_path, caps
     lineage = Finding.objects.filter(submission__project__code="hanbit", check_run__check_name="lineage",
                                      severity="critical")
     assert lineage.exists(), list(Finding.objects.filter(submission__project__code="hanbit").values("code", "title"))
+
+
+def test_demo_staff_sign_in_with_the_printed_second_factor(settings, tmp_path, capsys):
+    """The demo's staff pass a second factor like real staff: seed_demo prints a key for each, and
+    demo_otp gives the current code, which the real verify page accepts."""
+    import io
+    import re
+
+    from django.test import Client
+
+    settings.CODE_INDEX_DIR = tmp_path / "code-index"
+    settings.PORTAL_SECOND_FACTOR_ENFORCED = True
+    call_command("seed_demo", "--no-submit")
+    printed = capsys.readouterr().out
+    line = next(ln for ln in printed.splitlines() if ln.strip().startswith("officer "))
+    password = line.split()[1]
+    assert re.search(r"second factor: key [A-Z2-7]{32}", line)
+    client = Client()
+    assert client.post("/accounts/login/", {"username": "officer", "password": password}).status_code == 302
+    assert client.get("/dashboard/").headers["Location"].startswith("/account/two-factor/verify/")
+    out = io.StringIO()
+    call_command("demo_otp", "officer", stdout=out)
+    code = out.getvalue().strip()
+    assert re.fullmatch(r"\d{6}", code)
+    assert client.post("/account/two-factor/verify/", {"code": code, "next": "/dashboard/"}).status_code == 302
+    assert client.get("/dashboard/").status_code == 200
+    # Vendors of the demo are not asked (the demo programme does not require it of them).
+    assert "second factor" not in next(ln for ln in printed.splitlines() if "-vendor " in ln)

@@ -66,6 +66,7 @@ class Command(BaseCommand):
         logins = self._logins()
         User = get_user_model()
         if Programme.objects.filter(code=PROGRAMME_CODE).exists():
+            self._second_factors()
             if not options["quiet"]:
                 self._print_logins(logins)
             self.stdout.write("Demo data already loaded; nothing changed.")
@@ -112,6 +113,7 @@ class Command(BaseCommand):
                 projects.append((code, project, users[username]))
             for code, project, vendor_user in projects:
                 self._submission(code=code, project=project, user=vendor_user, submit=not options["no_submit"])
+        self._second_factors()
         if not options["quiet"]:
             self._print_logins(logins)
         self.stdout.write(self.style.SUCCESS(f"Demo loaded: programme {PROGRAMME_CODE}, {len(projects)} projects."))
@@ -131,10 +133,32 @@ class Command(BaseCommand):
             path.chmod(0o600)
         return logins
 
+    def _second_factors(self) -> None:
+        """Ministry staff must pass a second factor (portal.second_factor); the demo enrols each demo
+        staff login with an authenticator key, printed with the logins, so a visitor can add it to an
+        app or ask `manage.py demo_otp NAME` for the current code."""
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        User = get_user_model()
+        for username, _role, _display in STAFF:
+            user = User.objects.filter(username=username).first()
+            if user is not None and not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+                TOTPDevice.objects.create(user=user, name="demo authenticator", confirmed=True)
+
     def _print_logins(self, logins: dict[str, str]) -> None:
+        from base64 import b32encode
+
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        keys = {d.user.username: b32encode(d.bin_key).decode()
+                for d in TOTPDevice.objects.filter(confirmed=True, user__username__in=[s[0] for s in STAFF])
+                .select_related("user")}
         self.stdout.write("\nDemo logins (http://127.0.0.1:8000/accounts/login/):")
         for name, password in logins.items():
-            self.stdout.write(f"  {name:<18} {password}")
+            extra = f"  second factor: key {keys[name]}" if name in keys else ""
+            self.stdout.write(f"  {name:<18} {password}{extra}")
+        self.stdout.write("Ministry staff sign in with a second factor: add the key to an authenticator app, or run\n"
+                          "  .venv/bin/python manage.py demo_otp NAME\nfor the current code.")
         self.stdout.write("")
 
     def _references(self) -> list[ReferenceModel]:
