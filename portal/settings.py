@@ -116,6 +116,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal_roles",
             ],
+            # {{ name|shown }}: vendor text with control and invisible characters made visible.
+            "builtins": ["portal.templatetags.portal_text"],
         },
     },
 ]
