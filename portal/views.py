@@ -75,7 +75,8 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     notifications = notifications_for(user=request.user)
     if request.GET.get("unread") == "1":
         notifications = notifications.filter(read_at__isnull=True)
-    page = Paginator(notifications.order_by("-created_at", "-id"), 25).get_page(request.GET.get("page"))
+    page = Paginator(notifications.select_related("actor").order_by("-created_at", "-id"), 25).get_page(
+        request.GET.get("page"))
     return render(request, "portal/notification_list.html",
                   {"page": page, "rows": _notification_rows(page), "unread_only": request.GET.get("unread") == "1"})
 

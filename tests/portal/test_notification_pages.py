@@ -157,3 +157,23 @@ def test_schema_documents_the_notification_endpoints(client, world):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     for path in ["/api/notifications/", "/api/notifications/{id}/read/", "/api/notifications/read-all/"]:
         assert path in schema
+
+
+def test_list_page_query_count_does_not_grow_with_rows(client, world, two_for_vendor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(world.vendor_user)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(reverse("notification-list")).status_code == 200
+        return len(ctx.captured_queries)
+
+    few = count()
+    for n in range(20):
+        notify(kind=Kind.CHECKS_FINISHED, recipients=[world.vendor_user], url=f"/submissions/{n}/",
+               params={"submission": f"alpha v{n}", "open_risks": n}, actor=world.reviewer)
+    assert count() == few
+    # session, user, profile (role), the header count, the page's count and rows (actors joined)
+    assert few == 6
