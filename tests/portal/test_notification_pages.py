@@ -177,3 +177,12 @@ def test_list_page_query_count_does_not_grow_with_rows(client, world, two_for_ve
     assert count() == few
     # session, user, profile (role), the header count, the page's count and rows (actors joined)
     assert few == 6
+
+
+def test_header_language_switcher_also_sets_the_email_language(client, world):
+    client.force_login(world.vendor_user)
+    response = client.post(reverse("set_language"), {"language": "ko", "next": "/projects/"})
+    assert response.status_code == 302
+    assert Profile.objects.get(user=world.vendor_user).language == "ko"
+    client.post(reverse("set_language"), {"language": "xx", "next": "/projects/"})  # not a language we speak
+    assert Profile.objects.get(user=world.vendor_user).language == "ko"
