@@ -61,9 +61,6 @@ _TEXTS = {
     Kind.MILESTONE_DUE: _("Milestone “%(title)s” of %(project)s is due on %(due_on)s"),
     Kind.MILESTONE_OVERDUE: _("Milestone “%(title)s” of %(project)s is overdue (due on %(due_on)s)"),
 }
-# FINDING_RAISED has a count: ngettext needs both forms as literals for makemessages.
-_FINDING_RAISED = ("%(count)s finding raised on %(submission)s by the %(check_label)s check",
-                   "%(count)s findings raised on %(submission)s by the %(check_label)s check")
 
 
 class _Params(dict):
@@ -78,8 +75,10 @@ def notification_text(*, kind: str, params: dict) -> str:
     values = _Params({key: (gettext(value) if key.endswith("_label") and isinstance(value, str) and value else value)
                       for key, value in (params or {}).items()})
     if kind == Kind.FINDING_RAISED:
-        count = int(values.get("count") or 0)
-        return ngettext(_FINDING_RAISED[0], _FINDING_RAISED[1], count) % values
+        # Both forms literal in the call, so makemessages finds them.
+        return ngettext("%(count)s finding raised on %(submission)s by the %(check_label)s check",
+                        "%(count)s findings raised on %(submission)s by the %(check_label)s check",
+                        int(values.get("count") or 0)) % values
     template = _TEXTS.get(kind)
     if template is None:
         return str(kind)
