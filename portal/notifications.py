@@ -53,7 +53,6 @@ EMAIL_DEFAULTS: dict[str, str] = {
 # stays the models' own. ``count`` picks the plural form.
 _TEXTS = {
     Kind.SUBMISSION_RECEIVED: _("%(submission)s was submitted by %(vendor)s"),
-    Kind.CHECKS_FINISHED: _("Every check of %(submission)s has ended: %(open_risks)s open risks to review"),
     Kind.REPLY_RECEIVED: _("The vendor replied to a finding on %(submission)s: %(finding)s"),
     Kind.FINDING_DECIDED: _("A reviewer decided a finding on %(submission)s (%(finding)s): %(decision_label)s"),
     Kind.SUBMISSION_DECIDED: _("%(submission)s was decided: %(decision_label)s"),
@@ -70,6 +69,13 @@ class _Params(dict):
         return "?"
 
 
+def _number(values: dict, key: str) -> int:
+    try:
+        return int(values.get(key) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def notification_text(*, kind: str, params: dict) -> str:
     """The sentence of a notification in the active language."""
     values = _Params({key: (gettext(value) if key.endswith("_label") and isinstance(value, str) and value else value)
@@ -78,7 +84,11 @@ def notification_text(*, kind: str, params: dict) -> str:
         # Both forms literal in the call, so makemessages finds them.
         return ngettext("%(count)s finding raised on %(submission)s by the %(check_label)s check",
                         "%(count)s findings raised on %(submission)s by the %(check_label)s check",
-                        int(values.get("count") or 0)) % values
+                        _number(values, "count")) % values
+    if kind == Kind.CHECKS_FINISHED:
+        return ngettext("Every check of %(submission)s has ended: %(open_risks)s open risk to review",
+                        "Every check of %(submission)s has ended: %(open_risks)s open risks to review",
+                        _number(values, "open_risks")) % values
     template = _TEXTS.get(kind)
     if template is None:
         return str(kind)
