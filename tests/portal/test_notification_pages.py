@@ -186,3 +186,15 @@ def test_header_language_switcher_also_sets_the_email_language(client, world):
     assert Profile.objects.get(user=world.vendor_user).language == "ko"
     client.post(reverse("set_language"), {"language": "xx", "next": "/projects/"})  # not a language we speak
     assert Profile.objects.get(user=world.vendor_user).language == "ko"
+
+
+def test_admin_lists_notifications_read_only(client, world, two_for_vendor):
+    mine, _theirs = two_for_vendor
+    client.force_login(world.admin)
+    assert client.get("/admin/portal/notification/").status_code == 200
+    assert client.get("/admin/portal/notification/add/").status_code == 403
+    client.post(f"/admin/portal/notification/{mine[0].pk}/change/", {"url": "/elsewhere/"})
+    mine[0].refresh_from_db()
+    assert mine[0].url == "/submissions/1/"
+    client.post(f"/admin/portal/notification/{mine[0].pk}/delete/", {"post": "yes"})
+    assert Notification.objects.filter(pk=mine[0].pk).exists()

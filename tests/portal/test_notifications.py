@@ -304,3 +304,17 @@ def test_milestones_due_and_overdue_are_announced_once_per_state(world, settings
     soon.save()
     milestone_reminders_send(today=today + datetime.timedelta(days=9))
     assert rows(Kind.MILESTONE_OVERDUE).count() == 2
+
+
+def test_digest_is_written_in_each_recipients_language(world):
+    Profile.objects.filter(user=world.reviewer).update(language="ko")
+    for person in (world.reviewer, world.officer):
+        notify(kind=Kind.DOSSIER_ISSUED, recipients=[person], url="/submissions/1/#h-dossiers",
+               params={"dossier": "D-2026-000001", "submission": "alpha v1"})
+    notification_digest_send()
+    [korean] = to(world.reviewer)
+    [english] = to(world.officer)
+    assert korean.subject == "거버넌스 포털 알림 1건"
+    assert "alpha v1의 보고서 D-2026-000001이(가) 발급되어 내려받을 수 있습니다" in korean.body
+    assert english.subject == "1 notification from the governance portal"
+    assert "Dossier D-2026-000001 of alpha v1 is issued and ready to download" in english.body
