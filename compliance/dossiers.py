@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compliance.models import Dossier
+from compliance.notifications import dossier_issued_notify
 from compliance.services.leases import LeasedJob
 from portal.models import Role
 from portal.selectors import user_role
@@ -149,6 +150,7 @@ def _store(dossier: Dossier, pdf: bytes, actor) -> bool:
                      object_label=owned.number, submission_id=owned.submission_id,
                      project_id=dossier.submission.project_id,
                      data={"sha256": digest, "size": len(pdf), "attempt": owned.attempts})
+        dossier_issued_notify(dossier=owned)
     dossier.refresh_from_db()
     return True
 

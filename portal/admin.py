@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from portal.models import ApiToken, AuditCheckpoint, AuditEvent, Organisation, Profile
+from portal.models import ApiToken, AuditCheckpoint, AuditEvent, Notification, Organisation, Profile
 
 
 @admin.register(Organisation)
@@ -24,7 +24,7 @@ def second_factor_reset_action(modeladmin, request, queryset):
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
     actions = [second_factor_reset_action]
-    list_display = ["user", "display_name", "role", "organisation"]
+    list_display = ["user", "display_name", "role", "organisation", "language"]
     list_filter = ["role", "organisation__kind"]
     search_fields = ["user__username", "display_name", "organisation__name"]
     list_select_related = ["user", "organisation"]
@@ -92,3 +92,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
         for token in queryset:
             token_revoke(user=request.user, token=token)
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Read-only: notifications are written by portal.notifications.notify and read by their recipient."""
+
+    list_display = ["id", "created_at", "recipient", "kind", "url", "read_at", "email_mode", "emailed_at"]
+    list_filter = ["kind", "email_mode"]
+    search_fields = ["recipient__username", "url"]
+    list_select_related = ["recipient"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,15 +1,17 @@
-"""API plumbing shared by every app (service errors become clear 400/403 answers), and API tokens."""
+"""API plumbing shared by every app (service errors become clear 400/403 answers), and the
+portal room's own endpoints: the reader's API tokens and notifications."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from portal.models import ApiToken
+from portal.models import ApiToken, Notification
 from portal.tokens import EXPIRY_CHOICES_DAYS, token_create, token_revoke, tokens_of
 
 
@@ -67,3 +69,65 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.
 
     def perform_destroy(self, instance):
         token_revoke(user=self.request.user, token=instance)
+# --- notifications ------------------------------------------------------------------------------
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    """A notification with its sentence in the request's language."""
+
+    text = serializers.SerializerMethodField(help_text="The notification's sentence, in the request's language.")
+    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    is_read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "kind_display", "text", "url", "params", "actor", "created_at", "read_at", "is_read"]
+        read_only_fields = fields
+
+    def get_text(self, obj) -> str:
+        from portal.notifications import notification_text
+
+        return notification_text(kind=obj.kind, params=obj.params)
+
+    def get_is_read(self, obj) -> bool:
+        return obj.read_at is not None
+
+
+class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your own notifications, newest first (``?unread=1``: unread only). Another person's
+    notification answers 404, like a missing one."""
+
+    serializer_class = NotificationSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        from portal.selectors import notifications_for
+
+        queryset = notifications_for(user=self.request.user).select_related("actor").order_by("-created_at", "-id")
+        if self.request.query_params.get("unread") == "1":
+            queryset = queryset.filter(read_at__isnull=True)
+        return queryset
+
+    def get_object(self):
+        from portal.selectors import notification_get_for_user
+
+        return notification_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=None, responses=NotificationSerializer,
+                   description="Mark one of your notifications as read (already read: unchanged).")
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        from portal.notifications import notification_mark_read
+
+        notification = notification_mark_read(user=request.user, notification=self.get_object())
+        return Response(self.get_serializer(notification).data)
+
+    @extend_schema(request=None, responses=inline_serializer("NotificationsMarkedRead",
+                                                             {"marked": serializers.IntegerField()}),
+                   description="Mark all your unread notifications as read; answers how many were.")
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request):
+        from portal.notifications import notifications_mark_all_read
+
+        return Response({"marked": notifications_mark_all_read(user=request.user)})

@@ -12,3 +12,13 @@ def portal_roles(request) -> dict:
         "can_manage": user_can_manage(user=user) if user is not None else False,
         "is_vendor": role == Role.VENDOR,
     }
+
+
+def notification_badge(request) -> dict:
+    """The header's unread count: one indexed COUNT per rendered page (none for anonymous visitors)."""
+    from portal.selectors import notification_unread_count
+
+    user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return {"notification_unread": 0}
+    return {"notification_unread": notification_unread_count(user=user)}

@@ -66,3 +66,24 @@ class SecondFactorMiddleware:
 
                 return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
+class LanguagePreferenceMiddleware:
+    """The header's language switcher (Django's ``set_language``) also becomes the language of a
+    signed-in person's e-mails (``Profile.language``), so choosing 한국어 once is enough."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._path = None
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.method == "POST" and response.status_code in (302, 204):
+            if self._path is None:
+                from django.urls import reverse
+
+                self._path = reverse("set_language")
+            user = getattr(request, "user", None)
+            if request.path == self._path and getattr(user, "is_authenticated", False):
+                from portal.notifications import user_language_save
+
+                user_language_save(user=user, language=request.POST.get("language", ""))
+        return response

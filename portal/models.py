@@ -53,6 +53,9 @@ class Profile(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="members")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     display_name = models.CharField(_("display name"), max_length=200, blank=True)
+    # The language of the e-mails this person receives (pages follow the browser or the switcher).
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES,
+                                default=settings.LANGUAGE_CODE)
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_role_display()}, {self.organisation})"
@@ -209,3 +212,64 @@ class ApiToken(AbstractAuthToken):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.token_key}…, {self.user})"
+class Notification(models.Model):
+    """Something that happened which one person should know about.
+
+    The text is never stored: it is rendered from ``kind`` and ``params`` in the reader's
+    language (``portal.notifications.notification_text``), so the same row reads in English on
+    one page and in Korean in an e-mail. The row is also the e-mail's outbox: ``email_mode`` is
+    the recipient's preference when it was created, ``emailed_at`` is set once it went out.
+    """
+
+    class Kind(models.TextChoices):
+        SUBMISSION_RECEIVED = "submission_received", _("Submission received")
+        CHECKS_FINISHED = "checks_finished", _("Checks finished")
+        FINDING_RAISED = "finding_raised", _("Findings raised")
+        REPLY_RECEIVED = "reply_received", _("Reply received on a finding")
+        FINDING_DECIDED = "finding_decided", _("Finding decided")
+        SUBMISSION_DECIDED = "submission_decided", _("Submission decided")
+        DOSSIER_ISSUED = "dossier_issued", _("Dossier issued")
+        MILESTONE_DUE = "milestone_due", _("Milestone due soon")
+        MILESTONE_OVERDUE = "milestone_overdue", _("Milestone overdue")
+
+    class EmailMode(models.TextChoices):
+        IMMEDIATELY = "immediately", _("Immediately")
+        DIGEST = "digest", _("Daily digest")
+        NEVER = "never", _("Never")
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    # A path on this portal ("/submissions/12/"); e-mails prefix it with PORTAL_BASE_URL.
+    url = models.CharField(max_length=500)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    email_mode = models.CharField(max_length=16, choices=EmailMode.choices, default=EmailMode.NEVER)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("notification")
+        # The header's unread count and the list page read by recipient, unread first.
+        indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id} ({self.url})"
+
+
+class NotificationPreference(models.Model):
+    """How one person wants to be e-mailed about one kind of notification (absent: the default,
+    ``portal.notifications.EMAIL_DEFAULTS``)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="notification_preferences")
+    kind = models.CharField(max_length=32, choices=Notification.Kind.choices)
+    email = models.CharField(_("e-mail"), max_length=16, choices=Notification.EmailMode.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind}: {self.email}"

@@ -97,3 +97,29 @@ def audit_chain_verify(*, positions: Iterable[int] = ()) -> ChainReport:
         prev, head_id, head_seq = event.entry_hash, event.pk, event.seq
     unsealed = AuditEvent.objects.filter(seq__isnull=True).count()
     return ChainReport(first_bad is None, count, prev, head_id, first_bad, reasons, unsealed, hashes_at, head_seq)
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+def notifications_for(*, user):
+    """The user's own notifications, newest first; nobody else's, ever."""
+    from portal.models import Notification
+
+    if not getattr(user, "is_authenticated", False):
+        return Notification.objects.none()
+    return Notification.objects.filter(recipient=user)
+
+
+def notification_get_for_user(*, user, pk):
+    """One of the user's notifications, or Http404 for missing, someone else's and malformed ids alike."""
+    from django.http import Http404
+
+    try:
+        return notifications_for(user=user).get(pk=pk)
+    except (ValueError, TypeError, notifications_for(user=user).model.DoesNotExist):
+        raise Http404("not found") from None
+
+
+def notification_unread_count(*, user) -> int:
+    """The header's count: one indexed COUNT (recipient, read_at)."""
+    return notifications_for(user=user).filter(read_at__isnull=True).count()

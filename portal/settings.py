@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -96,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
+    "portal.middleware.LanguagePreferenceMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -115,6 +117,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal_roles",
+                "portal.context_processors.notification_badge",
             ],
             # {{ name|shown }}: vendor text with control and invisible characters made visible.
             "builtins": ["portal.templatetags.portal_text"],
@@ -359,13 +362,28 @@ AUDIT_CHECKPOINT_INTERVAL_S = float(os.environ.get("PORTAL_AUDIT_CHECKPOINT_INTE
 # behind licence scans (issue #11). A reconcile message older than one interval is dropped
 # unrun (`expires`), so a control worker that was away never works through a backlog of them.
 CONTROL_QUEUE = "control"
+# Notifications (portal.notifications): an immediate e-mail is a short SMTP exchange, so it
+# rides the default `light` queue beside intake (CELERY_TASK_DEFAULT_QUEUE); the daily digest
+# and the milestone reminders come from beat and run on `control`, like the audit checkpoint.
+NOTIFY_DIGEST_HOUR_UTC = int(os.environ.get("PORTAL_NOTIFY_DIGEST_HOUR_UTC", "23"))  # 08:00 in Seoul
+NOTIFY_MILESTONE_HOUR_UTC = int(os.environ.get("PORTAL_NOTIFY_MILESTONE_HOUR_UTC", "22"))  # 07:00 in Seoul
 CELERY_TASK_ROUTES = {"compliance.reconcile_check_runs": {"queue": CONTROL_QUEUE},
-                      "portal.audit_checkpoint": {"queue": CONTROL_QUEUE}}
+                      "portal.audit_checkpoint": {"queue": CONTROL_QUEUE},
+                      "portal.notification_email": {"queue": CELERY_TASK_DEFAULT_QUEUE},
+                      "portal.notification_digest": {"queue": CONTROL_QUEUE},
+                      "projects.milestone_reminders": {"queue": CONTROL_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "reconcile-check-runs": {"task": "compliance.reconcile_check_runs", "schedule": RECONCILE_INTERVAL_S,
                              "options": {"queue": CONTROL_QUEUE, "expires": RECONCILE_INTERVAL_S}},
     "audit-checkpoint": {"task": "portal.audit_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_S,
                          "options": {"queue": CONTROL_QUEUE}},
+    # Daily; a missed day is caught up by the next run (both tasks work from the rows, not the date).
+    "notification-digest": {"task": "portal.notification_digest",
+                            "schedule": crontab(hour=NOTIFY_DIGEST_HOUR_UTC, minute=0),
+                            "options": {"queue": CONTROL_QUEUE}},
+    "milestone-reminders": {"task": "projects.milestone_reminders",
+                            "schedule": crontab(hour=NOTIFY_MILESTONE_HOUR_UTC, minute=0),
+                            "options": {"queue": CONTROL_QUEUE}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A running check renews its lease at every progress report; a run whose lease
@@ -389,6 +407,26 @@ DOSSIER_SIGNING_GENERATE = EMBEDDED or env_bool("DOSSIER_SIGNING_GENERATE", Fals
 DOSSIER_TSA_URL = os.environ.get("DOSSIER_TSA_URL", "")
 # Printed in every dossier's verification section: where a reader checks the file.
 DOSSIER_VERIFY_URL = os.environ.get("DOSSIER_VERIFY_URL", "http://127.0.0.1:8000/verify/")
+
+# --- Notifications and e-mail (portal.notifications) ---------------------------------
+# E-mails link to pages with absolute URLs built on this (no request to take the host from).
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Milestones due within this many days are announced to the vendor and the officers.
+NOTIFY_MILESTONE_DAYS = int(os.environ.get("PORTAL_NOTIFY_MILESTONE_DAYS", "7"))
+# The demo prints e-mails on the worker's console; production sets the SMTP backend and
+# EMAIL_HOST & co (README, "Configuration"). The file backend writes one file per message.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+# A mail server that accepts the connection and never answers must not hold a worker for ever.
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "20"))
+if os.environ.get("EMAIL_FILE_PATH"):
+    EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "portal@localhost")
 
 # --- Transport and browser security (README, "Configuration"; THREAT_MODEL.md) -----------
 # Production (a DATABASE_URL is set) defaults to HTTPS only: HSTS for a year on every subdomain,

@@ -22,6 +22,7 @@ router.register("findings", compliance_api.FindingViewSet, basename="api-finding
 router.register("dossiers", compliance_api.DossierViewSet, basename="api-dossier")
 router.register("submission-decisions", compliance_api.SubmissionDecisionViewSet, basename="api-submission-decision")
 router.register("tokens", portal_api.ApiTokenViewSet, basename="api-token")
+router.register("notifications", portal_api.NotificationViewSet, basename="api-notification")
 
 urlpatterns = [
     path("", portal_views.home, name="home"),
@@ -68,6 +69,12 @@ urlpatterns = [
     path("verify/", compliance_views.dossier_verify_page, name="dossier-verify"),
     path("workers/", compliance_views.workers, name="workers"),
     path("references/", compliance_views.reference_list, name="reference-list"),
+    # Notifications (issue #13): the list, following one, marking read, e-mail settings
+    path("notifications/", portal_views.notification_list, name="notification-list"),
+    path("notifications/settings/", portal_views.notification_settings, name="notification-settings"),
+    path("notifications/read-all/", portal_views.notification_read_all, name="notification-read-all"),
+    path("notifications/<int:pk>/open/", portal_views.notification_open, name="notification-open"),
+    path("notifications/<int:pk>/read/", portal_views.notification_read, name="notification-read"),
     # API
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -88,6 +88,44 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     return response
 
 
+# --- notifications ------------------------------------------------------------------------------
+
+def _notification_rows(notifications) -> list[dict]:
+    from portal.notifications import notification_text
+
+    return [{"n": n, "text": notification_text(kind=n.kind, params=n.params)} for n in notifications]
+
+
+@login_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """The user's notifications, newest first, unread ones marked; 25 a page."""
+    from portal.selectors import notifications_for
+
+    notifications = notifications_for(user=request.user)
+    if request.GET.get("unread") == "1":
+        notifications = notifications.filter(read_at__isnull=True)
+    page = Paginator(notifications.select_related("actor").order_by("-created_at", "-id"), 25).get_page(
+        request.GET.get("page"))
+    return render(request, "portal/notification_list.html",
+                  {"page": page, "rows": _notification_rows(page), "unread_only": request.GET.get("unread") == "1"})
+
+
+def _safe_path(url: str) -> str:
+    """A stored link is a path on this portal; anything else goes to the list."""
+    return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else "/notifications/"
+
+
+@login_required
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Follow a notification to its page; opening it marks it read."""
+    from portal.notifications import notification_mark_read
+    from portal.selectors import notification_get_for_user
+
+    notification = notification_get_for_user(user=request.user, pk=pk)
+    notification_mark_read(user=request.user, notification=notification)
+    return redirect(_safe_path(notification.url))
+
+
 @login_required
 @require_POST
 def api_token_revoke(request: HttpRequest, token_key: str) -> HttpResponse:
@@ -180,3 +218,53 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/two_factor_verify.html", {
         "error": error, "next": request.POST.get("next") or request.GET.get("next", "")},
         status=400 if error else 200)
+
+
+@login_required
+@require_POST
+def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
+    from portal.notifications import notification_mark_read
+    from portal.selectors import notification_get_for_user
+
+    notification = notification_get_for_user(user=request.user, pk=pk)
+    notification_mark_read(user=request.user, notification=notification)
+    return redirect("notification-list")
+
+
+@login_required
+@require_POST
+def notification_read_all(request: HttpRequest) -> HttpResponse:
+    from django.contrib import messages
+    from django.utils.translation import ngettext
+
+    from portal.notifications import notifications_mark_all_read
+
+    count = notifications_mark_all_read(user=request.user)
+    messages.success(request, ngettext("%(count)d notification marked as read.",
+                                       "%(count)d notifications marked as read.", count) % {"count": count})
+    return redirect("notification-list")
+
+
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    """Per kind: e-mail immediately, in the daily digest or never; and the e-mails' language."""
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext as _
+
+    from portal.forms import NotificationPreferencesForm
+    from portal.notifications import notification_preferences_for, notification_preferences_update, user_language
+
+    form = NotificationPreferencesForm(request.POST or None, modes=notification_preferences_for(user=request.user),
+                                       language=user_language(request.user))
+    if request.method == "POST" and form.is_valid():
+        try:
+            notification_preferences_update(user=request.user, email_modes=form.email_modes(),
+                                            language=form.cleaned_data["language"])
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("Notification settings saved."))
+            return redirect("notification-settings")
+    return render(request, "portal/notification_settings.html", {"form": form})

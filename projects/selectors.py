@@ -97,3 +97,27 @@ def user_second_factor_required_by_programme(*, user) -> bool:
         return False
     return Project.objects.filter(vendor_id=profile.organisation_id,
                                   programme__vendor_second_factor_required=True).exists()
+# --- who is told (portal.notifications) ----------------------------------------------------------
+
+def project_reviewer_ids(*, project: Project) -> list[int]:
+    """Reviewers assigned to the project (their direct review permission on it, projects.services.reviewer_assign)."""
+    from projects.models import ProjectUserObjectPermission
+
+    return list(ProjectUserObjectPermission.objects.filter(
+        content_object=project, permission__codename=perms.PROJECT_REVIEW_CODENAME,
+        user__profile__role=Role.REVIEWER).values_list("user_id", flat=True))
+
+
+def project_vendor_member_ids(*, project: Project) -> list[int]:
+    """The vendor organisation's members, who see and submit the project."""
+    from django.contrib.auth import get_user_model
+
+    return list(get_user_model().objects.filter(profile__organisation_id=project.vendor_id,
+                                                profile__role=Role.VENDOR).values_list("pk", flat=True))
+
+
+def programme_officer_ids() -> list[int]:
+    """Programme officers, who run every programme's registry."""
+    from django.contrib.auth import get_user_model
+
+    return list(get_user_model().objects.filter(profile__role=Role.OFFICER).values_list("pk", flat=True))

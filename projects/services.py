@@ -15,6 +15,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -22,12 +23,14 @@ from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
 from portal import permissions as perms
-from portal.models import Organisation, Role
+from portal.models import Notification, Organisation, Role
+from portal.notifications import notify
 from portal.selectors import user_can_manage, user_role
 from portal.services import audit_record, organisation_group, user_create
 from projects import limits
 from projects.models import Declaration, Milestone, Programme, Project, Submission
-from projects.selectors import user_can_submit
+from projects.selectors import (programme_officer_ids, project_reviewer_ids, project_vendor_member_ids,
+                                user_can_submit)
 from projects.signals import submission_submitted
 
 
@@ -298,6 +301,10 @@ def submission_submit(*, user, submission: Submission) -> Submission:
                      data={"artifacts": list(submission.artifacts.values_list("sha256", flat=True)),
                            "declaration_sha256": declaration.signed_sha256})
         submission_submitted.send(sender=Submission, submission=submission, user=user)
+        notify(kind=Notification.Kind.SUBMISSION_RECEIVED,
+               recipients=[*programme_officer_ids(), *project_reviewer_ids(project=submission.project)],
+               url=reverse("submission-detail", kwargs={"pk": submission.pk}), actor=user,
+               params={"submission": str(submission), "vendor": submission.project.vendor.name})
     return submission
 
 
@@ -305,3 +312,39 @@ def submission_status_set(*, submission: Submission, status: str) -> None:
     """Set a submission's status without touching anything else (used by the compliance room)."""
     Submission.objects.filter(pk=submission.pk).update(status=status, updated_at=timezone.now())
     submission.status = status
+
+
+MILESTONE_DONE_PROJECTS = (Project.Status.ELIMINATED, Project.Status.COMPLETED)
+
+
+def milestone_reminders_send(*, today=None) -> dict:
+    """Tell each open milestone's vendor members and the programme officers that it is due
+    within ``NOTIFY_MILESTONE_DAYS`` days, and again once it is overdue: once per milestone,
+    state and due date (a milestone moved to a later date is announced again), however often
+    this runs. Daily from beat (``projects.milestone_reminders``)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    today = today or timezone.localdate()
+    horizon = today + timedelta(days=settings.NOTIFY_MILESTONE_DAYS)
+    officers = programme_officer_ids()
+    counts = {"due": 0, "overdue": 0}
+    milestones = (Milestone.objects.filter(completed_on__isnull=True, due_on__lte=horizon)
+                  .exclude(project__status__in=MILESTONE_DONE_PROJECTS).select_related("project"))
+    for milestone in milestones:
+        overdue = milestone.due_on < today
+        kind = Notification.Kind.MILESTONE_OVERDUE if overdue else Notification.Kind.MILESTONE_DUE
+        due_on = milestone.due_on.isoformat()
+        told = set(Notification.objects.filter(kind=kind, params__milestone=milestone.pk, params__due_on=due_on)
+                   .values_list("recipient_id", flat=True))
+        recipients = set(officers) | set(project_vendor_member_ids(project=milestone.project))
+        if not recipients - told:
+            continue
+        with transaction.atomic():
+            rows = notify(kind=kind, recipients=recipients - told,
+                          url=reverse("project-detail", kwargs={"pk": milestone.project_id}),
+                          params={"milestone": milestone.pk, "due_on": due_on, "title": milestone.title,
+                                  "project": str(milestone.project)})
+        counts["overdue" if overdue else "due"] += len(rows)
+    return counts

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from compliance.models import CheckRun, Finding, FindingDecision, SubmissionDecision
+from compliance.notifications import finding_decided_notify, submission_decided_notify
 from portal.services import audit_record
 from projects.limits import limit_text
 from projects.models import Artifact, Submission
@@ -32,6 +33,7 @@ def finding_decide(*, user, finding: Finding, decision: str, justification: str 
                      project_id=finding.submission.project_id,
                      data={"decision": decision, "justification": justification})
         artifact_quarantine_follow(user=user, finding=finding, decision=decision)
+        finding_decided_notify(user=user, finding=finding, decision=decision)
     return record
 
 
@@ -111,4 +113,5 @@ def submission_decide(*, user, submission: Submission, decision: str, justificat
         audit_record(actor=user, action="submission.decide", object_type="submission", object_id=submission.pk,
                      object_label=str(submission), submission_id=submission.pk, project_id=submission.project_id,
                      data={"decision": decision, "justification": justification})
+        submission_decided_notify(user=user, submission=submission, decision=decision)
     return record

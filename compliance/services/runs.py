@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from compliance.broker import task_send
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome, check_registry, checks_for, finding_text
 from compliance.models import CheckRun, Finding
+from compliance.notifications import checks_finished_notify, findings_raised_notify
 from compliance.services.leases import LeasedJob, LeaseKeeper
 from portal.selectors import user_can_manage
 from portal.services import audit_record
@@ -287,6 +288,9 @@ def _finish(*, run: CheckRun, state: str, verdict: str = "", summary: dict | Non
         owned.finished_at = timezone.now()
         owned.lease_expires_at = None
         owned.save()
+        spec = check_registry().get(owned.check_name)
+        findings_raised_notify(submission=owned.submission, check_label=spec.label if spec else owned.check_name,
+                               findings=findings)
         if owned.check_name == "intake" and state == CheckRun.State.SUCCEEDED:
             _artifact_intake_result(artifact=owned.artifact, verdict=verdict, summary=owned.summary)
         if owned.check_name == "intake":
@@ -310,13 +314,21 @@ def _artifact_intake_result(*, artifact: Artifact, verdict: str, summary: dict) 
 
 
 def submission_status_recompute(*, submission_id: int) -> None:
-    """A submission whose checks all ended moves from 'checking' to 'checked'."""
+    """A submission whose checks all ended moves from 'checking' to 'checked'; the move (one
+    conditional UPDATE, so once however many runs end together) tells the vendor and reviewers."""
     unfinished = CheckRun.objects.filter(submission_id=submission_id).exclude(
         state__in=CheckRun.FINISHED_STATES).exists()
-    target = Submission.Status.CHECKING if unfinished else Submission.Status.CHECKED
-    Submission.objects.filter(pk=submission_id, status__in=[Submission.Status.SUBMITTED,
-                                                            Submission.Status.CHECKING,
-                                                            Submission.Status.CHECKED]).update(status=target)
+    if unfinished:
+        Submission.objects.filter(pk=submission_id, status__in=[Submission.Status.SUBMITTED,
+                                                                Submission.Status.CHECKING,
+                                                                Submission.Status.CHECKED]).update(
+            status=Submission.Status.CHECKING)
+        return
+    moved = Submission.objects.filter(pk=submission_id, status__in=[Submission.Status.SUBMITTED,
+                                                                    Submission.Status.CHECKING]).update(
+        status=Submission.Status.CHECKED)
+    if moved:
+        checks_finished_notify(submission_id=submission_id)
 
 
 class _LeaseKeeper(LeaseKeeper):
