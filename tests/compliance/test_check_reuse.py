@@ -90,6 +90,9 @@ def test_replacing_a_file_runs_checks_on_it_alone_and_reuses_the_rest(world, cli
     assert page.count("carried over from v1") == 1  # README.md; notes.txt was uploaded again
     assert page.count("reused from v1") == 2
     assert f'href="{reverse("submission-detail", args=[v1.pk])}"' in page
+    # The reopened finding shows the earlier version's decision as context.
+    assert "Decided there: False positive by" in page and "checked by hand" in page
+    assert page.count("Also found in v1") == Finding.objects.filter(submission=v2, carried_from__isnull=False).count()
 
 
 def test_a_changed_declaration_input_the_check_reads_prevents_reuse(world, settings, tmp_path, capsys):
