@@ -182,3 +182,29 @@ def test_a_staff_rerun_of_a_reused_check_runs_it_for_real(world):
     assert check_run_execute(run_id=run.pk, worker="in-process") == CheckRun.State.SUCCEEDED
     run.refresh_from_db()
     assert run.reused_from_id is None and run.reuse_key and run.attempts == 1
+
+
+def test_the_dossier_says_which_results_were_reused_and_why(world):
+    from compliance.dossier.context import dossier_context_build
+    from compliance.dossier.render import dossier_html_render
+
+    v1 = signed_submission(world=world, files={"notes.txt": ("other", NOTES)}, submit=True)
+    _run_all(v1)
+    v2 = services.submission_open(user=world.vendor_user, project=world.project)
+    upload_bytes(user=world.vendor_user, submission=v2, name="more.txt", data=b"more notes\n")
+    v2 = _sign_and_submit(world, v2)
+    _run_all(v2)
+    reused = CheckRun.objects.get(submission=v2, artifact__original_name="notes.txt")
+    earlier = CheckRun.objects.get(submission=v1, artifact__original_name="notes.txt")
+    assert reused.reused_from_id == earlier.pk
+
+    context = dossier_context_build(submission=v2, lang="en")
+    by_name = {c.name: c for c in context.checks}
+    assert [(c.reused_from_version, c.reused_from_run) for c in context.checks if c.reused_from_version] == [(1, earlier.pk)]
+    assert any(c.reused_from_version is None and "more.txt" in c.name for c in context.checks), by_name
+    html = dossier_html_render(context=context)
+    sha = reused.artifact.sha256
+    assert f"the result of check run {earlier.pk} of v1 is reused" in html and sha in html
+    assert html.count("Not run again in this version") == 1, "the check that ran is not said to be reused"
+    korean = dossier_html_render(context=dossier_context_build(submission=v2, lang="ko"))
+    assert "v1의 검증 실행" in korean and "재사용합니다" in korean

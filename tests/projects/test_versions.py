@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
@@ -70,7 +71,7 @@ def test_the_declaration_is_copied_as_an_unsigned_draft(world):
     # The earlier signature still stands on the earlier version.
     signed.refresh_from_db()
     assert signed.is_signed
-    with pytest.raises(Exception, match="Sign the declaration"):
+    with pytest.raises(ValidationError, match="Sign the declaration"):
         services.submission_submit(user=world.vendor_user, submission=v2)
 
 
@@ -88,7 +89,7 @@ def test_removing_a_carried_file_keeps_the_earlier_versions_copy(world, django_c
     carried = v2.artifacts.get(original_name="notes.txt")
     stored = carried.file.name
 
-    with pytest.raises(Exception):  # the same bytes are already in the version
+    with pytest.raises(ValidationError, match="already in the submission as notes.txt"):
         upload_bytes(user=world.vendor_user, submission=v2, name="notes-again.txt", data=FILES["notes.txt"][1])
     with django_capture_on_commit_callbacks(execute=True):  # storage is touched after commit
         uploads.artifact_delete(user=world.vendor_user, artifact=carried)
