@@ -109,5 +109,11 @@ def check_run_try_reuse(*, run: CheckRun) -> bool:
     source = check_run_reusable(run=run, key=key)
     if source is None:
         return False
+    # Held while its result and findings are copied: a staff re-run of the earlier run finishing
+    # now (``_finish`` locks the same row) cannot replace its findings halfway through the copy.
+    source = (CheckRun.objects.select_for_update(of=("self",)).select_related("submission")
+              .filter(pk=source.pk, state=CheckRun.State.SUCCEEDED, reuse_key=key).first())
+    if source is None:
+        return False
     check_run_reuse(run=run, source=source, key=key)
     return True
