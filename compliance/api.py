@@ -26,7 +26,7 @@ class CheckRunSerializer(serializers.ModelSerializer):
         model = CheckRun
         fields = ["id", "submission", "artifact", "artifact_name", "check_name", "state", "progress", "step",
                   "verdict", "summary", "error", "engine_version", "inputs", "worker", "attempts", "queued_at",
-                  "started_at", "finished_at"]
+                  "started_at", "finished_at", "reused_from"]
         read_only_fields = fields
 
 

@@ -148,6 +148,14 @@ class CheckRun(models.Model):
     # When its task was last handed to the broker; null while the broker could not take it
     # (down at submit time): the row is the outbox, and the reconciler sends such runs (issue #11).
     sent_at = models.DateTimeField(null=True, blank=True)
+    # SHA-256 over the check's name, its engine version and every input it reads (the file, and the
+    # declaration and policy parts the check uses: compliance.checks.CheckSpec.reuse_inputs), taken
+    # when the run succeeded; blank when unknown or when an input changed while it ran. A later
+    # version of the same project whose run has the same key reuses this result (compliance.services.reuse).
+    reuse_key = models.CharField(max_length=64, blank=True, db_index=True)
+    # The earlier run (same project, same key) whose result this run took over without running.
+    reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="reused_by")
 
     class Meta:
         ordering = ["artifact_id", "check_name"]
@@ -200,6 +208,10 @@ class Finding(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
     vendor_reply = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The finding of an earlier version this one repeats, when its check run was reused: the new
+    # finding is open, and the earlier one's decisions are shown beside it as context.
+    carried_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="carried_to")
 
     class Meta:
         ordering = ["id"]

@@ -149,8 +149,9 @@ def projects_with_open_counts(projects) -> list:
 
 def submission_findings_grouped(*, submission: Submission) -> list[tuple[str, str, list[Finding]]]:
     """Findings of a submission grouped by severity, most severe first."""
-    findings = list(submission.findings.select_related("check_run", "check_run__artifact")
-                    .prefetch_related("decisions__decided_by").order_by("id"))
+    findings = list(submission.findings.select_related("check_run", "check_run__artifact",
+                                                       "carried_from__submission")
+                    .prefetch_related("decisions__decided_by", "carried_from__decisions__decided_by").order_by("id"))
     groups = []
     for severity in Finding.SEVERITY_ORDER:
         items = [f for f in findings if f.severity == severity]

@@ -96,14 +96,15 @@ def _submission_context(request: HttpRequest, submission) -> dict:
     project = submission.project
     groups = submission_findings_grouped(submission=submission)
     _finding_presentation(groups)
-    runs = list(submission.check_runs.select_related("artifact").order_by("artifact_id", "check_name"))
+    runs = list(submission.check_runs.select_related("artifact", "reused_from__submission")
+                .order_by("artifact_id", "check_name"))
     return {
         "submission": submission,
         "project": project,
         # The same open risks as the dossier's summary (Finding.is_open_risk), most severe first.
         "open_risks": [finding for _severity, _label, findings in groups for finding in findings if finding.is_open_risk],
         "declaration": getattr(submission, "declaration", None),
-        "artifacts": submission.artifacts.select_related("uploaded_by"),
+        "artifacts": submission.artifacts.select_related("uploaded_by", "carried_from__submission"),
         "runs": runs,
         "runs_finished": all(r.state in CheckRun.FINISHED_STATES for r in runs),
         "finding_groups": groups,

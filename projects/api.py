@@ -71,8 +71,9 @@ class DeclarationSerializer(serializers.ModelSerializer):
 class ArtifactSerializer(serializers.ModelSerializer):
     class Meta:
         model = Artifact
+        # carried_from: the previous version's artifact this row took over by reference (same stored file).
         fields = ["id", "submission", "kind", "original_name", "size", "sha256", "detected_kind", "status",
-                  "uploaded_at"]
+                  "uploaded_at", "carried_from"]
         read_only_fields = fields
 
 
@@ -93,10 +94,15 @@ class SubmissionSerializer(serializers.ModelSerializer):
     project = serializers.IntegerField(source="project_id")
     note = serializers.CharField(required=False, allow_blank=True, **limits.text_field_kwargs("note"))
     declaration = DeclarationSerializer(read_only=True)
+    carry_over = serializers.BooleanField(
+        write_only=True, required=False, default=True,
+        help_text="Start from the latest version (its files by reference, its declaration unsigned); "
+                  "false starts empty.")
 
     class Meta:
         model = Submission
-        fields = ["id", "project", "number", "status", "note", "created_at", "submitted_at", "declaration"]
+        fields = ["id", "project", "number", "status", "note", "created_at", "submitted_at", "declaration",
+                  "carry_over"]
         read_only_fields = ["id", "number", "status", "created_at", "submitted_at", "declaration"]
 
 
@@ -181,7 +187,8 @@ class SubmissionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def perform_create(self, serializer):
         project = project_get_for_user(user=self.request.user, pk=serializer.validated_data["project_id"])
         serializer.instance = services.submission_open(user=self.request.user, project=project,
-                                                       note=serializer.validated_data.get("note", ""))
+                                                       note=serializer.validated_data.get("note", ""),
+                                                       carry_over=serializer.validated_data.get("carry_over", True))
 
     @extend_schema(request=DeclarationSerializer, responses=DeclarationSerializer)
     @action(detail=True, methods=["get", "put"])

@@ -88,8 +88,13 @@ class VendorInviteForm(forms.Form):
 
 
 class SubmissionOpenForm(forms.Form):
+    CARRY_OVER, EMPTY = "carry_over", "empty"
+
     note = forms.CharField(label=_("Note to reviewers"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
                            **limits.text_field_kwargs("note"))
+    # Left out (an older form, a script): carry over, the default.
+    start = forms.ChoiceField(label=_("Start from"), required=False,
+                              choices=[(CARRY_OVER, _("the previous version")), (EMPTY, _("an empty submission"))])
 
 
 class ArtifactUploadForm(forms.Form):

@@ -174,10 +174,18 @@ class Artifact(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUARANTINED)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    # Set when a new version took this file over from the previous one: the row points at the same
+    # stored object (same ``file`` name, SHA-256, size, detected kind and intake state); no byte was
+    # copied or uploaded again. Several rows may then share one stored object, so storage deletes
+    # it only when no row refers to it any more (projects.storage.stored_artifact_file_release).
+    carried_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="carried_to", verbose_name=_("carried over from"))
 
     class Meta:
         ordering = ["uploaded_at", "id"]
         constraints = [models.UniqueConstraint(fields=["submission", "sha256"], name="artifact_once_per_submission")]
+        # Deleting a stored file asks whether another row still uses its name.
+        indexes = [models.Index(fields=["file"], name="artifact_stored_name")]
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.get_kind_display()})"

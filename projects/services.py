@@ -28,7 +28,7 @@ from portal.notifications import notify
 from portal.selectors import user_can_manage, user_role
 from portal.services import audit_record, organisation_group, user_create
 from projects import limits
-from projects.models import Declaration, Milestone, Programme, Project, Submission
+from projects.models import Artifact, Declaration, Milestone, Programme, Project, Submission
 from projects.selectors import (programme_officer_ids, project_reviewer_ids, project_vendor_member_ids,
                                 user_can_submit)
 from projects.signals import submission_submitted
@@ -128,8 +128,12 @@ def vendor_member_invite(*, user, organisation: Organisation, username: str, ema
     return member, f"/accounts/reset/{uid}/{token}/"
 
 
-def submission_open(*, user, project: Project, note: str = "") -> Submission:
-    """Open the next numbered submission of a project; refused while a draft is open."""
+def submission_open(*, user, project: Project, note: str = "", carry_over: bool = True) -> Submission:
+    """Open the next numbered submission of a project; refused while a draft is open.
+
+    By default the new version starts from the latest one, whatever its status
+    (``submission_carry_over``): its files by reference, its declaration as an unsigned draft.
+    ``carry_over=False`` starts empty."""
     if not user_can_submit(user=user, project=project):
         raise PermissionDenied(_("Only the project's vendor members may open submissions."))
     if project.status == Project.Status.ELIMINATED:
@@ -138,14 +142,58 @@ def submission_open(*, user, project: Project, note: str = "") -> Submission:
     try:
         with transaction.atomic():
             number = (project.submissions.aggregate(n=Max("number"))["n"] or 0) + 1
+            # The latest version: never a draft, since a second open draft is refused (one_draft_per_project).
+            previous = project.submissions.order_by("-number").first() if carry_over else None
             submission = Submission.objects.create(project=project, number=number, note=note, created_by=user)
-            Declaration.objects.create(submission=submission)
             audit_record(actor=user, action="submission.open", object_type="submission", object_id=submission.pk,
-                         object_label=str(submission), submission_id=submission.pk, project_id=project.pk)
+                         object_label=str(submission), submission_id=submission.pk, project_id=project.pk,
+                         data={"carry_over": previous is not None,
+                               "carried_from_version": previous.number if previous else None})
+            if previous is not None:
+                submission_carry_over(user=user, source=previous, target=submission)
+            else:
+                Declaration.objects.create(submission=submission)
     except IntegrityError:
         raise ValidationError(_("This project already has an open draft submission; finish or submit it first.")) \
             from None
     return submission
+
+
+def submission_carry_over(*, user, source: Submission, target: Submission) -> list[Artifact]:
+    """Start ``target`` from ``source``: each artifact as a new row pointing at the same stored
+    object (same file name, SHA-256, size, detected kind and intake state; ``carried_from`` the
+    source row), so no byte is copied or uploaded; the declaration as an unsigned draft.
+
+    Called inside ``submission_open``'s transaction. Deleting a carried row later removes the
+    stored object only if no other row uses it (projects.storage.stored_artifact_file_release)."""
+    carried = Artifact.objects.bulk_create([
+        Artifact(submission=target, kind=a.kind, original_name=a.original_name, file=a.file.name, size=a.size,
+                 sha256=a.sha256, detected_kind=a.detected_kind, status=a.status, uploaded_by=a.uploaded_by,
+                 carried_from=a)
+        for a in source.artifacts.order_by("uploaded_at", "id")])
+    for artifact in carried:
+        audit_record(actor=user, action="artifact.carry_over", object_type="artifact", object_id=artifact.pk,
+                     object_label=artifact.original_name, submission_id=target.pk, project_id=target.project_id,
+                     data={"sha256": artifact.sha256, "size": artifact.size, "from_artifact": artifact.carried_from_id,
+                           "from_version": source.number})
+    earlier = Declaration.objects.filter(submission=source).first()
+    declaration = Declaration(submission=target)
+    if earlier is not None:
+        # The facts are copied; the signature is not (signatory, time, signer, SHA-256): the
+        # vendor signs this version's declaration anew before submitting it.
+        for name in DECLARATION_FACTS:
+            setattr(declaration, name, getattr(earlier, name))
+    declaration.save()
+    audit_record(actor=user, action="declaration.carry_over", object_type="submission", object_id=target.pk,
+                 object_label=str(target), submission_id=target.pk, project_id=target.project_id,
+                 data={"from_version": source.number, "signed": False,
+                       "from_signed_sha256": earlier.signed_sha256 if earlier else ""})
+    return carried
+
+
+# What a declaration states (copied to the next version); the signature fields are not among them.
+DECLARATION_FACTS = ("from_scratch", "base_models", "third_party_code", "gpu_hours", "training_flops",
+                     "data_summary")
 
 
 def _require_draft_owner(user, submission: Submission) -> None:

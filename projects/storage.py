@@ -109,3 +109,20 @@ def stored_file_copy(*, stored_name: str, target: Path) -> Path:
         for offset in range(0, reader.size, COPY_RANGE_BYTES):
             dst.write(reader.read(offset, min(COPY_RANGE_BYTES, reader.size - offset)))
     return target
+
+
+def stored_artifact_file_release(*, stored_name: str) -> bool:
+    """Delete the stored object ``stored_name`` unless an artifact row still refers to it.
+
+    A new version carries files over by reference (``projects.services.submission_carry_over``):
+    several rows, in several versions, then name one stored object, and removing a file from a
+    draft must leave the earlier versions' copy readable. Call after the deleting transaction
+    committed. No carry-over can add a reference between the check and the delete: files are
+    removed only from a draft, and a carry-over reads the latest version, which is never the
+    draft (one open draft per project). Returns whether the object was deleted."""
+    from projects.models import Artifact
+
+    if not stored_name or Artifact.objects.filter(file=stored_name).exists():
+        return False
+    default_storage.delete(stored_name)
+    return True

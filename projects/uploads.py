@@ -35,6 +35,7 @@ from projects.hashstate import ResumableSha256, sha256_state_available
 from projects.limits import UPLOAD_CHUNK_BYTES, limit_filename
 from projects.models import Artifact, Submission, UploadSession
 from projects.selectors import user_can_submit
+from projects.storage import stored_artifact_file_release
 
 CHUNK_COPY_BYTES = 1024 * 1024  # 1 MiB copy buffer: flat memory whatever the file size
 
@@ -285,10 +286,10 @@ def _artifact_record(*, user, submission: Submission, kind: str, filename: str, 
                          object_label=filename, submission_id=submission.pk, project_id=submission.project_id,
                          data={"sha256": sha256, "size": size, "kind": kind})
     except IntegrityError:
-        default_storage.delete(stored)
+        stored_artifact_file_release(stored_name=stored)
         raise ValidationError(_("This file is already in the submission.")) from None
     except BaseException:
-        default_storage.delete(stored)
+        stored_artifact_file_release(stored_name=stored)
         raise
     return artifact
 
@@ -336,13 +337,15 @@ def upload_session_abort(*, user, session: UploadSession) -> None:
 
 
 def artifact_delete(*, user, artifact: Artifact) -> None:
-    """Remove an artifact from a draft submission (file and row)."""
+    """Remove an artifact from a draft submission: its row, and its stored file unless another
+    row (an earlier version's, or the one it was carried over from) still uses it."""
     _check_writable(user, artifact.submission)
     name = artifact.file.name
     with transaction.atomic():
         audit_record(actor=user, action="artifact.delete", object_type="artifact", object_id=artifact.pk,
                      object_label=artifact.original_name, submission_id=artifact.submission_id,
-                     project_id=artifact.submission.project_id, data={"sha256": artifact.sha256})
+                     project_id=artifact.submission.project_id,
+                     data={"sha256": artifact.sha256, "carried_from": artifact.carried_from_id})
         UploadSession.objects.filter(artifact=artifact).delete()
         artifact.delete()
-    transaction.on_commit(lambda: default_storage.delete(name))
+    transaction.on_commit(lambda: stored_artifact_file_release(stored_name=name))

@@ -117,6 +117,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "project": project,
         "milestones": project.milestones.all(),
         "submissions": project.submissions.select_related("created_by").order_by("-number"),
+        "latest_submission": project.submissions.order_by("-number").first(),
         "can_submit": user_can_submit(user=request.user, project=project),
         "can_manage": can_manage,
     }
@@ -173,7 +174,8 @@ def submission_open(request: HttpRequest, pk: int) -> HttpResponse:
     form.is_valid()
     try:
         submission = services.submission_open(user=request.user, project=project,
-                                              note=form.cleaned_data.get("note", ""))
+                                              note=form.cleaned_data.get("note", ""),
+                                              carry_over=form.cleaned_data.get("start") != SubmissionOpenForm.EMPTY)
     except ValidationError as exc:
         _errors_to_messages(request, exc)
         return redirect("project-detail", pk=project.pk)
@@ -190,7 +192,7 @@ def submission_edit(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "submission": submission,
         "project": submission.project,
-        "artifacts": submission.artifacts.select_related("uploaded_by"),
+        "artifacts": submission.artifacts.select_related("uploaded_by", "carried_from__submission"),
         "pending_uploads": submission.upload_sessions.filter(artifact__isnull=True, created_by=request.user),
         "upload_form": ArtifactUploadForm(),
         "declaration": declaration,

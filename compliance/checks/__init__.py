@@ -161,6 +161,15 @@ class CheckSpec:
     depends_on: tuple[str, ...] = ()
     # The artifacts the check reads: the artifact itself, or (lineage) its model folder.
     reads: Callable[[Artifact], list[Artifact]] = artifact_itself
+    # Everything the check's result depends on besides its code, as plain JSON data: the files it
+    # reads (names and SHA-256) and the declaration and policy parts it uses. Two runs with equal
+    # inputs and engine version reach the same result, so a later version may reuse the earlier
+    # one (compliance.services.reuse). None: never reused. Leaving out an input the check reads
+    # would let a changed input go unnoticed (a wrong verdict): each check's function lists what
+    # its ``run`` reads, next to it.
+    reuse_inputs: Callable[[Artifact], dict] | None = None
+    # The engine version the check records on its runs (``CheckOutcome.engine_version``).
+    engine_version: Callable[[], str] | None = None
 
 
 def _registry() -> dict[str, CheckSpec]:
@@ -168,16 +177,18 @@ def _registry() -> dict[str, CheckSpec]:
 
     specs = [
         # Intake reads every byte once (hashing, archive walk): 10 GB at ~300 MB/s is ~35 s; allow 20 min.
-        CheckSpec("intake", gettext_lazy("Intake safety"), LIGHT, 20 * 60, 25 * 60, lambda a: True, intake.run),
+        CheckSpec("intake", gettext_lazy("Intake safety"), LIGHT, 20 * 60, 25 * 60, lambda a: True, intake.run,
+                  reuse_inputs=intake.reuse_inputs, engine_version=intake.engine_version),
         # Lineage reads a fixed sample of layers (<0.5 % of the bytes, ~6 s at 100B): 30 min is generous.
         CheckSpec("lineage", gettext_lazy("Model lineage"), HEAVY, 30 * 60, 35 * 60, lineage.applies, lineage.run,
-                  depends_on=("intake",), reads=lineage.artifacts_read),
+                  depends_on=("intake",), reads=lineage.artifacts_read, reuse_inputs=lineage.reuse_inputs,
+                  engine_version=lineage.engine_version),
         # Licences: ~60 source files/s with the fast path; a 50,000-file archive fits in 20 min.
         CheckSpec("licenses", gettext_lazy("Licences"), LIGHT, 20 * 60, 25 * 60, licenses.applies, licenses.run,
-                  depends_on=("intake",)),
+                  depends_on=("intake",), reuse_inputs=licenses.reuse_inputs, engine_version=licenses.engine_version),
         # Code matching: ~60 files/s against a 20,000-file index.
         CheckSpec("code", gettext_lazy("Code provenance"), HEAVY, 40 * 60, 45 * 60, code.applies, code.run,
-                  depends_on=("intake",)),
+                  depends_on=("intake",), reuse_inputs=code.reuse_inputs, engine_version=code.engine_version),
     ]
     return {spec.name: spec for spec in specs}
 

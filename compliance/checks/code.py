@@ -183,6 +183,35 @@ def applies(artifact: Artifact) -> bool:
     return artifact.kind == Artifact.Kind.OTHER and path_is_code(path=artifact.original_name)
 
 
+ENGINE_VERSION = "codematch-1"
+
+
+def engine_version() -> str:
+    return ENGINE_VERSION
+
+
+def reuse_inputs(artifact: Artifact) -> dict:
+    """What ``run`` reads: the bytes and the vendor's file name, the code corpora compared with
+    (the policy's scope, and each indexed corpus as last indexed, with where its tree lies for
+    excerpts), the declared third-party code and from-scratch claim, and the programme's policy
+    (applied to the licences copied code carries)."""
+    programme_id = artifact.submission.project.programme_id
+    declaration = getattr(artifact.submission, "declaration", None)
+    scope = corpora_scope(programme_id=programme_id)
+    return {
+        # The stored name too: on local storage the file is read at its stored path.
+        "sha256": artifact.sha256, "name": artifact.original_name, "stored_name": artifact.file.name,
+        "scope": [scope["scope"], scope["packages"]],
+        "corpora": [[c.name, c.version, c.license_expression, c.origin, c.files, c.fingerprints,
+                     c.indexed_at.isoformat() if c.indexed_at else None]
+                    for c in CodeCorpus.objects.order_by("name", "version")],
+        "index_present": settings.CODE_INDEX_DIR.exists(),
+        "third_party_code": list(declaration.third_party_code or []) if declaration else [],
+        "from_scratch": bool(declaration and declaration.from_scratch),
+        "policy": policy_for(programme_id),
+    }
+
+
 def run(ctx: CheckContext) -> CheckOutcome:
     from compliance.engine.codematch import code_scan
 
@@ -197,7 +226,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
                        "explanation": "Index known open projects with `python manage.py index_reference` "
                                       "(for example transformers, vllm) to test vendor code against them.",
                        "evidence": {}}],
-            engine_version="codematch-1", inputs={"sha256": artifact.sha256})
+            engine_version=ENGINE_VERSION, inputs={"sha256": artifact.sha256})
     ctx.progress(0.05, "fingerprinting the vendor's code")
     with ctx.local_path() as path:
         try:
@@ -234,7 +263,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
                                       + "Index them with `python manage.py index_reference`"
                                       + (", or change the policy." if listed else "."),
                        "evidence": {"corpora": corpora}}],
-            engine_version="codematch-1", inputs={"sha256": artifact.sha256, "corpora": []})
+            engine_version=ENGINE_VERSION, inputs={"sha256": artifact.sha256, "corpora": []})
     matches = result["matches"]
     ctx.progress(0.8, "reading the matched regions on both sides")
     excerpts_attach(texts=texts, matches=matches)
@@ -274,5 +303,5 @@ def run(ctx: CheckContext) -> CheckOutcome:
                  # The licences the copied code brings with it, as an inventory: the programme's
                  # policy is applied to it here and again, without rescanning, when the policy changes.
                  "inventory": carried},
-        findings=findings, engine_version="codematch-1",
+        findings=findings, engine_version=ENGINE_VERSION,
         inputs={"sha256": artifact.sha256, "corpora": scanned})

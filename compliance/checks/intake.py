@@ -8,8 +8,23 @@ from __future__ import annotations
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome
 
+def engine_version() -> str:
+    from compliance.engine.intake import INTAKE_ENGINE_VERSION
+
+    return f"intake-{INTAKE_ENGINE_VERSION}"
+
+
+def reuse_inputs(artifact) -> dict:
+    """What ``run`` reads: the bytes, the declared kind, the programme's size cap, and the names
+    (on local storage the engine sees the stored file's name, which its findings quote: a file
+    uploaded again is stored under another name, a carried-over one keeps its stored object)."""
+    return {"sha256": artifact.sha256, "name": artifact.original_name, "stored_name": artifact.file.name,
+            "declared_kind": artifact.kind,
+            "max_bytes": artifact.submission.project.programme.max_artifact_bytes}
+
+
 def run(ctx: CheckContext) -> CheckOutcome:
-    from compliance.engine.intake import INTAKE_ENGINE_VERSION, artifact_inspect
+    from compliance.engine.intake import artifact_inspect
     from compliance.engine.intake_common import IntakeLimits
 
     artifact = ctx.artifact
@@ -46,6 +61,6 @@ def run(ctx: CheckContext) -> CheckOutcome:
         verdict=data["verdict"],
         summary=summary,
         findings=findings,
-        engine_version=f"intake-{INTAKE_ENGINE_VERSION}",
+        engine_version=engine_version(),
         inputs={"sha256": artifact.sha256, "declared_kind": artifact.kind},
     )

@@ -94,8 +94,23 @@ def holder_findings(*, inventory: dict, own_names: list[str]) -> list[dict]:
     return findings
 
 
+def engine_version() -> str:
+    from compliance.engine.licenses import ENGINE_VERSION
+
+    return f"licenses-{ENGINE_VERSION}"
+
+
+def reuse_inputs(artifact: Artifact) -> dict:
+    """What ``run`` reads: the bytes, the vendor's file name (single files are read under it),
+    the programme's policy (findings and verdict) and the vendor's own names (holder findings)."""
+    # The stored name too: on local storage the file is read at its stored path.
+    return {"sha256": artifact.sha256, "name": artifact.original_name, "stored_name": artifact.file.name,
+            "policy": policy_for(artifact.submission.project.programme_id),
+            "own_names": vendor_names(artifact.submission.project)}
+
+
 def run(ctx: CheckContext) -> CheckOutcome:
-    from compliance.engine.licenses import ENGINE_VERSION, license_scan
+    from compliance.engine.licenses import license_scan
 
     artifact = ctx.artifact
     ctx.progress(0.05, "detecting licences file by file")
@@ -120,5 +135,5 @@ def run(ctx: CheckContext) -> CheckOutcome:
         verdict=verdict,
         summary={"inventory": inventory, "files": files[:500], "files_total": len(data["files"]),
                  "stats": data.get("stats", {})},
-        findings=findings, engine_version=f"licenses-{ENGINE_VERSION}",
+        findings=findings, engine_version=engine_version(),
         inputs={"sha256": artifact.sha256, "policy": policy_for(artifact.submission.project.programme_id)})

@@ -109,6 +109,31 @@ def _finding(severity, code, title, explanation, evidence) -> dict:
             "explanation": explanation, "evidence": evidence}
 
 
+def engine_version() -> str:
+    from compliance.engine.lineage import ENGINE_VERSION
+
+    return ENGINE_VERSION
+
+
+def reuse_inputs(artifact: Artifact) -> dict:
+    """What ``run`` reads: every file of the model view (names, SHA-256, and whether intake
+    rejected it, since rejected siblings are left out), the references it tests against with
+    their bundles' SHA-256, the declared base models and from-scratch claim, the programme's
+    from-scratch rule, and the weights' total size the summary reports."""
+    references, declared, from_scratch = _references(artifact)
+    policy = ProgrammePolicy.objects.filter(programme_id=artifact.submission.project.programme_id).first()
+    return {
+        "reads": sorted([a.original_name, a.sha256, a.status == Artifact.Status.REJECTED]
+                        for a in artifacts_read(artifact)),
+        "sha256": artifact.sha256, "name": artifact.original_name,
+        "references": sorted([r.name, r.bundle.name, r.bundle_sha256] for r in references),
+        "declared": declared, "from_scratch": from_scratch,
+        "from_scratch_required": bool(policy and policy.from_scratch_required),
+        "weights_bytes": sum(a.size for a in Artifact.objects.filter(
+            submission_id=artifact.submission_id, original_name__endswith=".safetensors")) or artifact.size,
+    }
+
+
 def run(ctx: CheckContext) -> CheckOutcome:
     from compliance.engine.lineage import ENGINE_VERSION, fingerprint_build, lineage_test_against
     from compliance.engine.weights import WeightsFormatError

@@ -218,6 +218,11 @@ class CheckInfo(_ToDict):
     lineage: list[LineageResult] = field(default_factory=list)
     licences: list[LicenceRow] = field(default_factory=list)
     code_matches: list[CodeMatchRow] = field(default_factory=list)
+    # Set when this version did not run the check: its result is that of the run of an earlier
+    # version (reused_from_run, of version reused_from_version) with the same file SHA-256, engine
+    # version and inputs (compliance.services.reuse).
+    reused_from_version: int | None = None
+    reused_from_run: int | str | None = None
 
 
 @dataclass
@@ -720,6 +725,8 @@ def _check_info(run: Any, *, lang: str, declaration: DeclarationInfo, policy_fin
         lineage=lineage_results_from_summary(summary),
         licences=_licences_from_summary(summary, policy_findings),
         code_matches=_code_matches_from_summary(summary),
+        reused_from_version=run.reused_from.submission.number if run.reused_from_id else None,
+        reused_from_run=run.reused_from_id,
     )
 
 
@@ -737,7 +744,8 @@ def _check_infos(submission: Any, *, lang: str, declaration: DeclarationInfo) ->
     for row in Finding.objects.filter(submission=submission, category="license-policy").values(
             "check_run_id", "code", "evidence"):
         policy_findings.setdefault(row["check_run_id"], []).append(row)
-    runs = CheckRun.objects.filter(submission=submission).select_related("artifact").order_by("check_name", "artifact_id")
+    runs = (CheckRun.objects.filter(submission=submission).select_related("artifact", "reused_from__submission")
+            .order_by("check_name", "artifact_id"))
     return [_check_info(run, lang=lang, declaration=declaration, policy_findings=policy_findings.get(run.pk, []),
                         registry_labels=registry_labels) for run in runs]
 

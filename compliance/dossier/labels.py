@@ -113,6 +113,10 @@ LABELS: dict[str, dict[str, str]] = {
         "more_findings": "{count} more {severity} findings are not printed; all {total} are in the attached findings.json.",
         "more_rows": "{count} more rows in the attached findings JSON.",
         "more_checks": "{count} more checks in the attached findings JSON.",
+        "reused": "Reused result",
+        "reused_from": "Not run again in this version: the result of check run {run} of v{version} is reused, because "
+                       "the file's SHA-256 ({sha256}), the engine version ({engine}) and every input the check reads "
+                       "(the declaration and policy parts it uses) are identical.",
         "audit_trail": "Audit trail (excerpt)",
         "audit_intro": "The most recent {shown} of {total} events of the hash-chained audit log for this submission.",
         "time": "Time",
@@ -251,6 +255,10 @@ LABELS: dict[str, dict[str, str]] = {
         "more_findings": "{severity} 발견사항 {count}건은 인쇄하지 않았습니다. 전체 {total}건은 첨부된 findings.json 에 있습니다.",
         "more_rows": "나머지 {count}행은 첨부된 findings JSON 에 있습니다.",
         "more_checks": "나머지 검증 {count}건은 첨부된 findings JSON 에 있습니다.",
+        "reused": "재사용된 결과",
+        "reused_from": "이 버전에서는 다시 실행하지 않았습니다. 파일의 SHA-256({sha256}), 엔진 버전({engine}), 그리고 검증이 "
+                       "읽는 모든 입력(선언 및 정책 중 해당 부분)이 동일하므로 v{version}의 검증 실행 {run}의 결과를 "
+                       "재사용합니다.",
         "audit_trail": "감사 기록 (발췌)",
         "audit_intro": "이 제출물에 대한 해시 연결 감사 기록 {total}건 중 최근 {shown}건입니다.",
         "time": "일시",

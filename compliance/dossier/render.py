@@ -559,6 +559,16 @@ def _lineage_view(result: Any, labels: dict[str, str], lang: str) -> dict[str, A
     }
 
 
+def _reused_text(check: Any, lang: str) -> str:
+    """Which earlier version's result this check reused, and the evidence that allows it: the
+    file's SHA-256 (the first input), the engine version and the other inputs are the same."""
+    if getattr(check, "reused_from_version", None) is None:
+        return ""
+    sha256 = check.inputs[0].sha256 if check.inputs else ""
+    return label_for(lang, "reused_from", version=check.reused_from_version, run=check.reused_from_run,
+                     sha256=sha256, engine=check.engine_version or "—")
+
+
 def _check_view(check: Any, full: Any, labels: dict[str, str], lang: str) -> dict[str, Any]:
     """One check section; ``check`` is capped and clipped for print, ``full`` counts what was cut."""
     verdict = str(check.verdict).lower()
@@ -569,6 +579,7 @@ def _check_view(check: Any, full: Any, labels: dict[str, str], lang: str) -> dic
         "summary": check.summary,
         "method": check.method,
         "engine_version": check.engine_version,
+        "reused": _reused_text(check, lang),
         "started_at": _fmt_dt(check.started_at, lang),
         "duration": _fmt_duration(check.duration_s, lang),
         "inputs": check.inputs,

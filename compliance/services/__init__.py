@@ -5,6 +5,8 @@
 - ``leases``: claim, fence, lease and attempt budget of any job a worker may lose
   (check runs and dossiers share it).
 - ``decisions``: reviewers' decisions on findings and submissions, vendors' replies.
+- ``reuse``: an earlier version's check result taken over when the file, engine version and
+  every input the check reads are unchanged (same project only).
 - ``policy``: a programme's policy, and its judgement of stored licence inventories
   (shared by the licence and code checks, re-applied when the policy changes).
 

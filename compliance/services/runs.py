@@ -30,6 +30,7 @@ from compliance.checks import CheckContext, CheckFailed, CheckOutcome, check_reg
 from compliance.models import CheckRun, Finding
 from compliance.notifications import checks_finished_notify, findings_raised_notify
 from compliance.services.leases import LeasedJob, LeaseKeeper
+from compliance.services.reuse import check_reuse_key, check_run_try_reuse
 from portal.selectors import user_can_manage
 from portal.services import audit_record
 from projects.models import Artifact, Submission
@@ -81,7 +82,10 @@ def _send(run: CheckRun) -> None:
 
 def check_runs_create_for_submission(*, submission: Submission) -> list[CheckRun]:
     """Create every applicable check of every artifact (idempotent). Intake is sent at once;
-    checks that depend on it wait, unsent, until intake has accepted what they read."""
+    checks that depend on it wait, unsent, until intake has accepted what they read. A run whose
+    file, engine and inputs equal those of a succeeded run of an earlier version of the project
+    takes that result at once instead (compliance.services.reuse); dependent checks are
+    considered for reuse when intake has accepted what they read (``check_runs_release``)."""
     runs = []
     now = timezone.now()
     with transaction.atomic():
@@ -93,12 +97,12 @@ def check_runs_create_for_submission(*, submission: Submission) -> list[CheckRun
                     defaults={"submission": submission, "queued_at": now,
                               "state": CheckRun.State.WAITING if waits else CheckRun.State.QUEUED,
                               "step": "waiting for intake to accept the file" if waits else "waiting for a worker"})
-                if created and not waits:
+                if created and not waits and not check_run_try_reuse(run=run):
                     _send(run)
                 runs.append(run)
         if runs:
             submission_status_set(submission=submission, status=Submission.Status.CHECKING)
-            # Artifacts intake already judged (none today; carried-over versions later) release at once.
+            # Artifacts intake already judged (reused intake results) release their checks at once.
             check_runs_release(submission_id=submission.pk)
         else:
             submission_status_set(submission=submission, status=Submission.Status.CHECKED)
@@ -163,10 +167,11 @@ def _blocked_finding(*, run: CheckRun, reason: str, blocking: Artifact) -> dict:
 
 def check_runs_release(*, submission_id: int) -> dict:
     """Reconsider a submission's waiting and blocked runs after an intake ended or a reviewer
-    released or rejected a quarantined artifact: send those whose inputs are all accepted,
+    released or rejected a quarantined artifact: send those whose inputs are all accepted
+    (or take an earlier version's result when nothing they read changed),
     block (with a finding saying why) those whose inputs intake did not accept. A waiting
     run is never sent by anything else (the reconciler re-sends queued runs only)."""
-    counts = {"sent": 0, "blocked": 0}
+    counts = {"sent": 0, "blocked": 0, "reused": 0}
     now = timezone.now()
     with transaction.atomic():
         runs = (CheckRun.objects.select_for_update(of=("self",)).select_related("artifact")
@@ -174,7 +179,9 @@ def check_runs_release(*, submission_id: int) -> dict:
                 .order_by("pk"))
         for run in runs:
             status, reason, blocking = check_run_inputs_status(run=run)
-            if status == READY:
+            if status == READY and check_run_try_reuse(run=run):
+                counts["reused"] += 1
+            elif status == READY:
                 Finding.objects.filter(check_run=run).delete()
                 CheckRun.objects.filter(pk=run.pk).update(
                     state=CheckRun.State.QUEUED, queued_at=now, finished_at=None, error="", progress=0.0,
@@ -218,7 +225,7 @@ def check_run_rerun(*, user, run: CheckRun) -> CheckRun:
         CheckRun.objects.filter(pk=run.pk).update(
             state=CheckRun.State.QUEUED, progress=0.0, step="queued again by staff", error="",
             attempt_base=F("attempts"), queued_at=timezone.now(), started_at=None, finished_at=None,
-            lease_expires_at=None, worker="")
+            lease_expires_at=None, worker="", reused_from=None, reuse_key="")
         run.refresh_from_db()
         audit_record(actor=user, action="check.rerun", object_type="check_run", object_id=run.pk,
                      object_label=f"{run.check_name} on {run.artifact.original_name}",
@@ -255,7 +262,7 @@ def _incomplete_finding(*, run: CheckRun, state: str, reason: str) -> dict:
 
 def _finish(*, run: CheckRun, state: str, verdict: str = "", summary: dict | None = None, error: str = "",
             findings: list[dict] = (), engine_version: str = "", inputs: dict | None = None,
-            incomplete: str = "") -> bool:
+            incomplete: str = "", reuse_key: str = "") -> bool:
     """Record the end of an attempt, atomically with its findings. False if the attempt lost its claim.
 
     A FAILED attempt, or an INCONCLUSIVE one with an ``incomplete`` reason (technical, not a
@@ -285,6 +292,9 @@ def _finish(*, run: CheckRun, state: str, verdict: str = "", summary: dict | Non
                       }.get(state, "done")
         owned.engine_version = engine_version[:40]
         owned.inputs = inputs or {}
+        # Only a success is reused later (compliance.services.reuse); this attempt ran the check itself.
+        owned.reuse_key = reuse_key if state == CheckRun.State.SUCCEEDED else ""
+        owned.reused_from = None
         owned.finished_at = timezone.now()
         owned.lease_expires_at = None
         owned.save()
@@ -395,8 +405,12 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
                        progress=lambda fraction, step: check_run_progress(run=run, fraction=fraction, step=step))
     try:
         with _LeaseKeeper(run):
+            key_before = check_reuse_key(spec=spec, artifact=run.artifact)
             outcome: CheckOutcome = spec.run(ctx)
             _test_hold()
+            # What the check read, taken on both sides of it: an input changed while it ran (a policy
+            # edited mid-scan) leaves the result unreusable rather than filed under the wrong inputs.
+            key_after = check_reuse_key(spec=spec, artifact=run.artifact)
     except SoftTimeLimitExceeded:
         return _fail(run=run, error=f"the check took longer than its limit of {spec.soft_time_limit} s and was stopped")
     except CheckFailed as exc:
@@ -413,7 +427,7 @@ def check_run_execute(*, run_id: int, worker: str | None = None) -> str:
     state = CheckRun.State.INCONCLUSIVE if outcome.state == "inconclusive" else CheckRun.State.SUCCEEDED
     if not _finish(run=run, state=state, verdict=outcome.verdict, summary=outcome.summary,
                    findings=outcome.findings, engine_version=outcome.engine_version, inputs=outcome.inputs,
-                   incomplete=outcome.incomplete):
+                   incomplete=outcome.incomplete, reuse_key=key_before if key_before == key_after else ""):
         return _attempt_superseded_record(run=run, outcome=f"{state}: {outcome.verdict}",
                                           findings=len(outcome.findings))
     return state

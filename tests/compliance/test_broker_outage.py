@@ -164,7 +164,7 @@ def test_the_reconciler_keeps_its_interval_while_every_check_slot_is_busy(celery
     first = big.submission
     services.declaration_sign(user=world.vendor_user, submission=first, signatory_name="Signer", attest=True)
     services.submission_submit(user=world.vendor_user, submission=first)
-    second = services.submission_open(user=world.vendor_user, project=world.project)
+    second = services.submission_open(user=world.vendor_user, project=world.project, carry_over=False)
     Artifact.objects.create(submission=second, kind="other", original_name="big.bin", file=big.file.name,
                             size=big.size, sha256=big.sha256, uploaded_by=world.vendor_user)
     services.declaration_sign(user=world.vendor_user, submission=second, signatory_name="Signer", attest=True)

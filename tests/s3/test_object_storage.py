@@ -255,3 +255,35 @@ def test_the_range_reader_reads_exact_ranges_from_the_bucket(s3_storage, s3_endp
     ranges = [g.range for g in s3_endpoint.gets(s3_storage, key)]
     # Two reads of the contract, then the copy's 8 MiB ranges (one, for 3 MiB); the refused read sent nothing.
     assert ranges[:2] == ["bytes=0-7", "bytes=3145728-3145732"] and ranges[2:] == ["bytes=0-3145732"]
+
+
+@pytest.mark.django_db
+def test_a_carried_over_file_is_one_object_and_outlives_its_removal_from_the_new_version(
+        world, s3_storage, s3_endpoint, django_capture_on_commit_callbacks):
+    """Carry-over writes nothing to the bucket; removing the carried file from v2 leaves v1's
+    object; removing a file only v2 uses deletes its object."""
+    from projects import uploads
+    from tests.factories import upload_bytes
+
+    v1 = signed_submission(world=world, files={"a.txt": ("other", b"first\n"), "b.txt": ("other", b"second\n")},
+                           submit=True)
+    keys = bucket_keys(s3_endpoint, s3_storage)
+    assert len(keys) == 2
+    with s3_endpoint.lock:
+        s3_endpoint.requests.clear()
+
+    v2 = services.submission_open(user=world.vendor_user, project=world.project)
+    with s3_endpoint.lock:
+        assert not [r for r in s3_endpoint.requests if r.method in ("PUT", "POST", "DELETE")], "nothing written"
+    assert bucket_keys(s3_endpoint, s3_storage) == keys
+    with django_capture_on_commit_callbacks(execute=True):
+        uploads.artifact_delete(user=world.vendor_user, artifact=v2.artifacts.get(original_name="a.txt"))
+    assert bucket_keys(s3_endpoint, s3_storage) == keys, "v1 still uses it"
+    kept = v1.artifacts.get(original_name="a.txt")
+    assert _object_sha256(s3_endpoint, s3_storage, kept.file.name) == kept.sha256
+
+    fresh = upload_bytes(user=world.vendor_user, submission=v2, name="c.txt", data=b"only v2\n")
+    assert len(bucket_keys(s3_endpoint, s3_storage)) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        uploads.artifact_delete(user=world.vendor_user, artifact=fresh)
+    assert bucket_keys(s3_endpoint, s3_storage) == keys

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('projects', '0004_vendor_input_limits'),
+        ('projects', '0005_artifact_carried_from'),
     ]
 
     operations = [
