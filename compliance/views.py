@@ -221,6 +221,9 @@ FRAGMENTS = {
 
 def _submission_page(request: HttpRequest, submission, *, finding_form=None, decision_form=None,
                      fragment: str = "") -> HttpResponse:
+    if fragment == "runs":  # polled every 2 s while checks run: only what the table needs
+        runs = submission.check_runs.select_related("artifact").order_by("artifact_id", "check_name")
+        return render(request, FRAGMENTS["runs"], {"runs": runs, "can_manage": user_can_manage(user=request.user)})
     context = _submission_context(request, submission, finding_form=finding_form, decision_form=decision_form)
     context["dossiers"] = submission.dossiers.order_by("-created_at") if context["is_ministry"] else []
     context["can_request_dossier"] = dossiers.user_can_request_dossier(user=request.user, submission=submission)

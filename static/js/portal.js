@@ -165,9 +165,11 @@
   }
 
   function focusFirstInvalid() {
-    // A form sent back with errors: take the person to the first field that needs them.
-    var field = document.querySelector('main [aria-invalid="true"]');
+    // A form sent back with errors: take the person to the first field that needs them, or to
+    // the form's own error when no single field is at fault.
+    var field = document.querySelector('main [aria-invalid="true"]') || document.querySelector("main .errorlist.nonfield");
     if (field) {
+      if (!field.matches("input, select, textarea")) field.setAttribute("tabindex", "-1");
       field.scrollIntoView({block: "center"});
       field.focus({preventScroll: true});
     }
