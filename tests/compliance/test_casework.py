@@ -201,3 +201,22 @@ def test_timeline_leaves_out_what_has_not_happened(world):
     kinds = [e.kind for e in submission_timeline(submission=submission, include_dossiers=True)]
     assert "check_ended" not in kinds and "decided" not in kinds and "dossier_issued" not in kinds
     assert submission.submitted_at <= timezone.now()
+
+
+def test_officer_may_review_so_is_given_the_reviewer_actions_too(world):
+    submission = checked_with_findings(world)
+    assert codes(next_actions(user=world.officer, submission=submission)) == ["decide_findings"]
+
+
+def test_timeline_lists_issued_dossiers_for_the_ministry_only(world):
+    from compliance.models import Dossier
+
+    submission = checked_with_findings(world)
+    dossier = Dossier.objects.create(submission=submission, number="TEST-0001", state=Dossier.State.READY,
+                                     rendered_at=timezone.now())
+    Dossier.objects.create(submission=submission, number="TEST-0002", state=Dossier.State.QUEUED)
+    issued = [e for e in submission_timeline(submission=submission, include_dossiers=True)
+              if e.kind == "dossier_issued"]
+    assert [(e.text, e.url) for e in issued] == [("Dossier TEST-0001 issued", f"/dossiers/{dossier.pk}/download/")]
+    assert not [e for e in submission_timeline(submission=submission, include_dossiers=False)
+                if e.kind == "dossier_issued"]
