@@ -159,3 +159,24 @@ def test_the_copied_code_view_never_widens_the_page(new_page, world, width):
     # The long line is all there, wrapped inside its cell.
     assert LONG_LINE.strip() in region.locator("table.code-align").first.inner_text().replace("\n", "")
     assert errors == []
+
+
+def test_a_refused_declaration_keeps_what_was_typed_and_focuses_the_bad_field(new_page, world):
+    from projects import services
+
+    draft = services.submission_open(user=world.vendor_user, project=world.project)
+    page, errors = new_page()
+    login(page, username=world.vendor_user.username, password=PASSWORD)
+    page.goto(f"/submissions/{draft.pk}/edit/")
+    summary = "Korean and English web text, 2 B tokens, deduplicated.\n" * 30
+    page.get_by_label("Training data summary").fill(summary)
+    page.get_by_label(re.compile("Base models used")).fill("backbone | llama-3 | hf | llama3\nengine | oops")
+    page.get_by_label("Training compute (GPU-hours)").fill("120")
+    page.get_by_role("button", name="Save declaration").click()
+    base = page.get_by_label(re.compile("Base models used"))
+    expect(base).to_be_focused()
+    expect(base).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#id_base_models_error")).to_contain_text("Line 2: the component must be one of")
+    expect(page.get_by_label("Training data summary")).to_have_value(summary)
+    expect(page.get_by_label("Training compute (GPU-hours)")).to_have_value("120")
+    assert errors == []
