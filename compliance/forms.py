@@ -21,8 +21,15 @@ LICENSE_CATEGORIES = [
 ]
 
 
+# Decisions start with nothing chosen: a preselected "Confirmed" once turned a reviewer's second
+# click (after a refused waiver) into the opposite of what they meant. The empty option is
+# required, so the server refuses a form sent without a choice.
+CHOOSE = ("", _("Choose…"))
+
+
 class FindingDecisionForm(forms.Form):
-    decision = forms.ChoiceField(label=_("Decision"), choices=FindingDecision.Decision.choices)
+    decision = forms.ChoiceField(label=_("Decision"), choices=[CHOOSE, *FindingDecision.Decision.choices],
+                                 error_messages={"required": _("Choose a decision.")})
     justification = forms.CharField(label=_("Justification"), required=False,
                                     widget=forms.Textarea(attrs={"rows": 2}), **text_field_kwargs("justification"))
 
@@ -33,7 +40,8 @@ class FindingReplyForm(forms.Form):
 
 
 class SubmissionDecisionForm(forms.Form):
-    decision = forms.ChoiceField(label=_("Decision"), choices=SubmissionDecision.Decision.choices)
+    decision = forms.ChoiceField(label=_("Decision"), choices=[CHOOSE, *SubmissionDecision.Decision.choices],
+                                 error_messages={"required": _("Choose a decision.")})
     justification = forms.CharField(label=_("Justification"), required=False,
                                     widget=forms.Textarea(attrs={"rows": 3}), **text_field_kwargs("justification"))
 

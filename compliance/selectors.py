@@ -172,3 +172,90 @@ def worker_activity(*, since_hours: int = 24) -> list[dict]:
             .order_by("worker"))
     return list(rows)
 
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One dated step of a submission's history, linking to the object it is about."""
+
+    at: object  # datetime
+    kind: str  # submitted, check_started, check_ended, findings_raised, finding_answered, finding_decided, ...
+    text: str
+    url: str = ""
+    actor: str = ""
+
+
+# Audit actions the timeline tells (the rows say the rest: runs, findings, decisions, dossiers).
+_TIMELINE_AUDIT = ("declaration.sign", "finding.reply", "artifact.released", "artifact.rejected", "check.rerun")
+
+
+def submission_timeline(*, submission: Submission, include_dossiers: bool, runs=None,
+                        findings=None) -> list[TimelineEntry]:
+    """The submission's history oldest first: opened, declaration signed, submitted, each check
+    started and ended, findings raised (one entry per check that raised them), findings answered
+    and decided, submission decisions, dossiers issued. Built from the rows and the audit trail,
+    not stored twice. ``include_dossiers`` is false for vendors (dossiers are ministry records)."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+    from django.utils.translation import ngettext
+
+    from compliance.models import FindingDecision, SubmissionDecision
+
+    page = reverse("submission-detail", kwargs={"pk": submission.pk})
+    runs = list(submission.check_runs.select_related("artifact")) if runs is None else list(runs)
+    findings = list(submission.findings.all()) if findings is None else list(findings)
+    entries = [TimelineEntry(at=submission.created_at, kind="opened",
+                             text=_("Version %(n)d opened") % {"n": submission.number})]
+    if submission.submitted_at:
+        entries.append(TimelineEntry(at=submission.submitted_at, kind="submitted", text=_("Submitted for checking")))
+    for run in runs:
+        what = {"check": run.check_name, "file": run.artifact.original_name}
+        if run.started_at:
+            entries.append(TimelineEntry(at=run.started_at, kind="check_started", url=f"{page}#run-{run.pk}",
+                                         text=_("Check %(check)s of %(file)s started") % what))
+        if run.finished_at and run.state in CheckRun.FINISHED_STATES:
+            entries.append(TimelineEntry(at=run.finished_at, kind="check_ended", url=f"{page}#run-{run.pk}",
+                                         text=_("Check %(check)s of %(file)s ended: %(state)s")
+                                         % {**what, "state": run.get_state_display()}))
+    by_run: dict[int, list] = {}
+    for finding in findings:
+        by_run.setdefault(finding.check_run_id, []).append(finding)
+    run_names = {run.pk: run for run in runs}
+    for run_id, raised in by_run.items():
+        run = run_names.get(run_id)
+        first = min(raised, key=lambda f: (f.created_at, f.pk))
+        entries.append(TimelineEntry(
+            at=first.created_at, kind="findings_raised", url=f"{page}#finding-{first.pk}",
+            text=ngettext("%(n)d finding raised by %(check)s", "%(n)d findings raised by %(check)s", len(raised))
+            % {"n": len(raised), "check": run.check_name if run else "?"}))
+    titles = {f.pk: f.title for f in findings}
+    for decision in FindingDecision.objects.filter(finding__submission=submission).select_related("decided_by"):
+        entries.append(TimelineEntry(
+            at=decision.decided_at, kind="finding_decided", url=f"{page}#finding-{decision.finding_id}",
+            actor=str(decision.decided_by),
+            text=_("Finding decided, %(decision)s: %(title)s")
+            % {"decision": decision.get_decision_display(), "title": titles.get(decision.finding_id, "")}))
+    for decision in SubmissionDecision.objects.filter(submission=submission).select_related("decided_by"):
+        entries.append(TimelineEntry(at=decision.decided_at, kind="decided", url=f"{page}#decision-{decision.pk}",
+                                     actor=str(decision.decided_by),
+                                     text=_("Submission decided: %(decision)s")
+                                     % {"decision": decision.get_decision_display()}))
+    audit_sentences = {
+        "declaration.sign": _("Declaration signed"),
+        "finding.reply": _("Vendor answered a finding: %(label)s"),
+        "artifact.released": _("File released from quarantine: %(label)s"),
+        "artifact.rejected": _("File rejected: %(label)s"),
+        "check.rerun": _("Check queued again: %(label)s"),
+    }
+    for event in AuditEvent.objects.filter(submission_id=submission.pk, action__in=_TIMELINE_AUDIT):
+        anchor = {"finding": "finding", "artifact": "artifact", "check_run": "run"}.get(event.object_type)
+        url = f"{page}#{anchor}-{event.object_id}" if anchor else ""
+        entries.append(TimelineEntry(at=event.created_at, kind=event.action.replace(".", "_"), url=url,
+                                     actor=event.actor_label,
+                                     text=audit_sentences[event.action] % {"label": event.object_label}))
+    if include_dossiers:
+        for dossier in submission.dossiers.filter(state=Dossier.State.READY, rendered_at__isnull=False):
+            entries.append(TimelineEntry(at=dossier.rendered_at, kind="dossier_issued",
+                                         url=reverse("dossier-download", kwargs={"pk": dossier.pk}),
+                                         text=_("Dossier %(number)s issued") % {"number": dossier.number}))
+    return sorted(entries, key=lambda e: e.at)

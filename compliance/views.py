@@ -16,17 +16,19 @@ from django.views.decorators.http import require_POST
 from compliance import dossiers
 from compliance.services import decisions, runs
 from compliance.services import policy as policy_services
+from compliance.casework import next_actions
 from compliance.charts import bar_chart_svg, layer_map_svg
 from compliance.checks import finding_text
+from compliance.codealign import region_align
 from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
 from compliance.models import CheckRun, Dossier, ReferenceModel
 from compliance.selectors import (DashboardFilters, check_run_get_for_user, dashboard_data, dashboard_projects,
                                   dossier_get_for_user,
                                   finding_get_for_user, projects_with_open_counts, review_queue, submission_findings_grouped,
-                                  submissions_with_open_counts,
+                                  submission_timeline, submissions_with_open_counts,
                                   worker_activity)
 from portal.selectors import user_can_manage, user_is_ministry
-from portal.views import form_post_apply
+from portal.views import form_apply, form_post_apply
 from projects.models import Project
 from projects.selectors import (programme_get_for_user, programmes_visible_to, submission_get_for_user,
                                 user_can_review, user_can_submit)
@@ -79,8 +81,9 @@ def queue(request: HttpRequest) -> HttpResponse:
                   {"submissions": submissions_with_open_counts(page.object_list), "page": page})
 
 
-def _finding_presentation(groups) -> None:
-    """Evidence as readable JSON, and the per-layer lineage map drawn as SVG where there is one."""
+def _finding_presentation(groups, *, bound: tuple[int, FindingDecisionForm] | None = None) -> None:
+    """Evidence as readable JSON, the per-layer lineage map drawn as SVG where there is one, and
+    each finding's decision form: empty, or the one the reviewer just sent back with its errors."""
     for _severity, _label, findings in groups:
         for finding in findings:
             text = finding_text(code=finding.code, evidence=finding.evidence)
@@ -90,31 +93,62 @@ def _finding_presentation(groups) -> None:
             layers = finding.evidence.get("layers") if isinstance(finding.evidence, dict) else None
             finding.chart_svg = (layer_map_svg(title=_("Which layers match"), layers=layers)
                                  if isinstance(layers, list) and layers else "")
+            if bound is not None and bound[0] == finding.pk:
+                finding.decision_form = bound[1]
+            else:
+                finding.decision_form = FindingDecisionForm(auto_id=_finding_form_id(finding.pk))
 
 
-def _submission_context(request: HttpRequest, submission) -> dict:
+def _finding_form_id(pk: int) -> str:
+    return f"fd{pk}-%s"
+
+
+def _findings_state(runs: list) -> dict:
+    """How far the checks are, for the findings section: an unfinished or failed check never
+    reads as a clean result ("No findings." only when every run ended successfully)."""
+    ended = [r for r in runs if r.state in CheckRun.FINISHED_STATES]
+    incomplete = [r for r in ended if r.state != CheckRun.State.SUCCEEDED]
+    if not runs:
+        state = "not_started"
+    elif len(ended) < len(runs):
+        state = "running"
+    elif incomplete:
+        state = "incomplete"
+    else:
+        state = "complete"
+    return {"findings_state": state, "runs_ended": len(ended), "runs_total": len(runs), "runs_incomplete": incomplete}
+
+
+def _submission_context(request: HttpRequest, submission, *, finding_form=None, decision_form=None) -> dict:
     project = submission.project
     groups = submission_findings_grouped(submission=submission)
-    _finding_presentation(groups)
+    _finding_presentation(groups, bound=finding_form)
     runs = list(submission.check_runs.select_related("artifact", "reused_from__submission")
                 .order_by("artifact_id", "check_name"))
+    findings = [finding for _severity, _label, items in groups for finding in items]
+    decisions_made = list(submission.decisions.select_related("decided_by"))
+    is_ministry = user_is_ministry(user=request.user)
     return {
         "submission": submission,
         "project": project,
         # The same open risks as the dossier's summary (Finding.is_open_risk), most severe first.
-        "open_risks": [finding for _severity, _label, findings in groups for finding in findings if finding.is_open_risk],
+        "open_risks": [finding for finding in findings if finding.is_open_risk],
         "declaration": getattr(submission, "declaration", None),
         "artifacts": submission.artifacts.select_related("uploaded_by", "carried_from__submission"),
         "runs": runs,
         "runs_finished": all(r.state in CheckRun.FINISHED_STATES for r in runs),
+        **_findings_state(runs),
         "finding_groups": groups,
-        "decisions": submission.decisions.select_related("decided_by"),
+        "decisions": decisions_made,
+        "latest_decision": decisions_made[-1] if decisions_made else None,
+        "next_actions": next_actions(user=request.user, submission=submission, runs=runs, findings=findings),
+        "timeline": submission_timeline(submission=submission, include_dossiers=is_ministry, runs=runs,
+                                        findings=findings),
         "can_review": user_can_review(user=request.user, project=project),
         "can_reply": user_can_submit(user=request.user, project=project),
         "can_manage": user_can_manage(user=request.user),
-        "is_ministry": user_is_ministry(user=request.user),
-        "decision_form": SubmissionDecisionForm(),
-        "finding_decision_form": FindingDecisionForm(),
+        "is_ministry": is_ministry,
+        "decision_form": decision_form or SubmissionDecisionForm(auto_id="sd-%s"),
         "reply_form": FindingReplyForm(),
     }
 
@@ -125,6 +159,25 @@ def _licences_filter(licences: list[dict], needle: str) -> list[dict]:
 
 
 CODE_LABELS = ("training", "inference", "other")
+# Aligned rows shown before "show the whole region": enough to judge a copy at a glance
+# without ten regions of 80 lines making the page thousands of pixels long.
+REGION_PREVIEW_ROWS = 12
+
+
+def _match_alignment(match: dict) -> None:
+    """Pair the region's vendor and reference lines (compliance.codealign) for the side-by-side view."""
+    vendor, origin = match.get("excerpt"), (match.get("origin") or {}).get("excerpt")
+    if vendor is None or origin is None:
+        match["aligned"] = None
+        return
+    region = region_align(vendor=vendor, origin=origin, vendor_first=(match.get("lines") or [1])[0],
+                          origin_first=((match.get("origin") or {}).get("lines") or [1])[0])
+    match["aligned"] = region
+    match["aligned_preview"] = region.rows[:REGION_PREVIEW_ROWS]
+    match["aligned_more"] = len(region.rows) > REGION_PREVIEW_ROWS
+    match["identical_percent"] = round(100 * region.identical_share)
+    lines = match.get("lines") or [0, 0]
+    match["region_lines"] = lines[1] - lines[0] + 1 if len(lines) == 2 else None
 
 
 def _provenance_context(runs, *, licence_filter: str, code_filter: str = "", code_label: str = "") -> dict:
@@ -148,34 +201,61 @@ def _provenance_context(runs, *, licence_filter: str, code_filter: str = "", cod
                  or code_needle in (m.get("origin") or {}).get("path", "").lower()
                  or code_needle in (m.get("license_expression") or "").lower())
         ][:100]
+        for match in run.shown_matches:
+            _match_alignment(match)
     carried_runs = [r for r in code_runs if (r.summary.get("inventory") or {}).get("licenses")]
     return {"licence_runs": licence_runs, "code_runs": code_runs, "carried_runs": carried_runs,
             "licence_filter": licence_filter, "code_filter": code_filter, "code_label": code_label,
             "code_labels": CODE_LABELS}
 
 
-@login_required
-def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    submission = submission_get_for_user(user=request.user, pk=pk)
-    context = _submission_context(request, submission)
-    if request.GET.get("fragment") == "runs":
-        return render(request, "compliance/_check_runs.html", context)
+# The parts of the submission page that change on the server, each re-fetched in place by
+# portal.js (``?fragment=<name>``) while checks or dossiers are under way.
+FRAGMENTS = {
+    "state": "compliance/_case_state.html",
+    "runs": "compliance/_check_runs.html",
+    "artifacts": "compliance/_submission_artifacts.html",
+    "findings": "compliance/_findings_section.html",
+    "dossiers": "compliance/_dossiers.html",
+}
+
+
+def _submission_page(request: HttpRequest, submission, *, finding_form=None, decision_form=None,
+                     fragment: str = "") -> HttpResponse:
+    if fragment == "runs":  # polled every 2 s while checks run: only what the table needs
+        runs = submission.check_runs.select_related("artifact").order_by("artifact_id", "check_name")
+        return render(request, FRAGMENTS["runs"], {"runs": runs, "can_manage": user_can_manage(user=request.user)})
+    context = _submission_context(request, submission, finding_form=finding_form, decision_form=decision_form)
+    context["dossiers"] = submission.dossiers.order_by("-created_at") if context["is_ministry"] else []
+    context["can_request_dossier"] = dossiers.user_can_request_dossier(user=request.user, submission=submission)
+    if fragment in FRAGMENTS:
+        return render(request, FRAGMENTS[fragment], context)
     label = request.GET.get("kind", "")
     context.update(_provenance_context(context["runs"], licence_filter=request.GET.get("licence", "").strip()[:100],
                                        code_filter=request.GET.get("code", "").strip()[:100],
                                        code_label=label if label in CODE_LABELS else ""))
-    context["dossiers"] = submission.dossiers.order_by("-created_at") if user_is_ministry(user=request.user) else []
-    context["can_request_dossier"] = dossiers.user_can_request_dossier(user=request.user, submission=submission)
     return render(request, "compliance/submission_detail.html", context)
+
+
+@login_required
+def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    return _submission_page(request, submission, fragment=request.GET.get("fragment", ""))
 
 
 @login_required
 @require_POST
 def finding_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """On a refused decision the submission page comes back with this finding's form as sent (the
+    choice kept, the error beside its field), never a redirect that resets it."""
     finding = finding_get_for_user(user=request.user, pk=pk)
-    form_post_apply(request, FindingDecisionForm(request.POST),
-                    lambda **data: decisions.finding_decide(user=request.user, finding=finding, **data),
-                    success=_("Decision recorded."))
+    form = FindingDecisionForm(request.POST, auto_id=_finding_form_id(finding.pk))
+    done, _record = form_apply(form, lambda **data: decisions.finding_decide(user=request.user, finding=finding,
+                                                                              **data))
+    if not done:
+        submission = submission_get_for_user(user=request.user, pk=finding.submission_id)
+        return _submission_page(request, submission, finding_form=(finding.pk, form))
+    messages.success(request, _("Decision recorded."))
     return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
 
 
@@ -199,9 +279,12 @@ def _submission_url(pk: int) -> str:
 @require_POST
 def submission_decide(request: HttpRequest, pk: int) -> HttpResponse:
     submission = submission_get_for_user(user=request.user, pk=pk)
-    form_post_apply(request, SubmissionDecisionForm(request.POST),
-                    lambda **data: decisions.submission_decide(user=request.user, submission=submission, **data),
-                    success=_("Submission decision recorded."))
+    form = SubmissionDecisionForm(request.POST, auto_id="sd-%s")
+    done, _record = form_apply(form, lambda **data: decisions.submission_decide(user=request.user,
+                                                                                 submission=submission, **data))
+    if not done:
+        return _submission_page(request, submission, decision_form=form)
+    messages.success(request, _("Submission decision recorded."))
     return redirect("submission-detail", pk=submission.pk)
 
 

@@ -268,3 +268,26 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Notification settings saved."))
             return redirect("notification-settings")
     return render(request, "portal/notification_settings.html", {"form": form})
+
+
+def form_apply(form, action):
+    """Validate a posted form and call the service with its cleaned data; every problem stays ON
+    THE FORM (a service's ``{field: [...]}`` error beside that field, any other as a form error),
+    so the caller re-renders the page with the bound form and nothing the person typed is lost.
+    ``form_post_apply`` turns errors into messages and the caller redirects, which empties the form:
+    use this one for any form a person fills in by hand. Returns ``(True, result)`` or ``(False, None)``."""
+    from django.core.exceptions import ValidationError
+
+    if not form.is_valid():
+        return False, None
+    try:
+        return True, action(**form.cleaned_data)
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            for message in exc.messages:
+                form.add_error(None, message)
+        return False, None

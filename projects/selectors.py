@@ -12,7 +12,7 @@ from guardian.shortcuts import get_objects_for_user
 from portal import permissions as perms
 from portal.models import Role
 from portal.selectors import user_role, user_sees_everything
-from projects.models import Artifact, Programme, Project, Submission, UploadSession
+from projects.models import Artifact, Declaration, Programme, Project, Submission, UploadSession
 
 
 def projects_visible_to(*, user, queryset: QuerySet | None = None) -> QuerySet:
@@ -97,6 +97,8 @@ def user_second_factor_required_by_programme(*, user) -> bool:
         return False
     return Project.objects.filter(vendor_id=profile.organisation_id,
                                   programme__vendor_second_factor_required=True).exists()
+
+
 # --- who is told (portal.notifications) ----------------------------------------------------------
 
 def project_reviewer_ids(*, project: Project) -> list[int]:
@@ -121,3 +123,61 @@ def programme_officer_ids() -> list[int]:
     from django.contrib.auth import get_user_model
 
     return list(get_user_model().objects.filter(profile__role=Role.OFFICER).values_list("pk", flat=True))
+def draft_next_steps(*, submission: Submission) -> list[tuple[str, str, str]]:
+    """What the vendor still has to do before a draft can be submitted, in order, as
+    ``(code, sentence, url)``: upload, sign, submit. The same rules ``submission_submit``
+    enforces (at least one artifact, a signed declaration), said before the vendor tries.
+    ``compliance.casework.next_actions`` uses it for drafts, so both pages say the same."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    edit = reverse("submission-edit", kwargs={"pk": submission.pk})
+    steps = []
+    if not submission.artifacts.exists():
+        steps.append(("upload", _("Upload the artifacts of this version."), f"{edit}#h-artifacts"))
+    # Read from the table, not a declaration cached on the submission object before it was signed.
+    if not Declaration.objects.filter(submission=submission, signed_at__isnull=False).exists():
+        steps.append(("sign", _("Fill in and sign the declaration."), f"{edit}#h-decl"))
+    if not steps:
+        steps.append(("submit", _("Submit this version for checking."), f"{edit}#h-submit"))
+    return steps
+
+
+def submission_previous_decision(*, submission: Submission) -> dict | None:
+    """The decision on the version before this one, from the audit trail (``submission.decide``
+    events carry the decision and its justification in full): a vendor opening version N+1 after
+    "changes requested" reads the reviewer's instructions on the draft itself. ``None`` when there
+    is no earlier version or it was never decided."""
+    from portal.models import AuditEvent
+
+    previous = (Submission.objects.filter(project_id=submission.project_id, number__lt=submission.number)
+                .order_by("-number").first())
+    if previous is None:
+        return None
+    event = (AuditEvent.objects.filter(submission_id=previous.pk, action="submission.decide")
+             .order_by("-created_at", "-id").first())
+    if event is None:
+        return None
+    return {"submission": previous, "decision": event.data.get("decision", ""),
+            "justification": event.data.get("justification", ""), "at": event.created_at,
+            "by": event.actor_label}
+
+
+def submission_draft_history(*, submission: Submission) -> list:
+    """The draft's own history, oldest first: opened, files uploaded and removed, declaration
+    saved and signed (the audit events of this submission)."""
+    from django.utils.translation import gettext as _
+
+    from portal.models import AuditEvent
+
+    sentences = {
+        "submission.open": _("Version opened"),
+        "artifact.upload": _("File uploaded: %(label)s"),
+        "artifact.delete": _("File removed: %(label)s"),
+        "declaration.update": _("Declaration saved"),
+        "declaration.sign": _("Declaration signed"),
+    }
+    events = (AuditEvent.objects.filter(submission_id=submission.pk, action__in=list(sentences))
+              .order_by("created_at", "id")[:200])
+    return [{"at": e.created_at, "text": sentences[e.action] % {"label": e.object_label}, "actor": e.actor_label}
+            for e in events]

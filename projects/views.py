@@ -14,13 +14,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal.selectors import user_can_manage, user_is_ministry
-from portal.views import form_post_apply
+from portal.views import form_apply, form_post_apply
 from projects import services, uploads
 from projects.forms import (ArtifactUploadForm, DeclarationForm, DeclarationSignForm, ProgrammeForm, ProjectForm,
                             ReviewerAssignForm, SubmissionOpenForm, VendorInviteForm)
 from projects.models import Artifact, Project
-from projects.selectors import (artifact_get_for_user, programme_get_for_user, programmes_visible_to,
-                                project_get_for_user, projects_visible_to, submission_get_for_user, user_can_submit)
+from projects.selectors import (artifact_get_for_user, draft_next_steps, programme_get_for_user,
+                                programmes_visible_to, project_get_for_user, projects_visible_to,
+                                submission_draft_history, submission_get_for_user, submission_previous_decision,
+                                user_can_submit)
 
 
 def _errors_to_messages(request: HttpRequest, exc: ValidationError) -> None:
@@ -182,12 +184,8 @@ def submission_open(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("submission-edit", pk=submission.pk)
 
 
-@login_required
-def submission_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """The vendor's draft: upload artifacts, fill and sign the declaration, submit."""
-    submission = submission_get_for_user(user=request.user, pk=pk)
-    if not user_can_submit(user=request.user, project=submission.project) or submission.status != "draft":
-        return redirect("submission-detail", pk=submission.pk)
+def _draft_page(request: HttpRequest, submission, *, declaration_form: DeclarationForm | None = None) -> HttpResponse:
+    """The draft page; ``declaration_form`` is the form the vendor just sent, with its errors."""
     declaration = submission.declaration
     context = {
         "submission": submission,
@@ -196,12 +194,25 @@ def submission_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "pending_uploads": submission.upload_sessions.filter(artifact__isnull=True, created_by=request.user),
         "upload_form": ArtifactUploadForm(),
         "declaration": declaration,
-        "declaration_form": DeclarationForm(initial=DeclarationForm.initial_from(declaration)),
+        "declaration_form": declaration_form or DeclarationForm(initial=DeclarationForm.initial_from(declaration)),
         "sign_form": DeclarationSignForm(initial={"signatory_name": declaration.signatory_name}),
         "kinds": Artifact.Kind.choices,
         "max_bytes": submission.project.programme.max_artifact_bytes,
+        # The same steps compliance.casework.next_actions gives a vendor on a draft.
+        "next_steps": draft_next_steps(submission=submission),
+        "previous_decision": submission_previous_decision(submission=submission),
+        "history": submission_draft_history(submission=submission),
     }
     return render(request, "projects/submission_edit.html", context)
+
+
+@login_required
+def submission_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The vendor's draft: upload artifacts, fill and sign the declaration, submit."""
+    submission = submission_get_for_user(user=request.user, pk=pk)
+    if not user_can_submit(user=request.user, project=submission.project) or submission.status != "draft":
+        return redirect("submission-detail", pk=submission.pk)
+    return _draft_page(request, submission)
 
 
 @login_required
@@ -243,11 +254,20 @@ def artifact_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def declaration_save(request: HttpRequest, pk: int) -> HttpResponse:
+    """On an error the draft page comes back with the form as sent (every field kept, the error
+    beside its field), never a redirect that would empty a long data summary."""
     submission = submission_get_for_user(user=request.user, pk=pk)
-    form_post_apply(request, DeclarationForm(request.POST),
-                    lambda **data: services.declaration_update(user=request.user, submission=submission, **data),
-                    success=_("Declaration saved. Sign it before submitting."))
-    return redirect("submission-edit", pk=submission.pk)
+    form = DeclarationForm(request.POST)
+    done, _declaration = form_apply(form, lambda **data: services.declaration_update(
+        user=request.user, submission=submission, **data))
+    if done:
+        messages.success(request, _("Declaration saved. Sign it before submitting."))
+        return redirect("submission-edit", pk=submission.pk)
+    if not user_can_submit(user=request.user, project=submission.project) or submission.status != "draft":
+        for error in form.non_field_errors():
+            messages.error(request, error)
+        return redirect("submission-detail", pk=submission.pk)
+    return _draft_page(request, submission, declaration_form=form)
 
 
 @login_required

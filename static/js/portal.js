@@ -102,24 +102,85 @@
     status.textContent = text.replace("%(done)s", String(total - running)).replace("%(total)s", String(total));
   }
 
-  function initLive(el) {
-    // Re-fetch the fragment every 2 s while anything in it is still running.
-    var url = el.dataset.liveUrl;
+  function fetchFragment(el) {
+    return fetch(el.dataset.liveUrl, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}})
+      .then(function (r) { if (r.ok) return r.text(); });
+  }
+
+  function replaceFragment(el, html) {
+    // A fragment where the person has started typing (a finding's decision) is not replaced under
+    // their hands: a status line says it changed instead.
+    if (html === undefined) return;
+    if (el.dataset.keepEdits === "1" && el.dataset.edited === "1") {
+      var stale = el.dataset.staleId && document.getElementById(el.dataset.staleId);
+      if (stale) stale.textContent = stale.dataset.staleText || "";
+      return;
+    }
+    el.innerHTML = html;
+    announce(el);
+  }
+
+  function activeCount(el) { return el.querySelectorAll("[data-live-active]").length; }
+
+  function initLive(leader) {
+    // Re-fetch the fragment every 2 s while anything in it is still running. Fragments that
+    // follow it (data-live-with="<its id>": the case state, artifacts, findings) are re-fetched
+    // whenever one of its rows ends, and once more when the last one does.
+    var followers = leader.id ? [].slice.call(document.querySelectorAll('[data-live-with="' + leader.id + '"]')) : [];
+    var last = activeCount(leader);
     function tick() {
-      if (el.querySelector("[data-live-active]") === null && el.dataset.liveAlways !== "1") return;
-      fetch(url, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}}).then(function (r) {
-        if (r.ok) return r.text();
-      }).then(function (html) {
-        if (html !== undefined) { el.innerHTML = html; announce(el); }
-        setTimeout(tick, 2000);
-      }, function () { setTimeout(tick, 5000); });
+      if (activeCount(leader) === 0 && leader.dataset.liveAlways !== "1") return;
+      fetchFragment(leader).then(function (html) {
+        replaceFragment(leader, html);
+        var now = activeCount(leader);
+        var refreshed = now !== last ? Promise.all(followers.map(function (f) {
+          return fetchFragment(f).then(function (h) { replaceFragment(f, h); });
+        })) : Promise.resolve();
+        last = now;
+        return refreshed;
+      }).then(function () { setTimeout(tick, 2000); }, function () { setTimeout(tick, 5000); });
     }
     setTimeout(tick, 2000);
+  }
+
+  function initKeepEdits(el) {
+    var mark = function () { el.dataset.edited = "1"; };
+    el.addEventListener("input", mark);
+    el.addEventListener("change", mark);
+  }
+
+  function initConfirm() {
+    // Final or destructive actions ask first: <form data-confirm="…">. "%(choice)s" in the question
+    // becomes the chosen option of the form's decision list. Dismissing sends nothing.
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+      var question = form.dataset.confirm;
+      var select = form.querySelector("select[name=decision]");
+      if (select && select.selectedIndex >= 0) {
+        question = question.replace("%(choice)s", select.options[select.selectedIndex].text);
+      }
+      if (!window.confirm(question)) event.preventDefault();
+    }, true);
+  }
+
+  function focusFirstInvalid() {
+    // A form sent back with errors: take the person to the first field that needs them, or to
+    // the form's own error when no single field is at fault.
+    var field = document.querySelector('main [aria-invalid="true"]') || document.querySelector("main .errorlist.nonfield");
+    if (field) {
+      if (!field.matches("input, select, textarea")) field.setAttribute("tabindex", "-1");
+      field.scrollIntoView({block: "center"});
+      field.focus({preventScroll: true});
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("uploader");
     if (box) initUploader(box);
-    [].forEach.call(document.querySelectorAll("[data-live-url]"), initLive);
+    [].forEach.call(document.querySelectorAll("[data-live-url]:not([data-live-with])"), initLive);
+    [].forEach.call(document.querySelectorAll("[data-keep-edits]"), initKeepEdits);
+    initConfirm();
+    focusFirstInvalid();
   });
 })();

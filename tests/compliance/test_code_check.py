@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -70,7 +71,10 @@ def test_copied_code_is_found_attributed_and_shown_side_by_side(world, settings,
     assert not any(m["path"].endswith("train.py") for m in run.summary["matches"])
     client.force_login(world.reviewer)
     page = client.get(f"/submissions/{submission.pk}/").content.decode()
-    assert "Copied code" in page and page.count('<pre class="excerpt">') >= 2
+    assert "Copied code" in page and '<table class="code-align">' in page
+    # Side by side, line by line: a shared line sits on one row, vendor left, origin right.
+    rows = re.findall(r'<tr class="align-same">.*?<code>(.*?)</code>.*?<code>(.*?)</code>', page, re.S)
+    assert len(rows) >= 5 and all(left.strip() == right.strip() for left, right in rows)
     assert json.loads(json.dumps(run.summary))  # the summary stays plain JSON for the dossier
 
 

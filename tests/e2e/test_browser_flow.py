@@ -95,6 +95,9 @@ def test_vendor_submits_a_model_and_the_reviewer_decides_a_finding_live(new_page
 
     # --- The vendor: log in, open a draft, upload, declare, sign, submit.
     vendor, vendor_errors = new_page()
+    # Submitting asks for confirmation first (portal.js, data-confirm): the vendor says yes.
+    confirmations = []
+    vendor.on("dialog", lambda d: (confirmations.append(d.message), d.accept()))
     chunks_sent = []
     vendor.on("request", lambda r: chunks_sent.append(r.url) if r.method == "PATCH" and "/chunk/" in r.url else None)
     login(vendor, username=world.vendor_user.username, password=PASSWORD)
@@ -123,10 +126,12 @@ def test_vendor_submits_a_model_and_the_reviewer_decides_a_finding_live(new_page
     vendor.get_by_role("button", name="Submit for checking").click()
     wait_for(lambda: Submission.objects.filter(pk=submission.pk).exclude(status=Submission.Status.DRAFT).exists(),
              what="the submission to leave the draft state")
+    assert any("Submit this version" in m for m in confirmations), confirmations
     assert vendor_errors == []
 
     # --- The reviewer: queue, submission page, runs finish live (no reload), then decide a finding.
     reviewer, reviewer_errors = new_page()
+    reviewer.on("dialog", lambda d: d.accept())  # deciding a finding asks first
     login(reviewer, username=world.reviewer.username, password=PASSWORD)
     reviewer.get_by_role("navigation", name="Main").get_by_role("link", name="Review queue").click()
     reviewer.get_by_role("link", name=f"{world.project.code} v1").click()
