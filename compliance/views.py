@@ -254,7 +254,9 @@ def finding_decide(request: HttpRequest, pk: int) -> HttpResponse:
                                                                               **data))
     if not done:
         submission = submission_get_for_user(user=request.user, pk=finding.submission_id)
-        return _submission_page(request, submission, finding_form=(finding.pk, form))
+        response = _submission_page(request, submission, finding_form=(finding.pk, form))
+        response.status_code = 400
+        return response
     messages.success(request, _("Decision recorded."))
     return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
 
@@ -283,7 +285,9 @@ def submission_decide(request: HttpRequest, pk: int) -> HttpResponse:
     done, _record = form_apply(form, lambda **data: decisions.submission_decide(user=request.user,
                                                                                  submission=submission, **data))
     if not done:
-        return _submission_page(request, submission, decision_form=form)
+        response = _submission_page(request, submission, decision_form=form)
+        response.status_code = 400
+        return response
     messages.success(request, _("Submission decision recorded."))
     return redirect("submission-detail", pk=submission.pk)
 

@@ -275,7 +275,9 @@ def form_apply(form, action):
     THE FORM (a service's ``{field: [...]}`` error beside that field, any other as a form error),
     so the caller re-renders the page with the bound form and nothing the person typed is lost.
     ``form_post_apply`` turns errors into messages and the caller redirects, which empties the form:
-    use this one for any form a person fills in by hand. Returns ``(True, result)`` or ``(False, None)``."""
+    use this one for any form a person fills in by hand. Returns ``(True, result)`` or ``(False, None)``.
+    A PermissionDenied from the service is not a mistake in the form: it propagates, and the person
+    gets the 403 page (the caller re-renders invalid forms with status 400)."""
     from django.core.exceptions import ValidationError
 
     if not form.is_valid():

@@ -267,7 +267,9 @@ def declaration_save(request: HttpRequest, pk: int) -> HttpResponse:
         for error in form.non_field_errors():
             messages.error(request, error)
         return redirect("submission-detail", pk=submission.pk)
-    return _draft_page(request, submission, declaration_form=form)
+    response = _draft_page(request, submission, declaration_form=form)
+    response.status_code = 400
+    return response
 
 
 @login_required

@@ -74,7 +74,7 @@ def test_the_finding_decision_starts_with_nothing_chosen(client, world):
         assert select.has_attr("required")
     finding = Finding.objects.filter(submission=submission, status="open").first()
     response = client.post(reverse("finding-decide", args=[finding.pk]), {"decision": "", "justification": ""})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not FindingDecision.objects.filter(finding=finding).exists()
     assert "Choose a decision." in text_of(soup_of(response).select_one(f"#finding-{finding.pk}"))
 
@@ -84,7 +84,7 @@ def test_a_waiver_without_justification_keeps_waived_and_shows_the_error_beside_
     finding = Finding.objects.filter(submission=submission, status="open").exclude(severity="info").first()
     client.force_login(world.reviewer)
     response = client.post(reverse("finding-decide", args=[finding.pk]), {"decision": "waived", "justification": ""})
-    assert response.status_code == 200, "the page comes back as it was sent, not a redirect"
+    assert response.status_code == 400, "the page comes back as it was sent (400), not a redirect"
     assert not FindingDecision.objects.filter(finding=finding).exists()
     page = soup_of(response)
     card = page.select_one(f"#finding-{finding.pk}")
@@ -108,7 +108,7 @@ def test_a_submission_decision_refused_keeps_the_choice_and_the_text(client, wor
     client.force_login(world.reviewer)
     response = client.post(reverse("submission-decide", args=[submission.pk]),
                            {"decision": "approved", "justification": "Looks fine to me."})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not SubmissionDecision.objects.filter(submission=submission).exists()
     form = soup_of(response).select_one("#submission-decision-form")
     assert chosen(form.select_one("select[name=decision]")) == "approved"
@@ -124,7 +124,7 @@ def test_the_declaration_keeps_every_field_and_shows_the_error_beside_the_bad_li
             "third_party_code": "vllm | 0.6 | Apache-2.0 | inference", "gpu_hours": "120.5",
             "training_flops": "3.2e+20", "data_summary": summary}
     response = client.post(reverse("declaration-save", args=[submission.pk]), sent)
-    assert response.status_code == 200, "re-rendered, not redirected"
+    assert response.status_code == 400, "re-rendered (400), not redirected"
     page = soup_of(response)
     form = page.select_one(f'form[action="{reverse("declaration-save", args=[submission.pk])}"]')
     assert form.select_one("[name=from_scratch]").has_attr("checked")
