@@ -6,7 +6,7 @@ from projects.models import Artifact, Declaration, Milestone, Programme, Project
 
 @admin.register(Programme)
 class ProgrammeAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "ministry", "budget_krw", "starts_on", "ends_on"]
+    list_display = ["code", "name", "ministry", "budget_krw", "starts_on", "ends_on", "review_sla_days"]
     search_fields = ["code", "name", "name_ko"]
     list_select_related = ["ministry"]
 

@@ -19,7 +19,8 @@ def _field_errors(exc, field: str) -> forms.ValidationError:
 class ProgrammeForm(forms.ModelForm):
     class Meta:
         model = Programme
-        fields = ["name", "name_ko", "code", "ministry", "budget_krw", "starts_on", "ends_on", "max_artifact_bytes"]
+        fields = ["name", "name_ko", "code", "ministry", "budget_krw", "starts_on", "ends_on", "max_artifact_bytes",
+                  "review_sla_days"]
         widgets = {"starts_on": forms.DateInput(attrs={"type": "date"}),
                    "ends_on": forms.DateInput(attrs={"type": "date"})}
 
