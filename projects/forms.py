@@ -27,6 +27,8 @@ class ProgrammeForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["ministry"].queryset = Organisation.objects.filter(kind=Organisation.Kind.MINISTRY)
+        # Left empty, the programme takes the default service level (DEFAULT_REVIEW_SLA_DAYS).
+        self.fields["review_sla_days"].required = False
 
     def clean(self):
         data = super().clean()
