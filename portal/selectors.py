@@ -97,3 +97,26 @@ def audit_chain_verify(*, positions: Iterable[int] = ()) -> ChainReport:
         prev, head_id, head_seq = event.entry_hash, event.pk, event.seq
     unsealed = AuditEvent.objects.filter(seq__isnull=True).count()
     return ChainReport(first_bad is None, count, prev, head_id, first_bad, reasons, unsealed, hashes_at, head_seq)
+
+
+def saved_filters_for(*, user, page: str):
+    """The user's own saved filters of one list page, by name."""
+    from portal.models import SavedFilter
+
+    if not getattr(user, "is_authenticated", False):
+        return SavedFilter.objects.none()
+    return SavedFilter.objects.filter(user=user, page=page).order_by("name", "id")
+
+
+def saved_filter_get_for_user(*, user, pk):
+    """One of the user's own saved filters; anyone else's, a missing one and a malformed id are the same 404."""
+    from django.http import Http404
+
+    from portal.models import SavedFilter
+
+    if not getattr(user, "is_authenticated", False):
+        raise Http404("not found")
+    try:
+        return SavedFilter.objects.get(user=user, pk=pk)
+    except (SavedFilter.DoesNotExist, ValueError, TypeError):
+        raise Http404("not found") from None
