@@ -19,6 +19,7 @@ router.register("uploads", projects_api.UploadViewSet, basename="api-upload")
 router.register("check-runs", compliance_api.CheckRunViewSet, basename="api-checkrun")
 router.register("findings", compliance_api.FindingViewSet, basename="api-finding")
 router.register("dossiers", compliance_api.DossierViewSet, basename="api-dossier")
+router.register("queue", compliance_api.QueueViewSet, basename="api-queue")
 router.register("submission-decisions", compliance_api.SubmissionDecisionViewSet, basename="api-submission-decision")
 
 urlpatterns = [
@@ -61,6 +62,10 @@ urlpatterns = [
     path("verify/", compliance_views.dossier_verify_page, name="dossier-verify"),
     path("workers/", compliance_views.workers, name="workers"),
     path("references/", compliance_views.reference_list, name="reference-list"),
+    # Lists (issue #13): the findings list and saved filters of list pages
+    path("findings/", compliance_views.finding_list, name="finding-list"),
+    path("saved-filters/", portal_views.saved_filter_create, name="saved-filter-create"),
+    path("saved-filters/<int:pk>/delete/", portal_views.saved_filter_remove, name="saved-filter-delete"),
     # API
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

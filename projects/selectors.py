@@ -87,3 +87,23 @@ def user_can_review(*, user, project: Project) -> bool:
     if role in {Role.ADMIN, Role.OFFICER}:
         return True
     return role == Role.REVIEWER and user.has_perm(perms.PROJECT_REVIEW, project)
+
+
+def project_export_columns() -> list:
+    """The columns of the project list's CSV/XLSX export (page and API), in the reader's language."""
+    from django.utils.translation import gettext_lazy as _
+
+    from portal.exports import ExportColumn
+
+    return [
+        ExportColumn(_("Id"), lambda p: p.pk),
+        ExportColumn(_("Programme"), lambda p: p.programme.code),
+        ExportColumn(_("Code"), lambda p: p.code),
+        ExportColumn(_("Title"), lambda p: p.title),
+        ExportColumn(_("Korean title"), lambda p: p.title_ko),
+        ExportColumn(_("Vendor"), lambda p: p.vendor.name),
+        ExportColumn(_("Phase"), lambda p: p.get_phase_display()),
+        ExportColumn(_("Status"), lambda p: p.get_status_display()),
+        ExportColumn(_("Funding (KRW)"), lambda p: p.funding_krw),
+        ExportColumn(_("Registered"), lambda p: p.created_at),
+    ]
