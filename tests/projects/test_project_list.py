@@ -110,3 +110,18 @@ def test_the_api_refuses_an_unknown_sort_column(list_world):
     response = api.get("/api/projects/?sort=vendor__profile__user__password")
     assert response.status_code == 400
     assert "sort" in response.json() or "sort" in str(response.json())
+
+
+def test_the_programme_api_carries_the_service_level(list_world):
+    api = APIClient()
+    api.force_login(list_world.admin)
+    rows = {row["code"]: row for row in api.get("/api/programmes/").json()["results"]}
+    assert rows["prog2"]["review_sla_days"] == 14
+    created = api.post("/api/programmes/", {
+        "code": "quick", "name": "Quick", "ministry": list_world.ministry.name, "budget_krw": "1",
+        "starts_on": "2026-01-01", "ends_on": "2026-12-31", "review_sla_days": 7}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["review_sla_days"] == 7
+    assert api.post("/api/programmes/", {
+        "code": "never", "name": "Never", "ministry": list_world.ministry.name, "budget_krw": "1",
+        "starts_on": "2026-01-01", "ends_on": "2026-12-31", "review_sla_days": 0}, format="json").status_code == 400
