@@ -193,3 +193,9 @@ def test_waiting_is_measured_now_not_when_the_page_was_cached(officer, queue_wor
     queue_world.s_alpha2.__class__.objects.filter(pk=queue_world.s_alpha2.pk).update(
         submitted_at=timezone.now() - datetime.timedelta(days=15))
     assert "alpha v2" in _rows(officer.get("/queue/?overdue=true"))
+
+
+def test_the_wait_reads_in_korean(officer):
+    page = officer.get("/queue/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "14일 중 20일째 대기" in page and "기한 초과" in page
+    assert "30일 중 25일째 대기" in page
