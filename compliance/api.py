@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -13,10 +14,14 @@ from rest_framework.response import Response
 from compliance.services import decisions, runs
 from compliance.dossiers import dossier_request, dossier_retry, dossier_verify_bytes, dossier_verify_hash
 from compliance.models import CheckRun, Dossier, Finding, FindingDecision, SubmissionDecision
+from compliance.filters import FindingFilterSet, QueueFilterSet
 from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, dossier_get_for_user,
-                                  dossiers_visible_to, finding_get_for_user, findings_visible_to)
+                                  dossiers_visible_to, finding_export_columns, finding_get_for_user, findings_list,
+                                  queue_export_columns, review_queue, submission_waiting)
+from portal.exports import export_action
 from projects.limits import text_field_kwargs
-from projects.selectors import submission_get_for_user
+from projects.models import Submission
+from projects.selectors import get_or_404, submission_get_for_user
 
 
 class CheckRunSerializer(serializers.ModelSerializer):
@@ -89,16 +94,23 @@ class CheckRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 class FindingViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = FindingSerializer
-    filterset_fields = ["submission", "severity", "status", "category", "code"]
+    # The findings page's filters and ?sort= (compliance.filters), besides the exact ones it had.
+    filterset_class = FindingFilterSet
     search_fields = ["title", "explanation"]
     ordering_fields = ["id", "severity", "created_at"]
 
     def get_queryset(self):
-        return (findings_visible_to(user=self.request.user).select_related("check_run")
-                .prefetch_related("decisions__decided_by").order_by("id"))
+        findings = findings_list(user=self.request.user)
+        if self.action == "export":
+            return findings
+        return findings.prefetch_related("decisions__decided_by")
 
     def get_object(self):
         return finding_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    export = export_action(columns=finding_export_columns, filename="findings",
+                           description="The findings the caller may see (a vendor: those of their own "
+                                       "submissions), with the list's filters, as CSV or XLSX.")
 
     @extend_schema(request=FindingDecisionSerializer, responses=FindingSerializer)
     @action(detail=True, methods=["post"])
@@ -119,6 +131,58 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         serializer.is_valid(raise_exception=True)
         decisions.finding_reply(user=request.user, finding=finding, reply=serializer.validated_data["reply"])
         return Response(FindingSerializer(self.get_object()).data)
+
+
+class QueueSubmissionSerializer(serializers.ModelSerializer):
+    """A submission as the review queue shows it: how long it has waited against its programme's
+    service level, and its most severe open finding."""
+
+    project = serializers.IntegerField(source="project_id", read_only=True)
+    project_code = serializers.CharField(source="project.code", read_only=True)
+    programme = serializers.CharField(source="project.programme.code", read_only=True)
+    vendor = serializers.CharField(source="project.vendor.name", read_only=True)
+    waiting_since = serializers.DateTimeField(read_only=True)
+    waiting_days = serializers.SerializerMethodField()
+    sla_days = serializers.IntegerField(source="project.programme.review_sla_days", read_only=True)
+    overdue = serializers.SerializerMethodField()
+    highest_open_severity = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Submission
+        fields = ["id", "project", "project_code", "programme", "vendor", "number", "status", "submitted_at",
+                  "waiting_since", "waiting_days", "sla_days", "overdue", "highest_open_severity"]
+        read_only_fields = fields
+
+    def get_waiting_days(self, obj) -> int:
+        return submission_waiting(obj, now=self.context["now"])[0]
+
+    def get_overdue(self, obj) -> bool:
+        return submission_waiting(obj, now=self.context["now"])[2]
+
+    def get_highest_open_severity(self, obj) -> str | None:
+        rank = getattr(obj, "top_severity_rank", None)
+        return Finding.SEVERITY_ORDER[rank] if rank is not None else None
+
+
+class QueueViewSet(viewsets.ReadOnlyModelViewSet):
+    """The review queue: submissions waiting for a decision that the caller may decide (administrators
+    and officers: all; reviewers: their assigned projects'; others: none), with the page's filters."""
+
+    serializer_class = QueueSubmissionSerializer
+    filterset_class = QueueFilterSet
+    ordering_fields: list[str] = []
+
+    def get_queryset(self):
+        return review_queue(user=self.request.user)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    def get_object(self):
+        return get_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+
+    export = export_action(columns=queue_export_columns, filename="review-queue",
+                           description="The review queue, with the list's filters, as CSV or XLSX.")
 
 
 class SubmissionDecisionViewSet(viewsets.GenericViewSet):

@@ -18,20 +18,25 @@ from compliance.services import decisions, runs
 from compliance.services import policy as policy_services
 from compliance.casework import next_actions
 from compliance.charts import bar_chart_svg, layer_map_svg
-from compliance.checks import finding_text
+from compliance.checks import check_registry, finding_text
 from compliance.codealign import region_align
 from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
-from compliance.models import CheckRun, Dossier, ReferenceModel
-from compliance.selectors import (DashboardFilters, check_run_get_for_user, dashboard_data, dashboard_projects,
-                                  dossier_get_for_user,
-                                  finding_get_for_user, projects_with_open_counts, review_queue, submission_findings_grouped,
-                                  submission_timeline, submissions_with_open_counts,
+from compliance.filters import DashboardProjectFilterSet, FindingFilterSet, QueueFilterSet
+from compliance.models import CheckRun, Dossier, Finding, ReferenceModel
+from compliance.selectors import (check_run_get_for_user, dashboard_data, dossier_get_for_user, finding_export_columns,
+                                  finding_get_for_user, findings_list, findings_titled, projects_annotate_severity,
+                                  projects_with_open_counts, queue_export_columns, review_queue,
+                                  severity_label_of_rank, submission_findings_grouped, submission_timeline,
+                                  submissions_with_open_counts,
                                   worker_activity)
+from portal.exports import export_requested, export_response
+from portal.listing import querystring_filters
 from portal.selectors import user_can_manage, user_is_ministry
 from portal.views import form_apply, form_post_apply
+from projects.filters import reviewers_all
 from projects.models import Project
-from projects.selectors import (programme_get_for_user, programmes_visible_to, submission_get_for_user,
-                                user_can_review, user_can_submit)
+from projects.selectors import (programme_get_for_user, programmes_visible_to, projects_visible_to,
+                                submission_get_for_user, user_can_review, user_can_submit)
 
 
 def _require_ministry(request: HttpRequest) -> None:
@@ -39,25 +44,33 @@ def _require_ministry(request: HttpRequest) -> None:
         raise Http404("not found")
 
 
-def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+def _programme_choices(request: HttpRequest) -> list[tuple[int, str]]:
+    return list(programmes_visible_to(user=request.user).order_by("code").values_list("pk", "code"))
+
+
+def _reviewer_choices(filterset) -> list[tuple[int, str]] | None:
+    """Reviewers for the reviewer filter, or None where the filter is not offered (vendors)."""
+    if "reviewer" not in filterset.filters:
+        return None
+    return list(reviewers_all().values_list("pk", "username"))
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Projects by status and phase, open findings by severity, running checks, overdue
-    milestones and recent activity, for everything the user may see."""
+    milestones and recent activity, for everything the user may see, narrowed by the project
+    filters (``DashboardProjectFilterSet``); the charts and live fragment follow the same filters."""
     _require_ministry(request)
-    status = request.GET.get("status", "")
-    filters = DashboardFilters(programme=_int_or_none(request.GET.get("programme")),
-                               phase=_int_or_none(request.GET.get("phase")),
-                               status=status if status in Project.Status.values else None,
-                               q=request.GET.get("q", "")[:100])
-    data = dashboard_data(user=request.user, filters=filters)
-    projects = (dashboard_projects(user=request.user, filters=filters).select_related("programme", "vendor")
-                .order_by("programme__code", "code"))
+    filterset = DashboardProjectFilterSet(
+        request.GET, request=request,
+        queryset=projects_annotate_severity(projects_visible_to(user=request.user)).select_related("programme",
+                                                                                                   "vendor"))
+    projects = filterset.qs
+    data = dashboard_data(user=request.user, projects=projects)
     page = Paginator(projects, 25).get_page(request.GET.get("page"))
     page.object_list = projects_with_open_counts(page.object_list)
+    for project in page.object_list:
+        project.top_severity_label = severity_label_of_rank(project.top_severity_rank)
     charts = {
         # 360 px: the width of a dashboard column, so labels print at their real size.
         "status": bar_chart_svg(title=_("Projects by status"), items=data["projects_by_status"], width=360),
@@ -65,9 +78,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "severity": bar_chart_svg(title=_("Open findings by severity"), items=data["findings_by_severity"],
                                   width=360),
     }
-    context = {"data": data, "charts": charts, "page": page, "filters": filters,
-               "programmes": programmes_visible_to(user=request.user).order_by("code"),
-               "statuses": Project.Status.choices, "phases": Project.Phase.choices}
+    context = {"data": data, "charts": charts, "page": page, "filterset": filterset, "form": filterset.form,
+               "programmes": _programme_choices(request),
+               "statuses": Project.Status.choices, "phases": Project.Phase.choices,
+               "severities": Finding.Severity.choices,
+               "reviewers": _reviewer_choices(filterset),
+               "live_query": querystring_filters(request.GET)}
     if request.GET.get("fragment") == "live":
         return render(request, "compliance/_dashboard_live.html", context)
     return render(request, "compliance/dashboard.html", context)
@@ -75,10 +91,40 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def queue(request: HttpRequest) -> HttpResponse:
+    """Submissions waiting for review, filtered and sorted by ``QueueFilterSet``; each shows how long
+    it has waited against its programme's service level. ``?export=csv|xlsx`` downloads the list."""
     _require_ministry(request)
-    page = Paginator(review_queue(user=request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "compliance/queue.html",
-                  {"submissions": submissions_with_open_counts(page.object_list), "page": page})
+    filterset = QueueFilterSet(request.GET, request=request, queryset=review_queue(user=request.user))
+    fmt = export_requested(request)
+    if fmt:
+        return export_response(fmt=fmt, columns=queue_export_columns(), rows=filterset.qs, filename="review-queue")
+    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    return render(request, "compliance/queue.html", {
+        "submissions": submissions_with_open_counts(page.object_list), "page": page, "filterset": filterset,
+        "form": filterset.form, "programmes": _programme_choices(request),
+        "phases": Project.Phase.choices, "statuses": filterset.filters["status"].extra["choices"],
+        "severities": Finding.Severity.choices,
+        "reviewers": _reviewer_choices(filterset)})
+
+
+@login_required
+def finding_list(request: HttpRequest) -> HttpResponse:
+    """Every finding ministry staff may see, across submissions: filtered by programme, severity,
+    status, check and whom it waits on (``FindingFilterSet``), exported with ``?export=csv|xlsx``."""
+    _require_ministry(request)
+    filterset = FindingFilterSet(request.GET, request=request, queryset=findings_list(user=request.user))
+    fmt = export_requested(request)
+    if fmt:
+        return export_response(fmt=fmt, columns=finding_export_columns(), rows=filterset.qs, filename="findings")
+    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    page.object_list = findings_titled(page.object_list)
+    return render(request, "compliance/finding_list.html", {
+        "page": page, "filterset": filterset, "form": filterset.form,
+        "programmes": _programme_choices(request),
+        "severities": Finding.Severity.choices, "statuses": Finding.Status.choices,
+        "checks": [(name, spec.label) for name, spec in check_registry().items()],
+        "waiting_on": FindingFilterSet.WAITING_ON,
+        "reviewers": _reviewer_choices(filterset)})
 
 
 def _finding_presentation(groups, *, bound: tuple[int, FindingDecisionForm] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""API list filters that answer the same whether an id exists, belongs to someone else, or not.
+"""List filters: the audit trail's filters (who, what object, when, which action), and the API's
+foreign-key filters that answer the same whether an id exists, belongs to someone else, or not.
 
 django-filter turns a filter on a foreign key into a choice among *every* row of the related table:
 a missing id answers 400 "Select a valid choice" while another vendor's id answers 200 with no
@@ -12,7 +13,12 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
+
+from portal.audit_actions import audit_action_choices, audit_object_type_choices
+from portal.listing import SortFilter
+from portal.models import AuditEvent
 
 MAX_DATABASE_ID = 2**63 - 1
 
@@ -36,7 +42,8 @@ class ScopedIdFilterBackend(DjangoFilterBackend):
         if base is None:
             return None
         replaced = {name: IdFilter(field_name=f.field_name, lookup_expr=f.lookup_expr or "exact",
-                                   label=f.label, help_text=getattr(f, "extra", {}).get("help_text"))
+                                   label=f.label, method=getattr(f, "_method", None),
+                                   distinct=f.distinct, exclude=f.exclude)
                     for name, f in base.base_filters.items()
                     if isinstance(f, (django_filters.ModelChoiceFilter, django_filters.ModelMultipleChoiceFilter))}
         if not replaced:
@@ -44,3 +51,20 @@ class ScopedIdFilterBackend(DjangoFilterBackend):
         cls = type(f"Scoped{base.__name__}", (base,), {})
         cls.base_filters = {**base.base_filters, **replaced}
         return cls
+
+
+
+class AuditEventFilterSet(django_filters.FilterSet):
+    person = django_filters.CharFilter(field_name="actor_label", lookup_expr="iexact", label=_("Person (username)"))
+    object_type = django_filters.ChoiceFilter(choices=audit_object_type_choices(), label=_("Object type"))
+    object_id = django_filters.CharFilter(field_name="object_id", label=_("Object id"))
+    date_from = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label=_("From"))
+    date_to = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label=_("To"))
+    action = django_filters.ChoiceFilter(choices=audit_action_choices(), label=_("Action"))
+    sort = SortFilter(columns={"id": ("id",), "when": ("created_at",), "person": ("actor_label",),
+                               "action": ("action",), "object": ("object_type", "object_id")},
+                      default=("-id",))
+
+    class Meta:
+        model = AuditEvent
+        fields: list[str] = []

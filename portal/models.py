@@ -273,3 +273,42 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.kind}: {self.email}"
+class SavedFilter(models.Model):
+    """A user's named filter of a list page: the querystring of its filters and sort.
+
+    Private: only its owner sees, follows and deletes it. It holds no permission: following it
+    shows what the list shows its owner anyway.
+    """
+
+    class Page(models.TextChoices):
+        PROJECTS = "projects", _("Projects")
+        QUEUE = "queue", _("Review queue")
+        DASHBOARD = "dashboard", _("Dashboard")
+        FINDINGS = "findings", _("Findings")
+        AUDIT = "audit", _("Audit trail")
+
+    # The URL name of each page, for the links (portal names the URL, never imports the view).
+    PAGE_URL_NAMES = {Page.PROJECTS: "project-list", Page.QUEUE: "review-queue", Page.DASHBOARD: "dashboard",
+                      Page.FINDINGS: "finding-list", Page.AUDIT: "audit-log"}
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters")
+    page = models.CharField(_("page"), max_length=20, choices=Page.choices)
+    name = models.CharField(_("name"), max_length=80)
+    # 1,000 characters: every filter of the longest list (audit) with long values fits in a third of it.
+    querystring = models.CharField(_("filters"), max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["page", "name", "id"]
+        verbose_name = _("saved filter")
+        constraints = [models.UniqueConstraint(fields=["user", "page", "name"], name="saved_filter_name_per_page")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.page})"
+
+    @property
+    def url(self) -> str:
+        from django.urls import reverse
+
+        path = reverse(self.PAGE_URL_NAMES[self.page])
+        return f"{path}?{self.querystring}" if self.querystring else path

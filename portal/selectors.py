@@ -123,3 +123,24 @@ def notification_get_for_user(*, user, pk):
 def notification_unread_count(*, user) -> int:
     """The header's count: one indexed COUNT (recipient, read_at)."""
     return notifications_for(user=user).filter(read_at__isnull=True).count()
+def saved_filters_for(*, user, page: str):
+    """The user's own saved filters of one list page, by name."""
+    from portal.models import SavedFilter
+
+    if not getattr(user, "is_authenticated", False):
+        return SavedFilter.objects.none()
+    return SavedFilter.objects.filter(user=user, page=page).order_by("name", "id")
+
+
+def saved_filter_get_for_user(*, user, pk):
+    """One of the user's own saved filters; anyone else's, a missing one and a malformed id are the same 404."""
+    from django.http import Http404
+
+    from portal.models import SavedFilter
+
+    if not getattr(user, "is_authenticated", False):
+        raise Http404("not found")
+    try:
+        return SavedFilter.objects.get(user=user, pk=pk)
+    except (SavedFilter.DoesNotExist, ValueError, TypeError):
+        raise Http404("not found") from None

@@ -184,3 +184,40 @@ def audit_checkpoint_create(*, reason: str, identity=None, only_if_changed: bool
         checkpoint.signature = base64.b64encode(signature).decode()
         checkpoint.save()
     return checkpoint
+
+
+def saved_filter_save(*, user, page: str, name: str, querystring: str):
+    """Save (or, under a name the user already used on this page, replace) a filter of a list page.
+
+    Not an audit event: a saved filter is a personal bookmark that grants and changes nothing.
+    """
+    from django.core.exceptions import ValidationError
+    from django.http import QueryDict
+    from django.utils.translation import gettext as _
+
+    from portal.listing import querystring_filters
+    from portal.models import SavedFilter
+
+    if not getattr(user, "is_authenticated", False):
+        raise ValidationError(_("Log in to save filters."))
+    if page not in SavedFilter.Page.values:
+        raise ValidationError({"page": _("This page has no saved filters.")})
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("Give the filter a name.")})
+    if len(name) > SavedFilter._meta.get_field("name").max_length:
+        raise ValidationError({"name": _("Use a name of at most 80 characters.")})
+    # Parsed and written again: what is stored is a querystring of filters, whatever was posted.
+    querystring = querystring_filters(QueryDict(querystring or ""))
+    if len(querystring) > SavedFilter._meta.get_field("querystring").max_length:
+        raise ValidationError({"querystring": _("This filter is too long to save.")})
+    saved, _created = SavedFilter.objects.update_or_create(user=user, page=page, name=name,
+                                                           defaults={"querystring": querystring})
+    return saved
+
+
+def saved_filter_delete(*, user, saved_filter) -> None:
+    """Delete one of the user's own saved filters (the selector already refused anyone else's)."""
+    if saved_filter.user_id != user.pk:
+        raise PermissionError("a saved filter belongs to its owner")
+    saved_filter.delete()

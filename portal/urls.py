@@ -20,6 +20,7 @@ router.register("uploads", projects_api.UploadViewSet, basename="api-upload")
 router.register("check-runs", compliance_api.CheckRunViewSet, basename="api-checkrun")
 router.register("findings", compliance_api.FindingViewSet, basename="api-finding")
 router.register("dossiers", compliance_api.DossierViewSet, basename="api-dossier")
+router.register("queue", compliance_api.QueueViewSet, basename="api-queue")
 router.register("submission-decisions", compliance_api.SubmissionDecisionViewSet, basename="api-submission-decision")
 router.register("tokens", portal_api.ApiTokenViewSet, basename="api-token")
 router.register("notifications", portal_api.NotificationViewSet, basename="api-notification")
@@ -75,6 +76,10 @@ urlpatterns = [
     path("notifications/read-all/", portal_views.notification_read_all, name="notification-read-all"),
     path("notifications/<int:pk>/open/", portal_views.notification_open, name="notification-open"),
     path("notifications/<int:pk>/read/", portal_views.notification_read, name="notification-read"),
+    # Lists (issue #13): the findings list and saved filters of list pages
+    path("findings/", compliance_views.finding_list, name="finding-list"),
+    path("saved-filters/", portal_views.saved_filter_create, name="saved-filter-create"),
+    path("saved-filters/<int:pk>/delete/", portal_views.saved_filter_remove, name="saved-filter-delete"),
     # API
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -6,7 +6,8 @@ from projects.models import Artifact, Declaration, Milestone, Programme, Project
 
 @admin.register(Programme)
 class ProgrammeAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "ministry", "budget_krw", "starts_on", "ends_on", "vendor_second_factor_required"]
+    list_display = ["code", "name", "ministry", "budget_krw", "starts_on", "ends_on", "review_sla_days",
+                    "vendor_second_factor_required"]
     search_fields = ["code", "name", "name_ko"]
     list_select_related = ["ministry"]
 

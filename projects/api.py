@@ -12,11 +12,14 @@ from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
+from portal.exports import export_action
 from portal.models import Organisation
 from projects import limits, services, uploads
+from projects.filters import ProjectFilterSet
 from projects.models import Artifact, Declaration, Milestone, Programme, Project, Submission, UploadSession
 from projects.selectors import (artifact_get_for_user, artifacts_visible_to, programme_get_for_user,
-                                programmes_visible_to, project_get_for_user, projects_visible_to,
+                                programmes_visible_to, project_export_columns, project_get_for_user,
+                                projects_visible_to,
                                 submission_get_for_user, submissions_visible_to, upload_session_get_for_user)
 
 
@@ -26,7 +29,7 @@ class ProgrammeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Programme
         fields = ["id", "code", "name", "name_ko", "ministry", "budget_krw", "starts_on", "ends_on",
-                  "max_artifact_bytes", "vendor_second_factor_required", "created_at"]
+                  "max_artifact_bytes", "review_sla_days", "vendor_second_factor_required", "created_at"]
         read_only_fields = ["id", "created_at"]
 
 
@@ -152,7 +155,8 @@ class ProgrammeViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 class ProjectViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ProjectSerializer
-    filterset_fields = ["programme", "phase", "status", "vendor"]
+    # The page's filters and ?sort= (projects.filters), so a saved page filter works here too.
+    filterset_class = ProjectFilterSet
     search_fields = ["code", "title", "title_ko", "vendor__name"]
     ordering_fields = ["code", "funding_krw", "created_at"]
 
@@ -162,6 +166,9 @@ class ProjectViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_object(self):
         return project_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    export = export_action(columns=project_export_columns, filename="projects",
+                           description="The projects the caller may see, with the list's filters, as CSV or XLSX.")
 
     def perform_create(self, serializer):
         data = serializer.validated_data

@@ -20,13 +20,15 @@ class ProgrammeForm(forms.ModelForm):
     class Meta:
         model = Programme
         fields = ["name", "name_ko", "code", "ministry", "budget_krw", "starts_on", "ends_on", "max_artifact_bytes",
-                  "vendor_second_factor_required"]
+                  "review_sla_days", "vendor_second_factor_required"]
         widgets = {"starts_on": forms.DateInput(attrs={"type": "date"}),
                    "ends_on": forms.DateInput(attrs={"type": "date"})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["ministry"].queryset = Organisation.objects.filter(kind=Organisation.Kind.MINISTRY)
+        # Left empty, the programme takes the default service level (DEFAULT_REVIEW_SLA_DAYS).
+        self.fields["review_sla_days"].required = False
 
     def clean(self):
         data = super().clean()

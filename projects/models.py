@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -16,6 +17,8 @@ from projects import limits
 
 # 50 GiB: room for a sharded 20B-parameter checkpoint in bf16 per artifact.
 DEFAULT_MAX_ARTIFACT_BYTES = 50 * 1024**3
+# Two weeks: the review turnaround the programme rules promise vendors unless a programme says otherwise.
+DEFAULT_REVIEW_SLA_DAYS = 14
 
 
 class Programme(models.Model):
@@ -29,6 +32,12 @@ class Programme(models.Model):
     starts_on = models.DateField(_("starts on"))
     ends_on = models.DateField(_("ends on"))
     max_artifact_bytes = models.BigIntegerField(_("largest artifact (bytes)"), default=DEFAULT_MAX_ARTIFACT_BYTES)
+    # The service level for reviews: a submission waiting longer than this (since it was submitted
+    # or since the vendor last answered a finding) is shown as overdue in the review queue.
+    review_sla_days = models.PositiveSmallIntegerField(
+        _("review service level (days)"), default=DEFAULT_REVIEW_SLA_DAYS,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("How many days a submitted submission may wait for review before it is overdue."))
     vendor_second_factor_required = models.BooleanField(
         _("vendors must use a second factor"), default=False,
         help_text=_("Vendor members of this programme's projects must set up and use a second factor at sign-in."))

@@ -123,6 +123,8 @@ def programme_officer_ids() -> list[int]:
     from django.contrib.auth import get_user_model
 
     return list(get_user_model().objects.filter(profile__role=Role.OFFICER).values_list("pk", flat=True))
+
+
 def draft_next_steps(*, submission: Submission) -> list[tuple[str, str, str]]:
     """What the vendor still has to do before a draft can be submitted, in order, as
     ``(code, sentence, url)``: upload, sign, submit. The same rules ``submission_submit``
@@ -181,3 +183,23 @@ def submission_draft_history(*, submission: Submission) -> list:
               .order_by("created_at", "id")[:200])
     return [{"at": e.created_at, "text": sentences[e.action] % {"label": e.object_label}, "actor": e.actor_label}
             for e in events]
+
+
+def project_export_columns() -> list:
+    """The columns of the project list's CSV/XLSX export (page and API), in the reader's language."""
+    from django.utils.translation import gettext_lazy as _
+
+    from portal.exports import ExportColumn
+
+    return [
+        ExportColumn(_("Id"), lambda p: p.pk),
+        ExportColumn(_("Programme"), lambda p: p.programme.code),
+        ExportColumn(_("Code"), lambda p: p.code),
+        ExportColumn(_("Title"), lambda p: p.title),
+        ExportColumn(_("Korean title"), lambda p: p.title_ko),
+        ExportColumn(_("Vendor"), lambda p: p.vendor.name),
+        ExportColumn(_("Phase"), lambda p: p.get_phase_display()),
+        ExportColumn(_("Status"), lambda p: p.get_status_display()),
+        ExportColumn(_("Funding (KRW)"), lambda p: p.funding_krw),
+        ExportColumn(_("Registered"), lambda p: p.created_at),
+    ]

@@ -41,7 +41,7 @@ def _require_manager(user) -> None:
 
 def programme_create(*, user, name: str, code: str, ministry: Organisation, budget_krw: Decimal, starts_on,
                      ends_on, name_ko: str = "", max_artifact_bytes: int | None = None,
-                     vendor_second_factor_required: bool = False) -> Programme:
+                     review_sla_days: int | None = None, vendor_second_factor_required: bool = False) -> Programme:
     """Register a programme. Its compliance policy is created by the compliance room on first edit."""
     _require_manager(user)
     if ends_on < starts_on:
@@ -54,6 +54,8 @@ def programme_create(*, user, name: str, code: str, ministry: Organisation, budg
                               vendor_second_factor_required=vendor_second_factor_required)
         if max_artifact_bytes:
             programme.max_artifact_bytes = max_artifact_bytes
+        if review_sla_days:
+            programme.review_sla_days = review_sla_days
         programme.full_clean()
         programme.save()
         audit_record(actor=user, action="programme.create", object_type="programme", object_id=programme.pk,

@@ -7,22 +7,23 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from portal.exports import export_requested, export_response
 from portal.selectors import user_can_manage, user_is_ministry
 from portal.views import form_apply, form_post_apply
 from projects import services, uploads
 from projects.forms import (ArtifactUploadForm, DeclarationForm, DeclarationSignForm, ProgrammeForm, ProjectForm,
                             ReviewerAssignForm, SubmissionOpenForm, VendorInviteForm)
 from projects.models import Artifact, Project
+from projects.filters import ProjectFilterSet, reviewers_all
 from projects.selectors import (artifact_get_for_user, draft_next_steps, programme_get_for_user,
-                                programmes_visible_to, project_get_for_user, projects_visible_to,
-                                submission_draft_history, submission_get_for_user, submission_previous_decision,
-                                user_can_submit)
+                                programmes_visible_to, project_export_columns, project_get_for_user,
+                                projects_visible_to, submission_draft_history, submission_get_for_user,
+                                submission_previous_decision, user_can_submit)
 
 
 def _errors_to_messages(request: HttpRequest, exc: ValidationError) -> None:
@@ -69,24 +70,19 @@ def programme_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    """Projects the user may see, filterable by programme, phase, status and a search text."""
-    projects = projects_visible_to(user=request.user).select_related("programme", "vendor")
-    q = request.GET.get("q", "").strip()
-    if q:
-        projects = projects.filter(Q(title__icontains=q) | Q(title_ko__icontains=q) | Q(code__icontains=q)
-                                   | Q(vendor__name__icontains=q))
-    for field in ("phase", "status"):
-        value = request.GET.get(field, "").strip()
-        if value:
-            projects = projects.filter(**{field: value})
-    programme = request.GET.get("programme", "").strip()
-    if programme.isdigit():
-        projects = projects.filter(programme_id=int(programme))
-    page = Paginator(projects.order_by("programme__code", "code"), 50).get_page(request.GET.get("page"))
+    """Projects the user may see, filtered and sorted by ``ProjectFilterSet`` (programme, phase, status,
+    reviewer, a search text; ``?sort=``), or exported as CSV/XLSX (``?export=``) with the same filters."""
+    filterset = ProjectFilterSet(request.GET, request=request,
+                                 queryset=projects_visible_to(user=request.user).select_related("programme", "vendor"))
+    fmt = export_requested(request)
+    if fmt:
+        return export_response(fmt=fmt, columns=project_export_columns(), rows=filterset.qs, filename="projects")
+    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
     return render(request, "projects/project_list.html", {
-        "page": page, "q": q, "phase": request.GET.get("phase", ""), "status": request.GET.get("status", ""),
-        "programme": programme, "programmes": programmes_visible_to(user=request.user).order_by("code"),
-        "statuses": Project.Status.choices, "phases": Project.Phase.choices})
+        "page": page, "filterset": filterset, "form": filterset.form,
+        "programmes": programmes_visible_to(user=request.user).order_by("code"),
+        "statuses": Project.Status.choices, "phases": Project.Phase.choices,
+        "reviewers": reviewers_all() if "reviewer" in filterset.filters else None})
 
 
 @login_required

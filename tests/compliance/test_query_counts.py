@@ -52,13 +52,20 @@ def _count(client, url) -> int:
     return len(ctx.captured_queries)
 
 
-# Pages count one query more than their API twins for the header's unread notifications
-# (portal.context_processors.notification_badge: one indexed COUNT).
+# List pages pay two fixed queries for their filters (issue #13): the user's saved filters and the
+# reviewer choices; the queue also lists the programmes for its programme filter. Pages count one
+# query more for the header's unread notifications (portal.context_processors.notification_badge).
 @pytest.mark.parametrize("role,url,pinned", [
-    ("admin", "/dashboard/", 14),
-    ("reviewer", "/dashboard/", 14),
-    ("admin", "/projects/", 7),
-    ("admin", "/queue/", 7),
+    ("admin", "/dashboard/", 16),
+    ("reviewer", "/dashboard/", 16),
+    ("admin", "/dashboard/?severity=critical&sort=-severity", 16),
+    ("admin", "/projects/", 9),
+    ("admin", "/projects/?sort=-funding&phase=1", 9),
+    ("admin", "/queue/", 10),
+    ("admin", "/queue/?sort=-severity&severity=critical", 10),
+    ("admin", "/findings/?sort=-severity", 9),
+    ("admin", "/audit/?action=project.create", 7),
+    ("admin", "/api/queue/", 5),
     ("admin", "/api/projects/", 6),
     ("admin", "/api/findings/", 6),
     ("admin", "/api/check-runs/", 5),

@@ -84,6 +84,12 @@ PAGES = [
     ("project-create", "admin", lambda world: "/projects/new/", "en-GB"),
     ("reference-list", "reviewer", lambda world: "/references/", "en-GB"),
     ("workers", "admin", lambda world: "/workers/", "en-GB"),
+    # Lists with rows, a sort, saved filters and export links (issue #13).
+    ("review-queue-sorted", "officer", lambda world: (submitted_with_findings(world), "/queue/?sort=-waiting")[1],
+     "en-GB"),
+    ("finding-list", "officer", lambda world: (submitted_with_findings(world), "/findings/?sort=-severity")[1],
+     "en-GB"),
+    ("audit-log-ko", "auditor", lambda world: "/audit/?action=project.create&sort=id", "ko-KR"),
     # Korean text is longer and wraps differently; the browser's Accept-Language picks it.
     ("submission-edit-ko", "vendor_user", lambda world: f"/submissions/{draft_with_an_artifact(world).pk}/edit/",
      "ko-KR"),

@@ -70,6 +70,7 @@ class Objects:
     upload: object
     notification: object
     token_key: str
+    saved_filter: object
 
 
 @dataclass
@@ -181,6 +182,9 @@ ROUTES: dict[str, Route] = {
                            anonymous_write={200}),
     "workers": page(read=MANAGERS),
     "reference-list": page(read=MINISTRY_READERS),
+    "finding-list": page(read=MINISTRY_READERS),
+    "saved-filter-create": page(write=("post", {"page": "projects", "name": "mine", "querystring": "phase=1"}, ALL)),
+    "saved-filter-delete": page(kwargs=pk("saved_filter"), write=("post", {}, OWNER)),
     # --- API ---
     "api-root": api(read=ALL),
     "api-schema": api(read=ALL, anonymous_read=200, note="the API's description is public"),
@@ -210,6 +214,11 @@ ROUTES: dict[str, Route] = {
     "api-checkrun-detail": api(kwargs=pk("run"), read=PROJECT_READERS),
     "api-checkrun-rerun": api(kwargs=pk("run"), write=("post", {}, MANAGERS, PROJECT_READERS)),
     "api-finding-list": api(read=ALL),
+    "api-finding-export": api(read=ALL, note="the caller's own rows; an empty file for roles that see none"),
+    "api-project-export": api(read=ALL),
+    "api-queue-list": api(read=ALL, note="empty for roles with nothing to decide"),
+    "api-queue-detail": api(kwargs=pk("submission"), read={"admin", "officer", "reviewer"}),
+    "api-queue-export": api(read=ALL),
     "api-finding-detail": api(kwargs=pk("finding"), read=PROJECT_READERS),
     "api-finding-decide": api(kwargs=pk("finding"), write=("post", {"decision": "confirmed", "justification": "m"},
                                                           PROJECT_REVIEWERS, PROJECT_READERS)),
@@ -283,10 +292,13 @@ def objects(world, settings):
     from portal.models import Notification
 
     token, _ = token_create(user=world.vendor_user, name="matrix", expires_in_days=7)
+    from portal.services import saved_filter_save
+
+    saved_filter = saved_filter_save(user=world.vendor_user, page="projects", name="mine", querystring="phase=1")
     return Objects(world=world, colleague=colleague, submission=submission, draft=draft,
                    draft_artifact=draft.artifacts.first(), finding=finding, run=run, dossier=dossier, failed_dossier=failed_dossier,
                    upload=upload, notification=Notification.objects.get(recipient=world.vendor_user),
-                   token_key=token.token_key)
+                   token_key=token.token_key, saved_filter=saved_filter)
 
 
 def _client(objects: Objects, role: str) -> APIClient:
