@@ -11,7 +11,11 @@ only what the portal uses:
   the ``url(../../img/...)`` references keep working;
 - the icons those two files reference (``resources/img/component/icon/*.svg``), nothing else,
   so ManifestStaticFilesStorage finds every ``url()`` it hashes;
-- the PretendardGOV web fonts (woff2 for browsers, woff for WeasyPrint's dossier).
+- the PretendardGOV web fonts (woff2 for browsers, woff as their fallback), and TrueType copies
+  of Regular and Bold for the dossier: WeasyPrint reads WOFF but converts it with fontTools on
+  every render, stamping the current time into the font's ``head.modified``, so a re-rendered
+  dossier would no longer match the archived one byte for byte. The copies here are decoded once,
+  with the package's own timestamp kept.
 
 ``/*# sourceMappingURL=... */`` comments are removed: the maps are not vendored (1.2 MB) and
 ManifestStaticFilesStorage refuses a CSS file whose map it cannot find.
@@ -43,6 +47,18 @@ _URL = re.compile(r"url\(\s*['\"]?([^'\")]+)['\"]?\s*\)")
 _SOURCE_MAP = re.compile(r"/\*#\s*sourceMappingURL=[^*]*\*/")
 
 
+DOSSIER_TTF = ("PretendardGOV-Regular.subset.woff", "PretendardGOV-Bold.subset.woff")
+
+
+def woff_to_ttf(source: Path, dest: Path) -> None:
+    """Decode a WOFF file to TrueType, keeping its head.modified (reproducible bytes)."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(source), recalcTimestamp=False)
+    font.flavor = None
+    font.save(str(dest), reorderTables=True)
+
+
 def css_local_urls(css: str) -> set[str]:
     """Relative url() targets of a stylesheet (data: URIs and absolute URLs excluded)."""
     return {u for u in _URL.findall(css) if not u.startswith(("data:", "http:", "https:", "//", "#"))}
@@ -60,7 +76,7 @@ def vendor(version: str = VERSION) -> list[str]:
         if TARGET.exists():
             for sub in ("css", "img"):
                 shutil.rmtree(TARGET / sub, ignore_errors=True)
-            for old_font in (TARGET / "fonts").glob("*.woff*"):  # README, LICENSE, fonts/OFL.txt stay
+            for old_font in [*(TARGET / "fonts").glob("*.woff*"), *(TARGET / "fonts").glob("*.ttf")]:  # README, LICENSE, fonts/OFL.txt stay
                 old_font.unlink()
         for rel in CSS_FILES:
             source = resources / rel
@@ -83,6 +99,10 @@ def vendor(version: str = VERSION) -> list[str]:
             (TARGET / "fonts").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(resources / "fonts" / name, TARGET / "fonts" / name)
             copied.append(f"fonts/{name}")
+        for name in DOSSIER_TTF:
+            ttf_name = name.removesuffix(".woff") + ".ttf"
+            woff_to_ttf(resources / "fonts" / name, TARGET / "fonts" / ttf_name)
+            copied.append(f"fonts/{ttf_name}")
     return sorted(set(copied))
 
 
