@@ -228,8 +228,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # page then needs the manifest: `make setup` runs collectstatic. The test suite renders pages
 # without collectstatic, so under pytest (or PORTAL_STATIC_MANIFEST=0) the storage is the plain
 # one: the same files under their own names.
+# The embedded default hashes without compressing: WhiteNoise's gzip + Brotli pass over the admin,
+# Swagger UI and KRDS files took 437 s of `collectstatic` on this 2-core machine under load
+# (6 Dec 2026) against seconds for hashing alone; a production deployment compresses (below).
 STATIC_MANIFEST = env_bool("PORTAL_STATIC_MANIFEST", "pytest" not in sys.modules)
-_STATICFILES_STORAGE = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if STATIC_MANIFEST
+_STATICFILES_STORAGE = {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage" if STATIC_MANIFEST
                         else "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#storages
@@ -245,7 +248,8 @@ if os.environ.get("PORTAL_S3_BUCKET"):
                 "file_overwrite": False,
             },
         },
-        "staticfiles": _STATICFILES_STORAGE,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if STATIC_MANIFEST
+                        else "whitenoise.storage.CompressedStaticFilesStorage"},
     }
 else:
     STORAGES = {
