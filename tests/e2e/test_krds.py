@@ -44,7 +44,8 @@ LANGUAGES = [("en", "en-GB"), ("ko", "ko-KR")]
 
 
 def page_width(page) -> int:
-    return page.evaluate("() => document.documentElement.scrollWidth")
+    """The document's width once its web fonts have loaded (a fallback font lays text out differently)."""
+    return page.evaluate("async () => { await document.fonts.ready; return document.documentElement.scrollWidth; }")
 
 
 def widest_elements(page) -> list[str]:
@@ -133,3 +134,48 @@ def test_a_submitted_submission_shows_the_checks_step_to_the_reviewer(new_page, 
     # (5단계 결정) unless a check is still waiting on intake (4단계 점검).
     expect(current.locator(".step")).to_have_text(re.compile(r"^[45]단계$"))
     expect(page.locator("ol.submission-steps > li.done")).to_have_count(3 if "4" in current.locator(".step").inner_text() else 4)
+
+
+def test_long_unbroken_vendor_text_and_the_pager_fit_a_phone(new_page, world):
+    """The worst a vendor can type: a 255-byte file name with no space, a 300-character title with
+    no space, Korean without spaces; 30 projects, so the dashboard shows the KRDS pager."""
+    from decimal import Decimal
+
+    from projects import services
+    from tests.factories import upload_bytes
+
+    long_title = "초거대멀티모달모델" * 20 + "X" * 120
+    for n in range(30):
+        services.project_create(user=world.admin, programme=world.programme, code=f"p{n:02d}", title=long_title,
+                                vendor=world.vendor_a, funding_krw=Decimal("1"))
+    draft = services.submission_open(user=world.vendor_user, project=world.project)
+    long_name = "model-" + "a" * 240 + ".json"
+    upload_bytes(user=world.vendor_user, submission=draft, name=long_name, data=b"{}", kind="config")
+
+    page, _ = new_page(bypass_csp=True, locale="ko-KR")
+    login(page, username=world.officer.username, password=PASSWORD)
+    page.set_viewport_size(PHONE)
+    page.goto("/dashboard/")
+    pager = page.locator("nav.krds-pagination")
+    expect(pager).to_be_visible()
+    expect(pager.locator(".page-link.active")).to_have_text("2쪽 중 1쪽")
+    # The "page n of N" box is as wide as its text (KRDS sizes page links for one number).
+    assert page.evaluate("async () => { await document.fonts.ready;"
+                         " const el = document.querySelector('.krds-pagination .page-link.active');"
+                         " return el.scrollWidth <= el.clientWidth; }"), "the page counter is clipped"
+    assert page_width(page) <= PHONE["width"], widest_elements(page)
+    violations = axe_violations(page)
+    assert not violations, violations_describe(violations)
+    pager.get_by_role("link", name="다음").click()
+    expect(page.locator("nav.krds-pagination .page-link.active")).to_have_text("2쪽 중 2쪽")
+    assert page_width(page) <= PHONE["width"], widest_elements(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "long-text-dashboard-ko-390.png"), full_page=True)
+
+    vendor, _ = new_page(locale="ko-KR")
+    login(vendor, username=world.vendor_user.username, password=PASSWORD)
+    vendor.set_viewport_size(PHONE)
+    vendor.goto(f"/submissions/{draft.pk}/edit/")
+    expect(vendor.locator("#artifact-table")).to_contain_text(long_name[:40])
+    assert page_width(vendor) <= PHONE["width"], widest_elements(vendor)
+    vendor.screenshot(path=str(SCREENSHOTS / "long-text-submission-edit-ko-390.png"), full_page=True)
