@@ -106,3 +106,16 @@ def test_collectstatic_gives_css_and_fonts_hashed_names(settings, tmp_path):
     assert re.search(r"PretendardGOV-Regular\.subset\.[0-9a-f]{12}\.woff2", css)
     krds = (tmp_path / krds_css[0]).read_text(encoding="utf-8")
     assert re.search(r"@import url\(\"?\.\./token/krds_tokens\.[0-9a-f]{12}\.css|krds_tokens\.[0-9a-f]{12}\.css", krds)
+
+
+@pytest.mark.django_db
+def test_the_403_page_is_in_the_layout_with_a_way_home():
+    from django.core.exceptions import PermissionDenied
+    from django.views.defaults import permission_denied
+
+    with translation.override("ko"):
+        response = permission_denied(RequestFactory().get("/somewhere/"), PermissionDenied())
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "이 누리집은 디지털주권부 (데모) 누리집입니다." in html
+    assert "허용되지 않은 요청" in html and '<a class="button primary" href="/">홈으로 가기</a>' in html
