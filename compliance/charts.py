@@ -33,8 +33,36 @@ __all__ = [
     "svg_text_escape",
 ]
 
-# Okabe-Ito derived palette: distinguishable with the three common colour
-# vision deficiencies; the legend and <desc> carry the values anyway.
+# KRDS 1.1.0 design tokens the charts use, by their KRDS names (static/vendor/krds/css/token/
+# krds_tokens.css). Defined once here: the dashboard's SVG and the dossier's cover and headers
+# take their colours from this table, so a KRDS update is one edit. Text colours are at least
+# 6:1 on white (gray-90 is 16.1:1, gray-70 9.4:1, gray-60 6.3:1), above WCAG AA's 4.5:1.
+KRDS_TOKENS: dict[str, str] = {
+    "krds-color-light-gray-0": "#ffffff",
+    "krds-color-light-gray-5": "#f4f5f6",
+    "krds-color-light-gray-20": "#cdd1d5",
+    "krds-color-light-gray-60": "#58616a",
+    "krds-color-light-gray-70": "#464c53",
+    "krds-color-light-gray-90": "#1e2124",
+    "krds-color-light-primary-60": "#0b50d0",
+    "krds-color-light-secondary-70": "#063a74",
+    "krds-color-light-secondary-80": "#052b57",
+    "krds-color-light-danger-70": "#8a240f",
+    "krds-color-light-success-60": "#267337",
+    "krds-color-light-information-50": "#0b78cb",
+    "krds-color-light-point-50": "#d63d4a",
+    "krds-color-light-warning-30": "#ffb114",
+    "krds-typo-font-type": "Pretendard GOV",
+}
+TEXT_COLOR = KRDS_TOKENS["krds-color-light-gray-90"]
+MUTED_TEXT_COLOR = KRDS_TOKENS["krds-color-light-gray-70"]
+BAR_COLOR = KRDS_TOKENS["krds-color-light-primary-60"]
+_SUBTLE_COLOR = KRDS_TOKENS["krds-color-light-gray-60"]
+
+# Severities keep their Okabe-Ito derived palette (the dossier and its tests use the same):
+# distinguishable with the three common colour vision deficiencies. Colour is never the only
+# carrier: each series also has a fill pattern (SERIES_PATTERNS), segments wide enough carry
+# their number, and the legend and <desc> give the values, so a greyscale print still reads.
 SEVERITY_COLORS: dict[str, str] = {
     "critical": "#7a0019",
     "high": "#d55e00",
@@ -42,9 +70,21 @@ SEVERITY_COLORS: dict[str, str] = {
     "low": "#56b4e9",
     "info": "#999999",
 }
-_FALLBACK_COLORS = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#f0e442", "#999999"]
+# Other series: KRDS hues, alternating dark and light so neighbours differ in greyscale too.
+_FALLBACK_COLORS = [
+    KRDS_TOKENS["krds-color-light-primary-60"], KRDS_TOKENS["krds-color-light-warning-30"],
+    KRDS_TOKENS["krds-color-light-success-60"], KRDS_TOKENS["krds-color-light-point-50"],
+    KRDS_TOKENS["krds-color-light-secondary-80"], KRDS_TOKENS["krds-color-light-information-50"],
+    KRDS_TOKENS["krds-color-light-danger-70"], KRDS_TOKENS["krds-color-light-gray-20"],
+]
+# Hatching drawn as plain lines inside each segment (an SVG <pattern> would need url(#id),
+# which the dossier's fetcher and the charts' self-containment rule refuse): series i gets
+# SERIES_PATTERNS[i % 4].
+SERIES_PATTERNS = ("solid", "vertical", "horizontal", "grid")
 
-_FONT_FAMILY = "NanumGothic, 'Nanum Gothic', 'DejaVu Sans', sans-serif"
+# PretendardGOV first (KRDS's typeface, served by the portal), NanumGothic for the Hangul the
+# PretendardGOV subset lacks; the dossier passes its own embedded family instead.
+_FONT_FAMILY = "'Pretendard GOV', NanumGothic, 'Nanum Gothic', 'DejaVu Sans', sans-serif"
 # XML 1.0 allows tab, LF, CR and everything from U+0020 except surrogates and
 # U+FFFE/U+FFFF; anything else makes the whole SVG unparsable.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -103,7 +143,7 @@ def _svg_open(*, chart_id: str, width: float, height: float, title: str, desc: s
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" '
         f'id="{chart_id}" aria-labelledby="{chart_id}-title {chart_id}-desc" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
-        f'font-family="{svg_text_escape(font_family or _FONT_FAMILY)}" font-size="12">',
+        f'font-family="{svg_text_escape(font_family or _FONT_FAMILY)}" font-size="12" fill="{TEXT_COLOR}">',
         f'<title id="{chart_id}-title">{svg_text_escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{svg_text_escape(desc)}</desc>',
     ]
@@ -124,7 +164,7 @@ def bar_chart_svg(
     desc: str | None = None,
     width: int = 640,
     bar_height: int = 20,
-    color: str = "#0072b2",
+    color: str = BAR_COLOR,
     unit: str = "",
     label_chars: int = 32,
     font_family: str | None = None,
@@ -156,7 +196,7 @@ def bar_chart_svg(
         f'<text x="0" y="16" font-size="14" font-weight="bold">{svg_text_escape(title, max_chars=90)}</text>'
     )
     if not rows:
-        out.append(f'<text x="{plot_x:.1f}" y="{top + 14}" fill="#555">No data</text>')
+        out.append(f'<text x="{plot_x:.1f}" y="{top + 14}" fill="{MUTED_TEXT_COLOR}">No data</text>')
     for index, (label, value) in enumerate(rows):
         y = top + index * (bar_height + gap)
         length = plot_width * (value / maximum) if maximum > 0 and value > 0 else 0.0
@@ -177,6 +217,43 @@ def bar_chart_svg(
         out.append("</g>")
     out.append("</svg>")
     return "".join(out)
+
+
+def _hatch(*, x: float, y: float, width: float, height: float, pattern: str) -> str:
+    """Lines inside a rectangle that tell one series from another without colour."""
+    lines = []
+    step = 4.0
+    if pattern in ("vertical", "grid"):
+        position = x + step / 2
+        while position < x + width:
+            lines.append(f'<line x1="{position:.1f}" y1="{y:.1f}" x2="{position:.1f}" y2="{y + height:.1f}"/>')
+            position += step
+    if pattern in ("horizontal", "grid"):
+        position = y + step / 2
+        while position < y + height:
+            lines.append(f'<line x1="{x:.1f}" y1="{position:.1f}" x2="{x + width:.1f}" y2="{position:.1f}"/>')
+            position += step
+    if not lines:
+        return ""
+    return f'<g stroke="#ffffff" stroke-width="1" stroke-opacity="0.55" aria-hidden="true">{"".join(lines)}</g>'
+
+
+def _relative_luminance(color: str) -> float:
+    """WCAG relative luminance of a #rrggbb colour."""
+    channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _text_color_on(fill: str) -> str:
+    """White or KRDS gray-90, whichever contrasts more with ``fill`` (WCAG formula)."""
+    try:
+        luminance = _relative_luminance(fill)
+    except ValueError:
+        return TEXT_COLOR
+    on_white = 1.05 / (luminance + 0.05)
+    on_dark = (luminance + 0.05) / (_relative_luminance(TEXT_COLOR) + 0.05)
+    return "#ffffff" if on_white >= on_dark else TEXT_COLOR
 
 
 def stacked_bar_svg(
@@ -245,9 +322,10 @@ def stacked_bar_svg(
     for i, (lx, ly) in enumerate(legend_positions):
         name = named[i][0]
         out.append(f'<rect x="{lx:.1f}" y="{ly:.1f}" width="10" height="10" fill="{svg_text_escape(series_colors[i])}"/>')
+        out.append(_hatch(x=lx, y=ly, width=10, height=10, pattern=SERIES_PATTERNS[i % len(SERIES_PATTERNS)]))
         out.append(f'<text x="{lx + 14:.1f}" y="{ly + 9:.1f}" font-size="11">{svg_text_escape(name, max_chars=30)}</text>')
     if not cats:
-        out.append(f'<text x="{plot_x:.1f}" y="{top + 14}" fill="#555">No data</text>')
+        out.append(f'<text x="{plot_x:.1f}" y="{top + 14}" fill="{MUTED_TEXT_COLOR}">No data</text>')
     for i, cat in enumerate(cats):
         y = top + i * (bar_height + gap)
         text_y = y + bar_height * 0.7
@@ -267,6 +345,13 @@ def stacked_bar_svg(
                 f'fill="{svg_text_escape(series_colors[s])}" stroke="#ffffff" stroke-width="0.5">'
                 f"<title>{svg_text_escape(cat)} \u2013 {svg_text_escape(name)}: {svg_text_escape(_format_number(value))}</title></rect>"
             )
+            out.append(_hatch(x=x, y=y, width=length, height=bar_height, pattern=SERIES_PATTERNS[s % len(SERIES_PATTERNS)]))
+            number = _format_number(value)
+            if length >= _text_width(number, 11) + 6:  # the count inside the segment, when it fits
+                out.append(
+                    f'<text x="{x + length / 2:.1f}" y="{text_y:.1f}" font-size="11" text-anchor="middle" '
+                    f'font-weight="bold" fill="{_text_color_on(series_colors[s])}" stroke="none">{svg_text_escape(number)}</text>'
+                )
             x += length
         out.append(f'<text x="{x + 4:.1f}" y="{text_y:.1f}">{svg_text_escape(_format_number(totals[i]))}</text>')
         out.append("</g>")
@@ -391,7 +476,7 @@ def layer_map_svg(
 
     for i, ref in enumerate(refs):
         y = y_of(i)
-        out.append(f'<circle cx="{right_x:.1f}" cy="{y:.1f}" r="{min(3.0, row_h / 3):.1f}" fill="#555"/>')
+        out.append(f'<circle cx="{right_x:.1f}" cy="{y:.1f}" r="{min(3.0, row_h / 3):.1f}" fill="{MUTED_TEXT_COLOR}"/>')
         if i % label_every == 0:
             out.append(
                 f'<text x="{right_x + 6:.1f}" y="{y + font / 3:.1f}" font-size="{font:.1f}">{svg_text_escape(ref, max_chars=24)}</text>'
@@ -426,7 +511,7 @@ def layer_map_svg(
             )
         else:
             out.append(
-                f'<text x="{left_x + 24:.1f}" y="{y + font / 3:.1f}" font-size="{font:.1f}" fill="#777">\u2013</text>'
+                f'<text x="{left_x + 24:.1f}" y="{y + font / 3:.1f}" font-size="{font:.1f}" fill="{_SUBTLE_COLOR}">\u2013</text>'
             )
         out.append("</g>")
     out.append("</svg>")

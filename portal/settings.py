@@ -120,7 +120,8 @@ TEMPLATES = [
                 "portal.context_processors.notification_badge",
             ],
             # {{ name|shown }}: vendor text with control and invisible characters made visible.
-            "builtins": ["portal.templatetags.portal_text"],
+            # {{ when|when }}: one date format with the time zone (portal_tags).
+            "builtins": ["portal.templatetags.portal_text", "portal.templatetags.portal_tags"],
         },
     },
 ]
@@ -239,6 +240,13 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("PORTAL_TIME_ZONE", "Asia/Seoul")
+# The operating ministry, named in the government-site identifier banner of every page (KRDS
+# "운영기관 식별자") and the footer, in English and Korean. The default is the demo's fictional
+# ministry (compliance/management/commands/seed_demo.py).
+PORTAL_OPERATOR_NAME = {
+    "en": os.environ.get("PORTAL_OPERATOR_NAME", "Ministry of Digital Sovereignty (demo)"),
+    "ko": os.environ.get("PORTAL_OPERATOR_NAME_KO", "디지털주권부 (데모)"),
+}
 USE_I18N = True
 USE_TZ = True
 
@@ -254,6 +262,19 @@ CODE_INDEX_DIR = Path(os.environ.get("PORTAL_CODE_INDEX_DIR", VAR_DIR / "code-in
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# Static files get content-hashed names (portal.a1b2c3d4e5f6.css) from collectstatic's manifest,
+# so WhiteNoise serves them, the KRDS stylesheet and the 1.8 MB of PretendardGOV fonts with a
+# one-year immutable cache and a page never mixes an old stylesheet with new markup. Rendering a
+# page then needs the manifest: `make setup` runs collectstatic. The test suite renders pages
+# without collectstatic, so under pytest (or PORTAL_STATIC_MANIFEST=0) the storage is the plain
+# one: the same files under their own names.
+# The embedded default hashes without compressing: WhiteNoise's gzip + Brotli pass over the admin,
+# Swagger UI and KRDS files took 437 s of `collectstatic` on this 2-core machine under load
+# (6 Dec 2026) against seconds for hashing alone; a production deployment compresses (below).
+STATIC_MANIFEST = env_bool("PORTAL_STATIC_MANIFEST", "pytest" not in sys.modules)
+_STATICFILES_STORAGE = {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage" if STATIC_MANIFEST
+                        else "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
 # https://docs.djangoproject.com/en/5.2/ref/settings/#storages
 if os.environ.get("PORTAL_S3_BUCKET"):
     STORAGES = {
@@ -267,12 +288,13 @@ if os.environ.get("PORTAL_S3_BUCKET"):
                 "file_overwrite": False,
             },
         },
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if STATIC_MANIFEST
+                        else "whitenoise.storage.CompressedStaticFilesStorage"},
     }
 else:
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "staticfiles": _STATICFILES_STORAGE,
     }
 
 # https://www.django-rest-framework.org/api-guide/settings/

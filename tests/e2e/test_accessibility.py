@@ -159,5 +159,5 @@ def test_the_language_switcher_turns_the_page_korean(new_page, world):
     # The switch sticks for the next page of the session.
     page.goto(f"/projects/{world.project.pk}/")
     expect(page.locator("html")).to_have_attribute("lang", "ko")
-    assert re.search(r"[\uac00-\ud7a3]", page.locator("nav").inner_text()), "the menu is in Hangul"
+    assert re.search(r"[\uac00-\ud7a3]", page.locator("header nav").inner_text()), "the menu is in Hangul"
     assert errors == []

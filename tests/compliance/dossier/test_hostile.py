@@ -18,7 +18,9 @@ def _flat(text: str) -> str:
 
 def test_hostile_fields_fetch_nothing_outside_static(dossier_hostile):
     assert dossier_hostile.render.refused == []
-    assert dossier_hostile.render.fetched == ["fonts/NanumGothic.ttf", "fonts/NanumGothicBold.ttf"]
+    assert sorted(dossier_hostile.render.fetched) == ["fonts/NanumGothic.ttf", "fonts/NanumGothicBold.ttf",
+                                                      "vendor/krds/fonts/PretendardGOV-Bold.subset.ttf",
+                                                      "vendor/krds/fonts/PretendardGOV-Regular.subset.ttf"]
 
 
 def test_hostile_fields_are_shown_literally(dossier_hostile, tmp_path):

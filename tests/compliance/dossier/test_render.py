@@ -61,6 +61,10 @@ def test_korean_dossier_text_extracts_as_korean(dossier_ko, tmp_path):
     assert "검증 결과 보고서" in reader.pages[0].extract_text()
 
 
+BUNDLED_FONTS = ["fonts/NanumGothic.ttf", "fonts/NanumGothicBold.ttf",
+                 "vendor/krds/fonts/PretendardGOV-Bold.subset.ttf", "vendor/krds/fonts/PretendardGOV-Regular.subset.ttf"]
+
+
 @pytest.mark.parametrize("which", ["dossier_en", "dossier_ko"])
 def test_every_font_is_embedded_and_bundled(which, request, tmp_path):
     issued = request.getfixturevalue(which)
@@ -70,8 +74,10 @@ def test_every_font_is_embedded_and_bundled(which, request, tmp_path):
     for row in rows:
         # columns: name type... encoding emb sub uni object ID; emb is 5th from the end
         assert row[-5] == "yes", f"font not embedded: {row[0]}"
-        assert "Dossier-Sans" in row[0], f"a system font slipped in: {row[0]}"
-    assert issued.render.fetched == ["fonts/NanumGothic.ttf", "fonts/NanumGothicBold.ttf"]
+        assert re.fullmatch(r"[A-Z]{6}\+Dossier-(Sans|Display)(-[A-Za-z]+)*", row[0]), f"a system font slipped in: {row[0]}"
+    # PretendardGOV (KRDS) on the cover and running headers, NanumGothic for the body.
+    assert {re.match(r"[A-Z]{6}\+(Dossier-(Sans|Display))", row[0]).group(1) for row in rows} == {"Dossier-Sans", "Dossier-Display"}
+    assert sorted(issued.render.fetched) == BUNDLED_FONTS
     assert issued.render.refused == []
     # No ignored CSS or failed resource: the stylesheet means what it says.
     assert issued.render.warnings == []
@@ -273,5 +279,5 @@ def test_a_dossier_missing_its_fonts_is_not_issued(tmp_path, portal_identity):
 
     empty_static = tmp_path / "static"
     empty_static.mkdir()
-    with pytest.raises(DossierRenderError, match=r"dossier not issued: the renderer was refused 2 resource\(s\)"):
+    with pytest.raises(DossierRenderError, match=r"dossier not issued: the renderer was refused 4 resource\(s\)"):
         dossier_issue(context=sample_context_build(findings=1), identity=portal_identity, static_root=empty_static)

@@ -1,0 +1,51 @@
+"""The KRDS step indicator of a vendor's submission: artifacts, declaration, submit, checks, decision."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.translation import gettext_lazy as _
+
+from projects.models import Declaration, Submission
+
+register = template.Library()
+
+STEPS = (
+    ("artifacts", _("Artifacts")),
+    ("declaration", _("Declaration")),
+    ("submit", _("Submit")),
+    ("checks", _("Checks")),
+    ("decision", _("Decision")),
+)
+# After submission the status alone says where the submission stands; a decided submission has
+# every step done (changes requested opens a new draft, a new version with its own steps).
+_STEP_OF_STATUS = {
+    Submission.Status.SUBMITTED: 3,
+    Submission.Status.CHECKING: 3,
+    Submission.Status.CHECKED: 4,
+    Submission.Status.APPROVED: 5,
+    Submission.Status.CHANGES_REQUESTED: 5,
+    Submission.Status.REJECTED: 5,
+}
+
+
+def submission_step_index(submission: Submission) -> int:
+    """Index (0-4) of the current step; 5 when every step is done."""
+    if submission.status in _STEP_OF_STATUS:
+        return _STEP_OF_STATUS[submission.status]
+    if not submission.artifacts.exists():
+        return 0
+    try:
+        signed = submission.declaration.is_signed
+    except Declaration.DoesNotExist:
+        signed = False
+    return 2 if signed else 1
+
+
+@register.inclusion_tag("projects/_submission_steps.html")
+def submission_steps(submission: Submission) -> dict:
+    current = submission_step_index(submission)
+    steps = [
+        {"number": i + 1, "key": key, "label": label, "state": "done" if i < current else "active" if i == current else ""}
+        for i, (key, label) in enumerate(STEPS)
+    ]
+    return {"steps": steps, "status_label": submission.get_status_display()}
