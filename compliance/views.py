@@ -17,7 +17,7 @@ from compliance import dossiers
 from compliance.services import decisions, runs
 from compliance.services import policy as policy_services
 from compliance.charts import bar_chart_svg, layer_map_svg
-from compliance.checks import finding_text
+from compliance.finding_texts import evidence_for_vendor
 from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
 from compliance.models import CheckRun, Dossier, ReferenceModel
 from compliance.selectors import (DashboardFilters, check_run_get_for_user, dashboard_data, dashboard_projects,
@@ -79,14 +79,14 @@ def queue(request: HttpRequest) -> HttpResponse:
                   {"submissions": submissions_with_open_counts(page.object_list), "page": page})
 
 
-def _finding_presentation(groups) -> None:
-    """Evidence as readable JSON, and the per-layer lineage map drawn as SVG where there is one."""
+def _finding_presentation(groups, *, internals: bool) -> None:
+    """Evidence as readable JSON (without our internals for vendors: compliance.finding_texts),
+    and the per-layer lineage map drawn as SVG where there is one. The words are the template
+    tag's ({% finding_text %})."""
     for _severity, _label, findings in groups:
         for finding in findings:
-            text = finding_text(code=finding.code, evidence=finding.evidence)
-            if text:  # the pipeline's own findings, in the reader's language
-                finding.title, finding.explanation = text
-            finding.evidence_json = json.dumps(finding.evidence, indent=2, ensure_ascii=False, sort_keys=True)
+            evidence = finding.evidence if internals else evidence_for_vendor(finding.evidence)
+            finding.evidence_json = json.dumps(evidence, indent=2, ensure_ascii=False, sort_keys=True)
             layers = finding.evidence.get("layers") if isinstance(finding.evidence, dict) else None
             finding.chart_svg = (layer_map_svg(title=_("Which layers match"), layers=layers)
                                  if isinstance(layers, list) and layers else "")
@@ -95,7 +95,7 @@ def _finding_presentation(groups) -> None:
 def _submission_context(request: HttpRequest, submission) -> dict:
     project = submission.project
     groups = submission_findings_grouped(submission=submission)
-    _finding_presentation(groups)
+    _finding_presentation(groups, internals=user_is_ministry(user=request.user))
     runs = list(submission.check_runs.select_related("artifact").order_by("artifact_id", "check_name"))
     return {
         "submission": submission,

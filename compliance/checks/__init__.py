@@ -88,7 +88,8 @@ def too_large_outcome(*, error: TooLargeToRead, check: str, sha256: str) -> Chec
     return CheckOutcome(
         verdict="inconclusive", state="inconclusive", summary={"reason": str(error)}, incomplete=str(error),
         findings=[{"severity": "medium", "category": "intake", "code": f"{check}_not_read",
-                   "title": "File too large for this check", "explanation": str(error), "evidence": {}}],
+                   "title": "File too large for this check", "explanation": str(error), "evidence": {},
+                   "params": {"reason": str(error).rstrip(".")}}],
         inputs={"sha256": sha256})
 
 

@@ -764,12 +764,15 @@ def _finding_info(finding: Any) -> FindingInfo:
     if latest is not None:
         decision = DecisionInfo(outcome=latest.decision, justification=latest.justification,
                                 reviewer=_person(latest.decided_by), decided_at=latest.decided_at)
+    # The reviewers' sentence in the dossier's language (built under translation.override(lang)),
+    # from compliance.finding_texts; the stored English for a code it does not know.
+    text = finding.text("reviewer")
     return FindingInfo(
         id=finding.pk,
         severity=finding.severity,
         category=finding.category,
-        title=finding.title,
-        explanation=finding.explanation,
+        title=text.title,
+        explanation=text.text,
         evidence=finding.evidence if isinstance(finding.evidence, dict) else {"value": finding.evidence},
         check_id=finding.check_run_id,
         vendor_reply=finding.vendor_reply,
