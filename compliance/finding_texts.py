@@ -243,6 +243,12 @@ TEXTS: dict[str, FindingText] = {
         N_("Content does not match the name: %(place)s"),
         N_("The content of %(place)s is not what its name or declared kind says."),
         N_("Upload the file under a name and kind that match its content."), STRUCT_CHECK),
+    "declared_kind_mismatch": FindingText(
+        N_("Declared kind does not match the content: %(place)s"),
+        N_("%(place)s was declared as %(declared)s, but its content is %(detected)s. A file disguised as "
+           "another format is a common way to slip code past reviewers."),
+        N_("Upload the file under the kind that matches its content, or replace it with the right file."),
+        STRUCT_CHECK),
     "kind_unknown": FindingText(
         N_("Content type not recognised: %(place)s"),
         N_("The type of %(place)s was not recognised, so only its hash was checked."), INFO_TODO, INFO_CHECK),
@@ -538,7 +544,7 @@ def _check_label(name: str) -> str:
 def _derived(code: str, evidence: dict, captured: dict[str, str]) -> dict[str, Any]:
     """Values the sentences need that older findings (no params) keep in their evidence."""
     values: dict[str, Any] = {"place": _place(evidence)}
-    for key in ("expression", "file_count", "holder", "inbound", "outbound", "license", "origin", "regions",
+    for key in ("declared", "detected", "expression", "file_count", "holder", "inbound", "outbound", "license", "origin", "regions",
                 "lines", "files_scanned", "artifact", "input", "threshold", "expected"):
         if key in evidence and evidence[key] not in (None, ""):
             values[key] = evidence[key]
@@ -660,7 +666,7 @@ def all_entries() -> list[tuple[str, FindingText]]:
 # method essays, bytes read, byte-level internals of the statistics. Vendors do not see them
 # (nor worker host names or server paths); reviewers and ministry users do.
 INTERNAL_EVIDENCE_KEYS = frozenset({"engine_version", "method", "worker", "bytes", "bytes_read", "holm",
-                                    "p_value_raw", "lesson", "resolved", "cache_dir", "stats"})
+                                    "p_value_raw", "resolved", "cache_dir", "stats"})
 
 
 def _server_path(value: str) -> bool:

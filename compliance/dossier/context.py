@@ -409,11 +409,12 @@ def lineage_results_from_summary(summary: dict[str, Any]) -> list[LineageResult]
                 reference_model=str(item.get("reference_model") or item.get("reference") or item.get("name") or "?"),
                 statistic_name=str(
                     item.get("statistic_name")
-                    or ("z-score of the strongest tensor family, after permutation matching" if layers else "")
+                    or (_gettext("z-score of the strongest tensor family, after permutation matching") if layers else "")
                 ),
                 p_value=_float_or_none(item.get("p_value")),
                 conclusion=" — ".join(
-                    part for part in (str(item.get("conclusion") or item.get("verdict") or ""), str(item.get("reason") or "")) if part
+                    part for part in (_verdict_word(str(item.get("conclusion") or item.get("verdict") or "")),
+                                      str(item.get("reason") or "")) if part
                 ),
                 layers=layers,
                 component=str(item.get("component") or ""),
@@ -426,6 +427,25 @@ def lineage_results_from_summary(summary: dict[str, Any]) -> list[LineageResult]
             )
         )
     return results
+
+
+def _gettext(text: str) -> str:
+    """``text`` in the active language (the dossier's: context building runs under
+    translation.override); as written when Django is not configured."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return text
+    from django.utils.translation import gettext
+
+    return gettext(text)
+
+
+def _verdict_word(verdict: str) -> str:
+    """A check verdict in words (compliance.finding_texts.VERDICT_LABELS, the pages' words)."""
+    from compliance.finding_texts import VERDICT_LABELS
+
+    return _gettext(VERDICT_LABELS[verdict]) if verdict in VERDICT_LABELS else verdict
 
 
 # Obligation findings name the licences they follow from in evidence["licenses"].
@@ -450,6 +470,7 @@ def _inventory_rows(inventory: dict[str, Any], findings: list[dict[str, Any]], o
         elif finding.get("code") == "license-review":
             review.add(expression)
         text = _OBLIGATION_TEXT.get(finding.get("code", ""))
+        text = _gettext(text) if text else text
         if text:
             for key in evidence.get("licenses") or []:
                 obligations.setdefault(str(key), []).append(text)

@@ -694,7 +694,7 @@ def _checkpoint_step(context: DossierContext) -> str:
 def _label_keys() -> list[str]:
     from compliance.dossier.labels import LABELS
 
-    return list(LABELS["en"])
+    return list(LABELS)
 
 
 _ENGINE = None
