@@ -698,3 +698,42 @@ def text_for_vendor(text: str) -> str:
     """A stored message without server paths (each shown as its file name)."""
     return _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] if _server_path(m.group(0))
                               else m.group(0), text)
+
+
+# Where a check run stands (CheckRun.step): the steps the checks and the pipeline write, as words.
+STEP_LABELS: dict[str, str] = {
+    "starting": N_("starting"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "reading the file": N_("reading the file"),
+    "recording findings": N_("recording findings"),
+    "detecting licences file by file": N_("detecting licences file by file"),
+    "applying the programme's policy": N_("applying the programme's policy"),
+    "reading the model's sampled tensors": N_("reading the model's sampled tensors"),
+    "fingerprinting the vendor's code": N_("fingerprinting the vendor's code"),
+    "reading the matched regions on both sides": N_("reading the matched regions on both sides"),
+    "summarising matches by origin": N_("summarising matches by origin"),
+    "queued: intake accepted what it reads": N_("queued: intake accepted what it reads"),
+    "not run: intake did not accept the file": N_("not run: intake did not accept the file"),
+    "waiting for intake to accept the file": N_("waiting for intake to accept the file"),
+    "queued again by staff": N_("queued again by staff"),
+    "requeued: its worker stopped reporting": N_("requeued: its worker stopped reporting"),
+    "re-sent: no worker picked it up": N_("re-sent: no worker picked it up"),
+    "waiting for the task queue; checks start when workers are available":
+        N_("waiting for the task queue; checks start when workers are available"),
+}
+_STEP_REFERENCES = re.compile(r"^testing against (\d+) reference model\(s\)$")
+_STEP_RETRYING = "retrying after a transient error"
+
+
+def step_label(step: str, *, internals: bool = False) -> str:
+    """A check run's step in the active language; the error behind a retry only for ``internals``
+    (ministry users: it may name hosts). Unknown steps as stored."""
+    if step in STEP_LABELS:
+        return gettext(STEP_LABELS[step])
+    match = _STEP_REFERENCES.match(step or "")
+    if match:
+        return gettext("testing against %(count)s reference model(s)") % {"count": match.group(1)}
+    if (step or "").startswith(_STEP_RETRYING):
+        return gettext("retrying after a transient error") + (step[len(_STEP_RETRYING):] if internals else "")
+    return step or ""

@@ -17,7 +17,7 @@ from compliance import dossiers
 from compliance.services import decisions, runs
 from compliance.services import policy as policy_services
 from compliance.charts import bar_chart_svg, layer_map_svg
-from compliance.finding_texts import evidence_for_vendor
+from compliance.finding_texts import REVIEWER, VENDOR, evidence_for_vendor
 from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
 from compliance.models import CheckRun, Dossier, ReferenceModel
 from compliance.selectors import (DashboardFilters, check_run_get_for_user, dashboard_data, dashboard_projects,
@@ -85,6 +85,9 @@ def _finding_presentation(groups, *, internals: bool) -> None:
     tag's ({% finding_text %})."""
     for _severity, _label, findings in groups:
         for finding in findings:
+            # In memory only: lists that name a finding by its title (the open risks) read it in
+            # the reader's language too; the stored English stays as found.
+            finding.title = finding.text(REVIEWER if internals else VENDOR).title
             evidence = finding.evidence if internals else evidence_for_vendor(finding.evidence)
             finding.evidence_json = json.dumps(evidence, indent=2, ensure_ascii=False, sort_keys=True)
             layers = finding.evidence.get("layers") if isinstance(finding.evidence, dict) else None

@@ -42,3 +42,11 @@ def vendor_text(text: str) -> str:
     from compliance.finding_texts import text_for_vendor
 
     return text_for_vendor(text or "")
+
+
+@register.simple_tag(takes_context=True)
+def run_step(context, run) -> str:
+    """Where a check run stands, in the reader's language (the retry's error for ministry users only)."""
+    from compliance.finding_texts import step_label
+
+    return step_label(run.step, internals=bool(context.get("is_ministry")))

@@ -104,6 +104,15 @@ def test_verdicts_and_check_names_are_translated():
             assert HANGUL.search(str(spec.label)), spec.name
 
 
+def test_run_steps_read_in_korean_and_a_retry_error_only_for_the_ministry():
+    with translation.override("ko"):
+        assert finding_texts.step_label("testing against 3 reference model(s)") == "참조 모델 3개와 비교하는 중"
+        assert finding_texts.step_label("done") == "완료"
+        retry = "retrying after a transient error: Error 111 connecting to secret-host-42:6379"
+        assert "secret-host" not in finding_texts.step_label(retry)
+        assert "secret-host" in finding_texts.step_label(retry, internals=True)
+
+
 def test_an_unknown_code_falls_back_to_the_stored_english():
     with translation.override("ko"):
         text = finding_texts.finding_render(code="no_such_code", params={}, evidence={}, title="Stored title",
@@ -184,6 +193,18 @@ def narrow_model_submission(world, tmp_path, capsys, reference_base):
         explanation="2 file(s) are under GPL-3.0-or-later, which the programme does not allow.",
         evidence={"expression": "GPL-3.0-or-later", "files": ["src/train.py", "src/data.py"], "file_count": 2})
     return submission
+
+
+def test_intake_findings_name_the_file_in_korean(world):
+    submission = signed_submission(world=world, files={"weights.bin": ("weights", b'{"not": "weights"}')},
+                                   submit=True)
+    run = CheckRun.objects.get(submission=submission, check_name="intake")
+    check_run_execute(run_id=run.pk, worker=WORKER)
+    finding = Finding.objects.get(check_run=run, code="declared_kind_mismatch")
+    with translation.override("ko"):
+        text = finding.text("vendor")
+    assert text.title == "신고된 종류가 내용과 맞지 않음: weights.bin", text.title
+    assert "weights.bin" in text.text and HANGUL.search(text.text)
 
 
 def test_a_new_model_of_another_width_gets_no_medium_finding(narrow_model_submission):
