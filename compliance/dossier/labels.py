@@ -176,6 +176,15 @@ ENUMS: dict[str, dict[str, str]] = {
         "denied": "Denied",
         "review": "Review required",
     },
+    # Finding categories (Finding.category: the check's name, or the policy's and copyright's own).
+    "category": {
+        "intake": "Intake safety",
+        "lineage": "Weight lineage",
+        "licenses": "Licences",
+        "license-policy": "Licence policy",
+        "copyright": "Copyright",
+        "code": "Code provenance",
+    },
     "check": {
         "intake": "Intake safety",
         "lineage": "Weight lineage",
