@@ -590,6 +590,9 @@ def _summary_text(kind: str, summary: dict[str, Any], lang: str) -> str:
     references = summary.get("references")
     if kind == "lineage" and isinstance(references, list):
         return "; ".join(
+            # No p-value for a comparison that could not apply: there was no test.
+            _gettext("Not comparable with %(reference)s") % {"reference": r.get("reference") or "?"}
+            if r.get("verdict") == "not_comparable" else
             label_for(lang, "found_lineage", reference=str(r.get("reference") or "?"),
                       verdict=enum_label(lang, "verdict", r.get("verdict") or ""),
                       p=f"{r['p_value']:.3g}" if isinstance(r.get("p_value"), (int, float)) else "—")

@@ -8,7 +8,6 @@ names); a model whose shapes no reference shares is "not comparable", not a Medi
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -111,6 +110,18 @@ def test_run_steps_read_in_korean_and_a_retry_error_only_for_the_ministry():
         retry = "retrying after a transient error: Error 111 connecting to secret-host-42:6379"
         assert "secret-host" not in finding_texts.step_label(retry)
         assert "secret-host" in finding_texts.step_label(retry, internals=True)
+
+
+def test_vendors_see_file_names_not_server_paths(settings):
+    stored = f"{settings.MEDIA_ROOT}/artifacts/2026/model/weights.bin"
+    evidence = {"file": "model/weights.bin", "target": stored, "engine_version": "intake-7",
+                "nested": [{"resolved": stored, "member": "a/b.txt"}]}
+    shown = finding_texts.evidence_for_vendor(evidence)
+    assert shown == {"file": "model/weights.bin", "target": "weights.bin", "nested": [{"member": "a/b.txt"}]}
+    message = f"model/link: links outside the model folder to '{stored}'"
+    assert finding_texts.text_for_vendor(message) == "model/link: links outside the model folder to 'weights.bin'"
+    # A path inside the vendor's own upload is theirs to see.
+    assert finding_texts.text_for_vendor("/src/train.py: GPL") == "/src/train.py: GPL"
 
 
 def test_an_unknown_code_falls_back_to_the_stored_english():
@@ -283,6 +294,8 @@ def test_the_korean_dossier_shows_the_korean_finding_text(narrow_model_submissio
     assert re.sub(r"\s+", "", "open-lab/base-7b와 비교할 수 없음") in flat
     assert re.sub(r"\s+", "", "금지된 라이선스: GPL-3.0-or-later") in flat
     assert "Notcomparablewith" not in flat
-    assert json.dumps  # the English stays the source language: the same dossier in English reads English
+    summary = next(row for row in context.checks if row.kind == "lineage")
+    assert summary.summary == "open-lab/base-7b와 비교할 수 없음"  # no p-value: there was no test
+    # English stays the source language: the same dossier in English reads English.
     english = dossier_context_build(submission=narrow_model_submission, lang="en", dossier_number="D-2026-000014")
     assert any(f.title == "Not comparable with open-lab/base-7b" for f in english.findings)
