@@ -665,8 +665,10 @@ def all_entries() -> list[tuple[str, FindingText]]:
 # Evidence keys that describe our machinery rather than the vendor's files: engine versions,
 # method essays, bytes read, byte-level internals of the statistics. Vendors do not see them
 # (nor worker host names or server paths); reviewers and ministry users do.
+# "norms" (raw cosine of norm gains, kept for reviewers beside the lesson on why it proves nothing)
+# is left out too: a vendor should never read it as evidence (the 2026 dispute's mistake).
 INTERNAL_EVIDENCE_KEYS = frozenset({"engine_version", "method", "worker", "bytes", "bytes_read", "holm",
-                                    "p_value_raw", "resolved", "cache_dir", "stats"})
+                                    "p_value_raw", "resolved", "cache_dir", "stats", "norms"})
 
 
 def _server_path(value: str) -> bool:

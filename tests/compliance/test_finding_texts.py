@@ -115,6 +115,7 @@ def test_run_steps_read_in_korean_and_a_retry_error_only_for_the_ministry():
 def test_vendors_see_file_names_not_server_paths(settings):
     stored = f"{settings.MEDIA_ROOT}/artifacts/2026/model/weights.bin"
     evidence = {"file": "model/weights.bin", "target": stored, "engine_version": "intake-7",
+                "norms": {"mean_raw_cosine": 0.99},
                 "nested": [{"resolved": stored, "member": "a/b.txt"}]}
     shown = finding_texts.evidence_for_vendor(evidence)
     assert shown == {"file": "model/weights.bin", "target": "weights.bin", "nested": [{"member": "a/b.txt"}]}
