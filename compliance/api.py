@@ -11,6 +11,9 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from compliance.checks import check_registry
+from compliance.finding_texts import (REVIEWER, VENDOR, evidence_for_vendor, text_for_vendor,
+                                      verdict_label)
 from compliance.services import decisions, runs
 from compliance.dossiers import dossier_request, dossier_retry, dossier_verify_bytes, dossier_verify_hash
 from compliance.models import CheckRun, Dossier, Finding, FindingDecision, SubmissionDecision
@@ -19,20 +22,50 @@ from compliance.selectors import (check_run_get_for_user, check_runs_visible_to,
                                   dossiers_visible_to, finding_export_columns, finding_get_for_user, findings_list,
                                   queue_export_columns, review_queue, submission_waiting)
 from portal.exports import export_action
+from portal.selectors import user_is_ministry
 from projects.limits import text_field_kwargs
 from projects.models import Submission
 from projects.selectors import get_or_404, submission_get_for_user
 
 
+def _internals_shown(serializer: serializers.Serializer) -> bool:
+    """Ministry users see our machinery (engine versions, worker host names, raw evidence);
+    vendors, and any caller whose request is unknown, do not."""
+    request = serializer.context.get("request")
+    return bool(request is not None and user_is_ministry(user=request.user))
+
+
+# Check-run fields about our machinery rather than the vendor's files: hidden from vendors.
+CHECK_RUN_INTERNAL_FIELDS = ("engine_version", "worker", "inputs")
+
+
 class CheckRunSerializer(serializers.ModelSerializer):
     artifact_name = serializers.CharField(source="artifact.original_name", read_only=True)
+    check_label = serializers.SerializerMethodField()
+    verdict_label = serializers.SerializerMethodField()
 
     class Meta:
         model = CheckRun
-        fields = ["id", "submission", "artifact", "artifact_name", "check_name", "state", "progress", "step",
-                  "verdict", "summary", "error", "engine_version", "inputs", "worker", "attempts", "queued_at",
-                  "started_at", "finished_at", "reused_from"]
+        fields = ["id", "submission", "artifact", "artifact_name", "check_name", "check_label", "state", "progress",
+                  "step", "verdict", "verdict_label", "summary", "error", "engine_version", "inputs", "worker",
+                  "attempts", "queued_at", "started_at", "finished_at", "reused_from"]
         read_only_fields = fields
+
+    def get_check_label(self, run: CheckRun) -> str:
+        spec = check_registry().get(run.check_name)
+        return str(spec.label) if spec else run.check_name
+
+    def get_verdict_label(self, run: CheckRun) -> str:
+        return verdict_label(run.verdict)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not _internals_shown(self):
+            for name in CHECK_RUN_INTERNAL_FIELDS:
+                data.pop(name, None)
+            data["summary"] = evidence_for_vendor(data.get("summary") or {})
+            data["error"] = text_for_vendor(data.get("error") or "")
+        return data
 
 
 class FindingDecisionSerializer(serializers.ModelSerializer):
@@ -46,15 +79,37 @@ class FindingDecisionSerializer(serializers.ModelSerializer):
 
 
 class FindingSerializer(serializers.ModelSerializer):
+    """A finding; ``display_title`` and ``display_text`` are its words in the request's language
+    for the caller (the reviewer's sentence for ministry users, the vendor's otherwise)."""
+
     decisions = FindingDecisionSerializer(many=True, read_only=True)
     check_name = serializers.CharField(source="check_run.check_name", read_only=True)
     artifact = serializers.IntegerField(source="check_run.artifact_id", read_only=True)
+    display_title = serializers.SerializerMethodField()
+    display_text = serializers.SerializerMethodField()
 
     class Meta:
         model = Finding
         fields = ["id", "submission", "check_run", "check_name", "artifact", "severity", "category", "code",
-                  "title", "explanation", "evidence", "status", "vendor_reply", "decisions", "created_at"]
+                  "title", "explanation", "display_title", "display_text", "evidence", "params", "status",
+                  "vendor_reply", "decisions", "created_at"]
         read_only_fields = fields
+
+    def _text(self, finding: Finding):
+        return finding.text(REVIEWER if _internals_shown(self) else VENDOR)
+
+    def get_display_title(self, finding: Finding) -> str:
+        return self._text(finding).title
+
+    def get_display_text(self, finding: Finding) -> str:
+        return self._text(finding).text
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not _internals_shown(self):
+            data["evidence"] = evidence_for_vendor(data.get("evidence") or {})
+            data["explanation"] = text_for_vendor(data.get("explanation") or "")
+        return data
 
 
 class FindingReplySerializer(serializers.Serializer):
@@ -89,7 +144,7 @@ class CheckRunViewSet(viewsets.ReadOnlyModelViewSet):
     def rerun(self, request, pk=None):
         """Staff: run the check again (its findings are replaced when it ends)."""
         run = runs.check_run_rerun(user=request.user, run=self.get_object())
-        return Response(CheckRunSerializer(run).data)
+        return Response(CheckRunSerializer(run, context=self.get_serializer_context()).data)
 
 
 class FindingViewSet(viewsets.ReadOnlyModelViewSet):
@@ -120,7 +175,7 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         serializer = FindingDecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         decisions.finding_decide(user=request.user, finding=finding, **serializer.validated_data)
-        return Response(FindingSerializer(self.get_object()).data)
+        return Response(FindingSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
     @extend_schema(request=FindingReplySerializer, responses=FindingSerializer)
     @action(detail=True, methods=["post"])
@@ -130,7 +185,7 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         serializer = FindingReplySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         decisions.finding_reply(user=request.user, finding=finding, reply=serializer.validated_data["reply"])
-        return Response(FindingSerializer(self.get_object()).data)
+        return Response(FindingSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
 
 class QueueSubmissionSerializer(serializers.ModelSerializer):

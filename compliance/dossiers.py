@@ -204,7 +204,7 @@ def dossier_render_now(*, submission: Submission, lang: str = "en", actor="opera
     """Operator side (the dossier_render command): render in this process and register the result.
     The command claims and leases its dossier like a worker, so the reconciler leaves it alone."""
     if lang not in DOSSIER_LANGS:
-        raise ValidationError({"lang": "choose en or ko"})
+        raise ValidationError({"lang": _("Choose en or ko.")})
     with transaction.atomic():
         dossier = _allocate(submission=submission, lang=lang, requested_by=None)
         DOSSIER_JOB.claim(pk=dossier.pk, worker=f"{actor}@{socket.gethostname()}")

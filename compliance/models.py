@@ -205,6 +205,10 @@ class Finding(models.Model):
     title = models.CharField(max_length=300)
     explanation = models.TextField(blank=True)
     evidence = models.JSONField(default=dict, blank=True)
+    # The values the finding's sentence needs (reference name, layer counts, file...): the words
+    # come from compliance.finding_texts in the reader's language; title and explanation keep the
+    # English written when it was found (the record, and the fallback for an unknown code).
+    params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
     vendor_reply = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -224,6 +228,14 @@ class Finding(models.Model):
     def is_open_risk(self) -> bool:
         """Open or confirmed, and more than information (see OPEN_RISK_STATUSES)."""
         return self.status in self.OPEN_RISK_STATUSES and self.severity in self.OPEN_RISK_SEVERITIES
+
+    def text(self, audience: str = "vendor"):
+        """Title and sentence in the active language for ``audience`` ("vendor" or "reviewer"),
+        from compliance.finding_texts; the stored English for a code it does not know."""
+        from compliance.finding_texts import finding_render
+
+        return finding_render(code=self.code, params=self.params, evidence=self.evidence, title=self.title,
+                              explanation=self.explanation, audience=audience)
 
 
 class FindingDecision(models.Model):

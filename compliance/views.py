@@ -18,8 +18,9 @@ from compliance.services import decisions, runs
 from compliance.services import policy as policy_services
 from compliance.casework import next_actions
 from compliance.charts import bar_chart_svg, layer_map_svg
-from compliance.checks import check_registry, finding_text
+from compliance.checks import check_registry
 from compliance.codealign import region_align
+from compliance.finding_texts import REVIEWER, VENDOR, evidence_for_vendor
 from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
 from compliance.filters import DashboardProjectFilterSet, FindingFilterSet, QueueFilterSet
 from compliance.models import CheckRun, Dossier, Finding, ReferenceModel
@@ -127,15 +128,19 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         "reviewers": _reviewer_choices(filterset)})
 
 
-def _finding_presentation(groups, *, bound: tuple[int, FindingDecisionForm] | None = None) -> None:
-    """Evidence as readable JSON, the per-layer lineage map drawn as SVG where there is one, and
-    each finding's decision form: empty, or the one the reviewer just sent back with its errors."""
+def _finding_presentation(groups, *, internals: bool,
+                          bound: tuple[int, FindingDecisionForm] | None = None) -> None:
+    """Evidence as readable JSON (without our internals for vendors: compliance.finding_texts),
+    the per-layer lineage map drawn as SVG where there is one, and each finding's decision form:
+    empty, or the one the reviewer just sent back with its errors. The words are the template
+    tag's ({% finding_text %})."""
     for _severity, _label, findings in groups:
         for finding in findings:
-            text = finding_text(code=finding.code, evidence=finding.evidence)
-            if text:  # the pipeline's own findings, in the reader's language
-                finding.title, finding.explanation = text
-            finding.evidence_json = json.dumps(finding.evidence, indent=2, ensure_ascii=False, sort_keys=True)
+            # In memory only: lists that name a finding by its title (the open risks) read it in
+            # the reader's language too; the stored English stays as found.
+            finding.title = finding.text(REVIEWER if internals else VENDOR).title
+            evidence = finding.evidence if internals else evidence_for_vendor(finding.evidence)
+            finding.evidence_json = json.dumps(evidence, indent=2, ensure_ascii=False, sort_keys=True)
             layers = finding.evidence.get("layers") if isinstance(finding.evidence, dict) else None
             finding.chart_svg = (layer_map_svg(title=_("Which layers match"), layers=layers)
                                  if isinstance(layers, list) and layers else "")
@@ -168,7 +173,7 @@ def _findings_state(runs: list) -> dict:
 def _submission_context(request: HttpRequest, submission, *, finding_form=None, decision_form=None) -> dict:
     project = submission.project
     groups = submission_findings_grouped(submission=submission)
-    _finding_presentation(groups, bound=finding_form)
+    _finding_presentation(groups, internals=user_is_ministry(user=request.user), bound=finding_form)
     runs = list(submission.check_runs.select_related("artifact", "reused_from__submission")
                 .order_by("artifact_id", "check_name"))
     findings = [finding for _severity, _label, items in groups for finding in items]

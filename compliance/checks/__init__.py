@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.files.storage import default_storage
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from projects.models import Artifact
@@ -88,7 +87,8 @@ def too_large_outcome(*, error: TooLargeToRead, check: str, sha256: str) -> Chec
     return CheckOutcome(
         verdict="inconclusive", state="inconclusive", summary={"reason": str(error)}, incomplete=str(error),
         findings=[{"severity": "medium", "category": "intake", "code": f"{check}_not_read",
-                   "title": "File too large for this check", "explanation": str(error), "evidence": {}}],
+                   "title": "File too large for this check", "explanation": str(error), "evidence": {},
+                   "params": {"reason": str(error).rstrip(".")}}],
         inputs={"sha256": sha256})
 
 
@@ -124,22 +124,16 @@ def artifact_members(*, path: Path, original_name: str) -> Iterable[tuple[str, b
 
 
 def finding_text(*, code: str, evidence: dict) -> tuple[str, str] | None:
-    """Title and explanation, in the active language, of the findings the pipeline writes
-    itself (a check that could not complete, a check blocked by intake), from their code and
-    evidence; None for the others. The stored text is this in English (the dossier's)."""
+    """Title and reviewers' sentence, in the active language, of the findings the pipeline
+    writes itself (a check that could not complete, a check blocked by intake), from their
+    code and evidence (compliance.finding_texts); None for the others. The stored text is this
+    in English."""
+    from compliance.finding_texts import REVIEWER, finding_render
+
     if code not in ("check_incomplete", "check_blocked") or not isinstance(evidence, dict):
         return None
-    spec = check_registry().get(str(evidence.get("check", "")))
-    values = {"check": str(spec.label) if spec else evidence.get("check", ""),
-              "artifact": evidence.get("artifact", ""), "input": evidence.get("input", ""),
-              "reason": str(evidence.get("error") or evidence.get("reason") or "").rstrip(".")}
-    if code == "check_incomplete":
-        return (_("%(check)s could not complete on %(artifact)s") % values,
-                _("%(reason)s. Until this check completes nothing is known about what it tests: re-run it once "
-                  "the cause is fixed, or a reviewer may waive this finding with a justification.") % values)
-    return (_("%(check)s not run on %(artifact)s: intake did not accept %(input)s") % values,
-            _("%(reason)s. The check runs when a reviewer releases the file (by waiving, or marking as false "
-              "positive, the intake findings that hold it) or when a new version replaces it.") % values)
+    text = finding_render(code=code, params={}, evidence=evidence, audience=REVIEWER)
+    return text.title, text.text
 
 
 def artifact_itself(artifact: Artifact) -> list[Artifact]:

@@ -44,6 +44,10 @@ def run(ctx: CheckContext) -> CheckOutcome:
             "title": f["message"][:300],
             "explanation": f["message"],
             "evidence": f.get("evidence") or {},
+            # The file the sentence names (compliance.finding_texts), when the engine's evidence
+            # does not name one: the artifact itself.
+            "params": ({} if {"file", "member", "archive"} & set(f.get("evidence") or {})
+                       else {"place": artifact.original_name}),
         }
         for f in data.get("findings", [])
     ]

@@ -8,6 +8,7 @@ declared base models (those in the registry), Holm-corrected across all of them,
 from __future__ import annotations
 
 import contextlib
+import statistics
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -132,6 +133,68 @@ def reuse_inputs(artifact: Artifact) -> dict:
         "weights_bytes": sum(a.size for a in Artifact.objects.filter(
             submission_id=artifact.submission_id, original_name__endswith=".safetensors")) or artifact.size,
     }
+def lineage_verdict(verdicts: list[str]) -> str:
+    """The check's verdict over every reference: derived if any is; not comparable when no
+    reference could be compared at all; independent when every comparable one is; otherwise
+    inconclusive (a comparison ran and could not decide)."""
+    comparable = [v for v in verdicts if v != "not_comparable"]
+    if "derived" in comparable:
+        return "derived"
+    if verdicts and not comparable:
+        return "not_comparable"
+    if comparable and all(v == "independent" for v in comparable):
+        return "independent"
+    return "inconclusive"
+
+
+def lineage_numbers(data: dict) -> dict:
+    """The layer map's key numbers for the finding's sentence: sampled layers, how many map to a
+    reference layer, how many to the same position, and the median over sampled layers of the
+    best family's matched-row correlation (centred and aligned; the raw cosine of norm gains is
+    never quoted: any two models score about 0.99 on it)."""
+    layers = data.get("layers") or []
+    similarities = []
+    for layer in layers:
+        values = [f.get("matched_correlation") for f in (layer.get("families") or {}).values()
+                  if isinstance(f.get("matched_correlation"), (int, float))]
+        if values:
+            similarities.append(max(values))
+    return {"sampled": len(layers),
+            "matched": sum(1 for x in layers if x.get("reference_layer") is not None),
+            "in_place": sum(1 for x in layers if x.get("reference_layer") == x.get("candidate_layer")),
+            "median_similarity": round(statistics.median(similarities), 4) if similarities else None}
+
+
+def _report_finding(*, ref: ReferenceModel, report, data: dict, declared_names: set, from_scratch: bool,
+                    scratch_required: bool, references: int) -> dict:
+    """The finding for one reference's report, with the params its sentence needs."""
+    numbers = f"p = {data['p_value']:.3g} (Holm-adjusted over {references}), effect size {data['effect_size']}"
+    params = {"reference": ref.name, "layers": lineage_numbers(data)}
+    if not report.comparable:
+        finding = _finding("info", "lineage_not_comparable", f"Not comparable with {ref.name}",
+                           f"{report.reason} No weight-level comparison applies; this is not a risk.", data)
+        return {**finding, "params": {**params, "difference": report.difference}}
+    if report.verdict == "derived" and ref.name in declared_names:
+        finding = _finding("info", "declared_base_confirmed", f"Declared base model confirmed: {ref.name}",
+                           f"{report.reason} {numbers}.", data)
+    elif report.verdict == "derived":
+        severity = "critical" if (from_scratch or scratch_required) else "high"
+        claim = " although training from scratch was declared" if from_scratch else ""
+        params["scratch"] = from_scratch
+        finding = _finding(severity, "undeclared_derivation", f"Undeclared derivation from {ref.name}{claim}",
+                           f"{report.reason} {numbers}.", data)
+    elif report.verdict == "inconclusive":
+        finding = _finding("medium", "lineage_inconclusive", f"Inconclusive against {ref.name}",
+                           f"{report.reason} {numbers}.", data)
+    elif ref.name in declared_names:
+        finding = _finding("medium", "declared_base_not_confirmed",
+                           f"Declared base model {ref.name} not found in the weights",
+                           f"{report.reason} {numbers}. The vendor declared this base model, but the "
+                           "weights show no derivation from it.", data)
+    else:
+        finding = _finding("info", "no_derivation_found", f"No evidence of derivation from {ref.name}",
+                           f"{report.reason} {numbers}.", data)
+    return {**finding, "params": params}
 
 
 def run(ctx: CheckContext) -> CheckOutcome:
@@ -150,7 +213,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
                 "low", "declared_base_not_in_registry",
                 f"Declared base model {entry.get('name')} is not in the registry of known models",
                 "The portal holds no fingerprint of this model, so the declaration cannot be verified from the "
-                "weights. Staff can add it with add_reference_model.", {"declared": entry}))
+                "weights. Staff can add it with add_reference_model.", {"declared": entry})
+                | {"params": {"model": entry.get("name", "")}})
     if not references:
         return CheckOutcome(
             verdict="inconclusive", state="inconclusive",
@@ -175,46 +239,29 @@ def run(ctx: CheckContext) -> CheckOutcome:
     ctx.progress(0.9, "recording findings")
     verdicts = []
     rows = []
+    not_comparable = []
     for ref, report in zip(references, reports):
         data = report.to_dict()
         data["reference_name"] = ref.name
-        verdicts.append(report.verdict)
-        rows.append({"reference": ref.name, "verdict": report.verdict, "p_value": data["p_value"],
+        verdict = report.verdict if report.comparable else "not_comparable"
+        verdicts.append(verdict)
+        rows.append({"reference": ref.name, "verdict": verdict, "p_value": data["p_value"],
                      "effect_size": data["effect_size"], "bytes_read": data["bytes_read"]})
-        numbers = f"p = {data['p_value']:.3g} (Holm-adjusted over {len(references)}), effect size {data['effect_size']}"
-        if report.verdict == "derived" and ref.name in declared_names:
-            findings.append(_finding("info", "declared_base_confirmed",
-                                     f"Declared base model confirmed: {ref.name}",
-                                     f"{report.reason} {numbers}.", data))
-        elif report.verdict == "derived":
-            severity = "critical" if (from_scratch or scratch_required) else "high"
-            claim = " although training from scratch was declared" if from_scratch else ""
-            findings.append(_finding(severity, "undeclared_derivation",
-                                     f"Undeclared derivation from {ref.name}{claim}",
-                                     f"{report.reason} {numbers}.", data))
-        elif report.verdict == "inconclusive":
-            findings.append(_finding("medium", "lineage_inconclusive", f"Inconclusive against {ref.name}",
-                                     f"{report.reason} {numbers}.", data))
-        elif ref.name in declared_names:
-            findings.append(_finding("medium", "declared_base_not_confirmed",
-                                     f"Declared base model {ref.name} not found in the weights",
-                                     f"{report.reason} {numbers}. The vendor declared this base model, but the "
-                                     "weights show no derivation from it.", data))
-        else:
-            findings.append(_finding("info", "no_derivation_found", f"No evidence of derivation from {ref.name}",
-                                     f"{report.reason} {numbers}.", data))
-    if "derived" in verdicts:
-        verdict = "derived"
-    elif verdicts and all(v == "independent" for v in verdicts):
-        verdict = "independent"
-    else:
-        verdict = "inconclusive"
+        if not report.comparable:
+            not_comparable.append({"reference": ref.name, "reason": report.reason, "difference": report.difference})
+        findings.append(_report_finding(ref=ref, report=report, data=data, declared_names=declared_names,
+                                        from_scratch=from_scratch, scratch_required=scratch_required,
+                                        references=len(references)))
+    verdict = lineage_verdict(verdicts)
     return CheckOutcome(
+        # Not comparable with any reference is a result (nothing could apply), not a risk.
         verdict=verdict, state="inconclusive" if verdict == "inconclusive" else "succeeded",
         # Bytes of the submitted weights actually read (the sampled rows and headers only).
         summary={"references": rows, "bytes_read": int(candidate.meta.get("bytes_read", 0)),
                  "weights_bytes": sum(a.size for a in Artifact.objects.filter(
                      submission_id=artifact.submission_id, original_name__endswith=".safetensors")) or artifact.size,
-                 "from_scratch_claimed": from_scratch},
+                 "from_scratch_claimed": from_scratch,
+                 # References no weight-level comparison could apply to, with the reason (not a risk).
+                 "not_comparable": not_comparable},
         findings=findings, engine_version=ENGINE_VERSION,
         inputs={"sha256": artifact.sha256, "references": {r.name: r.bundle_sha256 for r in references}})

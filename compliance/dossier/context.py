@@ -414,11 +414,12 @@ def lineage_results_from_summary(summary: dict[str, Any]) -> list[LineageResult]
                 reference_model=str(item.get("reference_model") or item.get("reference") or item.get("name") or "?"),
                 statistic_name=str(
                     item.get("statistic_name")
-                    or ("z-score of the strongest tensor family, after permutation matching" if layers else "")
+                    or (_gettext("z-score of the strongest tensor family, after permutation matching") if layers else "")
                 ),
                 p_value=_float_or_none(item.get("p_value")),
                 conclusion=" — ".join(
-                    part for part in (str(item.get("conclusion") or item.get("verdict") or ""), str(item.get("reason") or "")) if part
+                    part for part in (_verdict_word(str(item.get("conclusion") or item.get("verdict") or "")),
+                                      str(item.get("reason") or "")) if part
                 ),
                 layers=layers,
                 component=str(item.get("component") or ""),
@@ -431,6 +432,25 @@ def lineage_results_from_summary(summary: dict[str, Any]) -> list[LineageResult]
             )
         )
     return results
+
+
+def _gettext(text: str) -> str:
+    """``text`` in the active language (the dossier's: context building runs under
+    translation.override); as written when Django is not configured."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return text
+    from django.utils.translation import gettext
+
+    return gettext(text)
+
+
+def _verdict_word(verdict: str) -> str:
+    """A check verdict in words (compliance.finding_texts.VERDICT_LABELS, the pages' words)."""
+    from compliance.finding_texts import VERDICT_LABELS
+
+    return _gettext(VERDICT_LABELS[verdict]) if verdict in VERDICT_LABELS else verdict
 
 
 # Obligation findings name the licences they follow from in evidence["licenses"].
@@ -455,6 +475,7 @@ def _inventory_rows(inventory: dict[str, Any], findings: list[dict[str, Any]], o
         elif finding.get("code") == "license-review":
             review.add(expression)
         text = _OBLIGATION_TEXT.get(finding.get("code", ""))
+        text = _gettext(text) if text else text
         if text:
             for key in evidence.get("licenses") or []:
                 obligations.setdefault(str(key), []).append(text)
@@ -574,6 +595,9 @@ def _summary_text(kind: str, summary: dict[str, Any], lang: str) -> str:
     references = summary.get("references")
     if kind == "lineage" and isinstance(references, list):
         return "; ".join(
+            # No p-value for a comparison that could not apply: there was no test.
+            _gettext("Not comparable with %(reference)s") % {"reference": r.get("reference") or "?"}
+            if r.get("verdict") == "not_comparable" else
             label_for(lang, "found_lineage", reference=str(r.get("reference") or "?"),
                       verdict=enum_label(lang, "verdict", r.get("verdict") or ""),
                       p=f"{r['p_value']:.3g}" if isinstance(r.get("p_value"), (int, float)) else "—")
@@ -772,12 +796,15 @@ def _finding_info(finding: Any) -> FindingInfo:
     if latest is not None:
         decision = DecisionInfo(outcome=latest.decision, justification=latest.justification,
                                 reviewer=_person(latest.decided_by), decided_at=latest.decided_at)
+    # The reviewers' sentence in the dossier's language (built under translation.override(lang)),
+    # from compliance.finding_texts; the stored English for a code it does not know.
+    text = finding.text("reviewer")
     return FindingInfo(
         id=finding.pk,
         severity=finding.severity,
         category=finding.category,
-        title=finding.title,
-        explanation=finding.explanation,
+        title=text.title,
+        explanation=text.text,
         evidence=finding.evidence if isinstance(finding.evidence, dict) else {"value": finding.evidence},
         check_id=finding.check_run_id,
         vendor_reply=finding.vendor_reply,

@@ -322,7 +322,7 @@ def _finding_view(finding: FindingInfo, context: DossierContext) -> dict[str, An
         "id": finding.id,
         "severity": _word(context, "severity", finding.severity),
         "severity_class": _class(finding.severity),
-        "category": finding.category,
+        "category": enum_label(lang, "category", finding.category),
         "title": finding.title,
         "explanation": finding.explanation,
         "evidence": evidence,
@@ -705,7 +705,7 @@ def _checkpoint_step(context: DossierContext) -> str:
 def _label_keys() -> list[str]:
     from compliance.dossier.labels import LABELS
 
-    return list(LABELS["en"])
+    return list(LABELS)
 
 
 _ENGINE = None

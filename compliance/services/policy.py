@@ -46,7 +46,7 @@ def carried_policy_findings(*, inventory: dict, policy: dict) -> list[dict]:
             continue
         findings.append({**finding, "title": f"Copied code: {finding['title']}"[:300],
                          "explanation": "Licence of code copied from an indexed open project. " + finding["explanation"],
-                         "category": POLICY_CATEGORY})
+                         "category": POLICY_CATEGORY, "params": {"carried": True}})
     return findings
 
 
@@ -126,7 +126,7 @@ def licence_policy_reevaluate(*, programme_id: int) -> int:
             Finding.objects.bulk_create([
                 Finding(check_run=run, submission_id=run.submission_id, severity=f["severity"], category=f["category"],
                         code=f["code"][:80], title=f["title"][:300], explanation=f["explanation"],
-                        evidence=f["evidence"])
+                        evidence=f["evidence"], params=f.get("params") or {})
                 for f in evaluators[run.check_name](inventory=inventory, policy=policy)
                 if (f["code"], f["title"]) not in kept])
             run.inputs = {**(run.inputs or {}), "policy": policy}

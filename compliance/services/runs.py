@@ -280,7 +280,8 @@ def _finish(*, run: CheckRun, state: str, verdict: str = "", summary: dict | Non
         Finding.objects.bulk_create([
             Finding(check_run=owned, submission_id=owned.submission_id, severity=f["severity"],
                     category=f.get("category", owned.check_name)[:40], code=f["code"][:80], title=f["title"][:300],
-                    explanation=f.get("explanation", ""), evidence=f.get("evidence") or {})
+                    explanation=f.get("explanation", ""), evidence=f.get("evidence") or {},
+                    params=f.get("params") or {})
             for f in findings
         ])
         owned.state = state

@@ -104,6 +104,12 @@ class LineageReport:
     method: str = METHOD
     engine_version: str = ENGINE_VERSION
     holm: dict[str, Any] | None = None
+    # False when no weight-level comparison was possible at all (different residual width, or no
+    # tensor of the same shape): the verdict stays "inconclusive" (never "independent": a
+    # width-pruned copy looks like this too), and ``difference`` says why, so the check can tell
+    # "cannot apply" apart from "tested and could not decide".
+    comparable: bool = True
+    difference: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +127,8 @@ class LineageReport:
             "bytes_read": self.bytes_read,
             "engine_version": self.engine_version,
             "holm": self.holm,
+            "comparable": self.comparable,
+            "difference": self.difference,
         }
 
 
@@ -427,6 +435,11 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
     effect = weighted / weights if weights > 0 else 0.0
     rejecting = sorted(f for f, p in p_values.items() if p <= FAMILY_ALPHA)
 
+    difference: dict[str, Any] | None = None
+    if width_c and width_r and width_c != width_r:
+        difference = {"hidden_size": [width_c, width_r]}
+    elif k == 0:
+        difference = {"families": 0}
     if width_c and width_r and width_c != width_r:
         verdict = "inconclusive"
         reason = (f"residual widths differ ({width_c} vs {width_r}); the weight-level test needs the same width "
@@ -478,7 +491,7 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
     return LineageReport(
         candidate=cand.name, reference=ref.name, verdict=verdict, p_value=p_raw, p_value_raw=p_raw,
         effect_size=effect, reason=reason, families=families, layers=layers_out, evidence=evidence,
-        bytes_read=cand_bytes + ref_bytes,
+        bytes_read=cand_bytes + ref_bytes, comparable=difference is None, difference=difference,
     )
 
 
