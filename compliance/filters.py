@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from compliance.models import Finding
 from compliance.selectors import QUEUE_STATES, ids_with_top_open_severity, submissions_overdue_q
+from portal.filters import IdFilter
 from portal.listing import SortFilter
 from projects.filters import ProjectFilterSet, ReviewerFilterMixin, reviewers_all
 from projects.models import Project, Submission
@@ -34,14 +35,14 @@ class QueueFilterSet(ReviewerFilterMixin, django_filters.FilterSet):
 
     reviewer_path = "project_id"
 
-    programme = django_filters.NumberFilter(field_name="project__programme_id", label=_("Programme"))
+    programme = IdFilter(field_name="project__programme_id", label=_("Programme"))
     phase = django_filters.ChoiceFilter(field_name="project__phase", choices=Project.Phase.choices, label=_("Phase"))
     status = django_filters.ChoiceFilter(choices=[(s.value, s.label) for s in QUEUE_STATES], label=_("Status"))
     severity = django_filters.ChoiceFilter(choices=SEVERITY_CHOICES, method=_top_severity_filter("submission_id"),
                                            label=_("Highest open severity"))
     reviewer = django_filters.ModelChoiceFilter(queryset=reviewers_all(), method="filter_reviewer",
                                                 label=_("Reviewer"), help_text="Id of an assigned reviewer.")
-    waited = django_filters.NumberFilter(method="filter_waited", min_value=0, label=_("Waiting at least (days)"))
+    waited = django_filters.NumberFilter(method="filter_waited", min_value=0, max_value=36500, label=_("Waiting at least (days)"))
     overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("Overdue"),
                                            help_text="true: waited longer than the programme's review service level.")
     sort = SortFilter(columns={"submission": ("project__code", "number"), "vendor": ("project__vendor__name",),
@@ -73,7 +74,7 @@ class FindingFilterSet(ReviewerFilterMixin, django_filters.FilterSet):
 
     WAITING_ON = (("vendor", _("the vendor")), ("reviewer", _("a reviewer")))
 
-    programme = django_filters.NumberFilter(field_name="submission__project__programme_id", label=_("Programme"))
+    programme = IdFilter(field_name="submission__project__programme_id", label=_("Programme"))
     phase = django_filters.ChoiceFilter(field_name="submission__project__phase", choices=Project.Phase.choices,
                                         label=_("Phase"))
     severity = django_filters.ChoiceFilter(choices=SEVERITY_CHOICES, label=_("Severity"))
@@ -84,7 +85,7 @@ class FindingFilterSet(ReviewerFilterMixin, django_filters.FilterSet):
         help_text="vendor: open and not answered by the vendor yet; reviewer: open and answered by the vendor.")
     reviewer = django_filters.ModelChoiceFilter(queryset=reviewers_all(), method="filter_reviewer",
                                                 label=_("Reviewer"), help_text="Id of an assigned reviewer.")
-    submission = django_filters.NumberFilter(field_name="submission_id")
+    submission = IdFilter(field_name="submission_id")
     category = django_filters.CharFilter()
     code = django_filters.CharFilter()
     sort = SortFilter(columns={"id": ("id",), "severity": ("-severity_rank",), "status": ("status",),

@@ -332,7 +332,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Several models have a "status"; the submission's gets a stable name of its own.
-    "ENUM_NAME_OVERRIDES": {"SubmissionStatusEnum": "projects.models.Submission.Status"},
+    "ENUM_NAME_OVERRIDES": {"SubmissionStatusEnum": "projects.models.Submission.Status",
+                            "ArtifactKindEnum": "projects.models.Artifact.Kind",
+                            "NotificationKindEnum": "portal.models.Notification.Kind"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

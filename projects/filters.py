@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from portal import permissions as perms
+from portal.filters import IdFilter
 from portal.listing import SortFilter
 from portal.models import Role
 from portal.selectors import user_is_ministry
@@ -60,10 +61,10 @@ PROJECT_SORT_COLUMNS = {
 class ProjectFilterSet(ReviewerFilterMixin, django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label=_("Search"),
                                   help_text="Text in the code, title (English or Korean) or vendor name.")
-    programme = django_filters.NumberFilter(field_name="programme_id", label=_("Programme"))
+    programme = IdFilter(field_name="programme_id", label=_("Programme"))
     phase = django_filters.ChoiceFilter(choices=Project.Phase.choices, label=_("Phase"))
     status = django_filters.ChoiceFilter(choices=Project.Status.choices, label=_("Status"))
-    vendor = django_filters.NumberFilter(field_name="vendor_id", label=_("Vendor"))
+    vendor = IdFilter(field_name="vendor_id", label=_("Vendor"))
     reviewer = django_filters.ModelChoiceFilter(queryset=reviewers_all(), method="filter_reviewer",
                                                 label=_("Reviewer"), help_text="Id of an assigned reviewer.")
     sort = SortFilter(columns=PROJECT_SORT_COLUMNS, default=("programme__code", "code"))
