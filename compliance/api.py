@@ -9,12 +9,14 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from compliance.services import decisions, runs
+from compliance.services import decisions, runs, threads
 from compliance.dossiers import dossier_request, dossier_retry, dossier_verify_bytes, dossier_verify_hash
-from compliance.models import CheckRun, Dossier, Finding, FindingDecision, SubmissionDecision
+from compliance.models import CheckRun, Dossier, Finding, FindingDecision, FindingMessage, SubmissionDecision
 from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, dossier_get_for_user,
-                                  dossiers_visible_to, finding_get_for_user, findings_visible_to)
+                                  dossiers_visible_to, finding_get_for_user, finding_messages, findings_visible_to)
+from projects import limits
 from projects.limits import text_field_kwargs
+from projects.models import Artifact
 from projects.selectors import submission_get_for_user
 
 
@@ -39,20 +41,52 @@ class FindingDecisionSerializer(serializers.ModelSerializer):
         read_only_fields = ["decided_by", "decided_at"]
 
 
+class FindingMessageAttachmentSerializer(serializers.ModelSerializer):
+    """The attached file as intake sees it: served only once ``status`` is accepted."""
+
+    class Meta:
+        model = Artifact
+        fields = ["id", "original_name", "size", "sha256", "status"]
+        read_only_fields = fields
+
+
+class FindingMessageSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+    attachment = FindingMessageAttachmentSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = FindingMessage
+        fields = ["id", "finding", "author", "side", "kind", "body", "attachment", "created_at"]
+        read_only_fields = fields
+
+
+class FindingMessagePostSerializer(serializers.Serializer):
+    """A message on a finding. ``kind`` is for reviewers: question (the vendor's turn, default) or
+    note; the vendor's messages are replies. ``attachment``: an optional file (multipart)."""
+
+    body = serializers.CharField(**text_field_kwargs("message"))
+    kind = serializers.ChoiceField(required=False, allow_blank=True,
+                                   choices=[FindingMessage.Kind.QUESTION.value, FindingMessage.Kind.NOTE.value])
+    attachment = serializers.FileField(required=False, allow_null=True, max_length=limits.FILENAME_BYTES)
+
+
 class FindingSerializer(serializers.ModelSerializer):
     decisions = FindingDecisionSerializer(many=True, read_only=True)
     check_name = serializers.CharField(source="check_run.check_name", read_only=True)
     artifact = serializers.IntegerField(source="check_run.artifact_id", read_only=True)
+    waiting_on = serializers.ChoiceField(choices=Finding.WaitingOn.choices, read_only=True,
+                                         help_text="Who must act next: the vendor after a reviewer's question, a "
+                                                   "reviewer otherwise while open, nobody once decided.")
 
     class Meta:
         model = Finding
         fields = ["id", "submission", "check_run", "check_name", "artifact", "severity", "category", "code",
-                  "title", "explanation", "evidence", "status", "vendor_reply", "decisions", "created_at"]
+                  "title", "explanation", "evidence", "status", "waiting_on", "decisions", "created_at"]
         read_only_fields = fields
 
 
 class FindingReplySerializer(serializers.Serializer):
-    reply = serializers.CharField(**text_field_kwargs("reply"))
+    reply = serializers.CharField(**text_field_kwargs("message"))
 
 
 class SubmissionDecisionSerializer(serializers.ModelSerializer):
@@ -94,7 +128,7 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return (findings_visible_to(user=self.request.user).select_related("check_run")
-                .prefetch_related("decisions__decided_by").order_by("id"))
+                .prefetch_related("decisions__decided_by", "messages").order_by("id"))
 
     def get_object(self):
         return finding_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
@@ -109,14 +143,34 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         decisions.finding_decide(user=request.user, finding=finding, **serializer.validated_data)
         return Response(FindingSerializer(self.get_object()).data)
 
-    @extend_schema(request=FindingReplySerializer, responses=FindingSerializer)
+    @extend_schema(methods=["GET"], request=None, responses=FindingMessageSerializer(many=True))
+    @extend_schema(methods=["POST"], request={"application/json": FindingMessagePostSerializer,
+                                              "multipart/form-data": FindingMessagePostSerializer},
+                   responses={201: FindingMessageSerializer})
+    @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser, MultiPartParser])
+    def messages(self, request, pk=None):
+        """The conversation on a finding, oldest first (GET); post a message (POST): the vendor
+        replies, a reviewer asks the vendor (``kind=question``) or adds a note (``kind=note``)."""
+        finding = self.get_object()
+        if request.method == "GET":
+            return Response(FindingMessageSerializer(finding_messages(finding=finding), many=True).data)
+        serializer = FindingMessagePostSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        upload = data.get("attachment")
+        message = threads.message_post(user=request.user, finding=finding, body=data["body"],
+                                       kind=data.get("kind", ""), attachment_name=upload.name if upload else "",
+                                       attachment_file=upload)
+        return Response(FindingMessageSerializer(message).data, status=201)
+
+    @extend_schema(request=FindingReplySerializer, responses=FindingSerializer, deprecated=True)
     @action(detail=True, methods=["post"])
     def reply(self, request, pk=None):
-        """Vendor: answer a finding."""
+        """Deprecated: post to ``messages`` instead. Vendor: answer a finding (appended as a message)."""
         finding = self.get_object()
         serializer = FindingReplySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        decisions.finding_reply(user=request.user, finding=finding, reply=serializer.validated_data["reply"])
+        threads.message_post(user=request.user, finding=finding, body=serializer.validated_data["reply"])
         return Response(FindingSerializer(self.get_object()).data)
 
 

@@ -14,20 +14,20 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from compliance import dossiers
-from compliance.services import decisions, runs
+from compliance.services import decisions, runs, threads
 from compliance.services import policy as policy_services
 from compliance.charts import bar_chart_svg, layer_map_svg
 from compliance.checks import finding_text
-from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
-from compliance.models import CheckRun, Dossier, ReferenceModel
+from compliance.forms import FindingDecisionForm, FindingMessageForm, PolicyForm, SubmissionDecisionForm
+from compliance.models import CheckRun, Dossier, Finding, FindingMessage, ReferenceModel
 from compliance.selectors import (DashboardFilters, check_run_get_for_user, dashboard_data, dashboard_projects,
-                                  dossier_get_for_user,
+                                  dossier_get_for_user, finding_message_get_for_user,
                                   finding_get_for_user, projects_with_open_counts, review_queue, submission_findings_grouped,
                                   submissions_with_open_counts,
                                   worker_activity)
 from portal.selectors import user_can_manage, user_is_ministry
 from portal.views import form_post_apply
-from projects.models import Project
+from projects.models import Artifact, Project
 from projects.selectors import (programme_get_for_user, programmes_visible_to, submission_get_for_user,
                                 user_can_review, user_can_submit)
 
@@ -92,10 +92,31 @@ def _finding_presentation(groups) -> None:
                                  if isinstance(layers, list) and layers else "")
 
 
-def _submission_context(request: HttpRequest, submission) -> dict:
+def _finding_conversations(groups, *, user, failed_form) -> None:
+    """Each finding's thread, who is waited on (in the reader's words: the vendor reads "waiting
+    for you"), and its message form: empty, or the refused one as it was sent."""
+    side = None
+    for _severity, _label, findings in groups:
+        for finding in findings:
+            if side is None:
+                side = threads.message_side_for(user=user, finding=finding) or ""
+            finding.thread = list(finding.messages.all())  # prefetched with authors and attachments
+            waiting = finding.waiting_on
+            finding.waiting_on_text = (_("Waiting for you") if waiting == Finding.WaitingOn.VENDOR
+                                       and side == FindingMessage.Side.VENDOR else Finding.WaitingOn(waiting).label)
+            finding.waiting_on_value = waiting
+            finding.message_side = side
+            if failed_form is not None and failed_form[0] == finding.pk:
+                finding.message_form = failed_form[1]
+            else:
+                finding.message_form = FindingMessageForm(auto_id=f"fm-{finding.pk}-%s")
+
+
+def _submission_context(request: HttpRequest, submission, *, failed_form=None) -> dict:
     project = submission.project
     groups = submission_findings_grouped(submission=submission)
     _finding_presentation(groups)
+    _finding_conversations(groups, user=request.user, failed_form=failed_form)
     runs = list(submission.check_runs.select_related("artifact").order_by("artifact_id", "check_name"))
     return {
         "submission": submission,
@@ -110,11 +131,11 @@ def _submission_context(request: HttpRequest, submission) -> dict:
         "decisions": submission.decisions.select_related("decided_by"),
         "can_review": user_can_review(user=request.user, project=project),
         "can_reply": user_can_submit(user=request.user, project=project),
+        "is_vendor": user_can_submit(user=request.user, project=project),
         "can_manage": user_can_manage(user=request.user),
         "is_ministry": user_is_ministry(user=request.user),
         "decision_form": SubmissionDecisionForm(),
         "finding_decision_form": FindingDecisionForm(),
-        "reply_form": FindingReplyForm(),
     }
 
 
@@ -155,8 +176,13 @@ def _provenance_context(runs, *, licence_filter: str, code_filter: str = "", cod
 
 @login_required
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    submission = submission_get_for_user(user=request.user, pk=pk)
-    context = _submission_context(request, submission)
+    return _submission_page(request, submission_get_for_user(user=request.user, pk=pk))
+
+
+def _submission_page(request: HttpRequest, submission, *, failed_form=None, status: int = 200) -> HttpResponse:
+    """The submission page; ``failed_form`` (finding id, bound form) shows a message form that
+    was refused with its input and errors in place of that finding's empty form."""
+    context = _submission_context(request, submission, failed_form=failed_form)
     if request.GET.get("fragment") == "runs":
         return render(request, "compliance/_check_runs.html", context)
     label = request.GET.get("kind", "")
@@ -165,7 +191,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                        code_label=label if label in CODE_LABELS else ""))
     context["dossiers"] = submission.dossiers.order_by("-created_at") if user_is_ministry(user=request.user) else []
     context["can_request_dossier"] = dossiers.user_can_request_dossier(user=request.user, submission=submission)
-    return render(request, "compliance/submission_detail.html", context)
+    return render(request, "compliance/submission_detail.html", context, status=status)
 
 
 @login_required
@@ -180,12 +206,40 @@ def finding_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def finding_reply(request: HttpRequest, pk: int) -> HttpResponse:
+def finding_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """Post a message on a finding: the vendor's reply, a reviewer's question or note. On an error
+    the submission page is shown again with this form as it was sent and the error beside the field."""
     finding = finding_get_for_user(user=request.user, pk=pk)
-    form_post_apply(request, FindingReplyForm(request.POST),
-                    lambda **data: decisions.finding_reply(user=request.user, finding=finding, **data),
-                    success=_("Reply recorded."))
-    return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
+    form = FindingMessageForm(request.POST, request.FILES, auto_id=f"fm-{finding.pk}-%s")
+    if form.is_valid():
+        upload = form.cleaned_data["attachment"]
+        try:
+            threads.message_post(user=request.user, finding=finding, body=form.cleaned_data["body"],
+                                 kind=form.cleaned_data["kind"], attachment_name=upload.name if upload else "",
+                                 attachment_file=upload)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, _("Message posted."))
+            return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
+    submission = submission_get_for_user(user=request.user, pk=finding.submission_id)
+    return _submission_page(request, submission, failed_form=(finding.pk, form), status=400)
+
+
+@login_required
+def finding_message_attachment(request: HttpRequest, pk: int) -> HttpResponse:
+    """A message's attached file, for whoever sees the finding, once intake accepted it: a
+    quarantined or rejected file is never served (THREAT_MODEL: uploads are not served unscanned)."""
+    message = finding_message_get_for_user(user=request.user, pk=pk)
+    artifact = message.attachment
+    if artifact is None or artifact.status != Artifact.Status.ACCEPTED:
+        raise Http404("not available")
+    response = FileResponse(artifact.file.open("rb"), as_attachment=True,
+                            filename=artifact.original_name.rsplit("/", 1)[-1])
+    response["X-Content-SHA256"] = artifact.sha256
+    return response
 
 
 def _submission_url(pk: int) -> str:

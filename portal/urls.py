@@ -53,7 +53,6 @@ urlpatterns = [
     path("submissions/<int:pk>/", compliance_views.submission_detail, name="submission-detail"),
     path("submissions/<int:pk>/decide/", compliance_views.submission_decide, name="submission-decide"),
     path("findings/<int:pk>/decide/", compliance_views.finding_decide, name="finding-decide"),
-    path("findings/<int:pk>/reply/", compliance_views.finding_reply, name="finding-reply"),
     path("check-runs/<int:pk>/rerun/", compliance_views.check_rerun, name="check-rerun"),
     path("submissions/<int:pk>/dossiers/", compliance_views.dossier_request, name="dossier-request"),
     path("dossiers/<int:pk>/download/", compliance_views.dossier_download, name="dossier-download"),
@@ -61,6 +60,10 @@ urlpatterns = [
     path("verify/", compliance_views.dossier_verify_page, name="dossier-verify"),
     path("workers/", compliance_views.workers, name="workers"),
     path("references/", compliance_views.reference_list, name="reference-list"),
+    # Conversations on findings (vendor replies, reviewers' questions and notes, attachments)
+    path("findings/<int:pk>/messages/", compliance_views.finding_message, name="finding-message"),
+    path("finding-messages/<int:pk>/attachment/", compliance_views.finding_message_attachment,
+         name="finding-message-attachment"),
     # API
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

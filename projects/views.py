@@ -196,7 +196,7 @@ def submission_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "declaration": declaration,
         "declaration_form": DeclarationForm(initial=DeclarationForm.initial_from(declaration)),
         "sign_form": DeclarationSignForm(initial={"signatory_name": declaration.signatory_name}),
-        "kinds": Artifact.Kind.choices,
+        "kinds": Artifact.UPLOAD_KIND_CHOICES,
         "max_bytes": submission.project.programme.max_artifact_bytes,
     }
     return render(request, "projects/submission_edit.html", context)

@@ -5,6 +5,8 @@
 - ``leases``: claim, fence, lease and attempt budget of any job a worker may lose
   (check runs and dossiers share it).
 - ``decisions``: reviewers' decisions on findings and submissions, vendors' replies.
+- ``threads``: the conversation on a finding between the vendor and the reviewers
+  (``message_post``, the one way a message is written).
 - ``policy``: a programme's policy, and its judgement of stored licence inventories
   (shared by the licence and code checks, re-applied when the policy changes).
 
