@@ -255,16 +255,18 @@ def test_huge_unbroken_vendor_text_is_clipped_in_print_and_kept_in_json():
     lay out; print clips them (the JSON keeps every character)."""
     context = sample_context_build(findings=3)
     for finding in context.findings:
-        finding.vendor_reply = "A" * 10_000
+        finding.messages[-1].body = "A" * 10_000
+        finding.explanation = "E" * 10_000
     context.project.name = "C" * 5_000
     result = dossier_render(context=context, timeout_s=60)
     assert result.pages < 16
     findings = json.loads(next(a.data for a in result.attachments if a.name == "findings.json"))
-    assert all(len(f["vendor_reply"]) == 10_000 for f in findings["findings"])
-    # Print clips texts at 400 characters and names at 150 (zero-width spaces, break
-    # opportunities inside long unbroken runs, aside).
+    assert all(len(f["messages"][-1]["body"]) == 10_000 for f in findings["findings"])
+    # Print clips texts at 400 characters, messages at 100 and names at 150 (zero-width spaces,
+    # break opportunities inside long unbroken runs, aside).
     html = dossier_html_render(context=context).replace("\u200b", "")
-    assert "A" * 400 + " … (9,600 more characters, full text in the attached JSON)" in html
+    assert "E" * 400 + " … (9,600 more characters, full text in the attached JSON)" in html
+    assert "A" * 100 + " … (9,900 more characters, full text in the attached JSON)" in html
     assert "C" * 151 not in html and "C" * 150 in html
 
 
