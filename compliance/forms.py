@@ -32,7 +32,9 @@ class FindingMessageForm(forms.Form):
     (the button pressed, ``kind``). The service decides the side and checks everything again."""
 
     body = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 3}),
-                           **text_field_kwargs("message"))
+                           max_length=text_field_kwargs("message")["max_length"],
+                           error_messages={**text_field_kwargs("message")["error_messages"],
+                                           "required": _("Write a message.")})
     kind = forms.ChoiceField(required=False, choices=[("", "")] + [
         (k.value, k.label) for k in (FindingMessage.Kind.QUESTION, FindingMessage.Kind.NOTE)])
     attachment = forms.FileField(label=_("Attach a file (optional)"), required=False)
