@@ -205,12 +205,18 @@ def test_a_reviewer_posts_a_note_from_the_page_with_an_attachment(world, finding
     assert (message.side, message.kind, message.attachment.original_name) == ("ministry", "note", "minutes.txt")
 
 
-@pytest.mark.parametrize("role,expected", [("other_vendor", 404), ("reviewer_unassigned", 404), ("auditor", 403)])
-def test_who_may_not_post_on_the_page(world, finding, client, role, expected):
-    client.force_login(world.users()[role])
+@pytest.mark.parametrize("role,expected", [("anonymous", 302), ("other_vendor", 404), ("reviewer_unassigned", 404),
+                                           ("auditor", 403), ("vendor", 302), ("reviewer", 302), ("admin", 302),
+                                           ("officer", 302)])
+def test_who_may_post_on_the_page(world, finding, client, role, expected):
+    if role != "anonymous":
+        client.force_login(world.users()[role])
     response = client.post(reverse("finding-message", args=[finding.pk]), {"body": "hello"})
     assert response.status_code == expected
-    assert not finding.messages.exists()
+    written = role in {"vendor", "reviewer", "admin", "officer"}
+    assert finding.messages.exists() == written
+    if role == "anonymous":
+        assert response["Location"].startswith("/accounts/login/")
 
 
 def test_the_page_reads_the_threads_in_a_fixed_number_of_queries(world, finding, client,
@@ -256,13 +262,48 @@ def test_the_api_lists_and_posts_messages(world, finding):
 
 
 @pytest.mark.parametrize("role,get_status,post_status", [
-    ("other_vendor", 404, 404), ("reviewer_unassigned", 404, 404), ("auditor", 200, 403)])
+    ("anonymous", 403, 403), ("other_vendor", 404, 404), ("reviewer_unassigned", 404, 404), ("auditor", 200, 403),
+    ("vendor", 200, 201), ("reviewer", 200, 201), ("admin", 200, 201)])
 def test_the_api_answers_404_for_another_vendors_finding(world, finding, role, get_status, post_status):
-    client = _client(world.users()[role])
+    client = APIClient() if role == "anonymous" else _client(world.users()[role])
     url = f"/api/findings/{finding.pk}/messages/"
-    assert client.get(url).status_code == get_status
-    assert client.post(url, {"body": "probe"}, format="json").status_code == post_status
-    assert not finding.messages.exists()
+    got = client.get(url)
+    assert got.status_code in ({401, 403} if role == "anonymous" else {get_status})
+    posted = client.post(url, {"body": "probe"}, format="json")
+    assert posted.status_code in ({401, 403} if role == "anonymous" else {post_status})
+    assert finding.messages.exists() == (post_status == 201)
+    if get_status == 404:
+        assert "probe" not in got.content.decode() and "Layers match" not in got.content.decode()
+
+
+def test_the_message_list_endpoint_reads_in_a_fixed_number_of_queries(world, finding):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    client = _client(world.reviewer)
+    url = f"/api/findings/{finding.pk}/messages/"
+    message_post(user=world.vendor_user, finding=finding, body="one")
+    with CaptureQueriesContext(conn) as one:
+        assert client.get(url).status_code == 200
+    for n in range(8):
+        message_post(user=world.reviewer, finding=finding, body=f"m{n}", attachment_name=f"f{n}.txt",
+                     attachment_file=io.BytesIO(f"file {n}".encode()))
+    with CaptureQueriesContext(conn) as nine:
+        assert len(client.get(url).json()) == 9
+    assert len(nine.captured_queries) == len(one.captured_queries)
+
+
+def test_the_admin_shows_messages_and_changes_none(world, finding, client):
+    message = message_post(user=world.vendor_user, finding=finding, body="kept as written")
+    world.admin.is_staff = world.admin.is_superuser = True
+    world.admin.save()
+    client.force_login(world.admin)
+    change = reverse("admin:compliance_findingmessage_change", args=[message.pk])
+    assert client.get(change).status_code == 200, "readable"
+    client.post(change, {"body": "rewritten"})
+    client.post(reverse("admin:compliance_findingmessage_delete", args=[message.pk]), {"post": "yes"})
+    message.refresh_from_db()
+    assert message.body == "kept as written"
 
 
 def test_the_deprecated_reply_endpoint_appends_a_message(world, finding):
