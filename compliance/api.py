@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -13,7 +13,8 @@ from compliance.services import decisions, runs, threads
 from compliance.dossiers import dossier_request, dossier_retry, dossier_verify_bytes, dossier_verify_hash
 from compliance.models import CheckRun, Dossier, Finding, FindingDecision, FindingMessage, SubmissionDecision
 from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, dossier_get_for_user,
-                                  dossiers_visible_to, finding_get_for_user, finding_messages, findings_visible_to)
+                                  dossiers_visible_to, finding_get_for_user, finding_messages, findings_visible_to,
+                                  findings_with_waiting_on)
 from projects import limits
 from projects.limits import text_field_kwargs
 from projects.models import Artifact
@@ -74,15 +75,20 @@ class FindingSerializer(serializers.ModelSerializer):
     decisions = FindingDecisionSerializer(many=True, read_only=True)
     check_name = serializers.CharField(source="check_run.check_name", read_only=True)
     artifact = serializers.IntegerField(source="check_run.artifact_id", read_only=True)
-    waiting_on = serializers.ChoiceField(choices=Finding.WaitingOn.choices, read_only=True,
-                                         help_text="Who must act next: the vendor after a reviewer's question, a "
-                                                   "reviewer otherwise while open, nobody once decided.")
+    waiting_on = serializers.SerializerMethodField(
+        help_text="Who must act next: vendor after a reviewer's question, reviewer otherwise while open, "
+                  "nobody once decided.")
 
     class Meta:
         model = Finding
         fields = ["id", "submission", "check_run", "check_name", "artifact", "severity", "category", "code",
                   "title", "explanation", "evidence", "status", "waiting_on", "decisions", "created_at"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=Finding.WaitingOn.values))
+    def get_waiting_on(self, finding) -> str:
+        # Lists annotate it in their one query (findings_with_waiting_on); a single finding reads its thread.
+        return getattr(finding, "waiting_on_value", None) or finding.waiting_on
 
 
 class FindingReplySerializer(serializers.Serializer):
@@ -127,8 +133,8 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["id", "severity", "created_at"]
 
     def get_queryset(self):
-        return (findings_visible_to(user=self.request.user).select_related("check_run")
-                .prefetch_related("decisions__decided_by", "messages").order_by("id"))
+        return findings_with_waiting_on(findings_visible_to(user=self.request.user).select_related("check_run")
+                                        .prefetch_related("decisions__decided_by").order_by("id"))
 
     def get_object(self):
         return finding_get_for_user(user=self.request.user, pk=self.kwargs["pk"])

@@ -257,6 +257,11 @@ def test_the_api_lists_and_posts_messages(world, finding):
     assert [m["body"] for m in listed] == ["Our answer.", "And the seed?", "Seed log."]
     detail = reviewer.get(f"/api/findings/{finding.pk}/").json()
     assert detail["waiting_on"] == "reviewer" and "vendor_reply" not in detail
+    reviewer.post(url, {"body": "One more question.", "kind": "question"}, format="json")
+    listed_findings = reviewer.get(f"/api/findings/?submission={finding.submission_id}").json()
+    rows = listed_findings["results"] if isinstance(listed_findings, dict) else listed_findings
+    assert [row["waiting_on"] for row in rows if row["id"] == finding.pk] == ["vendor"]
+    assert reviewer.get(f"/api/findings/{finding.pk}/").json()["waiting_on"] == "vendor"
     refused = vendor.post(url, {"body": "x" * (limits.MESSAGE_CHARS + 1)}, format="json")
     assert refused.status_code == 400 and "10,000" in str(refused.json()["body"])
 
