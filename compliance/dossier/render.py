@@ -77,6 +77,8 @@ SIGN_OFFS_SHOWN = 20
 # 50 cards printed, 5 messages of 10,000 characters each): 44 pages with no thread, 51 with the
 # old single reply (400 characters), 52 with two messages of 100; 76 with two of 150 or 200 or
 # three of 400, because a card at the limits then passes half a page and each takes a page.
+# bench/dossier_limits.py (attachments and 200-character authors too): 57 pages with two
+# messages, 50 with one (BENCHMARKS.md).
 MESSAGES_PER_FINDING_SHOWN = 2
 MESSAGE_CLIP = 100
 LAYERS_TABLE_ROWS = 40
@@ -435,8 +437,12 @@ EVIDENCE_CLIP = 300
 # A break opportunity (zero-width space, not drawn and not extracted) after every 40
 # characters without a space: 100 artifact rows with 255-character unbroken file names
 # laid out in 19 s by trial breaking, 13.6 s with these.
+# A message's author and attachment name share the line above its text: 60 characters keep it
+# to one line of the card (150 made the field-limits card pass half a page).
+THREAD_NAME_CLIP = 60
+_THREAD_NAME_FIELDS = {"author", "attachment_name"}
 _UNBROKEN_RUN = re.compile(r"(\S{40})(?=\S)")
-_NAME_FIELDS = {"name", "title", "filename", "vendor", "subject", "path", "origin", "component", "reference_model", "actor", "target", "uploaded_by", "submitted_by", "signed_by", "reviewer", "author", "attachment_name", "expression", "licence", "category", "code", "ministry", "base_model", "notes"}
+_NAME_FIELDS = {"name", "title", "filename", "vendor", "subject", "path", "origin", "component", "reference_model", "actor", "target", "uploaded_by", "submitted_by", "signed_by", "reviewer", "expression", "licence", "category", "code", "ministry", "base_model", "notes"}
 _UNCLIPPED_FIELDS = {"sha256", "attachment_sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence", "vocabulary"}
 
 
@@ -451,6 +457,9 @@ def _clipped(value: Any, lang: str, field_name: str = "") -> Any:
     if isinstance(value, str):
         if field_name in _UNCLIPPED_FIELDS:
             return value
+        if field_name in _THREAD_NAME_FIELDS:  # a short "…", not the note: the line must stay one line
+            text = value if len(value) <= THREAD_NAME_CLIP else value[:THREAD_NAME_CLIP] + "…"
+            return _UNBROKEN_RUN.sub("\\1\u200b", text)
         limit = NAME_CLIP if field_name in _NAME_FIELDS else MESSAGE_CLIP if field_name == "body" else TEXT_CLIP
         return _clip(value, limit, lang)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

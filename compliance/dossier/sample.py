@@ -316,13 +316,14 @@ def sample_context_at_limits(*, lang: str = "en", legacy: bool = False, findings
     ]
     # Each conversation longer than print shows (MESSAGES_PER_FINDING_SHOWN), every message as long
     # as a message may be, with an attachment whose name is as long as a file name may be.
+    # Older data holds one long reply per finding (the single reply, moved into a first message).
     long_message = _long_text(bounds["reply"] // 2) + "z" * (bounds["reply"] // 2)
     for finding in context.findings:
         finding.messages = [
             MessageInfo(side="vendor" if n % 2 else "ministry", kind="reply" if n % 2 else "question",
                         author="a" * 200, at=context.issued_at, body=long_message,
                         attachment_name="m" * bounds["filename"], attachment_sha256="0" * 64)
-            for n in range(5)
+            for n in range(1 if legacy else 5)
         ]
     context.artifacts = [
         dataclasses.replace(context.artifacts[i % len(context.artifacts)], id=100 + i, filename=f"{i:03d}-" + "f" * (bounds["filename"] - 4))
