@@ -236,7 +236,8 @@ def finding_message_attachment(request: HttpRequest, pk: int) -> HttpResponse:
     artifact = message.attachment
     if artifact is None or artifact.status != Artifact.Status.ACCEPTED:
         raise Http404("not available")
-    response = FileResponse(artifact.file.open("rb"), as_attachment=True,
+    # Always a download of opaque bytes: a vendor's HTML or SVG must never render in the portal's origin.
+    response = FileResponse(artifact.file.open("rb"), as_attachment=True, content_type="application/octet-stream",
                             filename=artifact.original_name.rsplit("/", 1)[-1])
     response["X-Content-SHA256"] = artifact.sha256
     return response

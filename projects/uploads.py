@@ -32,9 +32,9 @@ from django.utils.translation import gettext as _
 
 from portal.services import audit_record
 from projects.hashstate import ResumableSha256, sha256_state_available
-from projects.limits import UPLOAD_CHUNK_BYTES, limit_filename
+from projects.limits import MESSAGE_ATTACHMENT_BYTES, UPLOAD_CHUNK_BYTES, limit_filename
 from projects.models import Artifact, Submission, UploadSession
-from projects.selectors import user_can_submit
+from projects.selectors import user_can_review, user_can_submit
 
 CHUNK_COPY_BYTES = 1024 * 1024  # 1 MiB copy buffer: flat memory whatever the file size
 
@@ -357,9 +357,6 @@ def correspondence_file_store(*, user, submission: Submission, filename: str, fi
     quarantined until intake accepts it (the caller creates the intake run). The same file
     already in the submission is linked again rather than stored twice (the unique
     (submission, SHA-256) rule); bounded by ``projects.limits.MESSAGE_ATTACHMENT_BYTES``."""
-    from projects.limits import MESSAGE_ATTACHMENT_BYTES
-    from projects.selectors import user_can_review
-
     if not (user_can_submit(user=user, project=submission.project)
             or user_can_review(user=user, project=submission.project)):
         raise PermissionDenied(_("Only the project's vendor members and its reviewers may attach files."))

@@ -136,6 +136,8 @@ def test_an_attachment_is_stored_hashed_and_checked_by_intake_alone(world, findi
     response = client.get(url)
     assert response.status_code == 200 and b"".join(response.streaming_content) == data
     assert response["X-Content-SHA256"] == artifact.sha256
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"].startswith("attachment;")
     assert _client(world.other_vendor_user).get(url).status_code == 404
 
 
