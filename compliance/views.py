@@ -131,7 +131,6 @@ def _submission_context(request: HttpRequest, submission, *, failed_form=None) -
         "decisions": submission.decisions.select_related("decided_by"),
         "can_review": user_can_review(user=request.user, project=project),
         "can_reply": user_can_submit(user=request.user, project=project),
-        "is_vendor": user_can_submit(user=request.user, project=project),
         "can_manage": user_can_manage(user=request.user),
         "is_ministry": user_is_ministry(user=request.user),
         "decision_form": SubmissionDecisionForm(),
@@ -218,14 +217,26 @@ def finding_message(request: HttpRequest, pk: int) -> HttpResponse:
                                  kind=form.cleaned_data["kind"], attachment_name=upload.name if upload else "",
                                  attachment_file=upload)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            _message_errors_to_form(form, exc)
         else:
             messages.success(request, _("Message posted."))
             return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
     submission = submission_get_for_user(user=request.user, pk=finding.submission_id)
     return _submission_page(request, submission, failed_form=(finding.pk, form), status=400)
+
+
+# The service names the attached file's problems after the upload's own fields.
+_ATTACHMENT_ERROR_FIELDS = {"filename": "attachment", "file": "attachment", "size": "attachment"}
+
+
+def _message_errors_to_form(form: FindingMessageForm, exc: ValidationError) -> None:
+    """The service's errors beside the field they concern (the form-wide list for the others)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for field, errors in exc.message_dict.items():
+        field = _ATTACHMENT_ERROR_FIELDS.get(field, field)
+        form.add_error(field if field in form.fields else None, errors)
 
 
 @login_required

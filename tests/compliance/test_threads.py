@@ -353,3 +353,25 @@ def test_the_migration_moves_each_vendor_reply_into_a_first_message(world, findi
     assert not FindingMessage.objects.filter(finding=silent).exists()
     _migrate_vendor_replies()
     assert FindingMessage.objects.count() == 2, "running it again moves nothing twice"
+
+
+def test_a_refused_attachment_is_reported_beside_the_file_field(world, finding, client, settings):
+    client.force_login(world.vendor_user)
+    empty = SimpleUploadedFile("empty.log", b"")
+    response = client.post(reverse("finding-message", args=[finding.pk]),
+                           {"body": "See the log.", "attachment": empty})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert f'id="fm-{finding.pk}-attachment-error"' in page and "See the log." in page
+    assert not finding.messages.exists()
+
+
+def test_a_file_name_past_the_limit_is_refused_by_the_service_beside_the_file_field(world, finding, client):
+    client.force_login(world.vendor_user)
+    named = SimpleUploadedFile("가" * 90 + ".log", b"log line\n")  # 274 bytes of UTF-8
+    response = client.post(reverse("finding-message", args=[finding.pk]),
+                           {"body": "See the log.", "attachment": named})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert f'id="fm-{finding.pk}-attachment-error"' in page and "at most 255 bytes" in page
+    assert not finding.messages.exists()
