@@ -7,6 +7,7 @@ intake and the audit entry happen the same way everywhere. Notifications hook in
 
 from __future__ import annotations
 
+import hashlib
 from typing import BinaryIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -75,7 +76,10 @@ def message_post(*, user, finding: Finding, body: str, kind: str = "", attachmen
         audit_record(actor=user, action="finding.message", object_type="finding", object_id=finding.pk,
                      object_label=finding.title, submission_id=finding.submission_id,
                      project_id=finding.submission.project_id,
+                     # The first 2,000 characters as the old replies were recorded, and the SHA-256
+                     # of the whole text, so the chained trail commits to every character.
                      data={"message": message.pk, "side": side, "kind": kind, "body": body[:2000],
+                           "body_sha256": hashlib.sha256(body.encode()).hexdigest(),
                            "attachment": ({"artifact": artifact.pk, "name": artifact.original_name,
                                            "sha256": artifact.sha256} if artifact else None)})
     return message

@@ -113,6 +113,11 @@ def test_each_message_is_an_audit_event(world, finding):
     assert event.actor == world.reviewer and event.submission_id == finding.submission_id
     assert event.data["message"] == message.pk and event.data["body"] == "Which checkpoint?"
     assert event.data["side"] == "ministry" and event.data["kind"] == "question"
+    long_text = "x" * 5_000
+    message_post(user=world.vendor_user, finding=finding, body=long_text)
+    event = AuditEvent.objects.filter(action="finding.message").order_by("-id").first()
+    assert event.data["body"] == long_text[:2000]
+    assert event.data["body_sha256"] == hashlib.sha256(long_text.encode()).hexdigest()
 
 
 # ------------------------------------------------------------------ attachments
