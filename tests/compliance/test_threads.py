@@ -380,3 +380,26 @@ def test_a_file_name_past_the_limit_is_refused_by_the_service_beside_the_file_fi
     page = response.content.decode()
     assert f'id="fm-{finding.pk}-attachment-error"' in page and "at most 255 bytes" in page
     assert not finding.messages.exists()
+
+
+def test_an_attachment_under_intake_holds_an_undecided_submission_in_checking_only(world, finding):
+    from projects.models import Submission
+    from projects.services import submission_status_set
+
+    submission = finding.submission
+    submission_status_set(submission=submission, status=Submission.Status.CHECKED)
+    CheckRun.objects.filter(submission=submission).update(state=CheckRun.State.SUCCEEDED)
+    message = message_post(user=world.vendor_user, finding=finding, body="log", attachment_name="a.log",
+                           attachment_file=io.BytesIO(b"a log\n"))
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.CHECKING, "not 'checked' while a file is still being checked"
+    run = CheckRun.objects.get(artifact=message.attachment)
+    check_run_execute(run_id=run.pk, worker="test")
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.CHECKED
+    # A decided submission keeps its decision while a later attachment is checked.
+    submission_status_set(submission=submission, status=Submission.Status.APPROVED)
+    message_post(user=world.reviewer, finding=finding, body="minutes", attachment_name="m.txt",
+                 attachment_file=io.BytesIO(b"minutes\n"))
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.APPROVED
