@@ -867,9 +867,11 @@ class _Alarm:
         self.seconds = seconds
 
     def _expired(self, signum, frame):  # noqa: ARG002
+        self.fired = True
         raise DossierRenderTimeout(f"dossier rendering exceeded its {self.seconds:g} s limit and was aborted")
 
     def __enter__(self):
+        self.fired = False
         self.started = time.monotonic()
         self.previous_handler = signal.signal(signal.SIGALRM, self._expired)
         self.previous_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
@@ -954,8 +956,14 @@ def dossier_render(
     if mode == "alarm":
         if timeout_s is None:
             raise DossierRenderError("isolation='alarm' needs timeout_s")
-        with _Alarm(timeout_s):
-            return _render_in_process(context=context, findings_per_severity=findings_per_severity, static_root=static_root, tagged=tagged)
+        with _Alarm(timeout_s) as alarm:
+            result = _render_in_process(context=context, findings_per_severity=findings_per_severity, static_root=static_root, tagged=tagged)
+        # The alarm's exception can land where something catches it (the fetcher's path check turns
+        # a RuntimeError into a refused URL, WeasyPrint logs a failed fetch and carries on): a render
+        # that outlived its deadline is refused all the same.
+        if alarm.fired:
+            raise DossierRenderTimeout(f"dossier rendering exceeded its {timeout_s:g} s limit and was aborted")
+        return result
     return _render_in_process(context=context, findings_per_severity=findings_per_severity, static_root=static_root, tagged=tagged)
 
 
