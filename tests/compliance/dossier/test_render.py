@@ -172,6 +172,27 @@ def test_timeout_aborts_in_process_render_and_restores_an_outer_alarm():
         signal.signal(signal.SIGALRM, outer)
 
 
+def test_a_timeout_caught_inside_the_renderer_still_refuses_the_dossier(monkeypatch):
+    """The alarm's exception may land where something catches it (the fetcher's path check
+    catches RuntimeError, WeasyPrint logs a failed fetch and goes on): still a timeout."""
+    import time
+
+    from compliance.dossier import fetcher as fetcher_module
+
+    original = fetcher_module.StaticOnlyFetcher.fetch
+
+    def slow_fetch(self, url, headers=None):
+        try:
+            time.sleep(3)  # the 1.5 s alarm fires here, in the renderer's hands
+        except RuntimeError:
+            pass  # swallowed, as the fetcher's path check would
+        return original(self, url, headers)
+
+    monkeypatch.setattr(fetcher_module.StaticOnlyFetcher, "fetch", slow_fetch)
+    with pytest.raises(DossierRenderTimeout, match="exceeded its 1.5 s limit"):
+        dossier_render(context=sample_context_build(findings=3), timeout_s=1.5, isolation="alarm")
+
+
 def test_timeout_kills_the_render_subprocess():
     with pytest.raises(DossierRenderTimeout, match="process was killed"):
         dossier_render(context=sample_context_build(), timeout_s=0.3, isolation="subprocess")
