@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from compliance.models import (CheckRun, CodeCorpus, Dossier, Finding, FindingDecision, ProgrammePolicy,
-                               ReferenceModel, SubmissionDecision)
+from compliance.models import (CheckRun, CodeCorpus, Dossier, Finding, FindingDecision, FindingMessage,
+                               ProgrammePolicy, ReferenceModel, SubmissionDecision)
 
 
 @admin.register(ReferenceModel)
@@ -37,13 +37,49 @@ class FindingDecisionInline(admin.TabularInline):
     readonly_fields = ["decision", "justification", "decided_by", "decided_at"]
 
 
+class FindingMessageInline(admin.TabularInline):
+    """Messages are a record: shown, never added, changed or removed here (compliance.services.threads)."""
+
+    model = FindingMessage
+    extra = 0
+    fields = readonly_fields = ["created_at", "author", "side", "kind", "body", "attachment"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Finding)
 class FindingAdmin(admin.ModelAdmin):
     list_display = ["id", "severity", "status", "code", "title", "submission"]
     list_filter = ["severity", "status", "category"]
     search_fields = ["title", "code", "explanation"]
     list_select_related = ["submission__project"]
-    inlines = [FindingDecisionInline]
+    # Legacy column, moved into messages (Finding.vendor_reply): nothing writes it any more.
+    readonly_fields = ["vendor_reply"]
+    inlines = [FindingDecisionInline, FindingMessageInline]
+
+
+@admin.register(FindingMessage)
+class FindingMessageAdmin(admin.ModelAdmin):
+    """Read-only: a message is never edited in place nor removed."""
+
+    list_display = ["id", "finding", "side", "kind", "author", "created_at"]
+    list_filter = ["side", "kind"]
+    search_fields = ["body"]
+    list_select_related = ["author"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(SubmissionDecision)

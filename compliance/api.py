@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled
@@ -14,17 +14,19 @@ from rest_framework.response import Response
 from compliance.checks import check_registry
 from compliance.finding_texts import (REVIEWER, VENDOR, evidence_for_vendor, text_for_vendor,
                                       verdict_label)
-from compliance.services import decisions, runs
+from compliance.services import decisions, runs, threads
 from compliance.dossiers import dossier_request, dossier_retry, dossier_verify_bytes, dossier_verify_hash
-from compliance.models import CheckRun, Dossier, Finding, FindingDecision, SubmissionDecision
+from compliance.models import CheckRun, Dossier, Finding, FindingDecision, FindingMessage, SubmissionDecision
 from compliance.filters import FindingFilterSet, QueueFilterSet
 from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, dossier_get_for_user,
-                                  dossiers_visible_to, finding_export_columns, finding_get_for_user, findings_list,
-                                  queue_export_columns, review_queue, submission_waiting)
+                                  dossiers_visible_to, finding_export_columns, finding_get_for_user, finding_messages,
+                                  findings_list, findings_with_waiting_on, queue_export_columns, review_queue,
+                                  submission_waiting)
 from portal.exports import export_action
 from portal.selectors import user_is_ministry
+from projects import limits
 from projects.limits import text_field_kwargs
-from projects.models import Submission
+from projects.models import Artifact, Submission
 from projects.selectors import get_or_404, submission_get_for_user
 
 
@@ -78,6 +80,35 @@ class FindingDecisionSerializer(serializers.ModelSerializer):
         read_only_fields = ["decided_by", "decided_at"]
 
 
+class FindingMessageAttachmentSerializer(serializers.ModelSerializer):
+    """The attached file as intake sees it: served only once ``status`` is accepted."""
+
+    class Meta:
+        model = Artifact
+        fields = ["id", "original_name", "size", "sha256", "status"]
+        read_only_fields = fields
+
+
+class FindingMessageSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+    attachment = FindingMessageAttachmentSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = FindingMessage
+        fields = ["id", "finding", "author", "side", "kind", "body", "attachment", "created_at"]
+        read_only_fields = fields
+
+
+class FindingMessagePostSerializer(serializers.Serializer):
+    """A message on a finding. ``kind`` is for reviewers: question (the vendor's turn, default) or
+    note; the vendor's messages are replies. ``attachment``: an optional file (multipart)."""
+
+    body = serializers.CharField(**text_field_kwargs("message"))
+    kind = serializers.ChoiceField(required=False, allow_blank=True,
+                                   choices=[FindingMessage.Kind.QUESTION.value, FindingMessage.Kind.NOTE.value])
+    attachment = serializers.FileField(required=False, allow_null=True, max_length=limits.FILENAME_BYTES)
+
+
 class FindingSerializer(serializers.ModelSerializer):
     """A finding; ``display_title`` and ``display_text`` are its words in the request's language
     for the caller (the reviewer's sentence for ministry users, the vendor's otherwise)."""
@@ -87,12 +118,15 @@ class FindingSerializer(serializers.ModelSerializer):
     artifact = serializers.IntegerField(source="check_run.artifact_id", read_only=True)
     display_title = serializers.SerializerMethodField()
     display_text = serializers.SerializerMethodField()
+    waiting_on = serializers.SerializerMethodField(
+        help_text="Who must act next: vendor after a reviewer's question, reviewer otherwise while open, "
+                  "nobody once decided.")
 
     class Meta:
         model = Finding
         fields = ["id", "submission", "check_run", "check_name", "artifact", "severity", "category", "code",
                   "title", "explanation", "display_title", "display_text", "evidence", "params", "status",
-                  "vendor_reply", "decisions", "created_at"]
+                  "waiting_on", "decisions", "created_at"]
         read_only_fields = fields
 
     def _text(self, finding: Finding):
@@ -111,9 +145,14 @@ class FindingSerializer(serializers.ModelSerializer):
             data["explanation"] = text_for_vendor(data.get("explanation") or "")
         return data
 
+    @extend_schema_field(serializers.ChoiceField(choices=Finding.WaitingOn.values))
+    def get_waiting_on(self, finding) -> str:
+        # Lists annotate it in their one query (findings_with_waiting_on); a single finding reads its thread.
+        return getattr(finding, "waiting_on_value", None) or finding.waiting_on
+
 
 class FindingReplySerializer(serializers.Serializer):
-    reply = serializers.CharField(**text_field_kwargs("reply"))
+    reply = serializers.CharField(**text_field_kwargs("message"))
 
 
 class SubmissionDecisionSerializer(serializers.ModelSerializer):
@@ -158,7 +197,7 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         findings = findings_list(user=self.request.user)
         if self.action == "export":
             return findings
-        return findings.prefetch_related("decisions__decided_by")
+        return findings_with_waiting_on(findings.select_related("check_run").prefetch_related("decisions__decided_by"))
 
     def get_object(self):
         return finding_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
@@ -177,14 +216,34 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         decisions.finding_decide(user=request.user, finding=finding, **serializer.validated_data)
         return Response(FindingSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
-    @extend_schema(request=FindingReplySerializer, responses=FindingSerializer)
+    @extend_schema(methods=["GET"], request=None, responses=FindingMessageSerializer(many=True))
+    @extend_schema(methods=["POST"], request={"application/json": FindingMessagePostSerializer,
+                                              "multipart/form-data": FindingMessagePostSerializer},
+                   responses={201: FindingMessageSerializer})
+    @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser, MultiPartParser])
+    def messages(self, request, pk=None):
+        """The conversation on a finding, oldest first (GET); post a message (POST): the vendor
+        replies, a reviewer asks the vendor (``kind=question``) or adds a note (``kind=note``)."""
+        finding = self.get_object()
+        if request.method == "GET":
+            return Response(FindingMessageSerializer(finding_messages(finding=finding), many=True).data)
+        serializer = FindingMessagePostSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        upload = data.get("attachment")
+        message = threads.message_post(user=request.user, finding=finding, body=data["body"],
+                                       kind=data.get("kind", ""), attachment_name=upload.name if upload else "",
+                                       attachment_file=upload)
+        return Response(FindingMessageSerializer(message).data, status=201)
+
+    @extend_schema(request=FindingReplySerializer, responses=FindingSerializer, deprecated=True)
     @action(detail=True, methods=["post"])
     def reply(self, request, pk=None):
-        """Vendor: answer a finding."""
+        """Deprecated: post to ``messages`` instead. Vendor: answer a finding (appended as a message)."""
         finding = self.get_object()
         serializer = FindingReplySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        decisions.finding_reply(user=request.user, finding=finding, reply=serializer.validated_data["reply"])
+        threads.message_post(user=request.user, finding=finding, body=serializer.validated_data["reply"])
         return Response(FindingSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
 

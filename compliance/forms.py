@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from compliance.models import FindingDecision, ProgrammePolicy, SubmissionDecision
-from projects.limits import text_field_kwargs
+from compliance.models import FindingDecision, FindingMessage, ProgrammePolicy, SubmissionDecision
+from projects.limits import MESSAGE_ATTACHMENT_BYTES, text_field_kwargs
 
 LICENSE_CATEGORIES = [
     ("permissive", _("Permissive")),
@@ -34,9 +34,25 @@ class FindingDecisionForm(forms.Form):
                                     widget=forms.Textarea(attrs={"rows": 2}), **text_field_kwargs("justification"))
 
 
-class FindingReplyForm(forms.Form):
-    reply = forms.CharField(label=_("Your reply"), widget=forms.Textarea(attrs={"rows": 2}),
-                            **text_field_kwargs("reply"))
+class FindingMessageForm(forms.Form):
+    """One message on a finding. The vendor replies; a reviewer asks the vendor or adds a note
+    (the button pressed, ``kind``). The service decides the side and checks everything again."""
+
+    body = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 3}),
+                           max_length=text_field_kwargs("message")["max_length"],
+                           error_messages={**text_field_kwargs("message")["error_messages"],
+                                           "required": _("Write a message.")})
+    kind = forms.ChoiceField(required=False, choices=[("", "")] + [
+        (k.value, k.label) for k in (FindingMessage.Kind.QUESTION, FindingMessage.Kind.NOTE)])
+    attachment = forms.FileField(label=_("Attach a file (optional)"), required=False)
+
+    def clean_attachment(self):
+        upload = self.cleaned_data.get("attachment")
+        if upload is not None and upload.size > MESSAGE_ATTACHMENT_BYTES:
+            raise forms.ValidationError(_("An attachment is at most %(limit)s MiB; upload larger files as "
+                                          "artifacts of a new version.")
+                                        % {"limit": f"{MESSAGE_ATTACHMENT_BYTES // (1024 * 1024):,}"})
+        return upload
 
 
 class SubmissionDecisionForm(forms.Form):

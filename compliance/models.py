@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from projects import limits
 from projects.models import Artifact, Programme, Submission
 
 
@@ -210,6 +212,9 @@ class Finding(models.Model):
     # English written when it was found (the record, and the fallback for an unknown code).
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    # Legacy: the vendor's single reply, before conversations (FindingMessage). Migration
+    # 0011_vendor_replies_to_messages moved every non-empty one into a first message; nothing writes or reads
+    # it any more. Kept one release so a rollback still finds its data; drop it in the next one.
     vendor_reply = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # The finding of an earlier version this one repeats, when its check run was reused: the new
@@ -236,6 +241,75 @@ class Finding(models.Model):
 
         return finding_render(code=self.code, params=self.params, evidence=self.evidence, title=self.title,
                               explanation=self.explanation, audience=audience)
+
+    class WaitingOn(models.TextChoices):
+        VENDOR = "vendor", _("Waiting for the vendor")
+        REVIEWER = "reviewer", _("Waiting for a reviewer")
+        NOBODY = "nobody", _("Decided: nobody is waiting")
+
+    @property
+    def waiting_on(self) -> str:
+        """Who must act next (Finding.WaitingOn), from the status and the conversation: see
+        ``FindingMessage.waiting_on_after``. Reads ``messages`` (prefetch it for lists; the
+        review queue uses ``compliance.selectors.findings_with_waiting_on`` instead, one query)."""
+        kinds = [m.kind for m in self.messages.all()]
+        return FindingMessage.waiting_on_after(status=self.status, last_turn=FindingMessage.last_turn(kinds))
+
+
+class FindingMessage(models.Model):
+    """One message of the conversation on a finding, between the vendor and the ministry's reviewers.
+
+    Messages are appended, never edited or removed (no service updates one; the admin is
+    read-only): the thread is a record, each message an audit event. A file attached to a
+    message is an artifact of kind correspondence of the same submission, checked by intake."""
+
+    class Side(models.TextChoices):
+        VENDOR = "vendor", _("Vendor")
+        MINISTRY = "ministry", _("Ministry")
+
+    class Kind(models.TextChoices):
+        # The vendor's turn ends with a reply; a reviewer's question hands the turn to the vendor;
+        # a note (visible to both sides) hands it to nobody.
+        REPLY = "reply", _("Reply")
+        QUESTION = "question", _("Question to the vendor")
+        NOTE = "note", _("Note")
+
+    # Kinds that pass the turn; notes do not.
+    TURN_KINDS = (Kind.REPLY, Kind.QUESTION)
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    side = models.CharField(_("side"), max_length=10, choices=Side.choices)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    body = models.TextField(_("message"), validators=[limits.validate_message])
+    attachment = models.ForeignKey(Artifact, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="finding_messages")
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("message on a finding")
+        verbose_name_plural = _("messages on findings")
+
+    def __str__(self) -> str:
+        return f"{self.side} message on finding {self.finding_id}"
+
+    @classmethod
+    def last_turn(cls, kinds) -> str | None:
+        """The kind of the last message that passed the turn (a reply or a question), or None."""
+        turns = [kind for kind in kinds if kind in cls.TURN_KINDS]
+        return turns[-1] if turns else None
+
+    @staticmethod
+    def waiting_on_after(*, status: str, last_turn: str | None) -> str:
+        """Who must act next on a finding. Decided (any status but open): nobody. Open: the
+        vendor after a reviewer's question, a reviewer after the vendor's reply, and a
+        reviewer while nobody has written (deciding it is the next step)."""
+        if status != Finding.Status.OPEN:
+            return Finding.WaitingOn.NOBODY
+        if last_turn == FindingMessage.Kind.QUESTION:
+            return Finding.WaitingOn.VENDOR
+        return Finding.WaitingOn.REVIEWER
 
 
 class FindingDecision(models.Model):

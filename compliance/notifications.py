@@ -63,10 +63,18 @@ def finding_decided_notify(*, user, finding: Finding, decision: str) -> None:
 
 
 def finding_reply_notify(*, user, finding: Finding) -> None:
-    """The vendor answered a finding: the assigned reviewers are told. (For the finding
-    conversation: call it where a vendor's message is recorded.)"""
+    """The vendor answered a finding: the assigned reviewers are told (compliance.services.threads)."""
     submission = finding.submission
     notify(kind=Kind.REPLY_RECEIVED, recipients=project_reviewer_ids(project=submission.project),
+           url=_submission_url(submission.pk, f"finding-{finding.pk}"), actor=user,
+           params={"submission": str(submission), "finding": finding.title[:200]})
+
+
+def finding_question_notify(*, user, finding: Finding) -> None:
+    """A reviewer asked the vendor a question on a finding: the vendor's members are told (the
+    finding now waits on them)."""
+    submission = finding.submission
+    notify(kind=Kind.QUESTION_RECEIVED, recipients=project_vendor_member_ids(project=submission.project),
            url=_submission_url(submission.pk, f"finding-{finding.pk}"), actor=user,
            params={"submission": str(submission), "finding": finding.title[:200]})
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import (Case, Count, DateTimeField, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Value,
-                              When)
+from django.db.models import (Case, CharField, Count, DateTimeField, IntegerField, Min, OuterRef, Prefetch, Q, QuerySet,
+                              Subquery, Value, When)
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from compliance.models import CheckRun, Dossier, Finding
+from compliance.models import CheckRun, Dossier, Finding, FindingMessage
 from portal.exports import ExportColumn
 from portal.models import AuditEvent, Role
 from portal import permissions as perms
@@ -38,6 +38,29 @@ def dossiers_visible_to(*, user) -> QuerySet:
 def finding_get_for_user(*, user, pk) -> Finding:
     return get_or_404(findings_visible_to(user=user).select_related("submission", "submission__project",
                                                                       "check_run", "check_run__artifact"), pk=pk)
+
+
+def finding_message_get_for_user(*, user, pk) -> FindingMessage:
+    """A message, seen by whoever sees its finding (404 for missing and forbidden alike)."""
+    return get_or_404(FindingMessage.objects.filter(finding__in=findings_visible_to(user=user))
+                      .select_related("attachment", "finding__submission"), pk=pk)
+
+
+def finding_messages(*, finding: Finding) -> QuerySet:
+    """The finding's conversation, oldest first, with authors and attachments."""
+    return finding.messages.select_related("author", "author__profile", "attachment").order_by("created_at", "id")
+
+
+def findings_with_waiting_on(queryset: QuerySet) -> QuerySet:
+    """Annotate ``waiting_on_value`` (Finding.WaitingOn) in the same query, for lists such as
+    the review queue: the same rule as ``Finding.waiting_on`` (FindingMessage.waiting_on_after),
+    in SQL: decided, nobody; open, the vendor after a question, else a reviewer."""
+    last_turn = (FindingMessage.objects.filter(finding=OuterRef("pk"), kind__in=FindingMessage.TURN_KINDS)
+                 .order_by("-created_at", "-id").values("kind")[:1])
+    return queryset.annotate(last_turn_kind=Subquery(last_turn)).annotate(waiting_on_value=Case(
+        When(~Q(status=Finding.Status.OPEN), then=Value(Finding.WaitingOn.NOBODY.value)),
+        When(last_turn_kind=FindingMessage.Kind.QUESTION.value, then=Value(Finding.WaitingOn.VENDOR.value)),
+        default=Value(Finding.WaitingOn.REVIEWER.value), output_field=CharField()))
 
 
 def check_run_get_for_user(*, user, pk) -> CheckRun:
@@ -286,7 +309,10 @@ def submission_findings_grouped(*, submission: Submission) -> list[tuple[str, st
     """Findings of a submission grouped by severity, most severe first."""
     findings = list(submission.findings.select_related("check_run", "check_run__artifact",
                                                        "carried_from__submission")
-                    .prefetch_related("decisions__decided_by", "carried_from__decisions__decided_by").order_by("id"))
+                    .prefetch_related("decisions__decided_by", "carried_from__decisions__decided_by",
+                                      Prefetch("messages", queryset=FindingMessage.objects.select_related(
+                                          "author", "author__profile", "attachment")))
+                    .order_by("id"))
     groups = []
     for severity in Finding.SEVERITY_ORDER:
         items = [f for f in findings if f.severity == severity]

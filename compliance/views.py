@@ -14,18 +14,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from compliance import dossiers
-from compliance.services import decisions, runs
+from compliance.services import decisions, runs, threads
 from compliance.services import policy as policy_services
 from compliance.casework import next_actions
 from compliance.charts import bar_chart_svg, layer_map_svg
 from compliance.checks import check_registry
 from compliance.codealign import region_align
 from compliance.finding_texts import REVIEWER, VENDOR, evidence_for_vendor
-from compliance.forms import FindingDecisionForm, FindingReplyForm, PolicyForm, SubmissionDecisionForm
+from compliance.forms import FindingDecisionForm, FindingMessageForm, PolicyForm, SubmissionDecisionForm
 from compliance.filters import DashboardProjectFilterSet, FindingFilterSet, QueueFilterSet
-from compliance.models import CheckRun, Dossier, Finding, ReferenceModel
+from compliance.models import CheckRun, Dossier, Finding, FindingMessage, ReferenceModel
 from compliance.selectors import (check_run_get_for_user, dashboard_data, dossier_get_for_user, finding_export_columns,
-                                  finding_get_for_user, findings_list, findings_titled, projects_annotate_severity,
+                                  finding_get_for_user, finding_message_get_for_user, findings_list, findings_titled, projects_annotate_severity,
                                   projects_with_open_counts, queue_export_columns, review_queue,
                                   severity_label_of_rank, submission_findings_grouped, submission_timeline,
                                   submissions_with_open_counts,
@@ -33,9 +33,9 @@ from compliance.selectors import (check_run_get_for_user, dashboard_data, dossie
 from portal.exports import export_requested, export_response
 from portal.listing import querystring_filters
 from portal.selectors import user_can_manage, user_is_ministry
-from portal.views import form_apply, form_post_apply
+from portal.views import form_apply
 from projects.filters import reviewers_all
-from projects.models import Project
+from projects.models import Artifact, Project
 from projects.selectors import (programme_get_for_user, programmes_visible_to, projects_visible_to,
                                 submission_get_for_user, user_can_review, user_can_submit)
 
@@ -170,10 +170,32 @@ def _findings_state(runs: list) -> dict:
     return {"findings_state": state, "runs_ended": len(ended), "runs_total": len(runs), "runs_incomplete": incomplete}
 
 
-def _submission_context(request: HttpRequest, submission, *, finding_form=None, decision_form=None) -> dict:
+def _finding_conversations(groups, *, user, failed_form) -> None:
+    """Each finding's thread, who is waited on (in the reader's words: the vendor reads "waiting
+    for you"), and its message form: empty, or the refused one as it was sent."""
+    side = None
+    for _severity, _label, findings in groups:
+        for finding in findings:
+            if side is None:
+                side = threads.message_side_for(user=user, finding=finding) or ""
+            finding.thread = list(finding.messages.all())  # prefetched with authors and attachments
+            waiting = finding.waiting_on
+            finding.waiting_on_text = (_("Waiting for you") if waiting == Finding.WaitingOn.VENDOR
+                                       and side == FindingMessage.Side.VENDOR else Finding.WaitingOn(waiting).label)
+            finding.waiting_on_value = waiting
+            finding.message_side = side
+            if failed_form is not None and failed_form[0] == finding.pk:
+                finding.message_form = failed_form[1]
+            else:
+                finding.message_form = FindingMessageForm(auto_id=f"fm-{finding.pk}-%s")
+
+
+def _submission_context(request: HttpRequest, submission, *, finding_form=None, decision_form=None,
+                        failed_form=None) -> dict:
     project = submission.project
     groups = submission_findings_grouped(submission=submission)
     _finding_presentation(groups, internals=user_is_ministry(user=request.user), bound=finding_form)
+    _finding_conversations(groups, user=request.user, failed_form=failed_form)
     runs = list(submission.check_runs.select_related("artifact", "reused_from__submission")
                 .order_by("artifact_id", "check_name"))
     findings = [finding for _severity, _label, items in groups for finding in items]
@@ -200,7 +222,6 @@ def _submission_context(request: HttpRequest, submission, *, finding_form=None, 
         "can_manage": user_can_manage(user=request.user),
         "is_ministry": is_ministry,
         "decision_form": decision_form or SubmissionDecisionForm(auto_id="sd-%s"),
-        "reply_form": FindingReplyForm(),
     }
 
 
@@ -272,11 +293,14 @@ FRAGMENTS = {
 
 
 def _submission_page(request: HttpRequest, submission, *, finding_form=None, decision_form=None,
-                     fragment: str = "") -> HttpResponse:
+                     failed_form=None, status: int = 200, fragment: str = "") -> HttpResponse:
+    """The submission page, or one of its live fragments. ``failed_form`` (finding id, bound form)
+    shows a refused message form with its input and errors in place of that finding's empty one."""
     if fragment == "runs":  # polled every 2 s while checks run: only what the table needs
         runs = submission.check_runs.select_related("artifact").order_by("artifact_id", "check_name")
         return render(request, FRAGMENTS["runs"], {"runs": runs, "can_manage": user_can_manage(user=request.user)})
-    context = _submission_context(request, submission, finding_form=finding_form, decision_form=decision_form)
+    context = _submission_context(request, submission, finding_form=finding_form, decision_form=decision_form,
+                                  failed_form=failed_form)
     context["dossiers"] = submission.dossiers.order_by("-created_at") if context["is_ministry"] else []
     context["can_request_dossier"] = dossiers.user_can_request_dossier(user=request.user, submission=submission)
     if fragment in FRAGMENTS:
@@ -285,7 +309,7 @@ def _submission_page(request: HttpRequest, submission, *, finding_form=None, dec
     context.update(_provenance_context(context["runs"], licence_filter=request.GET.get("licence", "").strip()[:100],
                                        code_filter=request.GET.get("code", "").strip()[:100],
                                        code_label=label if label in CODE_LABELS else ""))
-    return render(request, "compliance/submission_detail.html", context)
+    return render(request, "compliance/submission_detail.html", context, status=status)
 
 
 @login_required
@@ -314,12 +338,53 @@ def finding_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def finding_reply(request: HttpRequest, pk: int) -> HttpResponse:
+def finding_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """Post a message on a finding: the vendor's reply, a reviewer's question or note. On an error
+    the submission page is shown again with this form as it was sent and the error beside the field."""
     finding = finding_get_for_user(user=request.user, pk=pk)
-    form_post_apply(request, FindingReplyForm(request.POST),
-                    lambda **data: decisions.finding_reply(user=request.user, finding=finding, **data),
-                    success=_("Reply recorded."))
-    return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
+    form = FindingMessageForm(request.POST, request.FILES, auto_id=f"fm-{finding.pk}-%s")
+    if form.is_valid():
+        upload = form.cleaned_data["attachment"]
+        try:
+            threads.message_post(user=request.user, finding=finding, body=form.cleaned_data["body"],
+                                 kind=form.cleaned_data["kind"], attachment_name=upload.name if upload else "",
+                                 attachment_file=upload)
+        except ValidationError as exc:
+            _message_errors_to_form(form, exc)
+        else:
+            messages.success(request, _("Message posted."))
+            return redirect(f"{_submission_url(finding.submission_id)}#finding-{finding.pk}")
+    submission = submission_get_for_user(user=request.user, pk=finding.submission_id)
+    return _submission_page(request, submission, failed_form=(finding.pk, form), status=400)
+
+
+# The service names the attached file's problems after the upload's own fields.
+_ATTACHMENT_ERROR_FIELDS = {"filename": "attachment", "file": "attachment", "size": "attachment"}
+
+
+def _message_errors_to_form(form: FindingMessageForm, exc: ValidationError) -> None:
+    """The service's errors beside the field they concern (the form-wide list for the others)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for field, errors in exc.message_dict.items():
+        field = _ATTACHMENT_ERROR_FIELDS.get(field, field)
+        form.add_error(field if field in form.fields else None, errors)
+
+
+@login_required
+def finding_message_attachment(request: HttpRequest, pk: int) -> HttpResponse:
+    """A message's attached file, for whoever sees the finding, once intake accepted it: a
+    quarantined or rejected file is never served (THREAT_MODEL: uploads are not served unscanned)."""
+    message = finding_message_get_for_user(user=request.user, pk=pk)
+    artifact = message.attachment
+    if artifact is None or artifact.status != Artifact.Status.ACCEPTED:
+        raise Http404("not available")
+    # Always a download of opaque bytes: a vendor's HTML or SVG must never render in the portal's origin.
+    response = FileResponse(artifact.file.open("rb"), as_attachment=True, content_type="application/octet-stream",
+                            filename=artifact.original_name.rsplit("/", 1)[-1])
+    response["X-Content-SHA256"] = artifact.sha256
+    return response
 
 
 def _submission_url(pk: int) -> str:

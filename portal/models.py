@@ -226,6 +226,7 @@ class Notification(models.Model):
         CHECKS_FINISHED = "checks_finished", _("Checks finished")
         FINDING_RAISED = "finding_raised", _("Findings raised")
         REPLY_RECEIVED = "reply_received", _("Reply received on a finding")
+        QUESTION_RECEIVED = "question_received", _("Question asked on a finding")
         FINDING_DECIDED = "finding_decided", _("Finding decided")
         SUBMISSION_DECIDED = "submission_decided", _("Submission decided")
         DOSSIER_ISSUED = "dossier_issued", _("Dossier issued")

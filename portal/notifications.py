@@ -41,6 +41,7 @@ EMAIL_DEFAULTS: dict[str, str] = {
     Kind.CHECKS_FINISHED: EmailMode.DIGEST,
     Kind.FINDING_RAISED: EmailMode.IMMEDIATELY,
     Kind.REPLY_RECEIVED: EmailMode.IMMEDIATELY,
+    Kind.QUESTION_RECEIVED: EmailMode.IMMEDIATELY,
     Kind.FINDING_DECIDED: EmailMode.IMMEDIATELY,
     Kind.SUBMISSION_DECIDED: EmailMode.IMMEDIATELY,
     Kind.DOSSIER_ISSUED: EmailMode.DIGEST,
@@ -54,6 +55,7 @@ EMAIL_DEFAULTS: dict[str, str] = {
 _TEXTS = {
     Kind.SUBMISSION_RECEIVED: _("%(submission)s was submitted by %(vendor)s"),
     Kind.REPLY_RECEIVED: _("The vendor replied to a finding on %(submission)s: %(finding)s"),
+    Kind.QUESTION_RECEIVED: _("A reviewer asked you about a finding on %(submission)s: %(finding)s"),
     Kind.FINDING_DECIDED: _("A reviewer decided a finding on %(submission)s (%(finding)s): %(decision_label)s"),
     Kind.SUBMISSION_DECIDED: _("%(submission)s was decided: %(decision_label)s"),
     Kind.DOSSIER_ISSUED: _("Dossier %(dossier)s of %(submission)s is issued and ready to download"),

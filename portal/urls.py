@@ -62,7 +62,6 @@ urlpatterns = [
     path("submissions/<int:pk>/", compliance_views.submission_detail, name="submission-detail"),
     path("submissions/<int:pk>/decide/", compliance_views.submission_decide, name="submission-decide"),
     path("findings/<int:pk>/decide/", compliance_views.finding_decide, name="finding-decide"),
-    path("findings/<int:pk>/reply/", compliance_views.finding_reply, name="finding-reply"),
     path("check-runs/<int:pk>/rerun/", compliance_views.check_rerun, name="check-rerun"),
     path("submissions/<int:pk>/dossiers/", compliance_views.dossier_request, name="dossier-request"),
     path("dossiers/<int:pk>/download/", compliance_views.dossier_download, name="dossier-download"),
@@ -80,6 +79,10 @@ urlpatterns = [
     path("findings/", compliance_views.finding_list, name="finding-list"),
     path("saved-filters/", portal_views.saved_filter_create, name="saved-filter-create"),
     path("saved-filters/<int:pk>/delete/", portal_views.saved_filter_remove, name="saved-filter-delete"),
+    # Conversations on findings (vendor replies, reviewers' questions and notes, attachments)
+    path("findings/<int:pk>/messages/", compliance_views.finding_message, name="finding-message"),
+    path("finding-messages/<int:pk>/attachment/", compliance_views.finding_message_attachment,
+         name="finding-message-attachment"),
     # API
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

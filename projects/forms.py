@@ -102,7 +102,7 @@ class SubmissionOpenForm(forms.Form):
 class ArtifactUploadForm(forms.Form):
     """The no-JavaScript upload path; the page's script uses chunked, resumable uploads instead."""
 
-    kind = forms.ChoiceField(label=_("Kind"), choices=Artifact.Kind.choices)
+    kind = forms.ChoiceField(label=_("Kind"), choices=Artifact.UPLOAD_KIND_CHOICES)
     file = forms.FileField(label=_("File"))
 
     def clean_file(self):

@@ -37,6 +37,13 @@ NOTE_CHARS = 5_000
 # A vendor's reply to a finding and a reviewer's justification: about four printed pages each.
 REPLY_CHARS = 10_000
 JUSTIFICATION_CHARS = 10_000
+# One message of a finding's conversation (vendor or reviewer): the size of a reply. A longer
+# answer is a report, which goes in as the message's attachment.
+MESSAGE_CHARS = 10_000
+# A message's attachment is correspondence (a log excerpt, a scanned letter, a short report),
+# not a deliverable: 100 MiB holds a few thousand scanned pages and is read by intake in under a
+# second; deliverables go in as artifacts of a new submission version.
+MESSAGE_ATTACHMENT_BYTES = 100 * 1024 * 1024
 # File names are stored under their own name: 255 bytes is the file-name limit of ext4, XFS and
 # most file systems, and a common object-storage key-part limit. Bytes, not characters: a
 # Korean character takes 3 bytes in UTF-8, so 85 Korean characters.
@@ -58,6 +65,7 @@ LABELS = {
     "note": _("Note to reviewers"),
     "reply": _("Your reply"),
     "justification": _("Justification"),
+    "message": _("Message"),
     "filename": _("file name"),
 }
 TEXT_LIMITS = {
@@ -66,6 +74,7 @@ TEXT_LIMITS = {
     "note": NOTE_CHARS,
     "reply": REPLY_CHARS,
     "justification": JUSTIFICATION_CHARS,
+    "message": MESSAGE_CHARS,
 }
 ROW_LIMITS = {"base_models": BASE_MODEL_ROWS, "third_party_code": THIRD_PARTY_CODE_ROWS}
 
@@ -175,6 +184,10 @@ def validate_data_summary(value) -> None:
 
 def validate_note(value) -> None:
     _as_field_error(lambda: limit_text(field="note", value=value), "note", value)
+
+
+def validate_message(value) -> None:
+    _as_field_error(lambda: limit_text(field="message", value=value), "message", value)
 
 
 def validate_base_models(value) -> None:

@@ -167,6 +167,13 @@ class Artifact(models.Model):
         TRAINING_EVIDENCE = "training_evidence", _("Training evidence")
         MODEL_DIRECTORY = "model_directory", _("Model directory (archive)")
         OTHER = "other", _("Other")
+        # A file attached to a message on a finding (compliance.FindingMessage), after submission:
+        # stored, hashed and checked by intake like any artifact, read by no other check.
+        CORRESPONDENCE = "correspondence", _("Correspondence (attached to a message)")
+
+    # What a vendor may choose when uploading a deliverable: correspondence arrives only with a message.
+    UPLOAD_KIND_CHOICES = [(value, label) for value, label in Kind.choices if value != "correspondence"]
+    UPLOAD_KINDS = [value for value, _label in UPLOAD_KIND_CHOICES]
 
     class Status(models.TextChoices):
         QUARANTINED = "quarantined", _("Quarantined until intake passes")

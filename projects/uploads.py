@@ -32,9 +32,9 @@ from django.utils.translation import gettext as _
 
 from portal.services import audit_record
 from projects.hashstate import ResumableSha256, sha256_state_available
-from projects.limits import UPLOAD_CHUNK_BYTES, limit_filename
+from projects.limits import MESSAGE_ATTACHMENT_BYTES, UPLOAD_CHUNK_BYTES, limit_filename
 from projects.models import Artifact, Submission, UploadSession
-from projects.selectors import user_can_submit
+from projects.selectors import user_can_review, user_can_submit
 from projects.storage import stored_artifact_file_release
 
 CHUNK_COPY_BYTES = 1024 * 1024  # 1 MiB copy buffer: flat memory whatever the file size
@@ -88,7 +88,7 @@ def _partial_path(session: UploadSession) -> Path:
 def upload_session_create(*, user, submission: Submission, kind: str, filename: str, size: int) -> UploadSession:
     """Start an upload, or return the unfinished one for the same file so the client resumes it."""
     _check_writable(user, submission)
-    if kind not in Artifact.Kind.values:
+    if kind not in Artifact.UPLOAD_KINDS:
         raise ValidationError({"kind": _("Unknown artifact kind %(kind)r.") % {"kind": kind}})
     filename = filename_clean(filename)
     _check_size(submission, size)
@@ -298,7 +298,7 @@ def artifact_upload_file(*, user, submission: Submission, kind: str, filename: s
     """One-shot upload (a multipart form or a small API upload): stream to a partial file,
     hashing as it goes, then record the artifact."""
     _check_writable(user, submission)
-    if kind not in Artifact.Kind.values:
+    if kind not in Artifact.UPLOAD_KINDS:
         raise ValidationError({"kind": _("Unknown artifact kind %(kind)r.") % {"kind": kind}})
     filename = filename_clean(filename)
     limit = submission.project.programme.max_artifact_bytes
@@ -349,3 +349,43 @@ def artifact_delete(*, user, artifact: Artifact) -> None:
         UploadSession.objects.filter(artifact=artifact).delete()
         artifact.delete()
     transaction.on_commit(lambda: stored_artifact_file_release(stored_name=name))
+
+
+def correspondence_file_store(*, user, submission: Submission, filename: str, fileobj: BinaryIO) -> Artifact:
+    """Store a file attached to a message on a finding as an artifact of kind correspondence.
+
+    Unlike deliverables this is allowed after submission (a conversation on findings happens
+    then), by the project's vendor members and its reviewers alike; the file goes through the
+    same intake as any artifact: streamed to a partial file while hashed, moved into storage,
+    quarantined until intake accepts it (the caller creates the intake run). The same file
+    already in the submission is linked again rather than stored twice (the unique
+    (submission, SHA-256) rule); bounded by ``projects.limits.MESSAGE_ATTACHMENT_BYTES``."""
+    if not (user_can_submit(user=user, project=submission.project)
+            or user_can_review(user=user, project=submission.project)):
+        raise PermissionDenied(_("Only the project's vendor members and its reviewers may attach files."))
+    if submission.status == Submission.Status.DRAFT:
+        raise ValidationError({"attachment": _("Attach files to messages once the submission is submitted.")})
+    filename = filename_clean(filename)
+    settings.UPLOAD_PARTIAL_DIR.mkdir(parents=True, exist_ok=True)
+    path = settings.UPLOAD_PARTIAL_DIR / f"message-{os.getpid()}-{threading.get_ident()}-{os.urandom(6).hex()}.part"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "wb") as out:
+            while block := fileobj.read(CHUNK_COPY_BYTES):
+                size += len(block)
+                if size > MESSAGE_ATTACHMENT_BYTES:
+                    raise ValidationError({"attachment": _(
+                        "An attachment is at most %(limit)s MiB; upload larger files as artifacts of a new "
+                        "version.") % {"limit": f"{MESSAGE_ATTACHMENT_BYTES // (1024 * 1024):,}"}})
+                out.write(block)
+                digest.update(block)
+        if size == 0:
+            raise ValidationError({"attachment": _("The file is empty.")})
+        existing = submission.artifacts.filter(sha256=digest.hexdigest()).first()
+        if existing is not None:
+            return existing
+        return _artifact_record(user=user, submission=submission, kind=Artifact.Kind.CORRESPONDENCE,
+                                filename=filename, size=size, sha256=digest.hexdigest(), source=path)
+    finally:
+        path.unlink(missing_ok=True)

@@ -192,7 +192,7 @@ def _draft_page(request: HttpRequest, submission, *, declaration_form: Declarati
         "declaration": declaration,
         "declaration_form": declaration_form or DeclarationForm(initial=DeclarationForm.initial_from(declaration)),
         "sign_form": DeclarationSignForm(initial={"signatory_name": declaration.signatory_name}),
-        "kinds": Artifact.Kind.choices,
+        "kinds": Artifact.UPLOAD_KIND_CHOICES,
         "max_bytes": submission.project.programme.max_artifact_bytes,
         # The same steps compliance.casework.next_actions gives a vendor on a draft.
         "next_steps": draft_next_steps(submission=submission),

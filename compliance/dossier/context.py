@@ -35,6 +35,7 @@ __all__ = [
     "CodeMatchRow",
     "CheckInfo",
     "DecisionInfo",
+    "MessageInfo",
     "FindingInfo",
     "AuditEventInfo",
     "SignOff",
@@ -236,8 +237,21 @@ class DecisionInfo(_ToDict):
 
 
 @dataclass
+class MessageInfo(_ToDict):
+    """One message of the conversation on a finding (compliance.models.FindingMessage)."""
+
+    side: str  # FindingMessage.Side: vendor | ministry, worded through ``vocabulary``
+    kind: str  # FindingMessage.Kind: reply | question | note
+    author: str
+    at: dt.datetime | None
+    body: str
+    attachment_name: str = ""  # a file attached to the message (an artifact of kind correspondence)
+    attachment_sha256: str = ""
+
+
+@dataclass
 class FindingInfo(_ToDict):
-    """A finding with its evidence, the vendor's reply and the reviewer's decision."""
+    """A finding with its evidence, its conversation and the reviewer's decision."""
 
     id: int | str
     severity: str
@@ -246,7 +260,7 @@ class FindingInfo(_ToDict):
     explanation: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     check_id: int | str | None = None
-    vendor_reply: str = ""
+    messages: list[MessageInfo] = field(default_factory=list)  # oldest first
     decision: DecisionInfo | None = None  # None: no reviewer has decided it
     status: str = "open"  # compliance.models.Finding.Status, what the portal's pages show
     open_risk: bool = False  # compliance.models.Finding.is_open_risk, decided by the model
@@ -635,7 +649,7 @@ def dossier_vocabulary(*, lang: str) -> dict[str, dict[str, str]]:
     translations), for the renderer that runs without Django."""
     from django.utils import translation
 
-    from compliance.models import Finding, SubmissionDecision
+    from compliance.models import Finding, FindingMessage, SubmissionDecision
     from projects.models import Artifact, Submission
 
     with translation.override(lang):
@@ -647,6 +661,8 @@ def dossier_vocabulary(*, lang: str) -> dict[str, dict[str, str]]:
             "finding_status": {value: str(label) for value, label in Finding.Status.choices},
             "severity": {value: str(label) for value, label in Finding.Severity.choices},
             "kind": {value: str(label) for value, label in Artifact.Kind.choices},
+            "message_side": {value: str(label) for value, label in FindingMessage.Side.choices},
+            "message_kind": {value: str(label) for value, label in FindingMessage.Kind.choices},
         }
 
 
@@ -807,7 +823,10 @@ def _finding_info(finding: Any) -> FindingInfo:
         explanation=text.text,
         evidence=finding.evidence if isinstance(finding.evidence, dict) else {"value": finding.evidence},
         check_id=finding.check_run_id,
-        vendor_reply=finding.vendor_reply,
+        messages=[MessageInfo(side=m.side, kind=m.kind, author=_person(m.author), at=m.created_at, body=m.body,
+                              attachment_name=m.attachment.original_name if m.attachment else "",
+                              attachment_sha256=m.attachment.sha256 if m.attachment else "")
+                  for m in finding.messages.all()],  # prefetched, oldest first (the model's ordering)
         decision=decision,
         status=finding.status,
         open_risk=finding.is_open_risk,
@@ -817,8 +836,14 @@ def _finding_info(finding: Any) -> FindingInfo:
 def _finding_infos(submission: Any, checks: list[CheckInfo]) -> list[FindingInfo]:
     from compliance.models import Finding
 
+    from django.db.models import Prefetch
+
+    from compliance.models import FindingMessage
+
+    messages = FindingMessage.objects.select_related("author__profile", "attachment")  # one query for every thread
     rows = list(Finding.objects.filter(submission=submission)
-                .prefetch_related("decisions__decided_by__profile").order_by("id"))
+                .prefetch_related("decisions__decided_by__profile", Prefetch("messages", queryset=messages))
+                .order_by("id"))
     _lineage_from_finding_evidence(rows, checks)
     return [_finding_info(finding) for finding in rows]
 

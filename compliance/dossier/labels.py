@@ -115,6 +115,9 @@ LABELS: dict[str, str] = {
     "more_findings": "{count} more {severity} findings are not printed; all {total} are in the attached findings.json.",
     "more_rows": "{count} more rows in the attached findings JSON.",
     "more_checks": "{count} more checks in the attached findings JSON.",
+    "thread": "Conversation",
+    "attachment": "Attachment",
+    "more_messages": "{count} earlier messages are not printed; the attached findings.json has them all.",
     "reused": "Reused result",
     "reused_from": "Not run again in this version: the result of check run {run} of v{version} is reused, because "
                    "the file's SHA-256 ({sha256}), the engine version ({engine}) and every input the check reads "

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from compliance.charts import layer_map_svg, stacked_bar_svg
-from compliance.dossier.context import SEVERITY_ORDER, DossierContext, FindingInfo
+from compliance.dossier.context import SEVERITY_ORDER, DossierContext, FindingInfo, MessageInfo
 from compliance.dossier.fetcher import STATIC_ROOT, FetchRefusal, StaticOnlyFetcher
 from compliance.dossier.labels import LANGUAGES, enum_label, label_for
 
@@ -71,6 +71,16 @@ DECLARED_ROWS_SHOWN = 25
 ARTIFACTS_SHOWN = 50
 CHECKS_SHOWN = 60
 SIGN_OFFS_SHOWN = 20
+# The latest messages of a finding's conversation printed on its card, each clipped to
+# MESSAGE_CLIP characters (the latest question and answer); older ones and every full text are in
+# findings.json. Measured on the field-limits submission (tests/compliance/dossier/test_limits.py,
+# 50 cards printed, 5 messages of 10,000 characters each): 44 pages with no thread, 51 with the
+# old single reply (400 characters), 52 with two messages of 100; 76 with two of 150 or 200 or
+# three of 400, because a card at the limits then passes half a page and each takes a page.
+# bench/dossier_limits.py (attachments and 200-character authors too): 57 pages with two
+# messages, 50 with one (BENCHMARKS.md).
+MESSAGES_PER_FINDING_SHOWN = 2
+MESSAGE_CLIP = 100
 LAYERS_TABLE_ROWS = 40
 SIGNIFICANCE = 0.01
 # The @font-face family of dossier.css: charts must use the bundled font too,
@@ -326,11 +336,26 @@ def _finding_view(finding: FindingInfo, context: DossierContext) -> dict[str, An
         "title": finding.title,
         "explanation": finding.explanation,
         "evidence": evidence,
-        "vendor_reply": finding.vendor_reply,
+        "messages": [_message_view(message, context)
+                     for message in finding.messages[max(0, len(finding.messages) - MESSAGES_PER_FINDING_SHOWN):]],
+        "messages_more": (label_for(lang, "more_messages", count=f"{len(finding.messages) - MESSAGES_PER_FINDING_SHOWN:,}")
+                          if len(finding.messages) > MESSAGES_PER_FINDING_SHOWN else ""),
         "outcome": _word(context, "finding_status", finding.status),
         "reviewer": decision.reviewer if decision else "",
         "decided_at": _fmt_dt(decision.decided_at, lang) if decision and decision.decided_at else "",
         "justification": decision.justification if decision else "",
+    }
+
+
+def _message_view(message: MessageInfo, context: DossierContext) -> dict[str, Any]:
+    return {
+        "side": _word(context, "message_side", message.side),
+        "kind": _word(context, "message_kind", message.kind),
+        "author": message.author,
+        "at": _fmt_dt(message.at, context.lang) if message.at else "",
+        "body": message.body,
+        "attachment_name": message.attachment_name,
+        "attachment_sha256": message.attachment_sha256,
     }
 
 
@@ -412,9 +437,13 @@ EVIDENCE_CLIP = 300
 # A break opportunity (zero-width space, not drawn and not extracted) after every 40
 # characters without a space: 100 artifact rows with 255-character unbroken file names
 # laid out in 19 s by trial breaking, 13.6 s with these.
+# A message's author and attachment name share the line above its text: 60 characters keep it
+# to one line of the card (150 made the field-limits card pass half a page).
+THREAD_NAME_CLIP = 60
+_THREAD_NAME_FIELDS = {"author", "attachment_name"}
 _UNBROKEN_RUN = re.compile(r"(\S{40})(?=\S)")
 _NAME_FIELDS = {"name", "title", "filename", "vendor", "subject", "path", "origin", "component", "reference_model", "actor", "target", "uploaded_by", "submitted_by", "signed_by", "reviewer", "expression", "licence", "category", "code", "ministry", "base_model", "notes"}
-_UNCLIPPED_FIELDS = {"sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence", "vocabulary"}
+_UNCLIPPED_FIELDS = {"sha256", "attachment_sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence", "vocabulary"}
 
 
 def _clip(text: str, limit: int, lang: str) -> str:
@@ -428,7 +457,11 @@ def _clipped(value: Any, lang: str, field_name: str = "") -> Any:
     if isinstance(value, str):
         if field_name in _UNCLIPPED_FIELDS:
             return value
-        return _clip(value, NAME_CLIP if field_name in _NAME_FIELDS else TEXT_CLIP, lang)
+        if field_name in _THREAD_NAME_FIELDS:  # a short "…", not the note: the line must stay one line
+            text = value if len(value) <= THREAD_NAME_CLIP else value[:THREAD_NAME_CLIP] + "…"
+            return _UNBROKEN_RUN.sub("\\1\u200b", text)
+        limit = NAME_CLIP if field_name in _NAME_FIELDS else MESSAGE_CLIP if field_name == "body" else TEXT_CLIP
+        return _clip(value, limit, lang)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {}
         for item in dataclasses.fields(value):
@@ -845,9 +878,11 @@ class _Alarm:
         self.seconds = seconds
 
     def _expired(self, signum, frame):  # noqa: ARG002
+        self.fired = True
         raise DossierRenderTimeout(f"dossier rendering exceeded its {self.seconds:g} s limit and was aborted")
 
     def __enter__(self):
+        self.fired = False
         self.started = time.monotonic()
         self.previous_handler = signal.signal(signal.SIGALRM, self._expired)
         self.previous_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
@@ -932,8 +967,14 @@ def dossier_render(
     if mode == "alarm":
         if timeout_s is None:
             raise DossierRenderError("isolation='alarm' needs timeout_s")
-        with _Alarm(timeout_s):
-            return _render_in_process(context=context, findings_per_severity=findings_per_severity, static_root=static_root, tagged=tagged)
+        with _Alarm(timeout_s) as alarm:
+            result = _render_in_process(context=context, findings_per_severity=findings_per_severity, static_root=static_root, tagged=tagged)
+        # The alarm's exception can land where something catches it (the fetcher's path check turns
+        # a RuntimeError into a refused URL, WeasyPrint logs a failed fetch and carries on): a render
+        # that outlived its deadline is refused all the same.
+        if alarm.fired:
+            raise DossierRenderTimeout(f"dossier rendering exceeded its {timeout_s:g} s limit and was aborted")
+        return result
     return _render_in_process(context=context, findings_per_severity=findings_per_severity, static_root=static_root, tagged=tagged)
 
 

@@ -26,6 +26,7 @@ from compliance.dossier.context import (
     LicenceRow,
     LineageLayer,
     LineageResult,
+    MessageInfo,
     ProgrammeInfo,
     ProjectInfo,
     SEVERITY_ORDER,
@@ -218,7 +219,13 @@ def sample_context_build(*, lang: str = "en", findings: int = 12, layers: int = 
                 if i == 0
                 else {"index": i, "score": round(rng.random(), 3), **({"matched_file": vendor_text("src/x.py", i)} if hostile else {})},
                 check_id=checks[i % 3].id,
-                vendor_reply=vendor_text("We re-initialised the encoder before training; logs attached." if not ko else "학습 전에 인코더를 재초기화했습니다. 로그를 첨부합니다.", i),
+                messages=[
+                    MessageInfo(side="ministry", kind="question", author="이도윤 (Reviewer)", at=base + dt.timedelta(days=1, minutes=i),
+                                body="Which checkpoint did training start from?" if not ko else "학습은 어느 체크포인트에서 시작했습니까?"),
+                    MessageInfo(side="vendor", kind="reply", author=vendor_text("Kim Minji", i), at=base + dt.timedelta(days=1, hours=3, minutes=i),
+                                body=vendor_text("We re-initialised the encoder before training; logs attached." if not ko else "학습 전에 인코더를 재초기화했습니다. 로그를 첨부합니다.", i),
+                                attachment_name=vendor_text("init-log.txt", i), attachment_sha256=hashlib.sha256(f"log {i}".encode()).hexdigest()),
+                ],
                 decision=DecisionInfo(
                     outcome=status,
                     justification="Correlation is far beyond what re-initialisation allows." if not ko else "재초기화로는 설명할 수 없는 상관관계입니다.",
@@ -307,8 +314,17 @@ def sample_context_at_limits(*, lang: str = "en", legacy: bool = False, findings
         DeclaredComponent(f"third-party code (inference) {i}", f"package-{i} 1.0.{i}", "MIT", f"https://example.invalid/{unbroken}/{i}", third_party=True)
         for i in range(bounds["third_party_code"])
     ]
+    # Each conversation longer than print shows (MESSAGES_PER_FINDING_SHOWN), every message as long
+    # as a message may be, with an attachment whose name is as long as a file name may be.
+    # Older data holds one long reply per finding (the single reply, moved into a first message).
+    long_message = _long_text(bounds["reply"] // 2) + "z" * (bounds["reply"] // 2)
     for finding in context.findings:
-        finding.vendor_reply = _long_text(bounds["reply"] // 2) + "z" * (bounds["reply"] // 2)
+        finding.messages = [
+            MessageInfo(side="vendor" if n % 2 else "ministry", kind="reply" if n % 2 else "question",
+                        author="a" * 200, at=context.issued_at, body=long_message,
+                        attachment_name="m" * bounds["filename"], attachment_sha256="0" * 64)
+            for n in range(1 if legacy else 5)
+        ]
     context.artifacts = [
         dataclasses.replace(context.artifacts[i % len(context.artifacts)], id=100 + i, filename=f"{i:03d}-" + "f" * (bounds["filename"] - 4))
         for i in range(120)

@@ -1,4 +1,4 @@
-"""Decisions: reviewers decide findings and submissions; vendors reply to findings."""
+"""Decisions: reviewers decide findings and submissions (conversations on findings: ``threads``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from compliance.notifications import finding_decided_notify, submission_decided_
 from portal.services import audit_record
 from projects.limits import limit_text
 from projects.models import Artifact, Submission
-from projects.selectors import user_can_review, user_can_submit
+from projects.selectors import user_can_review
 from projects.services import submission_status_set
 
 def finding_decide(*, user, finding: Finding, decision: str, justification: str = "") -> FindingDecision:
@@ -69,23 +69,6 @@ def artifact_quarantine_follow(*, user, finding: Finding, decision: str) -> str:
                  project_id=finding.submission.project_id, data={"finding": finding.pk, "decision": decision})
     check_runs_release(submission_id=artifact.submission_id)
     return outcome
-
-
-def finding_reply(*, user, finding: Finding, reply: str) -> Finding:
-    """The vendor's answer to a finding (shown to reviewers and in the dossier)."""
-    if not user_can_submit(user=user, project=finding.submission.project):
-        raise PermissionDenied(_("Only the project's vendor members may reply to its findings."))
-    reply = (reply or "").strip()
-    if not reply:
-        raise ValidationError({"reply": _("Write a reply.")})
-    limit_text(field="reply", value=reply)  # projects.limits: refused with the limit, not cut
-    with transaction.atomic():
-        Finding.objects.filter(pk=finding.pk).update(vendor_reply=reply)
-        finding.vendor_reply = reply
-        audit_record(actor=user, action="finding.reply", object_type="finding", object_id=finding.pk,
-                     object_label=finding.title, submission_id=finding.submission_id,
-                     project_id=finding.submission.project_id, data={"reply": reply[:2000]})
-    return finding
 
 
 DECIDABLE = {Submission.Status.CHECKED, Submission.Status.APPROVED, Submission.Status.CHANGES_REQUESTED,

@@ -109,6 +109,27 @@ def check_runs_create_for_submission(*, submission: Submission) -> list[CheckRun
     return runs
 
 
+def check_runs_create_for_artifact(*, artifact: Artifact) -> list[CheckRun]:
+    """Create the applicable checks of one artifact added after submission (a file attached to a
+    message on a finding; intake alone applies to correspondence), idempotent. The submission's
+    status follows as for any run (checking while it runs, if it was not decided yet)."""
+    runs = []
+    now = timezone.now()
+    with transaction.atomic():
+        for spec in checks_for(artifact):
+            waits = bool(spec.depends_on)
+            run, created = CheckRun.objects.get_or_create(
+                artifact=artifact, check_name=spec.name,
+                defaults={"submission_id": artifact.submission_id, "queued_at": now,
+                          "state": CheckRun.State.WAITING if waits else CheckRun.State.QUEUED,
+                          "step": "waiting for intake to accept the file" if waits else "waiting for a worker"})
+            if created and not waits:
+                _send(run)
+            runs.append(run)
+        submission_status_recompute(submission_id=artifact.submission_id)
+    return runs
+
+
 # --- dependencies between checks ----------------------------------------------------------------
 
 WAITS, READY, BLOCKS = "waiting", "ready", "blocked"

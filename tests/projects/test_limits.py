@@ -12,9 +12,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from compliance.forms import FindingDecisionForm, FindingReplyForm, SubmissionDecisionForm
+from compliance.forms import FindingDecisionForm, FindingMessageForm, SubmissionDecisionForm
 from compliance.models import CheckRun, Finding
-from compliance.services import decisions
+from compliance.services import decisions, threads
 from projects import limits, services, uploads
 from projects.forms import ArtifactUploadForm, DeclarationForm, DeclarationSignForm, SubmissionOpenForm
 from projects.models import Artifact, Declaration, Submission, UploadSession
@@ -201,21 +201,19 @@ def finding(world):
                                   title="t")
 
 
-def test_a_reply_to_a_finding_is_bounded(world, finding):
-    over, at_limit = "r" * (limits.REPLY_CHARS + 1), "r" * limits.REPLY_CHARS
-    with pytest.raises(ValidationError, match="Your reply: at most 10,000 characters"):
-        decisions.finding_reply(user=world.vendor_user, finding=finding, reply=over)
-    form = FindingReplyForm({"reply": over})
-    assert not form.is_valid() and "Your reply: at most 10,000 characters." in form.errors["reply"]
+def test_a_message_on_a_finding_is_bounded(world, finding):
+    over, at_limit = "r" * (limits.MESSAGE_CHARS + 1), "r" * limits.MESSAGE_CHARS
+    with pytest.raises(ValidationError, match="Message: at most 10,000 characters"):
+        threads.message_post(user=world.vendor_user, finding=finding, body=over)
+    form = FindingMessageForm({"body": over})
+    assert not form.is_valid() and "Message: at most 10,000 characters." in form.errors["body"]
     client = _api(world.vendor_user)
-    refused = client.post(f"/api/findings/{finding.pk}/reply/", {"reply": over}, format="json")
-    assert refused.status_code == 400 and "10,000" in str(refused.json()["reply"])
-    finding.refresh_from_db()
-    assert finding.vendor_reply == "", "never stored cut short"
-    assert FindingReplyForm({"reply": at_limit}).is_valid()
-    assert client.post(f"/api/findings/{finding.pk}/reply/", {"reply": at_limit}, format="json").status_code == 200
-    finding.refresh_from_db()
-    assert finding.vendor_reply == at_limit
+    refused = client.post(f"/api/findings/{finding.pk}/messages/", {"body": over}, format="json")
+    assert refused.status_code == 400 and "10,000" in str(refused.json()["body"])
+    assert not finding.messages.exists(), "never stored cut short"
+    assert FindingMessageForm({"body": at_limit}).is_valid()
+    assert client.post(f"/api/findings/{finding.pk}/messages/", {"body": at_limit}, format="json").status_code == 201
+    assert finding.messages.get().body == at_limit
 
 
 def test_a_justification_is_bounded(world, finding):

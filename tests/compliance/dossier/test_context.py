@@ -10,7 +10,7 @@ from django.utils import timezone
 from compliance.services import decisions as compliance_services
 from compliance.dossier.context import dossier_context_build
 from compliance.dossier.render import dossier_html_render
-from compliance.models import CheckRun, Finding
+from compliance.models import CheckRun, Finding, FindingMessage
 from projects.services import submission_status_set
 from tests.compliance.dossier.conftest import poppler
 from tests.factories import signed_submission
@@ -40,10 +40,13 @@ def _judged_submission(world, *, findings: int = 3):
         Finding.objects.create(
             check_run=run, submission=submission, severity=["critical", "high", "low"][i % 3], category="lineage",
             code="lineage.derived", title=f"<b>Finding {i}</b> reused weights", explanation="r > 0.99",
-            evidence={"p_value": 1e-30}, vendor_reply="We re-initialised <script>x</script>",
+            evidence={"p_value": 1e-30},
         )
         for i in range(findings)
     ]
+    FindingMessage.objects.bulk_create([
+        FindingMessage(finding=row, author=world.vendor_user, side="vendor", kind="reply",
+                       body="We re-initialised <script>x</script>") for row in rows])
     # Layer map carried by a finding's evidence only (no per-reference summary).
     Finding.objects.create(
         check_run=run, submission=submission, severity="info", category="lineage", code="lineage.independent",
@@ -63,7 +66,7 @@ def test_context_carries_what_the_rows_say_in_a_fixed_number_of_queries(world, d
     submission = _judged_submission(world, findings=40)
     # Building the world once costs ~4 s of password hashing, so one test
     # checks the content, the Korean variant and the query budget.
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(17):  # 16, and one for every finding's conversation
         context = dossier_context_build(submission=submission, lang="en", dossier_number="PROG-ALPHA-S1-D1")
     assert len(context.findings) == 41
     assert context.project.name == "Alpha model" and context.project.vendor == "Vendor A"
@@ -78,6 +81,8 @@ def test_context_carries_what_the_rows_say_in_a_fixed_number_of_queries(world, d
     decided = [f for f in context.findings if f.status == "confirmed"]
     assert len(decided) == 1 and decided[0].decision.justification == "clear reuse"
     assert all(f.decision is None for f in context.findings if f.status == "open")
+    assert [(m.side, m.author, m.body) for m in context.findings[0].messages] == [
+        ("vendor", "Vendor-A", "We re-initialised <script>x</script>")]
     assert context.overall_status == "rejected" and context.overall_decision == "Undeclared reuse of encoder weights"
     assert context.vocabulary["submission_status"]["rejected"] == "Rejected"
     assert [e.action for e in context.audit_events][-2:] == ["finding.decide", "submission.decide"]

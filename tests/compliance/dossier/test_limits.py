@@ -4,7 +4,7 @@ A declaration with a 1 MB data summary and 1,000 base-model rows was accepted, a
 hit the render time limit on every retry. Print now caps every vendor-controlled text and
 table, and the attached findings JSON keeps everything. These tests build a submission at the
 field limits (data summary 20,000 characters, 100 base models, 100 third-party entries,
-10,000-character replies, 255-character file names) and one with data from before the limits,
+conversations of 10,000-character messages, 255-character file names) and one with data from before the limits,
 render them for real and check the caps by what a reader sees (pages, "N more" notes), not by
 the clock: bench/dossier_limits.py measures the time.
 """
@@ -27,10 +27,11 @@ from compliance.dossier.render import (
     ARTIFACTS_SHOWN,
     DECLARED_ROWS_SHOWN,
     FINDINGS_PER_SEVERITY,
+    MESSAGES_PER_FINDING_SHOWN,
     TEXT_CLIP,
     dossier_render,
 )
-from compliance.models import CheckRun, Finding
+from compliance.models import CheckRun, Finding, FindingMessage
 from projects.models import Artifact, Declaration, Submission
 from tests.factories import signed_submission
 
@@ -40,6 +41,7 @@ AT_LIMITS = {"summary": 20_000, "base_models": 100, "third_party": 100, "reply":
 BEFORE_LIMITS = {"summary": 1_000_000, "base_models": 1_000, "third_party": 1_000, "reply": 50_000, "filename": 500}
 ARTIFACTS = 60  # more than print shows
 FINDINGS = 150  # 30 per severity, more than print shows
+MESSAGES = MESSAGES_PER_FINDING_SHOWN + 2  # per finding, more than print shows
 
 
 def _text(length: int) -> str:
@@ -76,8 +78,14 @@ def _submission(world, size: dict) -> object:
     Finding.objects.bulk_create([
         Finding(check_run=run, submission=submission, severity=severities[i % 5], category="code",
                 code="undeclared_copy", title=f"Finding {i} " + "t" * 250, explanation=_text(2_000),
-                vendor_reply=_text(size["reply"]), evidence={"files": ["e" * 300] * 20})
+                evidence={"files": ["e" * 300] * 20})
         for i in range(FINDINGS)])
+    # Every finding's conversation longer than print shows, each message as long as one may be.
+    FindingMessage.objects.bulk_create([
+        FindingMessage(finding=finding, author=world.vendor_user if n % 2 else world.reviewer,
+                       side="vendor" if n % 2 else "ministry", kind="reply" if n % 2 else "question",
+                       body=_text(size["reply"]))
+        for finding in Finding.objects.filter(submission=submission) for n in range(MESSAGES)])
     return Submission.objects.get(pk=submission.pk)  # not the instance holding the old declaration
 
 
@@ -98,7 +106,7 @@ def _assert_everything_is_in_the_json(pdf: bytes, size: dict) -> None:
     assert data["declaration"]["data_summary"] == _text(size["summary"])
     assert len(data["declaration"]["components"]) == size["base_models"] + size["third_party"]
     assert len(data["findings"]) == FINDINGS
-    assert all(f["vendor_reply"] == _text(size["reply"]) for f in data["findings"])
+    assert all([m["body"] for m in f["messages"]] == [_text(size["reply"])] * MESSAGES for f in data["findings"])
     assert len(data["checks"][0]["code_matches"]) == 500
     manifest = _attachment(pdf, "manifest.json")
     assert len(manifest["artifacts"]) == ARTIFACTS
@@ -116,6 +124,7 @@ def test_a_submission_at_the_field_limits_prints_a_bounded_dossier(world):
     for note in [
         label_for("en", "more_rows", count=components - DECLARED_ROWS_SHOWN),
         label_for("en", "more_rows", count=ARTIFACTS - ARTIFACTS_SHOWN),
+        label_for("en", "more_messages", count=MESSAGES - MESSAGES_PER_FINDING_SHOWN),
         # The data summary, clipped with a pointer to the full text.
         label_for("en", "clipped", count=f"{AT_LIMITS['summary'] - TEXT_CLIP:,}"),
     ]:

@@ -178,6 +178,27 @@ def test_timeout_aborts_in_process_render_and_restores_an_outer_alarm():
         signal.signal(signal.SIGALRM, outer)
 
 
+def test_a_timeout_caught_inside_the_renderer_still_refuses_the_dossier(monkeypatch):
+    """The alarm's exception may land where something catches it (the fetcher's path check
+    catches RuntimeError, WeasyPrint logs a failed fetch and goes on): still a timeout."""
+    import time
+
+    from compliance.dossier import fetcher as fetcher_module
+
+    original = fetcher_module.StaticOnlyFetcher.fetch
+
+    def slow_fetch(self, url, headers=None):
+        try:
+            time.sleep(3)  # the 1.5 s alarm fires here, in the renderer's hands
+        except RuntimeError:
+            pass  # swallowed, as the fetcher's path check would
+        return original(self, url, headers)
+
+    monkeypatch.setattr(fetcher_module.StaticOnlyFetcher, "fetch", slow_fetch)
+    with pytest.raises(DossierRenderTimeout, match="exceeded its 1.5 s limit"):
+        dossier_render(context=sample_context_build(findings=3), timeout_s=1.5, isolation="alarm")
+
+
 def test_timeout_kills_the_render_subprocess():
     with pytest.raises(DossierRenderTimeout, match="process was killed"):
         dossier_render(context=sample_context_build(), timeout_s=0.3, isolation="subprocess")
@@ -261,16 +282,18 @@ def test_huge_unbroken_vendor_text_is_clipped_in_print_and_kept_in_json():
     lay out; print clips them (the JSON keeps every character)."""
     context = sample_context_build(findings=3)
     for finding in context.findings:
-        finding.vendor_reply = "A" * 10_000
+        finding.messages[-1].body = "A" * 10_000
+        finding.explanation = "E" * 10_000
     context.project.name = "C" * 5_000
     result = dossier_render(context=context, timeout_s=60)
     assert result.pages < 16
     findings = json.loads(next(a.data for a in result.attachments if a.name == "findings.json"))
-    assert all(len(f["vendor_reply"]) == 10_000 for f in findings["findings"])
-    # Print clips texts at 400 characters and names at 150 (zero-width spaces, break
-    # opportunities inside long unbroken runs, aside).
+    assert all(len(f["messages"][-1]["body"]) == 10_000 for f in findings["findings"])
+    # Print clips texts at 400 characters, messages at 100 and names at 150 (zero-width spaces,
+    # break opportunities inside long unbroken runs, aside).
     html = dossier_html_render(context=context).replace("\u200b", "")
-    assert "A" * 400 + " … (9,600 more characters, full text in the attached JSON)" in html
+    assert "E" * 400 + " … (9,600 more characters, full text in the attached JSON)" in html
+    assert "A" * 100 + " … (9,900 more characters, full text in the attached JSON)" in html
     assert "C" * 151 not in html and "C" * 150 in html
 
 
