@@ -71,6 +71,7 @@ class Objects:
     notification: object
     token_key: str
     saved_filter: object
+    message: object
 
 
 @dataclass
@@ -171,8 +172,9 @@ ROUTES: dict[str, Route] = {
                                                               PROJECT_REVIEWERS, PROJECT_READERS)),
     "finding-decide": page(kwargs=pk("finding"), write=("post", {"decision": "confirmed", "justification": "m"},
                                                         PROJECT_REVIEWERS, PROJECT_READERS)),
-    "finding-reply": page(kwargs=pk("finding"), write=("post", {"reply": "matrix"}, VENDOR_MEMBERS,
-                                                       PROJECT_READERS)),
+    "finding-message": page(kwargs=pk("finding"), write=("post", {"body": "matrix"},
+                                                         VENDOR_MEMBERS | PROJECT_REVIEWERS, PROJECT_READERS)),
+    "finding-message-attachment": page(kwargs=pk("message"), read=PROJECT_READERS),
     "check-rerun": page(kwargs=pk("run"), write=("post", {}, MANAGERS, PROJECT_READERS)),
     "dossier-request": page(kwargs=pk("submission"), write=("post", {"lang": "en"}, PROJECT_REVIEWERS,
                                                             PROJECT_READERS)),
@@ -220,9 +222,12 @@ ROUTES: dict[str, Route] = {
     "api-queue-detail": api(kwargs=pk("submission"), read={"admin", "officer", "reviewer"}),
     "api-queue-export": api(read=ALL),
     "api-finding-detail": api(kwargs=pk("finding"), read=PROJECT_READERS),
+    "api-finding-messages": api(kwargs=pk("finding"), read=PROJECT_READERS,
+                                write=("post", {"body": "m"}, VENDOR_MEMBERS | PROJECT_REVIEWERS, PROJECT_READERS)),
     "api-finding-decide": api(kwargs=pk("finding"), write=("post", {"decision": "confirmed", "justification": "m"},
                                                           PROJECT_REVIEWERS, PROJECT_READERS)),
-    "api-finding-reply": api(kwargs=pk("finding"), write=("post", {"reply": "m"}, VENDOR_MEMBERS, PROJECT_READERS)),
+    "api-finding-reply": api(kwargs=pk("finding"), write=("post", {"reply": "m"}, VENDOR_MEMBERS | PROJECT_REVIEWERS,
+                                                          PROJECT_READERS), note="deprecated: posts a message"),
     "api-dossier-list": api(read=MINISTRY_READERS, read_others={"vendor": 200, "colleague": 200,
                                                                 "other_vendor": 200},
                             write=("post", {"submission": "{submission}"}, PROJECT_REVIEWERS, PROJECT_READERS),
@@ -295,10 +300,19 @@ def objects(world, settings):
     from portal.services import saved_filter_save
 
     saved_filter = saved_filter_save(user=world.vendor_user, page="projects", name="mine", querystring="phase=1")
+    import io
+
+    from compliance.services.threads import message_post
+
+    message = message_post(user=world.vendor_user, finding=finding, body="See the attached log.",
+                           attachment_name="log.txt", attachment_file=io.BytesIO(b"training log\n"))
+    message.attachment.status = message.attachment.Status.ACCEPTED
+    message.attachment.save(update_fields=["status"])
     return Objects(world=world, colleague=colleague, submission=submission, draft=draft,
                    draft_artifact=draft.artifacts.first(), finding=finding, run=run, dossier=dossier, failed_dossier=failed_dossier,
                    upload=upload, notification=Notification.objects.get(recipient=world.vendor_user),
-                   token_key=token.token_key, saved_filter=saved_filter)
+                   token_key=token.token_key, saved_filter=saved_filter,
+                   message=message)
 
 
 def _client(objects: Objects, role: str) -> APIClient:
