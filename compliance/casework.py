@@ -48,9 +48,13 @@ def runs_progress(runs) -> tuple[int, int]:
 
 
 def findings_to_answer(findings) -> list[Finding]:
-    """Findings the vendor has not answered: open, above information, no reply yet."""
+    """Findings the vendor should answer: open, above information, and either never answered by
+    the vendor or asked about by a reviewer since (Finding.waiting_on is the vendor)."""
+    def answered(finding) -> bool:
+        return any(m.side == "vendor" for m in finding.messages.all())
+
     return [f for f in findings if f.status == Finding.Status.OPEN and f.severity != Finding.Severity.INFO
-            and not f.vendor_reply]
+            and (not answered(f) or f.waiting_on == Finding.WaitingOn.VENDOR)]
 
 
 def findings_to_decide(findings) -> list[Finding]:

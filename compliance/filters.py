@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from compliance.models import Finding
-from compliance.selectors import QUEUE_STATES, ids_with_top_open_severity, submissions_overdue_q
+from compliance.selectors import (QUEUE_STATES, findings_with_waiting_on, ids_with_top_open_severity,
+                                  submissions_overdue_q)
 from portal.filters import IdFilter
 from portal.listing import SortFilter
 from projects.filters import ProjectFilterSet, ReviewerFilterMixin, reviewers_all
@@ -98,13 +99,14 @@ class FindingFilterSet(ReviewerFilterMixin, django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_waiting_on(self, queryset, name, value):
-        # A finding nobody has ruled on waits for the vendor's answer until the vendor replies; from
-        # then on it waits for a reviewer's decision. Decided findings wait on nobody.
-        if value == "vendor":
-            return queryset.filter(status=Finding.Status.OPEN, vendor_reply="")
-        if value == "reviewer":
-            return queryset.filter(status=Finding.Status.OPEN).exclude(vendor_reply="")
-        return queryset
+        # The conversation's rule (Finding.waiting_on, compliance.selectors.findings_with_waiting_on):
+        # an open finding waits on the vendor after a reviewer's question, on a reviewer otherwise;
+        # decided findings wait on nobody.
+        if value not in ("vendor", "reviewer", "nobody"):
+            return queryset
+        if "waiting_on_value" not in queryset.query.annotations:
+            queryset = findings_with_waiting_on(queryset)
+        return queryset.filter(waiting_on_value=value)
 
 
 class DashboardProjectFilterSet(ProjectFilterSet):

@@ -105,7 +105,8 @@ def submissions_annotate_waiting(queryset: QuerySet) -> QuerySet:
     """Each submission's ``waiting_since`` (submitted, or the vendor's last reply to a finding when
     later: the ball is back with the reviewer from then) and ``top_severity_rank`` (its most severe
     open finding), so lists filter and sort on them in the database."""
-    last_vendor_reply = (AuditEvent.objects.filter(submission_id=OuterRef("pk"), action="finding.reply")
+    last_vendor_reply = (FindingMessage.objects.filter(finding__submission_id=OuterRef("pk"),
+                                                       side=FindingMessage.Side.VENDOR)
                          .order_by("-created_at").values("created_at")[:1])
     return queryset.annotate(
         last_vendor_action_at=Subquery(last_vendor_reply, output_field=DateTimeField()),
@@ -214,8 +215,8 @@ def queue_export_columns() -> list[ExportColumn]:
 
 def findings_list(*, user) -> QuerySet:
     """Findings the user may see, for the findings list and its export: the newest first, with what
-    the rows show (project, programme, check) joined in."""
-    return (findings_visible_to(user=user)
+    the rows show (project, programme, check, whom it waits on) joined in."""
+    return (findings_with_waiting_on(findings_visible_to(user=user))
             .select_related("check_run", "submission", "submission__project", "submission__project__programme",
                             "submission__project__vendor")
             .annotate(severity_rank=severity_rank_expression())
@@ -256,7 +257,8 @@ def finding_export_columns() -> list[ExportColumn]:
         ExportColumn(_("Status"), lambda f: statuses.get(f.status, f.status)),
         ExportColumn(_("Code"), lambda f: f.code),
         ExportColumn(_("Title"), finding_title),
-        ExportColumn(_("Vendor reply"), lambda f: f.vendor_reply),
+        ExportColumn(_("Waiting on"), lambda f: str(Finding.WaitingOn(
+            getattr(f, "waiting_on_value", None) or f.waiting_on).label)),
         ExportColumn(_("Found"), lambda f: f.created_at),
     ]
 
@@ -347,7 +349,8 @@ class TimelineEntry:
 
 
 # Audit actions the timeline tells (the rows say the rest: runs, findings, decisions, dossiers).
-_TIMELINE_AUDIT = ("declaration.sign", "finding.reply", "artifact.released", "artifact.rejected", "check.rerun")
+_TIMELINE_AUDIT = ("declaration.sign", "finding.reply", "finding.message", "artifact.released", "artifact.rejected",
+                   "check.rerun")
 
 
 def submission_timeline(*, submission: Submission, include_dossiers: bool, runs=None,
@@ -408,12 +411,22 @@ def submission_timeline(*, submission: Submission, include_dossiers: bool, runs=
         "artifact.rejected": _("File rejected: %(label)s"),
         "check.rerun": _("Check queued again: %(label)s"),
     }
+    message_sentences = {  # compliance.services.threads: who wrote, and what kind of message
+        "vendor": ("finding_reply", _("Vendor answered a finding: %(label)s")),
+        "question": ("finding_question", _("Reviewer asked the vendor about a finding: %(label)s")),
+        "note": ("finding_note", _("Reviewer added a note to a finding: %(label)s")),
+    }
     for event in AuditEvent.objects.filter(submission_id=submission.pk, action__in=_TIMELINE_AUDIT):
         anchor = {"finding": "finding", "artifact": "artifact", "check_run": "run"}.get(event.object_type)
         url = f"{page}#{anchor}-{event.object_id}" if anchor else ""
-        entries.append(TimelineEntry(at=event.created_at, kind=event.action.replace(".", "_"), url=url,
-                                     actor=event.actor_label,
-                                     text=audit_sentences[event.action] % {"label": event.object_label}))
+        if event.action == "finding.message":
+            data = event.data or {}
+            kind, sentence = message_sentences.get("vendor" if data.get("side") == "vendor" else data.get("kind"),
+                                                   message_sentences["note"])
+        else:
+            kind, sentence = event.action.replace(".", "_"), audit_sentences[event.action]
+        entries.append(TimelineEntry(at=event.created_at, kind=kind, url=url, actor=event.actor_label,
+                                     text=sentence % {"label": event.object_label}))
     if include_dossiers:
         for dossier in submission.dossiers.filter(state=Dossier.State.READY, rendered_at__isnull=False):
             entries.append(TimelineEntry(at=dossier.rendered_at, kind="dossier_issued",

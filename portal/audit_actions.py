@@ -35,6 +35,7 @@ AUDIT_ACTION_LABELS = {
     # Judgement (compliance.services.decisions, policy)
     "finding.decide": _("Finding decided"),
     "finding.reply": _("Vendor replied to a finding"),
+    "finding.message": _("Message posted on a finding"),
     "submission.decide": _("Submission decided"),
     "artifact.rejected": _("Quarantined artifact rejected"),
     "artifact.released": _("Quarantined artifact released"),

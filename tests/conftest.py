@@ -55,6 +55,16 @@ def _isolated_storage(settings, tmp_path):
                                    "LOCATION": str(tmp_path)}}
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Django's LocaleMiddleware activates the request's language in the test's own thread and
+    never deactivates it; a Korean page in one test must not make the next test's words Korean."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def world(db):
     from tests.factories import build_world

@@ -12,6 +12,7 @@ from compliance.casework import next_actions
 from compliance.models import CheckRun, Finding, FindingDecision
 from compliance.selectors import submission_timeline
 from compliance.services import decisions
+from compliance.services import threads
 from compliance.services.runs import check_run_execute
 from projects import services
 from projects.models import Submission
@@ -92,7 +93,7 @@ def test_vendor_answers_each_open_finding_with_a_link_to_it(world):
     assert f"{len(links)} findings" in actions[0].text or len(links) == 1
     # An answered finding is no longer asked for.
     first = open_findings.first()
-    decisions.finding_reply(user=world.vendor_user, finding=first, reply="This file is optimizer state.")
+    threads.message_post(user=world.vendor_user, finding=first, body="This file is optimizer state.")
     actions = next_actions(user=world.vendor_user, submission=submission)
     answer = [a for a in actions if a.code == "answer_findings"]
     assert not answer or len(answer[0].links) == len(links) - 1
@@ -171,7 +172,7 @@ def test_auditor_has_nothing_to_do_and_is_told_so(world):
 def test_timeline_tells_the_history_in_order_with_links(world):
     submission = checked_with_findings(world)
     finding = Finding.objects.filter(submission=submission, status="open").exclude(severity="info").first()
-    decisions.finding_reply(user=world.vendor_user, finding=finding, reply="Optimizer state, not weights.")
+    threads.message_post(user=world.vendor_user, finding=finding, body="Optimizer state, not weights.")
     decide_every_finding(world, submission)
     record = decisions.submission_decide(user=world.reviewer, submission=submission, decision="changes_requested",
                                          justification="Upload safetensors.")

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from compliance.models import CheckRun, Finding
-from compliance.services import decisions
+from compliance.services import threads
 from tests.listing import waiting_submission
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def findings_world(world):
-    """alpha v1: high (open, vendor replied), low (open), medium (waived); beta v1: critical (open),
-    and a licences-check finding on beta."""
+    """alpha v1: high (open, vendor replied), low (open, a reviewer asked the vendor), medium (waived);
+    beta v1: critical (open), and a licences-check finding on beta."""
     alpha = waiting_submission(project=world.project, vendor_user=world.vendor_user, days_ago=5,
                                findings=(("high", "open"), ("low", "open"), ("medium", "waived")))
     beta = waiting_submission(project=world.other_project, vendor_user=world.other_vendor_user, days_ago=2,
@@ -27,7 +27,9 @@ def findings_world(world):
                                   state="succeeded", queued_at=beta.submitted_at)
     Finding.objects.create(check_run=run, submission=beta, severity="info", category="licence", code="licence_ok",
                            title="Apache-2.0 found")
-    decisions.finding_reply(user=world.vendor_user, finding=alpha.findings.get(severity="high"), reply="Explained")
+    threads.message_post(user=world.vendor_user, finding=alpha.findings.get(severity="high"), body="Explained")
+    threads.message_post(user=world.reviewer, finding=alpha.findings.get(severity="low"), body="Which file?",
+                         kind="question")
     world.alpha, world.beta = alpha, beta
     return world
 
@@ -35,7 +37,7 @@ def findings_world(world):
 def _titles(client, query: str = "") -> list[str]:
     response = client.get(f"/findings/{query}")
     assert response.status_code == 200
-    return re.findall(r"<td>([a-z]+ finding|Apache-2.0 found)</td>", response.content.decode())
+    return re.findall(r"<td[^>]*>([a-z]+ finding|Apache-2.0 found)</td>", response.content.decode())
 
 
 @pytest.mark.parametrize("query,expected", [
@@ -43,8 +45,9 @@ def _titles(client, query: str = "") -> list[str]:
     ("?severity=high", ["high finding"]),
     ("?status=waived", ["medium finding"]),
     ("?check=licenses", ["Apache-2.0 found"]),
-    ("?waiting_on=reviewer", ["high finding"]),
-    ("?waiting_on=vendor&sort=-severity", ["critical finding", "low finding", "Apache-2.0 found"]),
+    # Finding.waiting_on: the vendor after a reviewer's question, a reviewer otherwise while open.
+    ("?waiting_on=reviewer", ["Apache-2.0 found", "critical finding", "high finding"]),
+    ("?waiting_on=vendor&sort=-severity", ["low finding"]),
     ("?sort=-severity", ["critical finding", "high finding", "medium finding", "low finding", "Apache-2.0 found"]),
     ("?sort=severity&status=open", ["Apache-2.0 found", "low finding", "high finding", "critical finding"]),
 ])
@@ -72,7 +75,7 @@ def test_findings_api_shares_the_filters(findings_world):
     api = APIClient()
     api.force_login(findings_world.vendor_user)
     rows = api.get("/api/findings/?waiting_on=vendor&sort=-severity").json()["results"]
-    assert [r["severity"] for r in rows] == ["low"], "the vendor's own open, unanswered findings"
+    assert [r["severity"] for r in rows] == ["low"], "the vendor's own findings a reviewer asked about"
     api.force_login(findings_world.officer)
     rows = api.get("/api/findings/?check=licenses").json()["results"]
     assert [r["code"] for r in rows] == ["licence_ok"]
@@ -85,7 +88,7 @@ def _dashboard_projects(client, query: str = "") -> list[str]:
     assert response.status_code == 200
     html = response.content.decode()
     table = html[html.index('<caption class="visually-hidden">Projects with open findings'):]
-    return re.findall(r'<td><a href="/projects/\d+/">([a-z]+)</a></td>', table)
+    return re.findall(r'<td[^>]*><a href="/projects/\d+/">([a-z]+)</a></td>', table)
 
 
 def test_dashboard_filters_by_highest_open_severity_and_sorts(client, findings_world):
@@ -112,4 +115,4 @@ def test_dashboard_charts_and_live_fragment_follow_the_filters(client, findings_
     assert "<h1>" not in html and "Recent activity" in html
     assert "Vendor replied to a finding" not in html, "alpha's activity is filtered out with alpha"
     html = client.get("/dashboard/?fragment=live").content.decode()
-    assert "Vendor replied to a finding" in html, "recent activity reads as words, not codes"
+    assert "Message posted on a finding" in html, "recent activity reads as words, not codes"

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from compliance.services import decisions
+from compliance.services import threads
 from projects import services
 from projects.models import Project
 from tests.listing import waiting_submission
@@ -76,7 +76,7 @@ def officer_api(queue_world):
 def test_the_queue_shows_how_long_each_waited_against_its_service_level(officer, queue_world):
     page = officer.get("/queue/").content.decode()
     rows = {m.group(1): m.group(2) for m in re.finditer(
-        r'>([a-z]+ v\d+)</a>.*?<td class="waiting[^"]*">(.*?)</td>', page, re.S)}
+        r'>([a-z]+ v\d+)</a>.*?<td [^>]*class="waiting[^"]*">(.*?)</td>', page, re.S)}
     assert re.sub(r"\s+", " ", rows["alpha v1"]).startswith("waiting 20 days of 14")
     assert "Overdue" in rows["alpha v1"], "waited 20 days against 14: overdue, said in words"
     assert rows["alpha v2"].startswith("waiting 9 days of 14") and "Overdue" not in rows["alpha v2"]
@@ -86,9 +86,9 @@ def test_the_queue_shows_how_long_each_waited_against_its_service_level(officer,
 
 def test_a_vendor_reply_restarts_the_wait(officer, queue_world):
     finding = queue_world.s_alpha1.findings.get(severity="high")
-    decisions.finding_reply(user=queue_world.vendor_user, finding=finding, reply="Fixed in v1.1")
+    threads.message_post(user=queue_world.vendor_user, finding=finding, body="Fixed in v1.1")
     page = officer.get("/queue/").content.decode()
-    cell = re.search(r">alpha v1</a>.*?<td class=\"waiting[^\"]*\">(.*?)</td>", page, re.S).group(1)
+    cell = re.search(r">alpha v1</a>.*?<td [^>]*class=\"waiting[^\"]*\">(.*?)</td>", page, re.S).group(1)
     assert cell.startswith("waiting 0 days of 14") and "Overdue" not in cell
 
 

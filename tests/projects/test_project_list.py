@@ -34,7 +34,7 @@ def list_world(world):
 def _page_rows(client, query: str = "") -> list[str]:
     response = client.get(f"/projects/{query}")
     assert response.status_code == 200
-    return re.findall(r'<td><a href="/projects/\d+/">([a-z]+)</a></td>', response.content.decode())
+    return re.findall(r'<td[^>]*><a href="/projects/\d+/">([a-z]+)</a></td>', response.content.decode())
 
 
 def _api_rows(user, query: str = "") -> list[str]:
