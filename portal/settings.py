@@ -334,6 +334,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "status"; the submission's gets a stable name of its own.
     "ENUM_NAME_OVERRIDES": {"SubmissionStatusEnum": "projects.models.Submission.Status",
                             "ArtifactKindEnum": "projects.models.Artifact.Kind",
+                            "ArtifactStatusEnum": "projects.models.Artifact.Status",
                             "NotificationKindEnum": "portal.models.Notification.Kind"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

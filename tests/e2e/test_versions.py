@@ -37,6 +37,7 @@ def test_the_vendor_sees_carried_over_files_and_reused_results(new_page, world):
     page.get_by_label("Your full name").fill("Kim Vendor")
     page.get_by_label(re.compile("I declare that this declaration is true")).check()
     page.get_by_role("button", name="Sign the declaration").click()
+    page.once("dialog", lambda dialog: dialog.accept())  # "Submit this version?" (data-confirm)
     page.get_by_role("button", name="Submit for checking").click()
     runs = page.locator("#runs tbody tr.run")
     expect(runs).to_have_count(2)

@@ -24,7 +24,9 @@ def test_a_real_lineage_report_becomes_a_layer_map_in_the_dossier(tmp_path):
     # Round-trip through JSON, as CheckRun.summary stores it.
     summary = json.loads(json.dumps({"references": [report.to_dict()]}))
     (result,) = lineage_results_from_summary(summary)
-    assert result.conclusion.startswith(report.verdict)
+    # The conclusion opens with the verdict in words (compliance.finding_texts), then the numbers.
+    assert report.verdict == "derived"
+    assert result.conclusion.startswith("Derived from a reference model — ")
     assert result.p_value == pytest.approx(report.to_dict()["p_value"])
     assert len(result.layers) == len(report.layers) > 0
     assert any(layer.reference_layer is not None for layer in result.layers)
