@@ -2,12 +2,18 @@
 
 from django.http import HttpRequest, HttpResponse
 
-# No CDN and no inline script: every script is served from /static/. Inline style
-# attributes are allowed (SVG charts use them); templates auto-escape all vendor text.
+# No CDN, no inline script and no inline style on the portal's own pages: every script and
+# stylesheet is served from /static/ (KRDS included), the charts draw with attributes, and
+# templates auto-escape all vendor text.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
 )
+# Django's admin and the vendored Swagger UI / ReDoc pages set inline styles of their own; only
+# they get 'unsafe-inline' for style (scripts stay 'self' everywhere).
+THIRD_PARTY_UI_PREFIXES = ("/admin/", "/api/docs/", "/api/redoc/")
+CONTENT_SECURITY_POLICY_THIRD_PARTY_UI = CONTENT_SECURITY_POLICY.replace("style-src 'self'",
+                                                                         "style-src 'self' 'unsafe-inline'")
 
 # No page of the portal uses a device or sensor; deny them all, for embedded frames too.
 PERMISSIONS_POLICY = (
@@ -26,7 +32,9 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        policy = (CONTENT_SECURITY_POLICY_THIRD_PARTY_UI if request.path.startswith(THIRD_PARTY_UI_PREFIXES)
+                  else CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")

@@ -66,6 +66,8 @@ def test_production_serves_https_only_with_security_headers(tmp_path):
     assert headers["Referrer-Policy"] == "same-origin"
     assert "camera=()" in headers["Permissions-Policy"] and "geolocation=()" in headers["Permissions-Policy"]
     assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "style-src 'self';" in headers["Content-Security-Policy"], "no inline style on the portal's pages"
+    assert "unsafe-inline" not in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
     assert seen["cookie_secure"]
 
@@ -119,3 +121,12 @@ def test_anonymous_uploads_are_rate_limited_but_hash_checks_are_not(settings):
     # Another address has its own budget.
     other = Client(REMOTE_ADDR="192.0.2.7")
     assert other.post("/verify/", {"file": SimpleUploadedFile("d.pdf", pdf)}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_only_the_admin_and_the_api_docs_may_use_inline_style(client):
+    page = client.get("/accounts/login/")
+    assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
+    for path in ("/api/docs/", "/admin/login/"):
+        policy = client.get(path).headers["Content-Security-Policy"]
+        assert "style-src 'self' 'unsafe-inline'" in policy and "script-src 'self';" in policy, path
