@@ -40,7 +40,8 @@ def test_vendor_sees_the_instructions_and_the_next_action_at_the_top_after_chang
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Submission v2 \(draft\)"))
     # The new draft repeats the instructions it answers, and what to do first.
     expect(page.locator("#previous-decision-text")).to_contain_text("Replace model.bin with a safetensors file.")
-    expect(page.locator('[data-action="upload"]')).to_be_visible()
+    # The files were carried over from v1 (by reference); the declaration came over unsigned.
+    expect(page.locator('[data-action="sign"]')).to_be_visible()
     assert errors == []
 
 
