@@ -94,6 +94,11 @@ PAGES = [
     ("submission-edit-ko", "vendor_user", lambda world: f"/submissions/{draft_with_an_artifact(world).pk}/edit/",
      "ko-KR"),
     ("submission-detail-ko", "reviewer", lambda world: f"/submissions/{submitted_with_findings(world).pk}/", "ko-KR"),
+    # Account pages (issue #12): API tokens and the second factor, for a vendor and for staff.
+    ("api-tokens", "vendor_user", lambda world: "/account/tokens/", "en-GB"),
+    ("api-tokens-ko", "officer", lambda world: "/account/tokens/", "ko-KR"),
+    ("two-factor-setup", "vendor_user", lambda world: "/account/two-factor/setup/", "en-GB"),
+    ("notifications", "reviewer", lambda world: "/notifications/", "ko-KR"),
 ]
 
 
