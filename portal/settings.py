@@ -223,6 +223,9 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = [h for h in os.environ.get("PORTAL_CLIENT_IP
 PORTAL_SECOND_FACTOR_ENFORCED = env_bool("PORTAL_SECOND_FACTOR_ENFORCED", True)
 PORTAL_SECOND_FACTOR_RULES = ["projects.selectors.user_second_factor_required_by_programme"]
 OTP_TOTP_ISSUER = os.environ.get("PORTAL_OTP_ISSUER", "Sovereign AI governance portal")
+# `manage.py demo_otp NAME` prints a demo staff login's current code: the embedded demo only,
+# unless an operator running the demo on PostgreSQL turns it on.
+PORTAL_DEMO_COMMANDS = env_bool("PORTAL_DEMO_COMMANDS", EMBEDDED)
 
 # django-guardian: no anonymous user row; anonymous visitors get nothing.
 ANONYMOUS_USER_NAME = None

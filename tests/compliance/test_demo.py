@@ -55,6 +55,7 @@ def test_demo_staff_sign_in_with_the_printed_second_factor(settings, tmp_path, c
 
     settings.CODE_INDEX_DIR = tmp_path / "code-index"
     settings.PORTAL_SECOND_FACTOR_ENFORCED = True
+    settings.PORTAL_DEMO_COMMANDS = True  # the embedded default's value; CI also runs on PostgreSQL
     call_command("seed_demo", "--no-submit")
     printed = capsys.readouterr().out
     line = next(ln for ln in printed.splitlines() if ln.strip().startswith("officer "))
@@ -69,5 +70,11 @@ def test_demo_staff_sign_in_with_the_printed_second_factor(settings, tmp_path, c
     assert re.fullmatch(r"\d{6}", code)
     assert client.post("/account/two-factor/verify/", {"code": code, "next": "/dashboard/"}).status_code == 302
     assert client.get("/dashboard/").status_code == 200
+    # Outside the demo the command refuses: it is no way around a real deployment's second factor.
+    settings.PORTAL_DEMO_COMMANDS = False
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="only in the demo"):
+        call_command("demo_otp", "officer", stdout=io.StringIO())
     # Vendors of the demo are not asked (the demo programme does not require it of them).
     assert "second factor" not in next(ln for ln in printed.splitlines() if "-vendor " in ln)

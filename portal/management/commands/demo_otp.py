@@ -21,8 +21,8 @@ class Command(BaseCommand):
         from django_otp.oath import TOTP
         from django_otp.plugins.otp_totp.models import TOTPDevice
 
-        if not settings.EMBEDDED:
-            raise CommandError("demo_otp works only in the embedded demo (no DATABASE_URL).")
+        if not settings.PORTAL_DEMO_COMMANDS:
+            raise CommandError("demo_otp works only in the demo (the embedded default, or PORTAL_DEMO_COMMANDS=1).")
         device = TOTPDevice.objects.filter(user__username=username, name="demo authenticator", confirmed=True).first()
         if device is None:
             raise CommandError(f"{username!r} is not a demo staff login with a demo authenticator.")
