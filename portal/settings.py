@@ -320,6 +320,10 @@ REST_FRAMEWORK = {
 # API tokens (django-rest-knox): made by their owners at /account/tokens/ or POST /api/tokens/,
 # stored as digests, sent as "Authorization: Token <secret>".
 KNOX_TOKEN_MODEL = "portal.ApiToken"
+# knox's own migrations create its (swapped-out) AuthToken table anyway, with a foreign key to
+# auth_user that Django's flush does not know about (PostgreSQL then refuses to truncate users).
+# Our ApiToken replaces it, so knox's migrations are not run and that table never exists.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {"TOKEN_MODEL": "portal.ApiToken", "TOKEN_TTL": timedelta(days=30), "AUTO_REFRESH": False,
              "AUTH_HEADER_PREFIX": "Token", "TOKEN_PREFIX": "gp_"}
 
