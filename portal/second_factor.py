@@ -80,15 +80,16 @@ def recovery_codes_replace(*, user) -> list[str]:
     """Ten new single-use recovery codes (the old ones stop working)."""
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
-    codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODE_COUNT)]
-    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
-    return codes
+    # 16 hexadecimal characters (64 bits; django-otp stores at most 16), shown as two groups of 8.
+    secrets_ = [secrets.token_hex(8) for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=value) for value in secrets_])
+    return [f"{value[:8]}-{value[8:]}" for value in secrets_]
 
 
 def second_factor_verify(*, user, code: str):
     """The device that accepts this code (authenticator first, then a recovery code), or None.
     Wrong authenticator codes slow down (django-otp's throttling); sign-in lockout covers passwords."""
-    code = (code or "").strip().replace(" ", "").lower()
+    code = (code or "").strip().replace(" ", "").replace("-", "").lower()
     if not code:
         return None
     for device in devices_for_user(user, confirmed=True, for_verify=True):
