@@ -4,6 +4,19 @@ from django.utils.translation import gettext_lazy as _
 from portal.models import ApiToken, AuditCheckpoint, AuditEvent, Notification, Organisation, Profile
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the portal appends and nobody edits: listed and shown, never added, changed or deleted."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
     list_display = ["name", "name_ko", "kind", "registration_number", "created_at"]
@@ -31,7 +44,7 @@ class ProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the trail is append-only."""
 
     list_display = ["id", "seq", "created_at", "actor_label", "action", "object_type", "object_id", "object_label"]
@@ -39,31 +52,13 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["actor_label", "action", "object_label", "entry_hash"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(admin.ModelAdmin):
+class AuditCheckpointAdmin(ReadOnlyAdmin):
     """Read-only: checkpoints are signed and append-only."""
 
     list_display = ["number", "created_at", "reason", "event_count", "head_hash", "signer_fingerprint"]
     list_filter = ["reason"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiToken)
@@ -95,7 +90,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     """Read-only: notifications are written by portal.notifications.notify and read by their recipient."""
 
     list_display = ["id", "created_at", "recipient", "kind", "url", "read_at", "email_mode", "emailed_at"]
@@ -103,12 +98,3 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ["recipient__username", "url"]
     list_select_related = ["recipient"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
