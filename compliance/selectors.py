@@ -224,12 +224,12 @@ def findings_list(*, user) -> QuerySet:
 
 
 def finding_title(finding: Finding) -> str:
-    """The finding's title in the reader's language (the pipeline's findings are a code and
-    parameters, whose sentence comes from the catalogue), else the title it was stored with."""
-    from compliance.checks import finding_text
+    """The finding's title in the reader's language, as the submission page and the dossier word
+    it (Finding.text, compliance.finding_texts; the stored English for a code it does not know).
+    The findings list and its export are ministry pages, so the reviewers' wording."""
+    from compliance.finding_texts import REVIEWER
 
-    text = finding_text(code=finding.code, evidence=finding.evidence)
-    return text[0] if text else finding.title
+    return finding.text(REVIEWER).title
 
 
 def findings_titled(findings) -> list:
