@@ -151,7 +151,9 @@ def passkey_registered(*, user, device_id: int) -> WebAuthnCredential:
     (the page renames it to what the person typed) and audit the registration."""
     device = WebAuthnCredential.objects.select_for_update().get(user=user, pk=device_id)
     count = WebAuthnCredential.objects.filter(user=user).count()
-    device.name = f"Passkey {count}"
+    from django.utils.translation import gettext
+
+    device.name = gettext("Passkey %(number)s") % {"number": count}  # in the language of the page
     device.save(update_fields=["name"])
     audit_record(actor=user, action="second_factor.passkey_registered", object_type="user", object_id=user.pk,
                  object_label=user.get_username(),
