@@ -166,3 +166,13 @@ def test_passkey_pages_and_script_texts_in_korean(world):
     # The library's script texts (it ships no Korean) come from locale/ko/LC_MESSAGES/djangojs.po.
     catalog = client.get(f"{BASE}/jsi18n/").content.decode()
     assert '"Registering...": "' + "등록 중...".encode("unicode_escape").decode() + '"' in catalog
+
+
+def test_ceremonies_need_the_pages_csrf_token(world):
+    """The library's endpoints are ordinary Django views: a cross-site POST without the token the
+    page hands its script is refused before any ceremony begins."""
+    client = Client(enforce_csrf_checks=True, REMOTE_ADDR="192.0.2.30")
+    client.force_login(world.officer)
+    for step in ("registration/begin/", "authentication/begin/"):
+        assert _post_json(client, f"{BASE}/{step}").status_code == 403
+    assert "otp_webauthn_authentication_state" not in client.session
