@@ -57,6 +57,8 @@ AUDIT_ACTION_LABELS = {
     "second_factor.enrolled": _("Second factor set up"),
     "second_factor.recovery_code_used": _("Recovery code used to sign in"),
     "second_factor.reset": _("Second factor reset by an administrator"),
+    "second_factor.passkey_registered": _("Passkey registered"),
+    "second_factor.passkey_removed": _("Passkey removed"),
     "token.created": _("API token made"),
     "token.revoked": _("API token revoked"),
     "token.expired": _("API token expired"),

@@ -11,8 +11,12 @@ holds the portal's rules around it:
   ``settings.PORTAL_SECOND_FACTOR_RULES``, because portal never imports projects);
 - an administrator's reset removes a person's devices, audited; they enrol again at next sign-in.
 
-WebAuthn passkeys are not offered yet: no maintained Django library covers them with django-otp
-(django-otp-webauthn exists but is young); TOTP with recovery codes is the floor the issue sets.
+WebAuthn passkeys come from django-otp-webauthn (a django-otp device plugin on py_webauthn): its
+views run the registration and authentication ceremonies (portal.views wraps them), its credential
+is a django-otp device, so a passkey passes SecondFactorMiddleware exactly as a TOTP code does.
+Passkeys are added beside the authenticator app, never instead of it: registering one needs a
+session that already passed a second factor, so the recovery codes issued with the authenticator
+always exist and a password alone can never register an attacker's passkey.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from django.utils.module_loading import import_string
 from django_otp import devices_for_user, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from portal.models import MINISTRY_ROLES
 from portal.services import audit_record
@@ -121,11 +126,61 @@ def second_factor_wait_seconds(*, user) -> int:
 
 @transaction.atomic
 def second_factor_reset(*, actor, user) -> int:
-    """An administrator removes a person's second factor (lost phone); audited. They set up a new
-    one at their next sign-in. Returns how many devices were removed."""
+    """An administrator removes a person's second factor (lost phone or security key): the
+    authenticator, the recovery codes and every passkey; audited. They set up a new one at their
+    next sign-in. Returns how many devices were removed."""
     removed = 0
-    for model in (TOTPDevice, StaticDevice):
+    for model in (TOTPDevice, StaticDevice, WebAuthnCredential):
         removed += model.objects.filter(user=user).delete()[1].get(model._meta.label, 0)
     audit_record(actor=actor, action="second_factor.reset", object_type="user", object_id=user.pk,
                  object_label=user.get_username(), data={"devices_removed": removed})
     return removed
+
+
+PASSKEY_NAME_MAX = 64  # django-otp's Device.name holds 64 characters
+
+
+def passkeys_for_user(*, user):
+    """A person's passkeys, oldest first (the page lists them with their last use)."""
+    return WebAuthnCredential.objects.filter(user=user).order_by("created_at", "pk")
+
+
+@transaction.atomic
+def passkey_registered(*, user, device_id: int) -> WebAuthnCredential:
+    """Called once the library has verified and saved a new passkey: give it a provisional name
+    (the page renames it to what the person typed) and audit the registration."""
+    device = WebAuthnCredential.objects.select_for_update().get(user=user, pk=device_id)
+    count = WebAuthnCredential.objects.filter(user=user).count()
+    from django.utils.translation import gettext
+
+    device.name = gettext("Passkey %(number)s") % {"number": count}  # in the language of the page
+    device.save(update_fields=["name"])
+    audit_record(actor=user, action="second_factor.passkey_registered", object_type="user", object_id=user.pk,
+                 object_label=user.get_username(),
+                 data={"passkey": device.pk, "aaguid": device.aaguid, "discoverable": device.discoverable})
+    return device
+
+
+def passkey_rename(*, user, device_id: int, name: str) -> WebAuthnCredential | None:
+    """Name one of the person's own passkeys ("Office laptop"); None when it is not theirs or the
+    name is empty."""
+    name = " ".join((name or "").split())[:PASSKEY_NAME_MAX]
+    device = WebAuthnCredential.objects.filter(user=user, pk=device_id).first()
+    if device is None or not name:
+        return None
+    device.name = name
+    device.save(update_fields=["name"])
+    return device
+
+
+@transaction.atomic
+def passkey_remove(*, user, device_id: int) -> WebAuthnCredential | None:
+    """Remove one of the person's own passkeys (lost key, old laptop); audited. The authenticator
+    app and recovery codes stay, so removing the last passkey never leaves them without a factor."""
+    device = WebAuthnCredential.objects.filter(user=user, pk=device_id).first()
+    if device is None:
+        return None
+    audit_record(actor=user, action="second_factor.passkey_removed", object_type="user", object_id=user.pk,
+                 object_label=user.get_username(), data={"passkey": device.pk, "name": device.name})
+    device.delete()
+    return device

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "portal",
     "projects",
     "compliance",
@@ -226,6 +227,18 @@ OTP_TOTP_ISSUER = os.environ.get("PORTAL_OTP_ISSUER", "Sovereign AI governance p
 # `manage.py demo_otp NAME` prints a demo staff login's current code: the embedded demo only,
 # unless an operator running the demo on PostgreSQL turns it on.
 PORTAL_DEMO_COMMANDS = env_bool("PORTAL_DEMO_COMMANDS", EMBEDDED)
+# WebAuthn passkeys (django-otp-webauthn), a second factor beside the authenticator app. The
+# relying-party ID is the bare host name passkeys are bound to (never an IP address: the WebAuthn
+# spec and browsers refuse them, so the demo is opened at http://localhost:8000, a secure context,
+# not at 127.0.0.1); the origins are the exact scheme://host[:port] the portal is served at.
+# Changing the RP ID later orphans every registered passkey.
+OTP_WEBAUTHN_RP_ID = os.environ.get("PORTAL_WEBAUTHN_RP_ID", "localhost")
+OTP_WEBAUTHN_RP_NAME = OTP_TOTP_ISSUER
+OTP_WEBAUTHN_ALLOWED_ORIGINS = [o for o in os.environ.get(
+    "PORTAL_WEBAUTHN_ORIGINS", "http://localhost:8000").split(",") if o]
+# Passkeys here are a second factor only: signing in still starts with the password (and its
+# lockout); the library's passwordless login is off.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 
 # django-guardian: no anonymous user row; anonymous visitors get nothing.
 ANONYMOUS_USER_NAME = None

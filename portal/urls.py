@@ -38,6 +38,13 @@ urlpatterns = [
     path("account/tokens/", portal_views.api_tokens, name="api-tokens"),
     path("account/two-factor/setup/", portal_views.two_factor_setup, name="two-factor-setup"),
     path("account/two-factor/verify/", portal_views.two_factor_verify, name="two-factor-verify"),
+    # Passkeys (WebAuthn, django-otp-webauthn): the JSON ceremonies sit under /account/two-factor/
+    # (reachable before the second factor, as signing in with a passkey needs); the page that lists,
+    # names and removes them needs a verified session.
+    path("account/two-factor/passkey/", include("portal.passkey_ceremonies")),
+    path("account/passkeys/", portal_views.passkeys, name="passkeys"),
+    path("account/passkeys/<int:pk>/name/", portal_views.passkey_rename, name="passkey-rename"),
+    path("account/passkeys/<int:pk>/remove/", portal_views.passkey_remove, name="passkey-remove"),
     path("account/tokens/<str:token_key>/revoke/", portal_views.api_token_revoke, name="api-token-revoke"),
     # Registry and vendor intake
     path("programmes/", project_views.programme_list, name="programme-list"),

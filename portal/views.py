@@ -227,7 +227,8 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def two_factor_verify(request: HttpRequest) -> HttpResponse:
-    """The second step of signing in: a code from the authenticator app, or a recovery code."""
+    """The second step of signing in: a passkey (django-otp-webauthn's script and endpoints, see
+    portal.passkey_ceremonies), a code from the authenticator app, or a recovery code."""
     from django_otp import login as otp_login
 
     from portal import second_factor
@@ -247,8 +248,50 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
             error += " " + _("After a wrong code the next one is checked only after %(seconds)s seconds.") % {
                 "seconds": wait}
     return render(request, "portal/two_factor_verify.html", {
-        "error": error, "next": request.POST.get("next") or request.GET.get("next", "")},
+        "error": error, "next": request.POST.get("next") or request.GET.get("next", ""),
+        "has_passkey": second_factor.passkeys_for_user(user=request.user).filter(confirmed=True).exists()},
         status=400 if error else 200)
+
+
+@login_required
+def passkeys(request: HttpRequest) -> HttpResponse:
+    """A person's passkeys: register one (the browser's own dialog, through django-otp-webauthn's
+    script), see each with its last use, rename, remove. Only a session that passed a second
+    factor reaches this page (SecondFactorMiddleware for those who must have one; the
+    registration endpoint checks it for everyone)."""
+    from portal import second_factor
+
+    return render(request, "portal/passkeys.html", {
+        "passkeys": second_factor.passkeys_for_user(user=request.user),
+        "verified": request.user.is_verified(),
+        "name_max": second_factor.PASSKEY_NAME_MAX})
+
+
+@login_required
+@require_POST
+def passkey_rename(request: HttpRequest, pk: int) -> HttpResponse:
+    from portal import second_factor
+
+    device = second_factor.passkeys_for_user(user=request.user).filter(pk=pk).first()
+    if device is None:
+        raise Http404("not found")
+    # A blank name keeps the current one (right after registering: "Passkey 2").
+    device = second_factor.passkey_rename(user=request.user, device_id=pk, name=request.POST.get("name", "")) or device
+    messages.success(request, _("Your passkey “%(name)s” is saved.") % {"name": device.name})
+    return redirect("passkeys")
+
+
+@login_required
+@require_POST
+def passkey_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    from portal import second_factor
+
+    device = second_factor.passkey_remove(user=request.user, device_id=pk)
+    if device is None:
+        raise Http404("not found")
+    messages.success(request, _("The passkey “%(name)s” was removed; it can no longer be used to sign in.")
+                     % {"name": device.name})
+    return redirect("passkeys")
 
 
 @login_required

@@ -175,7 +175,22 @@
     }
   }
 
+  function initPasskeyNaming(form) {
+    // django-otp-webauthn's own script registers the passkey and announces it with this event;
+    // the name typed beside its button is then saved through an ordinary form post (its action
+    // holds "/0/" for the new passkey's id), which also reloads the list.
+    document.addEventListener("otp_webauthn.register_complete", function (event) {
+      var id = event.detail && event.detail.id;
+      if (!id) { window.location.reload(); return; }
+      form.action = form.dataset.actionTemplate.replace("/0/", "/" + encodeURIComponent(id) + "/");
+      form.querySelector("input[name=name]").value = document.getElementById("passkey-new-name").value;
+      form.submit();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var naming = document.getElementById("passkey-name-form");
+    if (naming) initPasskeyNaming(naming);
     var box = document.getElementById("uploader");
     if (box) initUploader(box);
     [].forEach.call(document.querySelectorAll("[data-live-url]:not([data-live-with])"), initLive);

@@ -67,6 +67,14 @@ def draft_with_an_artifact(world):
     return submission
 
 
+def stored_passkey(user):
+    """A passkey row as registration leaves it (the key itself is never used on these pages)."""
+    from django_otp_webauthn.models import WebAuthnCredential
+
+    return WebAuthnCredential.objects.create(user=user, name="Office laptop", credential_id=b"a11y" * 8,
+                                             public_key=b"k", aaguid="00000000-0000-0000-0000-000000000000")
+
+
 # (test id, who looks, how to build the URL from the world, browser language)
 PAGES = [
     ("login", None, lambda world: "/accounts/login/", "en-GB"),
@@ -99,6 +107,9 @@ PAGES = [
     ("api-tokens-ko", "officer", lambda world: "/account/tokens/", "ko-KR"),
     ("two-factor-setup", "vendor_user", lambda world: "/account/two-factor/setup/", "en-GB"),
     ("notifications", "reviewer", lambda world: "/notifications/", "ko-KR"),
+    # Passkeys (issue #12): the list with a row, the add button, in both languages.
+    ("passkeys", "officer", lambda world: (stored_passkey(world.officer), "/account/passkeys/")[1], "en-GB"),
+    ("passkeys-ko", "officer", lambda world: (stored_passkey(world.officer), "/account/passkeys/")[1], "ko-KR"),
 ]
 
 

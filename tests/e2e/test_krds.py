@@ -13,7 +13,8 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import login
-from tests.e2e.test_accessibility import axe_violations, draft_with_an_artifact, submitted_with_findings, violations_describe
+from tests.e2e.test_accessibility import (axe_violations, draft_with_an_artifact, stored_passkey, submitted_with_findings,
+                                          violations_describe)
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,6 +40,7 @@ PAGES = [
     ("officer-project-create", "officer", lambda world: "/projects/new/"),
     ("auditor-audit-log", "auditor", lambda world: "/audit/"),
     ("admin-workers", "admin", lambda world: "/workers/"),
+    ("officer-passkeys", "officer", lambda world: (stored_passkey(world.officer), "/account/passkeys/")[1]),
 ]
 LANGUAGES = [("en", "en-GB"), ("ko", "ko-KR")]
 

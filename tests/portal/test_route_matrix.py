@@ -72,6 +72,7 @@ class Objects:
     token_key: str
     saved_filter: object
     message: object
+    passkey: object         # the vendor's WebAuthn credential
 
 
 @dataclass
@@ -128,9 +129,21 @@ ROUTES: dict[str, Route] = {
     "api-tokens": page(read=ALL, write=("post", {"name": "matrix", "expires_in_days": "30"}, ALL)),
     "api-token-revoke": page(kwargs=lambda o: {"token_key": o.token_key}, write=("post", {}, OWNER)),
     "two-factor-setup": page(read=ALL, write=("post", {"code": "000000"}, ALL)),
-    "two-factor-verify": page(read=set(), read_others={r: 302 for r in SIGNED_IN},
+    "two-factor-verify": page(read=OWNER, read_others={r: 302 for r in SIGNED_IN if r not in OWNER},
                               write=("post", {"code": "000000"}, ALL),
-                              note="with no second factor set up it sends to the set-up page"),
+                              note="with no second factor set up it sends to the set-up page (the vendor has a passkey)"),
+    # Passkeys: the matrix's sessions are signed in by force_login, so none has passed a second
+    # factor; registering needs one that has (403 for everyone here, tests/portal/test_passkeys.py
+    # covers the verified path). Authentication needs a session (passwordless sign-in is off).
+    "otp_webauthn:credential-registration-begin": page(write=("post", {}, set(), ALL), anonymous_write={403}),
+    "otp_webauthn:credential-registration-complete": page(write=("post", {}, set(), ALL), anonymous_write={403}),
+    "otp_webauthn:credential-authentication-begin": page(write=("post", {}, ALL), anonymous_write={403}),
+    "otp_webauthn:credential-authentication-complete": page(write=("post", {}, ALL), anonymous_write={403},
+                                                            note="400 without a begun ceremony"),
+    "otp_webauthn:js-i18n-catalog": page(read=ALL, anonymous_read=200, note="the library's script texts"),
+    "passkeys": page(read=ALL),
+    "passkey-rename": page(kwargs=pk("passkey"), write=("post", {"name": "matrix"}, OWNER)),
+    "passkey-remove": page(kwargs=pk("passkey"), write=("post", {}, OWNER)),
     "notification-list": page(read=ALL),
     "notification-settings": page(read=ALL, write=("post", {"language": "en"}, ALL)),
     "notification-read-all": page(write=("post", {}, ALL)),
@@ -256,7 +269,7 @@ def _route_names() -> set[str]:
             if isinstance(p, URLResolver):
                 walk(p.url_patterns, p.namespace or namespace)
             elif isinstance(p, URLPattern) and p.name and namespace != "admin":
-                names.add(p.name)
+                names.add(f"{namespace}:{p.name}" if namespace else p.name)
 
     walk(get_resolver().url_patterns)
     return names
@@ -308,7 +321,11 @@ def objects(world, settings):
                            attachment_name="log.txt", attachment_file=io.BytesIO(b"training log\n"))
     message.attachment.status = message.attachment.Status.ACCEPTED
     message.attachment.save(update_fields=["status"])
-    return Objects(world=world, colleague=colleague, submission=submission, draft=draft,
+    from django_otp_webauthn.models import WebAuthnCredential
+
+    passkey = WebAuthnCredential.objects.create(user=world.vendor_user, name="matrix", credential_id=b"m" * 32,
+                                                public_key=b"k", aaguid="00000000-0000-0000-0000-000000000000")
+    return Objects(world=world, passkey=passkey, colleague=colleague, submission=submission, draft=draft,
                    draft_artifact=draft.artifacts.first(), finding=finding, run=run, dossier=dossier, failed_dossier=failed_dossier,
                    upload=upload, notification=Notification.objects.get(recipient=world.vendor_user),
                    token_key=token.token_key, saved_filter=saved_filter,
