@@ -32,7 +32,10 @@ def main() -> int:
                                 "--schedule", str(ROOT / "var" / "celerybeat-schedule")], env=env)
     web = subprocess.Popen([PY, "-m", "gunicorn", "portal.wsgi", "--bind", bind, "--workers", "1", "--threads", "8",
                             "--timeout", "600", "--access-logfile", "-"], env=env)
-    print(f"\nPortal: http://{bind}/  (API docs: http://{bind}/api/docs/). Ctrl-C stops web and worker.\n",
+    # Shown as localhost when bound to loopback: passkeys (WebAuthn) refuse an IP address as the
+    # site's identity, and every other page works the same at either name.
+    shown = bind.replace("127.0.0.1:", "localhost:", 1) if bind.startswith("127.0.0.1:") else bind
+    print(f"\nPortal: http://{shown}/  (API docs: http://{shown}/api/docs/). Ctrl-C stops web and worker.\n",
           flush=True)
 
     def stop(*_):
