@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -68,6 +69,19 @@ class CheckRunSerializer(serializers.ModelSerializer):
             data["summary"] = evidence_for_vendor(data.get("summary") or {})
             data["error"] = text_for_vendor(data.get("error") or "")
         return data
+
+
+class CheckRunSerializerSchema(OpenApiSerializerExtension):
+    """In the schema, the internal fields are optional: vendors' answers leave them out."""
+
+    target_class = "compliance.api.CheckRunSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["required"] = [name for name in schema.get("required", []) if name not in CHECK_RUN_INTERNAL_FIELDS]
+        for name in CHECK_RUN_INTERNAL_FIELDS:
+            schema["properties"][name]["description"] = "Ministry users only."
+        return schema
 
 
 class FindingDecisionSerializer(serializers.ModelSerializer):
@@ -216,11 +230,13 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         decisions.finding_decide(user=request.user, finding=finding, **serializer.validated_data)
         return Response(FindingSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
-    @extend_schema(methods=["GET"], request=None, responses=FindingMessageSerializer(many=True))
+    @extend_schema(methods=["GET"], request=None, responses=FindingMessageSerializer(many=True), filters=False)
     @extend_schema(methods=["POST"], request={"application/json": FindingMessagePostSerializer,
                                               "multipart/form-data": FindingMessagePostSerializer},
                    responses={201: FindingMessageSerializer})
-    @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser, MultiPartParser])
+    # The whole conversation, unpaginated and unfiltered: the list's filters and pages are not its own.
+    @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser, MultiPartParser],
+            pagination_class=None, filter_backends=[])
     def messages(self, request, pk=None):
         """The conversation on a finding, oldest first (GET); post a message (POST): the vendor
         replies, a reviewer asks the vendor (``kind=question``) or adds a note (``kind=note``)."""
