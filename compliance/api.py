@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled
@@ -24,6 +24,7 @@ from compliance.selectors import (check_run_get_for_user, check_runs_visible_to,
                                   findings_list, findings_with_waiting_on, queue_export_columns, review_queue,
                                   submission_waiting)
 from portal.exports import export_action
+from portal.schema import VALIDATION_ERROR_SCHEMA, ApiErrorSerializer
 from portal.selectors import user_is_ministry
 from projects import limits
 from projects.limits import text_field_kwargs
@@ -383,7 +384,15 @@ class DossierViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         """Staff: render a failed dossier again under the same number (it never issued a file)."""
         return Response(DossierSerializer(dossier_retry(user=request.user, dossier=self.get_object())).data)
 
-    @extend_schema(request={"multipart/form-data": DossierVerifySerializer}, responses=DossierVerifyResultSerializer)
+    @extend_schema(request={"multipart/form-data": DossierVerifySerializer}, responses={
+        200: DossierVerifyResultSerializer,
+        400: OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="Neither `file` nor `sha256`, a malformed "
+                                                                  "`sha256`, or a file over the cap."),
+        413: OpenApiResponse(ApiErrorSerializer, description="The body (by its Content-Length) is larger than any "
+                                                              "dossier; refused before it is read."),
+        429: OpenApiResponse(ApiErrorSerializer, description="Too many uploads from your address; the "
+                                                              "Retry-After header says when to try again. "
+                                                              "Verification by `sha256` is not limited.")})
     @action(detail=False, methods=["post"], permission_classes=[AllowAny], authentication_classes=[],
             parser_classes=[MultiPartParser, JSONParser])
     def verify(self, request):

@@ -7,6 +7,7 @@ Both make a malformed query parameter a 400 that names it, as the list filters a
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
@@ -21,7 +22,7 @@ class PagePagination(PageNumberPagination):
         # Nine digits at most: int() of a 5,000-digit string raises, and no list has a billion pages.
         if raw is not None and raw not in self.last_page_strings and not (
                 raw.isascii() and raw.isdigit() and len(raw) <= 9 and int(raw) > 0):
-            raise exceptions.ValidationError({self.page_query_param: ["A page is a whole number from 1."]})
+            raise exceptions.ValidationError({self.page_query_param: [_("A page is a whole number from 1.")]})
         return super().paginate_queryset(queryset, request, view)
 
 
@@ -33,5 +34,5 @@ class FormatParameterNegotiation(DefaultContentNegotiation):
         requested = request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
         if not format_suffix and requested and not any(r.format == requested for r in renderers):
             formats = ", ".join(sorted({r.format for r in renderers}))
-            raise exceptions.ValidationError({self.settings.URL_FORMAT_OVERRIDE: [f"One of: {formats}."]})
+            raise exceptions.ValidationError({self.settings.URL_FORMAT_OVERRIDE: [_("One of: %(formats)s.") % {"formats": formats}]})
         return super().select_renderer(request, renderers, format_suffix)

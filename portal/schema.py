@@ -13,7 +13,8 @@ verification's 413 and 429):
 - 403: the same operations: a role that may read but not write, and a session still owing its
   second factor (portal.middleware.SecondFactorMiddleware) or its CSRF token.
 - 404: operations with a path parameter (missing and forbidden objects answer the same), paginated
-  lists (a page past the last), and writes (they name objects by id, looked up in the caller's scope).
+  lists (a page past the last), and signed-in writes (they name objects by id, looked up in the
+  caller's scope).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class PortalAutoSchema(AutoSchema):
             errors["401"] = (ApiErrorSerializer, "No valid credentials: send `Authorization: Token <secret>`.")
             errors["403"] = (ApiErrorSerializer, "Your role may not do this (or your session owes its second "
                                                  "factor or CSRF token).")
-        if has_path or paginated or unsafe:
+        if has_path or paginated or (unsafe and needs_sign_in):
             errors["404"] = (ApiErrorSerializer, "Not found, or not yours: both answer the same.")
         for code, (body, description) in errors.items():
             if code not in responses:

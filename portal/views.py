@@ -335,7 +335,7 @@ def bad_request(request: HttpRequest, exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         from django.http import JsonResponse
 
-        return JsonResponse({"detail": "Bad request."}, status=400)
+        return JsonResponse({"detail": _("Bad request.")}, status=400)
     from django.views.defaults import bad_request as page
 
     return page(request, exception)
@@ -345,7 +345,7 @@ def page_not_found(request: HttpRequest, exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         from django.http import JsonResponse
 
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse({"detail": _("Not found.")}, status=404)
     from django.views.defaults import page_not_found as page
 
     return page(request, exception)
