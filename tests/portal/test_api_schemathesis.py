@@ -168,6 +168,9 @@ def test_every_operation_answers_as_documented(role, wsgi_app):
     assert not failures, f"{len(failures)} operations answered outside the schema as {role}:\n\n" + "\n\n".join(
         failures)
 
+    print(f"{role}: {len(operations)} operations, {sum(answers.values())} requests, answers "  # shown with -s
+          f"{sorted(Counter(status for (_, status), n in answers.items() for _ in range(n)).items())}")
+
     # The fuzz reached the views' work, not only their refusals.
     succeeded = {label for (label, status), n in answers.items() if 200 <= status < 300}
     lists = {op.label for op in operations if op.method == "get" and "{" not in op.path}
