@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled
@@ -23,6 +24,7 @@ from compliance.selectors import (check_run_get_for_user, check_runs_visible_to,
                                   findings_list, findings_with_waiting_on, queue_export_columns, review_queue,
                                   submission_waiting)
 from portal.exports import export_action
+from portal.schema import VALIDATION_ERROR_SCHEMA, ApiErrorSerializer
 from portal.selectors import user_is_ministry
 from projects import limits
 from projects.limits import text_field_kwargs
@@ -68,6 +70,19 @@ class CheckRunSerializer(serializers.ModelSerializer):
             data["summary"] = evidence_for_vendor(data.get("summary") or {})
             data["error"] = text_for_vendor(data.get("error") or "")
         return data
+
+
+class CheckRunSerializerSchema(OpenApiSerializerExtension):
+    """In the schema, the internal fields are optional: vendors' answers leave them out."""
+
+    target_class = "compliance.api.CheckRunSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["required"] = [name for name in schema.get("required", []) if name not in CHECK_RUN_INTERNAL_FIELDS]
+        for name in CHECK_RUN_INTERNAL_FIELDS:
+            schema["properties"][name]["description"] = "Ministry users only."
+        return schema
 
 
 class FindingDecisionSerializer(serializers.ModelSerializer):
@@ -216,11 +231,13 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         decisions.finding_decide(user=request.user, finding=finding, **serializer.validated_data)
         return Response(FindingSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
-    @extend_schema(methods=["GET"], request=None, responses=FindingMessageSerializer(many=True))
+    @extend_schema(methods=["GET"], request=None, responses=FindingMessageSerializer(many=True), filters=False)
     @extend_schema(methods=["POST"], request={"application/json": FindingMessagePostSerializer,
                                               "multipart/form-data": FindingMessagePostSerializer},
                    responses={201: FindingMessageSerializer})
-    @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser, MultiPartParser])
+    # The whole conversation, unpaginated and unfiltered: the list's filters and pages are not its own.
+    @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser, MultiPartParser],
+            pagination_class=None, filter_backends=[])
     def messages(self, request, pk=None):
         """The conversation on a finding, oldest first (GET); post a message (POST): the vendor
         replies, a reviewer asks the vendor (``kind=question``) or adds a note (``kind=note``)."""
@@ -367,7 +384,15 @@ class DossierViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         """Staff: render a failed dossier again under the same number (it never issued a file)."""
         return Response(DossierSerializer(dossier_retry(user=request.user, dossier=self.get_object())).data)
 
-    @extend_schema(request={"multipart/form-data": DossierVerifySerializer}, responses=DossierVerifyResultSerializer)
+    @extend_schema(request={"multipart/form-data": DossierVerifySerializer}, responses={
+        200: DossierVerifyResultSerializer,
+        400: OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="Neither `file` nor `sha256`, a malformed "
+                                                                  "`sha256`, or a file over the cap."),
+        413: OpenApiResponse(ApiErrorSerializer, description="The body (by its Content-Length) is larger than any "
+                                                              "dossier; refused before it is read."),
+        429: OpenApiResponse(ApiErrorSerializer, description="Too many uploads from your address; the "
+                                                              "Retry-After header says when to try again. "
+                                                              "Verification by `sha256` is not limited.")})
     @action(detail=False, methods=["post"], permission_classes=[AllowAny], authentication_classes=[],
             parser_classes=[MultiPartParser, JSONParser])
     def verify(self, request):

@@ -22,6 +22,11 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(detail=detail)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(detail=str(exc) or None)
+    elif isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, list):
+        # DRF answers a validation error raised outside a serializer's fields (SearchFilter's "Null
+        # characters are not allowed.") as a bare list; the schema's 400 is one object, so it reads
+        # {"detail": [...]} like a service's error without a field.
+        exc = exceptions.ValidationError(detail={"detail": exc.detail})
     return drf_exception_handler(exc, context)
 
 

@@ -15,6 +15,7 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema_field
 
 from portal.audit_actions import audit_action_choices, audit_object_type_choices
 from portal.listing import SortFilter
@@ -30,6 +31,7 @@ class IdField(forms.IntegerField):
         super().__init__(*args, **kwargs)
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_DATABASE_ID})
 class IdFilter(django_filters.NumberFilter):
     field_class = IdField
 

@@ -320,14 +320,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.drf.PagePagination",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "portal.drf.FormatParameterNegotiation",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "portal.filters.ScopedIdFilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, documenting the refusals (400/401/403/404) too (portal/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "portal.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
 }
 # API tokens (django-rest-knox): made by their owners at /account/tokens/ or POST /api/tokens/,

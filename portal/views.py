@@ -367,3 +367,28 @@ def form_apply(form, action):
             for message in exc.messages:
                 form.add_error(None, message)
         return False, None
+
+
+# --- error answers -----------------------------------------------------------------------------
+# A URL under /api/ that matches no route (an id with a dot or a slash, a typo) is answered by Django,
+# not DRF: API clients get JSON there too, the shape the schema documents for 400 and 404
+# (portal.schema), and people get the KRDS error page.
+
+def bad_request(request: HttpRequest, exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        return JsonResponse({"detail": _("Bad request.")}, status=400)
+    from django.views.defaults import bad_request as page
+
+    return page(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        return JsonResponse({"detail": _("Not found.")}, status=404)
+    from django.views.defaults import page_not_found as page
+
+    return page(request, exception)

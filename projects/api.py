@@ -124,7 +124,7 @@ class SubmittedSerializer(SubmissionSerializer):
 
 class UploadSessionSerializer(serializers.ModelSerializer):
     submission = serializers.IntegerField(write_only=True)
-    artifact = ArtifactSerializer(read_only=True)
+    artifact = ArtifactSerializer(read_only=True, allow_null=True)  # null until the last chunk
 
     class Meta:
         model = UploadSession

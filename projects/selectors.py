@@ -5,6 +5,7 @@ Missing and forbidden answer the same ``Http404`` so nobody can probe which ids 
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
@@ -49,7 +50,8 @@ def get_or_404(queryset: QuerySet, **lookup):
     """The one object matching, or Http404 for missing and forbidden alike (and for malformed ids)."""
     try:
         return queryset.get(**lookup)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
+    # ValidationError: a malformed UUID (upload sessions); ValueError/TypeError: a malformed integer.
+    except (queryset.model.DoesNotExist, ValueError, TypeError, ValidationError):
         raise Http404("not found") from None
 
 

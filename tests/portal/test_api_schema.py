@@ -27,3 +27,17 @@ def test_docs_page_is_served_without_a_cdn(client, world):
     assert page.status_code == 200
     html = page.content.decode()
     assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
+
+
+def test_schema_documents_the_refusals(client, world):
+    """Clients (and the fuzz, test_api_schemathesis.py) meet 400/401/403/404 on every operation
+    that can give them; anonymous verification documents its size cap and its throttle."""
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    paths = schema["paths"]
+    assert set(paths["/api/submissions/{id}/submit/"]["post"]["responses"]) == {"200", "400", "401", "403", "404"}
+    assert set(paths["/api/projects/"]["get"]["responses"]) == {"200", "400", "401", "403", "404"}
+    assert set(paths["/api/dossiers/verify/"]["post"]["responses"]) == {"200", "400", "413", "429"}
+    export = paths["/api/projects/export/"]["get"]["responses"]
+    assert list(export["400"]["content"]) == ["application/json"]
+    programme = next(p for p in paths["/api/projects/"]["get"]["parameters"] if p["name"] == "programme")
+    assert programme["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}

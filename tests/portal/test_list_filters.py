@@ -47,3 +47,20 @@ def test_malformed_ids_answer_400_not_500(world, vendor_api, value):
 def test_bad_choice_answers_400(world, vendor_api):
     assert vendor_api.get("/api/projects/?phase=abc").status_code == 400
     assert vendor_api.get("/api/findings/?severity=catastrophic").status_code == 400
+
+
+def test_bad_page_format_and_search_answer_400_naming_the_parameter(world, vendor_api):
+    for query, name in [("page=abc", "page"), ("page=0", "page"), ("page=" + "9" * 5000, "page"),
+                        ("search=%00", "detail")]:
+        answer = vendor_api.get(f"/api/projects/?{query}")
+        assert answer.status_code == 400 and name in answer.json(), (query, answer.status_code, answer.content[:200])
+    assert vendor_api.get("/api/projects/?page=999").status_code == 404  # past the last page: DRF's "Invalid page"
+    answer = vendor_api.get("/api/projects/export/?format=pdf")
+    assert answer.status_code == 400 and answer.json() == {"format": ["One of: csv, xlsx."]}
+
+
+def test_api_urls_matching_no_route_answer_json(world, vendor_api):
+    for path in ("/api/projects/1.5/", "/api/nothing-here/", "/api/uploads/not-a-uuid/"):
+        answer = vendor_api.get(path)
+        assert (answer.status_code, answer["Content-Type"], list(answer.json())) == (
+            404, "application/json", ["detail"]), path
