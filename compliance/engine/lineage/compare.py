@@ -396,7 +396,8 @@ def _components_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, re
     top = reports[lead]
     entries = [_component_entry(k, reports[k]) for k in kinds]
     if len(kinds) > 1 or len(cands) > 1 or len(refs) > 1:
-        others = "; ".join(f"{k}: {reports[k].verdict} (p = {reports[k].p_value:.3g})" for k in kinds if k != lead)
+        others = "; ".join(f"{COMPONENT_NAMES[k].lower()}: {reports[k].verdict} (p = {reports[k].p_value:.3g})"
+                           for k in kinds if k != lead)
         top.reason = (f"{COMPONENT_NAMES[lead]}: {top.reason}" + (f" Other components: {others}." if others else "")
                       + f" Holm-corrected over {len(tested)} component pair(s).")
         top.p_value_raw = top.p_value

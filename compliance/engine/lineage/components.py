@@ -113,12 +113,17 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
-def _is_patch_embedding(shape: tuple[int, ...], width: int) -> bool:
+# Patch sizes of published ViTs (CLIP/SigLIP/InternViT/Qwen-VL 14, ViT/SigLIP 16, CLIP-B 32).
+_PATCHES = (14, 16, 32)
+
+
+def _is_patch_embedding(shape: tuple[int, ...], width: int, widths: set[int]) -> bool:
     if len(shape) in (4, 5) and shape[0] == width and shape[1] == 3:
         return True  # Conv2d [d, 3, p, p] (CLIP, SigLIP, InternViT) or Conv3d [d, 3, t, p, p] (Qwen2-VL)
-    if len(shape) == 2 and shape[0] == width:
-        k = shape[1]
-        return any(k == 3 * t * p * p for p in range(4, 33) for t in (1, 2))  # a linear patch embedding
+    if len(shape) == 2 and shape[0] == width and not any(shape[1] % w == 0 for w in widths):
+        # A linear patch embedding [d, 3·t·p·p]; not when the input is a multiple of a stack's width,
+        # which is a projector (768 = 3 x 16 x 16 is also a common residual width).
+        return any(shape[1] == 3 * t * p * p for p in _PATCHES for t in (1, 2))
     return False
 
 
@@ -142,10 +147,11 @@ def _stack_for(name: str, shape: tuple[int, ...], stacks: list[_Stack]) -> _Stac
 
 
 def _classify(stacks: list[_Stack], shapes: dict[str, tuple[int, ...]], vocab: int | None) -> None:
+    widths = {s.width for s in stacks}
     for stack in stacks:
         for name in stack.loose:
             shape = shapes[name]
-            if _is_patch_embedding(shape, stack.width):
+            if _is_patch_embedding(shape, stack.width, widths):
                 stack.kind = "vision"
                 stack.evidence.append(f"patch embedding {name} {list(shape)}")
             elif _is_audio_front(shape, stack.width):

@@ -301,6 +301,8 @@ def fingerprint_from_model(model: Model) -> Fingerprint:
     if len(parts) <= 1:
         fp = _stack_print(model)
         fp.meta["component"] = parts[0].kind if parts else "language"
+        if fp.component != "language":
+            fp.meta["notes"] = [n for n in fp.meta["notes"] if "tokenizer" not in n and "embedding matrix" not in n]
         return fp
     prints: dict[str, Fingerprint] = {}
     for part in parts:

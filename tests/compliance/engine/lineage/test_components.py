@@ -1,0 +1,205 @@
+"""Multimodal checkpoints: split into components by structure, and tested component by component.
+
+The cases of issue #14: a VLM whose language model is a copy of a registered LLM, two VLMs sharing
+a language model, a reused vision encoder with unrelated language models, and independent VLMs,
+in the LLaVA-OneVision and Qwen2.5-VL layouts and in a custom layout where every name is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+
+from compliance.engine.lineage import (
+    Fingerprint,
+    fingerprint_build,
+    fingerprint_load,
+    fingerprint_save,
+    lineage_compare,
+    lineage_test_against,
+)
+from compliance.engine.lineage.components import components_split
+from compliance.engine.weights import model_open
+from tests.compliance.engine.lineage import tinymodels as tm
+
+LAYOUTS = ("llava_ov", "qwen25vl", "custom")
+
+
+def _style(layout: str) -> str:
+    return "qwen" if layout == "qwen25vl" else "siglip"
+
+
+def _split(path: Path) -> dict[str, dict]:
+    model = model_open(path)
+    parts = components_split({n: r.shape for n, r in model.tensors.items()}, model.config)
+    return {p.kind: p.to_dict() | {"names": p.tensors} for p in parts}
+
+
+def _by_kind(report: dict) -> dict[str, dict]:
+    assert all(c["candidate"] == c["reference"] for c in report["components"])
+    return {c["candidate"]: c for c in report["components"]}
+
+
+@pytest.fixture(scope="module")
+def vlm_refs(llama_base: tm.TinyModel, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Fingerprint]:
+    """One reference VLM per layout, its language model the registered Llama (seed 1), vision seed 10."""
+    where = tmp_path_factory.mktemp("vlm-refs")
+    return {layout: fingerprint_build(path=tm.model_write(
+        tm.vlm_make(layout=layout, lm=llama_base, vision_seed=10, projector_seed=20), where / layout))
+        for layout in LAYOUTS}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_components_are_split_by_structure_whatever_the_names(layout: str, llama_base: tm.TinyModel,
+                                                              tmp_path: Path) -> None:
+    path = tm.model_write(tm.vlm_make(layout=layout, lm=llama_base, vision_seed=1, projector_seed=2), tmp_path / "m")
+    parts = _split(path)
+    assert set(parts) == {"language", "vision", "projector"}
+    assert parts["language"]["hidden_size"] == 256 and parts["language"]["layers"] == 6
+    assert parts["vision"]["hidden_size"] == tm.VISION_WIDTH and parts["vision"]["layers"] == tm.VISION_LAYERS
+    # The vision encoder is told by its patch embedding, the language model by its vocabulary table.
+    assert "patch embedding" in parts["vision"]["evidence"][0]
+    assert "vocabulary-sized embedding" in parts["language"]["evidence"][0]
+    names = {kind: set(p["names"]) for kind, p in parts.items()}
+    assert not names["language"] & names["vision"] and not names["projector"] & (names["language"] | names["vision"])
+    expected_projector = {"llava_ov": "model.multi_modal_projector", "qwen25vl": "visual.merger",
+                          "custom": "bridge"}[layout]
+    assert parts["projector"]["prefix"] == expected_projector
+    if layout == "custom":
+        assert parts["vision"]["method"] == parts["language"]["method"] == "structure"
+
+
+def test_a_plain_llm_is_one_language_component_and_a_vision_encoder_one_vision_component(
+        llama_dir: Path, tmp_path: Path) -> None:
+    assert list(_split(llama_dir)) == ["language"]
+    encoder = tm.model_write(tm.vision_encoder_make(seed=3), tmp_path / "siglip")
+    assert list(_split(encoder)) == ["vision"]
+    fp = fingerprint_build(path=encoder)
+    assert fp.component == "vision" and fp.components == {} and fp.meta["notes"] == []
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("copy", ["verbatim", "fine-tuned"])
+def test_vlm_whose_language_model_copies_a_registered_llm_is_derived(
+        layout: str, copy: str, llama_base: tm.TinyModel, llama_print: Fingerprint, tmp_path: Path) -> None:
+    lm = llama_base if copy == "verbatim" else tm.finetune(llama_base, seed=31)
+    vlm = tm.model_write(tm.vlm_make(layout=layout, lm=lm, vision_seed=32, projector_seed=33), tmp_path / "vlm")
+    report = lineage_compare(candidate=vlm, reference=llama_print).to_dict()
+    assert report["verdict"] == "derived", report["reason"]
+    # The reference is a text-only LLM: only the language models are comparable, one pair tested.
+    assert [(c["candidate"], c["reference"], c["verdict"]) for c in report["components"]] == [
+        ("language", "language", "derived")]
+    assert report["p_value"] < 1e-6 and report["layers"] and report["components"][0]["layers"] == report["layers"]
+    assert report["evidence"]["components"]["candidate"] == ["language", "vision", "projector"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_two_vlms_sharing_a_language_model_are_derived_through_it(
+        layout: str, llama_base: tm.TinyModel, vlm_refs: dict[str, Fingerprint], tmp_path: Path) -> None:
+    other = tm.vlm_make(layout=layout, lm=tm.finetune(llama_base, seed=41), vision_seed=42, projector_seed=43)
+    report = lineage_compare(candidate=tm.model_write(other, tmp_path / "vlm"), reference=vlm_refs[layout]).to_dict()
+    parts = _by_kind(report)
+    assert report["verdict"] == "derived" and parts["language"]["verdict"] == "derived"
+    assert parts["vision"]["verdict"] != "derived" and parts["projector"]["verdict"] != "derived"
+    assert report["evidence"]["components"]["lead"] == "language"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_reused_vision_encoder_with_unrelated_language_models(layout: str, vlm_refs: dict[str, Fingerprint],
+                                                              tmp_path: Path) -> None:
+    """The 2026 case: the vision tower of another vendor, fine-tuned, under a language model of one's own."""
+    tower = tm.tensors_finetune(tm.vision_make(seed=10, style=_style(layout)), seed=51)
+    vlm = tm.vlm_make(layout=layout, lm=tm.llama_make(seed=52), vision_seed=0, projector_seed=53, vision=tower)
+    report = lineage_compare(candidate=tm.model_write(vlm, tmp_path / "vlm"), reference=vlm_refs[layout]).to_dict()
+    parts = _by_kind(report)
+    assert report["verdict"] == "derived"
+    assert parts["vision"]["verdict"] == "derived" and parts["vision"]["p_value"] < 1e-6
+    assert parts["language"]["verdict"] == "independent"
+    # The report says which component derives and that the language models are independent.
+    assert report["reason"].startswith("Vision encoder:")
+    assert "language model: independent" in report["reason"]
+    assert report["evidence"]["components"]["pairs_tested"] == 3
+    # Holm over the three pairs: the lead p-value is at least 3 x the vision pair's own one.
+    assert parts["vision"]["p_value"] >= min(1.0, 3 * parts["vision"]["p_value_raw"]) * 0.999
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_independent_vlms_are_never_derived(layout: str, vlm_refs: dict[str, Fingerprint], tmp_path: Path) -> None:
+    for seed in (61, 62):
+        vlm = tm.vlm_make(layout=layout, lm=tm.llama_make(seed=seed), vision_seed=seed + 100, projector_seed=seed + 200)
+        report = lineage_compare(candidate=tm.model_write(vlm, tmp_path / f"v{seed}"),
+                                 reference=vlm_refs[layout]).to_dict()
+        assert report["verdict"] in ("independent", "inconclusive")
+        assert all(c["verdict"] != "derived" for c in report["components"])
+        assert report["evidence"]["components"]["lead"] == "language"
+
+
+def test_a_standalone_vision_encoder_reference_finds_the_tower_in_any_layout(vlm_refs: dict[str, Fingerprint],
+                                                                             tmp_path: Path) -> None:
+    encoder = fingerprint_build(path=tm.model_write(tm.vision_encoder_make(seed=10), tmp_path / "siglip"))
+    for layout in ("llava_ov", "custom"):  # SigLIP towers, one renamed beyond recognition
+        report = lineage_compare(candidate=vlm_refs[layout], reference=encoder).to_dict()
+        assert [(c["candidate"], c["verdict"]) for c in report["components"]] == [("vision", "derived")]
+    # Qwen2.5-VL's tower is another model: comparable, and not derived.
+    report = lineage_compare(candidate=vlm_refs["qwen25vl"], reference=encoder).to_dict()
+    assert report["verdict"] != "derived"
+    # A text-only LLM against a vision encoder: nothing of the same kind.
+    lm_only = lineage_compare(candidate=tm.model_write(tm.llama_make(seed=71), tmp_path / "lm"), reference=encoder)
+    assert lm_only.verdict == "inconclusive" and not lm_only.comparable and lm_only.components == []
+
+
+def test_bundles_keep_every_component_and_old_bundles_load_as_a_language_model(
+        vlm_refs: dict[str, Fingerprint], llama_print: Fingerprint, tmp_path: Path) -> None:
+    ref = vlm_refs["llava_ov"]
+    bundle = fingerprint_save(ref, tmp_path / "vlm.npz")
+    loaded = fingerprint_load(bundle)
+    assert list(loaded.component_prints()) == ["language", "vision", "projector"]
+    assert loaded.components["vision"].meta["hidden_size"] == tm.VISION_WIDTH
+    tower = tm.tensors_finetune(tm.vision_make(seed=10), seed=81)
+    cand = tm.model_write(tm.vlm_make(layout="llava_ov", lm=tm.llama_make(seed=82), vision_seed=0, projector_seed=83,
+                                      vision=tower), tmp_path / "cand")
+    direct, via = (lineage_compare(candidate=cand, reference=r).to_dict() for r in (ref, bundle))
+    assert [(c["candidate"], c["verdict"], c["p_value"]) for c in direct["components"]] == \
+        [(c["candidate"], c["verdict"], c["p_value"]) for c in via["components"]]
+    # A bundle written before components (no component arrays, no "component" in its metadata).
+    old = fingerprint_save(llama_print, tmp_path / "old.npz")
+    old_fp = fingerprint_load(old)
+    old_fp.meta.pop("component", None)
+    assert list(old_fp.component_prints()) == ["language"]
+
+
+def test_correction_across_references_reaches_the_component_entries(vlm_refs: dict[str, Fingerprint],
+                                                                    llama_print: Fingerprint, tmp_path: Path) -> None:
+    tower = tm.tensors_finetune(tm.vision_make(seed=10), seed=91)
+    cand = tm.model_write(tm.vlm_make(layout="llava_ov", lm=tm.llama_make(seed=92), vision_seed=0, projector_seed=93,
+                                      vision=tower), tmp_path / "cand")
+    reports = lineage_test_against(candidate=cand, references=[llama_print, vlm_refs["llava_ov"]])
+    assert reports[0].verdict != "derived" and reports[1].verdict == "derived"
+    vision = _by_kind(reports[1].to_dict())["vision"]
+    assert vision["verdict"] == "derived" and vision["p_value"] <= reports[1].p_value * 1.001
+
+
+def test_compare_command_prints_components(vlm_refs: dict[str, Fingerprint], tmp_path: Path) -> None:
+    from django.core.management import call_command
+
+    from compliance.management.commands import compare
+
+    ref = fingerprint_save(vlm_refs["qwen25vl"], tmp_path / "ref.npz")
+    tower = tm.tensors_finetune(tm.vision_make(seed=10, style="qwen"), seed=95)
+    cand = tm.model_write(tm.vlm_make(layout="qwen25vl", lm=tm.llama_make(seed=96), vision_seed=0, projector_seed=97,
+                                      vision=tower), tmp_path / "cand")
+    out = StringIO()
+    call_command(compare.Command(), str(cand), str(ref), "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    assert {"verdict", "p_value", "evidence", "layers", "components"} <= set(data)
+    assert data["verdict"] == "derived"
+    for entry in data["components"]:
+        assert {"candidate", "reference", "verdict", "p_value", "layers"} <= set(entry)
+        assert entry["candidate"] in ("language", "vision", "audio", "projector")
+    assert {c["candidate"]: c["verdict"] for c in data["components"]}["vision"] == "derived"
+    out = StringIO()
+    call_command(compare.Command(), str(cand), str(ref), stdout=out)
+    assert "vision: derived" in out.getvalue() and "language: independent" in out.getvalue()
