@@ -178,8 +178,9 @@ def _classify(stacks: list[_Stack], shapes: dict[str, tuple[int, ...]], vocab: i
 
 def _projector_find(loose: list[str], shapes: dict[str, tuple[int, ...]], stacks: list[_Stack],
                     vision: _Stack | None, language: _Stack | None) -> tuple[str, list[str]] | None:
-    """The projector module: the loose matrix mapping k x vision width to the language width, or a
-    loose module whose name says projector; with every loose tensor under its module prefix."""
+    """The projector module: the loose matrix mapping k x the encoder's width (vision, else audio)
+    to the language width, or a loose module whose name says projector; with every loose tensor
+    under its module prefix."""
     anchor = None
     if vision is not None and language is not None:
         for name in loose:
@@ -241,7 +242,7 @@ def components_split(shapes: dict[str, tuple[int, ...]], config: dict[str, Any] 
     components: list[Component] = []
     projector = _projector_find(
         sorted(unplaced + [n for s in stacks for n in s.loose]), shapes, stacks,
-        by_kind.get("vision"), by_kind.get("language"))
+        by_kind.get("vision") or by_kind.get("audio"), by_kind.get("language"))
     projector_names = set(projector[1]) if projector else set()
     for kind in ("language", "vision", "audio"):
         stack = by_kind.get(kind)

@@ -203,3 +203,54 @@ def test_compare_command_prints_components(vlm_refs: dict[str, Fingerprint], tmp
     out = StringIO()
     call_command(compare.Command(), str(cand), str(ref), stdout=out)
     assert "vision: derived" in out.getvalue() and "language: independent" in out.getvalue()
+
+
+def _encoder_layers(prefix: str, d: int, f: int, layers: int, qkv: str) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(layers):
+        p = f"{prefix}{i}."
+        if qkv == "fused":
+            shapes[p + "attn.qkv.weight"], shapes[p + "attn.proj.weight"] = (3 * d, d), (d, d)
+            shapes[p + "norm1.weight"], shapes[p + "norm2.weight"] = (d,), (d,)
+        else:
+            for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                shapes[p + f"self_attn.{n}.weight"] = (d, d)
+            shapes[p + "self_attn_layer_norm.weight"], shapes[p + "final_layer_norm.weight"] = (d,), (d,)
+        shapes[p + "mlp.fc1.weight" if qkv == "fused" else p + "fc1.weight"] = (f, d)
+        shapes[p + "mlp.fc2.weight" if qkv == "fused" else p + "fc2.weight"] = (d, f)
+    return shapes
+
+
+def _llm_layers(prefix: str, d: int = 896, f: int = 4864, layers: int = 4, vocab: int = 151655) -> dict:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(layers):
+        p = f"{prefix}layers.{i}."
+        shapes |= {p + "self_attn.q_proj.weight": (d, d), p + "self_attn.k_proj.weight": (128, d),
+                   p + "self_attn.v_proj.weight": (128, d), p + "self_attn.o_proj.weight": (d, d),
+                   p + "mlp.gate_proj.weight": (f, d), p + "mlp.up_proj.weight": (f, d),
+                   p + "mlp.down_proj.weight": (d, f), p + "input_layernorm.weight": (d,),
+                   p + "post_attention_layernorm.weight": (d,)}
+    return shapes | {f"{prefix}embed_tokens.weight": (vocab, d), f"{prefix}norm.weight": (d,)}
+
+
+def test_internvl_and_qwen2_audio_shapes_split_into_their_components() -> None:
+    """Real widths, shapes only: InternVL2 (InternViT-300M 1024 wide, ``mlp1`` over 2 x 2 merged
+    patches, Qwen2-0.5B) and Qwen2-Audio (Whisper-large-v3 encoder 1280 wide with 128 mel bins)."""
+    internvl = _encoder_layers("vision_model.encoder.layers.", 1024, 4096, 4, "fused") | {
+        "vision_model.embeddings.patch_embedding.weight": (1024, 3, 14, 14),
+        "vision_model.embeddings.position_embedding": (1, 1025, 1024),
+        "mlp1.0.weight": (4096,), "mlp1.1.weight": (896, 4096), "mlp1.3.weight": (896, 896),
+        "language_model.lm_head.weight": (151655, 896)} | _llm_layers("language_model.model.")
+    parts = {p.kind: p for p in components_split(internvl, {"llm_config": {"vocab_size": 151655}})}
+    assert set(parts) == {"language", "vision", "projector"}
+    assert (parts["vision"].hidden_size, parts["language"].hidden_size, parts["projector"].prefix) == (1024, 896, "mlp1")
+    assert set(parts["projector"].tensors) == {"mlp1.0.weight", "mlp1.1.weight", "mlp1.3.weight"}
+    audio = _encoder_layers("audio_tower.layers.", 1280, 5120, 4, "separate") | {
+        "audio_tower.conv1.weight": (1280, 128, 3), "audio_tower.conv2.weight": (1280, 1280, 3),
+        "audio_tower.embed_positions.weight": (1500, 1280), "audio_tower.layer_norm.weight": (1280,),
+        "multi_modal_projector.linear.weight": (896, 1280), "lm_head.weight": (151655, 896),
+    } | _llm_layers("language_model.model.")
+    parts = {p.kind: p for p in components_split(audio, {})}
+    assert set(parts) == {"language", "audio", "projector"}
+    assert "mel-spectrogram" in parts["audio"].evidence[0] and parts["audio"].hidden_size == 1280
+    assert parts["projector"].tensors == ["multi_modal_projector.linear.weight"]
