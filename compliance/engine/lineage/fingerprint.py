@@ -32,7 +32,9 @@ from compliance.engine.lineage.stats import columns_standardise, coordinate_gram
 from compliance.engine.lineage.tokenizers import TokenizerData, tokenizer_from_gguf, tokenizer_load
 from compliance.engine.weights import ByteSource, Model, WeightsFormatError, model_open
 
-ENGINE_VERSION = "lineage-1.0"
+# 1.1: multimodal checkpoints split into components, each tested against its kind (a result from
+# 1.0 on a multimodal model looked at one stack only, so it must not be reused).
+ENGINE_VERSION = "lineage-1.1"
 BUNDLE_FORMAT = "lineage-fingerprint/2"
 
 # 16 layers x (512 MLP + 384 attention rows) x 4096 x 2 bytes = 117 MB: 0.13 % of a 93 GB
