@@ -145,6 +145,18 @@ TEXTS: dict[str, FindingText] = {
            "no derivation from it: %(layers)s."),
         N_("Check that the declaration names the right model and component, and correct it if not."),
         N_("Ask the vendor where this component comes from; a wrong declaration may hide the real source.")),
+    "declared_tokenizer_confirmed": FindingText(
+        N_("Declared tokenizer confirmed: %(reference)s"),
+        N_("The model's tokenizer is the tokenizer of %(reference)s that you declared (%(same_id)s of token ids "
+           "are the same)."),
+        N_("Nothing to do: the declaration and the files agree."),
+        N_("A shared tokenizer is not evidence of shared weights: the weight components are judged separately.")),
+    "declared_tokenizer_not_found": FindingText(
+        N_("Declared tokenizer of %(reference)s not found"),
+        N_("You declared the tokenizer of %(reference)s, but the model's tokenizer differs from it (only "
+           "%(same_id)s of token ids are the same)."),
+        N_("Check that the declaration names the right tokenizer, and correct it if not."),
+        N_("Ask the vendor where the tokenizer comes from.")),
     "no_derivation_found": FindingText(
         N_("No evidence of derivation from %(reference)s"),
         N_("No sign that the weights were copied from %(reference)s: %(layers)s."),

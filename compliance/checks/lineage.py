@@ -276,6 +276,31 @@ def _component_findings(*, ref: ReferenceModel, report, data: dict, declared: li
     return findings
 
 
+# A declared tokenizer is confirmed when at least this share of token ids map to the same strings.
+TOKENIZER_SAME_ID = 0.9
+
+
+def _tokenizer_findings(*, ref: ReferenceModel, data: dict, declared: list[dict]) -> list[dict]:
+    """The declaration's tokenizer entries naming ``ref``, checked on the language models' tokenizers.
+    A tokenizer reused without a declaration is no finding: independently trained models share
+    tokenizers legitimately, and a tokenizer carries no weights (the evidence shows it anyway)."""
+    if not any(e.get("component") == "tokenizer" and e.get("name") == ref.name for e in declared):
+        return []
+    language = next((c for c in data.get("components", []) if c["candidate"] == "language"), None)
+    tokenizer = (language or {}).get("tokenizer") or (data.get("evidence") or {}).get("tokenizer") or {}
+    if not tokenizer.get("available"):
+        return []
+    share = float(tokenizer.get("same_id_ratio", 0.0))
+    params = {"reference": ref.name, "same_id": f"{share:.0%}"}
+    if tokenizer.get("identical_vocab") or share >= TOKENIZER_SAME_ID:
+        return [_finding("info", "declared_tokenizer_confirmed", f"Declared tokenizer confirmed: {ref.name}",
+                         f"{params['same_id']} of token ids are the same strings as in {ref.name}'s tokenizer.",
+                         {"tokenizer": tokenizer}) | {"params": params}]
+    return [_finding("low", "declared_tokenizer_not_found", f"Declared tokenizer of {ref.name} not found",
+                     f"Only {params['same_id']} of token ids are the same strings as in {ref.name}'s tokenizer.",
+                     {"tokenizer": tokenizer}) | {"params": params}]
+
+
 def run(ctx: CheckContext) -> CheckOutcome:
     from compliance.engine.lineage import ENGINE_VERSION, fingerprint_build, lineage_test_against
     from compliance.engine.weights import WeightsFormatError
@@ -331,6 +356,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
                                     for c in data["components"]]})
         if not report.comparable:
             not_comparable.append({"reference": ref.name, "reason": report.reason, "difference": report.difference})
+        findings.extend(_tokenizer_findings(ref=ref, data=data, declared=declared))
         if report.comparable and _is_multimodal(report):
             findings.extend(_component_findings(ref=ref, report=report, data=data, declared=declared,
                                                 from_scratch=from_scratch, scratch_required=scratch_required,

@@ -78,13 +78,18 @@ def test_an_undeclared_reused_vision_encoder_is_a_finding_that_names_the_compone
 
 
 def test_a_declared_reused_vision_encoder_that_is_confirmed_is_information(vlm_submission):
-    run = vlm_submission([{"component": "vision_encoder", "name": REFERENCE, "license": "Apache-2.0"}])
+    run = vlm_submission([{"component": "vision_encoder", "name": REFERENCE, "license": "Apache-2.0"},
+                          {"component": "tokenizer", "name": REFERENCE}])
     assert run.verdict == "derived", run.error
-    findings = list(Finding.objects.filter(check_run=run, category="lineage"))
-    assert [(f.severity, f.code, f.params["component"]) for f in findings] == [
-        ("info", "component_derivation_confirmed", "vision")]
+    findings = {f.code: f for f in Finding.objects.filter(check_run=run, category="lineage")}
+    assert {code: (f.severity, f.params.get("component")) for code, f in findings.items()} == {
+        "component_derivation_confirmed": ("info", "vision"),
+        # The generator gives every seed the same vocabulary: the declared tokenizer is confirmed.
+        "declared_tokenizer_confirmed": ("info", None)}
+    assert findings["declared_tokenizer_confirmed"].params["same_id"] == "100%"
     with translation.override("ko"):
-        assert "신고한 비전 인코더 확인됨" in findings[0].text("vendor").title
+        assert "신고한 비전 인코더 확인됨" in findings["component_derivation_confirmed"].text("vendor").title
+        assert "토크나이저" in findings["declared_tokenizer_confirmed"].text("vendor").title
 
 
 def test_a_vision_encoder_declared_as_the_backbone_is_still_undeclared_and_the_backbone_unconfirmed(vlm_submission):

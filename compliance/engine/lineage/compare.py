@@ -359,7 +359,9 @@ def _component_entry(kind: str, report: LineageReport) -> dict[str, Any]:
     return {"candidate": kind, "reference": kind, "verdict": report.verdict, "p_value": _p_round(report.p_value),
             "p_value_raw": _p_round(report.p_value_raw), "effect_size": round(report.effect_size, 4),
             "comparable": report.comparable, "difference": report.difference, "reason": report.reason,
-            "family_p_values": report.evidence.get("family_p_values", {}), "layers": report.layers}
+            "family_p_values": report.evidence.get("family_p_values", {}), "layers": report.layers,
+            # The tokenizer goes with the language model (the declaration's tokenizer entry is checked on it).
+            **({"tokenizer": report.evidence.get("tokenizer")} if kind == "language" else {})}
 
 
 def _components_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, ref_bytes: int,

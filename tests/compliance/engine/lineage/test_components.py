@@ -164,11 +164,15 @@ def test_bundles_keep_every_component_and_old_bundles_load_as_a_language_model(
     direct, via = (lineage_compare(candidate=cand, reference=r).to_dict() for r in (ref, bundle))
     assert [(c["candidate"], c["verdict"], c["p_value"]) for c in direct["components"]] == \
         [(c["candidate"], c["verdict"], c["p_value"]) for c in via["components"]]
-    # A bundle written before components (no component arrays, no "component" in its metadata).
-    old = fingerprint_save(llama_print, tmp_path / "old.npz")
-    old_fp = fingerprint_load(old)
-    old_fp.meta.pop("component", None)
-    assert list(old_fp.component_prints()) == ["language"]
+    # A bundle written before components: no component arrays, no "component" in its metadata.
+    before = Fingerprint(meta={k: v for k, v in llama_print.meta.items() if k != "component"},
+                         layers=llama_print.layers, embedding_tokens=llama_print.embedding_tokens,
+                         embedding_rows=llama_print.embedding_rows, embedding_hashes=llama_print.embedding_hashes,
+                         tokenizer=llama_print.tokenizer)
+    old_fp = fingerprint_load(fingerprint_save(before, tmp_path / "old.npz"))
+    assert "component" not in old_fp.meta and list(old_fp.component_prints()) == ["language"]
+    report = lineage_compare(candidate=vlm_refs["custom"], reference=old_fp).to_dict()
+    assert [(c["candidate"], c["verdict"]) for c in report["components"]] == [("language", "derived")]
 
 
 def test_correction_across_references_reaches_the_component_entries(vlm_refs: dict[str, Fingerprint],
