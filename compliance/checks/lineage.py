@@ -10,7 +10,9 @@ component of which reference it derives from, checked against the declaration's 
 component (``backbone`` covers the language model, ``vision_encoder`` the vision encoder,
 ``other`` the audio encoder and projector; an entry without a component covers any): declared
 and confirmed is information, undeclared has the severity the programme's policy gives any
-undeclared derivation (critical under a from-scratch rule or claim, else high).
+undeclared derivation (critical under a from-scratch rule or claim, else high). A declared
+tokenizer is checked on the language models' tokenizers; a shared tokenizer nobody declared is
+evidence only (independent models share tokenizers).
 """
 
 from __future__ import annotations
@@ -351,9 +353,13 @@ def run(ctx: CheckContext) -> CheckOutcome:
         verdicts.append(verdict)
         rows.append({"reference": ref.name, "verdict": verdict, "p_value": data["p_value"],
                      "effect_size": data["effect_size"], "bytes_read": data["bytes_read"],
-                     # Per component pair (language, vision, audio, projector): who derives from what.
+                     # Per component pair (language, vision, audio, projector): who derives from what;
+                     # "component" (the dossier's column) names the derived ones, else the lead one.
                      "components": [{k: c[k] for k in ("candidate", "reference", "verdict", "p_value")}
-                                    for c in data["components"]]})
+                                    for c in data["components"]],
+                     "component": (", ".join(c["candidate"] for c in data["components"] if c["verdict"] == "derived")
+                                   or (data["evidence"].get("components") or {}).get("lead", ""))
+                     if _is_multimodal(report) else ""})
         if not report.comparable:
             not_comparable.append({"reference": ref.name, "reason": report.reason, "difference": report.difference})
         findings.extend(_tokenizer_findings(ref=ref, data=data, declared=declared))

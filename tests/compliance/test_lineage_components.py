@@ -67,6 +67,7 @@ def test_an_undeclared_reused_vision_encoder_is_a_finding_that_names_the_compone
     (row,) = run.summary["references"]
     verdicts = {c["candidate"]: c["verdict"] for c in row["components"]}
     assert verdicts["vision"] == "derived" and verdicts["language"] == "independent"
+    assert row["component"] == "vision"  # the dossier's component column
     with translation.override("en"):
         text = finding.text("vendor")
     assert text.title == f"Undeclared vision encoder derived from the vision encoder of {REFERENCE}"
