@@ -89,19 +89,32 @@ def _stacks_find(shapes: dict[str, tuple[int, ...]]) -> tuple[list[_Stack], list
             continue
         groups[split[0]][split[1]].append(name)
     stacks: list[_Stack] = []
-    for prefix, layers in groups.items():
-        signatures = Counter(
-            frozenset((_split_name(n)[2], shapes[n]) for n in names) for names in layers.values()  # type: ignore[index]
-        )
-        widths = Counter(shapes[n][-1] for names in layers.values() for n in names if len(shapes[n]) in (2, 3))
-        modal, repeats = signatures.most_common(1)[0]
-        # A transformer block holds at least three matrices (attention in, out, MLP); a projector's
-        # numbered linears (``linear_1``, ``mlp.0``/``mlp.2``) hold one each and stay loose.
-        if len(layers) < 2 or repeats < 2 or sum(1 for _, shape in modal if len(shape) >= 2) < 3 or not widths:
-            loose.extend(n for names in layers.values() for n in names)
-            continue
-        stacks.append(_Stack(prefix=prefix, layers=dict(layers), width=widths.most_common(1)[0][0]))
+    for prefix, numbered in groups.items():
+        # Blocks under one prefix but of different residual widths are different stacks (a vision
+        # tower renumbered into the language model's own block sequence).
+        by_width: dict[int, dict[int, list[str]]] = defaultdict(dict)
+        for index, names in numbered.items():
+            lasts = Counter(shapes[n][-1] for n in names if len(shapes[n]) in (2, 3))
+            by_width[lasts.most_common(1)[0][0] if lasts else 0][index] = names
+        for layers in by_width.values():
+            _stack_add(prefix, layers, shapes, stacks, loose)
     return stacks, sorted(loose)
+
+
+def _stack_add(prefix: str, layers: dict[int, list[str]], shapes: dict[str, tuple[int, ...]], stacks: list[_Stack],
+               loose: list[str]) -> None:
+    """Keep `layers` as a stack when they repeat a block of at least three matrices; else their tensors are loose."""
+    signatures = Counter(
+        frozenset((_split_name(n)[2], shapes[n]) for n in names) for names in layers.values()  # type: ignore[index]
+    )
+    widths = Counter(shapes[n][-1] for names in layers.values() for n in names if len(shapes[n]) in (2, 3))
+    modal, repeats = signatures.most_common(1)[0]
+    # A transformer block holds at least three matrices (attention in, out, MLP); a projector's
+    # numbered linears (``linear_1``, ``mlp.0``/``mlp.2``) hold one each and stay loose.
+    if len(layers) < 2 or repeats < 2 or sum(1 for _, shape in modal if len(shape) >= 2) < 3 or not widths:
+        loose.extend(n for names in layers.values() for n in names)
+        return
+    stacks.append(_Stack(prefix=prefix, layers=dict(layers), width=widths.most_common(1)[0][0]))
 
 
 def _common_prefix(a: str, b: str) -> int:

@@ -258,3 +258,27 @@ def test_internvl_and_qwen2_audio_shapes_split_into_their_components() -> None:
     assert set(parts) == {"language", "audio", "projector"}
     assert "mel-spectrogram" in parts["audio"].evidence[0] and parts["audio"].hidden_size == 1280
     assert parts["projector"].tensors == ["multi_modal_projector.linear.weight"]
+
+
+def test_a_tower_renumbered_into_the_language_models_block_sequence_is_still_a_vision_encoder(
+        vlm_refs: dict[str, Fingerprint], tmp_path: Path) -> None:
+    """One name prefix for every block (``dec.0-3`` the tower, ``dec.4-9`` the language model): the
+    blocks are told apart by their residual width, and the reused tower is found as a vision encoder."""
+    tower = tm.tensors_finetune(tm.vision_make(seed=10), seed=111)
+    vlm = tm.vlm_make(layout="custom", lm=tm.llama_make(seed=112), vision_seed=0, projector_seed=113, vision=tower)
+    merged = {}
+    for name, w in vlm.tensors.items():
+        parts = name.split(".")
+        if parts[0] == "enc":
+            name = ".".join(["dec", parts[1], *parts[2:]])
+        elif parts[0] == "dec":
+            name = ".".join(["dec", str(int(parts[1]) + tm.VISION_LAYERS), *parts[2:]])
+        merged[name] = w
+    vlm.tensors = merged
+    path = tm.model_write(vlm, tmp_path / "merged")
+    parts = _split(path)
+    assert {k: (p["prefix"], p["hidden_size"], p["layers"]) for k, p in parts.items() if k != "projector"} == {
+        "language": ("dec.", 256, 6), "vision": ("dec.", tm.VISION_WIDTH, tm.VISION_LAYERS)}
+    report = lineage_compare(candidate=path, reference=vlm_refs["custom"]).to_dict()
+    assert {c["candidate"]: c["verdict"] for c in report["components"]}["vision"] == "derived"
+    assert {c["candidate"]: c["verdict"] for c in report["components"]}["language"] != "derived"
