@@ -21,8 +21,9 @@ A checkpoint can hold several components (language model, vision encoder, audio 
 projector; ``components.py``). `lineage_compare` runs the test above on every pair of components
 of the same kind, one from each side, Holm-corrected over the pairs tested, and reports each pair
 in ``components``. The top-level verdict, p-value, evidence and layer map are those of the most
-significant derived pair, or of the language models' pair when no pair is derived (else the pair
-with the smallest p-value), so "derived" at the top means some component derives.
+significant derived pair, or of the language models' pair when no pair is derived and they could be
+compared (else the comparable pair with the smallest p-value), so "derived" at the top means some
+component derives, and "not comparable" at the top means no pair could be compared.
 """
 
 from __future__ import annotations
@@ -391,10 +392,10 @@ def _components_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, re
     derived = [k for k in tested if reports[k].verdict == "derived"]
     if derived:
         lead = min(derived, key=lambda k: reports[k].p_value)
-    elif "language" in reports:
+    elif "language" in tested or ("language" in reports and not tested):
         lead = "language"
-    else:
-        lead = min(kinds, key=lambda k: reports[k].p_value)
+    else:  # the language models could not be compared (another width) but something else was
+        lead = min(tested or kinds, key=lambda k: reports[k].p_value)
     top = reports[lead]
     entries = [_component_entry(k, reports[k]) for k in kinds]
     if len(kinds) > 1 or len(cands) > 1 or len(refs) > 1:
@@ -405,7 +406,8 @@ def _components_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, re
         top.p_value_raw = top.p_value
     top.evidence["components"] = {**split, "pairs_tested": len(tested), "lead": lead,
                                   "lead_rule": ("the most significant derived component; else the language "
-                                                "models'; else the smallest p-value")}
+                                                "models' when they could be compared; else the comparable pair "
+                                                "with the smallest p-value")}
     top.components = entries
     top.candidate, top.reference = cand.name, ref.name
     top.bytes_read = cand_bytes + ref_bytes

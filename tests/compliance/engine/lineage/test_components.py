@@ -282,3 +282,16 @@ def test_a_tower_renumbered_into_the_language_models_block_sequence_is_still_a_v
     report = lineage_compare(candidate=path, reference=vlm_refs["custom"]).to_dict()
     assert {c["candidate"]: c["verdict"] for c in report["components"]}["vision"] == "derived"
     assert {c["candidate"]: c["verdict"] for c in report["components"]}["language"] != "derived"
+
+
+def test_language_models_of_other_widths_leave_the_verdict_to_the_components_that_compare(
+        vlm_refs: dict[str, Fingerprint], tmp_path: Path) -> None:
+    narrow = tm.llama_make(seed=121, d=128, f=256, heads=2, kv_heads=1)
+    vlm = tm.vlm_make(layout="llava_ov", lm=narrow, vision_seed=122, projector_seed=123)
+    report = lineage_compare(candidate=tm.model_write(vlm, tmp_path / "narrow"), reference=vlm_refs["llava_ov"])
+    parts = _by_kind(report.to_dict())
+    assert parts["language"]["comparable"] is False and "width" in parts["language"]["reason"]
+    # The vision encoders could be compared: the report stands on them, not on "not comparable".
+    assert report.comparable and report.evidence["components"]["lead"] == "vision"
+    # Vision and projector (same vision-side width) were tested; the language pair could not be.
+    assert report.verdict != "derived" and report.evidence["components"]["pairs_tested"] == 2
