@@ -11,6 +11,12 @@ independent p, KS uniformity of null p-values, and the same figures for three ba
 computed in the same run: raw cosine of norm gains (the Solar/GLM accusation), Pearson of
 norm gains, and the unmatched diagonal row correlation (Zhu-style without matching).
 
+Multimodal pairs (issue #14): vision-language models in the LLaVA-OneVision, Qwen2.5-VL and a
+renamed custom layout; against each reference VLM, a candidate reusing its vision encoder, its
+language model, both (each fine-tuned at 0.3-3 x std), or neither. Reported per component: TPR
+(reused component called derived), FPR (non-reused component called derived), worst derived and
+best independent p. `--multimodal-only` runs just these.
+
 The models are made with numpy in the run (tests/compliance/engine/lineage/tinymodels.py) and
 written under --work (default var/bench/lineage-quality, removed at the end); nothing is
 downloaded. Raw JSON goes to bench/out/lineage-quality[-quick].json.
@@ -34,7 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.inputs import VAR_BENCH, out_write  # noqa: E402
 from compliance.engine.lineage import fingerprint_build, lineage_compare  # noqa: E402
+from compliance.engine.lineage.compare import _fingerprints_compare  # noqa: E402
+from compliance.engine.lineage.fingerprint import _stack_print  # noqa: E402
 from compliance.engine.lineage.stats import units_match_test  # noqa: E402
+from compliance.engine.weights import model_open  # noqa: E402
 from tests.compliance.engine.lineage import tinymodels as tm  # noqa: E402
 
 
@@ -193,6 +202,96 @@ def _stress_wide_mlp(work: Path) -> list[dict]:
     return stress
 
 
+MULTIMODAL_CASES = {"reused vision encoder": {"vision"}, "reused language model": {"language"},
+                    "both reused": {"vision", "language"}, "neither": set()}
+
+
+def multimodal_pairs(work: Path, references: int) -> tuple[list[dict], dict]:
+    """Every multimodal case against `references` reference VLMs per layout; rows and per-component figures."""
+    rows = []
+    for layout in ("llava_ov", "qwen25vl", "custom"):
+        style = "qwen" if layout == "qwen25vl" else "siglip"
+        for k in range(references):
+            base = 5000 + 100 * k + {"llava_ov": 0, "qwen25vl": 10, "custom": 20}[layout]
+            lm = tm.llama_make(seed=base)
+            ref_dir = tm.model_write(tm.vlm_make(layout=layout, lm=lm, vision_seed=base + 1, projector_seed=base + 2),
+                                     work / f"mm-{base}")
+            ref = fingerprint_build(path=ref_dir)
+            ref_whole = _stack_print(model_open(ref_dir))  # baseline: the engine before the split
+            noise = (0.3, 1.0, 2.0, 3.0)[k % 4]
+            for c, (case, reused) in enumerate(MULTIMODAL_CASES.items()):
+                seed = base + 10 + c * 3
+                tower = tm.vision_make(seed=base + 1, style=style)
+                cand = tm.vlm_make(
+                    layout=layout,
+                    lm=tm.finetune(lm, seed=seed, noise=noise) if "language" in reused else tm.llama_make(seed=seed),
+                    vision_seed=seed + 1, projector_seed=seed + 2,
+                    vision=tm.tensors_finetune(tower, seed=seed + 1, noise=noise) if "vision" in reused else None)
+                cand_dir = tm.model_write(cand, work / f"mm-{base}-{c}")
+                report = lineage_compare(candidate=cand_dir, reference=ref).to_dict()
+                whole = _fingerprints_compare(_stack_print(model_open(cand_dir)), ref_whole, 0, 0, 1e-3)
+                rows.append({"layout": layout, "case": case, "noise": noise, "reused": sorted(reused),
+                             "verdict": report["verdict"], "p": report["p_value"],
+                             "baseline_verdict": whole.verdict, "baseline_reason": whole.reason[:120],
+                             "components": {e["candidate"]: {"verdict": e["verdict"], "p": e["p_value"],
+                                                             "families": e["family_p_values"]}
+                                            for e in report["components"]}})
+    figures: dict[str, dict] = {}
+    for kind in ("language", "vision", "projector"):
+        pos = [r["components"][kind] for r in rows if kind in r["reused"] and kind in r["components"]]
+        neg = [r["components"][kind] for r in rows if kind not in r["reused"] and kind in r["components"]]
+        figures[kind] = {
+            "positives": len(pos), "negatives": len(neg),
+            "tpr": (sum(x["verdict"] == "derived" for x in pos) / len(pos)) if pos else None,
+            "fpr": sum(x["verdict"] == "derived" for x in neg) / len(neg) if neg else None,
+            "worst_derived_p": max((x["p"] for x in pos), default=None),
+            "best_independent_p": min((x["p"] for x in neg), default=None),
+            "negatives_inconclusive": sum(x["verdict"] == "inconclusive" for x in neg),
+            # Calibration: family p-values of non-reused components should be uniform (KS p large).
+            "null_family_ks_p": {fam: float(sps.kstest(ps, "uniform").pvalue) for fam in ("mlp", "attn", "embedding")
+                                 if len(ps := [x["families"][fam] for x in neg if fam in x["families"]]) > 5},
+        }
+    any_pos = [r for r in rows if r["reused"]]
+    any_neg = [r for r in rows if not r["reused"]]
+    figures["model (derived when any component is)"] = {
+        "positives": len(any_pos), "negatives": len(any_neg),
+        "tpr": sum(r["verdict"] == "derived" for r in any_pos) / len(any_pos),
+        "fpr": sum(r["verdict"] == "derived" for r in any_neg) / len(any_neg),
+        "worst_derived_p": max(r["p"] for r in any_pos), "best_independent_p": min(r["p"] for r in any_neg),
+        "negatives_inconclusive": sum(r["verdict"] == "inconclusive" for r in any_neg),
+    }
+    figures["baseline: one stack per checkpoint (engine before the split)"] = {
+        "positives": len(any_pos), "negatives": len(any_neg),
+        "tpr": sum(r["baseline_verdict"] == "derived" for r in any_pos) / len(any_pos),
+        "fpr": sum(r["baseline_verdict"] == "derived" for r in any_neg) / len(any_neg),
+        "worst_derived_p": None, "best_independent_p": float("nan"),
+        "negatives_inconclusive": sum(r["baseline_verdict"] == "inconclusive" for r in any_neg),
+        "positives_inconclusive": sum(r["baseline_verdict"] == "inconclusive" for r in any_pos),
+    }
+    return rows, figures
+
+
+def _multimodal_print(rows: list[dict], figures: dict) -> None:
+    print("Multimodal pairs, per component:\n")
+    print("| component | reused pairs | TPR | other pairs | FPR | inconclusive (other) | worst derived p | best independent p "
+          "| KS p of null family p-values |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for kind, f in figures.items():
+        tpr = "–" if f["tpr"] is None else f"{f['tpr']:.3f}"
+        worst = "–" if f["worst_derived_p"] is None else f"{f['worst_derived_p']:.3g}"
+        ks = ", ".join(f"{fam} {p:.2f}" for fam, p in f.get("null_family_ks_p", {}).items()) or "–"
+        print(f"| {kind} | {f['positives']} | {tpr} | {f['negatives']} | {f['fpr']:.3f} | "
+              f"{f['negatives_inconclusive']} | {worst} | {f['best_independent_p']:.3g} | {ks} |")
+    misses = [r for r in rows if any((k in r["reused"]) != (v["verdict"] == "derived")
+                                     for k, v in r["components"].items())]
+    if misses:
+        print("\nPairs where a component's verdict and its label disagree:\n")
+        for r in misses:
+            print(f"- {r['layout']}, {r['case']}, noise {r['noise']}: " + ", ".join(
+                f"{k} {v['verdict']} (p = {v['p']:.3g})" for k, v in r["components"].items()))
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a third of the derived cases, 4 Llama seeds, 2 MoE and "
@@ -201,13 +300,29 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the raw JSON instead of the tables")
     parser.add_argument("--work", default=str(VAR_BENCH / "lineage-quality"), help="where the models are written")
     parser.add_argument("--out", default=None, help="raw JSON (default bench/out/lineage-quality[-quick].json)")
+    parser.add_argument("--multimodal-only", action="store_true", help="only the multimodal pairs (per component)")
+    parser.add_argument("--multimodal-references", type=int, default=None,
+                        help="reference VLMs per layout, 4 cases each (4; quick 1)")
     args = parser.parse_args()
+    args.multimodal_references = args.multimodal_references or (1 if args.quick else 4)
     args.independent_seeds = args.independent_seeds or (4 if args.quick else 16)
     other_seeds = 2 if args.quick else 4
     started = time.time()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+
+    mm_rows, mm_figures = multimodal_pairs(work, args.multimodal_references)
+    if args.multimodal_only:
+        shutil.rmtree(work, ignore_errors=True)
+        data = {"multimodal": {"summary": mm_figures, "pairs": mm_rows}, "seconds": round(time.time() - started, 1)}
+        out_write(name="lineage-quality-multimodal", out=args.out, data=data)
+        if args.json:
+            print(json.dumps(data, indent=2, sort_keys=True))
+        else:
+            _multimodal_print(mm_rows, mm_figures)
+            print(f"{len(mm_rows)} pairs in {data['seconds']} s")
+        return
 
     base = tm.llama_make(seed=1)
     moe = tm.glm_moe_make(seed=2)
@@ -316,10 +431,13 @@ def main() -> None:
     summary["mode"] = "quick" if args.quick else "full"
     shutil.rmtree(work, ignore_errors=True)
     out_write(name="lineage-quality-quick" if args.quick else "lineage-quality", out=args.out,
-              data={"summary": summary, "pairs": rows, "stress": stress})
+              data={"summary": summary, "pairs": rows, "stress": stress,
+                    "multimodal": {"summary": mm_figures, "pairs": mm_rows}})
     if args.json:
-        print(json.dumps({"summary": summary, "pairs": rows, "stress": stress}, indent=2, sort_keys=True))
+        print(json.dumps({"summary": summary, "pairs": rows, "stress": stress,
+                          "multimodal": {"summary": mm_figures, "pairs": mm_rows}}, indent=2, sort_keys=True))
         return
+    _multimodal_print(mm_rows, mm_figures)
     print("| case | transformation family | verdict | p-value | effect size |")
     print("|---|---|---|---|---|")
     for r in pos:

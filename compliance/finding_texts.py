@@ -63,6 +63,10 @@ LICENCE_CHECK = N_("Check the files and licences listed in the evidence against 
 LINEAGE_CHECK = N_("Open the statistics and the layer map below; a real derivation shows many layers matching "
                    "in order.")
 
+# The lineage engine's component kinds, as a finding names them.
+COMPONENT_LABELS = {"language": N_("language model"), "vision": N_("vision encoder"),
+                    "audio": N_("audio encoder"), "projector": N_("projector")}
+
 TEXTS: dict[str, FindingText] = {
     # Pipeline: checks that could not run or finish.
     "check_incomplete": FindingText(
@@ -119,6 +123,40 @@ TEXTS: dict[str, FindingText] = {
         N_("You declared %(reference)s as a base model, but the weights show no derivation from it: %(layers)s."),
         N_("Check that the declaration names the right model and version, and correct it if not."),
         N_("Ask the vendor which model they started from; a wrong declaration may hide the real base.")),
+    # Lineage per component of a multimodal model (language model, vision or audio encoder, projector).
+    "component_derivation_confirmed": FindingText(
+        N_("Declared %(component)s confirmed: derived from the %(reference_component)s of %(reference)s"),
+        N_("The weights show that the %(component)s derives from the %(reference_component)s of %(reference)s, "
+           "as you declared: %(layers)s."),
+        N_("Nothing to do: the declaration and the weights agree."),
+        LINEAGE_CHECK),
+    "component_derivation_undeclared": FindingText(
+        N_("Undeclared %(component)s derived from the %(reference_component)s of %(reference)s"),
+        N_("The %(component)s of the weights derives from the %(reference_component)s of %(reference)s, which "
+           "the declaration does not list for this component%(scratch)s: %(layers)s. Copying weights in this way "
+           "does not happen by chance."),
+        N_("Declare %(reference)s as the source of the %(component)s and explain how it was used, or give the "
+           "reviewer evidence of independent training (checkpoints, training logs)."),
+        N_("Open the layer map of this component below: a real derivation shows many layers matching in order. "
+           "The other components' results are listed with it.")),
+    "component_declared_not_confirmed": FindingText(
+        N_("Declared %(component)s from %(reference)s not found in the weights"),
+        N_("You declared that the %(component)s comes from %(reference)s, but the weights of that component show "
+           "no derivation from it: %(layers)s."),
+        N_("Check that the declaration names the right model and component, and correct it if not."),
+        N_("Ask the vendor where this component comes from; a wrong declaration may hide the real source.")),
+    "declared_tokenizer_confirmed": FindingText(
+        N_("Declared tokenizer confirmed: %(reference)s"),
+        N_("The model's tokenizer is the tokenizer of %(reference)s that you declared (%(same_id)s of token ids "
+           "are the same)."),
+        N_("Nothing to do: the declaration and the files agree."),
+        N_("A shared tokenizer is not evidence of shared weights: the weight components are judged separately.")),
+    "declared_tokenizer_not_found": FindingText(
+        N_("Declared tokenizer of %(reference)s not found"),
+        N_("You declared the tokenizer of %(reference)s, but the model's tokenizer differs from it (only "
+           "%(same_id)s of token ids are the same)."),
+        N_("Check that the declaration names the right tokenizer, and correct it if not."),
+        N_("Ask the vendor where the tokenizer comes from.")),
     "no_derivation_found": FindingText(
         N_("No evidence of derivation from %(reference)s"),
         N_("No sign that the weights were copied from %(reference)s: %(layers)s."),
@@ -608,6 +646,9 @@ def finding_render(*, code: str, params: dict | None, evidence: dict | None, tit
         values["scratch"] = gettext(", although training from scratch was declared")
     elif values.get("scratch") in (False, "—") or "scratch" not in values:
         values["scratch"] = ""
+    for key in ("component", "reference_component"):
+        if values.get(key) in COMPONENT_LABELS:
+            values[key] = gettext(COMPONENT_LABELS[values[key]])
     if isinstance(values.get("layers"), dict):
         values["layers"] = lineage_layers_sentence(values["layers"])
     if isinstance(values.get("difference"), dict):

@@ -88,13 +88,14 @@ def upload_bytes(*, user, submission: Submission, name: str, data: bytes, kind: 
 
 def signed_submission(*, world: World, files: dict[str, tuple[str, bytes]] | None = None,
                       submit: bool = False, third_party_code: list[dict] | None = None,
-                      carry_over: bool = False) -> Submission:
+                      carry_over: bool = False, base_models: list[dict] | None = None) -> Submission:
     """A draft of the world's project with files uploaded and the declaration signed. It starts
     empty unless ``carry_over`` (the portal's default carries the previous version over)."""
     submission = services.submission_open(user=world.vendor_user, project=world.project, carry_over=carry_over)
     for name, (kind, data) in (files or {"notes.txt": ("other", b"plain notes\n")}).items():
         upload_bytes(user=world.vendor_user, submission=submission, name=name, data=data, kind=kind)
-    services.declaration_update(user=world.vendor_user, submission=submission, from_scratch=True, base_models=[],
+    services.declaration_update(user=world.vendor_user, submission=submission, from_scratch=not base_models,
+                                base_models=base_models or [],
                                 gpu_hours=Decimal("10"), training_flops=1e20, data_summary="test data",
                                 third_party_code=third_party_code)
     services.declaration_sign(user=world.vendor_user, submission=submission, signatory_name="Vendor A Signer",

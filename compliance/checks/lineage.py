@@ -3,6 +3,16 @@
 Tests the submitted weights against the programme's reference models and the vendor's
 declared base models (those in the registry), Holm-corrected across all of them, with
 ``compliance.engine.lineage``. Findings name the reference, the verdict and the numbers.
+
+A multimodal model (or reference) is judged component by component: each derived component
+(language model, vision or audio encoder, projector) is a finding of its own that says which
+component of which reference it derives from, checked against the declaration's entry for that
+component (``backbone`` covers the language model, ``vision_encoder`` the vision encoder,
+``other`` the audio encoder and projector; an entry without a component covers any): declared
+and confirmed is information, undeclared has the severity the programme's policy gives any
+undeclared derivation (critical under a from-scratch rule or claim, else high). A declared
+tokenizer is checked on the language models' tokenizers; a shared tokenizer nobody declared is
+evidence only (independent models share tokenizers).
 """
 
 from __future__ import annotations
@@ -197,6 +207,102 @@ def _report_finding(*, ref: ReferenceModel, report, data: dict, declared_names: 
     return {**finding, "params": params}
 
 
+# Which declared component covers which engine component (projects.models.Declaration.Component).
+DECLARED_COMPONENT = {"backbone": "language", "vision_encoder": "vision"}
+
+
+def _declares(entry: dict, kind: str) -> bool:
+    """Whether a declared base-model entry covers the engine component `kind`. A tokenizer entry
+    covers no weights; "other" covers what has no entry of its own (audio encoder, projector)."""
+    component = entry.get("component") or ""
+    if not component:
+        return True
+    if component == "other":
+        return kind not in DECLARED_COMPONENT.values()
+    return DECLARED_COMPONENT.get(component) == kind
+
+
+def _is_multimodal(report) -> bool:
+    split = (report.evidence or {}).get("components") or {}
+    kinds = [c["candidate"] for c in report.components or []]
+    return len(split.get("candidate", [])) > 1 or len(split.get("reference", [])) > 1 or kinds not in ([], ["language"])
+
+
+def _component_findings(*, ref: ReferenceModel, report, data: dict, declared: list[dict], from_scratch: bool,
+                        scratch_required: bool, references: int) -> list[dict]:
+    """Findings for a multimodal comparison: one per derived component pair, checked against the
+    declaration's entries for ``ref`` component by component, and one per declared component of
+    ``ref`` that was tested and not found. With nothing derived and nothing declared, the
+    reference's usual finding (its lead component's verdict)."""
+    entries = [e for e in declared if e.get("name") == ref.name]
+    tested = {c["candidate"]: c for c in report.components if c.get("comparable")}
+    derived = [c for c in report.components if c["verdict"] == "derived"]
+    findings = []
+    for part in derived:
+        numbers = (f"p = {part['p_value']:.3g} (Holm-adjusted over {references} reference(s) and the component "
+                   f"pairs), effect size {part['effect_size']}")
+        params = {"reference": ref.name, "component": part["candidate"], "reference_component": part["reference"],
+                  "layers": lineage_numbers(part)}
+        evidence = {**data, "component": {k: v for k, v in part.items() if k != "layers"},
+                    "layers": part["layers"], "p_value": part["p_value"]}
+        if any(_declares(e, part["candidate"]) for e in entries):
+            findings.append(_finding(
+                "info", "component_derivation_confirmed",
+                f"Declared {part['candidate']} confirmed: derived from the {part['reference']} of {ref.name}",
+                f"{part['reason']} {numbers}.", evidence) | {"params": params})
+            continue
+        severity = "critical" if (from_scratch or scratch_required) else "high"
+        params["scratch"] = from_scratch
+        findings.append(_finding(
+            severity, "component_derivation_undeclared",
+            f"Undeclared {part['candidate']} derived from the {part['reference']} of {ref.name}",
+            f"{part['reason']} {numbers}.", evidence) | {"params": params})
+    derived_kinds = {c["candidate"] for c in derived}
+    for entry in entries:
+        kind = DECLARED_COMPONENT.get(entry.get("component") or "")
+        if kind and kind in tested and kind not in derived_kinds:
+            part = tested[kind]
+            findings.append(_finding(
+                "medium", "component_declared_not_confirmed",
+                f"Declared {kind} from {ref.name} not found in the weights",
+                f"{part['reason']} The vendor declared this component's source, but its weights show no "
+                "derivation from it.", {**data, "component": {k: v for k, v in part.items() if k != "layers"}})
+                | {"params": {"reference": ref.name, "component": kind, "layers": lineage_numbers(part)}})
+    if not derived and not findings:
+        # An entry naming no weight component of its own (none given, or "other") still declares the model.
+        loose = {ref.name} if any(not DECLARED_COMPONENT.get(e.get("component") or "") and
+                                  e.get("component") != "tokenizer" for e in entries) else set()
+        findings.append(_report_finding(ref=ref, report=report, data=data, declared_names=loose,
+                                        from_scratch=from_scratch, scratch_required=scratch_required,
+                                        references=references))
+    return findings
+
+
+# A declared tokenizer is confirmed when at least this share of token ids map to the same strings.
+TOKENIZER_SAME_ID = 0.9
+
+
+def _tokenizer_findings(*, ref: ReferenceModel, data: dict, declared: list[dict]) -> list[dict]:
+    """The declaration's tokenizer entries naming ``ref``, checked on the language models' tokenizers.
+    A tokenizer reused without a declaration is no finding: independently trained models share
+    tokenizers legitimately, and a tokenizer carries no weights (the evidence shows it anyway)."""
+    if not any(e.get("component") == "tokenizer" and e.get("name") == ref.name for e in declared):
+        return []
+    language = next((c for c in data.get("components", []) if c["candidate"] == "language"), None)
+    tokenizer = (language or {}).get("tokenizer") or (data.get("evidence") or {}).get("tokenizer") or {}
+    if not tokenizer.get("available"):
+        return []
+    share = float(tokenizer.get("same_id_ratio", 0.0))
+    params = {"reference": ref.name, "same_id": f"{share:.0%}"}
+    if tokenizer.get("identical_vocab") or share >= TOKENIZER_SAME_ID:
+        return [_finding("info", "declared_tokenizer_confirmed", f"Declared tokenizer confirmed: {ref.name}",
+                         f"{params['same_id']} of token ids are the same strings as in {ref.name}'s tokenizer.",
+                         {"tokenizer": tokenizer}) | {"params": params}]
+    return [_finding("low", "declared_tokenizer_not_found", f"Declared tokenizer of {ref.name} not found",
+                     f"Only {params['same_id']} of token ids are the same strings as in {ref.name}'s tokenizer.",
+                     {"tokenizer": tokenizer}) | {"params": params}]
+
+
 def run(ctx: CheckContext) -> CheckOutcome:
     from compliance.engine.lineage import ENGINE_VERSION, fingerprint_build, lineage_test_against
     from compliance.engine.weights import WeightsFormatError
@@ -246,9 +352,22 @@ def run(ctx: CheckContext) -> CheckOutcome:
         verdict = report.verdict if report.comparable else "not_comparable"
         verdicts.append(verdict)
         rows.append({"reference": ref.name, "verdict": verdict, "p_value": data["p_value"],
-                     "effect_size": data["effect_size"], "bytes_read": data["bytes_read"]})
+                     "effect_size": data["effect_size"], "bytes_read": data["bytes_read"],
+                     # Per component pair (language, vision, audio, projector): who derives from what;
+                     # "component" (the dossier's column) names the derived ones, else the lead one.
+                     "components": [{k: c[k] for k in ("candidate", "reference", "verdict", "p_value")}
+                                    for c in data["components"]],
+                     "component": (", ".join(c["candidate"] for c in data["components"] if c["verdict"] == "derived")
+                                   or (data["evidence"].get("components") or {}).get("lead", ""))
+                     if _is_multimodal(report) else ""})
         if not report.comparable:
             not_comparable.append({"reference": ref.name, "reason": report.reason, "difference": report.difference})
+        findings.extend(_tokenizer_findings(ref=ref, data=data, declared=declared))
+        if report.comparable and _is_multimodal(report):
+            findings.extend(_component_findings(ref=ref, report=report, data=data, declared=declared,
+                                                from_scratch=from_scratch, scratch_required=scratch_required,
+                                                references=len(references)))
+            continue
         findings.append(_report_finding(ref=ref, report=report, data=data, declared_names=declared_names,
                                         from_scratch=from_scratch, scratch_required=scratch_required,
                                         references=len(references)))

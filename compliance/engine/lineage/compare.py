@@ -16,6 +16,14 @@ reference layers). The family takes 2 x the smaller p, so a copied MLP still cou
 
 A candidate whose residual basis was permuted (a function-preserving disguise) is first re-aligned
 through the embedding rows of shared tokens, as AWM does; the embedding family then does not count.
+
+A checkpoint can hold several components (language model, vision encoder, audio encoder,
+projector; ``components.py``). `lineage_compare` runs the test above on every pair of components
+of the same kind, one from each side, Holm-corrected over the pairs tested, and reports each pair
+in ``components``. The top-level verdict, p-value, evidence and layer map are those of the most
+significant derived pair, or of the language models' pair when no pair is derived and they could be
+compared (else the comparable pair with the smallest p-value), so "derived" at the top means some
+component derives, and "not comparable" at the top means no pair could be compared.
 """
 
 from __future__ import annotations
@@ -61,6 +69,10 @@ FAMILY_ALPHA = 1e-2
 MIN_SHARED_TOKENS = 32
 # Residual re-alignment needs enough shared embedding rows for a 6-sd screen per column.
 ALIGN_MIN_TOKENS = 128
+# Components in report order, and how the reason names them.
+COMPONENT_ORDER = ("language", "vision", "audio", "projector")
+COMPONENT_NAMES = {"language": "Language model", "vision": "Vision encoder", "audio": "Audio encoder",
+                   "projector": "Projector"}
 
 METHOD = (
     "For up to 16 evenly spaced layers, a few hundred rows of the MLP-input and attention-input "
@@ -110,6 +122,11 @@ class LineageReport:
     # "cannot apply" apart from "tested and could not decide".
     comparable: bool = True
     difference: dict[str, Any] | None = None
+    # One entry per pair of components of the same kind tested (see module docstring):
+    # {"candidate", "reference", "verdict", "p_value", "p_value_raw", "layers", ...}. When it has
+    # several entries, `p_value_raw` above is the lead pair's p already corrected over the pairs
+    # (what a correction across references then starts from).
+    components: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +146,7 @@ class LineageReport:
             "holm": self.holm,
             "comparable": self.comparable,
             "difference": self.difference,
+            "components": self.components or [],
         }
 
 
@@ -335,7 +353,75 @@ def lineage_compare(*, candidate: Any, reference: Any, alpha: float = DERIVED_AL
     cand, cand_bytes = _as_fingerprint(candidate)
     ref, ref_bytes = _as_fingerprint(reference)
     with _blas_single_thread():
-        return _fingerprints_compare(cand, ref, cand_bytes, ref_bytes, alpha)
+        return _components_compare(cand, ref, cand_bytes, ref_bytes, alpha)
+
+
+def _component_entry(kind: str, report: LineageReport) -> dict[str, Any]:
+    return {"candidate": kind, "reference": kind, "verdict": report.verdict, "p_value": _p_round(report.p_value),
+            "p_value_raw": _p_round(report.p_value_raw), "effect_size": round(report.effect_size, 4),
+            "comparable": report.comparable, "difference": report.difference, "reason": report.reason,
+            "family_p_values": report.evidence.get("family_p_values", {}), "layers": report.layers,
+            # The tokenizer goes with the language model (the declaration's tokenizer entry is checked on it).
+            **({"tokenizer": report.evidence.get("tokenizer")} if kind == "language" else {})}
+
+
+def _components_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, ref_bytes: int,
+                        alpha: float) -> LineageReport:
+    """Every candidate component against the reference component of the same kind, Holm over the pairs."""
+    cands, refs = cand.component_prints(), ref.component_prints()
+    kinds = [k for k in COMPONENT_ORDER if k in cands and k in refs]
+    split = {"candidate": sorted(cands, key=COMPONENT_ORDER.index),
+             "reference": sorted(refs, key=COMPONENT_ORDER.index)}
+    if not kinds:
+        return LineageReport(
+            candidate=cand.name, reference=ref.name, verdict="inconclusive", p_value=1.0, p_value_raw=1.0,
+            effect_size=0.0, families={}, layers=[], bytes_read=cand_bytes + ref_bytes, comparable=False,
+            reason=(f"no component of the same kind: the candidate holds {', '.join(split['candidate'])}, the "
+                    f"reference {', '.join(split['reference'])}"),
+            evidence={"components": split, "family_p_values": {}, "notes": []},
+            difference={"components": [split["candidate"], split["reference"]]}, components=[])
+    reports = {k: _fingerprints_compare(cands[k], refs[k], cand_bytes, ref_bytes, alpha) for k in kinds}
+    tested = [k for k in kinds if reports[k].comparable]
+    for k, p_adj in zip(tested, holm_adjust([reports[k].p_value_raw for k in tested])):
+        report = reports[k]
+        report.p_value = p_adj
+        if report.verdict == "derived" and p_adj > alpha:
+            report.verdict = "inconclusive"
+            report.reason = (f"shared weights at p = {report.p_value_raw:.3g}, but not significant after Holm "
+                             f"correction over {len(tested)} component pairs (adjusted p = {p_adj:.3g}).")
+    derived = [k for k in tested if reports[k].verdict == "derived"]
+    if derived:
+        lead = min(derived, key=lambda k: reports[k].p_value)
+    elif "language" in tested or ("language" in reports and not tested):
+        lead = "language"
+    else:  # the language models could not be compared (another width) but something else was
+        lead = min(tested or kinds, key=lambda k: reports[k].p_value)
+    top = reports[lead]
+    entries = [_component_entry(k, reports[k]) for k in kinds]
+    if len(kinds) > 1 or len(cands) > 1 or len(refs) > 1:
+        others = "; ".join(f"{COMPONENT_NAMES[k].lower()}: {reports[k].verdict} (p = {reports[k].p_value:.3g})"
+                           for k in kinds if k != lead)
+        top.reason = (f"{COMPONENT_NAMES[lead]}: {top.reason}" + (f" Other components: {others}." if others else "")
+                      + f" Holm-corrected over {len(tested)} component pair(s).")
+        top.p_value_raw = top.p_value
+    top.evidence["components"] = {**split, "pairs_tested": len(tested), "lead": lead,
+                                  "lead_rule": ("the most significant derived component; else the language "
+                                                "models' when they could be compared; else the comparable pair "
+                                                "with the smallest p-value")}
+    top.components = entries
+    top.candidate, top.reference = cand.name, ref.name
+    top.bytes_read = cand_bytes + ref_bytes
+    return top
+
+
+def components_rescale(report: LineageReport, p_adjusted: float, alpha: float) -> None:
+    """Carry a correction across references (`p_value_raw` -> `p_adjusted`) to every component entry:
+    each entry's p-value is multiplied by the same Holm factor and its verdict re-decided."""
+    factor = p_adjusted / report.p_value_raw if report.p_value_raw > 0 else 1.0
+    for entry in report.components or []:
+        entry["p_value"] = _p_round(min(1.0, entry["p_value"] * max(1.0, factor)))
+        if entry["verdict"] == "derived" and entry["p_value"] > alpha:
+            entry["verdict"] = "inconclusive"
 
 
 def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, ref_bytes: int,
@@ -507,6 +593,7 @@ def lineage_test_against(*, candidate: Any, references: list[Any], alpha: float 
         reports[0].bytes_read += cand_bytes
     adjusted = holm_adjust([r.p_value_raw for r in reports])
     for report, p_adj in zip(reports, adjusted):
+        components_rescale(report, p_adj, alpha)
         report.p_value = p_adj
         report.holm = {"references": len(reports), "p_value_adjusted": _p_round(p_adj)}
         if report.verdict == "derived" and p_adj > alpha:

@@ -19,19 +19,22 @@ import os
 import re
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from compliance.engine.lineage.components import Component, component_config, components_split
 from compliance.engine.lineage.configs import config_summary
-from compliance.engine.lineage.roles import MatrixBlock, ModelRoles, roles_assign
+from compliance.engine.lineage.roles import MatrixBlock, ModelRoles, _natural_key, roles_assign
 from compliance.engine.lineage.stats import columns_standardise, coordinate_gram, rows_prepare
 from compliance.engine.lineage.tokenizers import TokenizerData, tokenizer_from_gguf, tokenizer_load
 from compliance.engine.weights import ByteSource, Model, WeightsFormatError, model_open
 
-ENGINE_VERSION = "lineage-1.0"
+# 1.1: multimodal checkpoints split into components, each tested against its kind (a result from
+# 1.0 on a multimodal model looked at one stack only, so it must not be reused).
+ENGINE_VERSION = "lineage-1.1"
 BUNDLE_FORMAT = "lineage-fingerprint/2"
 
 # 16 layers x (512 MLP + 384 attention rows) x 4096 x 2 bytes = 117 MB: 0.13 % of a 93 GB
@@ -108,10 +111,23 @@ class Fingerprint:
     embedding_rows: np.ndarray | None = None
     embedding_hashes: list[str] = field(default_factory=list)
     tokenizer: TokenizerData | None = None
+    # The checkpoint's other components (vision, audio, projector), each a Fingerprint of its own;
+    # this Fingerprint is the primary one (the language model when there is one), so code that knows
+    # nothing of components reads the language model as it always did.
+    components: dict[str, Fingerprint] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return str(self.meta.get("name", ""))
+
+    @property
+    def component(self) -> str:
+        """This fingerprint's component kind; bundles from before components are a language model."""
+        return str(self.meta.get("component") or "language")
+
+    def component_prints(self) -> dict[str, Fingerprint]:
+        """Every component's fingerprint by kind (language, vision, audio, projector)."""
+        return {self.component: self, **self.components}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON summary: metadata, sampled layers and families, sizes; no arrays."""
@@ -128,6 +144,8 @@ class Fingerprint:
             },
             "embedding_rows": 0 if self.embedding_rows is None else int(self.embedding_rows.shape[0]),
             "tokenizer": self.tokenizer.summary() if self.tokenizer else None,
+            "component": self.component,
+            "components": {k: c.to_dict() for k, c in self.components.items()},
         }
 
 
@@ -274,7 +292,68 @@ def _model_card_base(card: str) -> list[str]:
 
 
 def fingerprint_from_model(model: Model) -> Fingerprint:
-    """Build a fingerprint from an opened model (reads only sampled rows)."""
+    """Build a fingerprint from an opened model (reads only sampled rows), one per component.
+
+    A checkpoint of one stack (a plain LLM, a standalone vision encoder) is fingerprinted whole, as
+    before; a multimodal one is split (``components.components_split``) and each component read as a
+    model of its own, with its own config (``text_config``, ``vision_config``...) and, for the language
+    model only, the tokenizer."""
+    shapes = {name: ref.shape for name, ref in model.tensors.items()}
+    parts = components_split(shapes, model.config)
+    if len(parts) <= 1:
+        fp = _stack_print(model)
+        fp.meta["component"] = parts[0].kind if parts else "language"
+        if fp.component != "language":
+            fp.meta["notes"] = [n for n in fp.meta["notes"] if "tokenizer" not in n and "embedding matrix" not in n]
+        return fp
+    prints: dict[str, Fingerprint] = {}
+    for part in parts:
+        sub = replace(model, tensors={n: model.tensors[n] for n in part.tensors},
+                      config=component_config(part.kind, model.config, part.hidden_size),
+                      tokenizer_files=model.tokenizer_files if part.kind == "language" else {},
+                      model_card=model.model_card if part.kind == "language" else "")
+        fp = _projector_print(sub, part) if part.kind == "projector" else _stack_print(sub)
+        if part.kind != "language":  # no tokenizer is expected there: its absence is not news
+            fp.meta["notes"] = [n for n in fp.meta["notes"] if "tokenizer" not in n and "embedding matrix" not in n]
+        fp.meta.update(component=part.kind, component_split=part.to_dict())
+        prints[part.kind] = fp
+    primary = prints.get("language") or prints[parts[0].kind]
+    primary.components = {k: v for k, v in prints.items() if v is not primary}
+    primary.meta.update(
+        parameters=sum(t.n_params for t in model.tensors.values()), tensor_count=len(model.tensors),
+        bytes_read=model.bytes_read, split=[p.to_dict() for p in parts])
+    return primary
+
+
+def _projector_print(model: Model, part: Component) -> Fingerprint:
+    """A projector as a one-layer fingerprint: rows of its first matrix (reading the vision side) as
+    the "mlp" family, rows of its last (writing the language side) as the "attn" family, so that the
+    same two-family test applies; a projector of one matrix gives one family (inconclusive alone)."""
+    matrices = sorted((n for n in part.tensors if len(model.tensors[n].shape) == 2), key=_natural_key)
+    lp = LayerPrint(index=0)
+    notes: list[str] = []
+    for family, name, budget in (("mlp", matrices[0], MLP_ROWS), ("attn", matrices[-1], ATTN_ROWS)):
+        if family == "attn" and len(matrices) < 2:
+            notes.append("the projector has one matrix: one family only")
+            break
+        shape = model.tensors[name].shape
+        rows = _family_read(model, [MatrixBlock(name, 0, shape[0], "dense")], budget)
+        if rows is not None:
+            lp.families[family] = rows
+    meta = {
+        "format": BUNDLE_FORMAT, "engine_version": ENGINE_VERSION, "name": model.name, "kind": model.kind,
+        "hidden_size": part.hidden_size, "n_layers": 1,
+        "roles": {"hidden_size": part.hidden_size, "layers": 1, "embedding": None, "method": "projector",
+                  "matrices": matrices},
+        "config": {}, "parameters": sum(model.tensors[n].n_params for n in part.tensors),
+        "tensor_count": len(part.tensors), "total_bytes": model.total_bytes, "bytes_read": model.bytes_read,
+        "skipped": [], "declared_base_models": [], "notes": notes,
+    }
+    return Fingerprint(meta=meta, layers={0: lp})
+
+
+def _stack_print(model: Model) -> Fingerprint:
+    """Fingerprint one transformer stack (the whole model, or one component of it)."""
     shapes = {name: ref.shape for name, ref in model.tensors.items()}
     roles = roles_assign(shapes, model.config)
     notes: list[str] = []
@@ -354,6 +433,14 @@ def _json_array(value: Any) -> np.ndarray:
 
 def fingerprint_save(fp: Fingerprint, path: str | os.PathLike[str]) -> Path:
     """Write `fp` as one compressed .npz bundle (arrays plus JSON metadata; no pickles)."""
+    path = Path(path)
+    path.write_bytes(fingerprint_bytes(fp))
+    return path
+
+
+def fingerprint_bytes(fp: Fingerprint) -> bytes:
+    """The bundle of `fp` as bytes; each further component is a whole bundle of its own, stored as
+    one byte array (``component.<kind>``), which readers that predate components ignore."""
     arrays: dict[str, np.ndarray] = {}
     layer_meta = {}
     for index, lp in fp.layers.items():
@@ -381,12 +468,12 @@ def fingerprint_save(fp: Fingerprint, path: str | os.PathLike[str]) -> Path:
             "special": fp.tokenizer.special, "source": fp.tokenizer.source,
         },
     }
+    for kind, sub in fp.components.items():
+        arrays[f"component.{kind}"] = np.frombuffer(fingerprint_bytes(sub), dtype=np.uint8)
     arrays["document.json"] = _json_array(doc)
-    path = Path(path)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    path.write_bytes(buffer.getvalue())
-    return path
+    return buffer.getvalue()
 
 
 def fingerprint_is_bundle(path: str | os.PathLike[str]) -> bool:
@@ -401,15 +488,21 @@ def fingerprint_is_bundle(path: str | os.PathLike[str]) -> bool:
 def fingerprint_load(path: str | os.PathLike[str]) -> Fingerprint:
     """Read a bundle written by fingerprint_save (allow_pickle=False: a bundle can never run code)."""
     path = Path(path)
+    return _fingerprint_read(path, path.name)
+
+
+def _fingerprint_read(source: Any, label: str) -> Fingerprint:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(source, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         doc = json.loads(arrays.pop("document.json").tobytes().decode("utf-8"))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise WeightsFormatError(f"{path.name}: not a lineage fingerprint bundle ({exc})") from exc
+        raise WeightsFormatError(f"{label}: not a lineage fingerprint bundle ({exc})") from exc
+    components = {key.split(".", 1)[1]: _fingerprint_read(io.BytesIO(arrays.pop(key).tobytes()), f"{label}:{key}")
+                  for key in [k for k in arrays if k.startswith("component.")]}
     meta = doc["meta"]
     if meta.get("format") != BUNDLE_FORMAT:
-        raise WeightsFormatError(f"{path.name}: bundle format {meta.get('format')!r}, expected {BUNDLE_FORMAT}")
+        raise WeightsFormatError(f"{label}: bundle format {meta.get('format')!r}, expected {BUNDLE_FORMAT}")
     layers: dict[int, LayerPrint] = {}
     for key, fams in doc["layers"].items():
         index = int(key)
@@ -428,8 +521,9 @@ def fingerprint_load(path: str | os.PathLike[str]) -> Fingerprint:
         kind=tok["kind"], vocab=tok["vocab"], merges=tok["merges"], special=tok["special"], source=tok["source"]
     )
     meta = dict(meta)
-    meta["loaded_from_bundle"] = path.name
+    meta["loaded_from_bundle"] = label
     return Fingerprint(
         meta=meta, layers=layers, embedding_tokens=doc["embedding_tokens"],
         embedding_rows=arrays.get("embedding.rows"), embedding_hashes=doc["embedding_hashes"], tokenizer=tokenizer,
+        components=components,
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 # Residual-input attention matrices (rows are head dimensions, columns the residual stream).
 _ATTN_IN = re.compile(
-    r"(?:^|\.)(q_proj|k_proj|v_proj|qkv_proj|query_key_value|Wqkv|q_a_proj|kv_a_proj_with_mqa|"
+    r"(?:^|\.)(q_proj|k_proj|v_proj|qkv_proj|query_key_value|Wqkv|q_a_proj|kv_a_proj_with_mqa|attn\.qkv|"
     r"wq|wk|wv|query|key|value|attn_q|attn_k|attn_v|attn_qkv|attn_q_a|attn_kv_a_mqa)\.weight$"
 )
 # Residual-input MLP matrices: gate and up of dense FFNs, experts and shared experts.

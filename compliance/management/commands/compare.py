@@ -1,7 +1,9 @@
 """`manage.py compare CANDIDATE REFERENCE [--json]`: lineage test of CANDIDATE against REFERENCE.
 
 Thin wrapper over `compliance.engine.lineage.lineage_compare`. Each argument is a model folder,
-a .safetensors or .gguf file, or a fingerprint bundle from `manage.py fingerprint -o`.
+a .safetensors or .gguf file, or a fingerprint bundle from `manage.py fingerprint -o`. The report
+keeps `verdict`, `p_value`, `evidence` and `layers` at the top (the lead component's) and lists
+every pair of components tested in `components` (language, vision, audio, projector).
 """
 
 from __future__ import annotations
@@ -34,3 +36,6 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"{data['candidate']} vs {data['reference']}: {data['verdict']} (p = {data['p_value']:.3g})")
         self.stdout.write(data["reason"])
+        for entry in data["components"]:
+            self.stdout.write(f"  {entry['candidate']}: {entry['verdict']} (p = {entry['p_value']:.3g}, against the "
+                              f"reference's {entry['reference']})")

@@ -235,8 +235,9 @@ def model_write(model: TinyModel, directory: Path, *, dtype: str = "BF16", shard
     """Write `model` as a Hugging Face folder (config.json, tokenizer, safetensors, optional index)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").write_text(json.dumps(model.config, indent=2), encoding="utf-8")
-    tokenizer_json_write(directory / "tokenizer.json", model.vocab, model.merges,
-                         "WordPiece" if model.arch == "bert" else "BPE")
+    if model.vocab:  # a standalone vision encoder has no tokenizer
+        tokenizer_json_write(directory / "tokenizer.json", model.vocab, model.merges,
+                             "WordPiece" if model.arch == "bert" else "BPE")
     if card:
         (directory / "README.md").write_text(card, encoding="utf-8")
     names = sorted(model.tensors)
@@ -595,3 +596,164 @@ def fp8_write(model: TinyModel, directory: Path, block: int = 128) -> Path:
         for blob in blobs:
             handle.write(blob)
     return directory
+
+
+# ----------------------------------------------------------------------------- multimodal
+
+# Vision towers at 1/12 of the real widths, same proportions: SigLIP-so400m in LLaVA-OneVision
+# (hidden 1152, MLP 4304, 16 heads, patch 14, 27 x 27 positions) and Qwen2.5-VL's ViT (hidden 1280,
+# gated MLP 3420, 16 heads, Conv3d patch [1280, 3, 2, 14, 14], a 2 x 2 merger into the LM width).
+VISION_WIDTH = 96
+VISION_MLP = 352
+VISION_HEADS = 4
+VISION_LAYERS = 4
+PATCH = 14
+POSITIONS = 36
+
+
+def vision_make(*, seed: int, style: str = "siglip", d: int = VISION_WIDTH, f: int = VISION_MLP,
+                layers: int = VISION_LAYERS) -> dict[str, np.ndarray]:
+    """A vision tower's tensors, names relative to the tower (``vision_model.`` or ``visual.``).
+
+    "siglip": transformers' SiglipVisionModel (q/k/v/out_proj with biases, fc1/fc2, LayerNorm pairs);
+    "qwen": Qwen2.5-VL's ViT (fused attn.qkv, attn.proj, gated MLP, RMSNorm, Conv3d patches)."""
+    rng = np.random.default_rng(seed)
+    col = _shared_pattern(d)
+    t: dict[str, np.ndarray] = {}
+    if style == "siglip":
+        t["embeddings.patch_embedding.weight"] = (rng.standard_normal((d, 3, PATCH, PATCH)) * 0.02).astype(np.float32)
+        t["embeddings.patch_embedding.bias"] = rng.normal(0, 0.02, d).astype(np.float32)
+        t["embeddings.position_embedding.weight"] = _matrix(rng, POSITIONS, d, col)
+        for i in range(layers):
+            p = f"encoder.layers.{i}."
+            t[p + "layer_norm1.weight"], t[p + "layer_norm1.bias"] = _gain(rng, d), rng.normal(0, 0.02, d).astype(np.float32)
+            for n in ("q_proj", "k_proj", "v_proj"):
+                t[p + f"self_attn.{n}.weight"] = _matrix(rng, d, d, col)
+                t[p + f"self_attn.{n}.bias"] = rng.normal(0, 0.02, d).astype(np.float32)
+            t[p + "self_attn.out_proj.weight"] = _matrix(rng, d, d, None)
+            t[p + "self_attn.out_proj.bias"] = rng.normal(0, 0.02, d).astype(np.float32)
+            t[p + "layer_norm2.weight"], t[p + "layer_norm2.bias"] = _gain(rng, d), rng.normal(0, 0.02, d).astype(np.float32)
+            t[p + "mlp.fc1.weight"], t[p + "mlp.fc1.bias"] = _matrix(rng, f, d, col), rng.normal(0, 0.02, f).astype(np.float32)
+            t[p + "mlp.fc2.weight"], t[p + "mlp.fc2.bias"] = _matrix(rng, d, f, None), rng.normal(0, 0.02, d).astype(np.float32)
+        t["post_layernorm.weight"], t["post_layernorm.bias"] = _gain(rng, d), rng.normal(0, 0.02, d).astype(np.float32)
+        return t
+    t["patch_embed.proj.weight"] = (rng.standard_normal((d, 3, 2, PATCH, PATCH)) * 0.02).astype(np.float32)
+    for i in range(layers):
+        p = f"blocks.{i}."
+        t[p + "norm1.weight"] = _gain(rng, d)
+        t[p + "attn.qkv.weight"] = _matrix(rng, 3 * d, d, col)
+        t[p + "attn.qkv.bias"] = rng.normal(0, 0.02, 3 * d).astype(np.float32)
+        t[p + "attn.proj.weight"], t[p + "attn.proj.bias"] = _matrix(rng, d, d, None), rng.normal(0, 0.02, d).astype(np.float32)
+        t[p + "norm2.weight"] = _gain(rng, d)
+        for n in ("gate_proj", "up_proj"):
+            t[p + f"mlp.{n}.weight"], t[p + f"mlp.{n}.bias"] = _matrix(rng, f, d, col), rng.normal(0, 0.02, f).astype(np.float32)
+        t[p + "mlp.down_proj.weight"] = _matrix(rng, d, f, None)
+        t[p + "mlp.down_proj.bias"] = rng.normal(0, 0.02, d).astype(np.float32)
+    return t
+
+
+def vision_config(style: str, d: int = VISION_WIDTH, f: int = VISION_MLP, layers: int = VISION_LAYERS,
+                  lm_width: int = 256) -> dict[str, Any]:
+    if style == "siglip":
+        return {"model_type": "siglip_vision_model", "hidden_size": d, "intermediate_size": f,
+                "num_attention_heads": VISION_HEADS, "num_hidden_layers": layers, "patch_size": PATCH,
+                "image_size": PATCH * int(math.isqrt(POSITIONS)), "vision_use_head": False}
+    return {"depth": layers, "hidden_size": d, "intermediate_size": f, "num_heads": VISION_HEADS,
+            "out_hidden_size": lm_width, "patch_size": PATCH, "spatial_merge_size": 2, "temporal_patch_size": 2,
+            "in_chans": 3, "hidden_act": "silu"}
+
+
+def projector_make(*, seed: int, style: str, vision_width: int, lm_width: int) -> dict[str, np.ndarray]:
+    """LLaVA's multi_modal_projector (linear_1, GELU, linear_2) or Qwen2.5-VL's merger (ln_q, mlp.0, mlp.2
+    over 2 x 2 merged patches); names relative to the module."""
+    rng = np.random.default_rng(seed)
+    if style == "llava":
+        return {"linear_1.weight": _matrix(rng, lm_width, vision_width, None),
+                "linear_1.bias": rng.normal(0, 0.02, lm_width).astype(np.float32),
+                "linear_2.weight": _matrix(rng, lm_width, lm_width, None),
+                "linear_2.bias": rng.normal(0, 0.02, lm_width).astype(np.float32)}
+    merged = 4 * vision_width
+    return {"ln_q.weight": _gain(rng, vision_width),
+            "mlp.0.weight": _matrix(rng, merged, merged, None), "mlp.0.bias": rng.normal(0, 0.02, merged).astype(np.float32),
+            "mlp.2.weight": _matrix(rng, lm_width, merged, None), "mlp.2.bias": rng.normal(0, 0.02, lm_width).astype(np.float32)}
+
+
+_CUSTOM_LM = {"input_layernorm": "g1", "self_attn.q_proj": "qa", "self_attn.k_proj": "ka", "self_attn.v_proj": "va",
+              "self_attn.o_proj": "oa", "post_attention_layernorm": "g2", "mlp.gate_proj": "m1", "mlp.up_proj": "m3",
+              "mlp.down_proj": "m2"}
+_CUSTOM_VISION = {"layer_norm1": "n1", "self_attn.q_proj": "wq", "self_attn.k_proj": "wk", "self_attn.v_proj": "wv",
+                  "self_attn.out_proj": "wo", "layer_norm2": "n2", "mlp.fc1": "up", "mlp.fc2": "dn"}
+
+
+def vlm_make(*, layout: str, lm: TinyModel, vision_seed: int, projector_seed: int,
+             vision: dict[str, np.ndarray] | None = None) -> TinyModel:
+    """A vision-language model around the language model `lm` (a Llama-style TinyModel), in the
+    tensor layout of a real family:
+
+    * "llava_ov": transformers' LlavaOnevisionForConditionalGeneration (``model.vision_tower.vision_model.``,
+      ``model.multi_modal_projector.linear_1/2``, ``model.language_model.layers.N.``, ``lm_head``);
+    * "qwen25vl": Qwen2_5_VLForConditionalGeneration as published (``visual.blocks.N.attn.qkv``,
+      ``visual.merger``, ``model.layers.N.``, ``lm_head``), config flat with a vision_config;
+    * "custom": every name replaced (``dec.N.qa``, ``enc.N.wq``, ``patchify``, ``bridge.a/b``) and no config,
+      with a linear patch embedding [d, 3 x 14 x 14]: only structure tells the parts apart.
+
+    `vision` replaces the generated tower's tensors (to reuse one tower, possibly fine-tuned)."""
+    d_lm = lm.config["hidden_size"]
+    style = "qwen" if layout == "qwen25vl" else "siglip"
+    tower = vision if vision is not None else vision_make(seed=vision_seed, style=style)
+    t: dict[str, np.ndarray] = {}
+    if layout == "llava_ov":
+        for name, w in lm.tensors.items():
+            t["lm_head.weight" if name == "lm_head.weight" else name.replace("model.", "model.language_model.", 1)] = w
+        t.update({f"model.vision_tower.vision_model.{k}": v for k, v in tower.items()})
+        t.update({f"model.multi_modal_projector.{k}": v for k, v in projector_make(
+            seed=projector_seed, style="llava", vision_width=VISION_WIDTH, lm_width=d_lm).items()})
+        t["model.image_newline"] = np.random.default_rng(projector_seed).normal(0, 0.02, d_lm).astype(np.float32)
+        text = {**lm.config, "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}
+        config = {"architectures": ["LlavaOnevisionForConditionalGeneration"], "model_type": "llava_onevision",
+                  "text_config": text, "vision_config": vision_config("siglip"), "projector_hidden_act": "gelu",
+                  "vision_feature_layer": -1, "image_token_index": len(lm.vocab) - 1}
+    elif layout == "qwen25vl":
+        t.update(lm.tensors)
+        t.update({f"visual.{k}": v for k, v in tower.items()})
+        t.update({f"visual.merger.{k}": v for k, v in projector_make(
+            seed=projector_seed, style="qwen", vision_width=VISION_WIDTH, lm_width=d_lm).items()})
+        config = {**lm.config, "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
+                  "vision_config": vision_config("qwen", lm_width=d_lm)}
+    elif layout == "custom":
+        for name, w in lm.tensors.items():
+            if name == "model.embed_tokens.weight":
+                t["tok_table.weight"] = w
+            elif name == "lm_head.weight":
+                t["out_table.weight"] = w
+            elif name == "model.norm.weight":
+                t["final_gain.weight"] = w
+            else:
+                parts = name.split(".")
+                t[f"dec.{parts[2]}.{_CUSTOM_LM['.'.join(parts[3:-1])]}.weight"] = w
+        for name, w in tower.items():
+            if name == "embeddings.patch_embedding.weight":
+                t["patchify.weight"] = w.reshape(w.shape[0], -1)  # a linear patch embedding [d, 3 p p]
+            elif name == "embeddings.position_embedding.weight":
+                t["pos_table.weight"] = w
+            elif name.startswith("encoder.layers.") and name.endswith(".weight"):
+                parts = name.split(".")
+                t[f"enc.{parts[2]}.{_CUSTOM_VISION['.'.join(parts[3:-1])]}.weight"] = w
+        proj = projector_make(seed=projector_seed, style="llava", vision_width=VISION_WIDTH, lm_width=d_lm)
+        t["bridge.a.weight"], t["bridge.b.weight"] = proj["linear_1.weight"], proj["linear_2.weight"]
+        config = {}
+    else:
+        raise ValueError(layout)
+    return TinyModel("vlm", t, config, lm.vocab, lm.merges)
+
+
+def vision_encoder_make(*, seed: int | None = None, tower: dict[str, np.ndarray] | None = None) -> TinyModel:
+    """A standalone SigLIP vision encoder as published (``vision_model.``), no tokenizer."""
+    tower = tower if tower is not None else vision_make(seed=seed or 0)
+    return TinyModel("vision", {f"vision_model.{k}": v for k, v in tower.items()},
+                     {"architectures": ["SiglipVisionModel"], **vision_config("siglip")}, [])
+
+
+def tensors_finetune(tensors: dict[str, np.ndarray], *, seed: int, noise: float = 0.3) -> dict[str, np.ndarray]:
+    """`finetune` on a bare tensor dict (a vision tower fine-tuned inside another VLM)."""
+    return finetune(TinyModel("x", tensors, {}, []), seed=seed, noise=noise).tensors
