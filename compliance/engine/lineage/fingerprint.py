@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from compliance.engine.lineage.configs import config_summary
+from compliance.engine.lineage.invariants import invariant_layers, invariants_read
 from compliance.engine.lineage.roles import MatrixBlock, ModelRoles, roles_assign
 from compliance.engine.lineage.stats import columns_standardise, coordinate_gram, rows_prepare
 from compliance.engine.lineage.tokenizers import TokenizerData, tokenizer_from_gguf, tokenizer_load
@@ -96,6 +97,9 @@ class LayerPrint:
     norm_post: np.ndarray | None = None
     mlp_out: np.ndarray | None = None  # coordinate correlation of the down projection [c, c]
     mlp_out_block: str = ""
+    # Rotation-invariant products (invariants.py): "qk" [heads, G, G], "vv" [kv heads, G, G],
+    # "units" (upper triangle of the MLP unit Gram); empty for layers not sampled for them.
+    invariants: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -284,7 +288,9 @@ def fingerprint_from_model(model: Model) -> Fingerprint:
         tokenizer = tokenizer_load(model.tokenizer_files)
     layers: dict[int, LayerPrint] = {}
     head_dim = _head_dim(model)
-    for index in _layers_sample(sorted(roles.layers), MAX_LAYERS):
+    sampled = _layers_sample(sorted(roles.layers), MAX_LAYERS)
+    with_invariants = set(invariant_layers(sampled))
+    for index in sampled:
         lr = roles.layers[index]
         lp = LayerPrint(index=index)
         for family, blocks, budget, hd in (("mlp", lr.mlp_in, MLP_ROWS, None), ("attn", lr.attn_in, ATTN_ROWS, head_dim)):
@@ -312,6 +318,13 @@ def fingerprint_from_model(model: Model) -> Fingerprint:
                     setattr(lp, attr, model.tensor(tname).astype(np.float32))
                 except WeightsFormatError as exc:
                     notes.append(str(exc))
+        if index in with_invariants:
+            try:
+                lp.invariants = invariants_read(model, lr, model.config, head_dim)
+            except WeightsFormatError as exc:
+                if "lineage is inconclusive for it" not in str(exc):
+                    raise
+                notes.append(str(exc))
         layers[index] = lp
     try:
         tokens, emb_rows, emb_hashes = _embedding_sample(model, roles, tokenizer, notes)
@@ -369,6 +382,8 @@ def fingerprint_save(fp: Fingerprint, path: str | os.PathLike[str]) -> Path:
             arrays[f"L{index}.norm_in"] = lp.norm_in
         if lp.norm_post is not None:
             arrays[f"L{index}.norm_post"] = lp.norm_post
+        for key, value in lp.invariants.items():
+            arrays[f"L{index}.inv.{key}"] = value
     if fp.embedding_rows is not None:
         arrays["embedding.rows"] = fp.embedding_rows
     doc = {
@@ -422,6 +437,8 @@ def fingerprint_load(path: str | os.PathLike[str]) -> Fingerprint:
             )
         lp.norm_in = arrays.get(f"L{index}.norm_in")
         lp.norm_post = arrays.get(f"L{index}.norm_post")
+        prefix = f"L{index}.inv."
+        lp.invariants = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         layers[index] = lp
     tok = doc.get("tokenizer")
     tokenizer = None if tok is None else TokenizerData(

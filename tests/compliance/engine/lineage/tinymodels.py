@@ -595,3 +595,72 @@ def fp8_write(model: TinyModel, directory: Path, block: int = 128) -> Path:
         for blob in blobs:
             handle.write(blob)
     return directory
+
+
+def random_orthogonal(d: int, seed: int) -> np.ndarray:
+    """A Haar-random d x d orthogonal matrix (QR of a Gaussian with the sign fix)."""
+    rng = np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    return (q * np.sign(np.diag(r))[None, :]).astype(np.float64)
+
+
+def residual_rotate(m: TinyModel, *, seed: int, rotation: np.ndarray | None = None) -> TinyModel:
+    """Rotate the residual basis of a Llama-style model as QuaRot/SpinQuant do (function-preserving).
+
+    Norm gains are folded into the matrices that read the normed stream (input_layernorm into
+    q/k/v, post_attention_layernorm into gate/up, the final norm into lm_head) and set to 1, so
+    RMSNorm commutes with the rotation; then with x' = Q x every residual-reading matrix becomes
+    W Q^T (embeddings too) and every residual-writing matrix (o_proj, down_proj) Q W.
+    """
+    out = norms_fold(m)
+    d = m.config["hidden_size"]
+    q = random_orthogonal(d, seed) if rotation is None else rotation
+    g_final = out.tensors["model.norm.weight"]
+    out.tensors["lm_head.weight"] = out.tensors["lm_head.weight"] * g_final[None, :]
+    out.tensors["model.norm.weight"] = np.ones_like(g_final)
+    for name, w in list(out.tensors.items()):
+        if w.ndim != 2:
+            continue
+        if name.endswith(("o_proj.weight", "down_proj.weight")):
+            out.tensors[name] = (q @ w.astype(np.float64)).astype(np.float32)
+        elif w.shape[1] == d:
+            out.tensors[name] = (w.astype(np.float64) @ q.T).astype(np.float32)
+    return out
+
+
+def width_prune(m: TinyModel, *, seed: int, residual: float = 0.75, kv_heads_kept: int | None = None,
+                units: float = 1.0) -> TinyModel:
+    """A smaller sibling as width pruning (Minitron-style) makes it: keep a sorted subset of the
+    residual coordinates (every matrix and norm that touches the residual), optionally of the KV
+    groups (with their query heads) and of the MLP units, in their original order."""
+    rng = np.random.default_rng(seed)
+    cfg = m.config
+    d, h, kv = cfg["hidden_size"], cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    hd = cfg.get("head_dim") or d // h
+    per = h // kv
+    keep_d = np.sort(rng.choice(d, int(d * residual), replace=False))
+    keep_kv = np.sort(rng.choice(kv, kv_heads_kept or kv, replace=False))
+    keep_q = np.concatenate([g * per + np.arange(per) for g in keep_kv])
+    q_rows = np.concatenate([np.arange(x * hd, (x + 1) * hd) for x in keep_q])
+    kv_rows = np.concatenate([np.arange(g * hd, (g + 1) * hd) for g in keep_kv])
+    f = cfg["intermediate_size"]
+    keep_f = np.sort(rng.choice(f, int(f * units), replace=False))
+    out = _copy(m)
+    for name, w in m.tensors.items():
+        if w.ndim == 1 and w.shape[0] == d:
+            out.tensors[name] = w[keep_d]
+        elif name.endswith("q_proj.weight"):
+            out.tensors[name] = w[q_rows][:, keep_d]
+        elif name.endswith(("k_proj.weight", "v_proj.weight")):
+            out.tensors[name] = w[kv_rows][:, keep_d]
+        elif name.endswith("o_proj.weight"):
+            out.tensors[name] = w[keep_d][:, q_rows]
+        elif name.endswith(("gate_proj.weight", "up_proj.weight")):
+            out.tensors[name] = w[keep_f][:, keep_d]
+        elif name.endswith("down_proj.weight"):
+            out.tensors[name] = w[keep_d][:, keep_f]
+        elif w.ndim == 2 and w.shape[1] == d:
+            out.tensors[name] = w[:, keep_d]
+    out.config.update({"hidden_size": len(keep_d), "num_attention_heads": len(keep_q),
+                       "num_key_value_heads": len(keep_kv), "head_dim": hd, "intermediate_size": len(keep_f)})
+    return out
