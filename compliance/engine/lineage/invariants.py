@@ -41,13 +41,16 @@ from compliance.engine.lineage.stats import (
     mantel_best_layer_test,
 )
 
-# 8 layers x (32 q heads x 16 x 16 + 8 kv heads x 16 x 16 + 8,256 unit-Gram entries) x 2 bytes
-# = 0.30 MB at Llama-3-8B shape (hidden 4096, head_dim 128): independent of the hidden size.
+# 8 layers x (8 q heads x 16 x 16 + 8 kv heads x 16 x 16 + 8,256 unit-Gram entries) x 2 bytes
+# = 0.20 MB at Llama-3-8B shape (hidden 4096, head_dim 128, 8 kv heads): independent of the hidden size.
 INV_LAYERS = 8
 # 16 groups of 4 head coordinates = 64 of 128 q/k rows per head: 240 off-diagonal group pairs,
 # enough for z ~ 6 on one copied head, and half the bytes read of the whole head.
 INV_GROUPS = 16
 INV_GROUP_SIZE = 4
+# Query heads kept per key/value group (the first ones): the value test uses every kv head and
+# the query/key test these, so reads and storage scale with the kv heads, not the query heads.
+INV_QUERY_PER_KV = 1
 # Units of the first MLP input block whose Gram is stored (128 x 128 upper triangle).
 INV_UNITS = 128
 
@@ -155,21 +158,23 @@ def invariants_read(model: Any, lr: LayerRoles, config: dict[str, Any], head_dim
             qk_groups, qk_signs = _groups_kept(head_dim, rotary)
             v_groups, v_signs = _groups_kept(head_dim, 0)
 
-            def rows_of(block: MatrixBlock, n_heads: int, groups: list[list[int]]) -> np.ndarray:
-                local = np.array([h * head_dim + x for h in range(n_heads) for g in groups for x in g])
+            per = heads // kv
+            q_heads = [g * per + j for g in range(kv) for j in range(min(per, INV_QUERY_PER_KV))]
+
+            def rows_of(block: MatrixBlock, which: list[int], groups: list[list[int]]) -> np.ndarray:
+                local = np.array([h * head_dim + x for h in which for g in groups for x in g])
                 local = np.sort(local)
                 raw = model.tensor(block.name, rows=block.row_offset + local).astype(np.float64)
-                full = np.zeros((n_heads * head_dim, raw.shape[1]))
+                full = np.zeros((block.n_rows, raw.shape[1]))
                 full[local] = raw
                 return full
 
-            wq = rows_of(q, heads, qk_groups)
-            wk = rows_of(k, kv, qk_groups)
-            wv = rows_of(v, kv, v_groups)
+            wq = rows_of(q, q_heads, qk_groups)
+            wk = rows_of(k, list(range(kv)), qk_groups)
+            wv = rows_of(v, list(range(kv)), v_groups)
             g2 = np.ones(wq.shape[1]) if gain_in is None or gain_in.shape[0] != wq.shape[1] else gain_in ** 2
-            per = heads // kv
             kc = [_compress(wk, qk_groups, qk_signs, h * head_dim) * g2[None, :] for h in range(kv)]
-            qk = np.stack([_compress(wq, qk_groups, qk_signs, i * head_dim) @ kc[i // per].T for i in range(heads)])
+            qk = np.stack([_compress(wq, qk_groups, qk_signs, i * head_dim) @ kc[i // per].T for i in q_heads])
             vc = [_compress(wv, v_groups, v_signs, h * head_dim) for h in range(kv)]
             vv = np.stack([(c * g2[None, :]) @ c.T for c in vc])
             out["qk"] = np.stack([_scaled(m) for m in qk])

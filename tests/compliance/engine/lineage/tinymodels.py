@@ -664,3 +664,37 @@ def width_prune(m: TinyModel, *, seed: int, residual: float = 0.75, kv_heads_kep
     out.config.update({"hidden_size": len(keep_d), "num_attention_heads": len(keep_q),
                        "num_key_value_heads": len(keep_kv), "head_dim": hd, "intermediate_size": len(keep_f)})
     return out
+
+
+def llama_forward(m: TinyModel, tokens: list[int]) -> np.ndarray:
+    """Logits [len(tokens), vocab] of a Llama-style TinyModel (RMSNorm, causal attention with GQA,
+    SwiGLU; no rotary embedding, which acts inside heads and so cannot tell a residual rotation
+    apart). Only used to check that a transform preserves the function."""
+    cfg = m.config
+    d, h = cfg["hidden_size"], cfg["num_attention_heads"]
+    kv = cfg.get("num_key_value_heads", h)
+    hd = cfg.get("head_dim") or d // h
+    t = {k: v.astype(np.float64) for k, v in m.tensors.items()}
+
+    def rms(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-6) * g
+
+    x = t["model.embed_tokens.weight"][tokens]
+    n = len(tokens)
+    mask = np.triu(np.full((n, n), -np.inf), 1)
+    for layer in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        a = rms(x, t[p + "input_layernorm.weight"])
+        q = (a @ t[p + "self_attn.q_proj.weight"].T).reshape(n, h, hd)
+        k = (a @ t[p + "self_attn.k_proj.weight"].T).reshape(n, kv, hd)
+        v = (a @ t[p + "self_attn.v_proj.weight"].T).reshape(n, kv, hd)
+        heads = []
+        for i in range(h):
+            scores = q[:, i] @ k[:, i // (h // kv)].T / math.sqrt(hd) + mask
+            w = np.exp(scores - scores.max(axis=1, keepdims=True))
+            heads.append((w / w.sum(axis=1, keepdims=True)) @ v[:, i // (h // kv)])
+        x = x + np.concatenate(heads, axis=1) @ t[p + "self_attn.o_proj.weight"].T
+        b = rms(x, t[p + "post_attention_layernorm.weight"])
+        gate = b @ t[p + "mlp.gate_proj.weight"].T
+        x = x + ((gate / (1 + np.exp(-gate))) * (b @ t[p + "mlp.up_proj.weight"].T)) @ t[p + "mlp.down_proj.weight"].T
+    return rms(x, t["model.norm.weight"]) @ t["lm_head.weight"].T
