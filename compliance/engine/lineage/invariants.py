@@ -97,19 +97,13 @@ def head_groups(head_dim: int, rotary_dim: int) -> list[list[int]]:
 
 
 def _groups_kept(head_dim: int, rotary_dim: int) -> tuple[list[list[int]], np.ndarray]:
-    """The first INV_GROUPS groups (evenly spaced) and fixed +-1 signs for every head coordinate."""
-    groups = head_groups(head_dim, rotary_dim)
-    if len(groups) > INV_GROUPS:
-        picks = np.unique(np.round(np.linspace(0, len(groups) - 1, INV_GROUPS)).astype(int))
-        groups = [groups[i] for i in picks]
+    """The first INV_GROUPS groups and fixed +-1 signs for every head coordinate. The first ones,
+    not evenly spaced ones: their rows form two runs per head (rotate-half layout), so a remote
+    model is read with a few range requests per head rather than one per pair of rows."""
+    groups = head_groups(head_dim, rotary_dim)[:INV_GROUPS]
     rng = np.random.default_rng(5_000_011 + head_dim)
     signs = np.where(rng.random(head_dim) < 0.5, -1.0, 1.0)
     return groups, signs
-
-
-def _compress(rows: np.ndarray, groups: list[list[int]], signs: np.ndarray, offset: int) -> np.ndarray:
-    """Signed sum of each group's rows ([G, d]); `offset` is the head's first row in `rows`."""
-    return np.stack([(rows[[offset + x for x in g]] * signs[g][:, None]).sum(axis=0) for g in groups])
 
 
 def _attention_blocks(blocks: list[MatrixBlock]) -> tuple[MatrixBlock, MatrixBlock, MatrixBlock] | None:
@@ -161,21 +155,26 @@ def invariants_read(model: Any, lr: LayerRoles, config: dict[str, Any], head_dim
             per = heads // kv
             q_heads = [g * per + j for g in range(kv) for j in range(min(per, INV_QUERY_PER_KV))]
 
-            def rows_of(block: MatrixBlock, which: list[int], groups: list[list[int]]) -> np.ndarray:
-                local = np.array([h * head_dim + x for h in which for g in groups for x in g])
-                local = np.sort(local)
-                raw = model.tensor(block.name, rows=block.row_offset + local).astype(np.float64)
-                full = np.zeros((block.n_rows, raw.shape[1]))
-                full[local] = raw
-                return full
+            def compressed(block: MatrixBlock, which: list[int], groups: list[list[int]],
+                           signs: np.ndarray) -> np.ndarray:
+                """[len(which), G, d]: each head's signed group sums, from only the rows they need."""
+                within = [x for g in groups for x in g]
+                local = np.array([h * head_dim + x for h in which for x in within])
+                order = np.argsort(local, kind="stable")
+                raw = model.tensor(block.name, rows=block.row_offset + local[order])
+                rows = np.empty(raw.shape, dtype=np.float32)
+                rows[order] = raw
+                rows *= np.tile(signs[within], len(which))[:, None].astype(np.float32)
+                starts = np.cumsum([0] + [len(g) for g in groups])[:-1]
+                starts = (np.arange(len(which))[:, None] * len(within) + starts[None, :]).reshape(-1)
+                return np.add.reduceat(rows, starts, axis=0).reshape(len(which), len(groups), -1).astype(np.float64)
 
-            wq = rows_of(q, q_heads, qk_groups)
-            wk = rows_of(k, list(range(kv)), qk_groups)
-            wv = rows_of(v, list(range(kv)), v_groups)
-            g2 = np.ones(wq.shape[1]) if gain_in is None or gain_in.shape[0] != wq.shape[1] else gain_in ** 2
-            kc = [_compress(wk, qk_groups, qk_signs, h * head_dim) * g2[None, :] for h in range(kv)]
-            qk = np.stack([_compress(wq, qk_groups, qk_signs, i * head_dim) @ kc[i // per].T for i in q_heads])
-            vc = [_compress(wv, v_groups, v_signs, h * head_dim) for h in range(kv)]
+            qc = compressed(q, q_heads, qk_groups, qk_signs)
+            kc = compressed(k, list(range(kv)), qk_groups, qk_signs)
+            vc = compressed(v, list(range(kv)), v_groups, v_signs)
+            d = qc.shape[2]
+            g2 = np.ones(d) if gain_in is None or gain_in.shape[0] != d else gain_in ** 2
+            qk = np.stack([(qc[n] * g2[None, :]) @ kc[i // per].T for n, i in enumerate(q_heads)])
             vv = np.stack([(c * g2[None, :]) @ c.T for c in vc])
             out["qk"] = np.stack([_scaled(m) for m in qk])
             out["vv"] = np.stack([_scaled(m) for m in vv])
@@ -185,7 +184,7 @@ def invariants_read(model: Any, lr: LayerRoles, config: dict[str, Any], head_dim
         n = min(INV_UNITS, min(b.n_rows for b in mlp))
         gram = None
         for block in mlp[:2]:
-            w = model.tensor(block.name, rows=block.row_offset + np.arange(n)).astype(np.float64)
+            w = model.tensor(block.name, rows=slice(block.row_offset, block.row_offset + n)).astype(np.float64)
             if gain_post is not None and gain_post.shape[0] == w.shape[1]:
                 w = w * gain_post[None, :]
             w /= np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-30)
