@@ -439,6 +439,11 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
     else:
         p_raw = 1.0
     effect = weighted / weights if weights > 0 else 0.0
+    units = rotation.get("mlp_units")
+    if units and (bool(width_c and width_r and width_c != width_r) or _rotated_basis(families)):
+        # Matched rows say nothing across a rotation or another width: the effect size is then the
+        # correlation of the MLP unit Grams (median over layers), the invariant analogue.
+        effect = float(np.median([x["correlation"] for x in units["layers"]]))
     rejecting = sorted(f for f, p in p_values.items() if p <= FAMILY_ALPHA)
 
     difference: dict[str, Any] | None = None
@@ -467,7 +472,10 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
         verdict = "derived"
         reason = (f"{len(rejecting)} of {k} tensor families ({', '.join(rejecting)}) show shared weights "
                   f"(combined p = {p_raw:.3g}); {len(layer_map)} of {len(layers_out)} sampled layers map to a reference layer."
-                  + (" The residual basis had been permuted and was re-aligned first." if alignment else ""))
+                  + (" The residual basis had been permuted and was re-aligned first." if alignment else "")
+                  + (" Only the rotation-invariant statistics match, not the weights coordinate by coordinate: the "
+                     "residual basis was rotated (as QuaRot/SpinQuant pipelines ship it, or to disguise the copy)."
+                     if _rotated_basis(families) and not widths_differ else ""))
     elif not rejecting and alignment is not None:
         verdict = "inconclusive"
         reason = (f"the candidate's embedding columns are a re-ordering of the reference's ({alignment['columns_aligned']} "
@@ -501,7 +509,7 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
                      "embedding rows of shared tokens); the tests ran after undoing it. Re-ordering the residual "
                      "basis preserves the function, so this is itself a sign of deliberate disguise."),
         },
-        "rotation_invariant": _rotation_evidence(rotation),
+        "rotation_invariant": {**_rotation_evidence(rotation), "rotated_basis_suspected": _rotated_basis(families)},
         "notes": notes,
     }
     return LineageReport(
@@ -562,6 +570,16 @@ def _rotation_fold(rotation: dict[str, Any], p_values: dict[str, float], familie
             row["families"][test] = entry
         families[test] = {"p_value": _p_round(p_test), "layers_tested": len(out["layers"]),
                           "note": f"{name}: {ROTATION_NOTE}; part of the {family} family, not a family of its own"}
+
+
+def _rotated_basis(families: dict[str, Any]) -> bool:
+    """True when a rotation-invariant test fires while no coordinate-wise test of any module does."""
+    invariant = any((families.get(t) or {}).get("p_value", 1.0) <= FAMILY_ALPHA for t in ("attn_heads", "mlp_units"))
+    coordinate = [families[f].get("p_value_rows", families[f]["p_value"]) for f in ("mlp", "attn")
+                  if f in families and "rotation-invariant test only" not in families[f].get("note", "")]
+    coordinate += [families[f]["p_value"] for f in ("mlp_out", "embedding")
+                   if f in families and families[f].get("p_value") is not None]
+    return invariant and bool(coordinate) and min(coordinate) > FAMILY_ALPHA
 
 
 def _rotation_evidence(rotation: dict[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,10 @@ def test_a_rotated_residual_basis_is_called_derived(name: str, llama_base: tm.Ti
     assert report["families"]["attn_heads"]["p_value"] < 1e-6
     assert report["families"]["mlp_units"]["p_value"] < 1e-6
     assert report["evidence"]["residual_alignment"] is None
+    # The report says what happened, for the reviewer.
+    assert report["evidence"]["rotation_invariant"]["rotated_basis_suspected"] is True
+    assert "rotated" in report["reason"]
+    assert report["effect_size"] > 0.3  # the unit Grams' correlation, not the (blind) matched rows'
 
 
 def test_width_pruned_siblings_are_found_without_equal_width(llama_base: tm.TinyModel, llama_print: Fingerprint,
@@ -93,6 +97,7 @@ def test_width_pruned_siblings_are_found_without_equal_width(llama_base: tm.Tiny
     assert report.p_value < 1e-6
     assert report.comparable and report.difference == {"hidden_size": [192, 256]}
     assert "width" in report.reason
+    assert report.effect_size > 0.3
 
     # Residual width, KV heads and MLP units all pruned: the heads still match, the first MLP
     # units no longer line up, so one family only -- "inconclusive" with the evidence, never independent.
@@ -112,6 +117,7 @@ def test_independent_models_stay_independent_under_the_invariant_tests(llama_pri
         assert report["verdict"] == "independent", report["reason"]
         assert report["families"]["attn_heads"]["p_value"] > 1e-3
         assert report["families"]["mlp_units"]["p_value"] > 1e-3
+        assert report["evidence"]["rotation_invariant"]["rotated_basis_suspected"] is False
     # An independent model of another width is not "derived" (and not "independent" either).
     narrow = tm.width_prune(tm.llama_make(seed=504), seed=44, residual=0.75)
     report = lineage_compare(candidate=tm.model_write(narrow, tmp_path / "narrow"), reference=llama_print)
