@@ -516,8 +516,10 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
         candidate=cand.name, reference=ref.name, verdict=verdict, p_value=p_raw, p_value_raw=p_raw,
         effect_size=effect, reason=reason, families=families, layers=layers_out, evidence=evidence,
         bytes_read=cand_bytes + ref_bytes, difference=difference,
-        # Different widths stay comparable when the width-independent statistics ran.
-        comparable=difference is None or (widths_differ and k > 0),
+        # Different widths: comparable (a result to act on) when a width-independent statistic found
+        # shared weights; when none did, it stays "not comparable" (information, not a risk), as a
+        # new model of another width should, even though the invariant tests ran.
+        comparable=difference is None or (widths_differ and bool(rejecting)),
     )
 
 

@@ -103,7 +103,7 @@ def test_width_pruned_siblings_are_found_without_equal_width(llama_base: tm.Tiny
     # units no longer line up, so one family only -- "inconclusive" with the evidence, never independent.
     smaller = tm.width_prune(llama_base, seed=43, residual=0.75, kv_heads_kept=1, units=0.5)
     report = lineage_compare(candidate=tm.model_write(smaller, tmp_path / "smaller"), reference=llama_print)
-    assert report.verdict == "inconclusive"
+    assert report.verdict == "inconclusive" and report.comparable  # a real inconclusive: reviewed
     assert report.families["attn_heads"]["p_value"] < 1e-4
     assert "attn" in report.reason
 
@@ -123,6 +123,7 @@ def test_independent_models_stay_independent_under_the_invariant_tests(llama_pri
     report = lineage_compare(candidate=tm.model_write(narrow, tmp_path / "narrow"), reference=llama_print)
     assert report.verdict == "inconclusive"
     assert report.families["attn_heads"]["p_value"] > 1e-3
+    assert not report.comparable  # nothing found across the widths: information, not a risk
 
 
 def test_invariants_survive_the_bundle_and_stay_small(llama_base: tm.TinyModel, llama_print: Fingerprint,
