@@ -89,6 +89,20 @@ def test_a_rotated_residual_basis_is_called_derived(name: str, llama_base: tm.Ti
     assert report["effect_size"] > 0.3  # the unit Grams' correlation, not the (blind) matched rows'
 
 
+def test_qwen3_layout_rotated_copy_is_derived_and_an_independent_one_is_not(tmp_path: Path) -> None:
+    """Explicit head_dim (128) wider than hidden / heads (64), per-head q/k norms: the head products
+    are read per head_dim, not per hidden / heads."""
+    base = tm.qwen3_make(seed=61)
+    reference = fingerprint_build(path=tm.model_write(base, tmp_path / "qwen3"))
+    assert reference.layers[0].invariants["qk"].shape == (2, 16, 16)  # one query head per KV group
+    copy = tm.finetune(tm.residual_rotate(base, seed=62), seed=63)
+    report = lineage_compare(candidate=tm.model_write(copy, tmp_path / "copy"), reference=reference)
+    assert report.verdict == "derived", report.reason
+    assert report.families["attn_heads"]["p_value"] < 1e-6
+    other = lineage_compare(candidate=tm.model_write(tm.qwen3_make(seed=64), tmp_path / "other"), reference=reference)
+    assert other.verdict == "independent", other.reason
+
+
 def test_width_pruned_siblings_are_found_without_equal_width(llama_base: tm.TinyModel, llama_print: Fingerprint,
                                                              tmp_path: Path) -> None:
     pruned = tm.finetune(tm.width_prune(llama_base, seed=41, residual=0.75), seed=42)

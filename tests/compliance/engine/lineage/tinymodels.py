@@ -76,12 +76,12 @@ def _gain(rng: np.random.Generator, d: int) -> np.ndarray:
 
 
 def llama_make(*, seed: int, d: int = 256, f: int = 512, layers: int = 6, heads: int = 4, kv_heads: int = 2,
-               vocab: list[str] | None = None) -> TinyModel:
+               vocab: list[str] | None = None, head_dim: int | None = None) -> TinyModel:
     """A Llama-style decoder with `layers` layers (names as in transformers' LlamaForCausalLM)."""
     rng = np.random.default_rng(seed)
     vocab = vocab or vocab_default()
     col = _shared_pattern(d)
-    hd = d // heads
+    hd = head_dim or d // heads
     t: dict[str, np.ndarray] = {"model.embed_tokens.weight": _matrix(rng, len(vocab), d, col) * 4}
     for i in range(layers):
         p = f"model.layers.{i}."
@@ -102,7 +102,22 @@ def llama_make(*, seed: int, d: int = 256, f: int = 512, layers: int = 6, heads:
         "vocab_size": len(vocab), "rms_norm_eps": 1e-5, "hidden_act": "silu", "tie_word_embeddings": False,
         "max_position_embeddings": 4096, "rope_theta": 10000.0, "torch_dtype": "bfloat16",
     }
+    if head_dim:
+        config["head_dim"] = head_dim
     return TinyModel("llama", t, config, vocab, merges_default(vocab))
+
+
+def qwen3_make(*, seed: int, d: int = 256, heads: int = 4, kv_heads: int = 2, head_dim: int = 128) -> TinyModel:
+    """A Qwen3-style decoder: explicit head_dim wider than hidden / heads, per-head q/k RMSNorm
+    gains (q_norm, k_norm), names and config as transformers' Qwen3ForCausalLM writes them."""
+    m = llama_make(seed=seed, d=d, heads=heads, kv_heads=kv_heads, head_dim=head_dim)
+    rng = np.random.default_rng(seed + 7)
+    for i in range(m.config["num_hidden_layers"]):
+        for n in ("q_norm", "k_norm"):
+            m.tensors[f"model.layers.{i}.self_attn.{n}.weight"] = _gain(rng, head_dim)
+    m.config.update({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "rms_norm_eps": 1e-6,
+                     "rope_theta": 1000000.0})
+    return replace(m, arch="qwen3")
 
 
 def glm_moe_make(*, seed: int, d: int = 256, f: int = 512, moe_f: int = 128, layers: int = 4, heads: int = 4,
