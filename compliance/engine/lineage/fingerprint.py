@@ -125,6 +125,7 @@ class Fingerprint:
             "families": {
                 **{f: sum(1 for lp in self.layers.values() if f in lp.families) for f in FAMILIES},
                 "mlp_out": sum(1 for lp in self.layers.values() if lp.mlp_out is not None),
+                "rotation_invariant": sum(1 for lp in self.layers.values() if lp.invariants),
             },
             "rows_per_layer": {
                 f: max((len(lp.families[f].rows) for lp in self.layers.values() if f in lp.families), default=0)
