@@ -42,7 +42,7 @@ from bench.inputs import VAR_BENCH, out_write  # noqa: E402
 from compliance.engine.lineage import fingerprint_build, lineage_compare  # noqa: E402
 from compliance.engine.lineage.compare import _fingerprints_compare  # noqa: E402
 from compliance.engine.lineage.fingerprint import _stack_print  # noqa: E402
-from compliance.engine.lineage.stats import units_match_test  # noqa: E402
+from compliance.engine.lineage.stats import chaos_tail, flip_chaos_parts, units_match_test  # noqa: E402
 from compliance.engine.weights import model_open  # noqa: E402
 from tests.compliance.engine.lineage import tinymodels as tm  # noqa: E402
 
@@ -95,6 +95,26 @@ def derived_cases(base: tm.TinyModel, moe: tm.TinyModel, bert: tm.TinyModel) -> 
     cases.append(("residual basis permuted", "residual coordinates permuted and sign-flipped", tm.residual_permute(base, seed=210), {}))
     cases.append(("residual basis permuted", "residual permuted + MLP units permuted + continued pretraining",
                   tm.continued_pretraining(tm.mlp_permute(tm.residual_permute(base, seed=211), seed=212), seed=213), {}))
+    # Rotated residual bases (QuaRot/SpinQuant style: norm gains folded, then an orthogonal Q) and
+    # width-pruned siblings: only the rotation-invariant statistics (invariants.py) can see these.
+    for i in range(2):
+        cases.append(("rotated residual basis", f"rotated #{i}", tm.residual_rotate(base, seed=220 + i), {}))
+    cases.append(("rotated residual basis", "rotated + fine-tune", tm.finetune(tm.residual_rotate(base, seed=222), seed=223), {}))
+    cases.append(("rotated residual basis", "rotated + fine-tune noise=1.5",
+                  tm.finetune(tm.residual_rotate(base, seed=224), seed=225, noise=1.5), {}))
+    cases.append(("rotated residual basis", "rotated + continued pretraining",
+                  tm.continued_pretraining(tm.residual_rotate(base, seed=226), seed=227), {}))
+    cases.append(("rotated residual basis", "heads permuted + rotated + fine-tune",
+                  tm.finetune(tm.residual_rotate(tm.heads_permute(base, seed=228), seed=229), seed=230), {}))
+    cases.append(("rotated residual basis", "rotated + GGUF Q8_0", tm.residual_rotate(base, seed=231), {"gguf": "Q8_0"}))
+    cases.append(("width pruning", "residual width 3/4", tm.width_prune(base, seed=240), {}))
+    cases.append(("width pruning", "residual width 3/4 + fine-tune", tm.finetune(tm.width_prune(base, seed=241), seed=242), {}))
+    cases.append(("width pruning", "residual width 1/2 + fine-tune",
+                  tm.finetune(tm.width_prune(base, seed=243, residual=0.5), seed=244), {}))
+    cases.append(("width pruning", "residual width 3/4 + half the KV heads + fine-tune",
+                  tm.finetune(tm.width_prune(base, seed=245, kv_heads_kept=1), seed=246), {}))
+    cases.append(("width pruning", "rotated + residual width 3/4",
+                  tm.residual_rotate(tm.width_prune(base, seed=247), seed=248), {}))
     cases.append(("BERT", "BERT fine-tune", tm.finetune(bert, seed=201), {"ref": "bert"}))
     cases.append(("BERT", "BERT units permuted", tm.mlp_permute(tm.finetune(bert, seed=202), seed=203), {"ref": "bert"}))
     return cases
@@ -172,6 +192,38 @@ def permutation_check(prints: list, seed: int = 0, n_perm: int = 2000) -> dict:
         "share_below_0.01": {"normal_tail": float(np.mean(normal_a < 0.01)), "monte_carlo": float(np.mean(mc_a < 0.01))},
         "max_abs_difference_normal_vs_mc": float(np.max(np.abs(mc_a - normal_a))),
         "null_excess_kurtosis_mean": float(np.mean(kurt)),
+    }
+
+
+def flip_null_check(prints: list, seed: int = 0, n_flip: int = 2000) -> dict:
+    """Check the sign-flip null's gamma tail (exact first three moments) against explicit flips.
+
+    Same-index value products VV of independent models (no matching, so the p-values should be
+    uniform): each pair's C = A * B is formed once and 2,000 random sign vectors give the
+    Monte Carlo null of T = s^T C s.
+    """
+    rng = np.random.default_rng(seed)
+    mc, tail = [], []
+    for a, b in itertools.combinations(prints, 2):
+        for index, la in a.layers.items():
+            lb = b.layers.get(index)
+            if lb is None or "vv" not in la.invariants or "vv" not in lb.invariants:
+                continue
+            for va, vb in zip(la.invariants["vv"].astype(np.float64), lb.invariants["vv"].astype(np.float64)):
+                t, var, third = (x[0] for x in flip_chaos_parts(va[None], vb))
+                tail.append(chaos_tail(t, var, third)[1])
+                c = va * vb
+                np.fill_diagonal(c, 0.0)
+                signs = rng.choice([-1.0, 1.0], size=(n_flip, c.shape[0]))
+                null = np.einsum("ni,ij,nj->n", signs, c, signs)
+                mc.append((1 + int((null >= t).sum())) / (n_flip + 1))
+    mc_a, tail_a = np.array(mc), np.array(tail)
+    return {
+        "head_pairs": len(mc), "flips_each": n_flip,
+        "share_below_0.05": {"gamma_tail": float(np.mean(tail_a < 0.05)), "monte_carlo": float(np.mean(mc_a < 0.05))},
+        "share_below_0.01": {"gamma_tail": float(np.mean(tail_a < 0.01)), "monte_carlo": float(np.mean(mc_a < 0.01))},
+        "max_abs_difference_tail_vs_mc": float(np.max(np.abs(mc_a - tail_a))) if len(mc) else None,
+        "ks_uniform_pvalue_gamma_tail": float(sps.kstest(tail_a, "uniform").pvalue) if len(tail) > 5 else None,
     }
 
 
@@ -345,7 +397,8 @@ def main() -> None:
                      "norm_raw_cosine": report["evidence"]["norms"].get("mean_raw_cosine", 0.0),
                      "norm_pearson": report["evidence"]["norms"].get("mean_pearson", 0.0),
                      "diagonal": _diagonal_score(cand, ref),
-                     "mantel": (report["families"].get("mlp_out") or {}).get("p_value")})
+                     "mantel": (report["families"].get("mlp_out") or {}).get("p_value"),
+                     "rotation": {f: report["families"].get(f, {}).get("p_value") for f in ("attn_heads", "mlp_units")}})
 
     # Independent pairs: all pairs among n Llama seeds, plus MoE and BERT seed pairs.
     prints = {}
@@ -366,6 +419,9 @@ def main() -> None:
                 family_ps.setdefault(fam, []).append(p)
             if "mlp_out" in report["families"]:
                 family_ps["mlp_out"].append(report["families"]["mlp_out"]["p_value"])
+            for fam in ("attn_heads", "mlp_units"):
+                if fam in report["families"]:
+                    family_ps.setdefault(fam, []).append(report["families"][fam]["p_value"])
             if "p_value_rows" in report["families"].get("mlp", {}):
                 family_ps.setdefault("mlp rows only", []).append(report["families"]["mlp"]["p_value_rows"])
             null_layer_ps.extend(_same_index_pvalues(cand, ref))
@@ -375,7 +431,25 @@ def main() -> None:
                          "norm_raw_cosine": report["evidence"]["norms"].get("mean_raw_cosine", 0.0),
                          "norm_pearson": report["evidence"]["norms"].get("mean_pearson", 0.0),
                          "diagonal": _diagonal_score(cand, ref),
-                         "mantel": (report["families"].get("mlp_out") or {}).get("p_value")})
+                         "mantel": (report["families"].get("mlp_out") or {}).get("p_value"),
+                         "rotation": {f: report["families"].get(f, {}).get("p_value") for f in ("attn_heads", "mlp_units")}})
+
+    # Independent pairs of the new kinds: an unrelated model rotated, or width-pruned, against the reference.
+    for s in range(4 if args.quick else 16):
+        for kind, model in (("rotated", tm.residual_rotate(tm.llama_make(seed=1000 + s), seed=4000 + s)),
+                            ("width-pruned", tm.width_prune(tm.llama_make(seed=1000 + s), seed=4100 + s))):
+            cand = fingerprint_build(path=tm.model_write(model, work / f"ind-{kind}-{s}"))
+            report = lineage_compare(candidate=cand, reference=refs["llama"]).to_dict()
+            for fam in ("attn_heads", "mlp_units"):
+                if fam in report["families"]:
+                    family_ps.setdefault(fam, []).append(report["families"][fam]["p_value"])
+            rows.append({"label": False, "family": f"independent {kind}", "case": f"seed {1000 + s} {kind} vs reference",
+                         "verdict": report["verdict"], "p": report["p_value"], "effect": report["effect_size"],
+                         "norm_raw_cosine": report["evidence"]["norms"].get("mean_raw_cosine", 0.0),
+                         "norm_pearson": report["evidence"]["norms"].get("mean_pearson", 0.0),
+                         "diagonal": _diagonal_score(cand, refs["llama"]),
+                         "mantel": (report["families"].get("mlp_out") or {}).get("p_value"),
+                         "rotation": {f: report["families"].get(f, {}).get("p_value") for f in ("attn_heads", "mlp_units")}})
 
     # Stress cases, reported apart from the labelled set: where does detection stop?
     stress = []
@@ -387,10 +461,22 @@ def main() -> None:
     # 256 of 4096 units per matrix, so a permuted copy shares about 256^2/4096 = 16 rows per matrix.
     if not args.quick:
         stress += _stress_wide_mlp(work)
+    # Beyond what the invariant family claims: MLP units permuted after the rotation (the unit
+    # Gram no longer lines up, the head products still do), and width pruning of heads + units.
+    for label, model in (
+        ("rotated + MLP units permuted", tm.mlp_permute(tm.residual_rotate(base, seed=250), seed=251)),
+        ("width 3/4 + half the KV heads + half the MLP units", tm.width_prune(base, seed=252, kv_heads_kept=1, units=0.5)),
+    ):
+        r = lineage_compare(candidate=tm.model_write(model, work / label.replace(" ", "_").replace("/", "-")),
+                            reference=refs["llama"]).to_dict()
+        stress.append({"case": label, "verdict": r["verdict"], "p": r["p_value"], "effect": r["effect_size"],
+                       "families": r["evidence"]["family_p_values"],
+                       "rotation": {f: r["families"].get(f, {}).get("p_value") for f in ("attn_heads", "mlp_units")}})
 
     pos = [r for r in rows if r["label"]]
     neg = [r for r in rows if not r["label"]]
     perm_check = permutation_check([prints[("llama", s)] for s in range(min(8, args.independent_seeds))])
+    flip_check = flip_null_check([prints[("llama", s)] for s in range(min(8, args.independent_seeds))])
 
     def floor(p: float) -> float:
         return max(p, 1e-300)
@@ -418,6 +504,27 @@ def main() -> None:
         "final_p_independent_share_below_0.05": float(np.mean([r["p"] < 0.05 for r in neg])),
         "mean_norm_raw_cosine_independent": float(np.mean([r["norm_raw_cosine"] for r in neg])),
         "normal_tail_vs_monte_carlo_permutation": perm_check,
+        "rotation_invariant": {
+            "flip_null_gamma_tail_vs_monte_carlo": flip_check,
+            "by_transformation": {
+                fam: {"pairs": sum(r["family"] == fam for r in pos),
+                      "called_derived": sum(r["family"] == fam and r["verdict"] == "derived" for r in pos),
+                      "worst_p": max((r["p"] for r in pos if r["family"] == fam), default=None)}
+                for fam in ("rotated residual basis", "width pruning")},
+            "independent": {
+                kind: {"pairs": sum(r["family"] == f"independent {kind}" for r in neg),
+                       "called_derived": sum(r["family"] == f"independent {kind}" and r["verdict"] == "derived" for r in neg),
+                       "called_independent": sum(r["family"] == f"independent {kind}" and r["verdict"] == "independent"
+                                                 for r in neg),
+                       "smallest_p": min((r["p"] for r in neg if r["family"] == f"independent {kind}"), default=None)}
+                for kind in ("llama", "moe", "bert", "rotated", "width-pruned")},
+            "worst_independent_p": {
+                f: min((r["rotation"][f] for r in neg if r.get("rotation", {}).get(f) is not None), default=None)
+                for f in ("attn_heads", "mlp_units")},
+            "independent_share_below_0.01": {
+                f: float(np.mean([r["rotation"][f] < 0.01 for r in neg if r.get("rotation", {}).get(f) is not None]))
+                for f in ("attn_heads", "mlp_units")},
+        },
         "down_projection_mantel_part_of_mlp_family": {
             "derived_with_p_below_1e-3": sum(1 for r in pos if r["mantel"] is not None and r["mantel"] < 1e-3),
             "derived_tested": sum(1 for r in pos if r["mantel"] is not None),

@@ -47,6 +47,7 @@ from compliance.engine.lineage.fingerprint import (
     fingerprint_is_bundle,
     fingerprint_load,
 )
+from compliance.engine.lineage.invariants import rotation_test
 from compliance.engine.lineage.stats import (
     MatchResult,
     cauchy_combine,
@@ -226,6 +227,7 @@ def _fingerprint_realigned(fp: Fingerprint, order: np.ndarray, sign: np.ndarray)
             families={f: fr.realigned(order, sign) for f, fr in lp.families.items()},
             norm_in=None if lp.norm_in is None else lp.norm_in[order],
             norm_post=None if lp.norm_post is None else lp.norm_post[order],
+            invariants=lp.invariants,  # basis-free: a residual permutation leaves them as they are
         )
     return Fingerprint(meta=fp.meta, layers=layers, embedding_tokens=fp.embedding_tokens,
                        embedding_rows=None if fp.embedding_rows is None else
@@ -459,9 +461,11 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
         families[family] = {"p_value": _p_round(out["p_value"]), "layers_tested": len(fam_layers)}
 
     down = _mlp_out_test(cand, ref)
+    rotation = _rotation_invariant_test(cand, ref)
     if down is not None:
         # Gate/up rows and down projections are one module: a copied MLP must count once, so the
-        # MLP family takes the better of its two tests, Bonferroni-corrected (x2).
+        # MLP family takes the better of its tests, Bonferroni-corrected (x2, x3 with the
+        # rotation-invariant unit test folded in below).
         if "mlp" in p_values:
             p_values["mlp"] = min(1.0, 2.0 * min(p_values["mlp"], down["p_value"]))
             families["mlp"]["p_value_rows"] = families["mlp"]["p_value"]
@@ -477,6 +481,8 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
         families["mlp_out"] = {"p_value": _p_round(down["p_value"]), "layers_tested": len(down["layers"]),
                                "note": ("down projections: coordinate correlations over all hidden units (Mantel "
                                         "test); part of the MLP family, not a family of its own")}
+
+    _rotation_fold(rotation, p_values, families, layer_rows)
 
     emb = _embedding_test(cand, ref)
     if emb is not None and alignment is not None:
@@ -519,17 +525,31 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
     else:
         p_raw = 1.0
     effect = weighted / weights if weights > 0 else 0.0
+    units = rotation.get("mlp_units")
+    if units and (bool(width_c and width_r and width_c != width_r) or _rotated_basis(families)):
+        # Matched rows say nothing across a rotation or another width: the effect size is then the
+        # correlation of the MLP unit Grams (median over layers), the invariant analogue.
+        effect = float(np.median([x["correlation"] for x in units["layers"]]))
     rejecting = sorted(f for f, p in p_values.items() if p <= FAMILY_ALPHA)
 
     difference: dict[str, Any] | None = None
-    if width_c and width_r and width_c != width_r:
+    widths_differ = bool(width_c and width_r and width_c != width_r)
+    if widths_differ:
         difference = {"hidden_size": [width_c, width_r]}
     elif k == 0:
         difference = {"families": 0}
-    if width_c and width_r and width_c != width_r:
+    if widths_differ and k >= 2 and p_raw <= alpha:
+        verdict = "derived"
+        reason = (f"residual widths differ ({width_c} vs {width_r}), but the rotation- and width-independent "
+                  f"statistics of {', '.join(rejecting)} show shared weights (combined p = {p_raw:.3g}): a "
+                  "width-pruned copy or a smaller sibling of the reference.")
+    elif widths_differ:
         verdict = "inconclusive"
-        reason = (f"residual widths differ ({width_c} vs {width_r}); the weight-level test needs the same width "
-                  "(width-pruned or different architecture). See tokenizer and config evidence.")
+        reason = (f"residual widths differ ({width_c} vs {width_r}); only the width-independent statistics apply "
+                  + (f"(p = {', '.join(f'{f} {p_values[f]:.3g}' for f in sorted(p_values))})" if p_values else
+                     "and none could be computed")
+                  + " and they do not reach a verdict (width-pruned or different architecture). "
+                  "See tokenizer and config evidence.")
     elif k < 2:
         verdict = "inconclusive"
         reason = (f"only {k} tensor family could be compared ({', '.join(p_values) or 'none'}); a verdict needs two"
@@ -538,7 +558,10 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
         verdict = "derived"
         reason = (f"{len(rejecting)} of {k} tensor families ({', '.join(rejecting)}) show shared weights "
                   f"(combined p = {p_raw:.3g}); {len(layer_map)} of {len(layers_out)} sampled layers map to a reference layer."
-                  + (" The residual basis had been permuted and was re-aligned first." if alignment else ""))
+                  + (" The residual basis had been permuted and was re-aligned first." if alignment else "")
+                  + (" Only the rotation-invariant statistics match, not the weights coordinate by coordinate: the "
+                     "residual basis was rotated (as QuaRot/SpinQuant pipelines ship it, or to disguise the copy)."
+                     if _rotated_basis(families) and not widths_differ else ""))
     elif not rejecting and alignment is not None:
         verdict = "inconclusive"
         reason = (f"the candidate's embedding columns are a re-ordering of the reference's ({alignment['columns_aligned']} "
@@ -572,13 +595,88 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
                      "embedding rows of shared tokens); the tests ran after undoing it. Re-ordering the residual "
                      "basis preserves the function, so this is itself a sign of deliberate disguise."),
         },
+        "rotation_invariant": {**_rotation_evidence(rotation), "rotated_basis_suspected": _rotated_basis(families)},
         "notes": notes,
     }
     return LineageReport(
         candidate=cand.name, reference=ref.name, verdict=verdict, p_value=p_raw, p_value_raw=p_raw,
         effect_size=effect, reason=reason, families=families, layers=layers_out, evidence=evidence,
-        bytes_read=cand_bytes + ref_bytes, comparable=difference is None, difference=difference,
+        bytes_read=cand_bytes + ref_bytes, difference=difference,
+        # Different widths: comparable (a result to act on) when a width-independent statistic found
+        # shared weights; when none did, it stays "not comparable" (information, not a risk), as a
+        # new model of another width should, even though the invariant tests ran.
+        comparable=difference is None or (widths_differ and bool(rejecting)),
     )
+
+
+ROTATION_NOTE = (
+    "invariant to rotations (any orthogonal change) of the residual basis once norm gains are folded in, "
+    "to residual width pruning, head permutation and layer pruning; not to rotations inside a head, and "
+    "(unit test only) not to permuted MLP units"
+)
+
+
+def _rotation_invariant_test(cand: Fingerprint, ref: Fingerprint) -> dict[str, Any]:
+    """The rotation-invariant statistics (invariants.py) on the layers that carry them."""
+    return rotation_test({i: lp.invariants for i, lp in cand.layers.items() if lp.invariants},
+                         {i: lp.invariants for i, lp in ref.layers.items() if lp.invariants})
+
+
+def _rotation_fold(rotation: dict[str, Any], p_values: dict[str, float], families: dict[str, Any],
+                   layer_rows: dict[int, dict[str, Any]]) -> None:
+    """Fold the rotation-invariant tests into their modules' families.
+
+    Head products are part of the attention family and unit Grams part of the MLP family, so a
+    copied module still counts once however many of its tests fire: each family takes its best
+    test, Bonferroni-corrected by the number of tests it has (attention x2; MLP x3 with rows,
+    down projections and unit Grams). The "at least two families" rule is unchanged.
+    """
+    for test, family, name in (("attn_heads", "attn", "attention head products (QK, VV) in head space"),
+                               ("mlp_units", "mlp", "Gram of MLP units (gate/up rows, gains folded)")):
+        out = rotation.get(test)
+        if out is None:
+            continue
+        p_test = out["p_value"]
+        if family in p_values:
+            # The rows test (and for the MLP the down-projection test) already sit in p_values[family],
+            # Bonferroni-corrected by their own count; undo that to widen the count by one.
+            tests = 2 if "p_value_rows" in families.get(family, {}) else 1
+            best = min(1.0, min(p_values[family] / tests, p_test))
+            entry = families.setdefault(family, {"p_value": _p_round(p_values[family])})
+            entry.setdefault("p_value_rows", entry["p_value"])
+            p_values[family] = min(1.0, (tests + 1) * best)
+            entry["p_value"] = _p_round(p_values[family])
+        else:
+            p_values[family] = p_test
+            families[family] = {"p_value": _p_round(p_test), "layers_tested": len(out["layers"]),
+                                "note": f"rotation-invariant test only ({name})"}
+        for item in out["layers"]:
+            entry = {"candidate_layer": item["candidate_layer"], "reference_layer": item["reference_layer"],
+                     "p_value": _p_round(item["p_value"]), "z": round(float(item["z"]), 3),
+                     **{k: v for k, v in item.items() if k not in ("candidate_layer", "reference_layer", "p_value", "z")}}
+            row = layer_rows.setdefault(item["candidate_layer"], {"candidate_layer": item["candidate_layer"], "families": {}})
+            row["families"][test] = entry
+        families[test] = {"p_value": _p_round(p_test), "layers_tested": len(out["layers"]),
+                          "note": f"{name}: {ROTATION_NOTE}; part of the {family} family, not a family of its own"}
+
+
+def _rotated_basis(families: dict[str, Any]) -> bool:
+    """True when a rotation-invariant test fires while no coordinate-wise test of any module does."""
+    invariant = any((families.get(t) or {}).get("p_value", 1.0) <= FAMILY_ALPHA for t in ("attn_heads", "mlp_units"))
+    coordinate = [families[f].get("p_value_rows", families[f]["p_value"]) for f in ("mlp", "attn")
+                  if f in families and "rotation-invariant test only" not in families[f].get("note", "")]
+    coordinate += [families[f]["p_value"] for f in ("mlp_out", "embedding")
+                   if f in families and families[f].get("p_value") is not None]
+    return invariant and bool(coordinate) and min(coordinate) > FAMILY_ALPHA
+
+
+def _rotation_evidence(rotation: dict[str, Any]) -> dict[str, Any]:
+    """What the rotation-invariant tests found, for the report (also when the other tests agree)."""
+    return {
+        "tests": {k: None if v is None else {"p_value": _p_round(v["p_value"]), "layers_tested": len(v["layers"])}
+                  for k, v in rotation.items()},
+        "note": ROTATION_NOTE,
+    }
 
 
 def lineage_test_against(*, candidate: Any, references: list[Any], alpha: float = DERIVED_ALPHA) -> list[LineageReport]:

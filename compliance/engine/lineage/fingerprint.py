@@ -27,6 +27,7 @@ import numpy as np
 
 from compliance.engine.lineage.components import Component, component_config, components_split
 from compliance.engine.lineage.configs import config_summary
+from compliance.engine.lineage.invariants import invariant_layers, invariants_read
 from compliance.engine.lineage.roles import MatrixBlock, ModelRoles, _natural_key, roles_assign
 from compliance.engine.lineage.stats import columns_standardise, coordinate_gram, rows_prepare
 from compliance.engine.lineage.tokenizers import TokenizerData, tokenizer_from_gguf, tokenizer_load
@@ -99,6 +100,9 @@ class LayerPrint:
     norm_post: np.ndarray | None = None
     mlp_out: np.ndarray | None = None  # coordinate correlation of the down projection [c, c]
     mlp_out_block: str = ""
+    # Rotation-invariant products (invariants.py): "qk" [heads, G, G], "vv" [kv heads, G, G],
+    # "units" (upper triangle of the MLP unit Gram); empty for layers not sampled for them.
+    invariants: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,6 +141,7 @@ class Fingerprint:
             "families": {
                 **{f: sum(1 for lp in self.layers.values() if f in lp.families) for f in FAMILIES},
                 "mlp_out": sum(1 for lp in self.layers.values() if lp.mlp_out is not None),
+                "rotation_invariant": sum(1 for lp in self.layers.values() if lp.invariants),
             },
             "rows_per_layer": {
                 f: max((len(lp.families[f].rows) for lp in self.layers.values() if f in lp.families), default=0)
@@ -363,7 +368,9 @@ def _stack_print(model: Model) -> Fingerprint:
         tokenizer = tokenizer_load(model.tokenizer_files)
     layers: dict[int, LayerPrint] = {}
     head_dim = _head_dim(model)
-    for index in _layers_sample(sorted(roles.layers), MAX_LAYERS):
+    sampled = _layers_sample(sorted(roles.layers), MAX_LAYERS)
+    with_invariants = set(invariant_layers(sampled))
+    for index in sampled:
         lr = roles.layers[index]
         lp = LayerPrint(index=index)
         for family, blocks, budget, hd in (("mlp", lr.mlp_in, MLP_ROWS, None), ("attn", lr.attn_in, ATTN_ROWS, head_dim)):
@@ -391,6 +398,13 @@ def _stack_print(model: Model) -> Fingerprint:
                     setattr(lp, attr, model.tensor(tname).astype(np.float32))
                 except WeightsFormatError as exc:
                     notes.append(str(exc))
+        if index in with_invariants:
+            try:
+                lp.invariants = invariants_read(model, lr, model.config, head_dim)
+            except WeightsFormatError as exc:
+                if "lineage is inconclusive for it" not in str(exc):
+                    raise
+                notes.append(str(exc))
         layers[index] = lp
     try:
         tokens, emb_rows, emb_hashes = _embedding_sample(model, roles, tokenizer, notes)
@@ -456,6 +470,8 @@ def fingerprint_bytes(fp: Fingerprint) -> bytes:
             arrays[f"L{index}.norm_in"] = lp.norm_in
         if lp.norm_post is not None:
             arrays[f"L{index}.norm_post"] = lp.norm_post
+        for key, value in lp.invariants.items():
+            arrays[f"L{index}.inv.{key}"] = value
     if fp.embedding_rows is not None:
         arrays["embedding.rows"] = fp.embedding_rows
     doc = {
@@ -515,6 +531,8 @@ def _fingerprint_read(source: Any, label: str) -> Fingerprint:
             )
         lp.norm_in = arrays.get(f"L{index}.norm_in")
         lp.norm_post = arrays.get(f"L{index}.norm_post")
+        prefix = f"L{index}.inv."
+        lp.invariants = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         layers[index] = lp
     tok = doc.get("tokenizer")
     tokenizer = None if tok is None else TokenizerData(

@@ -76,12 +76,12 @@ def _gain(rng: np.random.Generator, d: int) -> np.ndarray:
 
 
 def llama_make(*, seed: int, d: int = 256, f: int = 512, layers: int = 6, heads: int = 4, kv_heads: int = 2,
-               vocab: list[str] | None = None) -> TinyModel:
+               vocab: list[str] | None = None, head_dim: int | None = None) -> TinyModel:
     """A Llama-style decoder with `layers` layers (names as in transformers' LlamaForCausalLM)."""
     rng = np.random.default_rng(seed)
     vocab = vocab or vocab_default()
     col = _shared_pattern(d)
-    hd = d // heads
+    hd = head_dim or d // heads
     t: dict[str, np.ndarray] = {"model.embed_tokens.weight": _matrix(rng, len(vocab), d, col) * 4}
     for i in range(layers):
         p = f"model.layers.{i}."
@@ -102,7 +102,22 @@ def llama_make(*, seed: int, d: int = 256, f: int = 512, layers: int = 6, heads:
         "vocab_size": len(vocab), "rms_norm_eps": 1e-5, "hidden_act": "silu", "tie_word_embeddings": False,
         "max_position_embeddings": 4096, "rope_theta": 10000.0, "torch_dtype": "bfloat16",
     }
+    if head_dim:
+        config["head_dim"] = head_dim
     return TinyModel("llama", t, config, vocab, merges_default(vocab))
+
+
+def qwen3_make(*, seed: int, d: int = 256, heads: int = 4, kv_heads: int = 2, head_dim: int = 128) -> TinyModel:
+    """A Qwen3-style decoder: explicit head_dim wider than hidden / heads, per-head q/k RMSNorm
+    gains (q_norm, k_norm), names and config as transformers' Qwen3ForCausalLM writes them."""
+    m = llama_make(seed=seed, d=d, heads=heads, kv_heads=kv_heads, head_dim=head_dim)
+    rng = np.random.default_rng(seed + 7)
+    for i in range(m.config["num_hidden_layers"]):
+        for n in ("q_norm", "k_norm"):
+            m.tensors[f"model.layers.{i}.self_attn.{n}.weight"] = _gain(rng, head_dim)
+    m.config.update({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "rms_norm_eps": 1e-6,
+                     "rope_theta": 1000000.0})
+    return replace(m, arch="qwen3")
 
 
 def glm_moe_make(*, seed: int, d: int = 256, f: int = 512, moe_f: int = 128, layers: int = 4, heads: int = 4,
@@ -757,3 +772,104 @@ def vision_encoder_make(*, seed: int | None = None, tower: dict[str, np.ndarray]
 def tensors_finetune(tensors: dict[str, np.ndarray], *, seed: int, noise: float = 0.3) -> dict[str, np.ndarray]:
     """`finetune` on a bare tensor dict (a vision tower fine-tuned inside another VLM)."""
     return finetune(TinyModel("x", tensors, {}, []), seed=seed, noise=noise).tensors
+def random_orthogonal(d: int, seed: int) -> np.ndarray:
+    """A Haar-random d x d orthogonal matrix (QR of a Gaussian with the sign fix)."""
+    rng = np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    return (q * np.sign(np.diag(r))[None, :]).astype(np.float64)
+
+
+def residual_rotate(m: TinyModel, *, seed: int, rotation: np.ndarray | None = None) -> TinyModel:
+    """Rotate the residual basis of a Llama-style model as QuaRot/SpinQuant do (function-preserving).
+
+    Norm gains are folded into the matrices that read the normed stream (input_layernorm into
+    q/k/v, post_attention_layernorm into gate/up, the final norm into lm_head) and set to 1, so
+    RMSNorm commutes with the rotation; then with x' = Q x every residual-reading matrix becomes
+    W Q^T (embeddings too) and every residual-writing matrix (o_proj, down_proj) Q W.
+    """
+    out = norms_fold(m)
+    d = m.config["hidden_size"]
+    q = random_orthogonal(d, seed) if rotation is None else rotation
+    g_final = out.tensors["model.norm.weight"]
+    out.tensors["lm_head.weight"] = out.tensors["lm_head.weight"] * g_final[None, :]
+    out.tensors["model.norm.weight"] = np.ones_like(g_final)
+    for name, w in list(out.tensors.items()):
+        if w.ndim != 2:
+            continue
+        if name.endswith(("o_proj.weight", "down_proj.weight")):
+            out.tensors[name] = (q @ w.astype(np.float64)).astype(np.float32)
+        elif w.shape[1] == d:
+            out.tensors[name] = (w.astype(np.float64) @ q.T).astype(np.float32)
+    return out
+
+
+def width_prune(m: TinyModel, *, seed: int, residual: float = 0.75, kv_heads_kept: int | None = None,
+                units: float = 1.0) -> TinyModel:
+    """A smaller sibling as width pruning (Minitron-style) makes it: keep a sorted subset of the
+    residual coordinates (every matrix and norm that touches the residual), optionally of the KV
+    groups (with their query heads) and of the MLP units, in their original order."""
+    rng = np.random.default_rng(seed)
+    cfg = m.config
+    d, h, kv = cfg["hidden_size"], cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    hd = cfg.get("head_dim") or d // h
+    per = h // kv
+    keep_d = np.sort(rng.choice(d, int(d * residual), replace=False))
+    keep_kv = np.sort(rng.choice(kv, kv_heads_kept or kv, replace=False))
+    keep_q = np.concatenate([g * per + np.arange(per) for g in keep_kv])
+    q_rows = np.concatenate([np.arange(x * hd, (x + 1) * hd) for x in keep_q])
+    kv_rows = np.concatenate([np.arange(g * hd, (g + 1) * hd) for g in keep_kv])
+    f = cfg["intermediate_size"]
+    keep_f = np.sort(rng.choice(f, int(f * units), replace=False))
+    out = _copy(m)
+    for name, w in m.tensors.items():
+        if w.ndim == 1 and w.shape[0] == d:
+            out.tensors[name] = w[keep_d]
+        elif name.endswith("q_proj.weight"):
+            out.tensors[name] = w[q_rows][:, keep_d]
+        elif name.endswith(("k_proj.weight", "v_proj.weight")):
+            out.tensors[name] = w[kv_rows][:, keep_d]
+        elif name.endswith("o_proj.weight"):
+            out.tensors[name] = w[keep_d][:, q_rows]
+        elif name.endswith(("gate_proj.weight", "up_proj.weight")):
+            out.tensors[name] = w[keep_f][:, keep_d]
+        elif name.endswith("down_proj.weight"):
+            out.tensors[name] = w[keep_d][:, keep_f]
+        elif w.ndim == 2 and w.shape[1] == d:
+            out.tensors[name] = w[:, keep_d]
+    out.config.update({"hidden_size": len(keep_d), "num_attention_heads": len(keep_q),
+                       "num_key_value_heads": len(keep_kv), "head_dim": hd, "intermediate_size": len(keep_f)})
+    return out
+
+
+def llama_forward(m: TinyModel, tokens: list[int]) -> np.ndarray:
+    """Logits [len(tokens), vocab] of a Llama-style TinyModel (RMSNorm, causal attention with GQA,
+    SwiGLU; no rotary embedding, which acts inside heads and so cannot tell a residual rotation
+    apart). Only used to check that a transform preserves the function."""
+    cfg = m.config
+    d, h = cfg["hidden_size"], cfg["num_attention_heads"]
+    kv = cfg.get("num_key_value_heads", h)
+    hd = cfg.get("head_dim") or d // h
+    t = {k: v.astype(np.float64) for k, v in m.tensors.items()}
+
+    def rms(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-6) * g
+
+    x = t["model.embed_tokens.weight"][tokens]
+    n = len(tokens)
+    mask = np.triu(np.full((n, n), -np.inf), 1)
+    for layer in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        a = rms(x, t[p + "input_layernorm.weight"])
+        q = (a @ t[p + "self_attn.q_proj.weight"].T).reshape(n, h, hd)
+        k = (a @ t[p + "self_attn.k_proj.weight"].T).reshape(n, kv, hd)
+        v = (a @ t[p + "self_attn.v_proj.weight"].T).reshape(n, kv, hd)
+        heads = []
+        for i in range(h):
+            scores = q[:, i] @ k[:, i // (h // kv)].T / math.sqrt(hd) + mask
+            w = np.exp(scores - scores.max(axis=1, keepdims=True))
+            heads.append((w / w.sum(axis=1, keepdims=True)) @ v[:, i // (h // kv)])
+        x = x + np.concatenate(heads, axis=1) @ t[p + "self_attn.o_proj.weight"].T
+        b = rms(x, t[p + "post_attention_layernorm.weight"])
+        gate = b @ t[p + "mlp.gate_proj.weight"].T
+        x = x + ((gate / (1 + np.exp(-gate))) * (b @ t[p + "mlp.up_proj.weight"].T)) @ t[p + "mlp.down_proj.weight"].T
+    return rms(x, t["model.norm.weight"]) @ t["lm_head.weight"].T
