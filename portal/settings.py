@@ -493,6 +493,13 @@ if os.environ.get("PORTAL_CACHE_URL", "").startswith(("redis://", "rediss://")):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(VAR_DIR / "cache")}}
+# Forgotten passwords (portal/password_reset.py): links asked for one e-mail address, and from
+# one client address, in Django's cache; over budget the form answers 429 whether or not the
+# address belongs to anyone. A link works once and for PORTAL_PASSWORD_RESET_TIMEOUT_HOURS.
+PORTAL_PASSWORD_RESET_RATE_PER_ACCOUNT = os.environ.get("PORTAL_PASSWORD_RESET_RATE_PER_ACCOUNT", "3/hour")
+PORTAL_PASSWORD_RESET_RATE_PER_CLIENT = os.environ.get("PORTAL_PASSWORD_RESET_RATE_PER_CLIENT", "10/hour")
+# Django's own default (3 days), which vendor invitations (the same link) also rely on.
+PASSWORD_RESET_TIMEOUT = int(float(os.environ.get("PORTAL_PASSWORD_RESET_TIMEOUT_HOURS", "72")) * 3600)
 # Anonymous uploads to /verify/ and /api/dossiers/verify/ per client address; verification by
 # hash costs a database lookup and is not throttled.
 PORTAL_VERIFY_UPLOAD_RATE = os.environ.get("PORTAL_VERIFY_UPLOAD_RATE", "30/hour")

@@ -45,6 +45,8 @@ def signin_unlocked(sender, instance: AccessAttempt, **kwargs) -> None:
     Who did it is known to the admin's own log entry; here the event names the lifted lock."""
     if instance.failures_since_start < _failure_limit():
         return  # an ordinary reset after a successful sign-in, not a lifted lockout
+    if getattr(instance, "_lifted_by_reset", False):
+        return  # the owner's password reset (password.reset_completed says so)
     audit_record(actor="administrator", action="signin.unlocked", object_type="signin",
                  object_id=(instance.username or "")[:150], object_label=(instance.username or "")[:150],
                  data={"username": (instance.username or "")[:150], "ip_address": instance.ip_address or "",
@@ -55,3 +57,18 @@ def _failure_limit() -> int:
     from django.conf import settings
 
     return int(settings.AXES_FAILURE_LIMIT)
+
+
+def signin_pause_lift_after_reset(*, user) -> bool:
+    """Remove the failed sign-ins counted against this account (not those of any client address)
+    after its owner reset the password by e-mail; True when a pause was in force. The reset's own
+    audit event says so, so ``signin_unlocked`` does not record an administrator's unlock here."""
+    from django.db.models import Max
+
+    username = user.get_username()
+    attempts = AccessAttempt.objects.filter(username=username)
+    worst = attempts.aggregate(most=Max("failures_since_start"))["most"] or 0
+    for attempt in attempts:  # one by one, so post_delete sees the marker on each instance
+        attempt._lifted_by_reset = True
+        attempt.delete()
+    return worst >= _failure_limit()
