@@ -95,6 +95,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "portal.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages (its sign-out says why); staff sessions end after PORTAL_STAFF_IDLE_TIMEOUT_MINUTES.
+    "portal.middleware.IdleSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
     "portal.middleware.LanguagePreferenceMiddleware",
@@ -226,6 +228,13 @@ OTP_TOTP_ISSUER = os.environ.get("PORTAL_OTP_ISSUER", "Sovereign AI governance p
 # `manage.py demo_otp NAME` prints a demo staff login's current code: the embedded demo only,
 # unless an operator running the demo on PostgreSQL turns it on.
 PORTAL_DEMO_COMMANDS = env_bool("PORTAL_DEMO_COMMANDS", EMBEDDED)
+
+# Idle sessions (portal.middleware.IdleSessionMiddleware): a session with no request for this
+# many minutes is signed out at its next request. Staff 30 (an unlocked office screen stops
+# acting for them); vendors a working day (their uploads run long and every chunk is a request);
+# 0 leaves only SESSION_COOKIE_AGE. API tokens have no session and are not affected.
+PORTAL_STAFF_IDLE_TIMEOUT_MINUTES = float(os.environ.get("PORTAL_STAFF_IDLE_TIMEOUT_MINUTES", "30"))
+PORTAL_VENDOR_IDLE_TIMEOUT_MINUTES = float(os.environ.get("PORTAL_VENDOR_IDLE_TIMEOUT_MINUTES", "480"))
 
 # django-guardian: no anonymous user row; anonymous visitors get nothing.
 ANONYMOUS_USER_NAME = None

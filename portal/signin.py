@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
@@ -72,3 +73,12 @@ def signin_pause_lift_after_reset(*, user) -> bool:
         attempt._lifted_by_reset = True
         attempt.delete()
     return worst >= _failure_limit()
+
+
+@receiver(user_logged_in, dispatch_uid="portal-signin-idle-clock")
+def signin_idle_clock_start(sender, request, user, **kwargs) -> None:
+    """A sign-in starts the idle clock afresh (portal.middleware.IdleSessionMiddleware)."""
+    from portal.middleware import IdleSessionMiddleware, session_clock
+
+    if request is not None and hasattr(request, "session"):
+        request.session[IdleSessionMiddleware.SESSION_KEY] = int(session_clock())
