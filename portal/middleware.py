@@ -122,6 +122,9 @@ class IdleSessionMiddleware:
     """
 
     SESSION_KEY = "portal_last_request_at"
+    # Whether the session is a staff one, decided at sign-in (signin_idle_clock_start), so a
+    # request costs no query for the person's profile (list pages pin their query counts).
+    STAFF_KEY = "portal_idle_staff"
     WRITE_EVERY_S = 60
 
     def __init__(self, get_response):
@@ -130,23 +133,34 @@ class IdleSessionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            limit_s = self._limit_seconds(user)
+            limit_s = self._limit_seconds(request, user)
             now = session_clock()
             last = request.session.get(self.SESSION_KEY)
             if limit_s and isinstance(last, (int, float)) and now - last > limit_s:
                 return self._sign_out(request, minutes=int(limit_s // 60))
-            if last is None or not isinstance(last, (int, float)) or now - last >= self.WRITE_EVERY_S:
+            if not isinstance(last, (int, float)) or now - last >= self.WRITE_EVERY_S:
                 request.session[self.SESSION_KEY] = int(now)
         return self.get_response(request)
 
-    @staticmethod
-    def _limit_seconds(user) -> float:
-        from django.conf import settings
+    @classmethod
+    def session_start(cls, request: HttpRequest, user) -> None:
+        """At sign-in: the idle clock starts now, and whether this is a staff session is noted."""
+        request.session[cls.SESSION_KEY] = int(session_clock())
+        request.session[cls.STAFF_KEY] = cls.user_is_staff(user)
 
+    @staticmethod
+    def user_is_staff(user) -> bool:
         from portal.models import MINISTRY_ROLES
 
         profile = getattr(user, "profile", None)
-        staff = user.is_superuser or (profile is not None and profile.role in MINISTRY_ROLES)
+        return bool(user.is_superuser or (profile is not None and profile.role in MINISTRY_ROLES))
+
+    def _limit_seconds(self, request: HttpRequest, user) -> float:
+        from django.conf import settings
+
+        staff = request.session.get(self.STAFF_KEY)
+        if staff is None:  # a session from before this middleware: decided once, then remembered
+            staff = request.session[self.STAFF_KEY] = self.user_is_staff(user)
         minutes = settings.PORTAL_STAFF_IDLE_TIMEOUT_MINUTES if staff else settings.PORTAL_VENDOR_IDLE_TIMEOUT_MINUTES
         return max(0.0, float(minutes)) * 60
 

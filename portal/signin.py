@@ -78,7 +78,7 @@ def signin_pause_lift_after_reset(*, user) -> bool:
 @receiver(user_logged_in, dispatch_uid="portal-signin-idle-clock")
 def signin_idle_clock_start(sender, request, user, **kwargs) -> None:
     """A sign-in starts the idle clock afresh (portal.middleware.IdleSessionMiddleware)."""
-    from portal.middleware import IdleSessionMiddleware, session_clock
+    from portal.middleware import IdleSessionMiddleware
 
     if request is not None and hasattr(request, "session"):
-        request.session[IdleSessionMiddleware.SESSION_KEY] = int(session_clock())
+        IdleSessionMiddleware.session_start(request, user)

@@ -756,7 +756,10 @@ def _template_engine():
         if _ENGINE is None:
             from django.template import Engine
 
-            _ENGINE = Engine(dirs=[str(TEMPLATES_DIR)], autoescape=True, debug=False, string_if_invalid="")
+            # |shown: vendor file names with control and invisible characters made visible, as on
+            # the pages (the attachments keep the vendor's exact names: they are the metadata).
+            _ENGINE = Engine(dirs=[str(TEMPLATES_DIR)], autoescape=True, debug=False, string_if_invalid="",
+                             builtins=["portal.templatetags.portal_text"])
         return _ENGINE
 
 
