@@ -34,14 +34,13 @@ from django.utils import translation
 from rest_framework.throttling import SimpleRateThrottle
 
 from portal.services import audit_record
+from portal.throttles import client_address
 
 
 def _client_address(request) -> str:
     """The client address as django-axes sees it (settings.AXES_IPWARE_META_PRECEDENCE_ORDER), so
     a forged X-Forwarded-For gives no fresh budget unless the operator trusts that header."""
-    from axes.helpers import get_client_ip_address
-
-    return (get_client_ip_address(request) or request.META.get("REMOTE_ADDR") or "")[:64]
+    return client_address(request)
 
 
 class _ResetBudget(SimpleRateThrottle):

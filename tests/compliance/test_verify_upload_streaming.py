@@ -123,3 +123,13 @@ def test_a_real_dossier_still_verifies_by_file_and_by_hash(world):
     altered[len(altered) // 2] ^= 0x01
     changed = anonymous.post("/api/dossiers/verify/", {"file": SimpleUploadedFile("d.pdf", bytes(altered))}).json()
     assert changed["ok"] is False and changed["issued"] is False
+
+
+def test_a_forged_forwarded_for_header_gets_no_fresh_budget(settings):
+    """DRF's default identity took any X-Forwarded-For the client sent; the budget follows the
+    address the operator trusts (PORTAL_CLIENT_IP_HEADERS: REMOTE_ADDR by default)."""
+    settings.PORTAL_VERIFY_UPLOAD_RATE = "2/hour"
+    pdf = b"%PDF-1.7\n" + b"0" * (100 * 1024) + b"\n%%EOF\n"
+    answers = [Client(REMOTE_ADDR="198.51.100.77", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
+               .post("/verify/", {"file": SimpleUploadedFile("d.pdf", pdf)}).status_code for i in range(3)]
+    assert answers == [200, 200, 429]
