@@ -238,7 +238,7 @@ def dossier_verify(
         reasons.append(f"the file ends after {size:,} bytes without the PDF end marker %%EOF (truncated download?)")
     if b"startxref" not in tail:
         # Every PDF ends "startxref <offset> %%EOF". Without it pyHanko looks for it backwards one
-        # byte at a time: 60 s of CPU for a 20 MB file of one long line (issue #12's 63 MB fake
+        # byte at a time, about 3 s of CPU per MB for a file of one long line (issue #12's 63 MB fake
         # PDF cost 21 s), so such a file is refused here, before any parser sees it.
         reasons.append("the PDF structure cannot be read (no cross-reference pointer, startxref, at its end); "
                        "the file is damaged or truncated")
@@ -247,7 +247,7 @@ def dossier_verify(
     pointer = pointers[-1] if pointers else None  # the last revision's, as a reader takes it
     if pointer is None or not _xref_at(pdf_file, int(pointer.group(1)), size):
         # pyHanko reads what the pointer points at one byte at a time until whitespace: a pointer
-        # into 20 MB of digits cost 184 s of CPU (measured, pyHanko 0.38). The portal's dossiers
+        # into a run of digits costs about 3 s of CPU per MB (bench/verify_upload.py, pyHanko 0.38). The portal's dossiers
         # point at an xref table or an xref stream object; anything else is not one of them.
         reasons.append("the PDF structure cannot be read (its cross-reference pointer does not point at a "
                        "cross-reference section); the file is damaged or truncated")
