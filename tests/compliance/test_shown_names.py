@@ -19,6 +19,9 @@ pytestmark = pytest.mark.django_db
 
 TRICK = "invoice\u202egnp.exe"  # reads "invoiceexe.png" when the override is obeyed
 SHOWN = "invoice⟦U+202E⟧gnp.exe"
+# Longer than the 40 characters after which print adds an (invisible) break opportunity, a
+# zero-width space: that one must stay invisible, the vendor's own override must not.
+LONG_TRICK = "quarterly-financial-statements-2026-final-approved\u202exslx.exe"
 
 
 @pytest.fixture
@@ -33,8 +36,9 @@ def eager_tasks():
 
 
 def _submission_with_trick_file(world):
-    submission = signed_submission(world=world, files={TRICK: ("other", b"plain notes\n")}, submit=True)
-    artifact = submission.artifacts.get()
+    submission = signed_submission(world=world, files={TRICK: ("other", b"plain notes\n"),
+                                                       LONG_TRICK: ("other", b"more notes\n")}, submit=True)
+    artifact = submission.artifacts.get(original_name=TRICK)
     assert artifact.original_name == TRICK  # stored as the vendor sent it
     run = CheckRun.objects.filter(submission=submission, artifact=artifact).first()
     CheckRun.objects.filter(submission=submission).update(state=CheckRun.State.SUCCEEDED)
@@ -52,6 +56,8 @@ def test_the_dossier_shows_the_override_and_its_attachment_keeps_the_bytes(world
     text = (tmp_path / "d.txt").read_text(encoding="utf-8")
     assert SHOWN in text
     assert "\u202e" not in text
+    assert text.count("⟦U+202E⟧") >= 2 * 2  # both files, in the artifact table and in their checks' headings
+    assert "⟦U+200B⟧" not in text, "print's own break opportunities must stay invisible"
     # The attached findings.json is metadata: the vendor's exact characters.
     from pypdf import PdfReader
 
