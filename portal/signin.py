@@ -60,19 +60,36 @@ def _failure_limit() -> int:
     return int(settings.AXES_FAILURE_LIMIT)
 
 
+# Failures lifted from an account by its owner's reset are kept under this name, which no account
+# can have (Django's username validator allows no parentheses or spaces): axes sums failures per
+# address over every name, so the guessing address stays paused while the account is free.
+LIFTED_BY_RESET = "(lifted by password reset)"
+
+
 def signin_pause_lift_after_reset(*, user) -> bool:
-    """Remove the failed sign-ins counted against this account (not those of any client address)
-    after its owner reset the password by e-mail; True when a pause was in force. The reset's own
-    audit event says so, so ``signin_unlocked`` does not record an administrator's unlock here."""
-    from django.db.models import Max
+    """Free this account from the failed sign-ins counted against it, after its owner reset the
+    password by e-mail; True when a pause was in force. The failures stay counted against the
+    addresses they came from (re-filed under ``LIFTED_BY_RESET``), so a guessing address stays
+    paused. The reset's own audit event says so, so ``signin_unlocked`` records no administrator's
+    unlock here."""
+    from django.db import transaction
 
     username = user.get_username()
-    attempts = AccessAttempt.objects.filter(username=username)
-    worst = attempts.aggregate(most=Max("failures_since_start"))["most"] or 0
-    for attempt in attempts:  # one by one, so post_delete sees the marker on each instance
-        attempt._lifted_by_reset = True
-        attempt.delete()
-    return worst >= _failure_limit()
+    with transaction.atomic():
+        attempts = list(AccessAttempt.objects.select_for_update().filter(username=username))
+        paused = sum(a.failures_since_start for a in attempts) >= _failure_limit()
+        for attempt in attempts:
+            kept = AccessAttempt.objects.filter(username=LIFTED_BY_RESET, ip_address=attempt.ip_address,
+                                                user_agent=attempt.user_agent).first()
+            if kept is None:
+                attempt.username = LIFTED_BY_RESET
+                attempt.save(update_fields=["username"])
+                continue
+            kept.failures_since_start += attempt.failures_since_start
+            kept.save(update_fields=["failures_since_start"])
+            attempt._lifted_by_reset = True
+            attempt.delete()
+    return paused
 
 
 @receiver(user_logged_in, dispatch_uid="portal-signin-idle-clock")

@@ -107,7 +107,7 @@ def test_asking_is_budgeted_per_address_and_per_client(world, settings):
     assert "Too many reset links" in answers[-1].content.decode()
 
 
-def test_a_reset_lifts_the_accounts_sign_in_pause_but_not_the_attackers_address(world, settings):
+def test_a_reset_lifts_the_accounts_sign_in_pause_but_not_the_guessing_address(world, settings):
     settings.AXES_FAILURE_LIMIT = 3
     attacker = Client(REMOTE_ADDR="198.51.100.66")
     for i in range(3):
@@ -124,6 +124,9 @@ def test_a_reset_lifts_the_accounts_sign_in_pause_but_not_the_attackers_address(
     # Not recorded as an administrator's unlock: the owner's reset did it, and says so.
     assert not AuditEvent.objects.filter(action="signin.unlocked").exists()
     assert not AccessAttempt.objects.filter(username=world.vendor_user.username).exists()
+    # The guessing address stays paused, even with the new password.
+    assert attacker.post("/accounts/login/", {"username": world.vendor_user.username,
+                                              "password": NEW_PASSWORD}).status_code == 429
 
 
 def test_a_reset_does_not_skip_the_second_factor(world, settings):
