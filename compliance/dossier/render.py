@@ -446,7 +446,7 @@ _NAME_FIELDS = {"name", "title", "filename", "vendor", "subject", "path", "origi
 # Names a reader must see as they are (a file named "invoice\u202egnp.exe" reads "invoiceexe.png"):
 # control and invisible characters shown as ⟦U+202E⟧, as on the pages (portal_text.shown_text),
 # before the break opportunities below are added (they are zero-width spaces themselves).
-_SHOWN_FIELDS = {"name", "title", "filename", "subject", "path", "origin", "attachment_name"}
+_SHOWN_FIELDS = {"name", "title", "filename", "subject", "path", "origin", "attachment_name", "target"}
 _UNCLIPPED_FIELDS = {"sha256", "attachment_sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence", "vocabulary"}
 
 

@@ -74,3 +74,19 @@ def test_the_e_mail_about_a_finding_shows_the_override(world, eager_tasks, setti
     [message] = [m for m in mail.outbox if m.to == [world.vendor_user.email]]
     assert SHOWN in message.body and SHOWN in message.subject
     assert "\u202e" not in message.body + message.subject + message.alternatives[0][0]
+
+
+def test_pages_show_the_override_and_never_obey_it(world):
+    from django.test import Client
+
+    submission, _finding = _submission_with_trick_file(world)
+    draft = signed_submission(world=world, files={TRICK: ("other", b"plain notes\n")})
+    for user, path in ((world.auditor, "/audit/"), (world.reviewer, f"/submissions/{submission.pk}/"),
+                       (world.officer, "/dashboard/"), (world.officer, "/findings/"),
+                       (world.vendor_user, f"/submissions/{draft.pk}/edit/"),
+                       (world.vendor_user, f"/submissions/{submission.pk}/")):
+        client = Client()
+        client.force_login(user)
+        page = client.get(path).content.decode()
+        assert SHOWN in page, path
+        assert "\u202e" not in page, f"{path} carries the raw override"
