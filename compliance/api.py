@@ -16,7 +16,7 @@ from compliance.checks import check_registry
 from compliance.finding_texts import (REVIEWER, VENDOR, evidence_for_vendor, text_for_vendor,
                                       verdict_label)
 from compliance.services import decisions, runs, threads
-from compliance.dossiers import dossier_request, dossier_retry, dossier_verify_bytes, dossier_verify_hash
+from compliance.dossiers import dossier_request, dossier_retry, dossier_verify_file, dossier_verify_hash
 from compliance.models import CheckRun, Dossier, Finding, FindingDecision, FindingMessage, SubmissionDecision
 from compliance.filters import FindingFilterSet, QueueFilterSet
 from compliance.selectors import (check_run_get_for_user, check_runs_visible_to, dossier_get_for_user,
@@ -399,6 +399,7 @@ class DossierViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         """Upload a dossier PDF (``file``) or give its ``sha256``: issued, unaltered, signature valid?"""
         from compliance.views import MAX_VERIFY_UPLOAD_BYTES, VERIFY_FORM_OVERHEAD_BYTES
         from portal.throttles import request_body_length, verify_upload_allowed
+        from portal.upload_handlers import hashing_upload_handlers
 
         if request_body_length(request) > MAX_VERIFY_UPLOAD_BYTES + VERIFY_FORM_OVERHEAD_BYTES:
             return Response({"detail": "This file is larger than any dossier the portal issues."}, status=413)
@@ -406,11 +407,17 @@ class DossierViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         if not allowed:
             raise Throttled(wait=wait, detail="Too many dossiers were checked from your address; "
                                              "verification by `sha256` is not limited.")
+        # Streamed to a temporary file and hashed on the way, never held in memory (set before
+        # DRF's parser reads the body; this action has no authentication, so nothing read it yet).
+        request._request.upload_handlers = hashing_upload_handlers(request._request)
         upload = request.FILES.get("file")
         if upload is not None:
-            if upload.size > MAX_VERIFY_UPLOAD_BYTES:
-                return Response({"detail": "This file is larger than any dossier the portal issues."}, status=400)
-            return Response(dossier_verify_bytes(pdf_bytes=upload.read()))
+            try:
+                if upload.size > MAX_VERIFY_UPLOAD_BYTES:
+                    return Response({"detail": "This file is larger than any dossier the portal issues."}, status=400)
+                return Response(dossier_verify_file(pdf_file=upload.file, sha256=getattr(upload, "sha256", None)))
+            finally:
+                upload.close()
         if request.data.get("sha256"):
             return Response(dossier_verify_hash(sha256=str(request.data["sha256"])))
         return Response({"detail": "Send the dossier as `file`, or its `sha256`."}, status=400)

@@ -280,16 +280,32 @@ def dossier_record_by_sha256(sha256: str) -> dict | None:
 
 
 def dossier_verify_bytes(*, pdf_bytes: bytes) -> dict:
-    """Verify a dossier file against the registry and the portal's signing certificates."""
+    """Verify a dossier held in memory (the operator's command, tests); see ``dossier_verify_file``."""
+    from io import BytesIO
+
+    return dossier_verify_file(pdf_file=BytesIO(pdf_bytes))
+
+
+def dossier_verify_file(*, pdf_file, sha256: str | None = None) -> dict:
+    """Verify a dossier file against the registry and the portal's signing certificates.
+
+    ``pdf_file`` is a seekable binary file object (an anonymous upload streamed to disk) that is
+    read in chunks, never whole; ``sha256`` its digest when the upload handler already computed
+    it while receiving the bytes."""
     from compliance.dossier.signing import trusted_certificates_from_settings
     from compliance.dossier.verify import dossier_verify
 
-    result = dossier_verify(pdf_bytes=pdf_bytes, trusted_certs=trusted_certificates_from_settings(settings=settings),
+    result = dossier_verify(pdf_file=pdf_file, sha256=sha256,
+                            trusted_certs=trusted_certificates_from_settings(settings=settings),
                             known_hashes=dossier_record_by_sha256)
-    return result.to_dict() | {"audit_checkpoint": dossier_checkpoint_verify(pdf_bytes=pdf_bytes)}
+    # The embedded checkpoint is read only from a file the portal's signature covers whole: pypdf
+    # repairs a damaged file by reading all of it, and an altered file's checkpoint proves nothing.
+    checkpoint = (dossier_checkpoint_verify(pdf_file=pdf_file) if result.unaltered and result.signature_valid
+                  else None)
+    return result.to_dict() | {"audit_checkpoint": checkpoint}
 
 
-def dossier_checkpoint_verify(*, pdf_bytes: bytes) -> dict | None:
+def dossier_checkpoint_verify(*, pdf_file) -> dict | None:
     """The audit checkpoint a dossier was issued under, as far as a quick public check goes: whether
     the portal signed it, and whether the portal's register still holds the same checkpoint. Whether
     the audit log itself still reproduces it (no event removed or rewritten since) takes a walk of
@@ -297,7 +313,7 @@ def dossier_checkpoint_verify(*, pdf_bytes: bytes) -> dict | None:
     from portal.checkpoints import audit_checkpoint_check_signature, audit_checkpoint_from_pdf
     from portal.models import AuditCheckpoint
 
-    exported = audit_checkpoint_from_pdf(pdf_bytes=pdf_bytes)
+    exported = audit_checkpoint_from_pdf(pdf_file=pdf_file)
     if exported is None:
         return None
     reasons = audit_checkpoint_check_signature(exported=exported)

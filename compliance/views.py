@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from compliance import dossiers
 from compliance.services import decisions, runs, threads
@@ -521,8 +522,21 @@ MAX_VERIFY_UPLOAD_BYTES = 64 * 1024 * 1024
 VERIFY_FORM_OVERHEAD_BYTES = 64 * 1024
 
 
+@csrf_exempt
 def dossier_verify_page(request: HttpRequest) -> HttpResponse:
-    """Anyone holding a dossier may check it: issued by the portal, unaltered, validly signed."""
+    """Anyone holding a dossier may check it: issued by the portal, unaltered, validly signed.
+
+    The upload is streamed to a temporary file and hashed on the way (portal.upload_handlers),
+    never held in memory; the handler must be chosen before CSRF checking reads the body, so the
+    check runs inside (``_dossier_verify_page``)."""
+    from portal.upload_handlers import hashing_upload_handlers
+
+    request.upload_handlers = hashing_upload_handlers(request)
+    return _dossier_verify_page(request)
+
+
+@csrf_protect
+def _dossier_verify_page(request: HttpRequest) -> HttpResponse:
     from portal.throttles import request_body_length, verify_upload_allowed
 
     result = None
@@ -546,11 +560,14 @@ def dossier_verify_page(request: HttpRequest) -> HttpResponse:
             if upload is not None:
                 if upload.size > MAX_VERIFY_UPLOAD_BYTES:
                     raise ValidationError(_("This file is larger than any dossier the portal issues."))
-                result = dossiers.dossier_verify_bytes(pdf_bytes=upload.read())
+                result = dossiers.dossier_verify_file(pdf_file=upload.file, sha256=getattr(upload, "sha256", None))
             elif sha256:
                 result = dossiers.dossier_verify_hash(sha256=sha256)
             else:
                 raise ValidationError(_("Choose a dossier PDF or paste its SHA-256."))
         except ValidationError as exc:
             error = " ".join(exc.messages)
+        finally:
+            if upload is not None:
+                upload.close()  # the temporary file goes now, not when the request object is collected
     return render(request, "compliance/verify.html", {"result": result, "error": error})

@@ -51,7 +51,7 @@ AUDIT_ACTION_LABELS = {
     "artifact.carry_over": _("Artifact carried over from the previous version"),
     "declaration.carry_over": _("Declaration carried over as an unsigned draft"),
     "check.reused": _("Check result reused from an earlier version"),
-    # Sign-in and credentials (portal.signin, portal.second_factor, portal.tokens)
+    # Sign-in and credentials (portal.signin, portal.second_factor, portal.tokens, portal.password_reset)
     "signin.locked_out": _("Sign-in paused after repeated failures"),
     "signin.unlocked": _("Sign-in pause lifted by an administrator"),
     "second_factor.enrolled": _("Second factor set up"),
@@ -59,6 +59,8 @@ AUDIT_ACTION_LABELS = {
     "second_factor.reset": _("Second factor reset by an administrator"),
     "second_factor.passkey_registered": _("Passkey registered"),
     "second_factor.passkey_removed": _("Passkey removed"),
+    "password.reset_requested": _("Password reset link sent by e-mail"),
+    "password.reset_completed": _("Password reset by e-mail link"),
     "token.created": _("API token made"),
     "token.revoked": _("API token revoked"),
     "token.expired": _("API token expired"),

@@ -69,12 +69,15 @@ def audit_checkpoint_check_signature(*, exported: dict[str, Any], trusted_certs:
     return list(cms_detached_verify(data=payload, cms_der=signature, trusted_certs=trusted_certs).reasons)
 
 
-def audit_checkpoint_from_pdf(*, pdf_bytes: bytes) -> dict[str, Any] | None:
-    """The checkpoint a dossier embeds (its ``audit-checkpoint.json`` attachment), or None."""
+def audit_checkpoint_from_pdf(*, pdf_bytes: bytes | None = None, pdf_file=None) -> dict[str, Any] | None:
+    """The checkpoint a dossier embeds (its ``audit-checkpoint.json`` attachment), or None.
+    ``pdf_file``: a seekable binary file object instead of the bytes (read, not loaded whole)."""
     from pypdf import PdfReader
 
     try:
-        files = PdfReader(BytesIO(pdf_bytes)).attachments
+        if pdf_file is not None:
+            pdf_file.seek(0)
+        files = PdfReader(pdf_file if pdf_file is not None else BytesIO(pdf_bytes or b"")).attachments
         if DOSSIER_ATTACHMENT_NAME in files:
             return json.loads(files[DOSSIER_ATTACHMENT_NAME][0])
     except Exception:  # a damaged file simply has no readable checkpoint; the caller says so

@@ -29,6 +29,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy as _, ngettext
 
 from portal.models import Notification, NotificationPreference, Profile
+from portal.templatetags.portal_text import shown_text
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,8 @@ def user_language(user) -> str:
 def _email_message(*, user, notifications: list[Notification], digest: bool) -> EmailMultiAlternatives:
     """One message in the recipient's language: plain text with a simple HTML alternative."""
     with translation.override(user_language(user)):
-        items = [{"text": notification_text(kind=n.kind, params=n.params),
+        # Finding titles name vendor files: control and invisible characters made visible, as on pages.
+        items = [{"text": shown_text(notification_text(kind=n.kind, params=n.params)),
                   "link": notification_absolute_url(url=n.url), "created_at": n.created_at}
                  for n in notifications]
         if digest:

@@ -96,6 +96,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "portal.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages (its sign-out says why); staff sessions end after PORTAL_STAFF_IDLE_TIMEOUT_MINUTES.
+    "portal.middleware.IdleSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
     "portal.middleware.LanguagePreferenceMiddleware",
@@ -239,6 +241,13 @@ OTP_WEBAUTHN_ALLOWED_ORIGINS = [o for o in os.environ.get(
 # Passkeys here are a second factor only: signing in still starts with the password (and its
 # lockout); the library's passwordless login is off.
 OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+
+# Idle sessions (portal.middleware.IdleSessionMiddleware): a session with no request for this
+# many minutes is signed out at its next request. Staff 30 (an unlocked office screen stops
+# acting for them); vendors a working day (their uploads run long and every chunk is a request);
+# 0 leaves only SESSION_COOKIE_AGE. API tokens have no session and are not affected.
+PORTAL_STAFF_IDLE_TIMEOUT_MINUTES = float(os.environ.get("PORTAL_STAFF_IDLE_TIMEOUT_MINUTES", "30"))
+PORTAL_VENDOR_IDLE_TIMEOUT_MINUTES = float(os.environ.get("PORTAL_VENDOR_IDLE_TIMEOUT_MINUTES", "480"))
 
 # django-guardian: no anonymous user row; anonymous visitors get nothing.
 ANONYMOUS_USER_NAME = None
@@ -508,6 +517,13 @@ if os.environ.get("PORTAL_CACHE_URL", "").startswith(("redis://", "rediss://")):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(VAR_DIR / "cache")}}
+# Forgotten passwords (portal/password_reset.py): links asked for one e-mail address, and from
+# one client address, in Django's cache; over budget the form answers 429 whether or not the
+# address belongs to anyone. A link works once and for PORTAL_PASSWORD_RESET_TIMEOUT_HOURS.
+PORTAL_PASSWORD_RESET_RATE_PER_ACCOUNT = os.environ.get("PORTAL_PASSWORD_RESET_RATE_PER_ACCOUNT", "3/hour")
+PORTAL_PASSWORD_RESET_RATE_PER_CLIENT = os.environ.get("PORTAL_PASSWORD_RESET_RATE_PER_CLIENT", "10/hour")
+# Django's own default (3 days), which vendor invitations (the same link) also rely on.
+PASSWORD_RESET_TIMEOUT = int(float(os.environ.get("PORTAL_PASSWORD_RESET_TIMEOUT_HOURS", "72")) * 3600)
 # Anonymous uploads to /verify/ and /api/dossiers/verify/ per client address; verification by
 # hash costs a database lookup and is not throttled.
 PORTAL_VERIFY_UPLOAD_RATE = os.environ.get("PORTAL_VERIFY_UPLOAD_RATE", "30/hour")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
@@ -45,6 +46,8 @@ def signin_unlocked(sender, instance: AccessAttempt, **kwargs) -> None:
     Who did it is known to the admin's own log entry; here the event names the lifted lock."""
     if instance.failures_since_start < _failure_limit():
         return  # an ordinary reset after a successful sign-in, not a lifted lockout
+    if getattr(instance, "_lifted_by_reset", False):
+        return  # the owner's password reset (password.reset_completed says so)
     audit_record(actor="administrator", action="signin.unlocked", object_type="signin",
                  object_id=(instance.username or "")[:150], object_label=(instance.username or "")[:150],
                  data={"username": (instance.username or "")[:150], "ip_address": instance.ip_address or "",
@@ -55,3 +58,44 @@ def _failure_limit() -> int:
     from django.conf import settings
 
     return int(settings.AXES_FAILURE_LIMIT)
+
+
+# Failures lifted from an account by its owner's reset are kept under this name, which no account
+# can have (Django's username validator allows no parentheses or spaces): axes sums failures per
+# address over every name, so the guessing address stays paused while the account is free.
+LIFTED_BY_RESET = "(lifted by password reset)"
+
+
+def signin_pause_lift_after_reset(*, user) -> bool:
+    """Free this account from the failed sign-ins counted against it, after its owner reset the
+    password by e-mail; True when a pause was in force. The failures stay counted against the
+    addresses they came from (re-filed under ``LIFTED_BY_RESET``), so a guessing address stays
+    paused. The reset's own audit event says so, so ``signin_unlocked`` records no administrator's
+    unlock here."""
+    from django.db import transaction
+
+    username = user.get_username()
+    with transaction.atomic():
+        attempts = list(AccessAttempt.objects.select_for_update().filter(username=username))
+        paused = sum(a.failures_since_start for a in attempts) >= _failure_limit()
+        for attempt in attempts:
+            kept = AccessAttempt.objects.filter(username=LIFTED_BY_RESET, ip_address=attempt.ip_address,
+                                                user_agent=attempt.user_agent).first()
+            if kept is None:
+                attempt.username = LIFTED_BY_RESET
+                attempt.save(update_fields=["username"])
+                continue
+            kept.failures_since_start += attempt.failures_since_start
+            kept.save(update_fields=["failures_since_start"])
+            attempt._lifted_by_reset = True
+            attempt.delete()
+    return paused
+
+
+@receiver(user_logged_in, dispatch_uid="portal-signin-idle-clock")
+def signin_idle_clock_start(sender, request, user, **kwargs) -> None:
+    """A sign-in starts the idle clock afresh (portal.middleware.IdleSessionMiddleware)."""
+    from portal.middleware import IdleSessionMiddleware
+
+    if request is not None and hasattr(request, "session"):
+        IdleSessionMiddleware.session_start(request, user)

@@ -22,6 +22,20 @@ class VerifyUploadThrottle(AnonRateThrottle):
     def get_rate(self) -> str:
         return settings.PORTAL_VERIFY_UPLOAD_RATE
 
+    def get_ident(self, request) -> str:
+        """The client address as django-axes reads it (settings.PORTAL_CLIENT_IP_HEADERS). DRF's own
+        ``get_ident`` takes any X-Forwarded-For the client sends when NUM_PROXIES is unset, so each
+        forged header value got a fresh budget."""
+        return client_address(request)
+
+
+def client_address(request) -> str:
+    """The caller's address: the header the operator trusts (PORTAL_CLIENT_IP_HEADERS, REMOTE_ADDR by
+    default), never one the client may choose."""
+    from axes.helpers import get_client_ip_address
+
+    return (get_client_ip_address(request) or request.META.get("REMOTE_ADDR") or "")[:64]
+
 
 def request_body_length(request) -> int:
     """The body length the client announced (0 when absent or unreadable)."""

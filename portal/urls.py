@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from compliance import api as compliance_api
 from compliance import views as compliance_views
 from portal import api as portal_api
+from portal import password_reset
 from portal import views as portal_views
 from projects import api as projects_api
 from projects import views as project_views
@@ -29,8 +30,12 @@ urlpatterns = [
     path("", portal_views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        success_url="/accounts/login/"), name="password_reset_confirm"),
+    # Forgotten passwords (#12): ask, "sent", choose (also the invitation link), done
+    path("accounts/password/reset/", password_reset.password_reset, name="password_reset"),
+    path("accounts/password/reset/sent/", password_reset.password_reset_done, name="password_reset_done"),
+    path("accounts/reset/<uidb64>/<token>/", password_reset.password_reset_confirm, name="password_reset_confirm"),
+    path("accounts/password/reset/complete/", password_reset.password_reset_complete,
+         name="password_reset_complete"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("audit/", portal_views.audit_log, name="audit-log"),

@@ -11,5 +11,6 @@ Pipeline (each step plain Python, callable from a Celery task, a command or a te
 3. ``signing.dossier_sign(pdf_bytes=..., identity=...)``: PAdES over the whole file
    (``signing_identity_from_settings`` reads the DOSSIER_SIGNING_* settings);
    ``issue.dossier_issue`` does 2 and 3 in one call;
-4. ``verify.dossier_verify(pdf_bytes=..., trusted_certs=..., known_hashes=...)``.
+4. ``verify.dossier_verify(pdf_file=... or pdf_bytes=..., trusted_certs=..., known_hashes=...)``: a file
+   object is read in chunks (hashing, the end marker, the signature's byte range), never whole.
 """

@@ -443,6 +443,10 @@ THREAD_NAME_CLIP = 60
 _THREAD_NAME_FIELDS = {"author", "attachment_name"}
 _UNBROKEN_RUN = re.compile(r"(\S{40})(?=\S)")
 _NAME_FIELDS = {"name", "title", "filename", "vendor", "subject", "path", "origin", "component", "reference_model", "actor", "target", "uploaded_by", "submitted_by", "signed_by", "reviewer", "expression", "licence", "category", "code", "ministry", "base_model", "notes"}
+# Names a reader must see as they are (a file named "invoice\u202egnp.exe" reads "invoiceexe.png"):
+# control and invisible characters shown as ⟦U+202E⟧, as on the pages (portal_text.shown_text),
+# before the break opportunities below are added (they are zero-width spaces themselves).
+_SHOWN_FIELDS = {"name", "title", "filename", "subject", "path", "origin", "attachment_name", "target"}
 _UNCLIPPED_FIELDS = {"sha256", "attachment_sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence", "vocabulary"}
 
 
@@ -457,6 +461,10 @@ def _clipped(value: Any, lang: str, field_name: str = "") -> Any:
     if isinstance(value, str):
         if field_name in _UNCLIPPED_FIELDS:
             return value
+        if field_name in _SHOWN_FIELDS:
+            from portal.templatetags.portal_text import shown_text
+
+            value = shown_text(value)
         if field_name in _THREAD_NAME_FIELDS:  # a short "…", not the note: the line must stay one line
             text = value if len(value) <= THREAD_NAME_CLIP else value[:THREAD_NAME_CLIP] + "…"
             return _UNBROKEN_RUN.sub("\\1\u200b", text)

@@ -26,13 +26,36 @@ import json
 import re
 from dataclasses import dataclass, field
 from io import BytesIO
-from typing import Any, Callable, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
-__all__ = ["VerifyResult", "dossier_verify", "trusted_certs_load"]
+__all__ = ["VerifyResult", "dossier_verify", "file_sha256", "trusted_certs_load"]
 
 # A PDF ends with %%EOF, possibly followed by a line end; 1 KB of slack
 # tolerates trailing whitespace some transfer tools add.
 _EOF_WINDOW = 1024
+# The portal's signatures reserve tens of KB for the CMS container; a byte range whose unsigned
+# gap is larger is not ours, and is not read into memory to find that out.
+_MAX_CONTAINER_BYTES = 2 * 1024 * 1024
+# Hashing reads this much at a time: memory per verification stays about one chunk.
+_HASH_CHUNK_BYTES = 1024 * 1024
+
+
+def _xref_at(pdf_file: BinaryIO, offset: int, size: int) -> bool:
+    """Whether ``offset`` starts an xref table (``xref``) or an object (``12 0 obj``, an xref stream)."""
+    if not 0 <= offset < size:
+        return False
+    pdf_file.seek(offset)
+    return re.match(rb"\s*(xref\b|\d{1,10}\s+\d{1,5}\s+obj\b)", pdf_file.read(64)) is not None
+
+
+def file_sha256(pdf_file: BinaryIO) -> tuple[str, int]:
+    """SHA-256 hex digest and size of a file object, read in chunks from its start."""
+    pdf_file.seek(0)
+    digest, size = hashlib.sha256(), 0
+    while chunk := pdf_file.read(_HASH_CHUNK_BYTES):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
 
 
 @dataclass
@@ -118,14 +141,17 @@ def _subject(cert) -> str:
         return "(unreadable subject)"
 
 
-def _container_tampered(pdf_bytes: bytes, byte_range: list[int]) -> str | None:
+def _container_tampered(pdf_file: BinaryIO, byte_range: list[int]) -> str | None:
     """Check the unsigned gap of the byte range: ``<hex>`` holding the CMS DER
     then zero padding. Bytes there are not covered by the digest, so a flip in
     the padding would otherwise go unnoticed."""
     if len(byte_range) != 4:
         return "signature byte range is malformed"
     start, length, second, _ = (int(v) for v in byte_range)
-    gap = pdf_bytes[start + length : second]
+    if second - (start + length) > _MAX_CONTAINER_BYTES:
+        return "the signature container is larger than any the portal writes"
+    pdf_file.seek(start + length)
+    gap = pdf_file.read(max(0, second - (start + length)))
     if len(gap) < 2 or gap[:1] != b"<" or gap[-1:] != b">":
         return "signature container is not a hex string where the byte range says it is"
     hexdigits = gap[1:-1]
@@ -147,12 +173,14 @@ def _container_tampered(pdf_bytes: bytes, byte_range: list[int]) -> str | None:
     return None
 
 
-def _manifest_read(pdf_bytes: bytes) -> dict[str, Any] | None:
-    """manifest.json from the PDF's embedded files, or None."""
+def _manifest_read(pdf_file: BinaryIO) -> dict[str, Any] | None:
+    """manifest.json from the PDF's embedded files, or None. Called only on a file the portal's
+    signature covers whole (pypdf reads a damaged file whole while repairing it)."""
     try:
         from pypdf import PdfReader
 
-        reader = PdfReader(BytesIO(pdf_bytes))
+        pdf_file.seek(0)
+        reader = PdfReader(pdf_file)
         files = reader.attachments
         if "manifest.json" in files:
             return json.loads(files["manifest.json"][0])
@@ -163,19 +191,29 @@ def _manifest_read(pdf_bytes: bytes) -> dict[str, Any] | None:
 
 def dossier_verify(
     *,
-    pdf_bytes: bytes,
+    pdf_bytes: bytes | None = None,
+    pdf_file: BinaryIO | None = None,
+    sha256: str | None = None,
     trusted_certs: Iterable[Any],
     known_hashes: Callable[[str], dict[str, Any] | None] | None = None,
 ) -> VerifyResult:
     """Verify a dossier file; see the module docstring for the three flags.
 
+    The file is ``pdf_file`` (a seekable binary file object, read in chunks and never whole:
+    an anonymous upload on disk) or ``pdf_bytes``. ``sha256``: its digest when the caller
+    already hashed it while receiving it (else it is hashed here, in chunks).
     ``trusted_certs``: the portal's signing certificate(s) (PEM/DER bytes,
     cryptography or asn1crypto certificates). ``known_hashes``: looks a
     SHA-256 hex digest up in the portal's registry of issued dossiers and
     returns its record (a dict with at least ``submission``) or None.
     """
-    sha256 = hashlib.sha256(pdf_bytes).hexdigest()
-    result = VerifyResult(issued=False, unaltered=False, signature_valid=False, sha256=sha256, size=len(pdf_bytes))
+    if pdf_file is None:
+        pdf_file = BytesIO(pdf_bytes or b"")
+    if sha256 is None:
+        sha256, size = file_sha256(pdf_file)
+    else:
+        size = pdf_file.seek(0, 2)
+    result = VerifyResult(issued=False, unaltered=False, signature_valid=False, sha256=sha256, size=size)
     reasons = result.reasons
 
     record = known_hashes(sha256) if known_hashes is not None else None
@@ -190,11 +228,30 @@ def dossier_verify(
             result.submission = record.get("submission")
             result.dossier_number = record.get("dossier_number")
 
-    if not pdf_bytes.startswith(b"%PDF-"):
+    pdf_file.seek(0)
+    if not pdf_file.read(5).startswith(b"%PDF-"):
         reasons.append("not a PDF file (it does not start with %PDF-)")
         return result
-    if b"%%EOF" not in pdf_bytes[-_EOF_WINDOW:]:
-        reasons.append(f"the file ends after {len(pdf_bytes):,} bytes without the PDF end marker %%EOF (truncated download?)")
+    pdf_file.seek(max(0, size - _EOF_WINDOW))
+    tail = pdf_file.read(_EOF_WINDOW)
+    if b"%%EOF" not in tail:
+        reasons.append(f"the file ends after {size:,} bytes without the PDF end marker %%EOF (truncated download?)")
+    if b"startxref" not in tail:
+        # Every PDF ends "startxref <offset> %%EOF". Without it pyHanko looks for it backwards one
+        # byte at a time, about 3 s of CPU per MB for a file of one long line (issue #12's 63 MB fake
+        # PDF cost 21 s), so such a file is refused here, before any parser sees it.
+        reasons.append("the PDF structure cannot be read (no cross-reference pointer, startxref, at its end); "
+                       "the file is damaged or truncated")
+        return result
+    pointers = list(re.finditer(rb"startxref\s+(\d{1,12})\s+%%EOF", tail))
+    pointer = pointers[-1] if pointers else None  # the last revision's, as a reader takes it
+    if pointer is None or not _xref_at(pdf_file, int(pointer.group(1)), size):
+        # pyHanko reads what the pointer points at one byte at a time until whitespace: a pointer
+        # into a run of digits costs about 3 s of CPU per MB (bench/verify_upload.py, pyHanko 0.38). The portal's dossiers
+        # point at an xref table or an xref stream object; anything else is not one of them.
+        reasons.append("the PDF structure cannot be read (its cross-reference pointer does not point at a "
+                       "cross-reference section); the file is damaged or truncated")
+        return result
 
     try:
         trusted = [_cert_asn1(cert) for cert in trusted_certs]
@@ -206,7 +263,8 @@ def dossier_verify(
     try:
         from pyhanko.pdf_utils.reader import PdfFileReader
 
-        reader = PdfFileReader(BytesIO(pdf_bytes), strict=False)
+        pdf_file.seek(0)
+        reader = PdfFileReader(pdf_file, strict=False)
         signatures = list(reader.embedded_signatures)
     except Exception as exc:
         reasons.append(f"the PDF structure cannot be read ({type(exc).__name__}: {str(exc)[:200]}); the file is damaged or truncated")
@@ -259,12 +317,12 @@ def dossier_verify(
         reasons.append("the signed content was changed after signing (its digest no longer matches the signature)")
     if intact and not whole_file:
         end = covered_end(signature)
-        extra = len(pdf_bytes) - end if end > 0 else None
+        extra = size - end if end > 0 else None
         reasons.append(
             "the signature does not cover the whole file"
             + (f": {extra:,} bytes were appended after signing (an edit or another signature)" if extra and extra > 0 else "")
         )
-    container_problem = _container_tampered(pdf_bytes, [int(v) for v in signature.byte_range]) if intact else None
+    container_problem = _container_tampered(pdf_file, [int(v) for v in signature.byte_range]) if intact else None
     if container_problem:
         reasons.append(container_problem)
     result.unaltered = intact and whole_file and container_problem is None
@@ -289,7 +347,7 @@ def dossier_verify(
         if result.issued:
             result.notes.append("no registry consulted: issuance inferred from the portal's signature over the whole file")
     if result.signature_valid and result.unaltered and result.submission is None:
-        manifest = _manifest_read(pdf_bytes)
+        manifest = _manifest_read(pdf_file)
         if manifest:
             result.submission = manifest.get("submission_id")
             result.dossier_number = result.dossier_number or manifest.get("dossier_number")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.dossiers import dossier_verify_bytes
+from compliance.dossiers import dossier_verify_file
 
 # A dossier of 10,000 findings is a few MB; 512 MB is far past any real one.
 MAX_DOSSIER_BYTES = 512 * 1024 * 1024
@@ -28,7 +28,8 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         if path.stat().st_size > MAX_DOSSIER_BYTES:
             raise CommandError(f"{path}: {path.stat().st_size} bytes is larger than any dossier the portal issues")
-        result = dossier_verify_bytes(pdf_bytes=path.read_bytes())
+        with path.open("rb") as pdf_file:  # read in chunks, never whole
+            result = dossier_verify_file(pdf_file=pdf_file)
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2, sort_keys=True))
         else:
