@@ -296,3 +296,22 @@ def test_hostile_archives_are_refused(tmp_path: Path) -> None:
     with pytest.raises(TrainingEvidenceError, match="appears more than once"):
         with bundle_open(tmp_path / "twice.zip"):
             pass
+
+
+def test_writer_script_makes_a_bundle_the_portal_reads(honest_bundle: Path, tmp_path: Path) -> None:
+    """scripts/training_evidence_write.py, as the vendor documentation shows it, from a run's folders and log."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    args = [sys.executable, str(root / "scripts/training_evidence_write.py"), str(tmp_path / "evidence"),
+            "--log", str(honest_bundle / "train_log.jsonl"), "--tokenizer", str(honest_bundle / "tokenizer.json"),
+            "--archive", "--compute-flops", "1e15"]
+    for step in (0, 100, 200, 300):
+        args += ["--checkpoint", f"{step}={honest_bundle / f'checkpoints/step_{step}'}"]
+    subprocess.run(args, check=True, capture_output=True, timeout=120)
+    for written in (tmp_path / "evidence", tmp_path / "evidence.tar"):
+        with bundle_open(written) as bundle:
+            assert [c.step for c in bundle.checkpoints] == [0, 100, 200, 300]
+            assert {c.kind for c in bundle.checkpoints} == {"weights"}
+            assert bundle.manifest["compute_flops"] == 1e15 and len(bundle.log) == 31
