@@ -27,6 +27,7 @@ Pure Python, no Django: the lineage engine is used through its public API only.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -86,6 +87,14 @@ KURTOSIS_LIMIT = 0.5
 SPECTRUM_LIMIT = 1.25
 ROW_SPREAD_LIMIT = 3.0
 GRAM_LIMIT = 2.0
+# Lineage tests compare every sampled candidate layer with every reference layer (16 x 16 pairs
+# for a fingerprint): 24 s for two 7B fingerprints on the loaded 2-core machine. A link between
+# consecutive checkpoints is a small update, found at p < 1e-300 on a single layer, so the chain
+# uses 4 evenly spaced layers (1/16 of the pairs); a checkpoint against the registry keeps 8 of
+# its layers against all of the reference's (half the pairs), as partial reuse may sit in a few
+# layers. bench/training_evidence.py has the figures.
+CHAIN_LAYERS = 4
+REGISTRY_LAYERS = 8
 
 # What transformers' `_init_weights` draws, by model_type: (norm gain's initial value, scheme note).
 # Gemma's RMSNorm multiplies by (1 + weight) and starts the weight at 0.
@@ -435,14 +444,16 @@ def matrix_statistics(x: np.ndarray, *, standardised: bool = False) -> dict[str,
     Trained weights have heavy tails, a few strong directions and uneven rows. `standardised`:
     the rows were column-standardised already (a fingerprint's), so the scale is not known.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float32)
+    if x.shape[0] > 2 * INIT_ROWS:  # 256 rows bound the cost (a fingerprint keeps 512-1,024)
+        x = x[np.linspace(0, x.shape[0] - 1, 2 * INIT_ROWS).astype(np.int64)]
     k, d = x.shape
     mean, std = float(x.mean()), float(x.std())
     out: dict[str, Any] = {"rows": k, "columns": d, "mean": _r(mean), "std": None if standardised else _r(std)}
     if std == 0.0:
         return {**out, "zero": True}
     z = (x - (x.mean(axis=0, keepdims=True) if standardised else mean)) / std
-    out["excess_kurtosis"] = _r(float(np.mean(z ** 4) - 3.0))
+    out["excess_kurtosis"] = _r(float(np.mean(np.square(z, dtype=np.float64) ** 2) - 3.0))
     small = z @ z.T if k <= d else z.T @ z
     out["spectrum_ratio"] = _r(math.sqrt(max(float(np.linalg.eigvalsh(small)[-1]), 0.0)) / (math.sqrt(k) + math.sqrt(d)))
     norms = np.sqrt(np.einsum("ij,ij->i", z, z))
@@ -613,6 +624,15 @@ def _fingerprint_of(entry: CheckpointEntry) -> Fingerprint:
         raise TrainingEvidenceError(f"{entry.relative}: {exc}") from exc
 
 
+def layers_thinned(fp: Fingerprint, limit: int) -> Fingerprint:
+    """`fp` with at most `limit` of its sampled layers, evenly spaced (every other field kept)."""
+    keys = sorted(fp.layers)
+    if len(keys) <= limit:
+        return fp
+    picks = np.unique(np.round(np.linspace(0, len(keys) - 1, limit)).astype(int))
+    return dataclasses.replace(fp, layers={keys[i]: fp.layers[keys[i]] for i in picks})
+
+
 def _test_row(kind: str, against: str, report: Any) -> dict[str, Any]:
     data = report.to_dict()
     return {"kind": kind, "against": against, "verdict": data["verdict"], "p_value": data["p_value"],
@@ -627,7 +647,8 @@ def chain_judge(entries: list[CheckpointEntry], prints: list[Fingerprint],
     findings = []
     for i in range(1, len(entries)):
         prev, cur = entries[i - 1], entries[i]
-        row = _test_row("previous", f"step {prev.step}", lineage_compare(candidate=prints[i], reference=prints[i - 1]))
+        row = _test_row("previous", f"step {prev.step}", lineage_compare(
+            candidate=layers_thinned(prints[i], CHAIN_LAYERS), reference=layers_thinned(prints[i - 1], CHAIN_LAYERS)))
         results[i].tests.append(row)
         params = {"step": cur.step, "previous_step": prev.step, "checkpoint": cur.relative,
                   "p_value": row["p_value"], "effect_size": row["effect_size"], "family_p_values": row["family_p_values"]}
@@ -656,7 +677,7 @@ def registry_judge(*, entry: CheckpointEntry, fp: Fingerprint, result: Checkpoin
     """One checkpoint against every registered model, Holm-corrected across them."""
     if not references:
         return []
-    reports = lineage_test_against(candidate=fp, references=[r for _, r in references])
+    reports = lineage_test_against(candidate=layers_thinned(fp, REGISTRY_LAYERS), references=[r for _, r in references])
     findings = []
     for (name, _), report in zip(references, reports):
         row = _test_row("reference", name, report)
@@ -680,7 +701,8 @@ def registry_judge(*, entry: CheckpointEntry, fp: Fingerprint, result: Checkpoin
 def submitted_judge(*, entry: CheckpointEntry, fp_last: Fingerprint, submitted: Any, label: str,
                     result: CheckpointResult) -> list[EvidenceFinding]:
     """The submitted model is the last checkpoint or derives from it."""
-    report = lineage_compare(candidate=submitted, reference=fp_last)
+    report = lineage_compare(candidate=layers_thinned(submitted, CHAIN_LAYERS),
+                             reference=layers_thinned(fp_last, CHAIN_LAYERS))
     row = _test_row("submitted", label, report)
     identical = report.evidence.get("identical", {})
     row["identical_blocks"] = [identical.get("identical_blocks", 0), identical.get("blocks_compared", 0)]
@@ -827,19 +849,20 @@ def _verdict(findings: list[EvidenceFinding]) -> tuple[str, str]:
                           "checkpoint derives from the one before, and the log agrees. This is consistency, not proof.")
 
 
+def _fingerprint_any(model: Any, what: str) -> Fingerprint:
+    """A Fingerprint from a Fingerprint, a bundle, or a model folder / file (read by range)."""
+    if isinstance(model, Fingerprint):
+        return model
+    path = Path(model)
+    try:
+        return fingerprint_load(path) if fingerprint_is_bundle(path) else fingerprint_build(path=path)
+    except WeightsFormatError as exc:
+        raise WeightsFormatError(f"{what}: {exc}") from exc
+
+
 def _references_load(references: Any) -> list[tuple[str, Fingerprint]]:
     items = references.items() if isinstance(references, dict) else references
-    out = []
-    for name, ref in items:
-        if isinstance(ref, Fingerprint):
-            out.append((str(name), ref))
-            continue
-        path = Path(ref)
-        try:
-            out.append((str(name), fingerprint_load(path) if fingerprint_is_bundle(path) else fingerprint_build(path=path)))
-        except WeightsFormatError as exc:
-            raise WeightsFormatError(f"reference {name}: {exc}") from exc
-    return out
+    return [(str(name), _fingerprint_any(ref, f"reference {name}")) for name, ref in items]
 
 
 def training_evidence_judge(*, path: str | Path, references: Any = (), submitted: Any = None,
@@ -877,6 +900,7 @@ def _bundle_judge(bundle: EvidenceBundle, refs: list[tuple[str, Fingerprint]], s
         findings += registry_judge(entry=entries[-1], fp=prints[-1], result=results[-1], references=refs, first=False)
     if submitted is not None:
         label = submitted_label or (submitted.name if isinstance(submitted, Fingerprint) else Path(submitted).name)
+        submitted = _fingerprint_any(submitted, "the submitted model")
         findings += submitted_judge(entry=entries[-1], fp_last=prints[-1], submitted=submitted, label=label,
                                     result=results[-1])
     else:
