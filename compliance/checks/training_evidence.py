@@ -1,0 +1,90 @@
+"""Training evidence: does the vendor's bundle of checkpoints and training log support a
+from-scratch claim?
+
+Judges an artifact of kind ``training_evidence`` (a ``training-evidence/1`` archive) with
+``compliance.engine.training_evidence`` against every registered reference model that has a
+fingerprint bundle, and maps the report's findings (codes and params) onto the portal's, whose
+words come from ``compliance.finding_texts``. A malformed bundle is a result, not a failure:
+a high finding saying which file and rule, so the vendor can fix and upload again.
+
+Not done here yet: the submitted model is not compared with the last checkpoint (the engine
+says so with an information finding; ``manage.py training_evidence --model`` does it).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from compliance.checks import CheckContext, CheckOutcome, storage_place
+from compliance.models import ReferenceModel
+from projects.models import Artifact
+
+
+def applies(artifact: Artifact) -> bool:
+    return artifact.kind == Artifact.Kind.TRAINING_EVIDENCE
+
+
+def _references() -> list[ReferenceModel]:
+    """The registry: a run from scratch is independent of every known model, not only the
+    programme's chosen references."""
+    return list(ReferenceModel.objects.exclude(bundle="").order_by("name"))
+
+
+def engine_version() -> str:
+    from compliance.engine.lineage import ENGINE_VERSION as LINEAGE
+    from compliance.engine.training_evidence import ENGINE_VERSION
+
+    return f"{ENGINE_VERSION}+{LINEAGE}"
+
+
+def reuse_inputs(artifact: Artifact) -> dict:
+    """What ``run`` reads: the bundle (name and SHA-256) and every registered reference's bundle."""
+    return {"sha256": artifact.sha256, "name": artifact.original_name,
+            "references": sorted([r.name, r.bundle.name, r.bundle_sha256] for r in _references())}
+
+
+def _sentence_params(params: dict) -> dict:
+    """Params as the sentences show them: lists of steps as '300, 400'."""
+    return {k: ", ".join(str(x) for x in v) if isinstance(v, list) else v for k, v in params.items()
+            if not isinstance(v, dict)}
+
+
+def finding_from_engine(finding) -> dict:
+    """One engine finding as the portal records it: code, params, the English message, evidence."""
+    return {"severity": finding.severity, "category": "training_evidence", "code": finding.code,
+            "title": finding.message[:300], "explanation": finding.message, "evidence": finding.params,
+            "params": _sentence_params(finding.params)}
+
+
+def run(ctx: CheckContext) -> CheckOutcome:
+    from compliance.engine.training_evidence import TrainingEvidenceError, training_evidence_judge
+    from compliance.engine.weights import WeightsFormatError
+
+    artifact = ctx.artifact
+    references = _references()
+    inputs = {"sha256": artifact.sha256, "references": {r.name: r.bundle_sha256 for r in references}}
+    ctx.progress(0.1, f"testing against {len(references)} reference model(s)")
+    with ctx.local_path() as path, tempfile.TemporaryDirectory(prefix="bundles-") as bundles:
+        paths = {ref.name: storage_place(ref.bundle.name, Path(bundles) / f"{ref.pk}.npz") for ref in references}
+        try:
+            report = training_evidence_judge(path=path, references=paths)
+        except (TrainingEvidenceError, WeightsFormatError) as exc:
+            reason = str(exc)
+            return CheckOutcome(
+                verdict="malformed", summary={"reason": reason}, engine_version=engine_version(), inputs=inputs,
+                findings=[{"severity": "high", "category": "training_evidence", "code": "training_evidence_malformed",
+                           "title": f"Training evidence {artifact.original_name} could not be read",
+                           "explanation": reason, "evidence": {"reason": reason},
+                           "params": {"artifact": artifact.original_name, "reason": reason.rstrip(".")}}])
+    ctx.progress(0.9, "recording findings")
+    data = report.to_dict()
+    summary = {"verdict": data["verdict"], "reason": data["reason"], "references": data["references"],
+               "log": data["log"],
+               # The chain for the dossier's figure: per step, each test's kind, target, verdict, p-value.
+               "checkpoints": [{"step": c["step"], "kind": c["kind"],
+                                "tests": [{k: t[k] for k in ("kind", "against", "verdict", "p_value")}
+                                          for t in c["tests"]]} for c in data["checkpoints"]]}
+    return CheckOutcome(verdict=report.verdict, summary=summary,
+                        findings=[finding_from_engine(f) for f in report.findings],
+                        engine_version=engine_version(), inputs=inputs)
