@@ -632,7 +632,7 @@ TEXTS: dict[str, FindingText] = {
 
 # Codes built with f-strings: f"{check}_not_read" (compliance.checks.too_large_outcome).
 PATTERNS: list[tuple[re.Pattern[str], FindingText]] = [
-    (re.compile(r"^(?P<check>[a-z]+)_not_read$"), FindingText(
+    (re.compile(r"^(?P<check>[a-z_]+)_not_read$"), FindingText(
         N_("File too large for %(check)s"),
         N_("%(reason)s. The check could not read the file, so nothing is known about what it tests."),
         N_("Upload the file inside an archive, or split it."),
