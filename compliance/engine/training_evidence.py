@@ -445,11 +445,17 @@ def matrix_statistics(x: np.ndarray, *, standardised: bool = False) -> dict[str,
     the rows were column-standardised already (a fingerprint's), so the scale is not known.
     """
     x = np.asarray(x, dtype=np.float32)
+    # Rows of exact zeros are an init convention (transformers zeroes the embedding's padding_idx
+    # row), not structure: left out, and counted.
+    zero_rows = int(np.sum(~x.any(axis=1)))
+    if zero_rows and zero_rows < x.shape[0]:
+        x = x[x.any(axis=1)]
     if x.shape[0] > 2 * INIT_ROWS:  # 256 rows bound the cost (a fingerprint keeps 512-1,024)
         x = x[np.linspace(0, x.shape[0] - 1, 2 * INIT_ROWS).astype(np.int64)]
     k, d = x.shape
     mean, std = float(x.mean()), float(x.std())
-    out: dict[str, Any] = {"rows": k, "columns": d, "mean": _r(mean), "std": None if standardised else _r(std)}
+    out: dict[str, Any] = {"rows": k, "columns": d, "mean": _r(mean), "std": None if standardised else _r(std),
+                           "zero_rows": zero_rows}
     if std == 0.0:
         return {**out, "zero": True}
     z = (x - (x.mean(axis=0, keepdims=True) if standardised else mean)) / std

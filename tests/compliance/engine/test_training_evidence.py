@@ -315,3 +315,21 @@ def test_writer_script_makes_a_bundle_the_portal_reads(honest_bundle: Path, tmp_
             assert [c.step for c in bundle.checkpoints] == [0, 100, 200, 300]
             assert {c.kind for c in bundle.checkpoints} == {"weights"}
             assert bundle.manifest["compute_flops"] == 1e15 and len(bundle.log) == 31
+
+
+def test_init_statistics_of_a_draw_and_of_trained_weights() -> None:
+    """The oracle is the draw itself: normal(0, 0.02) with the padding row zeroed, as transformers
+    initialises an Embedding with padding_idx, has no structure; trained-like weights do."""
+    import numpy as np
+
+    from compliance.engine.training_evidence import matrix_statistics
+
+    rng = np.random.default_rng(0)
+    drawn = rng.normal(0, 0.02, (1024, 512)).astype(np.float32)
+    drawn[3] = 0.0
+    stats = matrix_statistics(drawn)
+    assert stats["zero_rows"] == 1 and stats["std"] == pytest.approx(0.02, rel=0.02)
+    assert abs(stats["excess_kurtosis"]) < 0.1 and stats["spectrum_ratio"] < 1.05 and stats["row_spread_ratio"] < 1.5
+    trained = tr.registered_make(seed=1).tensors["model.layers.0.mlp.up_proj.weight"]
+    stats = matrix_statistics(trained)
+    assert stats["excess_kurtosis"] > 0.5 or stats["spectrum_ratio"] > 1.25
