@@ -90,9 +90,10 @@ GRAM_LIMIT = 2.0
 # Lineage tests compare every sampled candidate layer with every reference layer (16 x 16 pairs
 # for a fingerprint): 24 s for two 7B fingerprints on the loaded 2-core machine. A link between
 # consecutive checkpoints is a small update, found at p < 1e-300 on a single layer, so the chain
-# uses 4 evenly spaced layers (1/16 of the pairs); a checkpoint against the registry keeps 8 of
-# its layers against all of the reference's (half the pairs), as partial reuse may sit in a few
-# layers. bench/training_evidence.py has the figures.
+# uses 4 evenly spaced layers (1/16 of the pairs). The first checkpoint against the registry keeps
+# 8 of its layers against all of the reference's (half the pairs), as reuse in an "initialisation"
+# may sit in a few layers; the last one keeps 4 (a fine-tuned copy shows in every layer, and the
+# chain catches a late splice anyway). bench/training_evidence.py has the figures.
 CHAIN_LAYERS = 4
 REGISTRY_LAYERS = 8
 
@@ -534,7 +535,7 @@ def _init_tensors_fingerprint(fp: Fingerprint, scheme: InitScheme, config: dict[
     coordinate correlations (off-diagonal sd x sqrt(units) is 1 for an i.i.d. draw)."""
     rows: list[dict[str, Any]] = []
     units = config.get("intermediate_size")
-    for index, layer in sorted(fp.layers.items()):
+    for index, layer in sorted(layers_thinned(fp, INIT_LAYERS).layers.items()):
         for kind in ("norm_in", "norm_post"):
             gains = getattr(layer, kind, None)
             if gains is not None:
@@ -683,7 +684,8 @@ def registry_judge(*, entry: CheckpointEntry, fp: Fingerprint, result: Checkpoin
     """One checkpoint against every registered model, Holm-corrected across them."""
     if not references:
         return []
-    reports = lineage_test_against(candidate=layers_thinned(fp, REGISTRY_LAYERS), references=[r for _, r in references])
+    candidate = layers_thinned(fp, REGISTRY_LAYERS if first else CHAIN_LAYERS)
+    reports = lineage_test_against(candidate=candidate, references=[r for _, r in references])
     findings = []
     for (name, _), report in zip(references, reports):
         row = _test_row("reference", name, report)
