@@ -2,7 +2,7 @@
 fingerprint bundles, against a registry, with the submitted model: aim under a minute.
 
     .venv/bin/python bench/training_evidence.py [--json] [--checkpoints 3 5 10] [--references 2]
-    .venv/bin/python bench/training_evidence.py --quick      # 3 and 5 checkpoints, one reference
+    .venv/bin/python bench/training_evidence.py --quick      # 3 checkpoints, one reference
 
 Needs only the project (and $PORTAL_SHARED_DATA for bench.lineage_cost's import); no download,
 no torch. The fingerprints are real-shaped: a sparse Llama-2-7B-shaped checkpoint (d 4096, 32
@@ -132,13 +132,13 @@ def bundle_write(work: Path, template: Fingerprint, n: int, seed: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="3 and 5 checkpoints, one reference")
+    parser.add_argument("--quick", action="store_true", help="3 checkpoints, one reference")
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[3, 5, 10])
     parser.add_argument("--references", type=int, default=2)
     parser.add_argument("--work", default=str(VAR_BENCH / "training-evidence"))
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    sizes, n_refs = ([3, 5], 1) if args.quick else (args.checkpoints, args.references)
+    sizes, n_refs = ([3], 1) if args.quick else (args.checkpoints, args.references)
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
