@@ -72,14 +72,16 @@ def run(ctx: CheckContext) -> CheckOutcome:
         except (TrainingEvidenceError, WeightsFormatError) as exc:
             reason = str(exc)
             return CheckOutcome(
-                verdict="malformed", summary={"reason": reason}, engine_version=engine_version(), inputs=inputs,
+                verdict="malformed", summary={"malformed_reason": reason}, engine_version=engine_version(), inputs=inputs,
                 findings=[{"severity": "high", "category": "training_evidence", "code": "training_evidence_malformed",
                            "title": f"Training evidence {artifact.original_name} could not be read",
                            "explanation": reason, "evidence": {"reason": reason},
                            "params": {"artifact": artifact.original_name, "reason": reason.rstrip(".")}}])
     ctx.progress(0.9, "recording findings")
     data = report.to_dict()
-    summary = {"verdict": data["verdict"], "reason": data["reason"], "references": data["references"],
+    # No "reason"/"references" keys: the dossier would print the engine's English sentence in a Korean
+    # dossier and read the names as lineage reports; the verdict's words come from VERDICT_LABELS.
+    summary = {"verdict": data["verdict"], "verdict_reason": data["reason"], "reference_models": data["references"],
                "log": data["log"],
                # The chain for the dossier's figure: per step, each test's kind, target, verdict, p-value.
                "checkpoints": [{"step": c["step"], "kind": c["kind"],

@@ -198,6 +198,7 @@ ENUMS: dict[str, dict[str, str]] = {
         "licenses": "Licences",
         "licence": "Licences",
         "code": "Code provenance",
+        "training_evidence": "Training evidence",
     },
 }
 

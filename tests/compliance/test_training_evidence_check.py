@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import translation
 
+from compliance.dossier.context import dossier_context_build
 from compliance.engine.lineage import fingerprint_build, fingerprint_save
 from compliance.finding_texts import REVIEWER, finding_render
 from compliance.models import CheckRun, Finding
@@ -70,6 +71,11 @@ def test_a_forged_step_zero_is_inconsistent_and_a_malformed_bundle_is_said_so(ce
         korean = finding_render(code=finding.code, params=finding.params, evidence=finding.evidence,
                                 audience=REVIEWER)
     assert "open-lab/llama-base" in korean.title and "첫 체크포인트" in korean.title
+    # The Korean dossier names the check, its method and its verdict in Korean (no English engine sentence).
+    (check,) = [c for c in dossier_context_build(submission=submission, lang="ko").checks
+                if c.kind == "training_evidence"]
+    assert check.name.startswith("학습 증빙") and "체크포인트" in check.method
+    assert check.verdict == "inconsistent" and not check.lineage and check.summary == ""
 
     broken = tmp_path / "broken"
     broken.mkdir()
