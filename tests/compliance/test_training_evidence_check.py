@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.utils import translation
 
 from compliance.dossier.context import dossier_context_build
+from compliance.dossier.render import dossier_html_render
 from compliance.engine.lineage import fingerprint_build, fingerprint_save
 from compliance.finding_texts import REVIEWER, finding_render
 from compliance.models import CheckRun, Finding
@@ -76,6 +77,13 @@ def test_a_forged_step_zero_is_inconsistent_and_a_malformed_bundle_is_said_so(ce
                 if c.kind == "training_evidence"]
     assert check.name.startswith("학습 증빙") and "체크포인트" in check.method
     assert check.verdict == "inconsistent" and not check.lineage and check.summary == ""
+    assert [c["step"] for c in check.chain] == [0, 100, 200]
+    html = dossier_html_render(context=dossier_context_build(submission=submission, lang="ko"))
+    assert "학습 사슬" in html and "바로 앞 체크포인트에서 파생됨" in html and "단계 100" in html
+    # The forged step 0 meets the registered model in a red cell, with its p-value.
+    chain_svg = html[html.index('class="chart" id="chain-'):]
+    assert "open-lab/llama-base" in chain_svg[:chain_svg.index("</svg>")]
+    assert "#8a240f" in chain_svg[:chain_svg.index("</svg>")]
 
     broken = tmp_path / "broken"
     broken.mkdir()
