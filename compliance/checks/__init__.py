@@ -188,7 +188,7 @@ def _registry() -> dict[str, CheckSpec]:
         # folders are fingerprinted first (seconds each). 30 min is generous.
         CheckSpec("training_evidence", gettext_lazy("Training evidence"), HEAVY, 30 * 60, 35 * 60,
                   training_evidence.applies, training_evidence.run, depends_on=("intake",),
-                  reuse_inputs=training_evidence.reuse_inputs, engine_version=training_evidence.engine_version),
+                  reads=training_evidence.reads, reuse_inputs=training_evidence.reuse_inputs, engine_version=training_evidence.engine_version),
     ]
     return {spec.name: spec for spec in specs}
 

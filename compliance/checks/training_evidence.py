@@ -7,8 +7,9 @@ fingerprint bundle, and maps the report's findings (codes and params) onto the p
 words come from ``compliance.finding_texts``. A malformed bundle is a result, not a failure:
 a high finding saying which file and rule, so the vendor can fix and upload again.
 
-Not done here yet: the submitted model is not compared with the last checkpoint (the engine
-says so with an information finding; ``manage.py training_evidence --model`` does it).
+The submitted model is the submission's model entry (``compliance.checks.model_view``), whose
+files the check reads too, so it waits for intake to accept them; a submission without one gets
+the engine's information finding that the comparison was not made.
 """
 
 from __future__ import annotations
@@ -16,13 +17,20 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from compliance.checks import CheckContext, CheckOutcome, storage_place
+from compliance.checks import CheckContext, CheckFailed, CheckOutcome, storage_place
+from compliance.checks.model_view import artifacts_read, model_view, submitted_models
 from compliance.models import ReferenceModel
 from projects.models import Artifact
 
 
 def applies(artifact: Artifact) -> bool:
     return artifact.kind == Artifact.Kind.TRAINING_EVIDENCE
+
+
+def reads(artifact: Artifact) -> list[Artifact]:
+    """The bundle, and the files of the submission's model (the first model entry by name)."""
+    models = submitted_models(artifact.submission_id)
+    return [artifact] + (artifacts_read(models[0]) if models else [])
 
 
 def _references() -> list[ReferenceModel]:
@@ -39,8 +47,10 @@ def engine_version() -> str:
 
 
 def reuse_inputs(artifact: Artifact) -> dict:
-    """What ``run`` reads: the bundle (name and SHA-256) and every registered reference's bundle."""
+    """What ``run`` reads: the bundle and the submitted model's files (names and SHA-256), and
+    every registered reference's bundle."""
     return {"sha256": artifact.sha256, "name": artifact.original_name,
+            "reads": sorted([a.original_name, a.sha256] for a in reads(artifact)),
             "references": sorted([r.name, r.bundle.name, r.bundle_sha256] for r in _references())}
 
 
@@ -58,6 +68,7 @@ def finding_from_engine(finding) -> dict:
 
 
 def run(ctx: CheckContext) -> CheckOutcome:
+    from compliance.engine.lineage import fingerprint_build
     from compliance.engine.training_evidence import TrainingEvidenceError, training_evidence_judge
     from compliance.engine.weights import WeightsFormatError
 
@@ -65,10 +76,21 @@ def run(ctx: CheckContext) -> CheckOutcome:
     references = _references()
     inputs = {"sha256": artifact.sha256, "references": {r.name: r.bundle_sha256 for r in references}}
     ctx.progress(0.1, f"testing against {len(references)} reference model(s)")
+    submitted, label = None, None
+    models = submitted_models(artifact.submission_id)
+    if models:
+        ctx.progress(0.05, "reading the model's sampled tensors")
+        with model_view(models[0]) as view:
+            try:
+                submitted = fingerprint_build(path=view.path, remote=view.remote)
+            except WeightsFormatError as exc:
+                raise CheckFailed(f"{models[0].original_name}: {exc}") from exc
+        label = models[0].original_name
     with ctx.local_path() as path, tempfile.TemporaryDirectory(prefix="bundles-") as bundles:
         paths = {ref.name: storage_place(ref.bundle.name, Path(bundles) / f"{ref.pk}.npz") for ref in references}
         try:
-            report = training_evidence_judge(path=path, references=paths)
+            report = training_evidence_judge(path=path, references=paths, submitted=submitted,
+                                             submitted_label=label)
         except (TrainingEvidenceError, WeightsFormatError) as exc:
             reason = str(exc)
             return CheckOutcome(

@@ -57,10 +57,13 @@ def test_a_forged_step_zero_is_inconsistent_and_a_malformed_bundle_is_said_so(ce
     call_command("add_reference_model", str(tm.model_write(registered, tmp_path / "registered")),
                  "--name", "open-lab/llama-base", "--publisher", "Open Lab", stdout=io.StringIO())
     forged = tr.forged_init(registered, seed=3)
-    bundle = _fingerprinted_bundle([forged, tr.train_step(forged, seed=1), tr.train_step(forged, seed=2)],
-                                   tmp_path / "forged")
+    last = tr.train_step(forged, seed=2)
+    bundle = _fingerprinted_bundle([forged, tr.train_step(forged, seed=1), last], tmp_path / "forged")
+    model = tm.model_write(tr.train_step(last, seed=9), tmp_path / "submitted")  # tuned after the last step
+    kinds = {"config.json": "config", "tokenizer.json": "tokenizer", "model.safetensors": "weights"}
+    files = {f"model/{p.name}": (kinds[p.name], p.read_bytes()) for p in sorted(model.iterdir())}
     submission = signed_submission(world=world, submit=True,
-                                   files={"evidence.tar.gz": ("training_evidence", _tar(bundle))})
+                                   files={**files, "evidence.tar.gz": ("training_evidence", _tar(bundle))})
     _wait(submission.pk)
     run = CheckRun.objects.get(submission=submission, check_name="training_evidence")
     assert run.state == CheckRun.State.SUCCEEDED and run.verdict == "inconsistent", (run.state, run.error)
@@ -68,6 +71,9 @@ def test_a_forged_step_zero_is_inconsistent_and_a_malformed_bundle_is_said_so(ce
     assert finding.severity == "critical" and finding.params["reference"] == "open-lab/llama-base"
     assert Finding.objects.filter(check_run=run, code="init_trained_structure", severity="high").exists()
     assert [c["step"] for c in run.summary["checkpoints"]] == [0, 100, 200]
+    submitted = [t for t in run.summary["checkpoints"][-1]["tests"] if t["kind"] == "submitted"]
+    assert [(t["against"], t["verdict"]) for t in submitted] == [("model/model.safetensors", "derived")]
+    assert not Finding.objects.filter(check_run=run, code__in=["submitted_not_given", "submitted_not_derived"]).exists()
     with translation.override("ko"):
         korean = finding_render(code=finding.code, params=finding.params, evidence=finding.evidence,
                                 audience=REVIEWER)
