@@ -333,3 +333,23 @@ def test_init_statistics_of_a_draw_and_of_trained_weights() -> None:
     trained = tr.registered_make(seed=1).tensors["model.layers.0.mlp.up_proj.weight"]
     stats = matrix_statistics(trained)
     assert stats["excess_kurtosis"] > 0.5 or stats["spectrum_ratio"] > 1.25
+
+
+def test_a_step_zero_with_trained_gains_or_biases_is_not_an_initialisation(tmp_path: Path) -> None:
+    """Gains moved off 1 and biases off 0 (as one optimiser step does) are named, with the numbers."""
+    import numpy as np
+
+    from compliance.engine.training_evidence import initialisation_judge
+
+    model = tr.llama_init(seed=2)
+    model.tensors["model.layers.1.input_layernorm.weight"] += np.float32(0.05)
+    model.tensors["model.layers.2.self_attn.q_proj.bias"] = np.full(256, 0.01, np.float32)
+    bundle = tr.bundle_write(tmp_path / "b", [(0, model), (100, tr.train_step(model, seed=1))])
+    entry = bundle_read(bundle).checkpoints[0]
+    summary, findings = initialisation_judge(entry=entry, fp=fingerprint_build(path=entry.path))
+    by_code = {f.code: f for f in findings}
+    assert set(by_code) == {"init_norms_not_initial", "init_bias_nonzero"}
+    assert by_code["init_norms_not_initial"].params["example"] == "model.layers.1.input_layernorm.weight"
+    assert by_code["init_norms_not_initial"].params["max_deviation"] == pytest.approx(0.05, abs=0.004)
+    assert by_code["init_bias_nonzero"].params["example"] == "model.layers.2.self_attn.q_proj.bias"
+    assert summary["scheme"].startswith("config initializer_range = 0.02")
