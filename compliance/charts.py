@@ -516,3 +516,73 @@ def layer_map_svg(
         out.append("</g>")
     out.append("</svg>")
     return "".join(out)
+
+
+# Training-evidence chain: what each cell's verdict means for a run from scratch.
+_CHAIN_GOOD = KRDS_TOKENS["krds-color-light-success-60"]
+_CHAIN_BAD = KRDS_TOKENS["krds-color-light-danger-70"]
+_CHAIN_UNDECIDED = KRDS_TOKENS["krds-color-light-gray-20"]
+
+
+def training_chain_svg(*, title: str, checkpoints: Sequence[dict[str, Any]], step_label: str = "Step",
+                       link_label: str = "Derives from the previous step", font_family: str | None = None) -> str:
+    """The chain of a training-evidence bundle: one column per checkpoint (steps along the x axis),
+    one row for the link to the previous checkpoint and one per registered model tested. A link
+    that derives is what a real run shows (green); a registered model the checkpoint derives from
+    is what it must not show (red); undecided cells are grey. Each cell gives the p-value, so the
+    figure never stands for a bare colour."""
+    columns = [c for c in checkpoints if isinstance(c, dict)][:40]
+    references: list[str] = []
+    for c in columns:
+        for t in c.get("tests") or []:
+            if isinstance(t, dict) and t.get("kind") == "reference" and str(t.get("against")) not in references:
+                references.append(str(t.get("against")))
+    rows = [link_label] + references[:12]
+    label_width = min(260.0, max(_text_width(r, 12) for r in rows) + 16)
+    cell_w, cell_h, top = 64.0, 26.0, 30.0
+    width = label_width + cell_w * max(1, len(columns)) + 10
+    height = top + cell_h * len(rows) + 10
+    out = _svg_open(chart_id=_chart_id("chain", title, [c.get("step") for c in columns]), width=width,
+                    height=height, title=title, desc=_desc_join(_chain_desc(columns, link_label, step_label)),
+                    font_family=font_family)
+    for j, c in enumerate(columns):
+        x = label_width + cell_w * j + cell_w / 2
+        heading = svg_text_escape(f"{step_label} {c.get('step')}", max_chars=14)
+        out.append(f'<text x="{x:.1f}" y="{top - 10:.1f}" text-anchor="middle">{heading}</text>')
+    for i, row in enumerate(rows):
+        y = top + cell_h * i
+        out.append(f'<text x="4" y="{y + cell_h / 2 + 4:.1f}">{svg_text_escape(row, max_chars=40)}</text>')
+        for j, c in enumerate(columns):
+            test = _chain_test(c, "previous" if i == 0 else "reference", None if i == 0 else row)
+            if test is None:
+                continue
+            verdict = test.get("verdict")
+            good = verdict == ("derived" if i == 0 else "independent")
+            bad = verdict == ("independent" if i == 0 else "derived")
+            fill = _CHAIN_GOOD if good else _CHAIN_BAD if bad else _CHAIN_UNDECIDED
+            x = label_width + cell_w * j
+            out.append(f'<rect x="{x + 2:.1f}" y="{y + 2:.1f}" width="{cell_w - 4:.1f}" height="{cell_h - 4:.1f}" '
+                       f'fill="{fill}" rx="3"/>')
+            p = test.get("p_value")
+            text = f"p {float(p):.0e}" if isinstance(p, (int, float)) else "—"
+            out.append(f'<text x="{x + cell_w / 2:.1f}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="middle" '
+                       f'fill="{_text_color_on(fill)}" font-size="10">{svg_text_escape(text)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _chain_test(checkpoint: dict[str, Any], kind: str, against: str | None) -> dict[str, Any] | None:
+    for test in checkpoint.get("tests") or []:
+        if isinstance(test, dict) and test.get("kind") == kind and (against is None or str(test.get("against")) == against):
+            return test
+    return None
+
+
+def _chain_desc(columns: Sequence[dict[str, Any]], link_label: str, step_label: str) -> list[str]:
+    parts = []
+    for c in columns:
+        for test in c.get("tests") or []:
+            if isinstance(test, dict):
+                what = link_label if test.get("kind") == "previous" else str(test.get("against"))
+                parts.append(f"{step_label} {c.get('step')}, {what}: {test.get('verdict')} (p = {test.get('p_value')})")
+    return parts

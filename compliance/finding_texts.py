@@ -66,6 +66,11 @@ LINEAGE_CHECK = N_("Open the statistics and the layer map below; a real derivati
 # The lineage engine's component kinds, as a finding names them.
 COMPONENT_LABELS = {"language": N_("language model"), "vision": N_("vision encoder"),
                     "audio": N_("audio encoder"), "projector": N_("projector")}
+# Training evidence: what to do and check, shared by its findings.
+TE_MORE = N_("Upload more checkpoints of the run (step 0 and at least two more, closer together).")
+TE_EXPLAIN = N_("Explain this with your training records, or upload corrected evidence.")
+TE_CHECK = N_("Read the numbers in the evidence below and the vendor's training records; the training evidence supports a "
+   "from-scratch claim only when its verdict is consistent.")
 
 TEXTS: dict[str, FindingText] = {
     # Pipeline: checks that could not run or finish.
@@ -162,6 +167,156 @@ TEXTS: dict[str, FindingText] = {
         N_("No sign that the weights were copied from %(reference)s: %(layers)s."),
         INFO_TODO,
         N_("This is absence of evidence at the power of the test, not proof of independent training.")),
+    # Training evidence (compliance.checks.training_evidence, compliance.engine.training_evidence).
+    "training_evidence_malformed": FindingText(
+        N_("Training evidence %(artifact)s could not be read"),
+        N_("%(reason)s. Nothing in the bundle was judged."),
+        N_("Correct the bundle as the reason says (docs/training-evidence.md describes the format) and upload it "
+           "again."),
+        N_("Until a readable bundle arrives the from-scratch claim has no training evidence.")),
+    "too_few_checkpoints": FindingText(
+        N_("Too few checkpoints: %(checkpoints)s"),
+        N_("The bundle holds %(checkpoints)s checkpoint(s); at least %(minimum)s are needed to show a chain from an "
+           "initialisation."),
+        TE_MORE,
+        TE_CHECK),
+    "init_not_measurable": FindingText(
+        N_("Step %(step)s could not be measured as an initialisation"),
+        N_("No tensor of the first checkpoint could be measured, so whether it is an initialisation is unknown."),
+        TE_MORE,
+        TE_CHECK),
+    "init_norms_not_initial": FindingText(
+        N_("Step %(step)s: norm gains are not at their initial value"),
+        N_("%(tensors)s norm gain vector(s) of the first checkpoint differ from the value initialisation code sets "
+           "(largest difference %(max_deviation)s in %(example)s): it looks trained, not initialised."),
+        TE_EXPLAIN,
+        TE_CHECK),
+    "init_bias_nonzero": FindingText(
+        N_("Step %(step)s: biases are not zero"),
+        N_("%(tensors)s bias vector(s) of the first checkpoint are not zero (largest %(max_deviation)s in "
+           "%(example)s), where initialisation code sets zeros."),
+        TE_EXPLAIN,
+        TE_CHECK),
+    "init_trained_structure": FindingText(
+        N_("Step %(step)s shows trained structure"),
+        N_("%(tensors)s of %(measured)s sampled matrices of the first checkpoint have the structure training leaves "
+           "(%(example)s: heavy tails, uneven rows or strong directions), which a random initialisation does not "
+           "have."),
+        TE_EXPLAIN,
+        TE_CHECK),
+    "init_scale_unusual": FindingText(
+        N_("Step %(step)s: unusual initial spread"),
+        N_("%(tensors)s matrices of the first checkpoint have a spread (sd %(std)s in %(example)s) that matches none "
+           "of the usual initialisations of this architecture."),
+        N_("Say which initialisation your training code uses (and its scale)."),
+        N_("Compare the spread with the vendor's training code; an unusual initialisation is not by itself a problem.")),
+    "init_derived_from_reference": FindingText(
+        N_("The first checkpoint derives from %(reference)s"),
+        N_("The checkpoint presented as the start of training (step %(step)s) shares weights with the registered "
+           "model %(reference)s: a run from scratch cannot start there."),
+        N_("Declare %(reference)s as a base model, or explain with your training records where this checkpoint came "
+           "from."),
+        LINEAGE_CHECK),
+    "checkpoint_derived_from_reference": FindingText(
+        N_("The last checkpoint derives from %(reference)s"),
+        N_("The last checkpoint (step %(step)s) shares weights with the registered model %(reference)s: the run did "
+           "not end where training from scratch would."),
+        N_("Declare %(reference)s as a base model, or explain with your training records where this checkpoint came "
+           "from."),
+        LINEAGE_CHECK),
+    "reference_link_inconclusive": FindingText(
+        N_("Step %(step)s against %(reference)s is inconclusive"),
+        N_("Whether the first checkpoint shares weights with %(reference)s could neither be confirmed nor ruled out."),
+        TE_EXPLAIN,
+        LINEAGE_CHECK),
+    "chain_break": FindingText(
+        N_("The run breaks between step %(previous_step)s and step %(step)s"),
+        N_("Step %(step)s does not derive from step %(previous_step)s: the checkpoints come from different runs, as "
+           "when two runs are spliced together."),
+        N_("Explain the break with your training records (a restart from another checkpoint?), or upload the "
+           "checkpoints of one continuous run."),
+        N_("Ask for the checkpoints between the two steps; a real run is one chain.")),
+    "chain_link_inconclusive": FindingText(
+        N_("The link from step %(previous_step)s to step %(step)s is inconclusive"),
+        N_("Whether step %(step)s derives from step %(previous_step)s could neither be confirmed nor ruled out."),
+        TE_MORE,
+        TE_CHECK),
+    "checkpoint_not_comparable": FindingText(
+        N_("Step %(step)s cannot be compared with step %(previous_step)s"),
+        N_("The two checkpoints are built differently, so the link between them cannot be tested."),
+        TE_MORE,
+        TE_CHECK),
+    "submitted_not_derived": FindingText(
+        N_("The submitted model does not derive from the last checkpoint"),
+        N_("The submitted model (%(submitted)s) does not derive from the last checkpoint (step %(step)s): the "
+           "evidence is about another model."),
+        N_("Upload the evidence of the run that produced the submitted model."),
+        TE_CHECK),
+    "submitted_link_inconclusive": FindingText(
+        N_("Submitted model against the last checkpoint: inconclusive"),
+        N_("Whether the submitted model (%(submitted)s) derives from the last checkpoint (step %(step)s) could "
+           "neither be confirmed nor ruled out."),
+        TE_MORE,
+        TE_CHECK),
+    "submitted_not_given": FindingText(
+        N_("Submitted model not compared with the last checkpoint"),
+        N_("The submitted model was not compared with the last checkpoint (step %(step)s)."),
+        INFO_TODO,
+        N_("Compare the model with the last checkpoint (manage.py training_evidence --model) before deciding.")),
+    "log_start_not_uniform": FindingText(
+        N_("The training log starts too low"),
+        N_("The log starts at loss %(loss)s (step %(step)s), far below %(uniform_loss)s, the loss of a uniform guess "
+           "over %(vocab_size)s tokens: the model already knew something at its first step."),
+        TE_EXPLAIN,
+        TE_CHECK),
+    "log_start_above_uniform": FindingText(
+        N_("The training log starts unusually high"),
+        N_("The log starts at loss %(loss)s, far above %(uniform_loss)s, the loss of a uniform guess over "
+           "%(vocab_size)s tokens."),
+        TE_EXPLAIN,
+        TE_CHECK),
+    "log_steps_not_increasing": FindingText(
+        N_("Logged steps go back at step %(step)s"),
+        N_("In the training log step %(step)s follows step %(previous_step)s; logged steps must increase."),
+        N_("Keep only the entries of the run that continued (after a resume, drop the re-logged steps) and upload "
+           "again."),
+        TE_CHECK),
+    "log_tokens_not_increasing": FindingText(
+        N_("Token count falls at step %(step)s"),
+        N_("The log's token count falls from %(previous_tokens)s to %(tokens)s at step %(step)s."),
+        TE_EXPLAIN,
+        TE_CHECK),
+    "log_ends_before_checkpoint": FindingText(
+        N_("The log ends before the last checkpoints"),
+        N_("The training log ends at step %(last_logged_step)s, before checkpoint step(s) %(steps)s."),
+        N_("Upload the whole log of the run."),
+        TE_CHECK),
+    "log_checkpoint_step_missing": FindingText(
+        N_("Checkpoint steps missing from the log"),
+        N_("The training log has no entry for checkpoint step(s) %(steps)s."),
+        N_("Upload the whole log of the run."),
+        TE_CHECK),
+    "log_starts_after_first_checkpoint": FindingText(
+        N_("The log starts after the first checkpoint"),
+        N_("The training log starts at step %(first_logged_step)s, after the first checkpoint (step %(step)s)."),
+        N_("Upload the whole log of the run."),
+        TE_CHECK),
+    "log_loss_not_decreasing": FindingText(
+        N_("The logged loss does not fall"),
+        N_("The loss is %(first_loss)s at the start of the log and %(last_loss)s at its end."),
+        TE_EXPLAIN,
+        TE_CHECK),
+    "compute_mismatch": FindingText(
+        N_("Declared compute disagrees with the log"),
+        N_("The declared compute (%(compute_flops)s FLOPs) is %(ratio)s times the 6 x parameters x tokens "
+           "(%(estimate)s) the log implies."),
+        N_("Correct the declared compute, or explain how it was counted."),
+        TE_CHECK),
+    "compute_unverifiable": FindingText(
+        N_("Declared compute cannot be checked"),
+        N_("Compute is declared (%(compute_flops)s FLOPs) but the log gives no token count to check it against."),
+        N_("Add the tokens seen to the log (a 'tokens' field)."),
+        TE_CHECK),
     # Licences and copyright.
     "license-denied": FindingText(
         N_("Denied licence: %(expression)s"),
@@ -514,7 +669,7 @@ TEXTS: dict[str, FindingText] = {
 
 # Codes built with f-strings: f"{check}_not_read" (compliance.checks.too_large_outcome).
 PATTERNS: list[tuple[re.Pattern[str], FindingText]] = [
-    (re.compile(r"^(?P<check>[a-z]+)_not_read$"), FindingText(
+    (re.compile(r"^(?P<check>[a-z_]+)_not_read$"), FindingText(
         N_("File too large for %(check)s"),
         N_("%(reason)s. The check could not read the file, so nothing is known about what it tests."),
         N_("Upload the file inside an archive, or split it."),
@@ -535,6 +690,10 @@ VERDICT_LABELS: dict[str, str] = {
     "compliant": N_("Compliant"),
     "copied": N_("Copied code found"),
     "no_copies_found": N_("No copied code found"),
+    "consistent": N_("Consistent with training from scratch"),
+    "inconsistent": N_("Inconsistent with training from scratch"),
+    "insufficient": N_("Insufficient evidence"),
+    "malformed": N_("Malformed evidence"),
 }
 
 

@@ -167,7 +167,7 @@ class CheckSpec:
 
 
 def _registry() -> dict[str, CheckSpec]:
-    from compliance.checks import code, intake, licenses, lineage
+    from compliance.checks import code, intake, licenses, lineage, training_evidence
 
     specs = [
         # Intake reads every byte once (hashing, archive walk): 10 GB at ~300 MB/s is ~35 s; allow 20 min.
@@ -183,6 +183,12 @@ def _registry() -> dict[str, CheckSpec]:
         # Code matching: ~60 files/s against a 20,000-file index.
         CheckSpec("code", gettext_lazy("Code provenance"), HEAVY, 40 * 60, 45 * 60, code.applies, code.run,
                   depends_on=("intake",), reuse_inputs=code.reuse_inputs, engine_version=code.engine_version),
+        # Training evidence: one lineage test per checkpoint link and per registered reference; 10
+        # fingerprinted 7B checkpoints against 2 references take minutes (BENCHMARKS.md); weights
+        # folders are fingerprinted first (seconds each). 30 min is generous.
+        CheckSpec("training_evidence", gettext_lazy("Training evidence"), HEAVY, 30 * 60, 35 * 60,
+                  training_evidence.applies, training_evidence.run, depends_on=("intake",),
+                  reads=training_evidence.reads, reuse_inputs=training_evidence.reuse_inputs, engine_version=training_evidence.engine_version),
     ]
     return {spec.name: spec for spec in specs}
 

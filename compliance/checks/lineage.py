@@ -17,87 +17,18 @@ evidence only (independent models share tokenizers).
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome, storage_place
+from compliance.checks.model_view import MODEL_FILES, ModelView, artifacts_read, model_entry, model_view  # noqa: F401
 from compliance.models import ProgrammePolicy, ReferenceModel
 from projects.models import Artifact
-from projects.storage import StoredRangeReader, stored_file_is_local, stored_range_reader
-
-# Names of the files a model directory view is made of (the lineage engine reads these).
-MODEL_FILES = {"config.json", "tokenizer.json", "tokenizer.model", "vocab.txt", "tokenizer_config.json",
-               "special_tokens_map.json", "merges.txt", "README.md", "generation_config.json",
-               "model.safetensors.index.json"}
-
-
-def _folder(artifact: Artifact) -> str:
-    return str(PurePosixPath(artifact.original_name).parent)
-
-
-def _base(artifact: Artifact) -> str:
-    return PurePosixPath(artifact.original_name).name
-
 
 def applies(artifact: Artifact) -> bool:
     """GGUF files; a sharded model's index; a single safetensors file with no index beside it."""
-    if artifact.kind not in {Artifact.Kind.WEIGHTS, Artifact.Kind.OTHER}:
-        return False
-    name = _base(artifact).lower()
-    if name.endswith(".gguf") or name == "model.safetensors.index.json":
-        return True
-    if name.endswith(".safetensors"):
-        siblings = Artifact.objects.filter(submission_id=artifact.submission_id,
-                                           original_name__endswith="model.safetensors.index.json")
-        return not any(_folder(s) == _folder(artifact) for s in siblings)
-    return False
-
-
-def artifacts_read(artifact: Artifact) -> list[Artifact]:
-    """What the lineage check reads: a GGUF file alone, or the model files of its folder
-    (the check waits for intake to accept every one of them)."""
-    if _base(artifact).lower().endswith(".gguf"):
-        return [artifact]
-    return [a for a in Artifact.objects.filter(submission_id=artifact.submission_id)
-            if _folder(a) == _folder(artifact)
-            and (_base(a) in MODEL_FILES or _base(a).lower().endswith(".safetensors"))]
-
-
-@dataclass
-class ModelView:
-    """A model folder for the engine: ``path`` (a file or a temporary folder) and the weight
-    files held in object storage, by base name, read by range (``remote``)."""
-
-    path: Path
-    remote: dict[str, StoredRangeReader] = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def model_view(artifact: Artifact) -> Iterator[ModelView]:
-    """The artifact with its sibling files (same folder of the submission) under their original
-    base names in a temporary directory, as the engine expects a model directory. On local
-    storage they are linked (nothing copied); on object storage the small files are copied and
-    the safetensors weights stay where they are, read by range: lineage samples well under 1 %
-    of a large checkpoint's bytes, so a download would cost 100x what the check reads.
-    GGUF is copied: its reader (the gguf package) memory-maps a local file."""
-    siblings = artifacts_read(artifact)
-    with tempfile.TemporaryDirectory(prefix="model-view-") as tmp:
-        root = Path(tmp)
-        remote: dict[str, StoredRangeReader] = {}
-        for sibling in siblings:
-            if sibling.status == Artifact.Status.REJECTED:
-                continue
-            if _base(sibling).lower().endswith(".safetensors") and not stored_file_is_local(
-                    stored_name=sibling.file.name):
-                remote[_base(sibling)] = stored_range_reader(stored_name=sibling.file.name, name=_base(sibling))
-            else:
-                storage_place(sibling.file.name, root / _base(sibling))
-        yield ModelView(path=root / _base(artifact) if _base(artifact).lower().endswith(".gguf") else root,
-                        remote=remote)
+    return model_entry(artifact)
 
 
 def _references(artifact: Artifact) -> tuple[list[ReferenceModel], list[dict], bool]:

@@ -224,6 +224,9 @@ class CheckInfo(_ToDict):
     # version and inputs (compliance.services.reuse).
     reused_from_version: int | None = None
     reused_from_run: int | str | None = None
+    # Training evidence: per checkpoint step, its lineage tests (kind, against, verdict, p-value),
+    # drawn as the chain figure.
+    chain: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -347,6 +350,10 @@ CHECK_METHODS: dict[str, dict[str, str]] = {
     "code": {
         "en": "Fingerprints every source file and looks it up in indexed public code bases, separating training code from inference code, and reports where matched code comes from and under which licence.",
         "ko": "모든 소스 파일의 지문을 만들어 색인된 공개 코드와 대조하고, 학습 코드와 추론 코드를 나누어 일치한 코드의 출처와 라이선스를 보고합니다.",
+    },
+    "training_evidence": {
+        "en": "Judges the vendor's training evidence (checkpoints from initialisation to the end of training, and the training log): the first checkpoint must look like what the architecture's initialisation code draws and be independent of every registered model, each checkpoint must derive from the one before it (the lineage test), and the log must start near the loss of a uniform guess with steps, tokens and declared compute that agree.",
+        "ko": "공급사의 학습 증빙(초기화부터 학습 끝까지의 체크포인트와 학습 로그)를 판정합니다. 첫 체크포인트는 해당 아키텍처의 초기화 코드가 만드는 값과 같아 보여야 하고 등록된 모든 모델과 독립이어야 하며, 각 체크포인트는 바로 앞 체크포인트에서 파생되어야 하고(계보 검사), 로그는 균등 추측의 손실 근처에서 시작하고 단계, 토큰, 신고한 연산량이 서로 맞아야 합니다.",
     },
 }
 # Audit events copied into findings.json; the PDF prints the latest 100.
@@ -767,6 +774,8 @@ def _check_info(run: Any, *, lang: str, declaration: DeclarationInfo, policy_fin
         code_matches=_code_matches_from_summary(summary),
         reused_from_version=run.reused_from.submission.number if run.reused_from_id else None,
         reused_from_run=run.reused_from_id,
+        chain=[c for c in summary.get("checkpoints") or [] if isinstance(c, dict)]
+        if run.check_name == "training_evidence" else [],
     )
 
 

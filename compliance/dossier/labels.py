@@ -86,6 +86,9 @@ LABELS: dict[str, str] = {
     "p_value": "p-value",
     "conclusion": "Conclusion",
     "layer_map": "Layer map",
+    "training_chain": "Training chain: each checkpoint against the previous one and the registered models",
+    "chain_link": "Derives from the previous checkpoint",
+    "step": "Step",
     "candidate": "Candidate",
     "reference": "Reference",
     "significant_layers": "Layers matching at p < 0.01",
@@ -198,6 +201,7 @@ ENUMS: dict[str, dict[str, str]] = {
         "licenses": "Licences",
         "licence": "Licences",
         "code": "Code provenance",
+        "training_evidence": "Training evidence",
     },
 }
 

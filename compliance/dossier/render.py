@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from compliance.charts import layer_map_svg, stacked_bar_svg
+from compliance.charts import layer_map_svg, stacked_bar_svg, training_chain_svg
 from compliance.dossier.context import SEVERITY_ORDER, DossierContext, FindingInfo, MessageInfo
 from compliance.dossier.fetcher import STATIC_ROOT, FetchRefusal, StaticOnlyFetcher
 from compliance.dossier.labels import LANGUAGES, enum_label, label_for
@@ -626,6 +626,9 @@ def _check_view(check: Any, full: Any, labels: dict[str, str], lang: str) -> dic
         "inputs": check.inputs,
         "inputs_more": _more_rows(lang, len(full.inputs), len(check.inputs)),
         "lineage": [_lineage_view(result, labels, lang) for result in check.lineage],
+        "chain_chart": _safe(training_chain_svg(
+            title=labels["training_chain"], checkpoints=check.chain, step_label=labels["step"],
+            link_label=labels["chain_link"], font_family=CHART_FONT)) if getattr(check, "chain", None) else "",
         "licences": [
             {
                 "subject": row.subject,
