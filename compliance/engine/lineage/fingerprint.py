@@ -4,9 +4,16 @@ A fingerprint holds, for up to MAX_LAYERS evenly spaced layers, a few hundred sa
 the MLP-input and attention-input matrices (column-standardised, float16),
 the correlation matrix of 128 residual coordinates across all units of one down projection,
 the norm gains, about 1,000 embedding rows for hash-chosen tokens, the tokenizer, the config,
-and hashes of every block read. A ministry can keep hundreds of these (a few MB each for a
-100B model) instead of the weights; comparing against a bundle gives the same verdict as
-comparing against the model because comparison always goes through the fingerprint.
+and hashes of every block read. A ministry can keep hundreds of these instead of the weights;
+comparing against a bundle gives the same verdict as comparing against the model because
+comparison always goes through the fingerprint.
+
+Bundles (format 3) are compacted: the column-standardised rows are quantised to a step of one
+standard deviation and packed two to a byte, embedding rows to half a standard deviation (per
+column), the down-projection correlations and norm gains to float16, every member compressed
+with zstd; a small screening sketch per component (screen.py) is stored beside them and can be
+read without the rest. The rows keep all d residual coordinates, so a residual permutation can
+still be undone at comparison time. Format-2 bundles (float16 .npz) still load.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zstandard
 
 from compliance.engine.lineage.configs import config_summary
 from compliance.engine.lineage.roles import MatrixBlock, ModelRoles, roles_assign
@@ -32,7 +40,25 @@ from compliance.engine.lineage.tokenizers import TokenizerData, tokenizer_from_g
 from compliance.engine.weights import ByteSource, Model, WeightsFormatError, model_open
 
 ENGINE_VERSION = "lineage-1.0"
-BUNDLE_FORMAT = "lineage-fingerprint/2"
+BUNDLE_FORMAT = "lineage-fingerprint/3"
+# Format 2: float16 arrays in a deflated .npz (about 127 MB at d = 4096); still read.
+BUNDLE_FORMAT_FLOAT16 = "lineage-fingerprint/2"
+# Quantisation, in standard deviations of a (column-standardised) coordinate. Rows are stored
+# as 4-bit levels of asinh(x) in steps of ROW_STEP (dense near 0, reaching +-135 sd, because
+# weight rows are heavy-tailed: plain 4-bit steps clipped their tails and cost 15 % of z).
+# The stored row correlates about 0.95 with the original; the same map is applied to every
+# coordinate, so the permutation null is untouched. Two levels a byte, zstd-compressed: about
+# 2.1 bits a value, 16 x 896 x 4096 rows in about 15 MB instead of 117. Matching on H1 is
+# sharper-edged than the H2 test (a row near the detection limit loses its partner), so the
+# 256-value H1 sketch of each row is kept apart, as int8 in steps of SKETCH_STEP (correlation
+# 0.997, about 4.3 bits a value). Measured: bench/lineage_quality.py --bundle-roundtrip.
+ROW_STEP = 0.8
+SKETCH_STEP = 0.25
+EMBED_STEP = 0.5
+ZSTD_LEVEL = 9
+# The document (tokenizer vocabulary and merges) compresses 20-30 % better at level 19; it is one
+# member, written once per reference.
+ZSTD_LEVEL_DOCUMENT = 19
 
 # 16 layers x (512 MLP + 384 attention rows) x 4096 x 2 bytes = 117 MB: 0.13 % of a 93 GB
 # Mixtral checkpoint, and the same whatever the depth beyond 16 layers.
@@ -63,12 +89,17 @@ class FamilyRows:
     rows: np.ndarray
     hashes: list[str] = field(default_factory=list)
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    # The H1 sketch as computed from the rows before a compact bundle quantised them: matching
+    # then stays as sharp as with the full rows (only the H2 test sees the quantisation noise).
+    stored_sketch: np.ndarray | None = field(default=None, repr=False, compare=False)
     _prepared: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def prepared(self) -> tuple[np.ndarray, np.ndarray]:
         """(sketch, test) as float32, computed once."""
         if self._prepared is None:
             sketch, test = rows_prepare(self.rows)
+            if self.stored_sketch is not None and self.stored_sketch.shape == sketch.shape:
+                sketch = self.stored_sketch
             self._prepared = (sketch.astype(np.float32), test.astype(np.float32))
         return self._prepared
 
@@ -352,8 +383,64 @@ def _json_array(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
 
 
-def fingerprint_save(fp: Fingerprint, path: str | os.PathLike[str]) -> Path:
-    """Write `fp` as one compressed .npz bundle (arrays plus JSON metadata; no pickles)."""
+def rows_quantise(rows: np.ndarray, step: float | None = None) -> np.ndarray:
+    """Column-standardised rows [k, d] as 4-bit levels (-8..7 of `step` sd), two per byte [k, ceil(d/2)]."""
+    step = ROW_STEP if step is None else step
+    levels = np.clip(np.rint(np.arcsinh(np.asarray(rows, dtype=np.float32)) / step), -8, 7).astype(np.int16) + 8
+    if levels.shape[1] % 2:
+        levels = np.concatenate([levels, np.full((levels.shape[0], 1), 8, dtype=np.int16)], axis=1)
+    return ((levels[:, 0::2] << 4) | levels[:, 1::2]).astype(np.uint8)
+
+
+def rows_dequantise(packed: np.ndarray, width: int, step: float | None = None) -> np.ndarray:
+    """Inverse of rows_quantise, as float16 [k, width]."""
+    step = ROW_STEP if step is None else step
+    out = np.empty((packed.shape[0], packed.shape[1] * 2), dtype=np.float32)
+    out[:, 0::2] = (packed >> 4).astype(np.float32) - 8
+    out[:, 1::2] = (packed & 15).astype(np.float32) - 8
+    return np.sinh(out[:, :width] * step).astype(np.float16)
+
+
+def _sketch_quantise(sketch: np.ndarray) -> np.ndarray:
+    """Unit-length sketch rows [k, s] as int8 steps of SKETCH_STEP / sqrt(s) (values are ~N(0, 1/s))."""
+    scale = math.sqrt(sketch.shape[1]) / SKETCH_STEP
+    return np.clip(np.rint(np.asarray(sketch, dtype=np.float32) * scale), -127, 127).astype(np.int8)
+
+
+def _sketch_dequantise(q: np.ndarray) -> np.ndarray:
+    return (q.astype(np.float32) * (SKETCH_STEP / math.sqrt(q.shape[1]))).astype(np.float32)
+
+
+def _embedding_quantise(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Embedding rows are stored raw (not standardised): quantise each column's standardised
+    values to EMBED_STEP sd as int8 and keep the column mean and sd to put them back."""
+    x = np.asarray(rows, dtype=np.float32)
+    mean = x.mean(axis=0)
+    sd = np.maximum(x.std(axis=0), 1e-20)
+    q = np.clip(np.rint((x - mean) / sd / EMBED_STEP), -127, 127).astype(np.int8)
+    return {"embedding.q8": q, "embedding.mean": mean.astype(np.float32), "embedding.sd": sd.astype(np.float32)}
+
+
+def _embedding_dequantise(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    q = arrays["embedding.q8"].astype(np.float32) * EMBED_STEP
+    return (q * arrays["embedding.sd"][None, :] + arrays["embedding.mean"][None, :]).astype(np.float16)
+
+
+def _document(fp: Fingerprint, layer_meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "meta": fp.meta,
+        "layers": layer_meta,
+        "embedding_tokens": fp.embedding_tokens,
+        "embedding_hashes": fp.embedding_hashes,
+        "tokenizer": None if fp.tokenizer is None else {
+            "kind": fp.tokenizer.kind, "vocab": fp.tokenizer.vocab, "merges": fp.tokenizer.merges,
+            "special": fp.tokenizer.special, "source": fp.tokenizer.source,
+        },
+    }
+
+
+def _float16_save(fp: Fingerprint, path: Path) -> Path:
+    """Format 2 (float16 .npz): kept for tests and the benchmark's full-precision baseline."""
     arrays: dict[str, np.ndarray] = {}
     layer_meta = {}
     for index, lp in fp.layers.items():
@@ -371,44 +458,134 @@ def fingerprint_save(fp: Fingerprint, path: str | os.PathLike[str]) -> Path:
             arrays[f"L{index}.norm_post"] = lp.norm_post
     if fp.embedding_rows is not None:
         arrays["embedding.rows"] = fp.embedding_rows
-    doc = {
-        "meta": fp.meta,
-        "layers": layer_meta,
-        "embedding_tokens": fp.embedding_tokens,
-        "embedding_hashes": fp.embedding_hashes,
-        "tokenizer": None if fp.tokenizer is None else {
-            "kind": fp.tokenizer.kind, "vocab": fp.tokenizer.vocab, "merges": fp.tokenizer.merges,
-            "special": fp.tokenizer.special, "source": fp.tokenizer.source,
-        },
-    }
+    doc = _document(fp, layer_meta)
+    doc["meta"] = {**fp.meta, "format": BUNDLE_FORMAT_FLOAT16}
     arrays["document.json"] = _json_array(doc)
-    path = Path(path)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     path.write_bytes(buffer.getvalue())
     return path
 
 
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def fingerprint_save(fp: Fingerprint, path: str | os.PathLike[str], *, compact: bool = True) -> Path:
+    """Write `fp` as one bundle: a zip of zstd-compressed .npy members plus a JSON document (no pickles).
+
+    compact=False writes the older float16 format 2 (about 7x larger at d = 4096)."""
+    from compliance.engine.lineage.screen import screen_sketch_arrays, screen_sketch_build
+
+    path = Path(path)
+    if not compact:
+        return _float16_save(fp, path)
+    arrays: dict[str, np.ndarray] = {}
+    layer_meta: dict[str, Any] = {}
+    for index, lp in fp.layers.items():
+        layer_meta[str(index)] = {
+            f: {"hashes": fr.hashes, "blocks": fr.blocks, "width": int(fr.rows.shape[1])}
+            for f, fr in lp.families.items()
+        }
+        for f, fr in lp.families.items():
+            arrays[f"L{index}.{f}.q4"] = rows_quantise(fr.rows)
+            arrays[f"L{index}.{f}.sketch8"] = _sketch_quantise(fr.sketch)
+        if lp.mlp_out is not None:
+            arrays[f"L{index}.mlp_out"] = lp.mlp_out.astype(np.float16)
+            layer_meta[str(index)]["__mlp_out_block__"] = lp.mlp_out_block
+        if lp.norm_in is not None:
+            arrays[f"L{index}.norm_in"] = lp.norm_in.astype(np.float16)
+        if lp.norm_post is not None:
+            arrays[f"L{index}.norm_post"] = lp.norm_post.astype(np.float16)
+    if fp.embedding_rows is not None:
+        arrays.update(_embedding_quantise(fp.embedding_rows))
+    sketch = screen_sketch_build(fp)
+    for key, value in screen_sketch_arrays(sketch).items():
+        arrays[f"screen/{sketch.component}/{key}"] = value
+    doc = _document(fp, layer_meta)
+    doc["meta"] = {**fp.meta, "format": BUNDLE_FORMAT,
+                   "quantisation": {"rows_asinh_step": ROW_STEP, "sketch_step_sd": SKETCH_STEP,
+                                     "embedding_step_sd": EMBED_STEP}}
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    # Members are stored, not deflated: zstd already compressed them, and a stored member can be
+    # read alone (the screen reads its sketch without touching the rows).
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("document.json.zst", zstandard.ZstdCompressor(level=ZSTD_LEVEL_DOCUMENT).compress(json.dumps(doc, ensure_ascii=False).encode("utf-8")))
+        for key, value in arrays.items():
+            archive.writestr(f"{key}.npy.zst", compressor.compress(_npy_bytes(value)))
+    return path
+
+
 def fingerprint_is_bundle(path: str | os.PathLike[str]) -> bool:
-    """True when `path` is a fingerprint bundle written by fingerprint_save."""
+    """True when `path` is a fingerprint bundle written by fingerprint_save (either format)."""
     path = Path(path)
     if not path.is_file() or not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
-        return "document.json.npy" in archive.namelist()
+        names = set(archive.namelist())
+    return "document.json.npy" in names or "document.json.zst" in names
+
+
+# A member's size after decompression is capped: a hostile bundle must not expand to fill memory.
+# 64 MB holds the largest member (16 x 4096 x 896 float16 rows of one family in format 2 is 7 MB).
+MEMBER_MAX_BYTES = 64 << 20
+
+
+def bundle_members(path: str | os.PathLike[str], prefix: str = "") -> dict[str, np.ndarray]:
+    """The zstd .npy members of a format-3 bundle whose name starts with `prefix` (no pickles)."""
+    out: dict[str, np.ndarray] = {}
+    decompressor = zstandard.ZstdDecompressor()
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if not (name.startswith(prefix) and name.endswith(".npy.zst")):
+                continue
+            raw = decompressor.decompress(archive.read(name), max_output_size=MEMBER_MAX_BYTES)
+            out[name[: -len(".npy.zst")]] = np.load(io.BytesIO(raw), allow_pickle=False)
+    return out
+
+
+def _bundle_document(path: Path) -> dict[str, Any]:
+    with zipfile.ZipFile(path) as archive:
+        raw = archive.read("document.json.zst")
+    return json.loads(zstandard.ZstdDecompressor().decompress(raw, max_output_size=MEMBER_MAX_BYTES * 4))
+
+
+def _compact_load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    doc = _bundle_document(path)
+    arrays = {k: v for k, v in bundle_members(path).items() if not k.startswith("screen/")}
+    for key, fams in doc["layers"].items():
+        for f, info in fams.items():
+            if f.startswith("__"):
+                continue
+            arrays[f"L{key}.{f}.rows"] = rows_dequantise(arrays.pop(f"L{key}.{f}.q4"), int(info.pop("width")))
+            if f"L{key}.{f}.sketch8" in arrays:
+                arrays[f"L{key}.{f}.sketch"] = _sketch_dequantise(arrays.pop(f"L{key}.{f}.sketch8"))
+        for name in ("mlp_out", "norm_in", "norm_post"):
+            if f"L{key}.{name}" in arrays:
+                arrays[f"L{key}.{name}"] = arrays[f"L{key}.{name}"].astype(np.float32)
+    if "embedding.q8" in arrays:
+        arrays["embedding.rows"] = _embedding_dequantise(arrays)
+    return doc, arrays
 
 
 def fingerprint_load(path: str | os.PathLike[str]) -> Fingerprint:
-    """Read a bundle written by fingerprint_save (allow_pickle=False: a bundle can never run code)."""
+    """Read a bundle written by fingerprint_save, format 3 or 2 (never a pickle: a bundle cannot run code)."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        doc = json.loads(arrays.pop("document.json").tobytes().decode("utf-8"))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        with zipfile.ZipFile(path) as archive:
+            compact = "document.json.zst" in archive.namelist()
+        if compact:
+            doc, arrays = _compact_load(path)
+        else:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            doc = json.loads(arrays.pop("document.json").tobytes().decode("utf-8"))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zstandard.ZstdError) as exc:
         raise WeightsFormatError(f"{path.name}: not a lineage fingerprint bundle ({exc})") from exc
     meta = doc["meta"]
-    if meta.get("format") != BUNDLE_FORMAT:
+    if meta.get("format") not in (BUNDLE_FORMAT, BUNDLE_FORMAT_FLOAT16):
         raise WeightsFormatError(f"{path.name}: bundle format {meta.get('format')!r}, expected {BUNDLE_FORMAT}")
     layers: dict[int, LayerPrint] = {}
     for key, fams in doc["layers"].items():
@@ -419,6 +596,7 @@ def fingerprint_load(path: str | os.PathLike[str]) -> Fingerprint:
         for f, info in fams.items():
             lp.families[f] = FamilyRows(
                 rows=arrays[f"L{index}.{f}.rows"], hashes=info["hashes"], blocks=info["blocks"],
+                stored_sketch=arrays.get(f"L{index}.{f}.sketch"),
             )
         lp.norm_in = arrays.get(f"L{index}.norm_in")
         lp.norm_post = arrays.get(f"L{index}.norm_post")
