@@ -13,11 +13,14 @@ family of the full test, chosen so that every disguise the full test sees throug
 at least one channel:
 
 * rows: for MATCH_ROWS rows per family and layer of the reference, the 256-d sketch of H1
-  (stats.rows_prepare) is kept; each is matched to its best candidate row, pooled over all
-  candidate layers (so pruned, duplicated, re-ordered layers, heads, experts and units all
-  still find their partner), on the first half of the sketch and scored on the second half,
-  with the same Hoeffding variance as the full test. Survives fine-tuning, casts, GGUF,
-  upcycling, a replaced tokenizer.
+  (stats.rows_prepare) and a fixed 128-d projection of H2 are kept; each row is matched to its
+  best candidate row on H1, among the candidate's layers at a similar relative depth (so
+  pruned, duplicated and re-ordered layers, heads, experts and units still find their
+  partner), and the pairs are scored on the H2 projections, with the Hoeffding variance of the
+  full test. Matching and scoring must see disjoint coordinates: scoring on a second half of
+  the same H1 sketch was biased (both halves estimate the same H1 correlation, so the argmax
+  selected for it) and gave independent d = 4096 pairs p ~ 1e-10. Survives fine-tuning, casts,
+  GGUF, upcycling, a replaced tokenizer.
 * down projections: the Mantel z of the 128 x 128 coordinate correlations, best reference
   layer per candidate layer (Sidak), layers Cauchy-combined. Survives permuted hidden units.
 * token geometry: the cosine Gram matrix of TOKENS hash-chosen embedding rows (shared tokens
@@ -33,6 +36,7 @@ today; `language`, `vision`, ... once a checkpoint is split into components).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -47,13 +51,16 @@ from compliance.engine.lineage.fingerprint import FAMILIES, Fingerprint
 from compliance.engine.lineage.stats import cauchy_combine, rows_standardise
 
 DEFAULT_COMPONENT = "model"
-# 32 rows per family and layer: 16 layers x 2 families x 32 x 256 x 2 bytes = 0.5 MB at any width.
-# A light fine-tune matches at row correlation ~0.9: z ~ 0.9 x sqrt(32 x 16 x 128) ~ 230.
-MATCH_ROWS = 32
+# 16 rows per family and layer: 16 layers x 2 families x 16 x (256 + 128) bytes = 0.2 MB at any
+# width. A fine-tune at row correlation 0.7 gives z ~ 0.7 x sqrt(16 x 16 x 128) ~ 130.
+MATCH_ROWS = 16
+# Coordinates of the H2 projection the matched pairs are scored on.
+SCORE_DIM = 128
 # A reference row looks for its partner among candidate layers at a similar relative depth
-# (within a quarter of the stack): pruned or up-scaled stacks shift layers by less than that,
-# and it halves the cost and the chance of a spurious partner against pooling every layer.
-DEPTH_WINDOW = 0.25
+# (within 0.15 of the stack: 5 of 16 sampled layers): the labelled pruned and up-scaled stacks
+# shift layers by less than that, and it cuts the cost and the chance of a spurious partner
+# to a third of pooling every layer.
+DEPTH_WINDOW = 0.15
 # 256 tokens: a 256 x 256 Gram (64 K pairs) keeps the Mantel z of a copied embedding in the
 # hundreds, and costs 128 KB.
 TOKENS = 256
@@ -78,6 +85,7 @@ class ScreenSketch:
     name: str
     hidden_size: int | None
     rows: dict[str, np.ndarray] = field(default_factory=dict)  # family -> [n, 256] float16 H1 sketches
+    score: dict[str, np.ndarray] = field(default_factory=dict)  # family -> [n, SCORE_DIM] float16 H2 projections
     depth: dict[str, np.ndarray] = field(default_factory=dict)  # family -> [n] relative depth (0..1) of each row
     mlp_out: np.ndarray | None = None  # [layers, c, c] float16 down-projection coordinate correlations
     tokens: list[str] = field(default_factory=list)
@@ -102,6 +110,23 @@ def _token_gram(rows: np.ndarray) -> np.ndarray:
     return x @ x.T
 
 
+@functools.lru_cache(maxsize=8)
+def _score_projection(n: int) -> np.ndarray:
+    """Fixed Gaussian projection of n H2 coordinates to SCORE_DIM (the same for every model of width 2n)."""
+    rng = np.random.default_rng(4_000_037 + n)
+    projection = (rng.standard_normal((n, SCORE_DIM)) / math.sqrt(SCORE_DIM)).astype(np.float32)
+    projection.flags.writeable = False
+    return projection
+
+
+def _score_rows(test: np.ndarray) -> np.ndarray:
+    """H2 test rows [k, n] as centred unit-length SCORE_DIM projections (as-is when n is small)."""
+    t = np.asarray(test, dtype=np.float32)
+    if t.shape[1] > SCORE_DIM:
+        t = t @ _score_projection(t.shape[1])
+    return rows_standardise(t).astype(np.float32)
+
+
 def _depth(fp: Fingerprint, index: int) -> float:
     """Relative depth of layer `index` in the model's stack (0 first, 1 last)."""
     n = int(fp.meta.get("n_layers") or (max(fp.layers) + 1 if fp.layers else 1))
@@ -112,16 +137,18 @@ def screen_sketch_build(fp: Fingerprint, *, component: str = DEFAULT_COMPONENT) 
     """The screening sketch of a fingerprint (one component)."""
     sketch = ScreenSketch(component=component, name=fp.name, hidden_size=fp.meta.get("hidden_size"))
     for family in FAMILIES:
-        parts, depth = [], []
+        parts, scores, depth = [], [], []
         for index, lp in sorted(fp.layers.items()):
             fr = lp.families.get(family)
             if fr is None:
                 continue
             pick = np.unique(np.round(np.linspace(0, len(fr.rows) - 1, min(MATCH_ROWS, len(fr.rows)))).astype(int))
             parts.append(fr.sketch[pick])
+            scores.append(_score_rows(fr.test[pick]))
             depth.append(np.full(len(pick), _depth(fp, index), dtype=np.float32))
-        if parts and len({p.shape[1] for p in parts}) == 1:
+        if parts and len({p.shape[1] for p in parts}) == 1 and len({p.shape[1] for p in scores}) == 1:
             sketch.rows[family] = np.concatenate(parts).astype(np.float16)
+            sketch.score[family] = np.concatenate(scores).astype(np.float16)
             sketch.depth[family] = np.concatenate(depth)
     grams = [lp.mlp_out for _, lp in sorted(fp.layers.items()) if lp.mlp_out is not None]
     if grams and len({g.shape for g in grams}) == 1:
@@ -143,6 +170,8 @@ def screen_sketch_arrays(sketch: ScreenSketch) -> dict[str, np.ndarray]:
         # Unit-length rows of ~N(0, 1/s) values as int8 in steps of 1/(4 sqrt(s)): correlation 0.997.
         out[f"rows8.{family}"] = np.clip(np.rint(rows.astype(np.float32) * 4 * math.sqrt(rows.shape[1])),
                                          -127, 127).astype(np.int8)
+        out[f"score8.{family}"] = np.clip(np.rint(sketch.score[family].astype(np.float32) * 4 * math.sqrt(
+            sketch.score[family].shape[1])), -127, 127).astype(np.int8)
         out[f"depth.{family}"] = sketch.depth[family]
     if sketch.mlp_out is not None:
         # Correlations in [-1, 1] as int8 hundredths-and-a-bit (1/127): the Mantel z barely moves.
@@ -159,6 +188,7 @@ def screen_sketch_from_arrays(arrays: Mapping[str, np.ndarray]) -> ScreenSketch:
         component=meta["component"], name=meta["name"], hidden_size=meta.get("hidden_size"),
         rows={k.split(".", 1)[1]: (v.astype(np.float32) / (4 * math.sqrt(v.shape[1]))).astype(np.float16)
               for k, v in arrays.items() if k.startswith("rows8.")},
+        score={k.split(".", 1)[1]: v.astype(np.float16) for k, v in arrays.items() if k.startswith("score8.")},
         depth={k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("depth.")},
         mlp_out=None if "mlp_out8" not in arrays else (arrays["mlp_out8"].astype(np.float32) / 127).astype(np.float16),
         tokens=list(meta.get("tokens", [])), token_gram=arrays.get("token_gram"),
@@ -222,8 +252,8 @@ class ScreenProbe:
 
     component: str
     hidden_size: int | None
-    match: dict[str, np.ndarray]  # family -> pooled candidate rows, first half of the sketch, row-standardised
-    test: dict[str, np.ndarray]  # family -> the same rows, second half
+    match: dict[str, np.ndarray]  # family -> pooled candidate H1 sketches (unit rows)
+    test: dict[str, np.ndarray]  # family -> the same rows' H2 projections (unit rows)
     depth: dict[str, np.ndarray]  # family -> relative depth of each pooled row
     mlp_out: np.ndarray | None  # [layers, c, c] U-centred
     embedding: dict[str, np.ndarray]  # token -> embedding row (float32)
@@ -234,14 +264,12 @@ class ScreenProbe:
 def screen_probe_build(fp: Fingerprint, *, component: str = DEFAULT_COMPONENT) -> ScreenProbe:
     match, test, depth = {}, {}, {}
     for family in FAMILIES:
-        layers = [(i, lp.families[family].sketch) for i, lp in sorted(fp.layers.items()) if family in lp.families]
-        if not layers or len({p.shape[1] for _, p in layers}) != 1:
+        layers = [(i, lp.families[family]) for i, lp in sorted(fp.layers.items()) if family in lp.families]
+        if not layers or len({fr.sketch.shape[1] for _, fr in layers}) != 1:
             continue
-        pooled = np.concatenate([p for _, p in layers]).astype(np.float32)
-        depth[family] = np.concatenate([np.full(len(p), _depth(fp, i), dtype=np.float32) for i, p in layers])
-        half = pooled.shape[1] // 2
-        match[family] = rows_standardise(pooled[:, :half]).astype(np.float32)
-        test[family] = rows_standardise(pooled[:, half:]).astype(np.float32)
+        match[family] = np.concatenate([fr.sketch for _, fr in layers]).astype(np.float32)
+        test[family] = np.concatenate([_score_rows(fr.test) for _, fr in layers])
+        depth[family] = np.concatenate([np.full(len(fr.rows), _depth(fp, i), dtype=np.float32) for i, fr in layers])
     grams = [lp.mlp_out for _, lp in sorted(fp.layers.items()) if lp.mlp_out is not None]
     mlp_out = _u_centre_stack(np.stack(grams)) if grams and len({g.shape for g in grams}) == 1 else None
     embedding = {}
@@ -257,14 +285,14 @@ def _rows_channel(probe: ScreenProbe, sketch: ScreenSketch) -> float | None:
     ps = []
     for family, ref_rows in sketch.rows.items():
         cand_m, cand_t = probe.match.get(family), probe.test.get(family)
-        if cand_m is None or ref_rows.shape[1] // 2 != cand_m.shape[1]:
+        ref_s = sketch.score.get(family)
+        if cand_m is None or ref_s is None or ref_rows.shape[1] != cand_m.shape[1] or ref_s.shape[1] != cand_t.shape[1]:
             continue
-        ref = np.asarray(ref_rows, dtype=np.float32)
-        half = ref.shape[1] // 2
-        ref_m, ref_t = rows_standardise(ref[:, :half]), rows_standardise(ref[:, half:])
+        ref_m = rows_standardise(np.asarray(ref_rows, dtype=np.float32))
+        ref_t = rows_standardise(np.asarray(ref_s, dtype=np.float32))
         ref_depth, cand_depth = sketch.depth[family], probe.depth[family]
-        best = np.zeros(len(ref), dtype=np.int64)
-        sign = np.ones(len(ref), dtype=np.float32)
+        best = np.zeros(len(ref_m), dtype=np.int64)
+        sign = np.ones(len(ref_m), dtype=np.float32)
         for level in np.unique(ref_depth):  # one block of reference rows per reference layer
             rows = np.flatnonzero(ref_depth == level)
             # Candidate rows are pooled in layer order, so the window is one slice (no copy).
