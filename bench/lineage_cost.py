@@ -326,10 +326,10 @@ def registry_bench(work: Path, *, references: int = 50, sizes: tuple[int, ...] =
                 "verdicts": {r.reference: r.verdict for r in reports if r.verdict != "not_tested"},
             })
             print(json.dumps(out["runs"][-1]), flush=True)
-        if not baseline:
-            # Baseline, same run: the full test on each of the first references, no screen.
+        if len(baseline) < min(baseline_references, len(bundles)):
+            # Baseline, same run: the full test on each reference built so far, no screen.
             cand = next(iter(candidates.values()))
-            for b in bundles[:baseline_references]:
+            for b in bundles[len(baseline):baseline_references]:
                 t = time.perf_counter()
                 lineage_compare(candidate=cand, reference=b)
                 baseline.append(time.perf_counter() - t)
@@ -375,13 +375,16 @@ def main() -> None:
     parser.add_argument("--registry-only", action="store_true", help="only the many-references part")
     parser.add_argument("--skip-registry", action="store_true", help="skip the many-references part")
     parser.add_argument("--references", type=int, default=50, help="registry size for the many-references part")
+    parser.add_argument("--baseline-references", type=int, default=10, help="how many references the no-screen "
+                        "baseline tests in full (the rest is estimated from their median)")
     parser.add_argument("--out", default=None, help="raw JSON (default bench/out/lineage-cost[-quick].json)")
     args = parser.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left: sparse, but its names would clash
     work.mkdir(parents=True)
     if args.registry_only:
-        registry = registry_bench(work / "registry", references=args.references)
+        registry = registry_bench(work / "registry", references=args.references,
+                                  baseline_references=args.baseline_references)
         shutil.rmtree(work, ignore_errors=True)
         out_write(name="lineage-cost-registry", data=registry, out=args.out)
         print(json.dumps(registry, indent=2) if args.json else "", end="")
