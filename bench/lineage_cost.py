@@ -2,6 +2,15 @@
 
     .venv/bin/python bench/lineage_cost.py [--json] [--work DIR] [--skip-deepseek]
     .venv/bin/python bench/lineage_cost.py --quick     # 1B, Mixtral and Solar layouts, a 64 MB read
+    .venv/bin/python bench/lineage_cost.py --registry-only [--references 50]   # many references only
+
+The registry part (also run after the checkpoints unless --skip-registry) builds 50 fingerprints
+of real shape (d = 4096, 32 layers of which 16 sampled, 512 + 384 rows a layer, 1,024 embedding
+rows, a 128,256-token vocabulary) from numpy (Gaussian rows: the sparse checkpoints read back as
+zeros, which would compress to nothing and match everything), saves them as compact bundles, and
+times one submission (a fine-tuned copy of reference 8, and an independent model) against 10,
+25 and 50 of them: screening (reading every sketch and ranking), the full test on the kept
+ones, and, measured in the same run, the full test on every reference without the screen.
 
 Needs the project's shared data ($PORTAL_SHARED_DATA, else ../shared/data beside the project)
 and nothing else: no download. Builds sparse checkpoints in --work (default
@@ -35,7 +44,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.inputs import VAR_BENCH, out_write, shared_data_path  # noqa: E402
-from compliance.engine.lineage import fingerprint_build, fingerprint_save, lineage_compare  # noqa: E402
+import numpy as np  # noqa: E402
+
+from compliance.engine.lineage import (  # noqa: E402
+    fingerprint_build,
+    fingerprint_load,
+    fingerprint_save,
+    lineage_compare,
+    lineage_test_against,
+)
+from compliance.engine.lineage.fingerprint import FamilyRows, Fingerprint, LayerPrint  # noqa: E402
+from compliance.engine.lineage.screen import screen_rank, screen_sketches_load  # noqa: E402
+from compliance.engine.lineage.stats import coordinate_gram  # noqa: E402
+from compliance.engine.lineage.tokenizers import TokenizerData  # noqa: E402
 
 DATA = shared_data_path()  # exits saying where it looked when the shared data is not there
 SHARD_BYTES = 5_000_000_000  # Hugging Face's default 5 GB shards
@@ -189,17 +210,187 @@ def read_throughput(work: Path, megabytes: int = 512) -> dict[str, float]:
     return {"bytes": megabytes << 20, "seconds": seconds, "mb_per_s": (megabytes << 20) / seconds / 1e6}
 
 
+REGISTRY_WIDTH = 4096
+REGISTRY_LAYERS = 32
+REGISTRY_VOCAB = [f"tok{i:06d}" for i in range(128256)]
+PARENT = 7  # the derived candidate is a fine-tune of reference 8 (index 7): inside every registry size
+
+
+def _synthetic_embedding_tokens() -> list[str]:
+    import hashlib
+
+    keyed = sorted(REGISTRY_VOCAB, key=lambda t: hashlib.sha1(t.encode()).digest())[:1024]
+    return sorted(keyed)
+
+
+def synthetic_fingerprint(seed: int, *, parent: Fingerprint | None = None, noise: float = 1.0) -> Fingerprint:
+    """A fingerprint of real shape from numpy: independent Gaussian rows, or `parent`'s rows plus
+    `noise` x their sd (a fine-tune at row correlation 1 / sqrt(1 + noise^2))."""
+    rng = np.random.default_rng(seed)
+    d = REGISTRY_WIDTH
+    layers: dict[int, LayerPrint] = {}
+    sampled = [int(x) for x in np.unique(np.round(np.linspace(0, REGISTRY_LAYERS - 1, 16)).astype(int))]
+
+    def rows(shape, base):
+        x = rng.standard_normal(shape, dtype=np.float32)
+        return x if base is None else (base.astype(np.float32) + noise * x) / np.float32(np.sqrt(1 + noise**2))
+
+    for index in sampled:
+        lp = LayerPrint(index=index)
+        for family, k in (("mlp", 512), ("attn", 384)):
+            base = None if parent is None else parent.layers[index].families[family].rows
+            # Gaussian rows are column-standardised already in expectation; skipping the exact step
+            # halves the build time of the registry (setup, not timed).
+            lp.families[family] = FamilyRows(rows=rows((k, d), base).astype(np.float16), hashes=[f"{seed}-{index}-{family}"])
+        down = rows((128, 2048), None) if parent is None else None
+        lp.mlp_out = coordinate_gram(down) if parent is None else (
+            parent.layers[index].mlp_out + 0.02 * noise * _symmetric(rng, 128)).astype(np.float32)
+        lp.norm_in = (1 + 0.05 * rng.standard_normal(d)).astype(np.float32)
+        lp.norm_post = (1 + 0.05 * rng.standard_normal(d)).astype(np.float32)
+        layers[index] = lp
+    tokens = _synthetic_embedding_tokens()
+    base = None if parent is None else parent.embedding_rows
+    emb = (0.02 * rows((len(tokens), d), None if base is None else base.astype(np.float32) / 0.02)).astype(np.float16)
+    meta = {"name": f"synthetic-{seed}" if parent is None else f"fine-tune-of-{parent.name}", "kind": "synthetic",
+            "hidden_size": d, "n_layers": REGISTRY_LAYERS, "notes": [], "config": {"hidden_size": d}}
+    return Fingerprint(meta=meta, layers=layers, embedding_tokens=tokens, embedding_rows=emb,
+                       embedding_hashes=[f"{seed}-{i}" for i in range(len(tokens))],
+                       tokenizer=TokenizerData(kind="BPE", vocab=REGISTRY_VOCAB, source="synthetic"))
+
+
+def _symmetric(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.standard_normal((n, n))
+    return (x + x.T) / 2
+
+
+def registry_bench(work: Path, *, references: int = 50, sizes: tuple[int, ...] = (10, 25, 50),
+                   baseline_references: int = 10) -> dict:
+    """One submission against a registry of compact bundles: screen, then the full test on the kept ones.
+
+    The registry grows in steps (10, 25, 50) and each size is measured as soon as it is built, so
+    an interrupted run still reports the smaller sizes. The no-screen baseline (the full test on
+    every reference) is measured on the first `baseline_references` references in the same run;
+    for larger sizes it is that measured median per reference times the size (stated as such).
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    bundles: list[Path] = []
+    parent = None
+    candidates: dict[str, Fingerprint] = {}
+    out: dict = {"width": REGISTRY_WIDTH, "references": references, "bundle": {}, "runs": [], "build_seconds": 0.0}
+    baseline: list[float] = []
+    for n in sizes:
+        if n > references:
+            continue
+        started = time.perf_counter()
+        while len(bundles) < n:
+            i = len(bundles)
+            fp = synthetic_fingerprint(10_000 + i)
+            if i == PARENT:
+                parent = fp
+            bundles.append(fingerprint_save(fp, work / f"ref-{i:02d}.lineage"))
+            if i == 0:
+                b = out["bundle"]
+                b["compact_bytes"] = bundles[-1].stat().st_size
+                b["float16_bytes"] = fingerprint_save(fp, work / "ref-00.float16.npz", compact=False).stat().st_size
+                t = time.perf_counter()
+                fingerprint_load(bundles[-1])
+                b["load_seconds_compact"] = round(time.perf_counter() - t, 2)
+                t = time.perf_counter()
+                fingerprint_load(work / "ref-00.float16.npz")
+                b["load_seconds_float16"] = round(time.perf_counter() - t, 2)
+                (work / "ref-00.float16.npz").unlink()
+        out["build_seconds"] += time.perf_counter() - started
+        if not candidates:
+            assert parent is not None
+            candidates = {"fine-tune of reference 8 (row correlation 0.71)": synthetic_fingerprint(99, parent=parent),
+                          "independent model": synthetic_fingerprint(98)}
+            parent = None
+            for cand in candidates.values():
+                for fr in (fr for lp in cand.layers.values() for fr in lp.families.values()):
+                    fr.prepared()  # the candidate is prepared once, as the check does before testing
+        for label, cand in candidates.items():
+            t0 = time.perf_counter()
+            sketches = {str(i): screen_sketches_load(b) for i, b in enumerate(bundles[:n])}
+            t1 = time.perf_counter()
+            ranked = screen_rank(candidate=cand, references=sketches)
+            t2 = time.perf_counter()
+            reports = lineage_test_against(candidate=cand, references=bundles[:n], screen=True)
+            t3 = time.perf_counter()
+            kept = sorted((e for e in ranked.entries if e.kept), key=lambda e: e.rank)
+            out["runs"].append({
+                "candidate": label, "references": n, "sketch_read_seconds": round(t1 - t0, 2),
+                "rank_seconds": round(t2 - t1, 2), "screen_and_full_test_seconds": round(t3 - t2, 2),
+                "kept": [int(e.reference) + 1 for e in kept],
+                "kept_scores": [round(e.score, 1) for e in kept],
+                "best_screened_out_score": max((round(e.score, 2) for e in ranked.entries if not e.kept), default=None),
+                "verdicts": {r.reference: r.verdict for r in reports if r.verdict != "not_tested"},
+            })
+            print(json.dumps(out["runs"][-1]), flush=True)
+        if len(baseline) < min(baseline_references, len(bundles)):
+            # Baseline, same run: the full test on each reference built so far, no screen.
+            cand = next(iter(candidates.values()))
+            for b in bundles[len(baseline):baseline_references]:
+                t = time.perf_counter()
+                lineage_compare(candidate=cand, reference=b)
+                baseline.append(time.perf_counter() - t)
+            out["baseline_seconds_measured"] = [round(x, 2) for x in baseline]
+    per_reference = float(np.median(baseline)) if baseline else float("nan")
+    out["baseline_seconds_per_reference_median"] = round(per_reference, 2)
+    for run in out["runs"]:
+        n = run["references"]
+        measured = n <= len(baseline)
+        full = sum(baseline[:n]) if measured else per_reference * n
+        run["no_screen_seconds"] = round(full, 1)
+        run["no_screen_measured"] = measured
+        run["ratio_no_screen_over_screen"] = round(full / max(run["screen_and_full_test_seconds"], 1e-9), 1)
+    out["build_seconds"] = round(out["build_seconds"], 1)
+    for b in bundles:
+        b.unlink()
+    return out
+
+
+def registry_print(result: dict) -> None:
+    b = result["bundle"]
+    print(f"\nBundle at d = {result['width']}: {b['compact_bytes'] / 1e6:.1f} MB compact (format 3) vs "
+          f"{b['float16_bytes'] / 1e6:.1f} MB float16 (format 2); load {b['load_seconds_compact']} s vs "
+          f"{b['load_seconds_float16']} s\n")
+    print("| candidate | references | read sketches s | rank s | screen + full test s | kept (reference #) | "
+          "best screened-out score | all tested, no screen s | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in result["runs"]:
+        print(f"| {r['candidate']} | {r['references']} | {r['sketch_read_seconds']} | {r['rank_seconds']} | "
+              f"{r['screen_and_full_test_seconds']} | {r['kept']} | {r['best_screened_out_score']} | "
+              f"{r['no_screen_seconds']}{'' if r['no_screen_measured'] else ' (est.)'} | "
+              f"{r['ratio_no_screen_over_screen']}x |")
+    print(f"\nFull test per reference, no screen (measured on the first references): "
+          f"{result.get('baseline_seconds_measured')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the raw JSON instead of the table")
     parser.add_argument("--quick", action="store_true", help="1B, Mixtral and Solar layouts only, 64 MB throughput file")
     parser.add_argument("--skip-deepseek", action="store_true", help="skip the 671B (44k-tensor) layout")
     parser.add_argument("--work", default=str(VAR_BENCH / "lineage-cost"), help="where the sparse checkpoints are built")
+    parser.add_argument("--registry-only", action="store_true", help="only the many-references part")
+    parser.add_argument("--skip-registry", action="store_true", help="skip the many-references part")
+    parser.add_argument("--references", type=int, default=50, help="registry size for the many-references part")
+    parser.add_argument("--baseline-references", type=int, default=10, help="how many references the no-screen "
+                        "baseline tests in full (the rest is estimated from their median)")
     parser.add_argument("--out", default=None, help="raw JSON (default bench/out/lineage-cost[-quick].json)")
     args = parser.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left: sparse, but its names would clash
     work.mkdir(parents=True)
+    if args.registry_only:
+        registry = registry_bench(work / "registry", references=args.references,
+                                  baseline_references=args.baseline_references)
+        shutil.rmtree(work, ignore_errors=True)
+        out_write(name="lineage-cost-registry", data=registry, out=args.out)
+        print(json.dumps(registry, indent=2) if args.json else "", end="")
+        if not args.json:
+            registry_print(registry)
+        return
     models = []
 
     t = _tensors_llama(2048, 16, 8192, 32, 8, 128256, tied=True, hd=64)
@@ -262,6 +453,8 @@ def main() -> None:
     compare_seconds = time.perf_counter() - started
     result = {"mode": "quick" if args.quick else "full", "throughput_full_read": throughput, "models": rows,
               "compare_seconds_fingerprint_vs_fingerprint": round(compare_seconds, 2)}
+    if not args.skip_registry:
+        result["registry"] = registry_bench(work / "registry", references=args.references)
     shutil.rmtree(work, ignore_errors=True)
     out_write(name="lineage-cost-quick" if args.quick else "lineage-cost", data=result, out=args.out)
     if args.json:
@@ -275,6 +468,8 @@ def main() -> None:
               f"{r['bytes_read'] / 1e6:.1f} | {r['share_read_pct']:.3f} | {r['fingerprint_seconds']} | "
               f"{r['full_read_seconds_estimated']} | {r['time_ratio_full_over_fingerprint']}x | {r['bundle_array_bytes'] / 1e6:.1f} |")
     print(f"\nCompare (fingerprint vs fingerprint, full-size rows): {compare_seconds:.2f} s")
+    if "registry" in result:
+        registry_print(result["registry"])
 
 
 if __name__ == "__main__":

@@ -2,6 +2,15 @@
 
     .venv/bin/python bench/lineage_quality.py [--independent-seeds 16] [--json] [--work DIR]
     .venv/bin/python bench/lineage_quality.py --quick   # every third derived case, 4 seeds, no stress cases
+    .venv/bin/python bench/lineage_quality.py --bundle-roundtrip   # references through compact bundles
+
+Every pair is also scored by the registry screen (screen.py) against its reference's sketch:
+the summary reports the screen's false negatives on the derived pairs (a derived pair scoring
+below KEEP_SCORE, i.e. kept only if it happened to rank in the top k) and how often an
+independent pair reaches KEEP_SCORE. With --bundle-roundtrip every reference (and the
+reference side of every independent pair) is saved as a compact bundle and loaded back first,
+and each pair is also tested against the full-precision fingerprint: the summary then says
+how many verdicts changed and how far -log10 p moved.
 
 Derived pairs: every transformation the engine must see through, at several strengths, plus
 combinations (>= 40 pairs). Independent pairs: different seeds of the same generator with
@@ -39,9 +48,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.inputs import VAR_BENCH, out_write  # noqa: E402
-from compliance.engine.lineage import fingerprint_build, lineage_compare  # noqa: E402
+from compliance.engine.lineage import fingerprint_build, fingerprint_load, fingerprint_save, lineage_compare  # noqa: E402
 from compliance.engine.lineage.compare import _fingerprints_compare  # noqa: E402
 from compliance.engine.lineage.fingerprint import _stack_print  # noqa: E402
+from compliance.engine.lineage.screen import KEEP_SCORE, screen_rank, screen_sketch_build  # noqa: E402
 from compliance.engine.lineage.stats import chaos_tail, flip_chaos_parts, units_match_test  # noqa: E402
 from compliance.engine.weights import model_open  # noqa: E402
 from tests.compliance.engine.lineage import tinymodels as tm  # noqa: E402
@@ -344,6 +354,29 @@ def _multimodal_print(rows: list[dict], figures: dict) -> None:
     print()
 
 
+def _screen_score(cand, ref) -> float:
+    """The registry screen's score of `cand` against `ref`'s sketch alone (rank-free)."""
+    result = screen_rank(candidate=cand, references={"ref": {"model": screen_sketch_build(ref)}}, keep_top=0)
+    return result.entries[0].score
+
+
+def _compact(fp, work: Path, name: str):
+    """`fp` saved as a compact bundle and loaded back."""
+    return fingerprint_load(fingerprint_save(fp, work / f"{name}.lineage"))
+
+
+def _log_p(p: float) -> float:
+    return -float(np.log10(max(p, 1e-300)))
+
+
+def _roundtrip_note(rows: list[dict], roundtrip: dict) -> None:
+    """Compare each pair's result through the compact bundle with the full-precision one."""
+    for r in rows:
+        full = roundtrip.get((r["family"], r["case"]))
+        if full is not None:
+            r["full_precision_verdict"], r["full_precision_p"] = full
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a third of the derived cases, 4 Llama seeds, 2 MoE and "
@@ -355,6 +388,9 @@ def main() -> None:
     parser.add_argument("--multimodal-only", action="store_true", help="only the multimodal pairs (per component)")
     parser.add_argument("--multimodal-references", type=int, default=None,
                         help="reference VLMs per layout, 4 cases each (4; quick 1)")
+    parser.add_argument("--bundle-roundtrip", action="store_true", help="references through compact bundles, "
+                        "compared with full precision")
+    parser.add_argument("--no-stress", action="store_true", help="skip the stress cases")
     args = parser.parse_args()
     args.multimodal_references = args.multimodal_references or (1 if args.quick else 4)
     args.independent_seeds = args.independent_seeds or (4 if args.quick else 16)
@@ -384,6 +420,10 @@ def main() -> None:
         "moe": fingerprint_build(path=tm.model_write(moe, work / "ref-moe")),
         "bert": fingerprint_build(path=tm.model_write(bert, work / "ref-bert")),
     }
+    full_refs = dict(refs)
+    if args.bundle_roundtrip:
+        refs = {k: _compact(v, work, f"ref-{k}") for k, v in refs.items()}
+    roundtrip: dict = {}
     rows = []
     for i, (family, label, model, opts) in enumerate(derived_cases(base, moe, bert)):
         if args.quick and i % 3:
@@ -392,7 +432,11 @@ def main() -> None:
         cand = fingerprint_build(path=path)
         ref = refs[opts.get("ref", "llama")]
         report = lineage_compare(candidate=cand, reference=ref).to_dict()
+        if args.bundle_roundtrip:
+            full = lineage_compare(candidate=cand, reference=full_refs[opts.get("ref", "llama")])
+            roundtrip[(family, label)] = (full.verdict, full.p_value)
         rows.append({"label": True, "family": family, "case": label, "verdict": report["verdict"],
+                     "screen": _screen_score(cand, ref),
                      "p": report["p_value"], "effect": report["effect_size"],
                      "norm_raw_cosine": report["evidence"]["norms"].get("mean_raw_cosine", 0.0),
                      "norm_pearson": report["evidence"]["norms"].get("mean_pearson", 0.0),
@@ -414,6 +458,10 @@ def main() -> None:
         keys = [k for k in prints if k[0] == arch]
         for ka, kb in itertools.combinations(keys, 2):
             cand, ref = prints[kb], prints[ka]
+            if args.bundle_roundtrip:
+                full = lineage_compare(candidate=cand, reference=ref)
+                roundtrip[(f"independent {arch}", f"{ka[1]} vs {kb[1]}")] = (full.verdict, full.p_value)
+                ref = _compact(ref, work, f"ind-{arch}-{ka[1]}")
             report = lineage_compare(candidate=cand, reference=ref).to_dict()
             for fam, p in report["evidence"]["family_p_values"].items():
                 family_ps.setdefault(fam, []).append(p)
@@ -427,7 +475,7 @@ def main() -> None:
             null_layer_ps.extend(_same_index_pvalues(cand, ref))
             aligned_independent += report["evidence"]["residual_alignment"] is not None
             rows.append({"label": False, "family": f"independent {arch}", "case": f"{ka[1]} vs {kb[1]}",
-                         "verdict": report["verdict"], "p": report["p_value"], "effect": report["effect_size"],
+                         "verdict": report["verdict"], "screen": _screen_score(cand, ref), "p": report["p_value"], "effect": report["effect_size"],
                          "norm_raw_cosine": report["evidence"]["norms"].get("mean_raw_cosine", 0.0),
                          "norm_pearson": report["evidence"]["norms"].get("mean_pearson", 0.0),
                          "diagonal": _diagonal_score(cand, ref),
@@ -453,13 +501,13 @@ def main() -> None:
 
     # Stress cases, reported apart from the labelled set: where does detection stop?
     stress = []
-    for noise in () if args.quick else (5.0, 8.0, 12.0):
+    for noise in () if (args.quick or args.no_stress) else (5.0, 8.0, 12.0):
         cand = fingerprint_build(path=tm.model_write(tm.finetune(base, seed=300, noise=noise, lowrank=0.5), work / f"s{noise}"))
         r = lineage_compare(candidate=cand, reference=refs["llama"]).to_dict()
         stress.append({"case": f"fine-tune noise={noise} x std", "verdict": r["verdict"], "p": r["p_value"], "effect": r["effect_size"]})
     # A wider MLP (f = 8 d) with permuted units: the fingerprint's 512 MLP rows then cover only
     # 256 of 4096 units per matrix, so a permuted copy shares about 256^2/4096 = 16 rows per matrix.
-    if not args.quick:
+    if not (args.quick or args.no_stress):
         stress += _stress_wide_mlp(work)
     # Beyond what the invariant family claims: MLP units permuted after the rotation (the unit
     # Gram no longer lines up, the head products still do), and width pruning of heads + units.
@@ -535,7 +583,29 @@ def main() -> None:
         "independent_pairs_where_residual_alignment_triggered": aligned_independent,
         "seconds": round(time.time() - started, 1),
     }
-    summary["mode"] = "quick" if args.quick else "full"
+    summary["screen"] = {
+        "keep_score": KEEP_SCORE,
+        "derived_below_keep_score (false negatives without the top-k margin)": [
+            r["case"] for r in pos if r["screen"] < KEEP_SCORE],
+        "lowest_derived_score": min((r["screen"], r["case"]) for r in pos),
+        "independent_at_or_above_keep_score": sum(r["screen"] >= KEEP_SCORE for r in neg),
+        "highest_independent_score": max((r["screen"], r["case"]) for r in neg),
+        "independent_score_quantiles_50_90_99": [round(float(np.quantile([r["screen"] for r in neg], q)), 2)
+                                                 for q in (0.5, 0.9, 0.99)],
+    }
+    if args.bundle_roundtrip:
+        _roundtrip_note(rows, roundtrip)
+        moved = [(r["case"], r["full_precision_verdict"], r["verdict"]) for r in rows
+                 if r.get("full_precision_verdict") and r["full_precision_verdict"] != r["verdict"]]
+        ratios = [_log_p(r["p"]) / _log_p(r["full_precision_p"]) for r in pos
+                  if r.get("full_precision_p") is not None and _log_p(r["full_precision_p"]) > 0]
+        summary["bundle_roundtrip"] = {
+            "verdicts_changed": moved,
+            "derived_log10p_ratio_compact_over_full_min_median": [round(min(ratios), 3),
+                                                                  round(float(np.median(ratios)), 3)],
+            "independent_called_derived_compact": sum(r["verdict"] == "derived" for r in neg),
+        }
+    summary["mode"] = ("quick" if args.quick else "full") + (" + bundle roundtrip" if args.bundle_roundtrip else "")
     shutil.rmtree(work, ignore_errors=True)
     out_write(name="lineage-quality-quick" if args.quick else "lineage-quality", out=args.out,
               data={"summary": summary, "pairs": rows, "stress": stress,

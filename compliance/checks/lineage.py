@@ -232,6 +232,17 @@ def _tokenizer_findings(*, ref: ReferenceModel, data: dict, declared: list[dict]
     return [_finding("low", "declared_tokenizer_not_found", f"Declared tokenizer of {ref.name} not found",
                      f"Only {params['same_id']} of token ids are the same strings as in {ref.name}'s tokenizer.",
                      {"tokenizer": tokenizer}) | {"params": params}]
+def _screen_summary(reports: list, screened_out: list[dict]) -> dict | None:
+    """What the registry screen did, for the reviewer: every reference screened out with its
+    score, rank and channel p-values, and the kept ones' scores, so nothing is hidden by it."""
+    entries = [r.screen for r in reports if r.screen is not None]
+    if not entries:
+        return None
+    return {"references": len(entries), "kept": [e for e in entries if e["kept"]],
+            "screened_out": sorted(screened_out, key=lambda e: e["rank"]),
+            "method": ("each reference was scored on a small sketch (matched rows, down-projection correlations, "
+                       "token geometry); the full test ran on the best-scoring ones and on every one above the "
+                       "keep threshold; Holm counts every reference, the screened-out ones at p = 1")}
 
 
 def run(ctx: CheckContext) -> CheckOutcome:
@@ -272,12 +283,19 @@ def run(ctx: CheckContext) -> CheckOutcome:
         with tempfile.TemporaryDirectory(prefix="bundles-") as bundles:
             bundle_paths = [str(storage_place(ref.bundle.name, Path(bundles) / f"{ref.pk}.npz"))
                             for ref in references]
-            reports = lineage_test_against(candidate=candidate, references=bundle_paths)
+            # Past a few references the engine screens the registry first (small sketches read
+            # from each bundle) and runs the full test only on the references the screen keeps.
+            reports = lineage_test_against(candidate=candidate, references=bundle_paths,
+                                           names=[ref.name for ref in references])
     ctx.progress(0.9, "recording findings")
     verdicts = []
     rows = []
     not_comparable = []
+    screened_out = []
     for ref, report in zip(references, reports):
+        if report.verdict == "not_tested":
+            screened_out.append(report.screen)
+            continue
         data = report.to_dict()
         data["reference_name"] = ref.name
         verdict = report.verdict if report.comparable else "not_comparable"
@@ -312,6 +330,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
                      submission_id=artifact.submission_id, original_name__endswith=".safetensors")) or artifact.size,
                  "from_scratch_claimed": from_scratch,
                  # References no weight-level comparison could apply to, with the reason (not a risk).
-                 "not_comparable": not_comparable},
+                 "not_comparable": not_comparable,
+                 "screen": _screen_summary(reports, screened_out)},
         findings=findings, engine_version=ENGINE_VERSION,
         inputs={"sha256": artifact.sha256, "references": {r.name: r.bundle_sha256 for r in references}})

@@ -128,6 +128,9 @@ class LineageReport:
     # several entries, `p_value_raw` above is the lead pair's p already corrected over the pairs
     # (what a correction across references then starts from).
     components: list[dict[str, Any]] | None = None
+    # The registry screen's entry for this reference (score, channels, kept or not and why) when
+    # the references were screened; a reference screened out has verdict "not_tested".
+    screen: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +151,7 @@ class LineageReport:
             "comparable": self.comparable,
             "difference": self.difference,
             "components": self.components or [],
+            "screen": self.screen,
         }
 
 
@@ -679,14 +683,73 @@ def _rotation_evidence(rotation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def lineage_test_against(*, candidate: Any, references: list[Any], alpha: float = DERIVED_ALPHA) -> list[LineageReport]:
+def _screened_out_report(cand: Fingerprint, name: str, entry: dict[str, Any]) -> LineageReport:
+    return LineageReport(
+        candidate=cand.name, reference=name, verdict="not_tested", p_value=1.0, p_value_raw=1.0, effect_size=0.0,
+        reason=(f"screened out: screen score {entry['score']} (rank {entry['rank']}); {entry['why']}. "
+                "The full test did not run on this reference."),
+        families={}, layers=[], evidence={"screen": entry}, bytes_read=0, screen=entry)
+
+
+def _reference_name(ref: Any, index: int) -> str:
+    if isinstance(ref, Fingerprint):
+        return ref.name or f"reference {index + 1}"
+    return Path(os.fspath(ref)).name
+
+
+def lineage_test_against(*, candidate: Any, references: list[Any], alpha: float = DERIVED_ALPHA,
+                         screen: bool | None = None, names: list[str] | None = None,
+                         keep_top: int | None = None, keep_score: float | None = None) -> list[LineageReport]:
     """Test `candidate` against several possible parents, Holm–Bonferroni adjusted across them.
 
     The candidate is fingerprinted once. A report's `p_value` is the Holm-adjusted one and its
     verdict is re-decided on it; `p_value_raw` keeps the unadjusted figure.
+
+    With `screen` (default: when there are at least screen.SCREEN_MIN_REFERENCES references) every
+    reference is first scored on its screening sketch (read from a bundle without its rows) and
+    the full test runs only on the ones kept (screen.screen_rank); the others get a "not_tested"
+    report carrying their score. Holm still counts every reference, the untested ones at p = 1,
+    so screening never makes a verdict easier to reach. Reports come back in the order given.
     """
+    from compliance.engine.lineage.screen import (
+        KEEP_SCORE,
+        KEEP_TOP,
+        SCREEN_MIN_REFERENCES,
+        screen_rank,
+        screen_sketch_build,
+        screen_sketches_load,
+    )
+
     cand, cand_bytes = _as_fingerprint(candidate)
-    reports = [lineage_compare(candidate=cand, reference=r, alpha=alpha) for r in references]
+    labels = list(names) if names is not None else [_reference_name(r, i) for i, r in enumerate(references)]
+    use_screen = len(references) >= SCREEN_MIN_REFERENCES if screen is None else screen
+    entries: list[dict[str, Any] | None] = [None] * len(references)
+    if use_screen and references:
+        sketches = {}
+        for i, ref in enumerate(references):
+            fp_or_path = ref if isinstance(ref, Fingerprint) else Path(os.fspath(ref))
+            if not isinstance(fp_or_path, Fingerprint) and fingerprint_is_bundle(fp_or_path):
+                sketches[str(i)] = screen_sketches_load(fp_or_path)
+            else:
+                ref_fp = fp_or_path if isinstance(fp_or_path, Fingerprint) else fingerprint_build(path=fp_or_path)
+                sketches[str(i)] = {kind: screen_sketch_build(part, component=kind)
+                                    for kind, part in ref_fp.component_prints().items()}
+        with _blas_single_thread():
+            ranked = screen_rank(candidate=cand.component_prints(), references=sketches,
+                                 keep_top=KEEP_TOP if keep_top is None else keep_top,
+                                 keep_score=KEEP_SCORE if keep_score is None else keep_score)
+        for entry in ranked.entries:
+            i = int(entry.reference)
+            entries[i] = {**entry.to_dict(), "reference": labels[i], "references_screened": len(references)}
+    reports = []
+    for i, ref in enumerate(references):
+        entry = entries[i]
+        if entry is not None and not entry["kept"]:
+            reports.append(_screened_out_report(cand, labels[i], entry))
+            continue
+        report = lineage_compare(candidate=cand, reference=ref, alpha=alpha)
+        report.screen = entry
+        reports.append(report)
     if reports:
         reports[0].bytes_read += cand_bytes
     adjusted = holm_adjust([r.p_value_raw for r in reports])

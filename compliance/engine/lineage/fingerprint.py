@@ -4,9 +4,16 @@ A fingerprint holds, for up to MAX_LAYERS evenly spaced layers, a few hundred sa
 the MLP-input and attention-input matrices (column-standardised, float16),
 the correlation matrix of 128 residual coordinates across all units of one down projection,
 the norm gains, about 1,000 embedding rows for hash-chosen tokens, the tokenizer, the config,
-and hashes of every block read. A ministry can keep hundreds of these (a few MB each for a
-100B model) instead of the weights; comparing against a bundle gives the same verdict as
-comparing against the model because comparison always goes through the fingerprint.
+and hashes of every block read. A ministry can keep hundreds of these instead of the weights;
+comparing against a bundle gives the same verdict as comparing against the model because
+comparison always goes through the fingerprint.
+
+Bundles (format 3) are compacted: the column-standardised rows are quantised to a step of one
+standard deviation and packed two to a byte, embedding rows to half a standard deviation (per
+column), the down-projection correlations and norm gains to float16, every member compressed
+with zstd; a small screening sketch per component (screen.py) is stored beside them and can be
+read without the rest. The rows keep all d residual coordinates, so a residual permutation can
+still be undone at comparison time. Format-2 bundles (float16 .npz) still load.
 """
 
 from __future__ import annotations
@@ -24,19 +31,46 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zstandard
 
 from compliance.engine.lineage.components import Component, component_config, components_split
 from compliance.engine.lineage.configs import config_summary
 from compliance.engine.lineage.invariants import invariant_layers, invariants_read
 from compliance.engine.lineage.roles import MatrixBlock, ModelRoles, _natural_key, roles_assign
-from compliance.engine.lineage.stats import columns_standardise, coordinate_gram, rows_prepare
+from compliance.engine.lineage.stats import (
+    column_split,
+    columns_standardise,
+    coordinate_gram,
+    rows_prepare,
+    rows_standardise,
+)
 from compliance.engine.lineage.tokenizers import TokenizerData, tokenizer_from_gguf, tokenizer_load
 from compliance.engine.weights import ByteSource, Model, WeightsFormatError, model_open
 
 # 1.1: multimodal checkpoints split into components, each tested against its kind (a result from
-# 1.0 on a multimodal model looked at one stack only, so it must not be reused).
+# 1.0 on a multimodal model looked at one stack only, so it must not be reused), and the
+# rotation-invariant head and unit statistics.
 ENGINE_VERSION = "lineage-1.1"
-BUNDLE_FORMAT = "lineage-fingerprint/2"
+BUNDLE_FORMAT = "lineage-fingerprint/3"
+# Format 2: float16 arrays in a deflated .npz (about 127 MB at d = 4096); still read.
+BUNDLE_FORMAT_FLOAT16 = "lineage-fingerprint/2"
+# Quantisation, in standard deviations of a (column-standardised) coordinate. Rows are stored
+# as 4-bit levels of asinh(x) in steps of ROW_STEP (dense near 0, reaching +-135 sd, because
+# weight rows are heavy-tailed: plain 4-bit steps clipped their tails and cost 15 % of z).
+# The stored row correlates about 0.93 with the original (Gaussian rows; heavier-tailed real
+# rows fare better), so the H2 test's z falls by about 7 %; the same map is applied to every
+# coordinate, so the permutation null is untouched. Two levels a byte, zstd-compressed: 2.05
+# bits a value, 16 x 896 x 4096 rows in 14.7 MB instead of 117. Matching on H1 is sharper-edged
+# than the H2 test (a row near the detection limit loses its partner), so the 256-value H1
+# sketch of each row is kept apart, as int8 in steps of SKETCH_STEP sd (correlation 0.995,
+# about 3.8 bits a value). Embedding rows: the same 4-bit levels, per standardised column.
+# Measured: bench/lineage_quality.py --bundle-roundtrip and bench/lineage_cost.py.
+ROW_STEP = 0.95
+SKETCH_STEP = 0.35
+ZSTD_LEVEL = 3  # level 9 gains nothing on packed levels (Huffman-coded literals either way) and is 4x slower
+# The document (tokenizer vocabulary and merges) compresses 20-30 % better at level 19; it is one
+# member, written once per reference.
+ZSTD_LEVEL_DOCUMENT = 19
 
 # 16 layers x (512 MLP + 384 attention rows) x 4096 x 2 bytes = 117 MB: 0.13 % of a 93 GB
 # Mixtral checkpoint, and the same whatever the depth beyond 16 layers.
@@ -67,11 +101,19 @@ class FamilyRows:
     rows: np.ndarray
     hashes: list[str] = field(default_factory=list)
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    # The H1 sketch as computed from the rows before a compact bundle quantised them: matching
+    # then stays as sharp as with the full rows (only the H2 test sees the quantisation noise).
+    stored_sketch: np.ndarray | None = field(default=None, repr=False, compare=False)
     _prepared: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def prepared(self) -> tuple[np.ndarray, np.ndarray]:
         """(sketch, test) as float32, computed once."""
         if self._prepared is None:
+            if self.stored_sketch is not None:
+                # The projection of H1 is most of rows_prepare's cost (7.5 G multiply-adds at
+                # d = 4096); a compact bundle already holds its result.
+                self._prepared = (np.asarray(self.stored_sketch, dtype=np.float32), _test_rows(self.rows))
+                return self._prepared
             sketch, test = rows_prepare(self.rows)
             self._prepared = (sketch.astype(np.float32), test.astype(np.float32))
         return self._prepared
@@ -88,6 +130,14 @@ class FamilyRows:
         """The same rows with residual coordinates re-ordered (column c <- order[c]) and sign-flipped."""
         rows = (self.rows.astype(np.float32)[:, order] * sign[None, :]).astype(np.float16)
         return FamilyRows(rows=rows, hashes=self.hashes, blocks=self.blocks)
+
+
+def _test_rows(rows: np.ndarray) -> np.ndarray:
+    """The H2 half of stats.rows_prepare alone (same arithmetic, float32)."""
+    x = np.array(rows, dtype=np.float32)
+    x -= x.mean(axis=0, keepdims=True)
+    x /= np.maximum(np.sqrt(np.mean(x * x, axis=0, keepdims=True)), 1e-20)
+    return rows_standardise(x[:, column_split(x.shape[1])[1]]).astype(np.float16).astype(np.float32)
 
 
 @dataclass
@@ -445,16 +495,68 @@ def _json_array(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
 
 
-def fingerprint_save(fp: Fingerprint, path: str | os.PathLike[str]) -> Path:
-    """Write `fp` as one compressed .npz bundle (arrays plus JSON metadata; no pickles)."""
-    path = Path(path)
-    path.write_bytes(fingerprint_bytes(fp))
-    return path
+def rows_quantise(rows: np.ndarray, step: float | None = None) -> np.ndarray:
+    """Column-standardised rows [k, d] as 4-bit levels (-8..7 of `step` sd), two per byte [k, ceil(d/2)]."""
+    step = ROW_STEP if step is None else step
+    levels = np.clip(np.rint(np.arcsinh(np.asarray(rows, dtype=np.float32)) / step), -8, 7).astype(np.int16) + 8
+    if levels.shape[1] % 2:
+        levels = np.concatenate([levels, np.full((levels.shape[0], 1), 8, dtype=np.int16)], axis=1)
+    return ((levels[:, 0::2] << 4) | levels[:, 1::2]).astype(np.uint8)
 
 
-def fingerprint_bytes(fp: Fingerprint) -> bytes:
-    """The bundle of `fp` as bytes; each further component is a whole bundle of its own, stored as
-    one byte array (``component.<kind>``), which readers that predate components ignore."""
+def rows_dequantise(packed: np.ndarray, width: int, step: float | None = None) -> np.ndarray:
+    """Inverse of rows_quantise, as float16 [k, width]."""
+    step = ROW_STEP if step is None else step
+    out = np.empty((packed.shape[0], packed.shape[1] * 2), dtype=np.float32)
+    out[:, 0::2] = (packed >> 4).astype(np.float32) - 8
+    out[:, 1::2] = (packed & 15).astype(np.float32) - 8
+    return np.sinh(out[:, :width] * step).astype(np.float16)
+
+
+def _sketch_quantise(sketch: np.ndarray) -> np.ndarray:
+    """Unit-length sketch rows [k, s] as int8 steps of SKETCH_STEP / sqrt(s) (values are ~N(0, 1/s))."""
+    scale = math.sqrt(sketch.shape[1]) / SKETCH_STEP
+    return np.clip(np.rint(np.asarray(sketch, dtype=np.float32) * scale), -127, 127).astype(np.int8)
+
+
+def _sketch_dequantise(q: np.ndarray) -> np.ndarray:
+    """Back to centred unit-length rows: rounding changes each row's length a little, and a
+    matching step fed rows of unequal length drifts towards the longest ones (hub rows, which
+    left the normal tail of independent pairs anti-conservative in the tests)."""
+    return rows_standardise(q.astype(np.float32)).astype(np.float32)
+
+
+def _embedding_quantise(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Embedding rows are stored raw (not standardised): standardise each column, quantise like
+    the layer rows, and keep the column mean and sd to put them back."""
+    x = np.asarray(rows, dtype=np.float32)
+    mean = x.mean(axis=0)
+    sd = np.maximum(x.std(axis=0), 1e-20)
+    return {"embedding.q4": rows_quantise((x - mean) / sd), "embedding.mean": mean.astype(np.float32),
+            "embedding.sd": sd.astype(np.float32)}
+
+
+def _embedding_dequantise(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    z = rows_dequantise(arrays["embedding.q4"], len(arrays["embedding.mean"])).astype(np.float32)
+    return (z * arrays["embedding.sd"][None, :] + arrays["embedding.mean"][None, :]).astype(np.float16)
+
+
+def _document(fp: Fingerprint, layer_meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "meta": fp.meta,
+        "layers": layer_meta,
+        "embedding_tokens": fp.embedding_tokens,
+        "embedding_hashes": fp.embedding_hashes,
+        "tokenizer": None if fp.tokenizer is None else {
+            "kind": fp.tokenizer.kind, "vocab": fp.tokenizer.vocab, "merges": fp.tokenizer.merges,
+            "special": fp.tokenizer.special, "source": fp.tokenizer.source,
+        },
+    }
+
+
+def _float16_bytes(fp: Fingerprint) -> bytes:
+    """Format 2 (float16 .npz): kept for tests and the benchmark's full-precision baseline. Each
+    further component is a whole bundle of its own, stored as one byte array (``component.<kind>``)."""
     arrays: dict[str, np.ndarray] = {}
     layer_meta = {}
     for index, lp in fp.layers.items():
@@ -474,50 +576,160 @@ def fingerprint_bytes(fp: Fingerprint) -> bytes:
             arrays[f"L{index}.inv.{key}"] = value
     if fp.embedding_rows is not None:
         arrays["embedding.rows"] = fp.embedding_rows
-    doc = {
-        "meta": fp.meta,
-        "layers": layer_meta,
-        "embedding_tokens": fp.embedding_tokens,
-        "embedding_hashes": fp.embedding_hashes,
-        "tokenizer": None if fp.tokenizer is None else {
-            "kind": fp.tokenizer.kind, "vocab": fp.tokenizer.vocab, "merges": fp.tokenizer.merges,
-            "special": fp.tokenizer.special, "source": fp.tokenizer.source,
-        },
-    }
+    doc = _document(fp, layer_meta)
+    doc["meta"] = {**fp.meta, "format": BUNDLE_FORMAT_FLOAT16}
     for kind, sub in fp.components.items():
-        arrays[f"component.{kind}"] = np.frombuffer(fingerprint_bytes(sub), dtype=np.uint8)
+        arrays[f"component.{kind}"] = np.frombuffer(_float16_bytes(sub), dtype=np.uint8)
     arrays["document.json"] = _json_array(doc)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
 
 
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def fingerprint_save(fp: Fingerprint, path: str | os.PathLike[str], *, compact: bool = True) -> Path:
+    """Write `fp` as one bundle: a zip of zstd-compressed .npy members plus a JSON document (no pickles).
+
+    compact=False writes the older float16 format 2 (about 7x larger at d = 4096)."""
+    path = Path(path)
+    path.write_bytes(fingerprint_bytes(fp, compact=compact))
+    return path
+
+
+def fingerprint_bytes(fp: Fingerprint, *, compact: bool = True) -> bytes:
+    """The bundle of `fp` as bytes. Each further component (vision, audio, projector) is a whole
+    bundle of its own, stored as one member ``component.<kind>.bundle``, which readers that
+    predate components ignore."""
+    from compliance.engine.lineage.screen import screen_sketch_arrays, screen_sketch_build
+
+    if not compact:
+        return _float16_bytes(fp)
+    arrays: dict[str, np.ndarray] = {}
+    layer_meta: dict[str, Any] = {}
+    for index, lp in fp.layers.items():
+        layer_meta[str(index)] = {
+            f: {"hashes": fr.hashes, "blocks": fr.blocks, "width": int(fr.rows.shape[1])}
+            for f, fr in lp.families.items()
+        }
+        for f, fr in lp.families.items():
+            arrays[f"L{index}.{f}.q4"] = rows_quantise(fr.rows)
+            arrays[f"L{index}.{f}.sketch8"] = _sketch_quantise(fr.sketch)
+        if lp.mlp_out is not None:
+            arrays[f"L{index}.mlp_out"] = lp.mlp_out.astype(np.float16)
+            layer_meta[str(index)]["__mlp_out_block__"] = lp.mlp_out_block
+        if lp.norm_in is not None:
+            arrays[f"L{index}.norm_in"] = lp.norm_in.astype(np.float16)
+        if lp.norm_post is not None:
+            arrays[f"L{index}.norm_post"] = lp.norm_post.astype(np.float16)
+        for key, value in lp.invariants.items():
+            arrays[f"L{index}.inv.{key}"] = value
+    if fp.embedding_rows is not None:
+        arrays.update(_embedding_quantise(fp.embedding_rows))
+    for kind, part in fp.component_prints().items():
+        sketch = screen_sketch_build(part, component=kind)
+        for key, value in screen_sketch_arrays(sketch).items():
+            arrays[f"screen/{sketch.component}/{key}"] = value
+    doc = _document(fp, layer_meta)
+    doc["meta"] = {**fp.meta, "format": BUNDLE_FORMAT,
+                   "quantisation": {"rows_asinh_step": ROW_STEP, "sketch_step_sd": SKETCH_STEP}}
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    # Members are stored, not deflated: zstd already compressed them, and a stored member can be
+    # read alone (the screen reads its sketch without touching the rows).
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("document.json.zst", zstandard.ZstdCompressor(level=ZSTD_LEVEL_DOCUMENT).compress(json.dumps(doc, ensure_ascii=False).encode("utf-8")))
+        for key, value in arrays.items():
+            archive.writestr(f"{key}.npy.zst", compressor.compress(_npy_bytes(value)))
+        for kind, sub in fp.components.items():
+            archive.writestr(f"component.{kind}.bundle", fingerprint_bytes(sub, compact=True))
+    return buffer.getvalue()
+
+
 def fingerprint_is_bundle(path: str | os.PathLike[str]) -> bool:
-    """True when `path` is a fingerprint bundle written by fingerprint_save."""
+    """True when `path` is a fingerprint bundle written by fingerprint_save (either format)."""
     path = Path(path)
     if not path.is_file() or not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
-        return "document.json.npy" in archive.namelist()
+        names = set(archive.namelist())
+    return "document.json.npy" in names or "document.json.zst" in names
+
+
+# A member's size after decompression is capped: a hostile bundle must not expand to fill memory.
+# 64 MB holds the largest member (16 x 4096 x 896 float16 rows of one family in format 2 is 7 MB).
+MEMBER_MAX_BYTES = 64 << 20
+
+
+def bundle_members(path: str | os.PathLike[str], prefix: str = "") -> dict[str, np.ndarray]:
+    """The zstd .npy members of a format-3 bundle whose name starts with `prefix` (no pickles)."""
+    out: dict[str, np.ndarray] = {}
+    decompressor = zstandard.ZstdDecompressor()
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if not (name.startswith(prefix) and name.endswith(".npy.zst")):
+                continue
+            raw = decompressor.decompress(archive.read(name), max_output_size=MEMBER_MAX_BYTES)
+            out[name[: -len(".npy.zst")]] = np.load(io.BytesIO(raw), allow_pickle=False)
+    return out
+
+
+def _bundle_document(path: Path) -> dict[str, Any]:
+    with zipfile.ZipFile(path) as archive:
+        raw = archive.read("document.json.zst")
+    return json.loads(zstandard.ZstdDecompressor().decompress(raw, max_output_size=MEMBER_MAX_BYTES * 4))
+
+
+def _compact_load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    doc = _bundle_document(path)
+    arrays = {k: v for k, v in bundle_members(path).items() if not k.startswith("screen/")}
+    for key, fams in doc["layers"].items():
+        for f, info in fams.items():
+            if f.startswith("__"):
+                continue
+            arrays[f"L{key}.{f}.rows"] = rows_dequantise(arrays.pop(f"L{key}.{f}.q4"), int(info.pop("width")))
+            if f"L{key}.{f}.sketch8" in arrays:
+                arrays[f"L{key}.{f}.sketch"] = _sketch_dequantise(arrays.pop(f"L{key}.{f}.sketch8"))
+        for name in ("mlp_out", "norm_in", "norm_post"):
+            if f"L{key}.{name}" in arrays:
+                arrays[f"L{key}.{name}"] = arrays[f"L{key}.{name}"].astype(np.float32)
+    if "embedding.q4" in arrays:
+        arrays["embedding.rows"] = _embedding_dequantise(arrays)
+    return doc, arrays
 
 
 def fingerprint_load(path: str | os.PathLike[str]) -> Fingerprint:
-    """Read a bundle written by fingerprint_save (allow_pickle=False: a bundle can never run code)."""
+    """Read a bundle written by fingerprint_save, format 3 or 2 (never a pickle: a bundle cannot run code)."""
     path = Path(path)
     return _fingerprint_read(path, path.name)
 
 
 def _fingerprint_read(source: Any, label: str) -> Fingerprint:
     try:
-        with np.load(source, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        doc = json.loads(arrays.pop("document.json").tobytes().decode("utf-8"))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        with zipfile.ZipFile(source) as archive:
+            names = archive.namelist()
+            compact = "document.json.zst" in names
+            nested = {name[len("component."):-len(".bundle")]: archive.read(name) for name in names
+                      if name.startswith("component.") and name.endswith(".bundle")}
+        if compact:
+            doc, arrays = _compact_load(source)
+        else:
+            if hasattr(source, "seek"):
+                source.seek(0)
+            with np.load(source, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            doc = json.loads(arrays.pop("document.json").tobytes().decode("utf-8"))
+            nested = {key.split(".", 1)[1]: arrays.pop(key).tobytes()
+                      for key in [k for k in arrays if k.startswith("component.")]}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zstandard.ZstdError) as exc:
         raise WeightsFormatError(f"{label}: not a lineage fingerprint bundle ({exc})") from exc
-    components = {key.split(".", 1)[1]: _fingerprint_read(io.BytesIO(arrays.pop(key).tobytes()), f"{label}:{key}")
-                  for key in [k for k in arrays if k.startswith("component.")]}
+    components = {kind: _fingerprint_read(io.BytesIO(raw), f"{label}:component.{kind}") for kind, raw in nested.items()}
     meta = doc["meta"]
-    if meta.get("format") != BUNDLE_FORMAT:
+    if meta.get("format") not in (BUNDLE_FORMAT, BUNDLE_FORMAT_FLOAT16):
         raise WeightsFormatError(f"{label}: bundle format {meta.get('format')!r}, expected {BUNDLE_FORMAT}")
     layers: dict[int, LayerPrint] = {}
     for key, fams in doc["layers"].items():
@@ -528,6 +740,7 @@ def _fingerprint_read(source: Any, label: str) -> Fingerprint:
         for f, info in fams.items():
             lp.families[f] = FamilyRows(
                 rows=arrays[f"L{index}.{f}.rows"], hashes=info["hashes"], blocks=info["blocks"],
+                stored_sketch=arrays.get(f"L{index}.{f}.sketch"),
             )
         lp.norm_in = arrays.get(f"L{index}.norm_in")
         lp.norm_post = arrays.get(f"L{index}.norm_post")
