@@ -181,3 +181,20 @@ def test_an_unregistered_model_leaves_the_retest_inconclusive_with_the_reason(wo
     assert "not a registered reference" in challenge.retest["reason"]
     assert challenge_retest_execute(challenge_id=challenge.pk) == "skipped"  # delivered twice
     assert not ReferenceModel.objects.exists()
+
+
+def test_the_dossier_lists_the_projects_challenges_and_their_outcome(world):
+    from compliance.dossier.context import dossier_context_build
+    from tests.factories import signed_submission
+
+    _file(world)  # unconfirmed: not in the dossier
+    decided = _confirmed(world)
+    services.challenge_accept(user=world.officer, challenge=decided)
+    services.challenge_decide(user=world.officer, challenge=decided, outcome="not_upheld", reasons="r",
+                              summary="Centred statistics show nothing.")
+    submission = signed_submission(world=world)
+    context = dossier_context_build(submission=submission, lang="en")
+    assert [(c.number, c.status, c.summary) for c in context.challenges] == [
+        (decided.pk, "Not upheld", "Centred statistics show nothing.")]
+    korean = dossier_context_build(submission=submission, lang="ko")
+    assert korean.challenges[0].status != "Not upheld"  # the models' word, in Korean
