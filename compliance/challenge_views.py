@@ -140,6 +140,8 @@ def challenge_act(request: HttpRequest, pk: int) -> HttpResponse:
             if into is None:
                 raise ValidationError(_("Choose the challenge to merge into."))
             services.challenge_merge(user=request.user, challenge=challenge, into=into, reasons=reasons)
+        elif action == "retest":
+            services.challenge_retest_request(user=request.user, challenge=challenge)
         elif action == "reply":
             services.challenge_reply(user=request.user, challenge=challenge, body=request.POST.get("body", ""),
                                      files=[(f.name, f.file) for f in request.FILES.getlist("files")])

@@ -43,6 +43,7 @@ AUDIT_ACTION_LABELS = {
     "challenge.merged": _("Public challenge merged into another"),
     "challenge.replied": _("Vendor replied to a public challenge"),
     "challenge.retested": _("Public challenge re-tested"),
+    "challenge.retest_requested": _("Public challenge re-test requested"),
     "challenge.decided": _("Public challenge decided"),
     "submission.decide": _("Submission decided"),
     "artifact.rejected": _("Quarantined artifact rejected"),

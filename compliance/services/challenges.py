@@ -184,10 +184,36 @@ def challenge_accept(*, user, challenge: Challenge, reasons: str = "") -> Challe
                      data={"reasons": reasons, "reply_due_on": challenge.reply_due_on.isoformat()})
         _vendor_notify(user=user, challenge=challenge)
         if challenge.claim == Challenge.Claim.DERIVED_FROM_MODEL:
-            from compliance.tasks import challenge_retest_task
+            _retest_send(challenge_id=challenge.pk)
+    return challenge
 
-            pk = challenge.pk
-            transaction.on_commit(lambda: challenge_retest_task.apply_async(args=[pk], queue="heavy"))
+
+def _retest_send(*, challenge_id: int) -> None:
+    """Send the re-test after commit; a broker that cannot take it leaves it queued, and the
+    officer's "re-test" button sends it again."""
+    from compliance.broker import task_send
+    from compliance.tasks import challenge_retest_task
+
+    transaction.on_commit(lambda: task_send(task=challenge_retest_task, args=[challenge_id],
+                                            label=f"challenge {challenge_id} re-test", queue="heavy"))
+
+
+def challenge_retest_request(*, user, challenge: Challenge) -> Challenge:
+    """Run the re-test again: after an officer registered the named model, after a failure, or
+    when the first send never reached a worker."""
+    _officer_only(user)
+    with transaction.atomic():
+        challenge = _locked(challenge, (Challenge.Status.ACCEPTED,))
+        if challenge.claim != Challenge.Claim.DERIVED_FROM_MODEL:
+            raise ValidationError(_("Only a derived-from-model claim is re-tested by the portal."))
+        if challenge.retest.get("state") == "running":
+            raise ValidationError(_("The re-test is running."))
+        challenge.retest = {"state": "queued"}
+        challenge.save(update_fields=["retest"])
+        audit_record(actor=user, action="challenge.retest_requested", object_type="challenge",
+                     object_id=challenge.pk, object_label=_label(challenge), project_id=challenge.project_id,
+                     data={})
+        _retest_send(challenge_id=challenge.pk)
     return challenge
 
 

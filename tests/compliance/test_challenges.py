@@ -181,6 +181,12 @@ def test_an_unregistered_model_leaves_the_retest_inconclusive_with_the_reason(wo
     assert "not a registered reference" in challenge.retest["reason"]
     assert challenge_retest_execute(challenge_id=challenge.pk) == "skipped"  # delivered twice
     assert not ReferenceModel.objects.exists()
+    with pytest.raises(PermissionDenied):
+        services.challenge_retest_request(user=world.vendor_user, challenge=challenge)
+    services.challenge_retest_request(user=world.officer, challenge=challenge)  # e.g. after registering it
+    challenge.refresh_from_db()
+    assert challenge.retest == {"state": "queued"}
+    assert AuditEvent.objects.filter(action="challenge.retest_requested", object_id=str(challenge.pk)).exists()
 
 
 def test_the_dossier_lists_the_projects_challenges_and_their_outcome(world):
