@@ -463,6 +463,10 @@ class ChallengeFile(models.Model):
     file = models.FileField(upload_to="challenges/", max_length=500)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
+    # The artifact intake's judgement (compliance.engine.intake.artifact_inspect, light queue):
+    # quarantined until it has looked; rejected files are kept as evidence but marked.
+    intake_status = models.CharField(max_length=16, default="quarantined")
+    intake_findings = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -41,3 +41,11 @@ def challenge_retest_task(challenge_id: int) -> str:
     from compliance.services.challenge_retest import challenge_retest_execute
 
     return challenge_retest_execute(challenge_id=challenge_id)
+
+
+@shared_task(name="compliance.challenge_file_intake", acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=600, time_limit=660)
+def challenge_file_intake_task(file_id: int) -> str:
+    from compliance.services.challenges import challenge_file_intake
+
+    return challenge_file_intake(file_id=file_id)

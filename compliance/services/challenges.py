@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
@@ -75,9 +77,45 @@ def _file_store(*, challenge: Challenge, side: str, name: str, fileobj: BinaryIO
         with open(path, "rb") as stored:
             row.file.save(f"{challenge.pk}/{digest.hexdigest()}", File(stored), save=False)
         row.save()
+        pk = row.pk
+        transaction.on_commit(lambda: _intake_send(file_id=pk))
         return row
     finally:
         path.unlink(missing_ok=True)
+
+
+def _intake_send(*, file_id: int) -> None:
+    from compliance.broker import task_send
+    from compliance.tasks import challenge_file_intake_task
+
+    task_send(task=challenge_file_intake_task, args=[file_id], label=f"challenge file {file_id} intake")
+
+
+def challenge_file_intake(*, file_id: int) -> str:
+    """The artifact intake on one evidence file: the same engine and verdicts as a vendor's
+    artifact, no declared kind (type against name, archive tricks, pickled code). Claimed with one
+    conditional UPDATE so a second delivery does nothing."""
+    from compliance.checks import storage_place
+    from compliance.engine.intake import artifact_inspect
+    from compliance.engine.intake_common import IntakeLimits
+
+    if not ChallengeFile.objects.filter(pk=file_id, intake_status="quarantined").update(intake_status="checking"):
+        return "skipped"
+    row = ChallengeFile.objects.get(pk=file_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="challenge-intake-") as tmp:
+            # Under its own name: the engine judges the content against the name's extension.
+            path = storage_place(row.file.name, Path(tmp) / (Path(row.original_name).name or "evidence"))
+            report = artifact_inspect(path=path, declared_kind=None,
+                                      limits=IntakeLimits(max_bytes=MESSAGE_ATTACHMENT_BYTES)).to_dict()
+        status = report["verdict"] if report["verdict"] in {"accepted", "rejected"} else "quarantined_held"
+        findings = [{"severity": f["severity"], "code": f["code"], "message": f["message"][:500]}
+                    for f in report.get("findings", [])][:20]
+    except Exception as exc:  # recorded: an officer sees the file was not judged, and why
+        status, findings = "failed", [{"severity": "info", "code": "intake_failed",
+                                       "message": f"{type(exc).__name__}: {exc}"[:500]}]
+    ChallengeFile.objects.filter(pk=file_id).update(intake_status=status, intake_findings=findings)
+    return status
 
 
 def challenge_confirm_token(*, challenge: Challenge) -> str:

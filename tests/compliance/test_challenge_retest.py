@@ -4,6 +4,7 @@ same layers (issue #15)."""
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
@@ -45,7 +46,7 @@ def test_a_raw_cosine_claim_is_answered_with_centred_statistics(celery_worker, t
     challenge = services.challenge_file(
         project=world.project, model_named="Alpha", claim="derived_from_model", claimed_source="open-lab/other",
         statement="The norm gains are nearly identical.", figures="raw cosine of LayerNorm gains 0.989",
-        contact_email="critic@example.net")
+        contact_email="critic@example.net", files=[("figures.csv", io.BytesIO(b"layer,raw_cosine\n0,0.989\n"))])
     challenge = services.challenge_confirm(token=services.challenge_confirm_token(challenge=challenge))
     services.challenge_accept(user=world.officer, challenge=challenge)
     result = _retested(challenge)
@@ -55,8 +56,16 @@ def test_a_raw_cosine_claim_is_answered_with_centred_statistics(celery_worker, t
     assert norms["mean_raw_cosine"] > 0.9  # what the accusation quoted: high for any pair
     assert abs(norms["mean_pearson"]) < 0.5  # centred: no correspondence
     assert result["norm_rows"] > 0
+    # The evidence file went through the artifact intake on the light queue.
+    evidence = challenge.files.get()
+    deadline = time.monotonic() + 60
+    while evidence.intake_status in {"quarantined", "checking"} and time.monotonic() < deadline:
+        time.sleep(0.5)
+        evidence.refresh_from_db()
+    assert evidence.intake_status == "accepted", evidence.intake_findings
     client = Client()
     client.force_login(world.officer)
     page = client.get(reverse("challenge-detail", kwargs={"pk": challenge.pk})).content.decode()
     assert "raw cosine of LayerNorm gains 0.989" in page  # the challenger's figure
     assert str(norms["mean_pearson"]) in page and "Centred correlation of norm gains" in page
+    assert "intake passed" in page

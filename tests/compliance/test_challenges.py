@@ -204,3 +204,15 @@ def test_the_dossier_lists_the_projects_challenges_and_their_outcome(world):
         (decided.pk, "Not upheld", "Centred statistics show nothing.")]
     korean = dossier_context_build(submission=submission, lang="ko")
     assert korean.challenges[0].status != "Not upheld"  # the models' word, in Korean
+
+
+def test_evidence_is_judged_by_the_artifact_intake(world):
+    from compliance.services.challenges import challenge_file_intake
+
+    challenge = _file(world, files=[("figures.csv", io.BytesIO(b"layer,cosine\n0,0.989\n")),
+                                    ("model.safetensors", io.BytesIO(b"\xff" * 64))])
+    csv, fake = challenge.files.order_by("pk")
+    assert csv.intake_status == fake.intake_status == "quarantined"
+    assert challenge_file_intake(file_id=csv.pk) == "accepted"
+    assert challenge_file_intake(file_id=csv.pk) == "skipped"  # delivered twice
+    assert challenge_file_intake(file_id=fake.pk) != "accepted"  # not the safetensors its name says
