@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from rest_framework.throttling import AnonRateThrottle
@@ -16,7 +17,7 @@ from rest_framework.throttling import AnonRateThrottle
 from compliance.models import Challenge
 from compliance.services import challenges as services
 from portal.selectors import user_can_manage, user_sees_everything
-from portal.throttles import client_address
+from portal.throttles import client_address, request_body_length
 from projects.models import Project
 from projects.selectors import get_or_404, user_can_submit
 
@@ -59,6 +60,11 @@ def challenge_new(request: HttpRequest) -> HttpResponse:
                                                                                               "title")
     context = {"projects": projects, "claims": Challenge.Claim.choices, "values": {}, "error": None}
     if request.method == "POST":
+        # Refused on the announced length before Django reads a byte of the body.
+        if request_body_length(request) > services.CHALLENGE_BODY_MAX_BYTES:
+            context["error"] = _("A challenge with its files is at most %(limit)s MiB.") % {
+                "limit": f"{services.CHALLENGE_BODY_MAX_BYTES // (1024 * 1024):,}"}
+            return render(request, "compliance/challenge_new.html", context, status=413)
         context["values"] = request.POST
         throttle = ChallengeThrottle()
         if not throttle.allow_request(request, None):
@@ -118,6 +124,8 @@ def challenge_detail(request: HttpRequest, pk: int) -> HttpResponse:
               .exclude(pk=challenge.pk)) if officer else []
     return render(request, "compliance/challenge_detail.html", {
         "challenge": challenge, "officer": officer, "others": others,
+        "reply_overdue": bool(challenge.status == Challenge.Status.ACCEPTED and not challenge.vendor_replied_at
+                              and challenge.reply_due_on and challenge.reply_due_on < timezone.localdate()),
         "vendor": user_can_submit(user=request.user, project=challenge.project),
         "files": challenge.files.all(), "outcomes": [(v, Challenge.Status(v).label) for v in services.DECIDED]})
 

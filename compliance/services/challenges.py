@@ -39,6 +39,8 @@ CONFIRM_SALT = "compliance.challenge.confirm"
 # A challenge carries a handful of exhibits; each bounded like a message attachment.
 CHALLENGE_FILES_MAX = 5
 CHUNK = 1024 * 1024
+# The whole filing: every file at its limit plus 1 MiB for the texts and the form's framing.
+CHALLENGE_BODY_MAX_BYTES = CHALLENGE_FILES_MAX * MESSAGE_ATTACHMENT_BYTES + 1024 * 1024
 DECIDED = (Challenge.Status.UPHELD, Challenge.Status.NOT_UPHELD)
 
 

@@ -216,3 +216,30 @@ def test_evidence_is_judged_by_the_artifact_intake(world):
     assert challenge_file_intake(file_id=csv.pk) == "accepted"
     assert challenge_file_intake(file_id=csv.pk) == "skipped"  # delivered twice
     assert challenge_file_intake(file_id=fake.pk) != "accepted"  # not the safetensors its name says
+
+
+def test_an_oversized_filing_is_refused_before_it_is_read(world):
+    response = Client().post(reverse("challenge-new"), {"project": world.project.pk},
+                             CONTENT_LENGTH=str(services.CHALLENGE_BODY_MAX_BYTES + 1))
+    assert response.status_code == 413
+    assert not Challenge.objects.exists()
+
+
+def test_an_unanswered_challenge_past_its_date_is_shown_overdue(world):
+    challenge = _confirmed(world)
+    services.challenge_accept(user=world.officer, challenge=challenge)
+    Challenge.objects.filter(pk=challenge.pk).update(reply_due_on="2020-01-01")
+    client = Client()
+    client.force_login(world.officer)
+    page = client.get(reverse("challenge-detail", kwargs={"pk": challenge.pk})).content.decode()
+    assert "overdue" in page
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse("challenge-list")).status_code == 200
+    for _ in range(5):
+        _confirmed(world)
+    with CaptureQueriesContext(connection) as six:
+        assert client.get(reverse("challenge-list")).status_code == 200
+    assert len(six) == len(one)  # the rows and their projects in one query, whatever their number
