@@ -318,6 +318,10 @@ def challenge_reply(*, user, challenge: Challenge, body: str, files: list[tuple[
         raise ValidationError({"files": _("At most %(n)s evidence files.") % {"n": CHALLENGE_FILES_MAX}})
     with transaction.atomic():
         challenge = _locked(challenge, (Challenge.Status.ACCEPTED,))
+        # A later reply is appended under its date, never replacing what the case already holds.
+        if challenge.vendor_reply:
+            body = f"{challenge.vendor_reply}\n\n— {timezone.localtime():%Y-%m-%d %H:%M}\n{body}"
+            body = _limited("reply", body, "body")
         challenge.vendor_reply = body
         challenge.vendor_replied_at = timezone.now()
         challenge.save(update_fields=["vendor_reply", "vendor_replied_at"])

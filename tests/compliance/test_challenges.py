@@ -118,6 +118,9 @@ def test_only_officers_triage_and_decide(world):
         services.challenge_reply(user=world.other_vendor_user, challenge=challenge, body="not mine")
     services.challenge_reply(user=world.vendor_user, challenge=challenge, body="Trained from scratch.",
                              files=[("log.jsonl", io.BytesIO(b'{"step": 1, "loss": 10.4}\n'))])
+    services.challenge_reply(user=world.vendor_user, challenge=challenge, body="The log is attached.")
+    challenge.refresh_from_db()
+    assert challenge.vendor_reply.startswith("Trained from scratch.") and "The log is attached." in challenge.vendor_reply
     with pytest.raises(PermissionDenied):
         services.challenge_decide(user=world.vendor_user, challenge=challenge, outcome="not_upheld",
                                   reasons="r", summary="s")
