@@ -26,6 +26,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from compliance.models import Challenge, ChallengeFile
 from portal.selectors import user_can_manage
@@ -187,6 +188,7 @@ def challenge_confirm(*, token: str) -> Challenge:
         challenge.status = Challenge.Status.FILED
         challenge.confirmed_at = timezone.now()
         challenge.save(update_fields=["status", "confirmed_at"])
+        _officers_notify(challenge=challenge, event="Confirmed by the challenger, awaiting triage")
         audit_record(actor=None, action="challenge.confirmed", object_type="challenge", object_id=challenge.pk,
                      object_label=_label(challenge), project_id=challenge.project_id, data={})
     return challenge
@@ -267,6 +269,21 @@ def _vendor_notify(*, user, challenge: Challenge) -> None:
                    "due_on": challenge.reply_due_on.isoformat()})
 
 
+def _officers_notify(*, challenge: Challenge, event: str, actor=None) -> None:
+    """Programme officers are told when a challenge awaits them (confirmed, or the vendor
+    replied). ``event`` is an English msgid, translated when the notification is shown."""
+    from portal.notifications import notify
+    from projects.selectors import programme_officer_ids
+
+    notify(kind="challenge_filed", recipients=programme_officer_ids(), actor=actor,
+           url=reverse("challenge-detail", kwargs={"pk": challenge.pk}),
+           params={"project": challenge.project.title, "challenge": challenge.pk, "event_label": event})
+
+
+# The events' msgids, for makemessages (the notification translates them when shown).
+_EVENT_MSGIDS = (gettext_noop("Confirmed by the challenger, awaiting triage"), gettext_noop("The vendor replied"))
+
+
 def challenge_reject(*, user, challenge: Challenge, reasons: str) -> Challenge:
     """Reject a filed challenge as unfounded; the reasons are published on the register."""
     _officer_only(user)
@@ -327,6 +344,7 @@ def challenge_reply(*, user, challenge: Challenge, body: str, files: list[tuple[
         challenge.save(update_fields=["vendor_reply", "vendor_replied_at"])
         stored = [_file_store(challenge=challenge, side=ChallengeFile.Side.VENDOR, name=n, fileobj=f)
                   for n, f in files]
+        _officers_notify(challenge=challenge, event="The vendor replied", actor=user)
         audit_record(actor=user, action="challenge.replied", object_type="challenge", object_id=challenge.pk,
                      object_label=_label(challenge), project_id=challenge.project_id,
                      data={"body_sha256": hashlib.sha256(body.encode()).hexdigest(),

@@ -112,6 +112,10 @@ def test_only_officers_triage_and_decide(world):
     challenge.refresh_from_db()
     assert challenge.status == Challenge.Status.ACCEPTED and challenge.reply_due_on
     # The vendor is told, with the deadline.
+    from portal.notifications import notification_text
+
+    filed = Notification.objects.get(recipient=world.officer, kind="challenge_filed")
+    assert "awaiting triage" in notification_text(kind=filed.kind, params=filed.params)
     note = Notification.objects.get(recipient=world.vendor_user, kind="challenge_received")
     assert note.params["due_on"] == challenge.reply_due_on.isoformat()
     with pytest.raises(PermissionDenied):
