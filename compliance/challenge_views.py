@@ -12,29 +12,16 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from rest_framework.throttling import AnonRateThrottle
 
 from compliance.models import Challenge
 from compliance.services import challenges as services
 from portal.selectors import user_can_manage, user_sees_everything
-from portal.throttles import client_address, request_body_length
+from portal.throttles import ChallengeThrottle, client_address, request_body_length
 from projects.models import Project
 from projects.selectors import get_or_404, user_can_submit
 
 FUNDED = (Project.Status.ACTIVE, Project.Status.UNDER_REVIEW, Project.Status.COMPLETED)
 PUBLIC = (Challenge.Status.UPHELD, Challenge.Status.NOT_UPHELD, Challenge.Status.REJECTED)
-
-
-class ChallengeThrottle(AnonRateThrottle):
-    """Anonymous challenges per client address (settings.PORTAL_CHALLENGE_RATE), in the shared cache."""
-
-    scope = "challenge"
-
-    def get_rate(self) -> str:
-        return settings.PORTAL_CHALLENGE_RATE
-
-    def get_ident(self, request) -> str:
-        return client_address(request)
 
 
 def challenge_get_for_user(*, user, pk) -> Challenge:
