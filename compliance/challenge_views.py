@@ -3,7 +3,6 @@ triage, the vendor's reply, the public register. Writes go through compliance.se
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
