@@ -386,3 +386,88 @@ class Dossier(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class Challenge(models.Model):
+    """A public challenge against a funded project's model (issue #15): anyone, without an
+    account, claims the model derives from another, copies code or breaches a licence.
+
+    Only a confirmed challenge (its contact address answered the e-mailed link) reaches officers;
+    only a decided one is public, and then only its published summary and the portal's own figures,
+    never the vendor's unpublished artifacts."""
+
+    class Claim(models.TextChoices):
+        DERIVED_FROM_MODEL = "derived_from_model", _("Derived from another model")
+        COPIED_CODE = "copied_code", _("Copied code")
+        LICENCE_BREACH = "licence_breach", _("Licence breach")
+        OTHER = "other", _("Other")
+
+    class Status(models.TextChoices):
+        UNCONFIRMED = "unconfirmed", _("Awaiting e-mail confirmation")
+        FILED = "filed", _("Filed, awaiting triage")
+        ACCEPTED = "accepted", _("Accepted, under examination")
+        MERGED = "merged", _("Merged into another challenge")
+        REJECTED = "rejected", _("Rejected as unfounded")
+        UPHELD = "upheld", _("Upheld")
+        NOT_UPHELD = "not_upheld", _("Not upheld")
+
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="challenges")
+    model_named = models.CharField(_("model challenged"), max_length=300)
+    claim = models.CharField(_("claim"), max_length=24, choices=Claim.choices)
+    claimed_source = models.CharField(_("claimed source"), max_length=500, blank=True)
+    statement = models.TextField(_("statement"), max_length=limits.CHALLENGE_STATEMENT_CHARS)
+    figures = models.TextField(_("challenger's figures"), blank=True, max_length=limits.CHALLENGE_FIGURES_CHARS)
+    contact_email = models.EmailField(_("contact e-mail"), max_length=254)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.UNCONFIRMED)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged")
+    officer_reasons = models.TextField(_("officer's reasons"), blank=True,
+                                       max_length=limits.JUSTIFICATION_CHARS)
+    # The portal's own re-test, as the engine reported it (verdict, p-value, raw and centred
+    # norm statistics) or the reason it could not run; shown beside the challenger's figures.
+    retest = models.JSONField(_("portal re-test"), default=dict, blank=True)
+    vendor_reply = models.TextField(_("vendor's reply"), blank=True, max_length=limits.REPLY_CHARS)
+    vendor_replied_at = models.DateTimeField(null=True, blank=True)
+    reply_due_on = models.DateField(_("reply due on"), null=True, blank=True)
+    published_summary = models.TextField(_("published summary"), blank=True, max_length=limits.NOTE_CHARS)
+    client_address = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    triaged_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("challenge")
+        indexes = [models.Index(fields=["status", "-decided_at"], name="challenge_status_decided")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.project}"
+
+    @property
+    def decided(self) -> bool:
+        return self.status in {self.Status.UPHELD, self.Status.NOT_UPHELD, self.Status.REJECTED}
+
+
+class ChallengeFile(models.Model):
+    """Evidence attached to a challenge by the challenger or by the vendor's reply. Stored
+    outside public media, hashed, bounded by ``projects.limits.MESSAGE_ATTACHMENT_BYTES``, and
+    only ever listed to officers and the project's vendor (never served publicly)."""
+
+    class Side(models.TextChoices):
+        CHALLENGER = "challenger", _("Challenger")
+        VENDOR = "vendor", _("Vendor")
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="files")
+    side = models.CharField(max_length=16, choices=Side.choices)
+    original_name = models.CharField(max_length=255)
+    file = models.FileField(upload_to="challenges/", max_length=500)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    # The artifact intake's judgement (compliance.engine.intake.artifact_inspect, light queue):
+    # quarantined until it has looked; rejected files are kept as evidence but marked.
+    intake_status = models.CharField(max_length=16, default="quarantined")
+    intake_findings = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]

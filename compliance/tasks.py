@@ -32,3 +32,20 @@ def render_dossier_task(self, dossier_id: int) -> str:
     from compliance.dossiers import dossier_render_execute
 
     return dossier_render_execute(dossier_id=dossier_id, worker=self.request.hostname or None)
+
+
+# Lineage reads sampled rows of the submitted weights: the heavy queue, like the lineage check.
+@shared_task(name="compliance.challenge_retest", acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=1800, time_limit=1900)
+def challenge_retest_task(challenge_id: int) -> str:
+    from compliance.services.challenge_retest import challenge_retest_execute
+
+    return challenge_retest_execute(challenge_id=challenge_id)
+
+
+@shared_task(name="compliance.challenge_file_intake", acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=600, time_limit=660)
+def challenge_file_intake_task(file_id: int) -> str:
+    from compliance.services.challenges import challenge_file_intake
+
+    return challenge_file_intake(file_id=file_id)

@@ -232,6 +232,8 @@ class Notification(models.Model):
         DOSSIER_ISSUED = "dossier_issued", _("Dossier issued")
         MILESTONE_DUE = "milestone_due", _("Milestone due soon")
         MILESTONE_OVERDUE = "milestone_overdue", _("Milestone overdue")
+        CHALLENGE_RECEIVED = "challenge_received", _("Public challenge to reply to")
+        CHALLENGE_FILED = "challenge_filed", _("Public challenge to triage or decide")
 
     class EmailMode(models.TextChoices):
         IMMEDIATELY = "immediately", _("Immediately")

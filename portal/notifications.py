@@ -48,6 +48,8 @@ EMAIL_DEFAULTS: dict[str, str] = {
     Kind.DOSSIER_ISSUED: EmailMode.DIGEST,
     Kind.MILESTONE_DUE: EmailMode.DIGEST,
     Kind.MILESTONE_OVERDUE: EmailMode.DIGEST,
+    Kind.CHALLENGE_RECEIVED: EmailMode.IMMEDIATELY,
+    Kind.CHALLENGE_FILED: EmailMode.IMMEDIATELY,
 }
 
 # One sentence per kind. Parameters whose name ends in ``_label`` hold an English msgid (a
@@ -62,6 +64,8 @@ _TEXTS = {
     Kind.DOSSIER_ISSUED: _("Dossier %(dossier)s of %(submission)s is issued and ready to download"),
     Kind.MILESTONE_DUE: _("Milestone “%(title)s” of %(project)s is due on %(due_on)s"),
     Kind.MILESTONE_OVERDUE: _("Milestone “%(title)s” of %(project)s is overdue (due on %(due_on)s)"),
+    Kind.CHALLENGE_RECEIVED: _("Public challenge #%(challenge)s against %(project)s was accepted: reply by %(due_on)s"),
+    Kind.CHALLENGE_FILED: _("Public challenge #%(challenge)s against %(project)s: %(event_label)s"),
 }
 
 

@@ -527,6 +527,13 @@ PASSWORD_RESET_TIMEOUT = int(float(os.environ.get("PORTAL_PASSWORD_RESET_TIMEOUT
 # Anonymous uploads to /verify/ and /api/dossiers/verify/ per client address; verification by
 # hash costs a database lookup and is not throttled.
 PORTAL_VERIFY_UPLOAD_RATE = os.environ.get("PORTAL_VERIFY_UPLOAD_RATE", "30/hour")
+# Anonymous public challenges (issue #15) per client address: each one sends an e-mail and
+# lands in an officer's triage list, so the budget is small.
+PORTAL_CHALLENGE_RATE = os.environ.get("PORTAL_CHALLENGE_RATE", "5/hour")
+# Days the vendor has to reply to an accepted challenge.
+PORTAL_CHALLENGE_REPLY_DAYS = int(os.environ.get("PORTAL_CHALLENGE_REPLY_DAYS", "14"))
+# How long the e-mailed confirmation link of a challenge stays valid (seconds).
+PORTAL_CHALLENGE_CONFIRM_SECONDS = int(os.environ.get("PORTAL_CHALLENGE_CONFIRM_SECONDS", str(3 * 24 * 3600)))
 
 LOGGING = {
     "version": 1,

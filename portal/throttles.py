@@ -29,6 +29,19 @@ class VerifyUploadThrottle(AnonRateThrottle):
         return client_address(request)
 
 
+class ChallengeThrottle(AnonRateThrottle):
+    """Anonymous public challenges per client address (settings.PORTAL_CHALLENGE_RATE): each one
+    sends an e-mail and, once confirmed, lands in an officer's list."""
+
+    scope = "challenge"
+
+    def get_rate(self) -> str:
+        return settings.PORTAL_CHALLENGE_RATE
+
+    def get_ident(self, request) -> str:
+        return client_address(request)
+
+
 def client_address(request) -> str:
     """The caller's address: the header the operator trusts (PORTAL_CLIENT_IP_HEADERS, REMOTE_ADDR by
     default), never one the client may choose."""

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from compliance import api as compliance_api
+from compliance import challenge_views
 from compliance import views as compliance_views
 from portal import api as portal_api
 from portal import password_reset
@@ -95,6 +96,13 @@ urlpatterns = [
     path("findings/<int:pk>/messages/", compliance_views.finding_message, name="finding-message"),
     path("finding-messages/<int:pk>/attachment/", compliance_views.finding_message_attachment,
          name="finding-message-attachment"),
+    # Public challenges (issue #15): anonymous filing and confirmation, triage, reply, register
+    path("challenges/", challenge_views.challenge_list, name="challenge-list"),
+    path("challenges/new/", challenge_views.challenge_new, name="challenge-new"),
+    path("challenges/register/", challenge_views.challenge_register, name="challenge-register"),
+    path("challenges/confirm/<str:token>/", challenge_views.challenge_confirm, name="challenge-confirm"),
+    path("challenges/<int:pk>/", challenge_views.challenge_detail, name="challenge-detail"),
+    path("challenges/<int:pk>/act/", challenge_views.challenge_act, name="challenge-act"),
     # API
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

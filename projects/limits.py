@@ -40,6 +40,9 @@ JUSTIFICATION_CHARS = 10_000
 # One message of a finding's conversation (vendor or reviewer): the size of a reply. A longer
 # answer is a report, which goes in as the message's attachment.
 MESSAGE_CHARS = 10_000
+# A public challenge (issue #15): a statement as long as a message, figures as long as a note.
+CHALLENGE_STATEMENT_CHARS = 10_000
+CHALLENGE_FIGURES_CHARS = 5_000
 # A message's attachment is correspondence (a log excerpt, a scanned letter, a short report),
 # not a deliverable: 100 MiB holds a few thousand scanned pages and is read by intake in under a
 # second; deliverables go in as artifacts of a new submission version.
@@ -66,6 +69,8 @@ LABELS = {
     "reply": _("Your reply"),
     "justification": _("Justification"),
     "message": _("Message"),
+    "challenge_statement": _("Statement"),
+    "challenge_figures": _("Figures"),
     "filename": _("file name"),
 }
 TEXT_LIMITS = {
@@ -75,6 +80,8 @@ TEXT_LIMITS = {
     "reply": REPLY_CHARS,
     "justification": JUSTIFICATION_CHARS,
     "message": MESSAGE_CHARS,
+    "challenge_statement": CHALLENGE_STATEMENT_CHARS,
+    "challenge_figures": CHALLENGE_FIGURES_CHARS,
 }
 ROW_LIMITS = {"base_models": BASE_MODEL_ROWS, "third_party_code": THIRD_PARTY_CODE_ROWS}
 

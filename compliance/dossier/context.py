@@ -301,6 +301,19 @@ class ClaimRow(_ToDict):
 
 
 @dataclass
+class ChallengeInfo(_ToDict):
+    """A public challenge against the project and where it stands; the summary is the officer's
+    published one (empty until decided)."""
+
+    number: int
+    claim: str
+    status: str
+    summary: str = ""
+    filed_at: dt.datetime | None = None
+    decided_at: dt.datetime | None = None
+
+
+@dataclass
 class DossierContext(_ToDict):
     """Everything a dossier shows; nothing else is read while rendering."""
 
@@ -321,6 +334,8 @@ class DossierContext(_ToDict):
     audit_events: list[AuditEventInfo] = field(default_factory=list)
     sign_offs: list[SignOff] = field(default_factory=list)
     claims: list[ClaimRow] = field(default_factory=list)  # empty: derived from checks
+    # Public challenges against the project (issue #15), confirmed ones only; worded in ``lang``.
+    challenges: list[ChallengeInfo] = field(default_factory=list)
     portal_name: str = "Sovereign AI Governance Portal"
     verify_url: str = ""  # public verify page, e.g. https://portal.example/verify/
     signer_subject: str = ""  # filled by the caller when the signing key is known
@@ -892,6 +907,18 @@ def _audit_event_infos(submission: Any) -> list[AuditEventInfo]:
     ]
 
 
+def _challenge_infos(project: Any) -> list[ChallengeInfo]:
+    """Confirmed public challenges against the project, newest first (call inside the dossier
+    language's translation.override: the claim and status words are the models' own)."""
+    from compliance.models import Challenge
+
+    rows = Challenge.objects.filter(project_id=project.pk).exclude(status=Challenge.Status.UNCONFIRMED)
+    return [ChallengeInfo(number=c.pk, claim=str(c.get_claim_display()), status=str(c.get_status_display()),
+                          summary=c.published_summary if c.decided else "", filed_at=c.confirmed_at,
+                          decided_at=c.decided_at)
+            for c in rows.order_by("-confirmed_at", "-pk")]
+
+
 def dossier_context_build(
     *,
     submission: Any,
@@ -919,6 +946,7 @@ def dossier_context_build(
         checks = _check_infos(submission, lang=lang, declaration=declaration)
         findings = _finding_infos(submission, checks)
         sign_offs, latest_decision = _decisions(submission)
+        challenges = _challenge_infos(project)
     if not dossier_number:
         dossier_number = f"{project.programme.code}-{project.code}-S{submission.number}-{issued_at:%Y%m%d%H%M%S}".upper()
     return DossierContext(
@@ -939,6 +967,7 @@ def dossier_context_build(
         findings=findings,
         audit_events=_audit_event_infos(submission),
         sign_offs=sign_offs,
+        challenges=challenges,
         verify_url=verify_url,
         vocabulary=dossier_vocabulary(lang=lang),
     )

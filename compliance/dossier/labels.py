@@ -125,6 +125,13 @@ LABELS: dict[str, str] = {
     "reused_from": "Not run again in this version: the result of check run {run} of v{version} is reused, because "
                    "the file's SHA-256 ({sha256}), the engine version ({engine}) and every input the check reads "
                    "(the declaration and policy parts it uses) are identical.",
+    "challenges": "Public challenges",
+    "challenges_intro": "Challenges filed by the public against this project and confirmed by e-mail, with the outcome the programme published.",
+    "no_challenges": "No public challenges.",
+    "challenge_claim": "Claim",
+    "challenge_outcome": "Status",
+    "challenge_summary": "Published summary",
+    "challenge_filed": "Filed",
     "audit_trail": "Audit trail (excerpt)",
     "audit_intro": "The most recent {shown} of {total} events of the hash-chained audit log for this submission.",
     "time": "Time",

@@ -735,6 +735,9 @@ def _dossier_view_build(*, context: DossierContext, static_base: str, findings_p
             {"at": _fmt_dt(e.at, lang), "actor": e.actor, "action": e.action, "target": e.target, "entry_hash": e.entry_hash}
             for e in reversed(printed.audit_events)
         ],
+        "challenges": [{"number": ch.number, "claim": ch.claim, "status": ch.status, "summary": ch.summary,
+                        "filed_at": _fmt_dt(ch.filed_at, lang) if ch.filed_at else ""}
+                       for ch in context.challenges],
         "audit_intro": label_for(lang, "audit_intro", shown=len(printed.audit_events), total=len(context.audit_events)),
         **_verification_view(context, attachments),
     }

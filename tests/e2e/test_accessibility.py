@@ -110,7 +110,27 @@ PAGES = [
     # Passkeys (issue #12): the list with a row, the add button, in both languages.
     ("passkeys", "officer", lambda world: (stored_passkey(world.officer), "/account/passkeys/")[1], "en-GB"),
     ("passkeys-ko", "officer", lambda world: (stored_passkey(world.officer), "/account/passkeys/")[1], "ko-KR"),
+    # Public challenges (issue #15): the anonymous form and register, the officer's case page.
+    ("challenge-new-ko", None, lambda world: "/challenges/new/", "ko-KR"),
+    ("challenge-register", None, lambda world: (accepted_challenge(world, decide=True), "/challenges/register/")[1],
+     "en-GB"),
+    ("challenge-detail", "officer", lambda world: f"/challenges/{accepted_challenge(world).pk}/", "en-GB"),
 ]
+
+
+def accepted_challenge(world, *, decide: bool = False):
+    """A confirmed, accepted challenge against the world's project (decided when asked)."""
+    from compliance.services import challenges
+
+    challenge = challenges.challenge_file(
+        project=world.project, model_named="Alpha", claim="derived_from_model", claimed_source="open-lab/base",
+        statement="The norm gains match.", figures="raw cosine 0.989", contact_email="critic@example.net")
+    challenge = challenges.challenge_confirm(token=challenges.challenge_confirm_token(challenge=challenge))
+    challenges.challenge_accept(user=world.officer, challenge=challenge)
+    if decide:
+        challenges.challenge_decide(user=world.officer, challenge=challenge, outcome="not_upheld", reasons="r",
+                                    summary="Not upheld.")
+    return challenge
 
 
 @pytest.mark.parametrize(("user_attr", "url_for", "locale"), [p[1:] for p in PAGES], ids=[p[0] for p in PAGES])

@@ -73,6 +73,7 @@ class Objects:
     saved_filter: object
     message: object
     passkey: object         # the vendor's WebAuthn credential
+    challenge: object       # a public challenge against the vendor's project, accepted
 
 
 @dataclass
@@ -204,6 +205,17 @@ ROUTES: dict[str, Route] = {
     "finding-list": page(read=MINISTRY_READERS),
     "saved-filter-create": page(write=("post", {"page": "projects", "name": "mine", "querystring": "phase=1"}, ALL)),
     "saved-filter-delete": page(kwargs=pk("saved_filter"), write=("post", {}, OWNER)),
+    # Public challenges (issue #15): filing, confirming and the register are for anyone; the
+    # case is for officers, auditors and administrators and, once accepted, the project's vendor.
+    "challenge-new": page(read=ALL, anonymous_read=200, write=("post", {}, ALL), anonymous_write={400},
+                          note="an empty form is a 400 naming the missing project"),
+    "challenge-confirm": page(kwargs=lambda o: {"token": "not-a-token"}, read=ALL, anonymous_read=200,
+                              write=("post", {}, ALL), anonymous_write={400}, note="a bad link is a 400"),
+    "challenge-register": page(read=ALL, anonymous_read=200),
+    "challenge-list": page(read=SEES_ALL),
+    "challenge-detail": page(kwargs=pk("challenge"), read=SEES_ALL | VENDOR_MEMBERS),
+    "challenge-act": page(kwargs=pk("challenge"), write=("post", {"action": "reply", "body": "m"}, VENDOR_MEMBERS,
+                                                         SEES_ALL | VENDOR_MEMBERS)),
     # --- API ---
     "api-root": api(read=ALL),
     "api-schema": api(read=ALL, anonymous_read=200, note="the API's description is public"),
@@ -332,9 +344,18 @@ def objects(world, settings):
 
     passkey = WebAuthnCredential.objects.create(user=world.vendor_user, name="matrix", credential_id=b"m" * 32,
                                                 public_key=b"k", aaguid="00000000-0000-0000-0000-000000000000")
-    return Objects(world=world, passkey=passkey, colleague=colleague, submission=submission, draft=draft,
+    from compliance.services import challenges as challenge_services
+
+    settings.PORTAL_CHALLENGE_RATE = "100/hour"
+    challenge = challenge_services.challenge_file(
+        project=world.project, model_named="Alpha", claim="other", claimed_source="", statement="matrix",
+        figures="", contact_email="critic@example.net")
+    challenge = challenge_services.challenge_confirm(token=challenge_services.challenge_confirm_token(
+        challenge=challenge))
+    challenge_services.challenge_accept(user=world.officer, challenge=challenge)
+    return Objects(world=world, passkey=passkey, challenge=challenge, colleague=colleague, submission=submission, draft=draft,
                    draft_artifact=draft.artifacts.first(), finding=finding, run=run, dossier=dossier, failed_dossier=failed_dossier,
-                   upload=upload, notification=Notification.objects.get(recipient=world.vendor_user),
+                   upload=upload, notification=Notification.objects.get(recipient=world.vendor_user, kind="submission_received"),
                    token_key=token.token_key, saved_filter=saved_filter,
                    message=message)
 

@@ -66,7 +66,7 @@ def test_context_carries_what_the_rows_say_in_a_fixed_number_of_queries(world, d
     submission = _judged_submission(world, findings=40)
     # Building the world once costs ~4 s of password hashing, so one test
     # checks the content, the Korean variant and the query budget.
-    with django_assert_max_num_queries(17):  # 16, and one for every finding's conversation
+    with django_assert_max_num_queries(18):  # 16, one for every finding's conversation, one for the challenges
         context = dossier_context_build(submission=submission, lang="en", dossier_number="PROG-ALPHA-S1-D1")
     assert len(context.findings) == 41
     assert context.project.name == "Alpha model" and context.project.vendor == "Vendor A"
