@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import functools
 import math
 import re
 import shutil
@@ -529,12 +530,45 @@ def _vector_row(name: str, kind: str, values: np.ndarray, expected: float) -> di
             "at_initial_value": deviation <= NORM_TOLERANCE}
 
 
+@functools.lru_cache(maxsize=64)
+def _quantised_null(shape: tuple[int, int], standardised: bool) -> dict[str, Any]:
+    """The structure statistics of an i.i.d. normal block of `shape` stored the way a compact
+    bundle stores rows (4-bit asinh levels, compliance.engine.lineage.fingerprint.rows_quantise).
+    Sixteen levels turn a normal draw into a heavier-tailed one (excess kurtosis about 1), so
+    the raw figures of an honest initialisation would read as trained structure."""
+    from compliance.engine.lineage.fingerprint import rows_dequantise, rows_quantise
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x = (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-20)
+    q = rows_dequantise(rows_quantise(x), shape[1]).astype(np.float32)
+    return matrix_statistics(q, standardised=standardised)
+
+
+def _against_quantised_null(stats: dict[str, Any], shape: tuple[int, ...], *, standardised: bool) -> dict[str, Any]:
+    """Statistics of quantised rows read relative to a quantised i.i.d. draw of the same shape:
+    excess kurtosis as the difference, spectrum and row-spread ratios as quotients, so the limits
+    keep their meaning (0 and 1 for an initialisation)."""
+    null = _quantised_null((int(shape[0]), int(shape[1])), standardised)
+    out = dict(stats)
+    if out.get("excess_kurtosis") is not None and null.get("excess_kurtosis") is not None:
+        out["excess_kurtosis"] = _r(out["excess_kurtosis"] - null["excess_kurtosis"])
+    for key in ("spectrum_ratio", "row_spread_ratio"):
+        if out.get(key) is not None and null.get(key):
+            out[key] = _r(out[key] / null[key])
+    out["quantised_rows"] = "read against a 4-bit i.i.d. normal draw of the same shape"
+    return out
+
+
 def _init_tensors_fingerprint(fp: Fingerprint, scheme: InitScheme, config: dict[str, Any]) -> list[dict[str, Any]]:
     """The same statistics from what a fingerprint keeps: raw norm gains and embedding rows,
     column-standardised MLP/attention rows (structure only), and the down projection's
     coordinate correlations (off-diagonal sd x sqrt(units) is 1 for an i.i.d. draw)."""
     rows: list[dict[str, Any]] = []
     units = config.get("intermediate_size")
+    # A compact bundle (format 3) keeps rows as 4-bit levels: its statistics are read against
+    # those of an i.i.d. normal draw put through the same levels (see _against_quantised_null).
+    quantised = bool(fp.meta.get("quantisation"))
     for index, layer in sorted(layers_thinned(fp, INIT_LAYERS).layers.items()):
         for kind in ("norm_in", "norm_post"):
             gains = getattr(layer, kind, None)
@@ -542,6 +576,8 @@ def _init_tensors_fingerprint(fp: Fingerprint, scheme: InitScheme, config: dict[
                 rows.append(_vector_row(f"layer {index} {kind}", "norm", np.asarray(gains), scheme.norm_value))
         for family, sampled in sorted(getattr(layer, "families", {}).items()):
             stats = matrix_statistics(np.asarray(sampled.rows), standardised=True)
+            if quantised:
+                stats = _against_quantised_null(stats, np.asarray(sampled.rows).shape, standardised=True)
             rows.append({"tensor": f"layer {index} {family} rows", "kind": "matrix", **stats, "scale": "not kept"})
         gram = getattr(layer, "mlp_out", None)
         if gram is not None and _is_int(units) and units > 0 and gram.shape[0] > 1:
@@ -550,6 +586,8 @@ def _init_tensors_fingerprint(fp: Fingerprint, scheme: InitScheme, config: dict[
                          "gram_ratio": _r(float(np.sqrt(np.mean(off ** 2)) * math.sqrt(units))), "scale": "not kept"})
     if fp.embedding_rows is not None and len(fp.embedding_rows) > 1:
         stats = matrix_statistics(np.asarray(fp.embedding_rows))
+        if quantised and not stats.get("zero"):
+            stats = _against_quantised_null(stats, np.asarray(fp.embedding_rows).shape, standardised=False)
         d_in = int(fp.embedding_rows.shape[1])
         rows.append({"tensor": "embedding rows", "kind": "matrix", **stats,
                      "scale": None if stats.get("zero") else _scale_match(stats["std"], scheme, d_in)})

@@ -161,9 +161,16 @@ def test_bundles_keep_every_component_and_old_bundles_load_as_a_language_model(
     tower = tm.tensors_finetune(tm.vision_make(seed=10), seed=81)
     cand = tm.model_write(tm.vlm_make(layout="llava_ov", lm=tm.llama_make(seed=82), vision_seed=0, projector_seed=83,
                                       vision=tower), tmp_path / "cand")
-    direct, via = (lineage_compare(candidate=cand, reference=r).to_dict() for r in (ref, bundle))
+    # The float16 bundle (format 2) gives the very same p-values; the compact one (4-bit rows) the
+    # same verdicts, each component found again in it.
+    exact = fingerprint_load(fingerprint_save(ref, tmp_path / "vlm-f16.npz", compact=False))
+    assert list(exact.component_prints()) == ["language", "vision", "projector"]
+    direct, via, via_exact = (lineage_compare(candidate=cand, reference=r).to_dict() for r in (ref, bundle, exact))
     assert [(c["candidate"], c["verdict"], c["p_value"]) for c in direct["components"]] == \
-        [(c["candidate"], c["verdict"], c["p_value"]) for c in via["components"]]
+        [(c["candidate"], c["verdict"], c["p_value"]) for c in via_exact["components"]]
+    assert [(c["candidate"], c["verdict"]) for c in direct["components"]] == \
+        [(c["candidate"], c["verdict"]) for c in via["components"]]
+    assert next(c for c in via["components"] if c["candidate"] == "vision")["verdict"] == "derived"
     # A bundle written before components: no component arrays, no "component" in its metadata.
     before = Fingerprint(meta={k: v for k, v in llama_print.meta.items() if k != "component"},
                          layers=llama_print.layers, embedding_tokens=llama_print.embedding_tokens,

@@ -114,10 +114,10 @@ def test_compact_bundle_round_trips_and_is_much_smaller(llama_base, llama_print,
             assert np.corrcoef(got.sketch.ravel(), fr.sketch.ravel())[0, 1] > 0.99
         assert np.allclose(loaded.layers[index].mlp_out, lp.mlp_out, atol=2e-3)
     assert loaded.embedding_tokens == llama_print.embedding_tokens
-    # The sketch is read from its own members, without the rows.
+    # The sketch is read from its own members, without the rows; it is keyed by component.
     with zipfile.ZipFile(compact) as archive:
-        assert any(n.startswith("screen/model/") for n in archive.namelist())
-    sketch = screen_sketches_load(compact)["model"]
+        assert any(n.startswith("screen/language/") for n in archive.namelist())
+    sketch = screen_sketches_load(compact)["language"]
     assert sketch.tokens == screen_sketch_build(llama_print).tokens
 
 
