@@ -159,3 +159,23 @@ def test_an_old_float16_bundle_still_loads_and_gives_the_same_result(llama_base,
     assert lineage_compare(candidate=candidate, reference=old).verdict == "derived"
     # Its screening sketch is built on the fly, since format 2 did not store one.
     assert screen_sketches_load(old)["model"].tokens == screen_sketch_build(llama_print).tokens
+
+
+def test_a_reused_vision_encoder_beside_an_unrelated_language_model_is_not_screened_out(tmp_path):
+    """Each component carries its own sketch: a VLM whose only reused part is the vision tower is
+    kept by the screen (on the vision sketch alone, keep_top=0) among independent VLMs, and the
+    full test then names the vision encoder."""
+    refs = []
+    for k in range(6):
+        vlm = tm.vlm_make(layout="llava_ov", lm=tm.llama_make(seed=900 + k), vision_seed=920 + k, projector_seed=940 + k)
+        refs.append(fingerprint_save(fingerprint_build(path=tm.model_write(vlm, tmp_path / f"ref{k}")),
+                                     tmp_path / f"ref{k}.lineage"))
+    tower = tm.tensors_finetune(tm.vision_make(seed=923), seed=5, noise=1.0)
+    cand = tm.model_write(tm.vlm_make(layout="llava_ov", lm=tm.llama_make(seed=977), vision_seed=0, projector_seed=978,
+                                      vision=tower), tmp_path / "cand")
+    reports = lineage_test_against(candidate=cand, references=refs, keep_top=0)
+    kept = [i for i, r in enumerate(reports) if r.verdict != "not_tested"]
+    assert 3 in kept, [r.screen for r in reports]
+    assert reports[3].screen["components"] == ["vision", "vision"]
+    vision = next(c for c in reports[3].to_dict()["components"] if c["candidate"] == "vision")
+    assert vision["verdict"] == "derived" and reports[3].verdict == "derived"

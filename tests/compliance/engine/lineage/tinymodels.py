@@ -772,6 +772,8 @@ def vision_encoder_make(*, seed: int | None = None, tower: dict[str, np.ndarray]
 def tensors_finetune(tensors: dict[str, np.ndarray], *, seed: int, noise: float = 0.3) -> dict[str, np.ndarray]:
     """`finetune` on a bare tensor dict (a vision tower fine-tuned inside another VLM)."""
     return finetune(TinyModel("x", tensors, {}, []), seed=seed, noise=noise).tensors
+
+
 def random_orthogonal(d: int, seed: int) -> np.ndarray:
     """A Haar-random d x d orthogonal matrix (QR of a Gaussian with the sign fix)."""
     rng = np.random.default_rng(seed)
