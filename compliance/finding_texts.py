@@ -79,6 +79,12 @@ TEXTS: dict[str, FindingText] = {
         N_("%(reason)s. Until this check completes nothing is known about what it tests."),
         N_("Fix the cause if it is on your side; the check is then run again."),
         N_("Re-run it once the cause is fixed, or waive this finding with a justification.")),
+    # A challenge's evidence file that the intake engine could not inspect (compliance.services.challenges).
+    "intake_failed": FindingText(
+        N_("Intake could not check this file"),
+        N_("The file was stored but could not be inspected; it stays unopened until it is checked."),
+        N_("Upload the file again, or send it in another format."),
+        N_("Ask for the file again; do not rely on it until intake has checked it.")),
     "check_blocked": FindingText(
         N_("%(check)s not run on %(artifact)s: intake did not accept %(input)s"),
         N_("%(reason)s. The check runs only on files intake accepted."),
