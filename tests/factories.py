@@ -106,3 +106,19 @@ def signed_submission(*, world: World, files: dict[str, tuple[str, bytes]] | Non
     return submission
 
 
+
+
+def check_runs_wait(submission_id: int, timeout: float = 180.0) -> None:
+    """Wait until the submission has check runs and every one has finished (on the real worker);
+    fail naming each run's state otherwise."""
+    import time
+
+    from compliance.models import CheckRun
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = CheckRun.objects.filter(submission_id=submission_id)
+        if runs.exists() and not runs.exclude(state__in=CheckRun.FINISHED_STATES).exists():
+            return
+        time.sleep(0.5)
+    raise AssertionError(list(CheckRun.objects.filter(submission_id=submission_id).values("check_name", "state")))

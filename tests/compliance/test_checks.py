@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,13 @@ from django.core.management import call_command
 from compliance.models import CheckRun, Finding, ReferenceModel
 from compliance.services.policy import programme_policy_update
 from tests.compliance.engine.lineage import tinymodels
-from tests.factories import build_world, signed_submission
+from tests.factories import build_world, check_runs_wait, signed_submission
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def _wait(submission_id: int, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = CheckRun.objects.filter(submission_id=submission_id)
-        if runs.exists() and not runs.exclude(state__in=CheckRun.FINISHED_STATES).exists():
-            return
-        time.sleep(0.5)
-    raise AssertionError(list(CheckRun.objects.filter(submission_id=submission_id).values("check_name", "state")))
+    check_runs_wait(submission_id, timeout)
 
 
 def _model_files(directory: Path) -> dict:

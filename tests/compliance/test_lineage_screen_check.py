@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,13 @@ from compliance.engine.lineage.screen import KEEP_TOP, SCREEN_MIN_REFERENCES
 from compliance.models import CheckRun, Finding, ReferenceModel
 from compliance.services.policy import programme_policy_update
 from tests.compliance.engine.lineage import tinymodels
-from tests.factories import build_world, signed_submission
+from tests.factories import build_world, check_runs_wait, signed_submission
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def _wait(submission_id: int, timeout: float = 240.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = CheckRun.objects.filter(submission_id=submission_id)
-        if runs.exists() and not runs.exclude(state__in=CheckRun.FINISHED_STATES).exists():
-            return
-        time.sleep(0.5)
-    raise AssertionError(list(CheckRun.objects.filter(submission_id=submission_id).values("check_name", "state")))
+    check_runs_wait(submission_id, timeout)
 
 
 def test_a_screened_registry_finds_the_parent_and_lists_every_screened_out_reference(celery_worker, tmp_path,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,13 @@ from compliance.finding_texts import REVIEWER, finding_render
 from compliance.models import CheckRun, Finding
 from tests.compliance.engine import training_runs as tr
 from tests.compliance.engine.lineage import tinymodels as tm
-from tests.factories import build_world, signed_submission
+from tests.factories import build_world, check_runs_wait, signed_submission
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def _wait(submission_id: int, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = CheckRun.objects.filter(submission_id=submission_id)
-        if runs.exists() and not runs.exclude(state__in=CheckRun.FINISHED_STATES).exists():
-            return
-        time.sleep(0.5)
-    raise AssertionError(list(CheckRun.objects.filter(submission_id=submission_id).values("check_name", "state")))
+    check_runs_wait(submission_id, timeout)
 
 
 def _tar(folder: Path) -> bytes:
