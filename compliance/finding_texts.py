@@ -793,6 +793,16 @@ class RenderedText:
     known: bool
 
 
+# The fixed reasons checks give for not completing (CheckOutcome.incomplete), stored in English in a
+# finding's params: worded in the reader's language where they are known, as they are here.
+KNOWN_REASONS = {
+    "no reference model with a fingerprint is configured for this programme":
+        N_("no reference model with a fingerprint is configured for this programme"),
+    "no reference code is indexed": N_("no reference code is indexed"),
+    "none of the policy's code corpora is indexed": N_("none of the policy's code corpora is indexed"),
+}
+
+
 def finding_render(*, code: str, params: dict | None, evidence: dict | None, title: str = "",
                    explanation: str = "", audience: str = VENDOR) -> RenderedText:
     """A finding's title and sentence in the active language for ``audience`` (vendor or reviewer).
@@ -807,6 +817,8 @@ def finding_render(*, code: str, params: dict | None, evidence: dict | None, tit
     if not values.get("reason") and explanation:  # older rows keep the reason in the explanation only
         values["reason"] = explanation.strip().rstrip(".")
     values.update({k: v for k, v in (params or {}).items() if v not in (None, "")})
+    if isinstance(values.get("reason"), str) and values["reason"] in KNOWN_REASONS:
+        values["reason"] = gettext(KNOWN_REASONS[values["reason"]])
     if "scratch" in values and values["scratch"] is True:
         values["scratch"] = gettext(", although training from scratch was declared")
     elif values.get("scratch") in (False, "—") or "scratch" not in values:

@@ -88,6 +88,7 @@ LABELS: dict[str, str] = {
     "layer_map": "Layer map",
     "training_chain": "Training chain: each checkpoint against the previous one and the registered models",
     "chain_link": "Derives from the previous checkpoint",
+    "chain_caption": "One column per checkpoint, by training step. First row: the lineage test of each checkpoint against the one before it; green where it derives from it, as a real training run does. Other rows: the same test against each registered model; red where the checkpoint derives from that model, which a run from scratch never shows. Grey: the test could not decide. Each cell gives the test's calibrated p-value.",
     "step": "Step",
     "candidate": "Candidate",
     "reference": "Reference",
@@ -201,6 +202,7 @@ ENUMS: dict[str, dict[str, str]] = {
         "license-policy": "Licence policy",
         "copyright": "Copyright",
         "code": "Code provenance",
+        "training_evidence": "Training evidence",
     },
     "check": {
         "intake": "Intake safety",

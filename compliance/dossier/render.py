@@ -447,7 +447,8 @@ _NAME_FIELDS = {"name", "title", "filename", "vendor", "subject", "path", "origi
 # control and invisible characters shown as ⟦U+202E⟧, as on the pages (portal_text.shown_text),
 # before the break opportunities below are added (they are zero-width spaces themselves).
 _SHOWN_FIELDS = {"name", "title", "filename", "subject", "path", "origin", "attachment_name", "target"}
-_UNCLIPPED_FIELDS = {"sha256", "attachment_sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence", "vocabulary"}
+# "method" is the portal's own sentence on how a check works, never vendor text: printed whole.
+_UNCLIPPED_FIELDS = {"method", "sha256", "attachment_sha256", "entry_hash", "signer_fingerprint", "reference_sha256", "dossier_number", "verify_url", "evidence", "vocabulary"}
 
 
 def _clip(text: str, limit: int, lang: str) -> str:

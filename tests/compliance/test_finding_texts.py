@@ -133,6 +133,18 @@ def test_an_unknown_code_falls_back_to_the_stored_english():
     assert (text.title, text.text, text.known) == ("Stored title", "Stored explanation.", False)
 
 
+def test_a_check_that_could_not_complete_gives_its_known_reason_in_korean():
+    """The reason a check gives for not completing is stored in English; a Korean reader reads it in Korean."""
+    for reason, korean in [("no reference model with a fingerprint is configured for this programme", "참조 모델"),
+                           ("no reference code is indexed", "색인된 참조 코드가 없습니다")]:
+        params = {"check": "lineage", "artifact": "model.safetensors", "reason": reason}
+        with translation.override("ko"):
+            text = finding_texts.finding_render(code="check_incomplete", params=params, evidence={})
+        assert korean in text.text and reason not in text.text
+        with translation.override("en"):
+            assert reason in finding_texts.finding_render(code="check_incomplete", params=params, evidence={}).text
+
+
 # --- lineage: not comparable is not a risk; a real inconclusive stays one ----------------------------
 
 

@@ -79,6 +79,10 @@ def test_a_forged_step_zero_is_inconsistent_and_a_malformed_bundle_is_said_so(ce
     assert [c["step"] for c in check.chain] == [0, 100, 200]
     html = dossier_html_render(context=dossier_context_build(submission=submission, lang="ko"))
     assert "학습 사슬" in html and "바로 앞 체크포인트에서 파생됨" in html and "단계 100" in html
+    # The figure says what its colours and numbers mean, and the method is printed whole.
+    assert "체크포인트마다 한 열이며 학습 단계 순입니다" in html and "빨간색" in html
+    section = html[html.rindex("<h3", 0, html.index('class="chart" id="chain-')):html.index('class="chart" id="chain-')]
+    assert check.method.split()[-1] in section and "전체 내용은 첨부된 JSON" not in section
     # The forged step 0 meets the registered model in a red cell, with its p-value.
     chain_svg = html[html.index('class="chart" id="chain-'):]
     assert "open-lab/llama-base" in chain_svg[:chain_svg.index("</svg>")]
