@@ -128,6 +128,7 @@ LABELS: dict[str, str] = {
     "reused_files": "{reused} of {files} files' results reused (same content, same engine version)",
     "reused_lineage": "Lineage report reused from {source}: the same weights (SHA-256) were tested against the same "
                       "reference models by the same engine version; the findings follow this submission's declaration.",
+    "reused_lineage_short": "Lineage report reused from {source} (same weights, reference models and engine version)",
     "reused_lineage_version": "v{version} of this project",
     "reused_lineage_other": "another submission",
     "challenges": "Public challenges",
@@ -253,10 +254,11 @@ def _count(value: object) -> int | None:
         return None
 
 
-def cache_notes(lang: str, cache: object) -> list[str]:
+def cache_notes(lang: str, cache: object, *, short: bool = False) -> list[str]:
     """A check run's ``summary["cache"]`` in words: how many files' results came from the per-file
-    cache (licences, code), or where the lineage report came from. Nothing for an absent or
-    malformed entry, or a lineage report computed by the run itself."""
+    cache (licences, code), or where the lineage report came from (``short``: the page's table
+    cell, without the dossier's explanation). Nothing for an absent or malformed entry, or a
+    lineage report computed by the run itself."""
     if not isinstance(cache, dict):
         return []
     files, reused = _count(cache.get("files")), cache.get("reused")
@@ -266,5 +268,5 @@ def cache_notes(lang: str, cache: object) -> list[str]:
         version = _count(cache.get("from_version"))
         source = (label_for(lang, "reused_lineage_version", version=version) if version is not None
                   else label_for(lang, "reused_lineage_other"))
-        return [label_for(lang, "reused_lineage", source=source)]
+        return [label_for(lang, "reused_lineage_short" if short else "reused_lineage", source=source)]
     return []

@@ -132,15 +132,16 @@ def check_run_try_reuse(*, run: CheckRun) -> bool:
     return True
 
 
-def reuse_notes(*, run: CheckRun) -> list[str]:
+def reuse_notes(*, run: CheckRun, short: bool = False) -> list[str]:
     """What ``run`` took from the result caches, in the active language: the per-file results the
     licence and code checks reused, or the lineage report reused from an earlier check of the same
     weights (``summary["cache"]``). Empty for a run whose whole result came from an earlier version
-    (``reused_from``: its cache figures were that run's) or that computed everything itself."""
+    (``reused_from``: its cache figures were that run's) or that computed everything itself.
+    ``short``: the page's table cell (the API and the dossier give the whole sentence)."""
     from django.utils import translation
 
     from compliance.dossier.labels import cache_notes
 
     if run.reused_from_id:
         return []
-    return cache_notes(translation.get_language() or "en", (run.summary or {}).get("cache"))
+    return cache_notes(translation.get_language() or "en", (run.summary or {}).get("cache"), short=short)

@@ -12,4 +12,4 @@ register = template.Library()
 @register.filter
 def reuse_notes(run) -> list[str]:
     """The run's per-file or lineage-report reuse in words, in the reader's language."""
-    return _reuse_notes(run=run)
+    return _reuse_notes(run=run, short=True)

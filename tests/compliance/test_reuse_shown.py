@@ -34,9 +34,9 @@ def _submission_with_cached_runs(world):
     submission = signed_submission(world=world, files={"README.md": ("model_card", MODEL_CARD)}, submit=True)
     runs = {r.check_name: r for r in CheckRun.objects.filter(submission=submission)}
     CheckRun.objects.filter(pk=runs["licenses"].pk).update(
-        state=CheckRun.State.SUCCEEDED, verdict="pass", progress=1.0, summary={"cache": FILES_CACHE})
+        state=CheckRun.State.SUCCEEDED, verdict="pass", progress=1.0, step="done", summary={"cache": FILES_CACHE})
     CheckRun.objects.filter(pk=runs["intake"].pk).update(
-        state=CheckRun.State.SUCCEEDED, verdict="pass", progress=1.0,
+        state=CheckRun.State.SUCCEEDED, verdict="pass", progress=1.0, step="done",
         summary={"detected_kind": "model_card", "findings": 0, "cache": LINEAGE_OTHER})
     return submission
 
