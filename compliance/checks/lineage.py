@@ -294,11 +294,15 @@ def _renamed(value, old: str, new: str):
 def report_reusable(*, artifact: Artifact, key: str, references: list[ReferenceModel]):
     """The stored report of an earlier lineage run with the same key, from any project, as
     (reports in ``references``' order, cache summary), or None (none, or caching switched off).
-    The cache summary says where it came from without naming another project."""
+    The cache summary says where it came from without naming another project. A staff re-run
+    of this artifact's lineage check runs the engine again."""
     from compliance.models import CheckRun
     from compliance.services.reuse import result_cache_on
 
     if not key or not result_cache_on():
+        return None
+    # A staff re-run (its attempt base moved on) asks for the engine itself, not an earlier figure.
+    if CheckRun.objects.filter(artifact_id=artifact.pk, check_name="lineage", attempt_base__gt=0).exists():
         return None
     source = (CheckRun.objects.filter(check_name="lineage", report_key=key, report__isnull=False,
                                       state__in=[CheckRun.State.SUCCEEDED, CheckRun.State.INCONCLUSIVE])

@@ -17,6 +17,7 @@ from compliance.checks.lineage import _references, report_key, report_reusable
 from compliance.engine.lineage import ENGINE_VERSION
 from compliance.models import CheckRun, Finding, ReferenceModel
 from compliance.services.policy import programme_policy_update
+from compliance.services.runs import check_run_rerun
 from projects import services
 from tests.compliance.engine.lineage import tinymodels
 from tests.factories import build_world, check_runs_wait, upload_bytes
@@ -112,3 +113,12 @@ def test_vendor_b_submitting_vendor_as_weights_reuses_the_report_with_its_own_de
     assert report_reusable(artifact=run_b.artifact, key=key, references=references) is not None
     settings.PORTAL_RESULT_CACHE = False
     assert report_reusable(artifact=run_b.artifact, key=key, references=references) is None
+    settings.PORTAL_RESULT_CACHE = True
+
+    # A staff re-run of B's check runs the engine itself: B's weights are read this time.
+    check_run_rerun(user=world.admin, run=run_b)
+    check_runs_wait(b.pk, 300)
+    run_b = _lineage(b)
+    assert run_b.summary["cache"] == {"reused": False, "key": run_a.report_key}
+    assert run_b.summary["bytes_read"] > 0 and run_b.report is not None
+    assert "declared_base_confirmed" in set(Finding.objects.filter(check_run=run_b).values_list("code", flat=True))
