@@ -16,6 +16,7 @@ from compliance.checks import check_registry
 from compliance.finding_texts import (REVIEWER, VENDOR, evidence_for_vendor, text_for_vendor,
                                       verdict_label)
 from compliance.services import decisions, runs, threads
+from compliance.services.reuse import reuse_notes
 from compliance.dossiers import dossier_request, dossier_retry, dossier_verify_file, dossier_verify_hash
 from compliance.models import CheckRun, Dossier, Finding, FindingDecision, FindingMessage, SubmissionDecision
 from compliance.filters import FindingFilterSet, QueueFilterSet
@@ -43,17 +44,38 @@ def _internals_shown(serializer: serializers.Serializer) -> bool:
 CHECK_RUN_INTERNAL_FIELDS = ("engine_version", "worker", "inputs")
 
 
+class CheckRunReuseSerializer(serializers.Serializer):
+    """What a check run reused instead of computing (issue #16)."""
+
+    reused_from_version = serializers.IntegerField(
+        allow_null=True, help_text="The earlier version of this project whose whole result this run took over "
+                                   "(same file, engine version and inputs); null when it ran.")
+    cache = serializers.DictField(
+        help_text='The run\'s result-cache figures: {"files", "reused", "computed", "engine_version"} for the '
+                  'licence and code checks (per-file results), {"reused", "key", "from"} for lineage (the '
+                  "engine's report for the same weights and references); empty when none.")
+    notes = serializers.ListField(child=serializers.CharField(),
+                                  help_text="The same in words, in the request's language.")
+
+
 class CheckRunSerializer(serializers.ModelSerializer):
     artifact_name = serializers.CharField(source="artifact.original_name", read_only=True)
     check_label = serializers.SerializerMethodField()
     verdict_label = serializers.SerializerMethodField()
+    reuse = serializers.SerializerMethodField()
 
     class Meta:
         model = CheckRun
         fields = ["id", "submission", "artifact", "artifact_name", "check_name", "check_label", "state", "progress",
                   "step", "verdict", "verdict_label", "summary", "error", "engine_version", "inputs", "worker",
-                  "attempts", "queued_at", "started_at", "finished_at", "reused_from"]
+                  "attempts", "queued_at", "started_at", "finished_at", "reused_from", "reuse"]
         read_only_fields = fields
+
+    @extend_schema_field(CheckRunReuseSerializer)
+    def get_reuse(self, run: CheckRun) -> dict:
+        cache = (run.summary or {}).get("cache") if not run.reused_from_id else None
+        return {"reused_from_version": run.reused_from.submission.number if run.reused_from_id else None,
+                "cache": cache if isinstance(cache, dict) else {}, "notes": reuse_notes(run=run)}
 
     def get_check_label(self, run: CheckRun) -> str:
         spec = check_registry().get(run.check_name)
@@ -188,7 +210,8 @@ class CheckRunViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["submission", "artifact", "check_name", "state"]
 
     def get_queryset(self):
-        return check_runs_visible_to(user=self.request.user).select_related("artifact").order_by("id")
+        return (check_runs_visible_to(user=self.request.user)
+                .select_related("artifact", "reused_from__submission").order_by("id"))
 
     def get_object(self):
         return check_run_get_for_user(user=self.request.user, pk=self.kwargs["pk"])

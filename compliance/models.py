@@ -158,6 +158,13 @@ class CheckRun(models.Model):
     # The earlier run (same project, same key) whose result this run took over without running.
     reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="reused_by")
+    # Lineage only: SHA-256 of what the engine's report depends on (the model files' SHA-256s, the
+    # reference set with its bundles' SHA-256s, the engine version), and the report itself when this
+    # run computed it. A later lineage check of the same weights against the same references, in any
+    # project, derives its findings from this report instead of running the engine again
+    # (compliance.checks.lineage); only the figures are reused, never this run's findings or names.
+    report_key = models.CharField(max_length=64, blank=True, db_index=True)
+    report = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["artifact_id", "check_name"]

@@ -17,9 +17,12 @@ evidence only (independent models share tokenizers).
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import statistics
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome, storage_place
 from compliance.checks.model_view import MODEL_FILES, ModelView, artifacts_read, model_entry, model_view  # noqa: F401
@@ -245,6 +248,93 @@ def _screen_summary(reports: list, screened_out: list[dict]) -> dict | None:
                        "keep threshold; Holm counts every reference, the screened-out ones at p = 1")}
 
 
+# --- the engine's report, reused for the same weights against the same references ---------------
+
+def report_key(*, artifact: Artifact, references: list[ReferenceModel], engine: str) -> str:
+    """The SHA-256 of what the engine's report depends on: the model files it reads (base name and
+    SHA-256; the weights' bytes), the reference set (name and bundle SHA-256) and the engine version.
+    Nothing of the submission, its project or its declaration: the same weights give the same key
+    whoever submits them."""
+    payload = {"engine_version": engine,
+               "files": sorted([PurePosixPath(a.original_name).name, a.sha256] for a in artifacts_read(artifact)
+                               if a.status != Artifact.Status.REJECTED),
+               "references": sorted([r.name, r.bundle_sha256] for r in references)}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _StoredReport:
+    """An engine report read back from a stored ``CheckRun.report``: what the findings read of
+    ``compliance.engine.lineage.LineageReport`` (its attributes and ``to_dict``)."""
+
+    def __init__(self, data: dict):
+        self._data = data
+
+    def __getattr__(self, name: str):
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(self._data)
+
+
+def _renamed(value, old: str, new: str):
+    """``value`` with the candidate's name as the earlier run knew it replaced by this run's own."""
+    if isinstance(value, str):
+        return value.replace(old, new) if old else value
+    if isinstance(value, list):
+        return [_renamed(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _renamed(v, old, new) for k, v in value.items()}
+    return value
+
+
+def report_reusable(*, artifact: Artifact, key: str, references: list[ReferenceModel]):
+    """The stored report of an earlier lineage run with the same key, from any project, as
+    (reports in ``references``' order, cache summary), or None (none, or caching switched off).
+    The cache summary says where it came from without naming another project. A staff re-run
+    of this artifact's lineage check runs the engine again."""
+    from compliance.models import CheckRun
+    from compliance.services.reuse import result_cache_on
+
+    if not key or not result_cache_on():
+        return None
+    # A staff re-run (its attempt base moved on) asks for the engine itself, not an earlier figure.
+    if CheckRun.objects.filter(artifact_id=artifact.pk, check_name="lineage", attempt_base__gt=0).exists():
+        return None
+    source = (CheckRun.objects.filter(check_name="lineage", report_key=key, report__isnull=False,
+                                      state__in=[CheckRun.State.SUCCEEDED, CheckRun.State.INCONCLUSIVE])
+              .exclude(artifact_id=artifact.pk).select_related("submission")
+              .order_by("-finished_at", "-pk").first())
+    stored = (source.report or {}) if source else {}
+    by_name = stored.get("reports") or {}
+    if source is None or any(ref.name not in by_name for ref in references):
+        return None
+    # The key covers the files' base names, so only a temporary folder's name can differ.
+    name = PurePosixPath(artifact.original_name).name
+    reports = [_StoredReport(_renamed(by_name[ref.name], str(stored.get("candidate") or ""), name))
+               for ref in references]
+    cache = {"reused": True, "key": key, "from": "another submission"}
+    if source.submission.project_id == artifact.submission.project_id:
+        cache.update({"from": f"v{source.submission.number}", "from_version": source.submission.number})
+    return reports, cache
+
+
+def _report_store(*, artifact: Artifact, key: str, reports: list, references: list[ReferenceModel],
+                  candidate_name: str, bytes_read: int, cache: dict | None) -> None:
+    """Record the key on this run, and the report when this run computed it (a reused one is
+    already stored where it came from)."""
+    from compliance.models import CheckRun
+
+    fields = {"report_key": key, "report": None}
+    if cache is None:
+        fields["report"] = {"candidate": candidate_name, "bytes_read": bytes_read,
+                            "reports": {ref.name: r.to_dict() for ref, r in zip(references, reports)}}
+    CheckRun.objects.filter(artifact_id=artifact.pk, check_name="lineage").update(**fields)
+
+
 def run(ctx: CheckContext) -> CheckOutcome:
     from compliance.engine.lineage import ENGINE_VERSION, fingerprint_build, lineage_test_against
     from compliance.engine.weights import WeightsFormatError
@@ -273,20 +363,32 @@ def run(ctx: CheckContext) -> CheckOutcome:
                 "The programme's policy names no reference model with a fingerprint bundle, and no declared base "
                 "model is in the registry. Add references to the policy to test this model.", {})],
             engine_version=ENGINE_VERSION, inputs={"sha256": artifact.sha256})
-    ctx.progress(0.1, "reading the model's sampled tensors")
-    with model_view(artifact) as view:
-        try:
-            candidate = fingerprint_build(path=view.path, remote=view.remote)
-        except WeightsFormatError as exc:
-            raise CheckFailed(f"{artifact.original_name}: {exc}") from exc
-        ctx.progress(0.5, f"testing against {len(references)} reference model(s)")
-        with tempfile.TemporaryDirectory(prefix="bundles-") as bundles:
-            bundle_paths = [str(storage_place(ref.bundle.name, Path(bundles) / f"{ref.pk}.npz"))
-                            for ref in references]
-            # Past a few references the engine screens the registry first (small sketches read
-            # from each bundle) and runs the full test only on the references the screen keeps.
-            reports = lineage_test_against(candidate=candidate, references=bundle_paths,
-                                           names=[ref.name for ref in references])
+    key = report_key(artifact=artifact, references=references, engine=ENGINE_VERSION)
+    # The same weights tested against the same references by the same engine, in any submission:
+    # that report stands (the findings below are still this submission's, from its declaration).
+    reused = report_reusable(artifact=artifact, key=key, references=references)
+    cache = reused[1] if reused else None
+    if reused:
+        reports, bytes_read, candidate_name = reused[0], 0, ""
+        ctx.progress(0.5, "same weights and references as an earlier check: its lineage report is reused")
+    else:
+        ctx.progress(0.1, "reading the model's sampled tensors")
+        with model_view(artifact) as view:
+            try:
+                candidate = fingerprint_build(path=view.path, remote=view.remote)
+            except WeightsFormatError as exc:
+                raise CheckFailed(f"{artifact.original_name}: {exc}") from exc
+            ctx.progress(0.5, f"testing against {len(references)} reference model(s)")
+            with tempfile.TemporaryDirectory(prefix="bundles-") as bundles:
+                bundle_paths = [str(storage_place(ref.bundle.name, Path(bundles) / f"{ref.pk}.npz"))
+                                for ref in references]
+                # Past a few references the engine screens the registry first (small sketches read
+                # from each bundle) and runs the full test only on the references the screen keeps.
+                reports = lineage_test_against(candidate=candidate, references=bundle_paths,
+                                               names=[ref.name for ref in references])
+        bytes_read, candidate_name = int(candidate.meta.get("bytes_read", 0)), str(candidate.name or "")
+    _report_store(artifact=artifact, key=key, reports=reports, references=references,
+                  candidate_name=candidate_name, bytes_read=bytes_read, cache=cache)
     ctx.progress(0.9, "recording findings")
     verdicts = []
     rows = []
@@ -325,12 +427,15 @@ def run(ctx: CheckContext) -> CheckOutcome:
         # Not comparable with any reference is a result (nothing could apply), not a risk.
         verdict=verdict, state="inconclusive" if verdict == "inconclusive" else "succeeded",
         # Bytes of the submitted weights actually read (the sampled rows and headers only).
-        summary={"references": rows, "bytes_read": int(candidate.meta.get("bytes_read", 0)),
+        # (none when the report was reused: this run read nothing of them).
+        summary={"references": rows, "bytes_read": bytes_read,
                  "weights_bytes": sum(a.size for a in Artifact.objects.filter(
                      submission_id=artifact.submission_id, original_name__endswith=".safetensors")) or artifact.size,
                  "from_scratch_claimed": from_scratch,
                  # References no weight-level comparison could apply to, with the reason (not a risk).
                  "not_comparable": not_comparable,
-                 "screen": _screen_summary(reports, screened_out)},
+                 "screen": _screen_summary(reports, screened_out),
+                 # Whether the engine's report was computed here or reused (and from where).
+                 "cache": cache or {"reused": False, "key": key}},
         findings=findings, engine_version=ENGINE_VERSION,
         inputs={"sha256": artifact.sha256, "references": {r.name: r.bundle_sha256 for r in references}})

@@ -224,6 +224,10 @@ class CheckInfo(_ToDict):
     # version and inputs (compliance.services.reuse).
     reused_from_version: int | None = None
     reused_from_run: int | str | None = None
+    # The run's ``summary["cache"]`` (issue #16): per-file results reused by the licence and code
+    # checks ({"files", "reused", "computed", "engine_version"}), or the lineage report reused
+    # ({"reused": true, "key", "from", "from_version" when it was this project's}).
+    cache: dict[str, Any] = field(default_factory=dict)
     # Training evidence: per checkpoint step, its lineage tests (kind, against, verdict, p-value),
     # drawn as the chain figure.
     chain: list[dict[str, Any]] = field(default_factory=list)
@@ -789,6 +793,7 @@ def _check_info(run: Any, *, lang: str, declaration: DeclarationInfo, policy_fin
         code_matches=_code_matches_from_summary(summary),
         reused_from_version=run.reused_from.submission.number if run.reused_from_id else None,
         reused_from_run=run.reused_from_id,
+        cache=summary["cache"] if isinstance(summary.get("cache"), dict) else {},
         chain=[c for c in summary.get("checkpoints") or [] if isinstance(c, dict)]
         if run.check_name == "training_evidence" else [],
     )

@@ -12,7 +12,7 @@ English is used.
 
 from __future__ import annotations
 
-__all__ = ["LANGUAGES", "LABELS", "ENUMS", "label_for", "enum_label"]
+__all__ = ["LANGUAGES", "LABELS", "ENUMS", "label_for", "enum_label", "cache_notes"]
 
 LANGUAGES = ("en", "ko")
 
@@ -126,6 +126,12 @@ LABELS: dict[str, str] = {
     "reused_from": "Not run again in this version: the result of check run {run} of v{version} is reused, because "
                    "the file's SHA-256 ({sha256}), the engine version ({engine}) and every input the check reads "
                    "(the declaration and policy parts it uses) are identical.",
+    "reused_files": "{reused} of {files} files' results reused (same content, same engine version)",
+    "reused_lineage": "Lineage report reused from {source}: the same weights (SHA-256) were tested against the same "
+                      "reference models by the same engine version; the findings follow this submission's declaration.",
+    "reused_lineage_short": "Lineage report reused from {source} (same weights, reference models and engine version)",
+    "reused_lineage_version": "v{version} of this project",
+    "reused_lineage_other": "another submission",
     "challenges": "Public challenges",
     "challenges_intro": "Challenges filed by the public against this project and confirmed by e-mail, with the outcome the programme published.",
     "no_challenges": "No public challenges.",
@@ -241,3 +247,28 @@ def enum_label(lang: str, enum: str, value: object) -> str:
             return _translated(lang, VERDICT_LABELS[str(value)])
     english = ENUMS.get(enum, {}).get(str(value))
     return _translated(lang, english) if english else str(value)
+
+
+def _count(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def cache_notes(lang: str, cache: object, *, short: bool = False) -> list[str]:
+    """A check run's ``summary["cache"]`` in words: how many files' results came from the per-file
+    cache (licences, code), or where the lineage report came from (``short``: the page's table
+    cell, without the dossier's explanation). Nothing for an absent or malformed entry, or a
+    lineage report computed by the run itself."""
+    if not isinstance(cache, dict):
+        return []
+    files, reused = _count(cache.get("files")), cache.get("reused")
+    if files is not None and not isinstance(reused, bool) and _count(reused) is not None:
+        return [label_for(lang, "reused_files", reused=f"{_count(reused):,}", files=f"{files:,}")]
+    if reused is True:
+        version = _count(cache.get("from_version"))
+        source = (label_for(lang, "reused_lineage_version", version=version) if version is not None
+                  else label_for(lang, "reused_lineage_other"))
+        return [label_for(lang, "reused_lineage_short" if short else "reused_lineage", source=source)]
+    return []

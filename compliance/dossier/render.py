@@ -40,7 +40,7 @@ from typing import Any, Literal
 from compliance.charts import layer_map_svg, stacked_bar_svg, training_chain_svg
 from compliance.dossier.context import SEVERITY_ORDER, DossierContext, FindingInfo, MessageInfo
 from compliance.dossier.fetcher import STATIC_ROOT, FetchRefusal, StaticOnlyFetcher
-from compliance.dossier.labels import LANGUAGES, enum_label, label_for
+from compliance.dossier.labels import LANGUAGES, cache_notes, enum_label, label_for
 
 __all__ = [
     "TEMPLATES_DIR",
@@ -622,6 +622,10 @@ def _check_view(check: Any, full: Any, labels: dict[str, str], lang: str) -> dic
         "method": check.method,
         "engine_version": check.engine_version,
         "reused": _reused_text(check, lang),
+        # What this run took from the result caches; a whole result reused from an earlier version
+        # says so above, and the cache figures it carries were that earlier run's.
+        "reuse_notes": [] if getattr(check, "reused_from_version", None) is not None
+        else cache_notes(lang, getattr(check, "cache", None)),
         "started_at": _fmt_dt(check.started_at, lang),
         "duration": _fmt_duration(check.duration_s, lang),
         "inputs": check.inputs,

@@ -11,6 +11,9 @@ the earlier run's verdict and summary and a copy of its findings (open again, ``
 the earlier finding, whose decisions the page shows as context). Never across projects: a
 vendor's identical file in another project is judged on its own. Findings the programme's
 policy produces are computed again from the stored inventory, not copied.
+
+``PORTAL_RESULT_CACHE=0`` switches this off with every other result cache. What was reused is
+said in words by ``reuse_notes`` (the page, the API and the dossier use the same sentences).
 """
 
 from __future__ import annotations
@@ -103,8 +106,18 @@ def check_run_reuse(*, run: CheckRun, source: CheckRun, key: str) -> CheckRun:
     return run
 
 
+def result_cache_on() -> bool:
+    """``PORTAL_RESULT_CACHE`` (default on). Off (the benchmark's baseline), no earlier result is
+    reused: neither a whole run here nor a per-file or lineage report cache in the checks."""
+    from django.conf import settings
+
+    return bool(getattr(settings, "PORTAL_RESULT_CACHE", True))
+
+
 def check_run_try_reuse(*, run: CheckRun) -> bool:
     """Reuse an earlier result for ``run`` when one matches exactly; True when it did."""
+    if not result_cache_on():
+        return False
     key = check_reuse_key(spec=check_registry().get(run.check_name), artifact=run.artifact)
     source = check_run_reusable(run=run, key=key)
     if source is None:
@@ -117,3 +130,18 @@ def check_run_try_reuse(*, run: CheckRun) -> bool:
         return False
     check_run_reuse(run=run, source=source, key=key)
     return True
+
+
+def reuse_notes(*, run: CheckRun, short: bool = False) -> list[str]:
+    """What ``run`` took from the result caches, in the active language: the per-file results the
+    licence and code checks reused, or the lineage report reused from an earlier check of the same
+    weights (``summary["cache"]``). Empty for a run whose whole result came from an earlier version
+    (``reused_from``: its cache figures were that run's) or that computed everything itself.
+    ``short``: the page's table cell (the API and the dossier give the whole sentence)."""
+    from django.utils import translation
+
+    from compliance.dossier.labels import cache_notes
+
+    if run.reused_from_id:
+        return []
+    return cache_notes(translation.get_language() or "en", (run.summary or {}).get("cache"), short=short)
