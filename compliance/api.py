@@ -73,8 +73,11 @@ class CheckRunSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(CheckRunReuseSerializer)
     def get_reuse(self, run: CheckRun) -> dict:
+        version = run.reused_from.submission.number if run.reused_from_id else None
+        if not _internals_shown(self):  # vendors: only their own project's earlier version (see to_representation)
+            return {"reused_from_version": version, "cache": {}, "notes": []}
         cache = (run.summary or {}).get("cache") if not run.reused_from_id else None
-        return {"reused_from_version": run.reused_from.submission.number if run.reused_from_id else None,
+        return {"reused_from_version": version,
                 "cache": cache if isinstance(cache, dict) else {}, "notes": reuse_notes(run=run)}
 
     def get_check_label(self, run: CheckRun) -> str:
@@ -89,7 +92,10 @@ class CheckRunSerializer(serializers.ModelSerializer):
         if not _internals_shown(self):
             for name in CHECK_RUN_INTERNAL_FIELDS:
                 data.pop(name, None)
-            data["summary"] = evidence_for_vendor(data.get("summary") or {})
+            summary = evidence_for_vendor(data.get("summary") or {})
+            # Result caches are shared across projects (same bytes, same answer): whether a result was
+            # computed or reused says something of other vendors' submissions, so vendors are not told.
+            data["summary"] = {k: v for k, v in summary.items() if k != "cache"} if isinstance(summary, dict) else summary
             data["error"] = text_for_vendor(data.get("error") or "")
         return data
 

@@ -87,13 +87,15 @@ def test_vendor_b_submitting_vendor_as_weights_reuses_the_report_with_its_own_de
     client = Client()
     client.force_login(world.other_vendor_user)
     api = client.get(f"/api/check-runs/{run_b.pk}/").json()
-    assert api["reuse"]["notes"][0].startswith("Lineage report reused from another submission")
+    # Nor that another submission held the same weights: the cache is not named to vendors.
+    assert api["reuse"] == {"reused_from_version": None, "cache": {}, "notes": []} and "cache" not in api["summary"]
     shown = json.dumps([run_b.summary, run_b.step, api, list(Finding.objects.filter(check_run=run_b).values(
         "title", "explanation", "evidence", "params"))], ensure_ascii=False)
     shown += client.get(f"/submissions/{b.pk}/").content.decode()
     for secret in ("alpha-secret-release", "Alpha model", "Alpha Signer", "Vendor A", world.project.code + "/",
                    f"/submissions/{a.pk}/", "data of Alpha"):
         assert secret not in shown, secret
+    assert "another submission" not in json.dumps(api) + client.get(f"/submissions/{b.pk}/").content.decode()
     assert client.get(f"/api/check-runs/{run_a.pk}/").status_code == 404
 
     # A's next version, now declaring the base: its declaration changed, so the whole run is not
