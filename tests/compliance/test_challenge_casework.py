@@ -373,3 +373,47 @@ def test_a_licence_claim_is_answered_by_the_programmes_policy_on_the_latest_inve
     assert not [x for x in result["lines"] if x["expression"] == "Apache-2.0"]  # allowed and not cited
     page = _client(world.vendor_user).get(reverse("challenge-detail", kwargs={"pk": challenge.pk})).content.decode()
     assert "A denied licence is present" in page and "server/serve.py" in page and "cited by the challenger" in page
+
+
+# --- the dossier's challenge section, rendered ---------------------------------------------
+
+def test_the_dossier_prints_each_challenge_with_its_source_status_date_and_the_portals_retest(world, tmp_path):
+    """Real WeasyPrint and poppler: the section states the facts in both languages and its table
+    stays inside the page (its column widths once ran past the right edge)."""
+    import re
+    import subprocess
+
+    from compliance.dossier.context import dossier_context_build
+    from compliance.dossier.render import dossier_render
+
+    decided = services.challenge_accept(user=world.officer, challenge=_confirmed(world))
+    Challenge.objects.filter(pk=decided.pk).update(retest={
+        "state": "done", "kind": "lineage", "reference": "open-lab/base-7b", "verdict": "independent",
+        "p_value": 0.41, "norms": {"mean_raw_cosine": 0.991, "mean_raw_cosine_shuffled": 0.987,
+                                   "mean_pearson": 0.03}})
+    services.challenge_decide(user=world.officer, challenge=decided, outcome="not_upheld", reasons="r",
+                              summary="Not upheld: the centred statistics show no correspondence.")
+    open_case = services.challenge_accept(user=world.officer, challenge=_confirmed(
+        world, claim="copied_code", claimed_source="vllm 0.6.3", model_named="Alpha"))
+    submission = signed_submission(world=world)
+    for lang, facts in (
+            ("en", ["Open Base 7B", "decided", "Not upheld: the centred statistics show no correspondence.",
+                    "permutation p = 0.410", "centred correlation 0.030", "vllm 0.6.3", "Re-test running.",
+                    f"the vendor's reply is due on {open_case.reply_due_on.isoformat()}", "Portal's re-test"]),
+            ("ko", ["포털의 재검사", "불인용", "순열 검정 p = 0.410", "재검사 진행 중.",
+                    f"답변 기한은 {open_case.reply_due_on.isoformat()}입니다", "결정"])):
+        pdf = dossier_render(context=dossier_context_build(submission=submission, lang=lang), isolation="none")
+        path = tmp_path / f"{lang}.pdf"
+        path.write_bytes(pdf.pdf_bytes)
+        pages = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True,
+                               text=True).stdout.split("\f")
+        heading = "Public challenges" if lang == "en" else "공개 이의 제기"
+        number = next(i for i, page in enumerate(pages, 1) if i > 2 and heading in page and "#" in page)
+        flat = re.sub(r"\s+", "", pages[number - 1])
+        for fact in facts:
+            assert re.sub(r"\s+", "", fact) in flat, (lang, fact)
+        bbox = subprocess.run(["pdftotext", "-bbox", "-f", str(number), "-l", str(number), str(path), "-"],
+                              capture_output=True, check=True, text=True).stdout
+        width = float(re.search(r'<page width="([\d.]+)"', bbox).group(1))
+        right = max(float(x) for x in re.findall(r'xMax="([\d.]+)"', bbox))
+        assert right < width - 14 * 72 / 25.4, (lang, right, width)  # inside a 14 mm right margin
