@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -105,7 +106,6 @@ def challenge_file_intake(*, file_id: int) -> str:
     """The artifact intake on one evidence file: the same engine and verdicts as a vendor's
     artifact, no declared kind (type against name, archive tricks, pickled code). Claimed with one
     conditional UPDATE so a second delivery does nothing."""
-    from compliance.checks import storage_place
     from compliance.engine.intake import artifact_inspect
     from compliance.engine.intake_common import IntakeLimits
 
@@ -114,8 +114,12 @@ def challenge_file_intake(*, file_id: int) -> str:
     row = ChallengeFile.objects.get(pk=file_id)
     try:
         with tempfile.TemporaryDirectory(prefix="challenge-intake-") as tmp:
-            # Under its own name: the engine judges the content against the name's extension.
-            path = storage_place(row.file.name, Path(tmp) / (Path(row.original_name).name or "evidence"))
+            # Under its own name: the engine judges the content against the name's extension. A
+            # copy (at most MESSAGE_ATTACHMENT_BYTES), not storage_place's symbolic link, which the
+            # engine reports with the server's media path, shown to officers and the vendor.
+            path = Path(tmp) / (Path(row.original_name).name or "evidence")
+            with row.file.open("rb") as source, open(path, "wb") as target:
+                shutil.copyfileobj(source, target, CHUNK)
             report = artifact_inspect(path=path, declared_kind=None,
                                       limits=IntakeLimits(max_bytes=MESSAGE_ATTACHMENT_BYTES)).to_dict()
         status = report["verdict"] if report["verdict"] in {"accepted", "rejected"} else "quarantined_held"

@@ -129,6 +129,8 @@ def test_evidence_files_are_served_to_those_allowed_and_published_ones_to_anyone
     challenge = _confirmed(world, files=[("figures.csv", io.BytesIO(b"layer,cosine\n0,0.989\n")),
                                          ("notes.csv", io.BytesIO(b"a,b\n1,2\n"))])
     figures, notes = challenge.files.order_by("pk")
+    # Judged on a copy: no finding about a link to the server's media folder reaches the page.
+    assert figures.intake_status == "accepted" and figures.intake_findings == [], figures.intake_findings
     url = reverse("challenge-file", kwargs={"pk": challenge.pk, "file_pk": figures.pk})
 
     def status(user):
