@@ -137,7 +137,7 @@ def _inconclusive(kind: str, state: str, reason: str, **extra) -> dict:
 def challenge_source_artifacts(*, challenge: Challenge, applies: Callable[[Artifact], bool]
                                ) -> tuple[Submission | None, list[Artifact]]:
     """The latest submission past draft that holds files ``applies`` accepts, and those files
-    (intake did not reject them)."""
+    (intake did not reject them; some may still be quarantined: see ``_unchecked``)."""
     submissions = (Submission.objects.filter(project_id=challenge.project_id)
                    .exclude(status=Submission.Status.DRAFT).order_by("-number"))
     for submission in submissions:
@@ -146,6 +146,17 @@ def challenge_source_artifacts(*, challenge: Challenge, applies: Callable[[Artif
         if artifacts:
             return submission, artifacts
     return None, []
+
+
+def _unchecked(kind: str, submission: Submission, artifacts: list[Artifact]) -> dict | None:
+    """Vendor bytes are read only once intake accepted them, as the checks do (their runs wait
+    on intake): a re-test sent before that is inconclusive and says to run it again."""
+    waiting = [a.original_name for a in artifacts if a.status != Artifact.Status.ACCEPTED]
+    if not waiting:
+        return None
+    return _inconclusive(kind, "not_checked", f"intake has not yet accepted {', '.join(waiting[:5])} of version "
+                                              f"{submission.number}; run the re-test again once it has",
+                         submission=submission.number)
 
 
 @contextlib.contextmanager
@@ -230,6 +241,8 @@ def copied_code_retest(*, challenge: Challenge) -> dict:
     if submission is None:
         return _inconclusive("copied_code", "no_source", "the project has no submitted source code to compare",
                              named=named)
+    if (waiting := _unchecked("copied_code", submission, artifacts)) is not None:
+        return waiting
     corpus, note = _named_corpus(name=name, version=version)
     with tempfile.TemporaryDirectory(prefix="challenge-code-") as tmp:
         if corpus is not None:
@@ -318,6 +331,8 @@ def licence_retest(*, challenge: Challenge) -> dict:
     submission, artifacts = challenge_source_artifacts(challenge=challenge, applies=applies)
     if submission is None:
         return _inconclusive("licence", "no_source", "the project has no submitted file the licence check reads")
+    if (waiting := _unchecked("licence", submission, artifacts)) is not None:
+        return waiting
     policy = policy_for(challenge.project.programme_id)
     engine = engine_version()
     cache_dir = getattr(settings, "LICENSE_CACHE_DIR", None) or (settings.VAR_DIR / "license-cache")

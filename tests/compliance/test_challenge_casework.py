@@ -52,6 +52,14 @@ def _client(user=None) -> Client:
     return client
 
 
+def _submitted_and_accepted(world, files: dict) -> None:
+    """A submitted version whose files intake accepted (the worker's part, done here)."""
+    from projects.models import Artifact
+
+    submission = signed_submission(world=world, submit=True, files=files)
+    submission.artifacts.update(status=Artifact.Status.ACCEPTED)
+
+
 def _tar(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -289,12 +297,20 @@ def test_the_named_project_is_read_from_the_claim():
 
 def test_a_copied_code_claim_is_retested_against_the_challengers_archive_of_the_named_code(world, settings,
                                                                                           tmp_path):
+    from projects.models import Artifact
+
     settings.CODE_INDEX_DIR = tmp_path / "no-index"
-    signed_submission(world=world, submit=True, files={"src.tar.gz": ("source_archive", _tar({
+    submission = signed_submission(world=world, submit=True, files={"src.tar.gz": ("source_archive", _tar({
         "alpha/layers.py": COPIED, "alpha/train.py": OWN}))})
     challenge = _confirmed(world, claim="copied_code", claimed_source="fastrope 0.6.3", model_named="Alpha",
                            figures="about 12 lines of layers.py are fastrope's rotary code")
     services.challenge_accept(user=world.officer, challenge=challenge)
+    # The vendor's archive has not passed intake: not read, and said so.
+    assert challenge_retest_execute(challenge_id=challenge.pk) == "not_checked"
+    challenge.refresh_from_db()
+    assert "intake has not yet accepted src.tar.gz" in challenge.retest["reason"]
+    submission.artifacts.update(status=Artifact.Status.ACCEPTED)
+    services.challenge_retest_request(user=world.officer, challenge=challenge)
     # Nothing of fastrope is available yet: inconclusive, and why.
     assert challenge_retest_execute(challenge_id=challenge.pk) == "no_code"
     challenge.refresh_from_db()
@@ -340,7 +356,7 @@ def test_a_copied_code_claim_is_retested_against_an_indexed_corpus(world, settin
     code_corpus_record(summary=code_index_add(index_dir=str(settings.CODE_INDEX_DIR), source=str(tmp_path / "fastrope"),
                                               name="fastrope", version="0.6.3",
                                               license_expression="Apache-2.0").to_dict())
-    signed_submission(world=world, submit=True, files={"src.tar.gz": ("source_archive", _tar({
+    _submitted_and_accepted(world, {"src.tar.gz": ("source_archive", _tar({
         "alpha/layers.py": COPIED, "alpha/train.py": OWN}))})
     challenge = _confirmed(world, claim="copied_code", claimed_source="FastRope==0.6.3", model_named="Alpha")
     services.challenge_accept(user=world.officer, challenge=challenge)
@@ -361,7 +377,7 @@ def test_a_licence_claim_is_answered_by_the_programmes_policy_on_the_latest_inve
     assert challenge.retest["verdict"] == "inconclusive"
     assert "no submitted file the licence check reads" in challenge.retest["reason"]
 
-    signed_submission(world=world, submit=True, files={"src.tar.gz": ("source_archive", _tar({
+    _submitted_and_accepted(world, {"src.tar.gz": ("source_archive", _tar({
         "server/serve.py": b"# SPDX-License-Identifier: GPL-3.0-only\nprint('serve')\n",
         "alpha/train.py": b"# SPDX-License-Identifier: Apache-2.0\n" + OWN,
         "LICENSE": b"Apache License\nVersion 2.0, January 2004\nhttp://www.apache.org/licenses/\n"}))})

@@ -79,8 +79,9 @@ def test_a_copied_code_claim_is_retested_on_the_worker_against_the_challengers_a
 
     settings.CODE_INDEX_DIR = tmp_path / "no-index"
     world = build_world()
-    signed_submission(world=world, submit=True, files={"src.tar.gz": ("source_archive", _tar({
+    submission = signed_submission(world=world, submit=True, files={"src.tar.gz": ("source_archive", _tar({
         "alpha/layers.py": COPIED, "alpha/train.py": OWN}))})
+    _wait(submission.pk)  # intake accepted the archive (the re-test reads only accepted bytes)
     challenge = services.challenge_file(
         project=world.project, model_named="Alpha", claim="copied_code", claimed_source="fastrope 0.6.3",
         statement="layers.py copies fastrope's rotary code.", figures="12 lines copied",
