@@ -18,7 +18,7 @@ class CodeCorpusAdmin(admin.ModelAdmin):
 
 @admin.register(ProgrammePolicy)
 class ProgrammePolicyAdmin(admin.ModelAdmin):
-    list_display = ["programme", "from_scratch_required", "updated_at"]
+    list_display = ["programme", "from_scratch_required", "challenge_reply_days", "updated_at"]
     filter_horizontal = ["reference_models", "code_corpora"]
 
 

@@ -6,18 +6,19 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Prefetch
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from compliance.models import Challenge
+from compliance.models import Challenge, ChallengeFile, ReferenceModel
 from compliance.services import challenges as services
 from portal.selectors import user_can_manage, user_sees_everything
 from portal.throttles import ChallengeThrottle, client_address, request_body_length
 from projects.models import Project
-from projects.selectors import get_or_404, user_can_submit
+from projects.selectors import get_or_404, user_can_review, user_can_submit
 
 FUNDED = (Project.Status.ACTIVE, Project.Status.UNDER_REVIEW, Project.Status.COMPLETED)
 PUBLIC = (Challenge.Status.UPHELD, Challenge.Status.NOT_UPHELD, Challenge.Status.REJECTED)
@@ -34,6 +35,27 @@ def challenge_get_for_user(*, user, pk) -> Challenge:
     if user.is_authenticated and user_can_submit(user=user, project=challenge.project):
         return challenge
     return get_or_404(Challenge.objects.none(), pk=pk)
+
+
+def challenge_file_get_for_user(*, user, challenge_pk, pk) -> ChallengeFile:
+    """An evidence file, only once intake accepted it: to officers, administrators and auditors
+    (any confirmed challenge), to the project's assigned reviewers and vendor members once the
+    challenge was put to the vendor, and to anyone when the decision published it. Everyone else
+    gets the same 404 as for a missing id; the vendor's own files are never published."""
+    row = get_or_404(ChallengeFile.objects.select_related("challenge", "challenge__project")
+                     .filter(challenge_id=challenge_pk, intake_status="accepted")
+                     .exclude(challenge__status=Challenge.Status.UNCONFIRMED), pk=pk)
+    challenge = row.challenge
+    if row.published and row.side == ChallengeFile.Side.CHALLENGER and challenge.status in PUBLIC:
+        return row
+    if user.is_authenticated:
+        if user_sees_everything(user=user):
+            return row
+        put_to_vendor = challenge.status not in (Challenge.Status.FILED, Challenge.Status.MERGED)
+        if put_to_vendor and (user_can_submit(user=user, project=challenge.project)
+                              or user_can_review(user=user, project=challenge.project)):
+            return row
+    return get_or_404(ChallengeFile.objects.none(), pk=pk)
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -108,12 +130,18 @@ def challenge_detail(request: HttpRequest, pk: int) -> HttpResponse:
     others = (Challenge.objects.filter(project_id=challenge.project_id,
                                        status__in=(Challenge.Status.FILED, Challenge.Status.ACCEPTED))
               .exclude(pk=challenge.pk)) if officer else []
+    files = list(challenge.files.all())
     return render(request, "compliance/challenge_detail.html", {
         "challenge": challenge, "officer": officer, "others": others,
+        "retested_claim": challenge.claim in services.RETESTED_CLAIMS,
+        "reference_open": officer and challenge.claim == Challenge.Claim.DERIVED_FROM_MODEL and challenge.status in (
+            Challenge.Status.FILED, Challenge.Status.ACCEPTED),
+        "references": ReferenceModel.objects.exclude(bundle="").order_by("name") if officer else [],
+        "publishable": [f for f in files if f.side == ChallengeFile.Side.CHALLENGER and f.intake_status == "accepted"],
         "reply_overdue": bool(challenge.status == Challenge.Status.ACCEPTED and not challenge.vendor_replied_at
                               and challenge.reply_due_on and challenge.reply_due_on < timezone.localdate()),
         "vendor": user_can_submit(user=request.user, project=challenge.project),
-        "files": challenge.files.all(), "outcomes": [(v, Challenge.Status(v).label) for v in services.DECIDED]})
+        "files": files, "outcomes": [(v, Challenge.Status(v).label) for v in services.DECIDED]})
 
 
 @login_required
@@ -141,7 +169,10 @@ def challenge_act(request: HttpRequest, pk: int) -> HttpResponse:
                                      files=[(f.name, f.file) for f in request.FILES.getlist("files")])
         elif action == "decide":
             services.challenge_decide(user=request.user, challenge=challenge, outcome=request.POST.get("outcome", ""),
-                                      reasons=reasons, summary=request.POST.get("summary", ""))
+                                      reasons=reasons, summary=request.POST.get("summary", ""),
+                                      publish_files=[v for v in request.POST.getlist("publish_files") if v.isdigit()])
+        elif action == "reference":
+            _reference_choose(request, challenge)
         else:
             raise ValidationError(_("Choose an action."))
     except PermissionDenied:
@@ -153,9 +184,40 @@ def challenge_act(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("challenge-detail", pk=challenge.pk)
 
 
+def _reference_choose(request: HttpRequest, challenge: Challenge) -> None:
+    """An existing reference picked from the list, or a fingerprint bundle uploaded."""
+    bundle = request.FILES.get("bundle")
+    if bundle is not None:
+        services.challenge_reference_register(
+            user=request.user, challenge=challenge, bundle=bundle.file, bundle_name=bundle.name,
+            name=request.POST.get("name", ""), publisher=request.POST.get("publisher", ""),
+            license_expression=request.POST.get("license_expression", ""))
+        return
+    picked = request.POST.get("reference") or ""
+    reference = ReferenceModel.objects.exclude(bundle="").filter(pk=picked).first() if picked.isdigit() else None
+    if reference is None:
+        raise ValidationError(_("Choose a registered reference or upload a fingerprint bundle."))
+    services.challenge_reference_register(user=request.user, challenge=challenge, reference=reference)
+
+
+def challenge_file_download(request: HttpRequest, pk: int, file_pk: int) -> HttpResponse:
+    """An evidence file as a download of opaque bytes (never rendered in the portal's origin),
+    for whoever ``challenge_file_get_for_user`` allows; each download is on the audit trail."""
+    row = challenge_file_get_for_user(user=request.user, challenge_pk=pk, pk=file_pk)
+    services.challenge_file_downloaded(user=request.user, file=row)
+    response = FileResponse(row.file.open("rb"), as_attachment=True, content_type="application/octet-stream",
+                            filename=row.original_name.rsplit("/", 1)[-1] or "evidence")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["X-Content-SHA256"] = row.sha256
+    return response
+
+
 def challenge_register(request: HttpRequest) -> HttpResponse:
     """The public register: decided challenges with their outcome, reasons and the portal's
     published figures; nothing of the vendor's unpublished artifacts."""
+    published = ChallengeFile.objects.filter(published=True, side=ChallengeFile.Side.CHALLENGER,
+                                             intake_status="accepted")
     rows = (Challenge.objects.filter(status__in=PUBLIC).select_related("project", "project__programme")
+            .prefetch_related(Prefetch("files", queryset=published, to_attr="published_files"))
             .order_by("-decided_at")[:500])
     return render(request, "compliance/challenge_register.html", {"challenges": rows})

@@ -75,7 +75,7 @@ class PolicyForm(forms.ModelForm):
         fields = ["allowed_licenses", "denied_licenses", "review_licenses", "allowed_categories",
                   "denied_categories", "review_categories", "outbound_license", "require_declared_license",
                   "accept_model_use_restrictions", "expected_monthly_users", "from_scratch_required",
-                  "reference_models", "code_corpora"]
+                  "challenge_reply_days", "reference_models", "code_corpora"]
         widgets = {
             "allowed_licenses": forms.Textarea(attrs={"rows": 4}),
             "denied_licenses": forms.Textarea(attrs={"rows": 4}),
@@ -91,6 +91,8 @@ class PolicyForm(forms.ModelForm):
                                   "own declared licence."),
             "accept_model_use_restrictions": _("Unticked, a model licence with use restrictions (Llama, Gemma, "
                                                "OpenRAIL...) needs a reviewer's decision."),
+            "challenge_reply_days": _("Days the vendor has to reply to an accepted public challenge. Blank: the "
+                                      "portal's default (the PORTAL_CHALLENGE_REPLY_DAYS setting)."),
             "expected_monthly_users": _("Model licences with a lower user threshold (Llama: 700 million) are "
                                         "reported as needing a separate licence."),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -76,6 +77,12 @@ class ProgrammePolicy(models.Model):
     # submission's own declared licence when it names exactly one.
     outbound_license = models.CharField(_("outbound licence of the funded work"), max_length=200, blank=True)
     from_scratch_required = models.BooleanField(_("from-scratch training required"), default=True)
+    # Days the vendor has to reply to an accepted public challenge; blank: the portal's default
+    # (settings.PORTAL_CHALLENGE_REPLY_DAYS). A programme with a fast publication cycle sets fewer.
+    challenge_reply_days = models.PositiveSmallIntegerField(
+        _("days to reply to a public challenge"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("Blank: the portal's default."))
     reference_models = models.ManyToManyField(ReferenceModel, blank=True, related_name="policies")
     code_corpora = models.ManyToManyField(CodeCorpus, blank=True, related_name="policies")
     updated_at = models.DateTimeField(auto_now=True)
@@ -435,6 +442,14 @@ class Challenge(models.Model):
     vendor_reply = models.TextField(_("vendor's reply"), blank=True, max_length=limits.REPLY_CHARS)
     vendor_replied_at = models.DateTimeField(null=True, blank=True)
     reply_due_on = models.DateField(_("reply due on"), null=True, blank=True)
+    # Reminders sent once each (compliance.challenge_reply_reminders, beat): the vendor two days
+    # before the reply is due, the officers once it is overdue.
+    reply_reminded_at = models.DateTimeField(null=True, blank=True)
+    overdue_notified_at = models.DateTimeField(null=True, blank=True)
+    # The registered reference an officer chose (or registered from an uploaded bundle) for the
+    # re-test of a derived-from-model claim; blank: matched by the names the challenge gives.
+    reference = models.ForeignKey(ReferenceModel, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="challenges", verbose_name=_("reference model tested against"))
     published_summary = models.TextField(_("published summary"), blank=True, max_length=limits.NOTE_CHARS)
     client_address = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -458,7 +473,9 @@ class Challenge(models.Model):
 class ChallengeFile(models.Model):
     """Evidence attached to a challenge by the challenger or by the vendor's reply. Stored
     outside public media, hashed, bounded by ``projects.limits.MESSAGE_ATTACHMENT_BYTES``, and
-    only ever listed to officers and the project's vendor (never served publicly)."""
+    served (compliance.challenge_views.challenge_file_download) only once intake accepted it: to
+    officers, auditors and the project's assigned reviewers, to the project's vendor, and to the
+    public only when the decision published it."""
 
     class Side(models.TextChoices):
         CHALLENGER = "challenger", _("Challenger")
@@ -474,6 +491,9 @@ class ChallengeFile(models.Model):
     # quarantined until it has looked; rejected files are kept as evidence but marked.
     intake_status = models.CharField(max_length=16, default="quarantined")
     intake_findings = models.JSONField(default=list, blank=True)
+    # Set by the decision: the file may be downloaded by anyone from the public register. Only a
+    # challenger's file that intake accepted can be published; the vendor's never are.
+    published = models.BooleanField(_("published with the decision"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

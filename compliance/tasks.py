@@ -49,3 +49,12 @@ def challenge_file_intake_task(file_id: int) -> str:
     from compliance.services.challenges import challenge_file_intake
 
     return challenge_file_intake(file_id=file_id)
+
+
+@shared_task(name="compliance.challenge_reply_reminders", acks_late=True, ignore_result=True)
+def challenge_reply_reminders_task() -> dict:
+    """Beat, daily, on the control queue: vendors reminded before a challenge's reply is due,
+    officers told once it is overdue (each once per challenge)."""
+    from compliance.services.challenges import challenge_reply_reminders
+
+    return challenge_reply_reminders()

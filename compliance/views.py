@@ -439,7 +439,8 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 accept_model_use_restrictions=data["accept_model_use_restrictions"],
                 expected_monthly_users=data["expected_monthly_users"],
                 require_declared_license=data["require_declared_license"],
-                outbound_license=data["outbound_license"])
+                outbound_license=data["outbound_license"],
+                challenge_reply_days=data["challenge_reply_days"])
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 for error in errors:

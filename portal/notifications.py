@@ -96,6 +96,10 @@ def notification_text(*, kind: str, params: dict) -> str:
         return ngettext("Every check of %(submission)s has ended: %(open_risks)s open risk to review",
                         "Every check of %(submission)s has ended: %(open_risks)s open risks to review",
                         _number(values, "open_risks")) % values
+    if kind == Kind.CHALLENGE_RECEIVED and values.get("reminder") is True:
+        # The beat reminder before the reply is due (compliance.services.challenges.challenge_reply_reminders).
+        return gettext("Reminder: your reply to public challenge #%(challenge)s against %(project)s is due on "
+                       "%(due_on)s") % values
     template = _TEXTS.get(kind)
     if template is None:
         return str(kind)

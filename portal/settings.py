@@ -440,6 +440,10 @@ CELERY_BEAT_SCHEDULE = {
     "milestone-reminders": {"task": "projects.milestone_reminders",
                             "schedule": crontab(hour=NOTIFY_MILESTONE_HOUR_UTC, minute=0),
                             "options": {"queue": CONTROL_QUEUE}},
+    # Public challenges: the vendor reminded before the reply is due, officers told when overdue.
+    "challenge-reply-reminders": {"task": "compliance.challenge_reply_reminders",
+                                  "schedule": crontab(hour=NOTIFY_MILESTONE_HOUR_UTC, minute=5),
+                                  "options": {"queue": CONTROL_QUEUE}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A running check renews its lease at every progress report; a run whose lease
@@ -530,7 +534,8 @@ PORTAL_VERIFY_UPLOAD_RATE = os.environ.get("PORTAL_VERIFY_UPLOAD_RATE", "30/hour
 # Anonymous public challenges (issue #15) per client address: each one sends an e-mail and
 # lands in an officer's triage list, so the budget is small.
 PORTAL_CHALLENGE_RATE = os.environ.get("PORTAL_CHALLENGE_RATE", "5/hour")
-# Days the vendor has to reply to an accepted challenge.
+# Days the vendor has to reply to an accepted challenge, unless the programme's policy sets its own
+# (ProgrammePolicy.challenge_reply_days).
 PORTAL_CHALLENGE_REPLY_DAYS = int(os.environ.get("PORTAL_CHALLENGE_REPLY_DAYS", "14"))
 # How long the e-mailed confirmation link of a challenge stays valid (seconds).
 PORTAL_CHALLENGE_CONFIRM_SECONDS = int(os.environ.get("PORTAL_CHALLENGE_CONFIRM_SECONDS", str(3 * 24 * 3600)))

@@ -103,6 +103,7 @@ urlpatterns = [
     path("challenges/confirm/<str:token>/", challenge_views.challenge_confirm, name="challenge-confirm"),
     path("challenges/<int:pk>/", challenge_views.challenge_detail, name="challenge-detail"),
     path("challenges/<int:pk>/act/", challenge_views.challenge_act, name="challenge-act"),
+    path("challenges/<int:pk>/files/<int:file_pk>/", challenge_views.challenge_file_download, name="challenge-file"),
     # API
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -315,6 +315,13 @@ class ChallengeInfo(_ToDict):
     summary: str = ""
     filed_at: dt.datetime | None = None
     decided_at: dt.datetime | None = None
+    # What the challenger names as the source ("open-lab/base-7b", "vllm 0.6.3"), as typed.
+    source: str = ""
+    decided: bool = False
+    reply_due_on: dt.date | None = None
+    # The portal's own re-test as stored (compliance.services.challenge_retest): figures only,
+    # never the vendor's file names, which the dossier's wider audience need not see.
+    retest: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -920,8 +927,22 @@ def _challenge_infos(project: Any) -> list[ChallengeInfo]:
     rows = Challenge.objects.filter(project_id=project.pk).exclude(status=Challenge.Status.UNCONFIRMED)
     return [ChallengeInfo(number=c.pk, claim=str(c.get_claim_display()), status=str(c.get_status_display()),
                           summary=c.published_summary if c.decided else "", filed_at=c.confirmed_at,
-                          decided_at=c.decided_at)
+                          decided_at=c.decided_at, source=c.claimed_source, decided=c.decided,
+                          reply_due_on=c.reply_due_on if c.status == Challenge.Status.ACCEPTED else None,
+                          retest=_retest_figures(c.retest or {}))
             for c in rows.order_by("-confirmed_at", "-pk")]
+
+
+# The re-test's figures the dossier prints (no file names or paths of the vendor's code).
+_RETEST_KEYS = ("state", "kind", "verdict", "reason", "reference", "p_value", "norms", "compared_with", "regions",
+                "lines", "files", "files_scanned", "lines_total")
+
+
+def _retest_figures(retest: dict) -> dict:
+    figures = {k: retest[k] for k in _RETEST_KEYS if k in retest}
+    if isinstance(retest.get("lines"), list):  # a licence re-test's inventory lines: their number only
+        figures["lines"] = len(retest["lines"])
+    return figures
 
 
 def dossier_context_build(

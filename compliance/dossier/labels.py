@@ -139,6 +139,23 @@ LABELS: dict[str, str] = {
     "challenge_outcome": "Status",
     "challenge_summary": "Published summary",
     "challenge_filed": "Filed",
+    "challenge_retest": "Portal's re-test",
+    "challenge_decided_on": "decided {date}",
+    "challenge_reply_due": "Under examination; the vendor's reply is due on {date}.",
+    "challenge_not_decided": "Not decided yet.",
+    "retest_lineage": "Compared with {reference}: {verdict}, permutation p = {p}. Raw cosine of norm gains {raw} "
+                      "(pairing shuffled: {shuffled}); centred correlation {pearson}.",
+    "retest_code": "Compared with {name}: {regions} copied regions, {lines} lines, in {files} of {scanned} files read.",
+    "retest_code_none": "Compared with {name}: no copied code in {scanned} files read.",
+    "retest_licence_denied": "Under the programme's policy a denied licence is present ({lines} inventory lines "
+                             "flagged or cited).",
+    "retest_licence_review": "Under the programme's policy licences need a reviewer's decision ({lines} inventory "
+                             "lines flagged or cited).",
+    "retest_licence_compliant": "Compliant under the programme's policy ({lines} inventory lines cited).",
+    "retest_pending_decided": "Re-test result pending; the decision stands.",
+    "retest_running": "Re-test running.",
+    "retest_inconclusive": "Inconclusive: {reason}",
+    "retest_none": "Not re-tested.",
     "audit_trail": "Audit trail (excerpt)",
     "audit_intro": "The most recent {shown} of {total} events of the hash-chained audit log for this submission.",
     "time": "Time",

@@ -661,6 +661,48 @@ def _check_view(check: Any, full: Any, labels: dict[str, str], lang: str) -> dic
     }
 
 
+def _challenge_retest_text(retest: dict, decided: bool, lang: str) -> str:
+    """The portal's re-test of a challenge in one sentence of the dossier's language."""
+    state, kind = retest.get("state"), retest.get("kind")
+    if state in {"queued", "running"}:
+        return label_for(lang, "retest_pending_decided" if decided else "retest_running")
+    if not state:
+        return label_for(lang, "retest_none")
+    if state != "done":
+        return label_for(lang, "retest_inconclusive", reason=_clip(str(retest.get("reason") or ""), 300, lang))
+    if kind == "copied_code":
+        if not retest.get("regions"):
+            return label_for(lang, "retest_code_none", name=retest.get("compared_with", ""),
+                             scanned=f"{retest.get('files_scanned') or 0:,}")
+        return label_for(lang, "retest_code", name=retest.get("compared_with", ""), regions=f"{retest['regions']:,}",
+                         lines=f"{retest.get('lines') or 0:,}", files=f"{retest.get('files') or 0:,}",
+                         scanned=f"{retest.get('files_scanned') or 0:,}")
+    if kind == "licence":
+        verdict = retest.get("verdict") if retest.get("verdict") in {"denied", "review"} else "compliant"
+        return label_for(lang, f"retest_licence_{verdict}", lines=f"{retest.get('lines') or 0:,}")
+    norms = retest.get("norms") or {}
+    return label_for(lang, "retest_lineage", reference=retest.get("reference", ""),
+                     verdict=enum_label(lang, "verdict", retest.get("verdict", "")), p=_fmt_p(retest.get("p_value")),
+                     raw=_fmt_num(norms.get("mean_raw_cosine")), shuffled=_fmt_num(norms.get("mean_raw_cosine_shuffled")),
+                     pearson=_fmt_num(norms.get("mean_pearson")))
+
+
+def _challenge_view(ch: Any, lang: str) -> dict[str, Any]:
+    """One row of the public challenges table: the claim with its named source, the status with
+    its date, the published summary (or where an open case stands) and the portal's re-test."""
+    if ch.summary:
+        summary = ch.summary
+    elif ch.reply_due_on:
+        summary = label_for(lang, "challenge_reply_due", date=ch.reply_due_on.isoformat())
+    else:
+        summary = label_for(lang, "challenge_not_decided") if not ch.decided else ""
+    return {"number": f"#{ch.number}", "claim": ch.claim, "source": ch.source, "status": ch.status,
+            "decided_at": label_for(lang, "challenge_decided_on", date=_fmt_dt(ch.decided_at, lang))
+            if ch.decided and ch.decided_at else "",
+            "summary": summary, "retest": _challenge_retest_text(ch.retest or {}, ch.decided, lang),
+            "filed_at": _fmt_dt(ch.filed_at, lang) if ch.filed_at else ""}
+
+
 def _declaration_view(context: DossierContext, printed: DossierContext) -> dict[str, Any]:
     lang = context.lang
     return {
@@ -740,9 +782,7 @@ def _dossier_view_build(*, context: DossierContext, static_base: str, findings_p
             {"at": _fmt_dt(e.at, lang), "actor": e.actor, "action": e.action, "target": e.target, "entry_hash": e.entry_hash}
             for e in reversed(printed.audit_events)
         ],
-        "challenges": [{"number": ch.number, "claim": ch.claim, "status": ch.status, "summary": ch.summary,
-                        "filed_at": _fmt_dt(ch.filed_at, lang) if ch.filed_at else ""}
-                       for ch in context.challenges],
+        "challenges": [_challenge_view(ch, lang) for ch in context.challenges],
         "audit_intro": label_for(lang, "audit_intro", shown=len(printed.audit_events), total=len(context.audit_events)),
         **_verification_view(context, attachments),
     }

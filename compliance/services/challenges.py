@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,13 @@ CHUNK = 1024 * 1024
 # The whole filing: every file at its limit plus 1 MiB for the texts and the form's framing.
 CHALLENGE_BODY_MAX_BYTES = CHALLENGE_FILES_MAX * MESSAGE_ATTACHMENT_BYTES + 1024 * 1024
 DECIDED = (Challenge.Status.UPHELD, Challenge.Status.NOT_UPHELD)
+# The claims the portal re-tests itself on the heavy queue (compliance.services.challenge_retest).
+RETESTED_CLAIMS = (Challenge.Claim.DERIVED_FROM_MODEL, Challenge.Claim.COPIED_CODE, Challenge.Claim.LICENCE_BREACH)
+# The vendor is reminded this many days before the reply is due.
+REPLY_REMINDER_DAYS = 2
+# A fingerprint bundle uploaded from the web: a compact bundle of a 70B-shaped model is about
+# 60 MB (19 MB at d = 4096, BENCHMARKS.md), so 256 MiB leaves room without inviting weights.
+REFERENCE_BUNDLE_MAX_BYTES = 256 * 1024 * 1024
 
 
 def _label(challenge: Challenge) -> str:
@@ -98,7 +106,6 @@ def challenge_file_intake(*, file_id: int) -> str:
     """The artifact intake on one evidence file: the same engine and verdicts as a vendor's
     artifact, no declared kind (type against name, archive tricks, pickled code). Claimed with one
     conditional UPDATE so a second delivery does nothing."""
-    from compliance.checks import storage_place
     from compliance.engine.intake import artifact_inspect
     from compliance.engine.intake_common import IntakeLimits
 
@@ -107,8 +114,12 @@ def challenge_file_intake(*, file_id: int) -> str:
     row = ChallengeFile.objects.get(pk=file_id)
     try:
         with tempfile.TemporaryDirectory(prefix="challenge-intake-") as tmp:
-            # Under its own name: the engine judges the content against the name's extension.
-            path = storage_place(row.file.name, Path(tmp) / (Path(row.original_name).name or "evidence"))
+            # Under its own name: the engine judges the content against the name's extension. A
+            # copy (at most MESSAGE_ATTACHMENT_BYTES), not storage_place's symbolic link, which the
+            # engine reports with the server's media path, shown to officers and the vendor.
+            path = Path(tmp) / (Path(row.original_name).name or "evidence")
+            with row.file.open("rb") as source, open(path, "wb") as target:
+                shutil.copyfileobj(source, target, CHUNK)
             report = artifact_inspect(path=path, declared_kind=None,
                                       limits=IntakeLimits(max_bytes=MESSAGE_ATTACHMENT_BYTES)).to_dict()
         status = report["verdict"] if report["verdict"] in {"accepted", "rejected"} else "quarantined_held"
@@ -207,9 +218,19 @@ def _locked(challenge: Challenge, allowed: tuple) -> Challenge:
     return row
 
 
+def challenge_reply_days_for(*, programme_id: int) -> int:
+    """Days the vendor has to reply: the programme policy's figure, else the portal's default."""
+    from compliance.models import ProgrammePolicy
+
+    days = ProgrammePolicy.objects.filter(programme_id=programme_id).values_list(
+        "challenge_reply_days", flat=True).first()
+    return days or settings.PORTAL_CHALLENGE_REPLY_DAYS
+
+
 def challenge_accept(*, user, challenge: Challenge, reasons: str = "") -> Challenge:
     """Accept a filed challenge for examination: the vendor is told and given the programme's
-    reply period; a derived-from-model claim is re-tested on the heavy queue."""
+    reply period; a derived-from-model, copied-code or licence claim is re-tested on the heavy
+    queue."""
     _officer_only(user)
     reasons = _limited("justification", reasons, "reasons")
     with transaction.atomic():
@@ -217,15 +238,17 @@ def challenge_accept(*, user, challenge: Challenge, reasons: str = "") -> Challe
         challenge.status = Challenge.Status.ACCEPTED
         challenge.officer_reasons = reasons
         challenge.triaged_at = timezone.now()
-        challenge.reply_due_on = (timezone.now() + timedelta(days=settings.PORTAL_CHALLENGE_REPLY_DAYS)).date()
-        if challenge.claim == Challenge.Claim.DERIVED_FROM_MODEL:
+        days = challenge_reply_days_for(programme_id=challenge.project.programme_id)
+        challenge.reply_due_on = (timezone.localtime() + timedelta(days=days)).date()
+        if challenge.claim in RETESTED_CLAIMS:
             challenge.retest = {"state": "queued"}
         challenge.save(update_fields=["status", "officer_reasons", "triaged_at", "reply_due_on", "retest"])
         audit_record(actor=user, action="challenge.accepted", object_type="challenge", object_id=challenge.pk,
                      object_label=_label(challenge), project_id=challenge.project_id,
-                     data={"reasons": reasons, "reply_due_on": challenge.reply_due_on.isoformat()})
+                     data={"reasons": reasons, "reply_due_on": challenge.reply_due_on.isoformat(),
+                           "reply_days": days})
         _vendor_notify(user=user, challenge=challenge)
-        if challenge.claim == Challenge.Claim.DERIVED_FROM_MODEL:
+        if challenge.claim in RETESTED_CLAIMS:
             _retest_send(challenge_id=challenge.pk)
     return challenge
 
@@ -246,8 +269,9 @@ def challenge_retest_request(*, user, challenge: Challenge) -> Challenge:
     _officer_only(user)
     with transaction.atomic():
         challenge = _locked(challenge, (Challenge.Status.ACCEPTED,))
-        if challenge.claim != Challenge.Claim.DERIVED_FROM_MODEL:
-            raise ValidationError(_("Only a derived-from-model claim is re-tested by the portal."))
+        if challenge.claim not in RETESTED_CLAIMS:
+            raise ValidationError(_("Only derived-from-model, copied-code and licence claims are re-tested by the "
+                                    "portal."))
         if challenge.retest.get("state") == "running":
             raise ValidationError(_("The re-test is running."))
         challenge.retest = {"state": "queued"}
@@ -281,7 +305,8 @@ def _officers_notify(*, challenge: Challenge, event: str, actor=None) -> None:
 
 
 # The events' msgids, for makemessages (the notification translates them when shown).
-_EVENT_MSGIDS = (gettext_noop("Confirmed by the challenger, awaiting triage"), gettext_noop("The vendor replied"))
+_EVENT_MSGIDS = (gettext_noop("Confirmed by the challenger, awaiting triage"), gettext_noop("The vendor replied"),
+                 gettext_noop("The vendor's reply is overdue"))
 
 
 def challenge_reject(*, user, challenge: Challenge, reasons: str) -> Challenge:
@@ -352,10 +377,13 @@ def challenge_reply(*, user, challenge: Challenge, body: str, files: list[tuple[
     return challenge
 
 
-def challenge_decide(*, user, challenge: Challenge, outcome: str, reasons: str, summary: str) -> Challenge:
+def challenge_decide(*, user, challenge: Challenge, outcome: str, reasons: str, summary: str,
+                     publish_files=()) -> Challenge:
     """Decide an accepted challenge: upheld or not, with reasons and the summary the public
-    register shows."""
+    register shows. ``publish_files`` (ids) are the challenger's evidence files the public may
+    download from the register; only files intake accepted, never the vendor's."""
     _officer_only(user)
+    publish_ids = {int(pk) for pk in publish_files}
     if outcome not in DECIDED:
         raise ValidationError({"outcome": _("Choose upheld or not upheld.")})
     reasons = _limited("justification", reasons, "reasons")
@@ -369,7 +397,132 @@ def challenge_decide(*, user, challenge: Challenge, outcome: str, reasons: str, 
         challenge.published_summary = summary
         challenge.decided_at = timezone.now()
         challenge.save(update_fields=["status", "officer_reasons", "published_summary", "decided_at"])
+        publishable = challenge.files.filter(side=ChallengeFile.Side.CHALLENGER, intake_status="accepted")
+        if publish_ids - set(publishable.filter(pk__in=publish_ids).values_list("pk", flat=True)):
+            raise ValidationError({"publish_files": _(
+                "Only the challenger's evidence files that intake accepted can be published.")})
+        published = list(publishable.filter(pk__in=publish_ids).values_list("sha256", flat=True))
+        publishable.filter(pk__in=publish_ids).update(published=True)
         audit_record(actor=user, action="challenge.decided", object_type="challenge", object_id=challenge.pk,
                      object_label=_label(challenge), project_id=challenge.project_id,
-                     data={"outcome": outcome, "reasons": reasons, "summary": summary})
+                     data={"outcome": outcome, "reasons": reasons, "summary": summary, "published_files": published})
     return challenge
+
+
+def challenge_file_downloaded(*, user, file: ChallengeFile) -> None:
+    """Every download of evidence is on the record (the public's too: actor none)."""
+    audit_record(actor=user if getattr(user, "is_authenticated", False) else None, action="challenge.file_downloaded",
+                 object_type="challenge", object_id=file.challenge_id,
+                 object_label=f"#{file.challenge_id} {file.original_name}"[:200],
+                 project_id=file.challenge.project_id, data={"file": file.pk, "sha256": file.sha256})
+
+
+def challenge_reference_register(*, user, challenge: Challenge, reference=None, bundle: BinaryIO | None = None,
+                                 bundle_name: str = "", name: str = "", publisher: str = "",
+                                 license_expression: str = "") -> Challenge:
+    """Name the registered reference a derived-from-model claim is tested against: an existing
+    one, or a new one from an uploaded fingerprint bundle (made by ``manage.py fingerprint``;
+    weights are not taken from the web), stored by the same service as the
+    ``add_reference_model`` command. An accepted challenge is re-tested at once."""
+    from compliance.engine.lineage import fingerprint_is_bundle
+    from compliance.models import ReferenceModel
+    from compliance.references import reference_bundle_attach
+    from compliance.spdx import spdx_expression_problem
+
+    _officer_only(user)
+    if challenge.claim != Challenge.Claim.DERIVED_FROM_MODEL:
+        raise ValidationError(_("Only a derived-from-model claim is tested against a reference model."))
+    if challenge.status not in (Challenge.Status.FILED, Challenge.Status.ACCEPTED):
+        raise ValidationError(_("This challenge is %(status)s; that step is no longer open.") % {
+            "status": challenge.get_status_display()})
+    if (reference is None) == (bundle is None):
+        raise ValidationError({"reference": _("Choose a registered reference or upload a fingerprint bundle.")})
+    if bundle is not None:
+        name, publisher = (name or "").strip()[:200], (publisher or "").strip()[:200]
+        license_expression = (license_expression or "").strip()[:300]
+        if not name or not publisher:
+            raise ValidationError({"name": _("Give the reference model's name and publisher.")})
+        if ReferenceModel.objects.filter(name__iexact=name).exists():
+            raise ValidationError({"name": _("A reference model of that name is registered: choose it instead.")})
+        if license_expression and (problem := spdx_expression_problem(license_expression)):
+            raise ValidationError({"license_expression": problem})
+        settings.UPLOAD_PARTIAL_DIR.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=settings.UPLOAD_PARTIAL_DIR, prefix="bundle-") as tmp:
+            path = Path(tmp) / "bundle.npz"
+            size = 0
+            with open(path, "wb") as out:
+                while block := bundle.read(CHUNK):
+                    size += len(block)
+                    if size > REFERENCE_BUNDLE_MAX_BYTES:
+                        raise ValidationError({"bundle": _("A fingerprint bundle is at most %(limit)s MiB.") % {
+                            "limit": REFERENCE_BUNDLE_MAX_BYTES // (1024 * 1024)}})
+                    out.write(block)
+            if not fingerprint_is_bundle(path):
+                raise ValidationError({"bundle": _(
+                    "%(name)s is not a fingerprint bundle: make one with `python manage.py fingerprint`.") % {
+                    "name": filename_clean(bundle_name or "the file")}})
+            with transaction.atomic():
+                reference = ReferenceModel.objects.create(name=name, publisher=publisher,
+                                                          license_expression=license_expression)
+                try:
+                    reference_bundle_attach(reference=reference, model_path=path, actor=user)
+                except Exception as exc:  # the engine's reason, and no half-made reference
+                    raise ValidationError({"bundle": _("The bundle could not be read: %(reason)s") % {
+                        "reason": str(exc)[:300]}}) from None
+    with transaction.atomic():
+        challenge = _locked(challenge, (Challenge.Status.FILED, Challenge.Status.ACCEPTED))
+        challenge.reference = reference
+        fields = ["reference"]
+        if challenge.status == Challenge.Status.ACCEPTED and challenge.retest.get("state") != "running":
+            challenge.retest = {"state": "queued"}
+            fields.append("retest")
+            _retest_send(challenge_id=challenge.pk)
+        challenge.save(update_fields=fields)
+        audit_record(actor=user, action="challenge.reference_chosen", object_type="challenge",
+                     object_id=challenge.pk, object_label=_label(challenge), project_id=challenge.project_id,
+                     data={"reference": reference.name, "reference_id": reference.pk,
+                           "bundle_sha256": reference.bundle_sha256, "uploaded": bundle is not None})
+    return challenge
+
+
+def challenge_reply_reminders(*, today=None) -> dict:
+    """The beat task's body: remind the vendor ``REPLY_REMINDER_DAYS`` before an unanswered
+    accepted challenge's reply is due, and tell the officers once it is overdue. Each is sent
+    once: the row is claimed by one conditional UPDATE of its timestamp, so a second run (or two
+    beat schedulers) sends nothing more."""
+    from portal.notifications import notify
+    from projects.selectors import project_vendor_member_ids
+
+    today = today or timezone.localdate()
+    open_rows = Challenge.objects.filter(status=Challenge.Status.ACCEPTED, vendor_replied_at__isnull=True,
+                                         reply_due_on__isnull=False)
+    sent = {"reminded": 0, "overdue": 0}
+    due_soon = open_rows.filter(reply_reminded_at__isnull=True, reply_due_on__gte=today,
+                                reply_due_on__lte=today + timedelta(days=REPLY_REMINDER_DAYS))
+    for pk in list(due_soon.values_list("pk", flat=True)):
+        with transaction.atomic():
+            if not Challenge.objects.filter(pk=pk, reply_reminded_at__isnull=True).update(
+                    reply_reminded_at=timezone.now()):
+                continue
+            challenge = Challenge.objects.select_related("project").get(pk=pk)
+            notify(kind="challenge_received", recipients=project_vendor_member_ids(project=challenge.project),
+                   url=reverse("challenge-detail", kwargs={"pk": pk}),
+                   params={"project": challenge.project.title, "challenge": pk,
+                           "due_on": challenge.reply_due_on.isoformat(), "reminder": True})
+            audit_record(actor=None, action="challenge.reply_reminded", object_type="challenge", object_id=pk,
+                         object_label=_label(challenge), project_id=challenge.project_id,
+                         data={"due_on": challenge.reply_due_on.isoformat()})
+            sent["reminded"] += 1
+    overdue = open_rows.filter(overdue_notified_at__isnull=True, reply_due_on__lt=today)
+    for pk in list(overdue.values_list("pk", flat=True)):
+        with transaction.atomic():
+            if not Challenge.objects.filter(pk=pk, overdue_notified_at__isnull=True).update(
+                    overdue_notified_at=timezone.now()):
+                continue
+            challenge = Challenge.objects.select_related("project").get(pk=pk)
+            _officers_notify(challenge=challenge, event="The vendor's reply is overdue")
+            audit_record(actor=None, action="challenge.reply_overdue", object_type="challenge", object_id=pk,
+                         object_label=_label(challenge), project_id=challenge.project_id,
+                         data={"due_on": challenge.reply_due_on.isoformat()})
+            sent["overdue"] += 1
+    return sent

@@ -59,7 +59,8 @@ def programme_policy_update(*, user, programme: Programme, allowed: str, denied:
                             from_scratch_required: bool, reference_models=(), code_corpora=(),
                             denied_categories=(), review_categories=(), allowed_categories=(),
                             accept_model_use_restrictions: bool = False, expected_monthly_users: int | None = None,
-                            require_declared_license: bool = True, outbound_license: str = "") -> ProgrammePolicy:
+                            require_declared_license: bool = True, outbound_license: str = "",
+                            challenge_reply_days: int | None = None) -> ProgrammePolicy:
     """Change a programme's policy; every listed expression must parse as SPDX.
 
     Arguments left out take their defaults: the policy is what this call says."""
@@ -79,10 +80,13 @@ def programme_policy_update(*, user, programme: Programme, allowed: str, denied:
         errors["outbound_license"] = [problem]
     if expected_monthly_users is not None and expected_monthly_users < 0:
         errors["expected_monthly_users"] = [_("The number of users cannot be negative.")]
+    if challenge_reply_days is not None and not 1 <= challenge_reply_days <= 365:
+        errors["challenge_reply_days"] = [_("Give between 1 and 365 days, or leave it blank for the default.")]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
         policy = programme_policy_get_or_create(programme=programme)
+        policy.challenge_reply_days = challenge_reply_days
         policy.allowed_categories = list(allowed_categories)
         policy.accept_model_use_restrictions = accept_model_use_restrictions
         policy.expected_monthly_users = expected_monthly_users
@@ -100,7 +104,7 @@ def programme_policy_update(*, user, programme: Programme, allowed: str, denied:
         reevaluated = licence_policy_reevaluate(programme_id=programme.pk)
         audit_record(actor=user, action="policy.update", object_type="programme", object_id=programme.pk,
                      object_label=str(programme), data=policy.as_engine_policy()
-                     | {"from_scratch_required": from_scratch_required,
+                     | {"from_scratch_required": from_scratch_required, "challenge_reply_days": challenge_reply_days,
                         "reference_models": [str(m) for m in policy.reference_models.all()],
                         "licence_runs_reevaluated": reevaluated})
     return policy

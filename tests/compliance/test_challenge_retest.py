@@ -69,3 +69,32 @@ def test_a_raw_cosine_claim_is_answered_with_centred_statistics(celery_worker, t
     assert "raw cosine of LayerNorm gains 0.989" in page  # the challenger's figure
     assert str(norms["mean_pearson"]) in page and "Centred correlation of norm gains" in page
     assert "intake passed" in page
+
+
+def test_a_copied_code_claim_is_retested_on_the_worker_against_the_challengers_archive(celery_worker, settings,
+                                                                                      tmp_path):
+    """Accepting the claim sends the re-test to the heavy queue; the worker reads the submitted
+    archive and the challenger's archive of the named code from storage and stores the figures."""
+    from tests.compliance.test_challenge_casework import COPIED, OWN, _tar
+
+    settings.CODE_INDEX_DIR = tmp_path / "no-index"
+    world = build_world()
+    submission = signed_submission(world=world, submit=True, files={"src.tar.gz": ("source_archive", _tar({
+        "alpha/layers.py": COPIED, "alpha/train.py": OWN}))})
+    _wait(submission.pk)  # intake accepted the archive (the re-test reads only accepted bytes)
+    challenge = services.challenge_file(
+        project=world.project, model_named="Alpha", claim="copied_code", claimed_source="fastrope 0.6.3",
+        statement="layers.py copies fastrope's rotary code.", figures="12 lines copied",
+        contact_email="critic@example.net",
+        files=[("fastrope-0.6.3.tar.gz", io.BytesIO(_tar({"fastrope/rope.py": COPIED})))])
+    evidence = challenge.files.get()
+    deadline = time.monotonic() + 60
+    while evidence.intake_status in {"quarantined", "checking"} and time.monotonic() < deadline:
+        time.sleep(0.5)
+        evidence.refresh_from_db()
+    assert evidence.intake_status == "accepted", evidence.intake_findings
+    challenge = services.challenge_confirm(token=services.challenge_confirm_token(challenge=challenge))
+    services.challenge_accept(user=world.officer, challenge=challenge)
+    result = _retested(challenge)
+    assert (result["state"], result["verdict"], result["code_source"]) == ("done", "copied", "challenger_evidence")
+    assert result["files"] == 1 and result["lines"] >= 8

@@ -74,6 +74,7 @@ class Objects:
     message: object
     passkey: object         # the vendor's WebAuthn credential
     challenge: object       # a public challenge against the vendor's project, accepted
+    challenge_file: object  # the challenger's evidence file on it, accepted by intake, not published
 
 
 @dataclass
@@ -214,6 +215,10 @@ ROUTES: dict[str, Route] = {
     "challenge-register": page(read=ALL, anonymous_read=200),
     "challenge-list": page(read=SEES_ALL),
     "challenge-detail": page(kwargs=pk("challenge"), read=SEES_ALL | VENDOR_MEMBERS),
+    # Evidence once intake accepted it: officers, auditors, the assigned reviewer and the vendor;
+    # the public only when the decision published it (not this one).
+    "challenge-file": page(kwargs=lambda o: {"pk": o.challenge.pk, "file_pk": o.challenge_file.pk},
+                           read=SEES_ALL | VENDOR_MEMBERS | {"reviewer"}, anonymous_read=404),
     "challenge-act": page(kwargs=pk("challenge"), write=("post", {"action": "reply", "body": "m"}, VENDOR_MEMBERS,
                                                          SEES_ALL | VENDOR_MEMBERS)),
     # --- API ---
@@ -349,11 +354,13 @@ def objects(world, settings):
     settings.PORTAL_CHALLENGE_RATE = "100/hour"
     challenge = challenge_services.challenge_file(
         project=world.project, model_named="Alpha", claim="other", claimed_source="", statement="matrix",
-        figures="", contact_email="critic@example.net")
+        figures="", contact_email="critic@example.net", files=[("figures.csv", io.BytesIO(b"layer,cosine\n0,0.9\n"))])
+    challenge.files.update(intake_status="accepted")
     challenge = challenge_services.challenge_confirm(token=challenge_services.challenge_confirm_token(
         challenge=challenge))
     challenge_services.challenge_accept(user=world.officer, challenge=challenge)
-    return Objects(world=world, passkey=passkey, challenge=challenge, colleague=colleague, submission=submission, draft=draft,
+    return Objects(world=world, passkey=passkey, challenge=challenge, challenge_file=challenge.files.get(),
+                   colleague=colleague, submission=submission, draft=draft,
                    draft_artifact=draft.artifacts.first(), finding=finding, run=run, dossier=dossier, failed_dossier=failed_dossier,
                    upload=upload, notification=Notification.objects.get(recipient=world.vendor_user, kind="submission_received"),
                    token_key=token.token_key, saved_filter=saved_filter,
