@@ -88,10 +88,12 @@ class RunStats:
     computed: int = 0
     processes: int = 1
     handler: dict = field(default_factory=dict)
+    namespace: str = ""
 
-    def cache_summary(self, *, namespace: str) -> dict:
+    def cache_summary(self) -> dict:
         """A check run's `summary["cache"]` (issue #16's shared shape)."""
-        return {"files": self.files, "reused": self.reused, "computed": self.computed, "engine_version": namespace}
+        return {"files": self.files, "reused": self.reused, "computed": self.computed,
+                "engine_version": self.namespace}
 
 
 def stats_merge(*, into: dict, other: dict) -> None:
@@ -313,6 +315,7 @@ def file_results(
     "error" are stored. `run` receives the counts (and the handlers' summed statistics) when the
     iteration ends."""
     run = run if run is not None else RunStats()
+    run.namespace = namespace
     use_cache = cache is not None and key is not None
     processes = processes if fork_available() else 1
     pool: _Pool | None = None

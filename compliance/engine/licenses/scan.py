@@ -120,4 +120,4 @@ def license_scan(
         files=results, declared=declared, source=name, rules_version=state.rules_version
     )
     return LicenseScanResult(files=results, inventory=inventory, stats=stats,
-                             cache=run.cache_summary(namespace=namespace) if cache is not None else {})
+                             cache=run.cache_summary() if cache is not None else {})
