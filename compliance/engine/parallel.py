@@ -380,6 +380,11 @@ def file_results(
                     local = local or factory()
                     store(chunk, [local(path, data) for path, data in batch])
             yield from ready()
+            # Chunks done behind a slow first one wait here, in order: hold no more than the
+            # workers can have in flight, so the stream is never read far ahead.
+            while len(pending) >= max(1, processes * IN_FLIGHT_PER_PROCESS) and pending[0].waiting:
+                collect()
+                yield from ready()
         while pending:
             if pending[0].waiting:
                 collect()
