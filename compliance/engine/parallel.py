@@ -135,6 +135,17 @@ def _chunks(items: Iterable[tuple[str, bytes]]) -> Iterator[list[tuple[str, byte
         yield chunk
 
 
+def _with_last(chunks: Iterator[list]) -> Iterator[tuple[list, bool]]:
+    """Each chunk and whether it is the last: a stream of one chunk is not worth a fork."""
+    previous = None
+    for chunk in chunks:
+        if previous is not None:
+            yield previous, False
+        previous = chunk
+    if previous is not None:
+        yield previous, True
+
+
 def _die_with_parent(parent_pid: int) -> None:
     """SIGKILL this process when its parent dies (Linux), and exit now if it already has."""
     if sys.platform.startswith("linux"):
@@ -348,7 +359,7 @@ def file_results(
             store(by_seq.pop(done_seq), results)
 
     try:
-        for raw in _chunks(items):
+        for raw, last in _with_last(_chunks(items)):
             entries = [_Entry(path, data, key(path, data) if use_cache else None) for path, data in raw]
             run.files += len(entries)
             if use_cache:
@@ -365,7 +376,8 @@ def file_results(
             pending.append(chunk)
             if chunk.waiting:
                 batch = [(entries[i].path, entries[i].data) for i in chunk.waiting]
-                if processes > 1:
+                # A single model card or licence file is scanned here: forking costs more than it.
+                if processes > 1 and (pool is not None or not last):
                     if pool is None:
                         pool = _Pool(factory=factory, processes=processes)
                         run.processes = pool.size

@@ -206,3 +206,10 @@ def test_code_scan_is_the_same_in_two_processes_and_from_the_cache(tmp_path):
     again = RunStats()
     code_scan(source=items, index_dir=index_dir, cache=cache, engine_version="t", run=again)
     assert again.reused == 0 and again.namespace != runs[1].namespace
+
+
+def test_a_stream_of_one_chunk_is_scanned_without_forking():
+    """A model card or a lone LICENSE: no processes are started for a few files."""
+    run = RunStats()
+    out = list(file_results(items=_items(5), factory=Upper, processes=2, run=run))
+    assert run.processes == 1 and {r["pid"] for *_, r, _ in out} == {os.getpid()}
