@@ -322,8 +322,9 @@ def file_results(
 
     `factory()` builds the per-file handler, once per worker process (or once here when
     `processes` is 1 or the system cannot fork). With a `cache`, `key(path, bytes)` names each
-    file's result under `namespace`; hits are not computed, and computed results without an
-    "error" are stored. `run` receives the counts (and the handlers' summed statistics) when the
+    file's result under `namespace`; hits are not computed, and computed results are stored
+    unless they carry an "error" or say `"cacheable": False` (an answer cut short by a time
+    limit depends on the machine's load, not only on the bytes). `run` receives the counts (and the handlers' summed statistics) when the
     iteration ends."""
     run = run if run is not None else RunStats()
     run.namespace = namespace
@@ -341,7 +342,7 @@ def file_results(
         for position, result in zip(chunk.waiting, results, strict=True):
             entry = chunk.entries[position]
             entry.result = result
-            if use_cache and result.get("error") is None:
+            if use_cache and result.get("error") is None and result.get("cacheable", True):
                 fresh[entry.key] = result
         chunk.waiting = []
         run.computed += len(results)

@@ -61,7 +61,8 @@ class LicenseFileHandler(FileHandler):
         # How the answer was reached, not where it came from: a result is the same whether this
         # process, another, or a cache saw the bytes first (summary["cache"] counts reuse).
         result["mode"] = result["mode"].removeprefix("cache:")
-        return {"file": result, "error": result.get("error")}
+        # A full match cut short by its time limit depends on this machine's load: not shared.
+        return {"file": result, "error": result.get("error"), "cacheable": result["mode"] != "full-timeout"}
 
     def stats(self) -> dict:
         return dict(self.detector.stats)

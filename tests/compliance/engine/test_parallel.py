@@ -213,3 +213,18 @@ def test_a_stream_of_one_chunk_is_scanned_without_forking():
     run = RunStats()
     out = list(file_results(items=_items(5), factory=Upper, processes=2, run=run))
     assert run.processes == 1 and {r["pid"] for *_, r, _ in out} == {os.getpid()}
+
+
+class Timed(FileHandler):
+    def __call__(self, path: str, data: bytes) -> dict:
+        return {"value": data.decode(), "cacheable": not path.startswith("slow/")}
+
+
+def test_an_answer_cut_short_by_a_time_limit_is_not_shared():
+    cache = MemoryFileResultCache()
+    items = [("slow/a.txt", b"a"), ("fast/b.txt", b"b")]
+    key = lambda path, data: content_key(data=data, name=path)  # noqa: E731
+    list(file_results(items=items, factory=Timed, cache=cache, namespace="n", key=key))
+    again = RunStats()
+    list(file_results(items=items, factory=Timed, cache=cache, namespace="n", key=key, run=again))
+    assert again.reused == 1 and again.computed == 1
