@@ -6,8 +6,9 @@ stores what they compute, and yields every file's result in stream order, so a s
 does not depend on how many processes made it.
 
 Memory stays bounded whatever the archive's size: the stream is read one chunk at a time
-(`CHUNK_FILES` files or `CHUNK_BYTES` bytes), and at most `IN_FLIGHT_PER_PROCESS` chunks per
-process are out at once; a chunk is released as soon as it is yielded.
+(`CHUNK_FILES` files or `CHUNK_BYTES` bytes), at most `IN_FLIGHT_PER_PROCESS` chunks per
+process are out at once and `HELD_CHUNKS_PER_PROCESS` held in all; a chunk is released as soon
+as it is yielded.
 
 Why `os.fork` and pipes, not `multiprocessing.Pool` or `concurrent.futures`:
 
@@ -47,9 +48,13 @@ from multiprocessing.connection import Connection, Pipe, wait
 
 from compliance.engine.filecache import FileResultCache
 
-CHUNK_FILES = 32
+CHUNK_FILES = 16
 CHUNK_BYTES = 4 << 20
 IN_FLIGHT_PER_PROCESS = 2
+# Chunks held per process, in flight or done behind a slower first one: one file that takes the
+# full matcher 10 s must not idle the other process, and at 4 MiB a chunk the bytes held stay
+# under 64 MiB per process.
+HELD_CHUNKS_PER_PROCESS = 8
 # Keys per cache query (a backend may split further).
 CACHE_BATCH = 500
 # Seconds a child gets to finish and report after its requests end, before it is killed.
@@ -395,7 +400,7 @@ def file_results(
             yield from ready()
             # Chunks done behind a slow first one wait here, in order: hold no more than the
             # workers can have in flight, so the stream is never read far ahead.
-            while len(pending) >= max(1, processes * IN_FLIGHT_PER_PROCESS) and pending[0].waiting:
+            while len(pending) >= max(1, processes * HELD_CHUNKS_PER_PROCESS) and pending[0].waiting:
                 collect()
                 yield from ready()
         while pending:

@@ -104,7 +104,7 @@ def test_the_stream_is_not_read_far_ahead_of_the_workers():
         consumed += 1
         most_ahead = max(most_ahead, read["n"] - consumed)
     assert consumed == 3000
-    bound = (2 * parallel.IN_FLIGHT_PER_PROCESS + 1) * parallel.CHUNK_FILES
+    bound = (2 * parallel.HELD_CHUNKS_PER_PROCESS + 1) * parallel.CHUNK_FILES
     assert most_ahead <= bound
 
 
