@@ -309,7 +309,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
                  # The licences the copied code brings with it, as an inventory: the programme's
                  # policy is applied to it here and again, without rescanning, when the policy changes.
                  "inventory": carried,
-                 "stats": {"code_files": result.get("code_files"), "processes": scan_run.processes},
+                 "stats": {"code_files": result.get("code_files"), "processes": scan_run.processes,
+                           "worker_cpu_seconds": scan_run.worker_cpu_seconds},
                  **({"cache": scan_run.cache_summary()} if cache is not None else {})},
         findings=findings, engine_version=ENGINE_VERSION,
         inputs={"sha256": artifact.sha256, "corpora": scanned})

@@ -94,6 +94,8 @@ class RunStats:
     processes: int = 1
     handler: dict = field(default_factory=dict)
     namespace: str = ""
+    # CPU seconds each worker process used (empty in-process): how evenly the work was split.
+    worker_cpu_seconds: list[float] = field(default_factory=list)
 
     def cache_summary(self) -> dict:
         """A check run's `summary["cache"]` (issue #16's shared shape)."""
@@ -214,6 +216,7 @@ class _Pool:
         self.results: list[Connection] = []
         self.in_flight: list[deque] = []
         self.stats: dict = {}
+        self.cpu_seconds: list[float] = []
         parent_pid = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -292,10 +295,11 @@ class _Pool:
             deadline = time.monotonic() + (CHILD_EXIT_SECONDS if graceful else 5.0)
             while True:
                 try:
-                    done, _status = os.waitpid(pid, os.WNOHANG)
+                    done, _status, usage = os.wait4(pid, os.WNOHANG)
                 except ChildProcessError:
                     break
                 if done:
+                    self.cpu_seconds.append(round(usage.ru_utime + usage.ru_stime, 2))
                     break
                 if time.monotonic() > deadline:
                     _kill(pid)
@@ -412,6 +416,7 @@ def file_results(
         if pool is not None:
             pool.close(graceful=graceful)
             stats_merge(into=run.handler, other=pool.stats)
+            run.worker_cpu_seconds = pool.cpu_seconds
         if local is not None:
             stats_merge(into=run.handler, other=local.stats())
             local.close()

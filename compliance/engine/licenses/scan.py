@@ -116,6 +116,8 @@ def license_scan(
     stats["files"] = run.files
     stats["index_load_seconds"] = round(state.load_seconds, 2)
     stats["processes"] = run.processes
+    if run.worker_cpu_seconds:
+        stats["worker_cpu_seconds"] = run.worker_cpu_seconds
     name = source_name or (os.path.basename(os.path.normpath(source)) if isinstance(source, str) else "(members)")
     inventory = license_inventory_build(
         files=results, declared=declared, source=name, rules_version=state.rules_version

@@ -56,8 +56,9 @@ def test_results_come_back_in_stream_order_whatever_the_processes(processes):
     assert run.processes == processes and run.handler == {"handled": 500}
     pids = {r["pid"] for _p, _d, r, _reused in out}
     if processes == 2:
-        # Both workers took chunks, and neither is this process.
+        # Both workers took chunks, and neither is this process; each says what CPU it used.
         assert len(pids) == 2 and os.getpid() not in pids
+        assert len(run.worker_cpu_seconds) == 2
     else:
         assert pids == {os.getpid()}
 
