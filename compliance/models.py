@@ -498,3 +498,23 @@ class ChallengeFile(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+
+
+class FileResult(models.Model):
+    """An engine's answer for one file's bytes, reused by every later scan (issue #16).
+
+    ``namespace`` names the engine, its version and whatever else the answer depends on (rule
+    set, code index, corpora); ``key`` is the SHA-256 of the content and of the part of its name
+    the engine reads (``compliance.engine.filecache.content_key``). Rows are only ever added:
+    a new engine or index is a new namespace. Written by ``compliance.services.filecache``."""
+
+    namespace = models.CharField(max_length=200)
+    key = models.CharField(max_length=64)
+    value = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "key"], name="file_result_namespace_key")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace} {self.key[:12]}"

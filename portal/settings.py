@@ -449,6 +449,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A running check renews its lease at every progress report; a run whose lease
 # lapsed (its worker died) is requeued by the reconciler.
 CHECK_LEASE_S = float(os.environ.get("PORTAL_CHECK_LEASE_S", "120"))
+# Issue #16 (named as the issue names them). Per-file results (licences, copied code) are kept by
+# content hash and engine version in the database (compliance.FileResult) and reused by every
+# later scan; "0" turns every result cache off: the per-file caches and the reuse of an earlier
+# version's check results alike (the benchmark's "caching off" baseline).
+PORTAL_RESULT_CACHE = env_bool("PORTAL_RESULT_CACHE", True)
+# Processes one licence or copied-code check splits its files across (forked from the worker
+# child, sharing its loaded tables; compliance.engine.parallel); 1 scans in the worker itself.
+PORTAL_SCAN_PROCESSES = max(1, int(os.environ.get("PORTAL_SCAN_PROCESSES", "0") or 0) or min(2, os.cpu_count() or 1))
 # A queued run not picked up for this long is re-sent (the broker may have lost it).
 CHECK_QUEUED_STALE_S = float(os.environ.get("PORTAL_CHECK_QUEUED_STALE_S", "300"))
 # Dossiers are leased and reconciled like check runs (compliance.services.leases); by

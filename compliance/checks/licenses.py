@@ -13,6 +13,7 @@ import re
 from django.conf import settings
 
 from compliance.checks import CheckContext, CheckOutcome, TooLargeToRead, artifact_members, too_large_outcome
+from compliance.services.filecache import file_result_cache
 from compliance.services.policy import policy_findings, policy_for
 from projects.models import Artifact
 
@@ -114,13 +115,16 @@ def run(ctx: CheckContext) -> CheckOutcome:
 
     artifact = ctx.artifact
     ctx.progress(0.05, "detecting licences file by file")
-    cache_dir = getattr(settings, "LICENSE_CACHE_DIR", None) or (settings.VAR_DIR / "license-cache")
+    # The database's per-file cache, shared by every worker on every host (issue #16), not the
+    # detector's per-host sqlite one (the CLI's); PORTAL_RESULT_CACHE=0 turns it off.
+    cache = file_result_cache()
     with ctx.local_path() as path:
         try:
             members = artifact_members(path=path, original_name=artifact.original_name)
         except TooLargeToRead as error:
             return too_large_outcome(error=error, check="licenses", sha256=artifact.sha256)
-        result = license_scan(source=members, cache_dir=cache_dir, source_name=artifact.original_name)
+        result = license_scan(source=members, source_name=artifact.original_name, cache=cache,
+                              processes=settings.PORTAL_SCAN_PROCESSES)
     data = result.to_dict()
     inventory = data["inventory"]
     ctx.progress(0.85, "applying the programme's policy")
@@ -134,6 +138,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
     return CheckOutcome(
         verdict=verdict,
         summary={"inventory": inventory, "files": files[:500], "files_total": len(data["files"]),
-                 "stats": data.get("stats", {})},
+                 "stats": data.get("stats", {}),
+                 # How many files' results came from the per-file cache (issue #16); absent when it is off.
+                 **({"cache": data["cache"]} if data.get("cache") else {})},
         findings=findings, engine_version=engine_version(),
         inputs={"sha256": artifact.sha256, "policy": policy_for(artifact.submission.project.programme_id)})

@@ -594,33 +594,88 @@ class CodeMatcher:
 def code_scan(
     *, source: str | Iterable[tuple[str, bytes]], index_dir: str, matcher: CodeMatcher | None = None,
     on_matched_file: Callable[[str, str], None] | None = None, packages: Iterable[tuple[str, str]] | None = None,
+    cache=None, processes: int = 1, engine_version: str = "", run=None,
 ) -> CodeScanResult:
     """Scan a directory, file, archive or (path, bytes) iterable for copied reference code.
 
     `on_matched_file(path, text)` is called for each vendor file with matches, while its text
     is at hand: a caller that shows the matched lines needs no second pass over an archive.
     `packages` (name, version) restricts the scan to those indexed packages (see CodeMatcher);
-    the result's `index_packages` lists the packages actually scanned."""
-    own = matcher is None
-    matcher = matcher or CodeMatcher(index_dir=index_dir, packages=packages)
-    matches: list[CodeMatch] = []
-    scanned = code_files = 0
+    the result's `index_packages` lists the packages actually scanned.
+    `cache` (a `compliance.engine.filecache.FileResultCache`) is looked up first for each code
+    file, under a namespace naming `engine_version`, the index's identity and the packages
+    compared with (`result.cache` says how many were reused); `processes` > 1 splits the
+    matching across forked processes (`compliance.engine.parallel`), each with its own matcher.
+    `run` (a `compliance.engine.parallel.RunStats`) receives the counts, processes and namespace.
+    The matches are the same, in the same order, whatever the cache and the number."""
+    import hashlib
+    import json
+
+    from compliance.engine.filecache import content_key
+    from compliance.engine.parallel import FileHandler, RunStats, file_results
+
+    if matcher is not None and processes > 1:
+        raise ValueError("a given matcher runs in this process: processes must be 1")
+    wanted = None if packages is None else sorted({(str(n), str(v or "")) for n, v in packages})
+    parent = matcher or CodeMatcher(index_dir=index_dir, packages=wanted)
     try:
+        scanned_packages = sorted(parent.packages.values(), key=lambda p: (p["name"], p["version"]))
+        identity = {
+            "meta": sorted(parent.connection.execute("SELECT key, value FROM meta").fetchall()),
+            # Every package as last indexed: file ids and document frequencies depend on all of them.
+            "packages": [list(row) for row in parent.connection.execute(
+                "SELECT id, name, version, license_expression, files, fingerprints, indexed_at "
+                "FROM packages ORDER BY id")],
+        }
+    except BaseException:
+        if matcher is None:
+            parent.close()
+        raise
+    index_id = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    scope_id = ("all" if wanted is None
+                else hashlib.sha256(json.dumps(wanted).encode()).hexdigest()[:16])
+    namespace = f"codematch:{engine_version}:index={index_id}:scope={scope_id}:format=1"
+    if matcher is None and processes > 1:
+        # Each forked process opens its own connection: an SQLite connection must not cross a fork.
+        parent.close()
+        parent = None
+
+    class _Handler(FileHandler):
+        def __init__(self) -> None:
+            self.matcher = parent or CodeMatcher(index_dir=index_dir, packages=wanted)
+            self.own = parent is None
+
+        def __call__(self, path: str, data: bytes) -> dict:
+            found = self.matcher.file_match(path=path, text=data.decode("utf-8", errors="replace"))
+            return {"matches": [{k: v for k, v in m.to_dict().items() if k != "path"} for m in found]}
+
+        def close(self) -> None:
+            if self.own:
+                self.matcher.close()
+
+    counts = {"scanned": 0}
+
+    def code_members() -> Iterable[tuple[str, bytes]]:
         for path, data in members_from(source=source):
-            scanned += 1
-            if not path_is_code(path=path):
-                continue
-            code_files += 1
-            text = data.decode("utf-8", errors="replace")
-            found = matcher.file_match(path=path, text=text)
+            counts["scanned"] += 1
+            if path_is_code(path=path):
+                yield path, data
+
+    matches: list[CodeMatch] = []
+    run = run if run is not None else RunStats()
+    try:
+        for path, data, value, _reused in file_results(
+            items=code_members(), factory=_Handler, processes=processes, cache=cache, namespace=namespace,
+            key=lambda path, data: content_key(data=data, name=path), run=run,
+        ):
+            found = [CodeMatch(**{**m, "path": path, "origin": MatchOrigin(**m["origin"])}) for m in value["matches"]]
             if found and on_matched_file is not None:
-                on_matched_file(path, text)
+                on_matched_file(path, data.decode("utf-8", errors="replace"))
             matches.extend(found)
-        packages = sorted(matcher.packages.values(), key=lambda p: (p["name"], p["version"]))
     finally:
-        if own:
-            matcher.close()
+        if matcher is None and parent is not None:
+            parent.close()
     return CodeScanResult(
-        matches=matches, files_scanned=scanned, code_files=code_files,
-        files_with_matches=len({m.path for m in matches}), index_packages=packages,
+        matches=matches, files_scanned=counts["scanned"], code_files=run.files,
+        files_with_matches=len({m.path for m in matches}), index_packages=scanned_packages,
     )

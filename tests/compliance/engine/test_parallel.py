@@ -1,0 +1,231 @@
+"""Issue #16: one check's files split across processes, and per-file results cached.
+
+What a user relies on: a scan gives the same answer, in the same order, whatever the number of
+processes and whether results came from the cache; a big archive is not read into memory ahead
+of the workers; a worker killed mid-scan leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from compliance.engine import parallel
+from compliance.engine.filecache import MemoryFileResultCache, content_key
+from compliance.engine.parallel import FileHandler, RunStats, file_results
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Upper(FileHandler):
+    """A handler that says which process computed each file."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, path: str, data: bytes) -> dict:
+        self.count += 1
+        if data == b"boom":
+            raise ValueError(f"cannot read {path}")
+        return {"path": path, "upper": data.decode().upper(), "pid": os.getpid()}
+
+    def stats(self) -> dict:
+        return {"handled": self.count}
+
+
+def _items(n: int) -> list[tuple[str, bytes]]:
+    return [(f"dir{i % 7}/file{i}.txt", f"content {i % 50}".encode()) for i in range(n)]
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_results_come_back_in_stream_order_whatever_the_processes(processes):
+    items = _items(500)
+    run = RunStats()
+    out = list(file_results(items=items, factory=Upper, processes=processes, run=run))
+    assert [(p, d) for p, d, _r, _reused in out] == items
+    assert [r["upper"] for _p, _d, r, _reused in out] == [d.decode().upper() for _p, d in items]
+    assert run.files == run.computed == 500 and run.reused == 0
+    assert run.processes == processes and run.handler == {"handled": 500}
+    pids = {r["pid"] for _p, _d, r, _reused in out}
+    if processes == 2:
+        # Both workers took chunks, and neither is this process; each says what CPU it used.
+        assert len(pids) == 2 and os.getpid() not in pids
+        assert len(run.worker_cpu_seconds) == 2
+    else:
+        assert pids == {os.getpid()}
+
+
+def test_a_cached_result_is_reused_and_equals_a_fresh_one():
+    cache = MemoryFileResultCache()
+    items = _items(200)
+    key = lambda path, data: content_key(data=data, name=path)  # noqa: E731
+    first_run, second_run = RunStats(), RunStats()
+    first = list(file_results(items=items, factory=Upper, processes=2, cache=cache, namespace="t1",
+                              key=key, run=first_run))
+    second = list(file_results(items=items, factory=Upper, processes=2, cache=cache, namespace="t1",
+                               key=key, run=second_run))
+    assert [r for *_, r, _ in first] == [r for *_, r, _ in second]
+    assert first_run.cache_summary() == {"files": 200, "reused": 0, "computed": 200, "engine_version": "t1"}
+    assert second_run.cache_summary() == {"files": 200, "reused": 200, "computed": 0, "engine_version": "t1"}
+    # Nothing to compute: no process was started.
+    assert second_run.processes == 1 and all(reused for *_, reused in second)
+    # Another namespace (a new engine version) reads none of it.
+    third_run = RunStats()
+    list(file_results(items=items, factory=Upper, processes=1, cache=cache, namespace="t2", key=key, run=third_run))
+    assert third_run.reused == 0
+
+
+def test_a_file_that_fails_in_a_worker_fails_the_scan_with_its_reason():
+    items = _items(100)
+    items[70] = ("bad/file.txt", b"boom")
+    with pytest.raises(RuntimeError, match="cannot read bad/file.txt"):
+        list(file_results(items=items, factory=Upper, processes=2))
+
+
+def test_the_stream_is_not_read_far_ahead_of_the_workers():
+    """A 50,000-file archive must not be held in memory: the parent reads at most the chunks in flight."""
+    read = {"n": 0}
+    consumed = 0
+    most_ahead = 0
+
+    def stream():
+        for i in range(3000):
+            read["n"] += 1
+            yield f"f{i}.txt", b"x" * 100
+
+    for _item in file_results(items=stream(), factory=Upper, processes=2):
+        consumed += 1
+        most_ahead = max(most_ahead, read["n"] - consumed)
+    assert consumed == 3000
+    bound = (2 * parallel.HELD_CHUNKS_PER_PROCESS + 1) * parallel.CHUNK_FILES
+    assert most_ahead <= bound
+
+
+def test_killing_the_scanning_process_leaves_no_worker_behind(tmp_path):
+    """A worker child killed mid-scan (hard time limit, OOM, operator): its scan processes go too."""
+    script = tmp_path / "scan.py"
+    script.write_text(textwrap.dedent("""
+        import os, sys, time
+        from compliance.engine.parallel import FileHandler, file_results
+
+        class Slow(FileHandler):
+            def __call__(self, path, data):
+                time.sleep(0.5)
+                return {}
+
+        items = ((f"f{i}", b"x") for i in range(100000))
+        for _ in file_results(items=items, factory=Slow, processes=2):
+            pass
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        children: list[int] = []
+        deadline = time.monotonic() + 30
+        while len(children) < 2 and time.monotonic() < deadline:
+            children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+            time.sleep(0.1)
+        assert len(children) == 2
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    alive = children
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in children if _running(pid)]
+        time.sleep(0.1)
+    assert alive == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie is dead, waiting for init to reap it
+
+
+def _site_package_files(package: str, limit: int) -> list[tuple[str, bytes]]:
+    root = Path(importlib.util.find_spec(package).origin).parent
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in {".py", ".txt", ".md", ""})[:limit]
+    found = [(f"{package}/{p.relative_to(root)}", p.read_bytes()) for p in files]
+    dist = next(root.parent.glob(f"{package}-*.dist-info"))
+    found += [(f"{package}/LICENSE", p.read_bytes()) for p in sorted(dist.glob("licenses/LICENSE*"))[:1]]
+    return found
+
+
+def test_licence_scan_is_the_same_in_two_processes_and_from_the_cache():
+    from compliance.engine.licenses import license_scan
+
+    items = _site_package_files("requests", 30) + _site_package_files("urllib3", 40)
+    items.append(("vendored/LICENSE", dict(items)["requests/LICENSE"]))  # the same bytes elsewhere: one result
+    cold = license_scan(source=items, processes=1).to_dict()
+    cache = MemoryFileResultCache()
+    split = license_scan(source=items, processes=2, cache=cache).to_dict()
+    warm = license_scan(source=items, processes=2, cache=cache).to_dict()
+    assert cold["files"] == split["files"] == warm["files"]
+    assert cold["inventory"] == split["inventory"] == warm["inventory"]
+    assert "Apache-2.0" in str(cold["inventory"]) and "MIT" in str(cold["inventory"])
+    assert split["stats"]["processes"] == 2 and warm["stats"]["processes"] == 1
+    assert split["cache"]["computed"] == len(items) and split["cache"]["reused"] == 0
+    assert warm["cache"]["reused"] == len(items) and warm["cache"]["computed"] == 0
+    assert warm["cache"]["engine_version"].startswith("licenses-engine-")
+
+
+def test_code_scan_is_the_same_in_two_processes_and_from_the_cache(tmp_path):
+    from compliance.engine.codematch import code_index_add, code_scan
+
+    requests_root = Path(importlib.util.find_spec("requests").origin).parent
+    index_dir = str(tmp_path / "index")
+    code_index_add(index_dir=index_dir, source=str(requests_root), name="requests", version="test")
+    # A vendor tree with two of requests' modules copied in, among unrelated code.
+    items = [(f"ours/{p.name}", p.read_bytes()) for p in sorted(requests_root.glob("*.py"))[:4]]
+    items += _site_package_files("urllib3", 60)
+    cold_texts: list[str] = []
+    cold = code_scan(source=items, index_dir=index_dir, on_matched_file=lambda p, t: cold_texts.append(p)).to_dict()
+    cache = MemoryFileResultCache()
+    runs = [RunStats(), RunStats()]
+    split_texts: list[str] = []
+    split = code_scan(source=items, index_dir=index_dir, processes=2, cache=cache, engine_version="t", run=runs[0],
+                      on_matched_file=lambda p, t: split_texts.append(p)).to_dict()
+    warm = code_scan(source=items, index_dir=index_dir, processes=2, cache=cache, engine_version="t",
+                     run=runs[1]).to_dict()
+    assert cold["matches"] and cold == split == warm
+    assert {m["path"] for m in cold["matches"]} <= {p for p, _ in items[:4]}
+    assert cold_texts == split_texts
+    assert runs[0].processes == 2 and runs[0].computed == runs[0].files
+    assert runs[1].reused == runs[1].files and runs[1].computed == 0
+    # Re-indexing the corpus is a new namespace: nothing stale is read.
+    code_index_add(index_dir=index_dir, source=str(requests_root), name="requests", version="test")
+    again = RunStats()
+    code_scan(source=items, index_dir=index_dir, cache=cache, engine_version="t", run=again)
+    assert again.reused == 0 and again.namespace != runs[1].namespace
+
+
+def test_a_stream_of_one_chunk_is_scanned_without_forking():
+    """A model card or a lone LICENSE: no processes are started for a few files."""
+    run = RunStats()
+    out = list(file_results(items=_items(5), factory=Upper, processes=2, run=run))
+    assert run.processes == 1 and {r["pid"] for *_, r, _ in out} == {os.getpid()}
+
+
+class Timed(FileHandler):
+    def __call__(self, path: str, data: bytes) -> dict:
+        return {"value": data.decode(), "cacheable": not path.startswith("slow/")}
+
+
+def test_an_answer_cut_short_by_a_time_limit_is_not_shared():
+    cache = MemoryFileResultCache()
+    items = [("slow/a.txt", b"a"), ("fast/b.txt", b"b")]
+    key = lambda path, data: content_key(data=data, name=path)  # noqa: E731
+    list(file_results(items=items, factory=Timed, cache=cache, namespace="n", key=key))
+    again = RunStats()
+    list(file_results(items=items, factory=Timed, cache=cache, namespace="n", key=key, run=again))
+    assert again.reused == 1 and again.computed == 1
