@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -41,8 +41,15 @@ from compliance.engine.codematch.index import (
     line_hashes_unpack,
 )
 from compliance.engine.codematch.labels import code_label
+from compliance.engine.codematch.postings import PostingsTable
 from compliance.engine.codematch.tokens import code_tokens, path_is_code
-from compliance.engine.codematch.winnow import K_GRAM, fingerprints_compute, token_ids, token_stream_unpack
+from compliance.engine.codematch.winnow import (
+    K_GRAM,
+    fingerprints_compute,
+    token_id_array,
+    token_ids,
+    token_stream_unpack,
+)
 from compliance.engine.licenses.sources import members_from
 
 # A region needs 8 distinct shared fingerprints: about 70 tokens, 7-10 lines
@@ -218,18 +225,26 @@ def _run_extend(q_ids: np.ndarray, r_ids: np.ndarray, q: int, r: int) -> tuple[i
 
 def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int) -> list[_Region]:
     """Chain shared fingerprints into regions that advance together on both sides."""
+    # Only query fingerprints whose hash the reference holds can change any
+    # state below (the others were skipped at the top of the loop), so the
+    # loop visits just those, and the reference's positions are indexed only
+    # for shared hashes: the same regions, without a Python pass over both
+    # files' every fingerprint (most candidates share a few dozen hashes).
+    reference_hashes = reference["hash"]
+    query_hashes = query["hash"]
+    r_shared = np.flatnonzero(np.isin(reference_hashes, query_hashes))
+    if len(r_shared) == 0:
+        return []
     positions_by_hash: dict[int, list[int]] = defaultdict(list)
-    for index, h in enumerate(reference["hash"].tolist()):
+    for index, h in zip(r_shared.tolist(), reference_hashes[r_shared].tolist()):
         positions_by_hash[h].append(index)
     regions: list[_Region] = []
     open_regions: list[tuple[int, int, _Region]] = []  # (last q token pos, last r token pos, region)
-    q_hashes = query["hash"].tolist()
+    q_shared = np.flatnonzero(np.isin(query_hashes, reference_hashes[r_shared]))
     q_pos = query["pos"].tolist()
     r_pos = reference["pos"].tolist()
-    for qi, h in enumerate(q_hashes):
-        r_indices = positions_by_hash.get(h)
-        if not r_indices:
-            continue
+    for qi, h in zip(q_shared.tolist(), query_hashes[q_shared].tolist()):
+        r_indices = positions_by_hash[h]
         qp = q_pos[qi]
         placed = False
         for slot, (last_q, last_r, region) in enumerate(open_regions):
@@ -288,6 +303,7 @@ class CodeMatcher:
             self.packages = {pid: p for pid, p in self.packages.items()
                              if (p["name"], p["version"] or "") in wanted}
             self._package_ids = sorted(self.packages)
+        self._table = PostingsTable(connection=self.connection, index_dir=index_dir, package_ids=self._package_ids)
         self._file_meta: dict[int, tuple] = {}
         self._streams: dict[int, tuple | None] = {}
         if self._package_ids is None:
@@ -296,29 +312,29 @@ class CodeMatcher:
             marks = ",".join("?" * len(self._package_ids))
             self.file_count = max(1, self.connection.execute(
                 f"SELECT COUNT(*) FROM files WHERE package_id IN ({marks})", self._package_ids).fetchone()[0])
+        # Files looked at; skipped as too small to hold a fingerprint; screened out
+        # (no reference file nominated: see file_match); aligned and verified.
+        self.stats = {"files": 0, "too_small": 0, "screened_out": 0, "full_path": 0}
         # Bench hook: when a list, every verified region's features are appended.
         self.verify_log: list | None = None
 
     def close(self) -> None:
         self.connection.close()
 
-    def _postings(self, hashes: list[int]) -> dict[int, list[int]]:
-        found: dict[int, list[int]] = defaultdict(list)
-        if self._package_ids == []:
-            return found
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            if self._package_ids is None:
-                rows = self.connection.execute(f"SELECT hash, file_id FROM postings WHERE hash IN ({marks})", chunk)
-            else:
-                package_marks = ",".join("?" * len(self._package_ids))
-                rows = self.connection.execute(
-                    f"SELECT p.hash, p.file_id FROM postings p JOIN files f ON f.id = p.file_id "
-                    f"WHERE p.hash IN ({marks}) AND f.package_id IN ({package_marks})", [*chunk, *self._package_ids])
-            for h, file_id in rows:
-                found[h].append(file_id)
-        return found
+    def _postings_ordered(self, query_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The query's distinct hashes that the (selected) index holds, with where their files are.
+
+        Returned in the order the sqlite lookup this replaces produced them
+        (distinct hashes in set order, in chunks of 500, each chunk ascending):
+        candidate ranking breaks ties by first appearance, so the same order
+        keeps every answer the same. Returns (hashes, starts, ends) into
+        `self._table.files`.
+        """
+        unique_hashes = list({int(h) for h in query_hashes.tolist()})
+        ordered = np.concatenate([np.sort(np.array(unique_hashes[start : start + 500], dtype=np.int64))
+                                  for start in range(0, len(unique_hashes), 500)]) if unique_hashes else np.zeros(0, np.int64)
+        found, starts, ends = self._table.lookup(ordered)
+        return ordered[found], starts[found], ends[found]
 
     def _file(self, file_id: int) -> tuple:
         meta = self._file_meta.get(file_id)
@@ -346,25 +362,95 @@ class CodeMatcher:
         self._streams[file_id] = stream
         return stream
 
+    def _candidates_rank(self, query_hashes: np.ndarray) -> tuple[list[int], list[int], dict[int, int]]:
+        """(files to align, files sharing the rarest hashes, hash -> document frequency of shared hashes).
+
+        Files to align: the MAX_CANDIDATES files sharing the most distinct
+        hashes held by at most CANDIDATE_MAX_DOCUMENT_FREQUENCY files (at least
+        MIN_SMALL_REGION_FINGERPRINTS of them). Rare files: the
+        VERIFY_CANDIDATES files with the largest sum of log(N / frequency) over
+        shared hashes held by at most VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY
+        files. Ties go to the file seen first in posting order, as
+        Counter.most_common did when this was a loop (the weights are summed in
+        the same order, with math.log, so they are the same floats).
+        """
+        shared, starts, ends = self._postings_ordered(query_hashes)
+        frequency = ends - starts
+        postings = dict(zip(shared.tolist(), frequency.tolist()))
+        files = self._table.files
+
+        def gather(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            lengths = frequency[mask]
+            total = int(lengths.sum())
+            if total == 0:
+                return np.zeros(0, dtype=np.int64), lengths
+            begin = np.repeat(starts[mask] - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+            return np.asarray(files[begin + np.arange(total)], dtype=np.int64), lengths
+
+        def ranked(ids: np.ndarray, scores: np.ndarray, first: np.ndarray, count: int) -> list[int]:
+            order = np.lexsort((first, -scores))[:count]
+            return ids[order].tolist()
+
+        candidates: list[int] = []
+        common_files, _ = gather(frequency <= CANDIDATE_MAX_DOCUMENT_FREQUENCY)
+        if len(common_files):
+            ids, first, counts = np.unique(common_files, return_index=True, return_counts=True)
+            top = ranked(ids, counts, first, MAX_CANDIDATES)
+            count_of = dict(zip(ids.tolist(), counts.tolist()))
+            candidates = [fid for fid in top if count_of[fid] >= MIN_SMALL_REGION_FINGERPRINTS]
+        rare_files: list[int] = []
+        rare = frequency <= VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY
+        rare_postings, lengths = gather(rare)
+        if len(rare_postings):
+            weight_of = {f: math.log(self.file_count / f) for f in set(lengths.tolist())}
+            posting_weights = np.repeat(np.array([weight_of[f] for f in lengths.tolist()], dtype=np.float64), lengths)
+            ids, first, inverse = np.unique(rare_postings, return_index=True, return_inverse=True)
+            sums = np.bincount(inverse, weights=posting_weights, minlength=len(ids))
+            rare_files = ranked(ids, sums, first, VERIFY_CANDIDATES)
+        return candidates, rare_files, postings
+
     def file_match(self, *, path: str, text: str) -> list[CodeMatch]:
-        """Matches of one vendor file against the index."""
-        tokens = code_tokens(path=path, text=text)
-        query = fingerprints_compute(tokens=tokens).array
-        if len(query) == 0:
+        """Matches of one vendor file against the index.
+
+        Two stages. The screen (tokenise, winnow, look the hashes up in the
+        memory-mapped postings) costs a few ms; only a file it nominates
+        reference files for goes on to alignment and verification. Why a
+        screened-out file can have no match (so the screen changes no answer):
+
+        - every match comes from a region (`_regions_attribute` is fed only
+          `regions`); a region is either aligned against a file in
+          `candidates` (`_regions_align`) or seeded from a file in
+          `rare_files`, and both lists are all `file_match` ever compares the
+          vendor file with;
+        - a file enters `candidates` only by sharing at least
+          MIN_SMALL_REGION_FINGERPRINTS hashes held by at most
+          CANDIDATE_MAX_DOCUMENT_FREQUENCY reference files, and `rare_files`
+          only by sharing a hash held by at most
+          VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY files;
+        - so a vendor file that shares no hash with the index, or only hashes
+          common to more than 2,000 reference files, has both lists empty, no
+          region, and no match: it is screened out here without building the
+          rest (vendor token ids, line hashes, reference streams).
+
+        A file with fewer than K_GRAM tokens has no fingerprint and no match;
+        every token spans at least one character, so a text shorter than
+        K_GRAM characters is skipped before it is tokenised.
+        """
+        self.stats["files"] += 1
+        if len(text) < K_GRAM:
+            self.stats["too_small"] += 1
             return []
-        unique_hashes = list({int(h) for h in query["hash"].tolist()})
-        postings = self._postings(unique_hashes)
-        counts: Counter = Counter()
-        weights: Counter = Counter()
-        for _h, file_ids in postings.items():
-            frequency = len(file_ids)
-            if frequency <= CANDIDATE_MAX_DOCUMENT_FREQUENCY:
-                counts.update(file_ids)
-            if frequency <= VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY:
-                weight = math.log(self.file_count / frequency)
-                for file_id in file_ids:
-                    weights[file_id] += weight
-        candidates = [fid for fid, n in counts.most_common(MAX_CANDIDATES) if n >= MIN_SMALL_REGION_FINGERPRINTS]
+        tokens = code_tokens(path=path, text=text)
+        all_ids = token_id_array(tokens=tokens)
+        query = fingerprints_compute(tokens=tokens, ids=all_ids).array
+        if len(query) == 0:
+            self.stats["too_small"] += 1
+            return []
+        candidates, rare_files, postings = self._candidates_rank(query["hash"])
+        if not candidates and not rare_files:
+            self.stats["screened_out"] += 1
+            return []
+        self.stats["full_path"] += 1
         # Short copies share 1-5 fingerprints with their origin: too few to
         # rank among files sharing boilerplate with a long vendor file, so the
         # files sharing the rarest hashes are checked too: their shared
@@ -375,7 +461,7 @@ class CodeMatcher:
         unverified: list[_Region] = []
         q_index: dict[int, list[int]] | None = None
         q_pos = query["pos"]
-        for file_id, _ in weights.most_common(VERIFY_CANDIDATES):
+        for file_id in rare_files:
             if file_id in chosen:
                 continue
             chosen.add(file_id)
@@ -401,7 +487,7 @@ class CodeMatcher:
 
         def vendor_ids() -> np.ndarray:
             if not ids_cache:
-                ids_cache.append(token_ids(tokens=tokens))
+                ids_cache.append(token_ids(tokens=tokens, ids=all_ids))
                 ids_cache.append(line_hashes_compute(text=text))
             return ids_cache[0]
 
@@ -503,7 +589,7 @@ class CodeMatcher:
             if len(vendor_lines):
                 agreement = sum(1 for h in vendor_lines.tolist() if h in reference_lines) / len(vendor_lines)
         if self.verify_log is not None:
-            rarest = min(len(postings.get(int(query["hash"][qi]), ())) or 1 for qi, _ in region.pairs)
+            rarest = min(postings.get(int(query["hash"][qi]), 0) or 1 for qi, _ in region.pairs)
             self.verify_log.append({"file_id": region.file_id, "matched": matched, "distinct": distinct,
                                     "rarest": rarest, "score": region.score, "accepted": repetition_only,
                                     "agreement": round(agreement, 3), "q_lines": q_span})

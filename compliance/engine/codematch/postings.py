@@ -1,0 +1,135 @@
+"""The index's postings (hash -> reference files) as sorted numpy arrays, memory-mapped.
+
+Looking a vendor file's 100-1,000 distinct hashes up in sqlite (`hash IN (...)`
+in chunks of 500) cost several ms a file; a binary search in a sorted array
+costs tens of microseconds. The arrays are derived from the sqlite index, which
+stays the only thing `code_index_add` writes (same index format):
+
+  <index_dir>/code-index.postings-<key>/hashes.npy   int64, distinct hashes, ascending
+                                        offsets.npy  int64, len(hashes) + 1: hash i's files are
+                                                     files[offsets[i]:offsets[i + 1]]
+                                        files.npy    int32, reference file ids, ascending per hash
+                                        packages.npy int32, package id of each file id (index = file id)
+
+`<key>` is a digest of the packages table (ids, names, versions, file and
+fingerprint counts, indexing times) and the largest file id: any
+`code_index_add` changes it, so a stale copy is never read. The first matcher
+after a change writes the folder (about 1 s per million postings, atomically:
+a temporary folder renamed into place) and removes older ones; every later
+matcher, in any process, maps it read-only, so the two scan processes of a
+check share one copy in the page cache. When the folder cannot be written
+(read-only index directory), the arrays are built in memory instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+
+import numpy as np
+
+_PREFIX = "code-index.postings-"
+_NAMES = ("hashes", "offsets", "files", "packages")
+
+
+def postings_key(*, connection: sqlite3.Connection) -> str:
+    """Digest of what the postings depend on: changes whenever a package is (re)indexed or removed."""
+    digest = hashlib.sha256()
+    for row in connection.execute(
+        "SELECT id, name, version, files, fingerprints, indexed_at FROM packages ORDER BY id"
+    ):
+        digest.update(repr(row).encode("utf-8"))
+    digest.update(repr(connection.execute("SELECT MAX(id), COUNT(*) FROM files").fetchone()).encode("utf-8"))
+    return digest.hexdigest()[:24]
+
+
+def _arrays_build(*, connection: sqlite3.Connection) -> dict[str, np.ndarray]:
+    """The four arrays from the sqlite tables (postings are read in primary-key order: hash, file id)."""
+    hash_chunks, file_chunks = [], []
+    cursor = connection.execute("SELECT hash, file_id FROM postings ORDER BY hash, file_id")
+    while True:
+        rows = cursor.fetchmany(200_000)
+        if not rows:
+            break
+        pairs = np.array(rows, dtype=np.int64)
+        hash_chunks.append(pairs[:, 0])
+        file_chunks.append(pairs[:, 1].astype(np.int32))
+    all_hashes = np.concatenate(hash_chunks) if hash_chunks else np.zeros(0, dtype=np.int64)
+    files = np.concatenate(file_chunks) if file_chunks else np.zeros(0, dtype=np.int32)
+    if len(all_hashes):
+        starts = np.flatnonzero(np.concatenate(([True], all_hashes[1:] != all_hashes[:-1])))
+    else:
+        starts = np.zeros(0, dtype=np.int64)
+    hashes = all_hashes[starts]
+    offsets = np.append(starts, len(all_hashes)).astype(np.int64)
+    file_rows = connection.execute("SELECT id, package_id FROM files").fetchall()
+    max_id = max((row[0] for row in file_rows), default=0)
+    packages = np.full(max_id + 1, -1, dtype=np.int32)
+    for file_id, package_id in file_rows:
+        packages[file_id] = package_id
+    return {"hashes": hashes, "offsets": offsets, "files": files, "packages": packages}
+
+
+def postings_load(*, connection: sqlite3.Connection, index_dir: str) -> dict[str, np.ndarray]:
+    """The arrays for this index, memory-mapped from their folder (written first when missing or stale)."""
+    key = postings_key(connection=connection)
+    folder = os.path.join(index_dir, _PREFIX + key)
+    if not os.path.isdir(folder):
+        arrays = _arrays_build(connection=connection)
+        try:
+            temporary = tempfile.mkdtemp(prefix=".postings-", dir=index_dir)
+            for name in _NAMES:
+                np.save(os.path.join(temporary, name + ".npy"), arrays[name])
+            try:
+                os.rename(temporary, folder)
+            except OSError:  # another process renamed its copy first: same content
+                shutil.rmtree(temporary, ignore_errors=True)
+            for entry in os.listdir(index_dir):
+                if entry.startswith(_PREFIX) and entry != _PREFIX + key:
+                    shutil.rmtree(os.path.join(index_dir, entry), ignore_errors=True)
+        except OSError:
+            return arrays  # read-only index directory: keep them in memory
+    try:
+        return {name: np.load(os.path.join(folder, name + ".npy"), mmap_mode="r") for name in _NAMES}
+    except (OSError, ValueError):  # removed or half-written by another process: build in memory
+        return _arrays_build(connection=connection)
+
+
+class PostingsTable:
+    """Which reference files hold each hash, restricted to a set of packages when given."""
+
+    def __init__(self, *, connection: sqlite3.Connection, index_dir: str, package_ids: list[int] | None):
+        arrays = postings_load(connection=connection, index_dir=index_dir)
+        hashes, offsets, files = arrays["hashes"], arrays["offsets"], arrays["files"]
+        if package_ids is not None:
+            # Keep only the chosen packages' postings (a copy in memory, at most the full size).
+            file_packages = arrays["packages"]
+            keep = np.isin(file_packages[files], np.asarray(package_ids, dtype=np.int32))
+            counts = np.add.reduceat(keep.astype(np.int64), offsets[:-1]) if len(files) else np.zeros(0, np.int64)
+            present = counts > 0
+            hashes = np.asarray(hashes)[present]
+            files = np.asarray(files)[keep]
+            offsets = np.concatenate(([0], np.cumsum(counts[present]))).astype(np.int64)
+        self.hashes = hashes
+        self.offsets = offsets
+        self.files = files
+
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For int64 `hashes`: (which are in the index: bool mask, start, end offsets into `files`)."""
+        if len(self.hashes) == 0 or len(hashes) == 0:
+            empty = np.zeros(len(hashes), dtype=np.int64)
+            return np.zeros(len(hashes), dtype=bool), empty, empty
+        index = np.searchsorted(self.hashes, hashes)
+        index_clipped = np.minimum(index, len(self.hashes) - 1)
+        found = np.asarray(self.hashes[index_clipped] == hashes)
+        starts = np.asarray(self.offsets[index_clipped])
+        ends = np.asarray(self.offsets[index_clipped + 1])
+        return found, starts, ends
+
+    def frequency(self, hashes: np.ndarray) -> np.ndarray:
+        """How many (selected) reference files hold each hash (0 when none)."""
+        found, starts, ends = self.lookup(hashes)
+        return np.where(found, ends - starts, 0)
