@@ -75,10 +75,19 @@ def _arrays_build(*, connection: sqlite3.Connection) -> dict[str, np.ndarray]:
 
 def postings_load(*, connection: sqlite3.Connection, index_dir: str) -> dict[str, np.ndarray]:
     """The arrays for this index, memory-mapped from their folder (written first when missing or stale)."""
-    key = postings_key(connection=connection)
-    folder = os.path.join(index_dir, _PREFIX + key)
-    if not os.path.isdir(folder):
-        arrays = _arrays_build(connection=connection)
+    # One read transaction: the key and the arrays come from the same snapshot
+    # even while `index_reference` commits another package (WAL readers).
+    own_transaction = not connection.in_transaction
+    if own_transaction:
+        connection.execute("BEGIN")
+    try:
+        key = postings_key(connection=connection)
+        folder = os.path.join(index_dir, _PREFIX + key)
+        arrays = None if os.path.isdir(folder) else _arrays_build(connection=connection)
+    finally:
+        if own_transaction:
+            connection.execute("COMMIT")
+    if arrays is not None:
         try:
             temporary = tempfile.mkdtemp(prefix=".postings-", dir=index_dir)
             for name in _NAMES:
@@ -94,7 +103,7 @@ def postings_load(*, connection: sqlite3.Connection, index_dir: str) -> dict[str
             return arrays  # read-only index directory: keep them in memory
     try:
         return {name: np.load(os.path.join(folder, name + ".npy"), mmap_mode="r") for name in _NAMES}
-    except (OSError, ValueError):  # removed or half-written by another process: build in memory
+    except (OSError, ValueError):  # removed meanwhile by a matcher of a newer index: build in memory
         return _arrays_build(connection=connection)
 
 

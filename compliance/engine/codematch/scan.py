@@ -197,7 +197,10 @@ class _Region:
 
 
 def _run_extend(q_ids: np.ndarray, r_ids: np.ndarray, q: int, r: int) -> tuple[int, int, int]:
-    """The longest identical token run through q (vendor) and r (reference): (q start, r start, length)."""
+    """The longest identical token run through q (vendor) and r (reference): (q start, r start, length).
+
+    The scanner uses `_run_extend_bytes` (same result, faster); this numpy
+    version is the reference the tests compare it with."""
     right = 0
     while True:
         n = min(64 if right < 64 else 512, len(q_ids) - q - right, len(r_ids) - r - right)
@@ -223,27 +226,97 @@ def _run_extend(q_ids: np.ndarray, r_ids: np.ndarray, q: int, r: int) -> tuple[i
     return q - left, r - left, left + right
 
 
-def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int) -> list[_Region]:
-    """Chain shared fingerprints into regions that advance together on both sides."""
+def _common_prefix(a: bytes, a_start: int, b: bytes, b_start: int, limit: int) -> int:
+    """Tokens equal from a_start and b_start onwards (2-byte tokens), at most `limit`.
+
+    Byte-slice comparisons (memcmp) in chunks, then a binary search in the
+    chunk that differs: a few hundred ns where numpy's compare, all and argmin
+    on small slices cost several us per seed.
+    """
+    length = 0
+    step = 32
+    while length < limit:
+        n = min(step, limit - length)
+        a0, b0 = 2 * (a_start + length), 2 * (b_start + length)
+        if a[a0 : a0 + 2 * n] == b[b0 : b0 + 2 * n]:
+            length += n
+            step = 256
+            continue
+        low, high = 0, n  # the first `low` tokens are equal, the first `high` are not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if a[a0 : a0 + 2 * middle] == b[b0 : b0 + 2 * middle]:
+                low = middle
+            else:
+                high = middle
+        return length + low
+    return length
+
+
+def _common_suffix(a: bytes, a_end: int, b: bytes, b_end: int, limit: int) -> int:
+    """Tokens equal just before a_end and b_end (going left), at most `limit`."""
+    length = 0
+    step = 32
+    while length < limit:
+        n = min(step, limit - length)
+        a1, b1 = 2 * (a_end - length), 2 * (b_end - length)
+        if a[a1 - 2 * n : a1] == b[b1 - 2 * n : b1]:
+            length += n
+            step = 256
+            continue
+        low, high = 0, n
+        while high - low > 1:
+            middle = (low + high) // 2
+            if a[a1 - 2 * middle : a1] == b[b1 - 2 * middle : b1]:
+                low = middle
+            else:
+                high = middle
+        return length + low
+    return length
+
+
+def _run_extend_bytes(q_bytes: bytes, r_bytes: bytes, q: int, r: int) -> tuple[int, int, int]:
+    """`_run_extend` on the token ids as bytes (2 per token): the same (q start, r start, length)."""
+    q_count, r_count = len(q_bytes) // 2, len(r_bytes) // 2
+    right = _common_prefix(q_bytes, q, r_bytes, r, max(0, min(q_count - q, r_count - r)))
+    left = _common_suffix(q_bytes, q, r_bytes, r, max(0, min(q, r)))
+    return q - left, r - left, left + right
+
+
+def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int, *, q_hashes: list[int] | None = None,
+                   q_set: set | None = None, r_hashes: list[int] | None = None,
+                   q_index: dict[int, list[int]] | None = None) -> list[_Region]:
+    """Chain shared fingerprints into regions that advance together on both sides.
+
+    `q_hashes`, `q_set`, `r_hashes`, `q_index`: the two files' hashes as Python
+    lists, the query's as a set and as hash -> its indices (ascending), when the
+    caller keeps them across candidates."""
     # Only query fingerprints whose hash the reference holds can change any
     # state below (the others were skipped at the top of the loop), so the
     # loop visits just those, and the reference's positions are indexed only
-    # for shared hashes: the same regions, without a Python pass over both
-    # files' every fingerprint (most candidates share a few dozen hashes).
-    reference_hashes = reference["hash"]
-    query_hashes = query["hash"]
-    r_shared = np.flatnonzero(np.isin(reference_hashes, query_hashes))
-    if len(r_shared) == 0:
-        return []
+    # for shared hashes: the same regions, without building a dict of every
+    # reference fingerprint (most candidates share a few dozen hashes).
+    if q_hashes is None:
+        q_hashes = query["hash"].tolist()
+    if q_set is None:
+        q_set = set(q_hashes)
+    if r_hashes is None:
+        r_hashes = reference["hash"].tolist()
     positions_by_hash: dict[int, list[int]] = defaultdict(list)
-    for index, h in zip(r_shared.tolist(), reference_hashes[r_shared].tolist()):
-        positions_by_hash[h].append(index)
+    for index, h in enumerate(r_hashes):
+        if h in q_set:
+            positions_by_hash[h].append(index)
+    if not positions_by_hash:
+        return []
     regions: list[_Region] = []
     open_regions: list[tuple[int, int, _Region]] = []  # (last q token pos, last r token pos, region)
-    q_shared = np.flatnonzero(np.isin(query_hashes, reference_hashes[r_shared]))
     q_pos = query["pos"].tolist()
     r_pos = reference["pos"].tolist()
-    for qi, h in zip(q_shared.tolist(), query_hashes[q_shared].tolist()):
+    if q_index is None:
+        shared_q = [(qi, h) for qi, h in enumerate(q_hashes) if h in positions_by_hash]
+    else:  # the same pairs, in vendor order, from the caller's hash -> query indices map
+        shared_q = sorted((qi, h) for h in positions_by_hash for qi in q_index[h])
+    for qi, h in shared_q:
         r_indices = positions_by_hash[h]
         qp = q_pos[qi]
         placed = False
@@ -306,6 +379,8 @@ class CodeMatcher:
         self._table = PostingsTable(connection=self.connection, index_dir=index_dir, package_ids=self._package_ids)
         self._file_meta: dict[int, tuple] = {}
         self._streams: dict[int, tuple | None] = {}
+        self._stream_bytes_cache: dict[int, bytes] = {}
+        self._hash_lists: dict[int, list[int]] = {}
         if self._package_ids is None:
             self.file_count = max(1, self.connection.execute("SELECT COUNT(*) FROM files").fetchone()[0])
         else:
@@ -361,6 +436,23 @@ class CodeMatcher:
             self._streams.clear()
         self._streams[file_id] = stream
         return stream
+
+    def _hash_list(self, file_id: int) -> list[int]:
+        """The reference file's fingerprint hashes as Python ints (kept beside `_file`'s cache)."""
+        cached = self._hash_lists.get(file_id)
+        if cached is None:
+            if len(self._hash_lists) > 5000:
+                self._hash_lists.clear()
+            cached = self._hash_lists[file_id] = self._file(file_id)[4]["hash"].tolist()
+        return cached
+
+    def _stream_bytes(self, file_id: int, r_ids: np.ndarray) -> bytes:
+        cached = self._stream_bytes_cache.get(file_id)
+        if cached is None:
+            if len(self._stream_bytes_cache) > 2000:
+                self._stream_bytes_cache.clear()
+            cached = self._stream_bytes_cache[file_id] = np.ascontiguousarray(r_ids, dtype=np.uint16).tobytes()
+        return cached
 
     def _candidates_rank(self, query_hashes: np.ndarray) -> tuple[list[int], list[int], dict[int, int]]:
         """(files to align, files sharing the rarest hashes, hash -> document frequency of shared hashes).
@@ -489,10 +581,17 @@ class CodeMatcher:
             if not ids_cache:
                 ids_cache.append(token_ids(tokens=tokens, ids=all_ids))
                 ids_cache.append(line_hashes_compute(text=text))
+                ids_cache.append(ids_cache[0].tobytes())
             return ids_cache[0]
 
+        q_hashes = query["hash"].tolist()
+        q_set = set(q_hashes)
+        q_indices: dict[int, list[int]] = defaultdict(list)
+        for qi, h in enumerate(q_hashes):
+            q_indices[h].append(qi)
         for file_id in candidates:
-            for region in _regions_align(query, self._file(file_id)[4], file_id):
+            for region in _regions_align(query, self._file(file_id)[4], file_id, q_hashes=q_hashes, q_set=q_set,
+                                         r_hashes=self._hash_list(file_id), q_index=q_indices):
                 if region.accepted and (region.file_rule or region.score >= REPETITION_CHECK_BELOW_FINGERPRINTS):
                     regions.append(region)
                 elif region.accepted:
@@ -502,7 +601,7 @@ class CodeMatcher:
                     stream = self._stream(file_id)
                     if stream is None or self._region_verify(
                         region=region, query=query, reference=self._file(file_id)[4], tokens=tokens,
-                        q_ids=vendor_ids(), stream=stream, postings=postings, repetition_only=True,
+                        q_ids=vendor_ids(), stream=stream, postings=postings, repetition_only=True, q_bytes=ids_cache[2],
                     ):
                         regions.append(region)
                 elif region.score >= VERIFY_MIN_FINGERPRINTS:
@@ -519,7 +618,8 @@ class CodeMatcher:
             if stream is None:
                 continue
             if self._region_verify(region=region, query=query, reference=self._file(region.file_id)[4], tokens=tokens,
-                                   q_ids=vendor_ids(), stream=stream, postings=postings, q_line_hashes=ids_cache[1]):
+                                   q_ids=vendor_ids(), stream=stream, postings=postings, q_line_hashes=ids_cache[1],
+                                   q_bytes=ids_cache[2]):
                 regions.append(region)
         if not regions:
             return []
@@ -527,6 +627,7 @@ class CodeMatcher:
 
     def _region_verify(self, *, region: _Region, query: np.ndarray, reference: np.ndarray, tokens: list,
                        q_ids: np.ndarray, stream: tuple, postings: dict, repetition_only: bool = False,
+                       q_bytes: bytes | None = None,
                        q_line_hashes: np.ndarray | None = None) -> bool:
         """Accept a short region when its tokens really run together on both sides.
 
@@ -546,6 +647,8 @@ class CodeMatcher:
         has the same lines.
         """
         r_ids, r_lines, r_line_hashes = stream
+        q_bytes = q_ids.tobytes() if q_bytes is None else q_bytes
+        r_bytes = self._stream_bytes(region.file_id, r_ids)
         q_pos = query["pos"]
         r_pos = reference["pos"]
         runs: list[tuple[int, int, int]] = []
@@ -555,7 +658,7 @@ class CodeMatcher:
             # inside one of the last few (checking all was quadratic).
             if any(q0 <= qp < q0 + length and qp - q0 == rp - r0 for q0, r0, length in runs[-4:]):
                 continue
-            runs.append(_run_extend(q_ids, r_ids, qp, rp))
+            runs.append(_run_extend_bytes(q_bytes, r_bytes, qp, rp))
         runs.sort()
         best_chain: list = []
         chain: list = []

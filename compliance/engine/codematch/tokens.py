@@ -65,6 +65,7 @@ import re
 import threading
 import time
 import tokenize
+from functools import partial
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -174,6 +175,7 @@ _SINGLE_QUOTED = frozenset(tokenize.single_quoted)
 _TRIPLE_QUOTED = frozenset(tokenize.triple_quoted)
 _TABSIZE = tokenize.tabsize
 _NUMCHARS = "0123456789"
+_token_make = partial(tuple.__new__, Token)  # Token((text, line, end_line)) without NamedTuple's Python __new__
 _STATEMENT_START = 0  # previous_type NEWLINE, INDENT or DEDENT
 _AFTER_STRING = 1     # previous_type STRING
 _AFTER_OTHER = 2
@@ -184,6 +186,7 @@ def _python_tokens_from(*, lines: list[str], start: int, out: list[Token]) -> in
     to restart from after a bad dedent, or None when the stream ended (cleanly or at an
     unterminated string or bracket, where the rest of the file belongs to that token)."""
     append = out.append
+    make = _token_make
     keywords = _PY_KEYWORDS
     pseudo = _PSEUDO_TOKEN_RE.match
     previous = _STATEMENT_START  # start of file counts as a statement start
@@ -214,13 +217,13 @@ def _python_tokens_from(*, lines: list[str], start: int, out: list[Token]) -> in
                     previous = _AFTER_STRING
                 elif previous != _AFTER_STRING:
                     previous = _AFTER_STRING
-                    append(Token("S", strstart_row, row))
+                    append(make(("S", strstart_row, row)))
                 contstr, needcont = "", 0
             elif needcont and line[-2:] != "\\\n" and line[-3:] != "\\\r\n":
                 # ERRORTOKEN holding the unterminated string and this line
                 text = contstr + line
                 previous = _AFTER_OTHER
-                append(Token(text if len(text) < 8 else "?", strstart_row, row))
+                append(make((text if len(text) < 8 else "?", strstart_row, row)))
                 contstr = ""
                 continue
             else:
@@ -267,7 +270,12 @@ def _python_tokens_from(*, lines: list[str], start: int, out: list[Token]) -> in
                 token, initial = line[begin:end], line[begin]
                 if initial in _NUMCHARS or (initial == "." and token != "." and token != "..."):
                     previous = _AFTER_OTHER
-                    append(Token("N", row, row))
+                    append(make(("N", row, row)))
+                elif initial.isidentifier() and "'" not in token and '"' not in token:
+                    # A name (tokenize tests this after the string cases, but every
+                    # string token holds a quote and no name does: same result).
+                    previous = _AFTER_OTHER
+                    append(make((token if token in keywords else "V", row, row)))
                 elif initial in "\r\n":
                     if parenlev <= 0:
                         previous = _STATEMENT_START  # NEWLINE (NL inside brackets is dropped)
@@ -282,7 +290,7 @@ def _python_tokens_from(*, lines: list[str], start: int, out: list[Token]) -> in
                             previous = _AFTER_STRING
                         elif previous != _AFTER_STRING:
                             previous = _AFTER_STRING
-                            append(Token("S", row, row))
+                            append(make(("S", row, row)))
                     else:
                         strstart_row = row
                         contstr = line[begin:]
@@ -298,10 +306,10 @@ def _python_tokens_from(*, lines: list[str], start: int, out: list[Token]) -> in
                         previous = _AFTER_STRING
                     elif previous != _AFTER_STRING:
                         previous = _AFTER_STRING
-                        append(Token("S", row, row))
+                        append(make(("S", row, row)))
                 elif initial.isidentifier():
                     previous = _AFTER_OTHER
-                    append(Token(token if token in keywords else "V", row, row))
+                    append(make((token if token in keywords else "V", row, row)))
                 elif initial == "\\":
                     continued = 1
                 else:
@@ -310,10 +318,10 @@ def _python_tokens_from(*, lines: list[str], start: int, out: list[Token]) -> in
                     elif initial in ")]}":
                         parenlev -= 1
                     previous = _AFTER_OTHER
-                    append(Token(token, row, row))
+                    append(make((token, row, row)))
             else:
                 previous = _AFTER_OTHER  # ERRORTOKEN: one character
-                append(Token(line[pos], row, row))
+                append(make((line[pos], row, row)))
                 pos += 1
     return None
 
@@ -374,20 +382,24 @@ def _python_layout_normalise(tokens: list[Token]) -> list[Token]:
     (or a def/class signature) and stays; any other "(" only groups.
     """
     out: list[Token] = []
+    append = out.append
     dropped_stack: list[bool] = []
-    for index, token in enumerate(tokens):
-        text = token.text
+    texts = [token[0] for token in tokens]
+    count = len(texts)
+    last_text = None  # the text of out[-1]; None while out is empty
+    for index, text in enumerate(texts):
         if text == "(":
-            grouping = not out or out[-1].text not in _CALL_OPENERS
+            grouping = last_text is None or last_text not in _CALL_OPENERS
             dropped_stack.append(grouping)
             if grouping:
                 continue
         elif text == ")":
             if dropped_stack and dropped_stack.pop():
                 continue
-        elif text == "," and index + 1 < len(tokens) and tokens[index + 1].text in _CLOSERS:
+        elif text == "," and index + 1 < count and texts[index + 1] in _CLOSERS:
             continue
-        out.append(token)
+        append(tokens[index])
+        last_text = text
     return out
 
 

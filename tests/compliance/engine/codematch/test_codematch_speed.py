@@ -154,3 +154,24 @@ def test_the_screen_sends_a_copy_on_and_skips_a_file_sharing_no_hash(two_package
     assert matcher.file_match(path="vendor/tiny.py", text="x = 1\n") == []
     assert matcher.stats == {"files": 3, "too_small": 1, "screened_out": 1, "full_path": 1}
     matcher.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=700),
+       st.lists(st.integers(min_value=0, max_value=3), max_size=40), st.data())
+def test_run_extension_on_bytes_equals_the_numpy_one(common, noise, data):
+    # Two token streams sharing a long stretch (runs of equal tokens longer than a chunk
+    # included), seeds anywhere: the byte-slice extension finds the same run.
+    import numpy as np
+
+    from compliance.engine.codematch.scan import _run_extend, _run_extend_bytes
+
+    q_ids = np.array(noise + common + noise[::-1], dtype=np.uint16)
+    r_ids = np.array(noise[::-1] + common + [9] + noise, dtype=np.uint16)
+    q = data.draw(st.integers(min_value=0, max_value=len(q_ids) - 1))
+    r = data.draw(st.integers(min_value=0, max_value=len(r_ids) - 1))
+    assert _run_extend_bytes(q_ids.tobytes(), r_ids.tobytes(), q, r) == _run_extend(q_ids, r_ids, q, r)
+    shift = len(noise)
+    for seed in (0, len(common) // 2, len(common) - 1):
+        assert (_run_extend_bytes(q_ids.tobytes(), r_ids.tobytes(), shift + seed, shift + seed)
+                == _run_extend(q_ids, r_ids, shift + seed, shift + seed))
