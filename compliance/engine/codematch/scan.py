@@ -316,22 +316,33 @@ def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int, *, q_
         shared_q = [(qi, h) for qi, h in enumerate(q_hashes) if h in positions_by_hash]
     else:  # the same pairs, in vendor order, from the caller's hash -> query indices map
         shared_q = sorted((qi, h) for h in positions_by_hash for qi in q_index[h])
+    gap = REGION_GAP_TOKENS
+    back = -REGION_GAP_TOKENS // 4
     for qi, h in shared_q:
         r_indices = positions_by_hash[h]
         qp = q_pos[qi]
         placed = False
         for slot, (last_q, last_r, region) in enumerate(open_regions):
-            if qp - last_q > REGION_GAP_TOKENS:
+            advance = qp - last_q
+            if advance > gap:
                 continue
+            # The reference occurrence whose step best matches the vendor's
+            # (the first of equals), among steps within the gap.
             best = None
+            best_diff = 0
             for ri in r_indices:
                 step = r_pos[ri] - last_r
-                if -REGION_GAP_TOKENS // 4 <= step <= REGION_GAP_TOKENS and (best is None or abs(step - (qp - last_q)) < abs(r_pos[best] - last_r - (qp - last_q))):
-                    best = ri
+                if back <= step <= gap:
+                    diff = abs(step - advance)
+                    if best is None or diff < best_diff:
+                        best = ri
+                        best_diff = diff
             if best is not None:
                 region.q_last = qi
-                region.r_first = min(region.r_first, best)
-                region.r_last = max(region.r_last, best)
+                if best < region.r_first:
+                    region.r_first = best
+                if best > region.r_last:
+                    region.r_last = best
                 region.hashes.add(h)
                 region.q_positions.append(qi)
                 region.pairs.append((qi, best))
