@@ -10,6 +10,10 @@ stays the only thing `code_index_add` writes (same index format):
                                                      files[offsets[i]:offsets[i + 1]]
                                         files.npy    int32, reference file ids, ascending per hash
                                         packages.npy int32, package id of each file id (index = file id)
+                                        fingerprints.npy  every file's fingerprints (FINGERPRINT_DTYPE),
+                                                     in file id order
+                                        fingerprint_offsets.npy  int64, file id i's are
+                                                     fingerprints[fingerprint_offsets[i]:...[i + 1]]
 
 `<key>` is a digest of the packages table (ids, names, versions, file and
 fingerprint counts, indexing times) and the largest file id: any
@@ -31,8 +35,10 @@ import tempfile
 
 import numpy as np
 
+from compliance.engine.codematch.winnow import FINGERPRINT_DTYPE
+
 _PREFIX = "code-index.postings-"
-_NAMES = ("hashes", "offsets", "files", "packages")
+_NAMES = ("hashes", "offsets", "files", "packages", "fingerprints", "fingerprint_offsets")
 
 
 def postings_key(*, connection: sqlite3.Connection) -> str:
@@ -70,7 +76,17 @@ def _arrays_build(*, connection: sqlite3.Connection) -> dict[str, np.ndarray]:
     packages = np.full(max_id + 1, -1, dtype=np.int32)
     for file_id, package_id in file_rows:
         packages[file_id] = package_id
-    return {"hashes": hashes, "offsets": offsets, "files": files, "packages": packages}
+    # Every file's fingerprint BLOB, end to end in file id order: a candidate's
+    # fingerprints are a slice of the mapped array instead of a sqlite row read.
+    counts = np.zeros(max_id + 1, dtype=np.int64)
+    blobs = []
+    for file_id, blob in connection.execute("SELECT id, fingerprints FROM files ORDER BY id"):
+        counts[file_id] = len(blob) // FINGERPRINT_DTYPE.itemsize
+        blobs.append(blob)
+    fingerprints = np.frombuffer(b"".join(blobs), dtype=FINGERPRINT_DTYPE) if blobs else np.zeros(0, FINGERPRINT_DTYPE)
+    fingerprint_offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    return {"hashes": hashes, "offsets": offsets, "files": files, "packages": packages,
+            "fingerprints": fingerprints, "fingerprint_offsets": fingerprint_offsets}
 
 
 def postings_load(*, connection: sqlite3.Connection, index_dir: str) -> dict[str, np.ndarray]:
@@ -90,6 +106,7 @@ def postings_load(*, connection: sqlite3.Connection, index_dir: str) -> dict[str
     if arrays is not None:
         try:
             temporary = tempfile.mkdtemp(prefix=".postings-", dir=index_dir)
+            os.chmod(temporary, 0o755)  # as readable as the sqlite file beside it (mkdtemp makes it 0700)
             for name in _NAMES:
                 np.save(os.path.join(temporary, name + ".npy"), arrays[name])
             try:
@@ -122,9 +139,18 @@ class PostingsTable:
             hashes = np.asarray(hashes)[present]
             files = np.asarray(files)[keep]
             offsets = np.concatenate(([0], np.cumsum(counts[present]))).astype(np.int64)
-        self.hashes = hashes
-        self.offsets = offsets
-        self.files = files
+        self.hashes = np.asarray(hashes)
+        self.offsets = np.asarray(offsets)
+        self.files = np.asarray(files)
+        self._fingerprints = arrays["fingerprints"]
+        self._fingerprint_offsets = arrays["fingerprint_offsets"]
+
+    def fingerprints(self, file_id: int) -> np.ndarray | None:
+        """The file's fingerprints as stored in its row (a view of the mapped array), None if unknown."""
+        if file_id + 1 >= len(self._fingerprint_offsets):
+            return None
+        return np.asarray(
+            self._fingerprints[int(self._fingerprint_offsets[file_id]) : int(self._fingerprint_offsets[file_id + 1])])
 
     def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For int64 `hashes`: (which are in the index: bool mask, start, end offsets into `files`)."""

@@ -425,11 +425,18 @@ class CodeMatcher:
     def _file(self, file_id: int) -> tuple:
         meta = self._file_meta.get(file_id)
         if meta is None:
-            row = self.connection.execute(
-                "SELECT package_id, path, tokens, label, fingerprints, license_expression FROM files WHERE id = ?",
-                (file_id,),
-            ).fetchone()
-            meta = (row[0], row[1], row[2], row[3], file_fingerprints_load(row[4]), row[5])
+            prints = self._table.fingerprints(file_id)
+            if prints is not None:  # the row without its BLOBs (they sit after these columns: no overflow pages read)
+                row = self.connection.execute(
+                    "SELECT package_id, path, tokens, label, license_expression FROM files WHERE id = ?", (file_id,),
+                ).fetchone()
+                meta = (row[0], row[1], row[2], row[3], prints, row[4])
+            else:
+                row = self.connection.execute(
+                    "SELECT package_id, path, tokens, label, fingerprints, license_expression FROM files WHERE id = ?",
+                    (file_id,),
+                ).fetchone()
+                meta = (row[0], row[1], row[2], row[3], file_fingerprints_load(row[4]), row[5])
             if len(self._file_meta) > 5000:
                 self._file_meta.clear()
             self._file_meta[file_id] = meta

@@ -119,6 +119,10 @@ def _table_postings(table: PostingsTable) -> dict[int, list[int]]:
 def test_memory_mapped_postings_hold_the_sqlite_postings_and_follow_index_changes(two_package_index, tmp_path):
     matcher = CodeMatcher(index_dir=two_package_index)
     assert _table_postings(matcher._table) == _sqlite_postings(two_package_index)
+    connection = sqlite3.connect(os.path.join(two_package_index, "code-index.sqlite"))
+    for file_id, blob in connection.execute("SELECT id, fingerprints FROM files"):
+        assert matcher._table.fingerprints(file_id).tobytes() == blob
+    connection.close()
     assert any(name.startswith("code-index.postings-") for name in os.listdir(two_package_index))
     matcher.close()
     only = CodeMatcher(index_dir=two_package_index, packages=[("serializers", "1")])
