@@ -285,12 +285,12 @@ def _run_extend_bytes(q_bytes: bytes, r_bytes: bytes, q: int, r: int) -> tuple[i
 
 def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int, *, q_hashes: list[int] | None = None,
                    q_set: set | None = None, r_hashes: list[int] | None = None,
-                   q_index: dict[int, list[int]] | None = None) -> list[_Region]:
+                   q_index: dict[int, list[int]] | None = None, q_sorted: np.ndarray | None = None) -> list[_Region]:
     """Chain shared fingerprints into regions that advance together on both sides.
 
-    `q_hashes`, `q_set`, `r_hashes`, `q_index`: the two files' hashes as Python
-    lists, the query's as a set and as hash -> its indices (ascending), when the
-    caller keeps them across candidates."""
+    `q_hashes`, `q_set`, `r_hashes`, `q_index`, `q_sorted`: the two files' hashes
+    as Python lists, the query's as a set, as hash -> its indices (ascending) and
+    as a sorted distinct array, when the caller keeps them across candidates."""
     # Only query fingerprints whose hash the reference holds can change any
     # state below (the others were skipped at the top of the loop), so the
     # loop visits just those, and the reference's positions are indexed only
@@ -303,9 +303,18 @@ def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int, *, q_
     if r_hashes is None:
         r_hashes = reference["hash"].tolist()
     positions_by_hash: dict[int, list[int]] = defaultdict(list)
-    for index, h in enumerate(r_hashes):
-        if h in q_set:
-            positions_by_hash[h].append(index)
+    if q_sorted is not None and len(r_hashes) > 64:
+        # A long reference file: find its shared fingerprints with a binary
+        # search in the query's sorted hashes (the same indices, ascending).
+        r_array = reference["hash"]
+        found = np.searchsorted(q_sorted, r_array)
+        np.minimum(found, len(q_sorted) - 1, out=found)
+        for index in np.flatnonzero(q_sorted[found] == r_array).tolist():
+            positions_by_hash[r_hashes[index]].append(index)
+    else:
+        for index, h in enumerate(r_hashes):
+            if h in q_set:
+                positions_by_hash[h].append(index)
     if not positions_by_hash:
         return []
     regions: list[_Region] = []
@@ -604,12 +613,13 @@ class CodeMatcher:
 
         q_hashes = query["hash"].tolist()
         q_set = set(q_hashes)
+        q_sorted = np.unique(query["hash"])
         q_indices: dict[int, list[int]] = defaultdict(list)
         for qi, h in enumerate(q_hashes):
             q_indices[h].append(qi)
         for file_id in candidates:
             for region in _regions_align(query, self._file(file_id)[4], file_id, q_hashes=q_hashes, q_set=q_set,
-                                         r_hashes=self._hash_list(file_id), q_index=q_indices):
+                                         r_hashes=self._hash_list(file_id), q_index=q_indices, q_sorted=q_sorted):
                 if region.accepted and (region.file_rule or region.score >= REPETITION_CHECK_BELOW_FINGERPRINTS):
                     regions.append(region)
                 elif region.accepted:
