@@ -270,7 +270,7 @@ def speed_files_pick(*, count: int, skip: set[str]) -> list[str]:
 def _rss_mb() -> dict:
     values = {}
     for line in open("/proc/self/status"):
-        if line.startswith(("VmRSS:", "VmHWM:")):
+        if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:", "RssFile:")):
             values[line.split(":")[0]] = round(int(line.split()[1]) / 1024, 1)
     return values
 
@@ -304,7 +304,9 @@ def speed_run(*, index_dir: str, files: list[str]) -> dict:
             "p95_ms": round(1000 * latencies[int(0.95 * len(latencies)) - 1], 2),
             "matcher_load_seconds": round(load_seconds, 2), "screen": stats,
             "rss_mb": {"before_matcher": before.get("VmRSS"), "matcher_loaded": loaded.get("VmRSS"),
-                       "after_scan": after.get("VmRSS"), "peak": after.get("VmHWM")}}
+                       "after_scan": after.get("VmRSS"), "peak": after.get("VmHWM"),
+                       "after_scan_anonymous": after.get("RssAnon"),
+                       "after_scan_file_backed": after.get("RssFile")}}
 
 
 def match_evaluate(matches, *, origin_path: str, vendor_lines=None) -> tuple[int, int]:

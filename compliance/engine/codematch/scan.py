@@ -120,6 +120,10 @@ REPETITION_CHECK_BELOW_FINGERPRINTS = 16
 REPETITION_MIN_DISTINCT_BIGRAMS = 12
 
 
+# Reference files' hashes kept as Python lists between vendor files, at most this many in all.
+HASH_LIST_CACHE_FINGERPRINTS = 2_000_000
+
+
 @dataclass
 class MatchOrigin:
     name: str
@@ -401,6 +405,7 @@ class CodeMatcher:
         self._streams: dict[int, tuple | None] = {}
         self._stream_bytes_cache: dict[int, bytes] = {}
         self._hash_lists: dict[int, list[int]] = {}
+        self._hash_list_total = 0
         if self._package_ids is None:
             self.file_count = max(1, self.connection.execute("SELECT COUNT(*) FROM files").fetchone()[0])
         else:
@@ -468,9 +473,13 @@ class CodeMatcher:
         """The reference file's fingerprint hashes as Python ints (kept beside `_file`'s cache)."""
         cached = self._hash_lists.get(file_id)
         if cached is None:
-            if len(self._hash_lists) > 5000:
+            cached = self._file(file_id)[4]["hash"].tolist()
+            # Bounded by fingerprints held (36 bytes each as Python ints: about 70 MB), not by files.
+            self._hash_list_total += len(cached)
+            if self._hash_list_total > HASH_LIST_CACHE_FINGERPRINTS:
                 self._hash_lists.clear()
-            cached = self._hash_lists[file_id] = self._file(file_id)[4]["hash"].tolist()
+                self._hash_list_total = len(cached)
+            self._hash_lists[file_id] = cached
         return cached
 
     def _stream_bytes(self, file_id: int, r_ids: np.ndarray) -> bytes:
