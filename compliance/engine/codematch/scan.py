@@ -27,6 +27,7 @@ A match carries the reference file's own licence when its header states one
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -331,6 +332,7 @@ def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int, *, q_
         shared_q = sorted((qi, h) for h in positions_by_hash for qi in q_index[h])
     gap = REGION_GAP_TOKENS
     back = -REGION_GAP_TOKENS // 4
+    r_positions: dict[int, list[int]] = {}
     for qi, h in shared_q:
         r_indices = positions_by_hash[h]
         qp = q_pos[qi]
@@ -342,14 +344,32 @@ def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int, *, q_
             # The reference occurrence whose step best matches the vendor's
             # (the first of equals), among steps within the gap.
             best = None
-            best_diff = 0
-            for ri in r_indices:
-                step = r_pos[ri] - last_r
-                if back <= step <= gap:
-                    diff = abs(step - advance)
-                    if best is None or diff < best_diff:
-                        best = ri
-                        best_diff = diff
+            if len(r_indices) <= 8:
+                best_diff = 0
+                for ri in r_indices:
+                    step = r_pos[ri] - last_r
+                    if back <= step <= gap:
+                        diff = abs(step - advance)
+                        if best is None or diff < best_diff:
+                            best = ri
+                            best_diff = diff
+            else:
+                # A hash repeated in the reference (2,639 times in one unicode
+                # table): its positions ascend with the index, so the steps
+                # within the gap are one slice, and the closest step to the
+                # vendor's is one of the two around it (the lower on a tie, as
+                # the scan above keeps the first of equals).
+                positions = r_positions.get(h)
+                if positions is None:
+                    positions = r_positions[h] = [r_pos[ri] for ri in r_indices]
+                low = bisect_left(positions, last_r + back)
+                high = bisect_right(positions, last_r + gap)
+                if low < high:
+                    target = last_r + advance
+                    at = bisect_left(positions, target, low, high)
+                    if at == high or (at > low and target - positions[at - 1] <= positions[at] - target):
+                        at -= 1
+                    best = r_indices[at]
             if best is not None:
                 region.q_last = qi
                 if best < region.r_first:
