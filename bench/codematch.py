@@ -36,6 +36,12 @@ and any match on a negative are false positives (the report lists each one,
 to be read by hand: several stdlib modules are really vendored by indexed
 packages).
 
+Speed on ordinary code (--speed-files, 1,000; quick 100): real code files of installed
+packages that are not indexed, scanned by a fresh matcher: files per second of one core's
+CPU time, ms per file, how many the screen let through to alignment, and the process's RSS
+before and after the matcher loads the index and after the scan (--speed-only with
+--reuse-index runs just this).
+
 The same run also scans the labelled set with short-region verification
 switched off (the fingerprint thresholds alone), on the same index, so the
 gain and the cost of verification are measured under the same load; and it
@@ -244,6 +250,65 @@ def sources_pick(*, corpus: list[str], count: int, packages: tuple[str, ...] = S
     return picked[:count]
 
 
+def speed_files_pick(*, count: int, skip: set[str]) -> list[str]:
+    """Real code files from installed packages that are not indexed (deterministic by sha1 of the
+    path under site-packages): what most of a vendor tree is, code that copies nothing indexed."""
+    site = sysconfig.get_paths()["purelib"]
+    found = []
+    for top in sorted(os.listdir(site)):
+        if top in skip or top.endswith((".dist-info", ".libs", ".data")) or not os.path.isdir(os.path.join(site, top)):
+            continue
+        for d, _, names in os.walk(os.path.join(site, top)):
+            for n in names:
+                path = os.path.join(d, n)
+                if path_is_code(path=n) and os.path.getsize(path) < 256 * 1024:
+                    found.append(path)
+    found.sort(key=lambda p: _sha(os.path.relpath(p, site)))
+    return found[:count]
+
+
+def _rss_mb() -> dict:
+    values = {}
+    for line in open("/proc/self/status"):
+        if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:", "RssFile:")):
+            values[line.split(":")[0]] = round(int(line.split()[1]) / 1024, 1)
+    return values
+
+
+def speed_run(*, index_dir: str, files: list[str]) -> dict:
+    """Scan `files` with a fresh matcher: CPU files/s (one core), ms per file, what the screen did, RSS."""
+    import gc
+
+    texts = [(p, open(p, encoding="utf-8", errors="replace").read()) for p in files]
+    gc.collect()
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    matcher = CodeMatcher(index_dir=index_dir)
+    load_seconds = time.perf_counter() - t0
+    loaded = _rss_mb()
+    latencies = []
+    matched = 0
+    cpu0 = time.process_time()
+    for path, text in texts:
+        t0 = time.perf_counter()
+        matched += bool(matcher.file_match(path=path, text=text))
+        latencies.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
+    after = _rss_mb()
+    stats = dict(matcher.stats)
+    matcher.close()
+    latencies.sort()
+    return {"files": len(texts), "with_matches": matched, "cpu_seconds": round(cpu, 2),
+            "files_per_second_per_core": round(len(texts) / cpu, 1),
+            "median_ms": round(1000 * statistics.median(latencies), 2),
+            "p95_ms": round(1000 * latencies[int(0.95 * len(latencies)) - 1], 2),
+            "matcher_load_seconds": round(load_seconds, 2), "screen": stats,
+            "rss_mb": {"before_matcher": before.get("VmRSS"), "matcher_loaded": loaded.get("VmRSS"),
+                       "after_scan": after.get("VmRSS"), "peak": after.get("VmHWM"),
+                       "after_scan_anonymous": after.get("RssAnon"),
+                       "after_scan_file_backed": after.get("RssFile")}}
+
+
 def match_evaluate(matches, *, origin_path: str, vendor_lines=None) -> tuple[int, int]:
     """(true positives, false positives) among one vendor file's matches."""
     tp = fp = 0
@@ -278,11 +343,14 @@ def main() -> None:
     parser.add_argument("--reuse-index", action="store_true")
     parser.add_argument("--cost-sample", type=int, default=None, help="files for the per-stage indexing cost "
                         "(1,000; quick 50; 0: skip)")
+    parser.add_argument("--speed-files", type=int, default=None, help="real code files from installed packages that "
+                        "are not indexed, scanned for speed, screen counts and RSS (1,000; quick 100; 0: skip)")
+    parser.add_argument("--speed-only", action="store_true", help="with --reuse-index: only the --speed-files run")
     parser.add_argument("--out", default=None, help="raw JSON (default bench/out/codematch[-quick].json)")
     args = parser.parse_args()
     quick = args.quick
     for name, full_value, quick_value in (("sources", 40, 5), ("negatives", 300, 20), ("min_files", 20000, 0),
-                                          ("cost_sample", 1000, 50)):
+                                          ("cost_sample", 1000, 50), ("speed_files", 1000, 100)):
         if getattr(args, name) is None:
             setattr(args, name, quick_value if quick else full_value)
     args.index_dir = args.index_dir or str(VAR_BENCH / ("codematch-index-quick" if quick else "codematch-index"))
@@ -290,6 +358,14 @@ def main() -> None:
     corpus = [str(p) for p in corpus_folders(corpus=args.corpus, quick=quick)]
     print(f"corpus: {corpus_described(folders=[Path(p) for p in corpus])}", file=sys.stderr, flush=True)
 
+    if args.speed_only:
+        if not args.reuse_index:
+            raise SystemExit("--speed-only needs --reuse-index")
+        files = speed_files_pick(count=args.speed_files, skip=set(SITE_PACKAGES_FILL))
+        result = speed_run(index_dir=args.index_dir, files=files)
+        out_write(name="codematch-speed-quick" if quick else "codematch-speed", data=result, out=args.out)
+        print(json.dumps(result, indent=1))
+        return
     sources = sources_pick(corpus=corpus, count=args.sources, packages=source_packages)
     if not sources:
         raise SystemExit(f"no source files of 120-2,500 lines from {', '.join(source_packages)} in the corpus")
@@ -383,6 +459,11 @@ def main() -> None:
         summaries = list(index_build(index_dir=args.index_dir, corpus=corpus, min_files=args.min_files,
                                      first=source_packages[0]))
         build_seconds = time.perf_counter() - t0
+    speed_real = None
+    if args.speed_files:
+        speed_real = speed_run(index_dir=args.index_dir,
+                               files=speed_files_pick(count=args.speed_files, skip=set(SITE_PACKAGES_FILL)))
+        print(f"speed on {args.speed_files} real unindexed files: {json.dumps(speed_real)}", flush=True)
     matcher = CodeMatcher(index_dir=args.index_dir)
     index_files = sum(p["files"] for p in matcher.packages.values())
     index_fps = matcher.connection.execute("SELECT SUM(fingerprints) FROM packages").fetchone()[0]
@@ -429,6 +510,7 @@ def main() -> None:
         "index_files": index_files, "index_fingerprints": index_fps, "index_mb": round(size_mb, 1),
         "index_build_seconds": round(build_seconds, 1) if build_seconds else None,
         "speed_full_index": speed(latencies), "speed_transformers_only_index": small_speed,
+        "speed_real_unindexed_files": speed_real,
         "overall_precision": round(positives_tp / max(1, positives_tp + all_fp), 4),
         "negatives_with_any_match": per_kind.get("negative", {}).get("found"),
         "rows": rows,

@@ -27,8 +27,9 @@ A match carries the reference file's own licence when its header states one
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 import sqlite3
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -41,8 +42,15 @@ from compliance.engine.codematch.index import (
     line_hashes_unpack,
 )
 from compliance.engine.codematch.labels import code_label
+from compliance.engine.codematch.postings import PostingsTable
 from compliance.engine.codematch.tokens import code_tokens, path_is_code
-from compliance.engine.codematch.winnow import K_GRAM, fingerprints_compute, token_ids, token_stream_unpack
+from compliance.engine.codematch.winnow import (
+    K_GRAM,
+    fingerprints_compute,
+    token_id_array,
+    token_ids,
+    token_stream_unpack,
+)
 from compliance.engine.licenses.sources import members_from
 
 # A region needs 8 distinct shared fingerprints: about 70 tokens, 7-10 lines
@@ -111,6 +119,10 @@ VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY = 200
 # have 24-60 (bench, transformers index).
 REPETITION_CHECK_BELOW_FINGERPRINTS = 16
 REPETITION_MIN_DISTINCT_BIGRAMS = 12
+
+
+# Reference files' hashes kept as Python lists between vendor files, at most this many in all.
+HASH_LIST_CACHE_FINGERPRINTS = 2_000_000
 
 
 @dataclass
@@ -190,7 +202,10 @@ class _Region:
 
 
 def _run_extend(q_ids: np.ndarray, r_ids: np.ndarray, q: int, r: int) -> tuple[int, int, int]:
-    """The longest identical token run through q (vendor) and r (reference): (q start, r start, length)."""
+    """The longest identical token run through q (vendor) and r (reference): (q start, r start, length).
+
+    The scanner uses `_run_extend_bytes` (same result, faster); this numpy
+    version is the reference the tests compare it with."""
     right = 0
     while True:
         n = min(64 if right < 64 else 512, len(q_ids) - q - right, len(r_ids) - r - right)
@@ -216,34 +231,151 @@ def _run_extend(q_ids: np.ndarray, r_ids: np.ndarray, q: int, r: int) -> tuple[i
     return q - left, r - left, left + right
 
 
-def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int) -> list[_Region]:
-    """Chain shared fingerprints into regions that advance together on both sides."""
+def _common_prefix(a: bytes, a_start: int, b: bytes, b_start: int, limit: int) -> int:
+    """Tokens equal from a_start and b_start onwards (2-byte tokens), at most `limit`.
+
+    Byte-slice comparisons (memcmp) in chunks, then a binary search in the
+    chunk that differs: a few hundred ns where numpy's compare, all and argmin
+    on small slices cost several us per seed.
+    """
+    length = 0
+    step = 32
+    while length < limit:
+        n = min(step, limit - length)
+        a0, b0 = 2 * (a_start + length), 2 * (b_start + length)
+        if a[a0 : a0 + 2 * n] == b[b0 : b0 + 2 * n]:
+            length += n
+            step = 256
+            continue
+        low, high = 0, n  # the first `low` tokens are equal, the first `high` are not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if a[a0 : a0 + 2 * middle] == b[b0 : b0 + 2 * middle]:
+                low = middle
+            else:
+                high = middle
+        return length + low
+    return length
+
+
+def _common_suffix(a: bytes, a_end: int, b: bytes, b_end: int, limit: int) -> int:
+    """Tokens equal just before a_end and b_end (going left), at most `limit`."""
+    length = 0
+    step = 32
+    while length < limit:
+        n = min(step, limit - length)
+        a1, b1 = 2 * (a_end - length), 2 * (b_end - length)
+        if a[a1 - 2 * n : a1] == b[b1 - 2 * n : b1]:
+            length += n
+            step = 256
+            continue
+        low, high = 0, n
+        while high - low > 1:
+            middle = (low + high) // 2
+            if a[a1 - 2 * middle : a1] == b[b1 - 2 * middle : b1]:
+                low = middle
+            else:
+                high = middle
+        return length + low
+    return length
+
+
+def _run_extend_bytes(q_bytes: bytes, r_bytes: bytes, q: int, r: int) -> tuple[int, int, int]:
+    """`_run_extend` on the token ids as bytes (2 per token): the same (q start, r start, length)."""
+    q_count, r_count = len(q_bytes) // 2, len(r_bytes) // 2
+    right = _common_prefix(q_bytes, q, r_bytes, r, max(0, min(q_count - q, r_count - r)))
+    left = _common_suffix(q_bytes, q, r_bytes, r, max(0, min(q, r)))
+    return q - left, r - left, left + right
+
+
+def _regions_align(query: np.ndarray, reference: np.ndarray, file_id: int, *, q_hashes: list[int] | None = None,
+                   q_set: set | None = None, r_hashes: list[int] | None = None,
+                   q_index: dict[int, list[int]] | None = None, q_sorted: np.ndarray | None = None) -> list[_Region]:
+    """Chain shared fingerprints into regions that advance together on both sides.
+
+    `q_hashes`, `q_set`, `r_hashes`, `q_index`, `q_sorted`: the two files' hashes
+    as Python lists, the query's as a set, as hash -> its indices (ascending) and
+    as a sorted distinct array, when the caller keeps them across candidates."""
+    # Only query fingerprints whose hash the reference holds can change any
+    # state below (the others were skipped at the top of the loop), so the
+    # loop visits just those, and the reference's positions are indexed only
+    # for shared hashes: the same regions, without building a dict of every
+    # reference fingerprint (most candidates share a few dozen hashes).
+    if q_hashes is None:
+        q_hashes = query["hash"].tolist()
+    if q_set is None:
+        q_set = set(q_hashes)
+    if r_hashes is None:
+        r_hashes = reference["hash"].tolist()
     positions_by_hash: dict[int, list[int]] = defaultdict(list)
-    for index, h in enumerate(reference["hash"].tolist()):
-        positions_by_hash[h].append(index)
+    if q_sorted is not None and len(r_hashes) > 64:
+        # A long reference file: find its shared fingerprints with a binary
+        # search in the query's sorted hashes (the same indices, ascending).
+        r_array = reference["hash"]
+        found = np.searchsorted(q_sorted, r_array)
+        np.minimum(found, len(q_sorted) - 1, out=found)
+        for index in np.flatnonzero(q_sorted[found] == r_array).tolist():
+            positions_by_hash[r_hashes[index]].append(index)
+    else:
+        for index, h in enumerate(r_hashes):
+            if h in q_set:
+                positions_by_hash[h].append(index)
+    if not positions_by_hash:
+        return []
     regions: list[_Region] = []
     open_regions: list[tuple[int, int, _Region]] = []  # (last q token pos, last r token pos, region)
-    q_hashes = query["hash"].tolist()
     q_pos = query["pos"].tolist()
     r_pos = reference["pos"].tolist()
-    for qi, h in enumerate(q_hashes):
-        r_indices = positions_by_hash.get(h)
-        if not r_indices:
-            continue
+    if q_index is None:
+        shared_q = [(qi, h) for qi, h in enumerate(q_hashes) if h in positions_by_hash]
+    else:  # the same pairs, in vendor order, from the caller's hash -> query indices map
+        shared_q = sorted((qi, h) for h in positions_by_hash for qi in q_index[h])
+    gap = REGION_GAP_TOKENS
+    back = -REGION_GAP_TOKENS // 4
+    r_positions: dict[int, list[int]] = {}
+    for qi, h in shared_q:
+        r_indices = positions_by_hash[h]
         qp = q_pos[qi]
         placed = False
         for slot, (last_q, last_r, region) in enumerate(open_regions):
-            if qp - last_q > REGION_GAP_TOKENS:
+            advance = qp - last_q
+            if advance > gap:
                 continue
+            # The reference occurrence whose step best matches the vendor's
+            # (the first of equals), among steps within the gap.
             best = None
-            for ri in r_indices:
-                step = r_pos[ri] - last_r
-                if -REGION_GAP_TOKENS // 4 <= step <= REGION_GAP_TOKENS and (best is None or abs(step - (qp - last_q)) < abs(r_pos[best] - last_r - (qp - last_q))):
-                    best = ri
+            if len(r_indices) <= 8:
+                best_diff = 0
+                for ri in r_indices:
+                    step = r_pos[ri] - last_r
+                    if back <= step <= gap:
+                        diff = abs(step - advance)
+                        if best is None or diff < best_diff:
+                            best = ri
+                            best_diff = diff
+            else:
+                # A hash repeated in the reference (2,639 times in one unicode
+                # table): its positions ascend with the index, so the steps
+                # within the gap are one slice, and the closest step to the
+                # vendor's is one of the two around it (the lower on a tie, as
+                # the scan above keeps the first of equals).
+                positions = r_positions.get(h)
+                if positions is None:
+                    positions = r_positions[h] = [r_pos[ri] for ri in r_indices]
+                low = bisect_left(positions, last_r + back)
+                high = bisect_right(positions, last_r + gap)
+                if low < high:
+                    target = last_r + advance
+                    at = bisect_left(positions, target, low, high)
+                    if at == high or (at > low and target - positions[at - 1] <= positions[at] - target):
+                        at -= 1
+                    best = r_indices[at]
             if best is not None:
                 region.q_last = qi
-                region.r_first = min(region.r_first, best)
-                region.r_last = max(region.r_last, best)
+                if best < region.r_first:
+                    region.r_first = best
+                if best > region.r_last:
+                    region.r_last = best
                 region.hashes.add(h)
                 region.q_positions.append(qi)
                 region.pairs.append((qi, best))
@@ -288,46 +420,57 @@ class CodeMatcher:
             self.packages = {pid: p for pid, p in self.packages.items()
                              if (p["name"], p["version"] or "") in wanted}
             self._package_ids = sorted(self.packages)
+        self._table = PostingsTable(connection=self.connection, index_dir=index_dir, package_ids=self._package_ids)
         self._file_meta: dict[int, tuple] = {}
         self._streams: dict[int, tuple | None] = {}
+        self._stream_bytes_cache: dict[int, bytes] = {}
+        self._hash_lists: dict[int, list[int]] = {}
+        self._hash_list_total = 0
         if self._package_ids is None:
             self.file_count = max(1, self.connection.execute("SELECT COUNT(*) FROM files").fetchone()[0])
         else:
             marks = ",".join("?" * len(self._package_ids))
             self.file_count = max(1, self.connection.execute(
                 f"SELECT COUNT(*) FROM files WHERE package_id IN ({marks})", self._package_ids).fetchone()[0])
+        # Files looked at; skipped as too small to hold a fingerprint; screened out
+        # (no reference file nominated: see file_match); aligned and verified.
+        self.stats = {"files": 0, "too_small": 0, "screened_out": 0, "full_path": 0}
         # Bench hook: when a list, every verified region's features are appended.
         self.verify_log: list | None = None
 
     def close(self) -> None:
         self.connection.close()
 
-    def _postings(self, hashes: list[int]) -> dict[int, list[int]]:
-        found: dict[int, list[int]] = defaultdict(list)
-        if self._package_ids == []:
-            return found
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            if self._package_ids is None:
-                rows = self.connection.execute(f"SELECT hash, file_id FROM postings WHERE hash IN ({marks})", chunk)
-            else:
-                package_marks = ",".join("?" * len(self._package_ids))
-                rows = self.connection.execute(
-                    f"SELECT p.hash, p.file_id FROM postings p JOIN files f ON f.id = p.file_id "
-                    f"WHERE p.hash IN ({marks}) AND f.package_id IN ({package_marks})", [*chunk, *self._package_ids])
-            for h, file_id in rows:
-                found[h].append(file_id)
-        return found
+    def _postings_ordered(self, query_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The query's distinct hashes that the (selected) index holds, with where their files are.
+
+        Returned in the order the sqlite lookup this replaces produced them
+        (distinct hashes in set order, in chunks of 500, each chunk ascending):
+        candidate ranking breaks ties by first appearance, so the same order
+        keeps every answer the same. Returns (hashes, starts, ends) into
+        `self._table.files`.
+        """
+        unique_hashes = list({int(h) for h in query_hashes.tolist()})
+        ordered = np.concatenate([np.sort(np.array(unique_hashes[start : start + 500], dtype=np.int64))
+                                  for start in range(0, len(unique_hashes), 500)]) if unique_hashes else np.zeros(0, np.int64)
+        found, starts, ends = self._table.lookup(ordered)
+        return ordered[found], starts[found], ends[found]
 
     def _file(self, file_id: int) -> tuple:
         meta = self._file_meta.get(file_id)
         if meta is None:
-            row = self.connection.execute(
-                "SELECT package_id, path, tokens, label, fingerprints, license_expression FROM files WHERE id = ?",
-                (file_id,),
-            ).fetchone()
-            meta = (row[0], row[1], row[2], row[3], file_fingerprints_load(row[4]), row[5])
+            prints = self._table.fingerprints(file_id)
+            if prints is not None:  # the row without its BLOBs (they sit after these columns: no overflow pages read)
+                row = self.connection.execute(
+                    "SELECT package_id, path, tokens, label, license_expression FROM files WHERE id = ?", (file_id,),
+                ).fetchone()
+                meta = (row[0], row[1], row[2], row[3], prints, row[4])
+            else:
+                row = self.connection.execute(
+                    "SELECT package_id, path, tokens, label, fingerprints, license_expression FROM files WHERE id = ?",
+                    (file_id,),
+                ).fetchone()
+                meta = (row[0], row[1], row[2], row[3], file_fingerprints_load(row[4]), row[5])
             if len(self._file_meta) > 5000:
                 self._file_meta.clear()
             self._file_meta[file_id] = meta
@@ -346,25 +489,116 @@ class CodeMatcher:
         self._streams[file_id] = stream
         return stream
 
+    def _hash_list(self, file_id: int) -> list[int]:
+        """The reference file's fingerprint hashes as Python ints (kept beside `_file`'s cache)."""
+        cached = self._hash_lists.get(file_id)
+        if cached is None:
+            cached = self._file(file_id)[4]["hash"].tolist()
+            # Bounded by fingerprints held (36 bytes each as Python ints: about 70 MB), not by files.
+            self._hash_list_total += len(cached)
+            if self._hash_list_total > HASH_LIST_CACHE_FINGERPRINTS:
+                self._hash_lists.clear()
+                self._hash_list_total = len(cached)
+            self._hash_lists[file_id] = cached
+        return cached
+
+    def _stream_bytes(self, file_id: int, r_ids: np.ndarray) -> bytes:
+        cached = self._stream_bytes_cache.get(file_id)
+        if cached is None:
+            if len(self._stream_bytes_cache) > 2000:
+                self._stream_bytes_cache.clear()
+            cached = self._stream_bytes_cache[file_id] = np.ascontiguousarray(r_ids, dtype=np.uint16).tobytes()
+        return cached
+
+    def _candidates_rank(self, query_hashes: np.ndarray) -> tuple[list[int], list[int], dict[int, int]]:
+        """(files to align, files sharing the rarest hashes, hash -> document frequency of shared hashes).
+
+        Files to align: the MAX_CANDIDATES files sharing the most distinct
+        hashes held by at most CANDIDATE_MAX_DOCUMENT_FREQUENCY files (at least
+        MIN_SMALL_REGION_FINGERPRINTS of them). Rare files: the
+        VERIFY_CANDIDATES files with the largest sum of log(N / frequency) over
+        shared hashes held by at most VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY
+        files. Ties go to the file seen first in posting order, as
+        Counter.most_common did when this was a loop (the weights are summed in
+        the same order, with math.log, so they are the same floats).
+        """
+        shared, starts, ends = self._postings_ordered(query_hashes)
+        frequency = ends - starts
+        postings = dict(zip(shared.tolist(), frequency.tolist()))
+        files = self._table.files
+
+        def gather(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            lengths = frequency[mask]
+            total = int(lengths.sum())
+            if total == 0:
+                return np.zeros(0, dtype=np.int64), lengths
+            begin = np.repeat(starts[mask] - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+            return np.asarray(files[begin + np.arange(total)], dtype=np.int64), lengths
+
+        def ranked(ids: np.ndarray, scores: np.ndarray, first: np.ndarray, count: int) -> list[int]:
+            order = np.lexsort((first, -scores))[:count]
+            return ids[order].tolist()
+
+        candidates: list[int] = []
+        common_files, _ = gather(frequency <= CANDIDATE_MAX_DOCUMENT_FREQUENCY)
+        if len(common_files):
+            ids, first, counts = np.unique(common_files, return_index=True, return_counts=True)
+            top = ranked(ids, counts, first, MAX_CANDIDATES)
+            count_of = dict(zip(ids.tolist(), counts.tolist()))
+            candidates = [fid for fid in top if count_of[fid] >= MIN_SMALL_REGION_FINGERPRINTS]
+        rare_files: list[int] = []
+        rare = frequency <= VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY
+        rare_postings, lengths = gather(rare)
+        if len(rare_postings):
+            weight_of = {f: math.log(self.file_count / f) for f in set(lengths.tolist())}
+            posting_weights = np.repeat(np.array([weight_of[f] for f in lengths.tolist()], dtype=np.float64), lengths)
+            ids, first, inverse = np.unique(rare_postings, return_index=True, return_inverse=True)
+            sums = np.bincount(inverse, weights=posting_weights, minlength=len(ids))
+            rare_files = ranked(ids, sums, first, VERIFY_CANDIDATES)
+        return candidates, rare_files, postings
+
     def file_match(self, *, path: str, text: str) -> list[CodeMatch]:
-        """Matches of one vendor file against the index."""
-        tokens = code_tokens(path=path, text=text)
-        query = fingerprints_compute(tokens=tokens).array
-        if len(query) == 0:
+        """Matches of one vendor file against the index.
+
+        Two stages. The screen (tokenise, winnow, look the hashes up in the
+        memory-mapped postings) costs a few ms; only a file it nominates
+        reference files for goes on to alignment and verification. Why a
+        screened-out file can have no match (so the screen changes no answer):
+
+        - every match comes from a region (`_regions_attribute` is fed only
+          `regions`); a region is either aligned against a file in
+          `candidates` (`_regions_align`) or seeded from a file in
+          `rare_files`, and both lists are all `file_match` ever compares the
+          vendor file with;
+        - a file enters `candidates` only by sharing at least
+          MIN_SMALL_REGION_FINGERPRINTS hashes held by at most
+          CANDIDATE_MAX_DOCUMENT_FREQUENCY reference files, and `rare_files`
+          only by sharing a hash held by at most
+          VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY files;
+        - so a vendor file that shares no hash with the index, or only hashes
+          common to more than 2,000 reference files, has both lists empty, no
+          region, and no match: it is screened out here without building the
+          rest (vendor token ids, line hashes, reference streams).
+
+        A file with fewer than K_GRAM tokens has no fingerprint and no match;
+        every token spans at least one character, so a text shorter than
+        K_GRAM characters is skipped before it is tokenised.
+        """
+        self.stats["files"] += 1
+        if len(text) < K_GRAM:
+            self.stats["too_small"] += 1
             return []
-        unique_hashes = list({int(h) for h in query["hash"].tolist()})
-        postings = self._postings(unique_hashes)
-        counts: Counter = Counter()
-        weights: Counter = Counter()
-        for _h, file_ids in postings.items():
-            frequency = len(file_ids)
-            if frequency <= CANDIDATE_MAX_DOCUMENT_FREQUENCY:
-                counts.update(file_ids)
-            if frequency <= VERIFY_CANDIDATE_MAX_DOCUMENT_FREQUENCY:
-                weight = math.log(self.file_count / frequency)
-                for file_id in file_ids:
-                    weights[file_id] += weight
-        candidates = [fid for fid, n in counts.most_common(MAX_CANDIDATES) if n >= MIN_SMALL_REGION_FINGERPRINTS]
+        tokens = code_tokens(path=path, text=text)
+        all_ids = token_id_array(tokens=tokens)
+        query = fingerprints_compute(tokens=tokens, ids=all_ids).array
+        if len(query) == 0:
+            self.stats["too_small"] += 1
+            return []
+        candidates, rare_files, postings = self._candidates_rank(query["hash"])
+        if not candidates and not rare_files:
+            self.stats["screened_out"] += 1
+            return []
+        self.stats["full_path"] += 1
         # Short copies share 1-5 fingerprints with their origin: too few to
         # rank among files sharing boilerplate with a long vendor file, so the
         # files sharing the rarest hashes are checked too: their shared
@@ -375,7 +609,7 @@ class CodeMatcher:
         unverified: list[_Region] = []
         q_index: dict[int, list[int]] | None = None
         q_pos = query["pos"]
-        for file_id, _ in weights.most_common(VERIFY_CANDIDATES):
+        for file_id in rare_files:
             if file_id in chosen:
                 continue
             chosen.add(file_id)
@@ -401,12 +635,20 @@ class CodeMatcher:
 
         def vendor_ids() -> np.ndarray:
             if not ids_cache:
-                ids_cache.append(token_ids(tokens=tokens))
+                ids_cache.append(token_ids(tokens=tokens, ids=all_ids))
                 ids_cache.append(line_hashes_compute(text=text))
+                ids_cache.append(ids_cache[0].tobytes())
             return ids_cache[0]
 
+        q_hashes = query["hash"].tolist()
+        q_set = set(q_hashes)
+        q_sorted = np.unique(query["hash"])
+        q_indices: dict[int, list[int]] = defaultdict(list)
+        for qi, h in enumerate(q_hashes):
+            q_indices[h].append(qi)
         for file_id in candidates:
-            for region in _regions_align(query, self._file(file_id)[4], file_id):
+            for region in _regions_align(query, self._file(file_id)[4], file_id, q_hashes=q_hashes, q_set=q_set,
+                                         r_hashes=self._hash_list(file_id), q_index=q_indices, q_sorted=q_sorted):
                 if region.accepted and (region.file_rule or region.score >= REPETITION_CHECK_BELOW_FINGERPRINTS):
                     regions.append(region)
                 elif region.accepted:
@@ -416,7 +658,7 @@ class CodeMatcher:
                     stream = self._stream(file_id)
                     if stream is None or self._region_verify(
                         region=region, query=query, reference=self._file(file_id)[4], tokens=tokens,
-                        q_ids=vendor_ids(), stream=stream, postings=postings, repetition_only=True,
+                        q_ids=vendor_ids(), stream=stream, postings=postings, repetition_only=True, q_bytes=ids_cache[2],
                     ):
                         regions.append(region)
                 elif region.score >= VERIFY_MIN_FINGERPRINTS:
@@ -433,7 +675,8 @@ class CodeMatcher:
             if stream is None:
                 continue
             if self._region_verify(region=region, query=query, reference=self._file(region.file_id)[4], tokens=tokens,
-                                   q_ids=vendor_ids(), stream=stream, postings=postings, q_line_hashes=ids_cache[1]):
+                                   q_ids=vendor_ids(), stream=stream, postings=postings, q_line_hashes=ids_cache[1],
+                                   q_bytes=ids_cache[2]):
                 regions.append(region)
         if not regions:
             return []
@@ -441,6 +684,7 @@ class CodeMatcher:
 
     def _region_verify(self, *, region: _Region, query: np.ndarray, reference: np.ndarray, tokens: list,
                        q_ids: np.ndarray, stream: tuple, postings: dict, repetition_only: bool = False,
+                       q_bytes: bytes | None = None,
                        q_line_hashes: np.ndarray | None = None) -> bool:
         """Accept a short region when its tokens really run together on both sides.
 
@@ -460,6 +704,8 @@ class CodeMatcher:
         has the same lines.
         """
         r_ids, r_lines, r_line_hashes = stream
+        q_bytes = q_ids.tobytes() if q_bytes is None else q_bytes
+        r_bytes = self._stream_bytes(region.file_id, r_ids)
         q_pos = query["pos"]
         r_pos = reference["pos"]
         runs: list[tuple[int, int, int]] = []
@@ -469,7 +715,7 @@ class CodeMatcher:
             # inside one of the last few (checking all was quadratic).
             if any(q0 <= qp < q0 + length and qp - q0 == rp - r0 for q0, r0, length in runs[-4:]):
                 continue
-            runs.append(_run_extend(q_ids, r_ids, qp, rp))
+            runs.append(_run_extend_bytes(q_bytes, r_bytes, qp, rp))
         runs.sort()
         best_chain: list = []
         chain: list = []
@@ -503,7 +749,7 @@ class CodeMatcher:
             if len(vendor_lines):
                 agreement = sum(1 for h in vendor_lines.tolist() if h in reference_lines) / len(vendor_lines)
         if self.verify_log is not None:
-            rarest = min(len(postings.get(int(query["hash"][qi]), ())) or 1 for qi, _ in region.pairs)
+            rarest = min(postings.get(int(query["hash"][qi]), 0) or 1 for qi, _ in region.pairs)
             self.verify_log.append({"file_id": region.file_id, "matched": matched, "distinct": distinct,
                                     "rarest": rarest, "score": region.score, "accepted": repetition_only,
                                     "agreement": round(agreement, 3), "q_lines": q_span})

@@ -48,14 +48,25 @@ class Fingerprints:
         return len(self.array)
 
 
-def token_ids(*, tokens: list[Token]) -> np.ndarray:
+def token_id_array(*, tokens: list[Token]) -> np.ndarray:
+    """crc32-based id of each token (odd, uint64): what `fingerprints_compute` hashes.
+
+    A scanner computes it once per file and passes it to both
+    `fingerprints_compute` and `token_ids` (each computed it again before)."""
+    known = _TOKEN_IDS.get
+    return np.array([known(t[0]) or _token_id(t[0]) for t in tokens], dtype=np.uint64)
+
+
+def token_ids(*, tokens: list[Token], ids: np.ndarray | None = None) -> np.ndarray:
     """16-bit ids of the normalised tokens, for verifying a candidate region token by token.
 
     The masked vocabulary is a few hundred symbols (keywords, operators, V, S,
     N), so the low 16 bits of crc32 rarely collide, and a collision only makes
     two rare symbols equal.
     """
-    return np.fromiter((_token_id(t.text) & 0xFFFF for t in tokens), dtype=np.uint16, count=len(tokens))
+    if ids is None:
+        ids = token_id_array(tokens=tokens)
+    return (ids & np.uint64(0xFFFF)).astype(np.uint16)
 
 
 def token_stream_pack(*, tokens: list[Token]) -> bytes:
@@ -80,12 +91,17 @@ def token_stream_unpack(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     return ids, lines
 
 
-def fingerprints_compute(*, tokens: list[Token], k: int = K_GRAM, w: int = WINDOW) -> Fingerprints:
-    """Winnowed k-gram hashes with the token position and line span each covers."""
+def fingerprints_compute(*, tokens: list[Token], k: int = K_GRAM, w: int = WINDOW,
+                         ids: np.ndarray | None = None) -> Fingerprints:
+    """Winnowed k-gram hashes with the token position and line span each covers.
+
+    `ids`: `token_id_array(tokens=tokens)` when the caller has it already."""
     n = len(tokens)
     if n < k:
         return Fingerprints(array=np.zeros(0, dtype=FINGERPRINT_DTYPE), token_count=n)
-    ids = np.fromiter((_token_id(t.text) for t in tokens), dtype=np.uint64, count=n) * _SPREAD
+    if ids is None:
+        ids = token_id_array(tokens=tokens)
+    ids = ids * _SPREAD
     grams = n - k + 1
     hashes = np.zeros(grams, dtype=np.uint64)
     with np.errstate(over="ignore"):
