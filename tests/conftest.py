@@ -88,6 +88,9 @@ def _worker_env() -> dict:
         port = settings_dict.get("PORT") or 5432
         env["DATABASE_URL"] = f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
     env.setdefault("PORTAL_CHECK_LEASE_S", "8")
+    # Workers started by tests load ScanCode's index in the child that needs it (6-30 s each start
+    # otherwise); tests/compliance/test_file_cache.py starts one that preloads it as production does.
+    env.setdefault("PORTAL_PRELOAD_LICENCE_INDEX", "0")
     env.setdefault("PORTAL_RECONCILE_INTERVAL_S", "2")
     env.setdefault("PORTAL_CHECK_QUEUED_STALE_S", "10")
     return env

@@ -75,6 +75,11 @@ def _findings(run: CheckRun) -> list[tuple]:
     return sorted((f.code, f.severity, f.title, str(f.evidence)) for f in Finding.objects.filter(check_run=run))
 
 
+def _pss_mb(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        return next(int(line.split()[1]) // 1024 for line in rollup if line.startswith("Pss:"))
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_licence_check_uses_two_processes_inside_the_worker_and_finds_the_same(settings, tmp_path, monkeypatch):
@@ -90,11 +95,15 @@ def test_a_licence_check_uses_two_processes_inside_the_worker_and_finds_the_same
         _purge_broker()
         process = WorkerProcess(tmp_path / f"worker-{env['PORTAL_SCAN_PROCESSES']}.log", settings.MEDIA_ROOT,
                                 settings.UPLOAD_PARTIAL_DIR)
-        process.start()
+        process.start(timeout=180)  # the preloading worker loads ScanCode's index before "ready"
         return process
 
-    process = worker(PORTAL_SCAN_PROCESSES="2", PORTAL_RESULT_CACHE="1")
+    process = worker(PORTAL_SCAN_PROCESSES="2", PORTAL_RESULT_CACHE="1", PORTAL_PRELOAD_LICENCE_INDEX="1")
     try:
+        # As deployed: the main process loaded the licence index before forking its pool, so the
+        # children (and their scan processes) share it rather than each loading 1.2 GB.
+        assert b"licence index preloaded for the pool" in process.log_path.read_bytes()
+        assert _pss_mb(process.proc.pid) > 300
         split = signed_submission(world=world, files={"src.zip": ("source_archive", archive)}, submit=True)
         check_runs_wait(split.pk, timeout=300)
     finally:
@@ -107,7 +116,7 @@ def test_a_licence_check_uses_two_processes_inside_the_worker_and_finds_the_same
     assert split_run.summary["cache"]["engine_version"].startswith("licenses-engine-")
     assert FileResult.objects.filter(namespace=split_run.summary["cache"]["engine_version"]).exists()
 
-    process = worker(PORTAL_SCAN_PROCESSES="1", PORTAL_RESULT_CACHE="0")
+    process = worker(PORTAL_SCAN_PROCESSES="1", PORTAL_RESULT_CACHE="0", PORTAL_PRELOAD_LICENCE_INDEX="0")
     try:
         single = signed_submission(world=world, files={"src.zip": ("source_archive", archive)}, submit=True)
         check_runs_wait(single.pk, timeout=300)
