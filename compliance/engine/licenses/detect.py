@@ -128,7 +128,9 @@ def copyright_hint_present(*, data: bytes) -> bool:
 _NOT_PLAIN_SUFFIXES = (".map", ".pdf")
 
 
-def scancode_readings(*, data: bytes, text: str, path: str, words: list[str] | None = None):
+def scancode_readings(
+    *, data: bytes, text: str, path: str, words: list[str] | None = None, lowered: str | None = None
+):
     """The word sequences ScanCode's query could be made of, or None if unsure.
 
     Returns (readings, ordered). ScanCode decodes each line as UTF-8, else
@@ -136,19 +138,22 @@ def scancode_readings(*, data: bytes, text: str, path: str, words: list[str] | N
     spaces. For valid UTF-8, ScanCode's words in order are one of the
     readings (`ordered` True); otherwise lines may mix decodings and only the
     union of the readings' words is sound (`ordered` False). `words` are the
-    words of `text.lower()` if already split.
+    words of `text.lower()` if already split, `lowered` that text if already made.
     """
     if b"\x00" in data or data.startswith(b"%PDF") or path.lower().endswith(_NOT_PLAIN_SUFFIXES):
         return None
-    lowered = text.lower()
-    bases = [(lowered, list(words) if words is not None else _WORD_SPLITTER(lowered))]
+    if lowered is None:
+        lowered = text.lower()
+    bases = [(lowered, words if words is not None else _WORD_SPLITTER(lowered))]
     ordered = "\ufffd" not in text
     if not ordered:
         latin = data.decode("latin-1").lower()
         bases.append((latin, _WORD_SPLITTER(latin)))
     readings = [base_words for _, base_words in bases]
     for base_text, _ in bases:
-        if "\\" in base_text:
+        # Without a literal "\n", "\r" or "\t" the unescaped reading is the
+        # same words again (most Python files hold a backslash somewhere).
+        if "\\" in base_text and ("\\n" in base_text or "\\r" in base_text or "\\t" in base_text):
             readings.append(_WORD_SPLITTER(base_text.replace("\\r", " ").replace("\\n", " ").replace("\\t", " ")))
     return readings, ordered
 
@@ -421,7 +426,8 @@ class LicenseDetector:
         sha256 = hashlib.sha256(data).hexdigest()
         is_legal = license_file_is_legal(path=path)
         text = data.decode("utf-8", errors="replace")
-        words = _WORD_SPLITTER(text.lower())
+        lowered = text.lower()
+        words = _WORD_SPLITTER(lowered)
         if self.state.trigger_words.isdisjoint(words):
             self.stats["no_legal_text"] += 1
             return FileLicenseResult(
@@ -440,7 +446,7 @@ class LicenseDetector:
             return result
         exact_possible = True
         if self.strategy == "fast":
-            readings = scancode_readings(data=data, text=text, path=path, words=words)
+            readings = scancode_readings(data=data, text=text, path=path, words=words, lowered=lowered)
             if readings is not None:
                 exact_filter = exact_match_filter_get()
                 if readings[1]:
@@ -501,6 +507,10 @@ class LicenseDetector:
                 started = time.perf_counter()
                 if not is_legal and os.path.basename(path) not in _PROSE_METADATA_NAMES:
                     # Only the legal prose goes to the full matcher; see legal_lines_keep.
+                    # A new file, not the old one rewritten: ScanCode's matched-text
+                    # tokens of the original may still be read from it (see
+                    # scancode_index._LazyTokens).
+                    os.unlink(location)
                     with open(location, "w", encoding="utf-8") as handle:
                         handle.write(legal_lines_keep(text=text, matches=matches))
                 expression, matches = self._scancode_detect(
