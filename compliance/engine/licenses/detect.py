@@ -39,10 +39,14 @@ from dataclasses import asdict, dataclass, field
 from compliance.engine.licenses.scancode_index import (
     exact_match_filter_get,
     fast_candidates_enabled,
+    matched_text_tokens_forget,
     scancode_state_get,
 )
 
-ENGINE_VERSION = "licenses-engine-2"
+# 3: matched-text tokens are never an earlier file's (ScanCode kept the last file's by location,
+# and our scratch locations repeat); no answer changed on the 1,870 bench files that reach ScanCode,
+# but a result cached by 2 could be order-dependent.
+ENGINE_VERSION = "licenses-engine-3"
 
 # ScanCode's own query tokenizer pattern (licensedcode/tokenize.py), so the
 # prefilter sees exactly the words the index would.
@@ -358,6 +362,11 @@ class LicenseDetector:
         expressions = []
         matches: list[LicenseMatch] = []
         deadline = time.time() + seconds if seconds else sys.maxsize
+        # ScanCode keeps the last file's matched-text tokens by location, and
+        # our scratch locations repeat (every LICENSE, the blanked copy of the
+        # file just read): without this a file's matched text could be an
+        # earlier file's.
+        matched_text_tokens_forget()
         with fast_candidates_enabled():
             detections = list(
                 detect_licenses(index=self.state.index, location=location, approximate=approximate, deadline=deadline)
@@ -507,9 +516,9 @@ class LicenseDetector:
                 started = time.perf_counter()
                 if not is_legal and os.path.basename(path) not in _PROSE_METADATA_NAMES:
                     # Only the legal prose goes to the full matcher; see legal_lines_keep.
-                    # A new file, not the old one rewritten: ScanCode's matched-text
-                    # tokens of the original may still be read from it (see
-                    # scancode_index._LazyTokens).
+                    # A new file, not the old one rewritten: a lazy reader of the
+                    # original's matched-text tokens (scancode_index._LazyTokens)
+                    # holds it open and must never see the blanked text.
                     os.unlink(location)
                     with open(location, "w", encoding="utf-8") as handle:
                         handle.write(legal_lines_keep(text=text, matches=matches))

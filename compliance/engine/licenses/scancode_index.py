@@ -559,6 +559,15 @@ def _tokenize_matched_text_lazy(location, query_string, dictionary, start_line=1
     return result
 
 
+def matched_text_tokens_forget() -> None:
+    """Drop the matched-text tokens ScanCode (and `_tokenize_matched_text_lazy`) keep for the last file read."""
+    _LAZY_TOKENS_CACHE.clear()
+    if _ORIGINAL_TOKENIZE_MATCHED_TEXT is not None:
+        defaults = _ORIGINAL_TOKENIZE_MATCHED_TEXT.__defaults__ or ()
+        if defaults and isinstance(defaults[-1], dict):
+            defaults[-1].clear()
+
+
 def lazy_matched_text_install() -> None:
     """Route `licensedcode.match.tokenize_matched_text` through `_tokenize_matched_text_lazy` (idempotent)."""
     global _ORIGINAL_TOKENIZE_MATCHED_TEXT

@@ -187,3 +187,18 @@ def test_a_backslash_without_escapes_adds_no_second_reading():
     escaped = b"text = 'Licensed under the MIT\\nlicense'\n"
     readings, _ = scancode_readings(data=escaped, text=escaped.decode(), path="x.py")
     assert len(readings) == 2 and "mitnlicense" not in readings[1] and "license" in readings[1]
+
+
+def test_a_file_s_answer_does_not_depend_on_the_file_read_before_it():
+    # Same base name, so the same scratch location: ScanCode's matched-text tokens of the
+    # first file must not be taken for the second's.
+    from compliance.engine.licenses import LicenseDetector
+
+    bsd = open(installed_file("Django", "licenses/LICENSE"), "rb").read()
+    mit = open(installed_file("PyYAML", "LICENSE"), "rb").read()
+    with LicenseDetector(cache_dir=None) as alone:
+        mit_alone = alone.detect(path="b/LICENSE", data=mit).to_dict()
+    with LicenseDetector(cache_dir=None) as detector:
+        detector.detect(path="a/LICENSE", data=bsd)
+        mit_after_bsd = detector.detect(path="b/LICENSE", data=mit).to_dict()
+    assert mit_after_bsd == mit_alone and mit_alone["license_expression"] == "MIT"
