@@ -362,11 +362,6 @@ class LicenseDetector:
         expressions = []
         matches: list[LicenseMatch] = []
         deadline = time.time() + seconds if seconds else sys.maxsize
-        # ScanCode keeps the last file's matched-text tokens by location, and
-        # our scratch locations repeat (every LICENSE, the blanked copy of the
-        # file just read): without this a file's matched text could be an
-        # earlier file's.
-        matched_text_tokens_forget()
         with fast_candidates_enabled():
             detections = list(
                 detect_licenses(index=self.state.index, location=location, approximate=approximate, deadline=deadline)
@@ -484,6 +479,11 @@ class LicenseDetector:
         location = os.path.join(self._tmpdir.name, os.path.basename(path) or "file")
         with open(location, "wb") as handle:
             handle.write(data)
+        # ScanCode keeps the last file's matched-text tokens by location, and
+        # our scratch locations repeat (every LICENSE): without this a file's
+        # matched text could be an earlier file's. (Kept between the exact and
+        # the full pass when the full pass reads the same bytes.)
+        matched_text_tokens_forget()
         try:
             # Legal files, too, start with the exact pass: it is right on 74 of
             # 78 licence files (research), and the 4 it gets wrong leave
@@ -522,6 +522,7 @@ class LicenseDetector:
                     os.unlink(location)
                     with open(location, "w", encoding="utf-8") as handle:
                         handle.write(legal_lines_keep(text=text, matches=matches))
+                    matched_text_tokens_forget()  # the blanked copy's own words, not the original's
                 expression, matches = self._scancode_detect(
                     location=location, approximate=True, seconds=FULL_MATCH_SECONDS
                 )
