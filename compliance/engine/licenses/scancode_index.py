@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from functools import partial
-from itertools import islice
+from itertools import chain, islice
 from operator import is_not
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -498,13 +498,16 @@ class _LazyTokens:
         return len(tokens) > before
 
     def __iter__(self):
-        if self._finished:
-            return iter(self._tokens)
-        return self._iterate()
-
-    def _iterate(self):
         tokens = self._tokens
-        position = 0
+        if self._finished:
+            return iter(tokens)
+        # What is already there is read at list speed (C iterators); the
+        # generator below only runs once a reader goes past it.
+        count = len(tokens)
+        return chain(islice(tokens, 0, count), self._iterate(position=count))
+
+    def _iterate(self, *, position: int):
+        tokens = self._tokens
         while True:
             count = len(tokens)
             if position < count:
@@ -513,8 +516,7 @@ class _LazyTokens:
                 yield from islice(tokens, position, count)
                 position = count
             # Steps double (64, 128, 256, ... tokens): a reader that goes
-            # to the end of a long licence text gets there in a few pulls, and
-            # the next reader then iterates the finished list directly.
+            # to the end of a long licence text gets there in a few pulls.
             elif not self._pull(max(_LAZY_TOKENS_STEP, count)):
                 return
 
