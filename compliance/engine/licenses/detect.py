@@ -21,6 +21,12 @@ asking it the expensive question when the answer is already known:
    unexplained (see `UNEXPLAINED_LEGAL_WORDS_MIN`). Its candidate selection
    runs through `scancode_index.CandidateFilter`: the same candidates as
    ScanCode's own loop, 10-20x sooner.
+
+In tiers 3 and 4, ScanCode's detection analysis reads each match's text;
+`scancode_index._LazyTokens` tokenises the file for it only as far as it
+reads (a licence header at the top of a long file: its first lines), and the
+tokens are dropped whenever the scratch file holds other bytes, so a file's
+answer never depends on the file scanned before it.
 """
 
 from __future__ import annotations
