@@ -45,6 +45,9 @@ QUICK = {"files": 30, "legal": 8, "metadata": 4, "workers": 1}
 
 _DETECTOR = None
 _LICENSING = None
+# --ours-only: time our detector alone (no ScanCode reference, no diagnostics),
+# for profiling and for comparing two versions of our engine file by file.
+_OURS_ONLY = False
 
 
 def _sample(paths: list[str], count: int, *, root: str) -> list[str]:
@@ -158,13 +161,16 @@ def file_measure(task: tuple[str, str]) -> dict:
     c0, t0 = time.process_time(), time.perf_counter()
     ours = detector.detect(path=path, data=data)
     c1, t1 = time.process_time(), time.perf_counter()
-    # 120 s: the per-file timeout of the scancode command line.
-    theirs = scancode.api.get_licenses(location=path, deadline=time.time() + 120)
+    if _OURS_ONLY:
+        theirs = {"detected_license_expression_spdx": None}
+    else:
+        # 120 s: the per-file timeout of the scancode command line.
+        theirs = scancode.api.get_licenses(location=path, deadline=time.time() + 120)
     c2, t2 = time.process_time(), time.perf_counter()
     # Diagnostics, untimed: what the exact pass alone says and how many legal
     # words it leaves unexplained (used to set the escalation threshold).
     exact_only, unexplained = None, None
-    if ours.mode != "no-legal-text":
+    if ours.mode != "no-legal-text" and not _OURS_ONLY:
         exact_expression, exact_matches = detector._scancode_detect(location=path, approximate=False)
         covered = {line for m in exact_matches for line in range(m.start_line, m.end_line + 1)}
         text = data.decode("utf-8", errors="replace")
@@ -199,7 +205,14 @@ def main() -> None:
     parser.add_argument("--sample", choices=("mixed", "uniform"), default="mixed",
                         help="mixed: the headline sample (licence, METADATA and source files); "
                              "uniform: any installed file, uniformly")
+    parser.add_argument("--ours-only", action="store_true",
+                        help="run our detector only (no ScanCode reference run): for profiling and for "
+                             "comparing two engine versions with --compare")
+    parser.add_argument("--compare", default=None,
+                        help="JSON of an earlier run: count files whose expression differs from it")
     args = parser.parse_args()
+    global _OURS_ONLY
+    _OURS_ONLY = args.ours_only
     args.files = args.files or (QUICK["files"] if args.quick else 2000)
     args.workers = args.workers or (QUICK["workers"] if args.quick else 2)
 
@@ -254,8 +267,9 @@ def main() -> None:
         "ours_seconds": round(ours_seconds, 2),
         "scancode_seconds": round(scancode_seconds, 2),
         "ours_files_per_second": round(len(rows) / ours_seconds, 1),
-        "scancode_files_per_second": round(len(rows) / scancode_seconds, 2),
+        "scancode_files_per_second": round(len(rows) / max(1e-9, scancode_seconds), 2),
         "speedup": round(scancode_seconds / ours_seconds, 1),
+        "ours_only": args.ours_only,
         "ours_cpu_seconds": round(sum(r["ours_cpu_seconds"] for r in rows), 2),
         "scancode_cpu_seconds": round(sum(r["scancode_cpu_seconds"] for r in rows), 2),
         "speedup_cpu": round(sum(r["scancode_cpu_seconds"] for r in rows)
@@ -271,10 +285,43 @@ def main() -> None:
         "by_kind": by_kind,
         "scancode_version": state.version,
     }
+    for kind, k in by_kind.items():
+        times = sorted(r["ours_cpu_seconds"] for r in rows if r["kind"] == kind)
+        k["ours_cpu_mean_ms"] = round(1000 * sum(times) / len(times), 2)
+        k["ours_cpu_median_ms"] = round(1000 * times[len(times) // 2], 2)
+    cpu_sorted = sorted(r["ours_cpu_seconds"] for r in rows)
+    summary["ours_cpu_files_per_second"] = round(len(rows) / max(1e-9, sum(cpu_sorted)), 1)
+    summary["ours_cpu_mean_ms"] = round(1000 * sum(cpu_sorted) / len(rows), 2)
+    summary["ours_cpu_median_ms"] = round(1000 * cpu_sorted[len(rows) // 2], 2)
+    changed = []
+    if args.compare:
+        import json
+
+        earlier = {r["path"]: r for r in json.load(open(args.compare))["rows"]}
+        common = [r for r in rows if r["path"] in earlier]
+        changed = [{"path": r["path"], "ours": r["ours"], "earlier": earlier[r["path"]]["ours"],
+                    "ours_mode": r["ours_mode"], "earlier_mode": earlier[r["path"]]["ours_mode"]}
+                   for r in common if r["ours"] != earlier[r["path"]]["ours"]]
+        summary["compared_files"] = len(common)
+        summary["compared_same"] = len(common) - len(changed)
     disagreements = [r for r in rows if r["ours"] != r["scancode"]]
+    if args.ours_only:
+        disagreements = []
     summary["mode"] = "quick" if args.quick else "full"
     out_write(name="licenses-quick" if args.quick else "licenses", out=args.out,
-              data={"summary": summary, "disagreements": disagreements, "rows": rows})
+              data={"summary": summary, "disagreements": disagreements, "changed": changed, "rows": rows})
+    if args.ours_only:
+        print(f"ours only: {len(rows)} files, {summary['ours_cpu_files_per_second']} files/s per core (CPU), "
+              f"mean {summary['ours_cpu_mean_ms']} ms, median {summary['ours_cpu_median_ms']} ms; wall sum "
+              f"{ours_seconds:.1f} s; modes {modes}")
+        for kind, k in sorted(by_kind.items()):
+            print(f"  {kind}: {k['files']} files, CPU {k['ours_cpu_seconds']:.1f} s, mean {k['ours_cpu_mean_ms']} ms, "
+                  f"median {k['ours_cpu_median_ms']} ms")
+        if args.compare:
+            print(f"same expression as {args.compare}: {summary['compared_same']}/{summary['compared_files']}")
+            for c in changed[:40]:
+                print(f"- {c['path']}: now {c['ours']} ({c['ours_mode']}), was {c['earlier']} ({c['earlier_mode']})")
+        return
 
     print("| measure | ours (tiered) | ScanCode full |")
     print("| --- | --- | --- |")

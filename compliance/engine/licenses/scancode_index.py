@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
+from itertools import chain, islice
+from operator import is_not
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -112,6 +115,7 @@ def scancode_state_get() -> ScancodeState:
         _FILTER = CandidateFilter(index=index)
         _EXACT_FILTER = ExactMatchFilter(index=index)
         fast_candidates_install()
+        lazy_matched_text_install()
         state.load_seconds = time.perf_counter() - started
         _STATE = state
         return state
@@ -416,12 +420,13 @@ class ExactMatchFilter:
         if self.has_empty_rule:
             return True
         get = self.known_words.get
+        known = partial(is_not, None)
         for words in readings:
-            tids = [tid for tid in map(get, words) if tid is not None]
+            tids = tuple(filter(known, map(get, words)))
             held = set(tids)
             if any(triple <= held for triple in self.spdx_triples):
                 return True
-            for _ in self.automaton.iter(tuple(tids)):
+            for _ in self.automaton.iter(tids):
                 return True
         return False
 
@@ -444,6 +449,136 @@ class ExactMatchFilter:
 
 
 _EXACT_FILTER: "ExactMatchFilter | None" = None
+
+
+# -- matched text tokenised only as far as it is read ------------------------
+#
+# ScanCode's detection analysis (false-positive checks, detection
+# identifiers) asks for each match's matched text, and
+# `licensedcode.match.tokenize_matched_text` builds it by re-tokenising the
+# WHOLE file (one attrs Token per word, in Python) and keeping the last file's
+# list; `reportable_tokens` then reads tokens only up to the match's last line
+# and stops. On the ScanCode-bound files of bench/licenses.py that
+# re-tokenising was about 8 of 26 CPU seconds (617 files, 1.7 M tokens; Dec
+# 2026), mostly for 1-20 line licence headers at the top of long source files.
+# `_LazyTokens` wraps ScanCode's own generator (same tokens, same order, same
+# line numbers and positions) and pulls from it only as far as some reader
+# has gone, keeping what it pulled for the next match of the same file.
+# The generator holds the file open, so a file must not be rewritten in place
+# while its tokens may still be read: detect.py unlinks the scratch file
+# before writing a new one at the same place. Like the fast candidates, it is
+# on only inside `fast_candidates_enabled`, so the reference ScanCode run in
+# bench/licenses.py keeps ScanCode's own function.
+
+
+# Tokens taken from the generator at a time (a few lines of text).
+_LAZY_TOKENS_STEP = 64
+
+
+class _LazyTokens:
+    """A memoised, lazily filled token list over ScanCode's `_tokenize_matched_text` generator."""
+
+    __slots__ = ("_generator", "_tokens", "_finished")
+
+    def __init__(self, generator):
+        self._generator = generator
+        self._tokens: list = []
+        self._finished = False
+
+    def _pull(self, count: int = 1) -> bool:
+        """Take up to `count` more tokens from the generator; False once it is spent."""
+        if self._finished:
+            return False
+        tokens = self._tokens
+        before = len(tokens)
+        tokens.extend(islice(self._generator, count))
+        if len(tokens) - before < count:
+            self._finished = True
+            self._generator = None
+        return len(tokens) > before
+
+    def __iter__(self):
+        tokens = self._tokens
+        if self._finished:
+            return iter(tokens)
+        # What is already there is read at list speed (C iterators); the
+        # generator below only runs once a reader goes past it.
+        count = len(tokens)
+        return chain(islice(tokens, 0, count), self._iterate(position=count))
+
+    def _iterate(self, *, position: int):
+        tokens = self._tokens
+        while True:
+            count = len(tokens)
+            if position < count:
+                # Readers usually stop early (`reportable_tokens` breaks after
+                # the match's last line); islice walks the list without a copy.
+                yield from islice(tokens, position, count)
+                position = count
+            # Steps double (64, 128, 256, ... tokens): a reader that goes
+            # to the end of a long licence text gets there in a few pulls.
+            elif not self._pull(max(_LAZY_TOKENS_STEP, count)):
+                return
+
+    def __bool__(self) -> bool:
+        # ScanCode's cache test is `if cached:` on a list: empty means "tokenise again".
+        return bool(self._tokens) or self._pull()
+
+    def __len__(self) -> int:
+        while self._pull():
+            pass
+        return len(self._tokens)
+
+
+_ORIGINAL_TOKENIZE_MATCHED_TEXT = None
+_LAZY_TOKENS_CACHE: dict = {}
+
+
+# False sends every call to ScanCode's own function (for A/B timing in bench/licenses.py --ab).
+LAZY_MATCHED_TEXT = True
+
+
+def _tokenize_matched_text_lazy(location, query_string, dictionary, start_line=1, _cache=None):
+    """`licensedcode.match.tokenize_matched_text`, tokenising only as far as read (when enabled)."""
+    if not (LAZY_MATCHED_TEXT and getattr(_FAST, "enabled", False)):
+        if _cache is None:
+            return _ORIGINAL_TOKENIZE_MATCHED_TEXT(location, query_string, dictionary, start_line=start_line)
+        return _ORIGINAL_TOKENIZE_MATCHED_TEXT(location, query_string, dictionary, start_line=start_line,
+                                               _cache=_cache)
+    from licensedcode.match import _tokenize_matched_text
+
+    cache = _LAZY_TOKENS_CACHE if _cache is None else _cache
+    key = location, query_string, start_line
+    cached = cache.get(key)
+    if cached:
+        return cached
+    # Like ScanCode: only the last call is kept.
+    cache.clear()
+    cache[key] = result = _LazyTokens(
+        _tokenize_matched_text(location=location, query_string=query_string, dictionary=dictionary,
+                               start_line=start_line)
+    )
+    return result
+
+
+def matched_text_tokens_forget() -> None:
+    """Drop the matched-text tokens ScanCode (and `_tokenize_matched_text_lazy`) keep for the last file read."""
+    _LAZY_TOKENS_CACHE.clear()
+    if _ORIGINAL_TOKENIZE_MATCHED_TEXT is not None:
+        defaults = _ORIGINAL_TOKENIZE_MATCHED_TEXT.__defaults__ or ()
+        if defaults and isinstance(defaults[-1], dict):
+            defaults[-1].clear()
+
+
+def lazy_matched_text_install() -> None:
+    """Route `licensedcode.match.tokenize_matched_text` through `_tokenize_matched_text_lazy` (idempotent)."""
+    global _ORIGINAL_TOKENIZE_MATCHED_TEXT
+    from licensedcode import match
+
+    with _LOCK:
+        if _ORIGINAL_TOKENIZE_MATCHED_TEXT is None:
+            _ORIGINAL_TOKENIZE_MATCHED_TEXT = match.tokenize_matched_text
+            match.tokenize_matched_text = _tokenize_matched_text_lazy
 
 
 def exact_match_filter_get() -> ExactMatchFilter:

@@ -121,3 +121,84 @@ def test_copyright_far_from_the_licence_survives_escalation(license_detector):
     result = license_detector.detect(path="vendor/zebra.py", data=data)
     assert result.mode == "full"  # the reworded clause sends it to the full matcher
     assert "Zebra Analytics GmbH" in result.holders
+
+
+def _detect_with_matched_text(detector, *, path: str, data: bytes, lazy: bool) -> dict:
+    """One uncached detection with ScanCode's matched-text tokens built lazily or whole (ScanCode's own)."""
+    from licensedcode import match
+
+    previous = scancode_index.LAZY_MATCHED_TEXT
+    scancode_index.LAZY_MATCHED_TEXT = lazy
+    try:
+        detector._memory.clear()
+        scancode_index._LAZY_TOKENS_CACHE.clear()
+        scancode_index._ORIGINAL_TOKENIZE_MATCHED_TEXT.__defaults__[-1].clear()
+        assert match.tokenize_matched_text is scancode_index._tokenize_matched_text_lazy
+        return detector.detect(path=path, data=data).to_dict()
+    finally:
+        scancode_index.LAZY_MATCHED_TEXT = previous
+
+
+def test_lazy_matched_text_gives_scancode_s_tokens_in_order(license_detector):
+    from licensedcode.match import _tokenize_matched_text
+
+    index = scancode_index.scancode_state_get().index
+    path = installed_file("Django", "licenses/LICENSE")
+    whole = list(_tokenize_matched_text(location=path, query_string=None, dictionary=index.dictionary))
+    lazy = scancode_index._LazyTokens(
+        _tokenize_matched_text(location=path, query_string=None, dictionary=index.dictionary)
+    )
+    first_line = []
+    for token in lazy:  # a reader that stops at the first line, as reportable_tokens does
+        if token.line_num > 1:
+            break
+        first_line.append(token)
+    assert first_line == [t for t in whole if t.line_num == 1]
+    assert len(lazy._tokens) < len(whole)  # the rest of the licence was not tokenised yet
+    assert list(lazy) == whole and list(lazy) == whole  # then whole, and the same again from memory
+
+
+def test_lazy_matched_text_changes_no_answer(license_detector):
+    # A licence header at the top of a long file (the case the laziness is for), a whole licence
+    # text, and a reworded licence inside code that escalates to the full matcher on a blanked copy.
+    licence = "\n".join("# " + line for line in _edited_bsd_licence().splitlines())
+    code = "\n".join(f"value_{n} = {n}" for n in range(40))
+    cases = [
+        ("commoncode/__init__.py", open(installed_file("commoncode", "commoncode/__init__.py"), "rb").read()),
+        ("LICENSE", open(installed_file("Django", "licenses/LICENSE"), "rb").read()),
+        ("django/db/models/query.py", open(installed_file("Django", "django/db/models/query.py"), "rb").read()),
+        ("vendor/zebra.py", f"# Copyright 2021 Zebra Analytics GmbH\n{code}\n{licence}\n".encode()),
+    ]
+    from compliance.engine.licenses import LicenseDetector
+
+    with LicenseDetector(cache_dir=None) as detector:  # no disk cache: every detection really runs
+        for path, data in cases:
+            lazy = _detect_with_matched_text(detector, path=path, data=data, lazy=True)
+            whole = _detect_with_matched_text(detector, path=path, data=data, lazy=False)
+            assert lazy == whole, path
+    assert lazy["mode"] == "full" and "BSD" in (lazy["license_expression"] or "")
+
+
+def test_a_backslash_without_escapes_adds_no_second_reading():
+    data = b"# SPDX-License-Identifier: MIT\npattern = r'\\d+\\s'\n"
+    readings, ordered = scancode_readings(data=data, text=data.decode(), path="x.py")
+    assert ordered and len(readings) == 1
+    assert scancode_index.exact_match_filter_get().possible_in_order(readings=readings)
+    escaped = b"text = 'Licensed under the MIT\\nlicense'\n"
+    readings, _ = scancode_readings(data=escaped, text=escaped.decode(), path="x.py")
+    assert len(readings) == 2 and "mitnlicense" not in readings[1] and "license" in readings[1]
+
+
+def test_a_file_s_answer_does_not_depend_on_the_file_read_before_it():
+    # Same base name, so the same scratch location: ScanCode's matched-text tokens of the
+    # first file must not be taken for the second's.
+    from compliance.engine.licenses import LicenseDetector
+
+    bsd = open(installed_file("Django", "licenses/LICENSE"), "rb").read()
+    mit = open(installed_file("PyYAML", "LICENSE"), "rb").read()
+    with LicenseDetector(cache_dir=None) as alone:
+        mit_alone = alone.detect(path="b/LICENSE", data=mit).to_dict()
+    with LicenseDetector(cache_dir=None) as detector:
+        detector.detect(path="a/LICENSE", data=bsd)
+        mit_after_bsd = detector.detect(path="b/LICENSE", data=mit).to_dict()
+    assert mit_after_bsd == mit_alone and mit_alone["license_expression"] == "MIT"
