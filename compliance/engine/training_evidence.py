@@ -665,11 +665,29 @@ def _structure_finding(entry: CheckpointEntry, structured: list[dict[str, Any]],
 # --------------------------------------------------------------------------- lineage links
 
 
-def _fingerprint_of(entry: CheckpointEntry) -> Fingerprint:
+def _fingerprint_of(entry: CheckpointEntry, *, first: bool) -> Fingerprint:
+    """A checkpoint's fingerprint. Every checkpoint but the first is only ever tested on its
+    CHAIN_LAYERS evenly spaced layers (chain links, the last one against the registry and the
+    submitted model), so a fingerprint bundle is loaded with those layers alone: the same layers
+    ``layers_thinned`` would pick, without dequantising the other three quarters of a 16-layer
+    bundle (bench/training_evidence.py: the loads were a fifth of the judgement)."""
     try:
-        return fingerprint_load(entry.path) if entry.kind == "fingerprint" else fingerprint_build(path=entry.path)
+        if entry.kind != "fingerprint":
+            return fingerprint_build(path=entry.path)
+        return fingerprint_load(entry.path, layers=None if first else _chain_layers)
     except WeightsFormatError as exc:
         raise TrainingEvidenceError(f"{entry.relative}: {exc}") from exc
+
+
+def _thinned_keys(keys: list[int], limit: int) -> list[int]:
+    """At most `limit` of the sorted layer indices, evenly spaced."""
+    if len(keys) <= limit:
+        return list(keys)
+    return [keys[i] for i in np.unique(np.round(np.linspace(0, len(keys) - 1, limit)).astype(int))]
+
+
+def _chain_layers(keys: list[int]) -> list[int]:
+    return _thinned_keys(keys, CHAIN_LAYERS)
 
 
 def layers_thinned(fp: Fingerprint, limit: int) -> Fingerprint:
@@ -677,8 +695,7 @@ def layers_thinned(fp: Fingerprint, limit: int) -> Fingerprint:
     keys = sorted(fp.layers)
     if len(keys) <= limit:
         return fp
-    picks = np.unique(np.round(np.linspace(0, len(keys) - 1, limit)).astype(int))
-    return dataclasses.replace(fp, layers={keys[i]: fp.layers[keys[i]] for i in picks})
+    return dataclasses.replace(fp, layers={k: fp.layers[k] for k in _thinned_keys(keys, limit)})
 
 
 def _test_row(kind: str, against: str, report: Any) -> dict[str, Any]:
@@ -898,13 +915,14 @@ def _verdict(findings: list[EvidenceFinding]) -> tuple[str, str]:
                           "checkpoint derives from the one before, and the log agrees. This is consistency, not proof.")
 
 
-def _fingerprint_any(model: Any, what: str) -> Fingerprint:
-    """A Fingerprint from a Fingerprint, a bundle, or a model folder / file (read by range)."""
+def _fingerprint_any(model: Any, what: str, *, layers: Any = None) -> Fingerprint:
+    """A Fingerprint from a Fingerprint, a bundle (with only the `layers` it selects, if given),
+    or a model folder / file (read by range)."""
     if isinstance(model, Fingerprint):
         return model
     path = Path(model)
     try:
-        return fingerprint_load(path) if fingerprint_is_bundle(path) else fingerprint_build(path=path)
+        return fingerprint_load(path, layers=layers) if fingerprint_is_bundle(path) else fingerprint_build(path=path)
     except WeightsFormatError as exc:
         raise WeightsFormatError(f"{what}: {exc}") from exc
 
@@ -923,7 +941,9 @@ def _submitted_load(submitted: Any, submitted_label: str | None,
         label = submitted_label or (submitted.name if isinstance(submitted, Fingerprint) else Path(submitted).name)
         pairs.append((label, submitted))
     pairs += list(submitted_models.items() if isinstance(submitted_models, dict) else submitted_models)
-    return [(str(label), _fingerprint_any(model, f"the submitted model {label}")) for label, model in pairs]
+    # Only tested against the last checkpoint, on CHAIN_LAYERS layers (submitted_judge).
+    return [(str(label), _fingerprint_any(model, f"the submitted model {label}", layers=_chain_layers))
+            for label, model in pairs]
 
 
 def training_evidence_judge(*, path: str | Path, references: Any = (), submitted: Any = None,
@@ -944,7 +964,7 @@ def training_evidence_judge(*, path: str | Path, references: Any = (), submitted
 def _bundle_judge(bundle: EvidenceBundle, refs: list[tuple[str, Fingerprint]],
                   submitted: list[tuple[str, Fingerprint]]) -> TrainingEvidenceReport:
     entries = bundle.checkpoints
-    prints = [_fingerprint_of(e) for e in entries]
+    prints = [_fingerprint_of(e, first=i == 0) for i, e in enumerate(entries)]
     results = [CheckpointResult(step=e.step, path=e.relative, kind=e.kind,
                                 parameters=fp.meta.get("parameters")) for e, fp in zip(entries, prints)]
     findings: list[EvidenceFinding] = []

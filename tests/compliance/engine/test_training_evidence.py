@@ -371,3 +371,20 @@ def test_every_submitted_model_is_compared_with_the_last_checkpoint(honest_bundl
     (finding,) = [f for f in report.findings if f.code == "submitted_not_derived"]
     assert finding.params["submitted"] == "base/model.safetensors" and finding.params["step"] == 300
     assert report.to_dict()["submitted_models"] == report.submitted_models
+
+
+def test_a_fingerprint_bundle_loads_only_the_layers_asked_for(honest_run, tmp_path: Path) -> None:
+    """Later checkpoints are loaded with the chain's layers alone (the cost of judging a 7B bundle);
+    those layers are the very arrays a full load gives, and the others are absent."""
+    import numpy as np
+
+    from compliance.engine.lineage import fingerprint_load, fingerprint_save
+
+    path = fingerprint_save(fingerprint_build(path=tm.model_write(honest_run[1], tmp_path / "w")), tmp_path / "fp")
+    full = fingerprint_load(path)
+    keys = sorted(full.layers)
+    part = fingerprint_load(path, layers=lambda ks: ks[-1:])
+    assert sorted(part.layers) == [keys[-1]] and len(keys) > 1
+    for family, rows in full.layers[keys[-1]].families.items():
+        assert np.array_equal(part.layers[keys[-1]].families[family].rows, rows.rows)
+    assert np.array_equal(part.embedding_rows, full.embedding_rows) and part.meta["parameters"] == full.meta["parameters"]
