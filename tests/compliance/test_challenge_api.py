@@ -219,3 +219,26 @@ def test_the_vendor_replies_with_files(world, django_capture_on_commit_callbacks
     assert [(f["side"], f["original_name"]) for f in data["files"]] == [("vendor", "train_log.jsonl")]
     assert "contact_email" not in data
     assert _client(world.vendor_user).post(url, {"body": ""}, format="multipart").status_code == 400
+
+
+def test_the_lists_cost_the_same_queries_for_one_challenge_or_many(world, django_assert_max_num_queries):
+    def decided_one():
+        challenge = _confirmed(world)
+        services.challenge_reject(user=world.officer, challenge=challenge, reasons="No evidence.")
+
+    def counted(client, url) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    decided_one()
+    officer = _client(world.officer)
+    one = (counted(officer, CASE_URL), counted(_client(), PUBLIC_URL))
+    for _ in range(4):
+        decided_one()
+    assert (counted(officer, CASE_URL), counted(_client(), PUBLIC_URL)) == one
+    with django_assert_max_num_queries(8):
+        _client().get(PUBLIC_URL)
