@@ -20,6 +20,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -128,6 +129,18 @@ class ChallengeSerializer(serializers.ModelSerializer):
         if request is None or not user_can_manage(user=request.user):
             data.pop("contact_email", None)
         return data
+
+
+class ChallengeSerializerSchema(OpenApiSerializerExtension):
+    """In the schema ``contact_email`` is optional: only officers' and administrators' answers
+    carry it."""
+
+    target_class = "compliance.challenge_api.ChallengeSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["required"] = [name for name in schema.get("required", []) if name != "contact_email"]
+        return schema
 
 
 class PublicChallengeSerializer(serializers.ModelSerializer):
