@@ -82,7 +82,8 @@ class NotificationSerializer(serializers.ModelSerializer):
 
     text = serializers.SerializerMethodField(help_text="The notification's sentence, in the request's language.")
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Null when nobody signed in caused it (a public challenge confirmed by its e-mailed link).
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     is_read = serializers.SerializerMethodField()
 
     class Meta:

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from compliance import api as compliance_api
+from compliance import challenge_api
 from compliance import challenge_views
 from compliance import views as compliance_views
 from portal import api as portal_api
@@ -24,6 +25,8 @@ router.register("findings", compliance_api.FindingViewSet, basename="api-finding
 router.register("dossiers", compliance_api.DossierViewSet, basename="api-dossier")
 router.register("queue", compliance_api.QueueViewSet, basename="api-queue")
 router.register("submission-decisions", compliance_api.SubmissionDecisionViewSet, basename="api-submission-decision")
+router.register("challenges", challenge_api.ChallengeViewSet, basename="api-challenge")
+router.register("public-challenges", challenge_api.PublicChallengeViewSet, basename="api-public-challenge")
 router.register("tokens", portal_api.ApiTokenViewSet, basename="api-token")
 router.register("notifications", portal_api.NotificationViewSet, basename="api-notification")
 

@@ -28,9 +28,12 @@ def applies(artifact: Artifact) -> bool:
 
 
 def reads(artifact: Artifact) -> list[Artifact]:
-    """The bundle, and the files of the submission's model (the first model entry by name)."""
-    models = submitted_models(artifact.submission_id)
-    return [artifact] + (artifacts_read(models[0]) if models else [])
+    """The bundle, and the files of every model entry of the submission (each is compared with the
+    last checkpoint)."""
+    files = [artifact]
+    for model in submitted_models(artifact.submission_id):
+        files += [a for a in artifacts_read(model) if a not in files]
+    return files
 
 
 def _references() -> list[ReferenceModel]:
@@ -76,21 +79,19 @@ def run(ctx: CheckContext) -> CheckOutcome:
     references = _references()
     inputs = {"sha256": artifact.sha256, "references": {r.name: r.bundle_sha256 for r in references}}
     ctx.progress(0.1, f"testing against {len(references)} reference model(s)")
-    submitted, label = None, None
-    models = submitted_models(artifact.submission_id)
-    if models:
-        ctx.progress(0.05, "reading the model's sampled tensors")
-        with model_view(models[0]) as view:
+    # Every model entry the submission lists (as the lineage check sees them), by its file name.
+    submitted = []
+    for model in submitted_models(artifact.submission_id):
+        ctx.progress(0.05, f"reading the sampled tensors of {model.original_name}")
+        with model_view(model) as view:
             try:
-                submitted = fingerprint_build(path=view.path, remote=view.remote)
+                submitted.append((model.original_name, fingerprint_build(path=view.path, remote=view.remote)))
             except WeightsFormatError as exc:
-                raise CheckFailed(f"{models[0].original_name}: {exc}") from exc
-        label = models[0].original_name
+                raise CheckFailed(f"{model.original_name}: {exc}") from exc
     with ctx.local_path() as path, tempfile.TemporaryDirectory(prefix="bundles-") as bundles:
         paths = {ref.name: storage_place(ref.bundle.name, Path(bundles) / f"{ref.pk}.npz") for ref in references}
         try:
-            report = training_evidence_judge(path=path, references=paths, submitted=submitted,
-                                             submitted_label=label)
+            report = training_evidence_judge(path=path, references=paths, submitted_models=submitted)
         except (TrainingEvidenceError, WeightsFormatError) as exc:
             reason = str(exc)
             return CheckOutcome(

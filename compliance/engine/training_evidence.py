@@ -54,7 +54,7 @@ from compliance.engine.lineage import (
 from compliance.engine.weights import WeightsFormatError, model_open
 
 FORMAT = "training-evidence/1"
-ENGINE_VERSION = "training-evidence-1.0"
+ENGINE_VERSION = "training-evidence-1.1"
 CLAIMS = ("from_scratch",)
 MANIFEST_KEYS = {"format", "claim", "tokenizer", "checkpoints", "log", "compute_flops", "notes"}
 CHECKPOINT_KEYS = {"step", "path", "tokens"}
@@ -161,6 +161,8 @@ class TrainingEvidenceReport:
     manifest: dict[str, Any]
     references: list[str]
     submitted: str | None = None
+    # Every submitted model compared with the last checkpoint, by label (``submitted`` is the first).
+    submitted_models: list[str] = field(default_factory=list)
     engine_version: str = ENGINE_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,6 +175,7 @@ class TrainingEvidenceReport:
             "manifest": self.manifest,
             "references": self.references,
             "submitted": self.submitted,
+            "submitted_models": self.submitted_models,
             "engine_version": self.engine_version,
         }
 
@@ -662,11 +665,29 @@ def _structure_finding(entry: CheckpointEntry, structured: list[dict[str, Any]],
 # --------------------------------------------------------------------------- lineage links
 
 
-def _fingerprint_of(entry: CheckpointEntry) -> Fingerprint:
+def _fingerprint_of(entry: CheckpointEntry, *, first: bool) -> Fingerprint:
+    """A checkpoint's fingerprint. Every checkpoint but the first is only ever tested on its
+    CHAIN_LAYERS evenly spaced layers (chain links, the last one against the registry and the
+    submitted model), so a fingerprint bundle is loaded with those layers alone: the same layers
+    ``layers_thinned`` would pick, without dequantising the other three quarters of a 16-layer
+    bundle (bench/training_evidence.py: the loads were a fifth of the judgement)."""
     try:
-        return fingerprint_load(entry.path) if entry.kind == "fingerprint" else fingerprint_build(path=entry.path)
+        if entry.kind != "fingerprint":
+            return fingerprint_build(path=entry.path)
+        return fingerprint_load(entry.path, layers=None if first else _chain_layers)
     except WeightsFormatError as exc:
         raise TrainingEvidenceError(f"{entry.relative}: {exc}") from exc
+
+
+def _thinned_keys(keys: list[int], limit: int) -> list[int]:
+    """At most `limit` of the sorted layer indices, evenly spaced."""
+    if len(keys) <= limit:
+        return list(keys)
+    return [keys[i] for i in np.unique(np.round(np.linspace(0, len(keys) - 1, limit)).astype(int))]
+
+
+def _chain_layers(keys: list[int]) -> list[int]:
+    return _thinned_keys(keys, CHAIN_LAYERS)
 
 
 def layers_thinned(fp: Fingerprint, limit: int) -> Fingerprint:
@@ -674,8 +695,7 @@ def layers_thinned(fp: Fingerprint, limit: int) -> Fingerprint:
     keys = sorted(fp.layers)
     if len(keys) <= limit:
         return fp
-    picks = np.unique(np.round(np.linspace(0, len(keys) - 1, limit)).astype(int))
-    return dataclasses.replace(fp, layers={keys[i]: fp.layers[keys[i]] for i in picks})
+    return dataclasses.replace(fp, layers={k: fp.layers[k] for k in _thinned_keys(keys, limit)})
 
 
 def _test_row(kind: str, against: str, report: Any) -> dict[str, Any]:
@@ -895,13 +915,14 @@ def _verdict(findings: list[EvidenceFinding]) -> tuple[str, str]:
                           "checkpoint derives from the one before, and the log agrees. This is consistency, not proof.")
 
 
-def _fingerprint_any(model: Any, what: str) -> Fingerprint:
-    """A Fingerprint from a Fingerprint, a bundle, or a model folder / file (read by range)."""
+def _fingerprint_any(model: Any, what: str, *, layers: Any = None) -> Fingerprint:
+    """A Fingerprint from a Fingerprint, a bundle (with only the `layers` it selects, if given),
+    or a model folder / file (read by range)."""
     if isinstance(model, Fingerprint):
         return model
     path = Path(model)
     try:
-        return fingerprint_load(path) if fingerprint_is_bundle(path) else fingerprint_build(path=path)
+        return fingerprint_load(path, layers=layers) if fingerprint_is_bundle(path) else fingerprint_build(path=path)
     except WeightsFormatError as exc:
         raise WeightsFormatError(f"{what}: {exc}") from exc
 
@@ -911,21 +932,39 @@ def _references_load(references: Any) -> list[tuple[str, Fingerprint]]:
     return [(str(name), _fingerprint_any(ref, f"reference {name}")) for name, ref in items]
 
 
+def _submitted_load(submitted: Any, submitted_label: str | None,
+                    submitted_models: Any) -> list[tuple[str, Fingerprint]]:
+    """Every submitted model as (label, Fingerprint): `submitted` (with its label) first, then the
+    (label, model) pairs of `submitted_models`."""
+    pairs = []
+    if submitted is not None:
+        label = submitted_label or (submitted.name if isinstance(submitted, Fingerprint) else Path(submitted).name)
+        pairs.append((label, submitted))
+    pairs += list(submitted_models.items() if isinstance(submitted_models, dict) else submitted_models)
+    # Only tested against the last checkpoint, on CHAIN_LAYERS layers (submitted_judge).
+    return [(str(label), _fingerprint_any(model, f"the submitted model {label}", layers=_chain_layers))
+            for label, model in pairs]
+
+
 def training_evidence_judge(*, path: str | Path, references: Any = (), submitted: Any = None,
-                            submitted_label: str | None = None, limits: IntakeLimits | None = None) -> TrainingEvidenceReport:
+                            submitted_label: str | None = None, submitted_models: Any = (),
+                            limits: IntakeLimits | None = None) -> TrainingEvidenceReport:
     """Judge the bundle at `path` (folder or archive) against `references` ({name: bundle path,
-    model path or Fingerprint}, or (name, ...) pairs) and, when given, the submitted model.
+    model path or Fingerprint}, or (name, ...) pairs) and, when given, the submitted model(s):
+    `submitted` (labelled `submitted_label`) and every (label, model) of `submitted_models` (a
+    submission may hold several model entries; each must be the last checkpoint or derive from it).
 
     Raises TrainingEvidenceError on a malformed or refused bundle."""
     refs = _references_load(references)
+    models = _submitted_load(submitted, submitted_label, submitted_models)
     with bundle_open(path, limits=limits) as bundle:
-        return _bundle_judge(bundle, refs, submitted, submitted_label)
+        return _bundle_judge(bundle, refs, models)
 
 
-def _bundle_judge(bundle: EvidenceBundle, refs: list[tuple[str, Fingerprint]], submitted: Any,
-                  submitted_label: str | None) -> TrainingEvidenceReport:
+def _bundle_judge(bundle: EvidenceBundle, refs: list[tuple[str, Fingerprint]],
+                  submitted: list[tuple[str, Fingerprint]]) -> TrainingEvidenceReport:
     entries = bundle.checkpoints
-    prints = [_fingerprint_of(e) for e in entries]
+    prints = [_fingerprint_of(e, first=i == 0) for i, e in enumerate(entries)]
     results = [CheckpointResult(step=e.step, path=e.relative, kind=e.kind,
                                 parameters=fp.meta.get("parameters")) for e, fp in zip(entries, prints)]
     findings: list[EvidenceFinding] = []
@@ -944,12 +983,10 @@ def _bundle_judge(bundle: EvidenceBundle, refs: list[tuple[str, Fingerprint]], s
     findings += chain_judge(entries, prints, results)
     if len(entries) > 1:
         findings += registry_judge(entry=entries[-1], fp=prints[-1], result=results[-1], references=refs, first=False)
-    if submitted is not None:
-        label = submitted_label or (submitted.name if isinstance(submitted, Fingerprint) else Path(submitted).name)
-        submitted = _fingerprint_any(submitted, "the submitted model")
-        findings += submitted_judge(entry=entries[-1], fp_last=prints[-1], submitted=submitted, label=label,
+    for label, model in submitted:
+        findings += submitted_judge(entry=entries[-1], fp_last=prints[-1], submitted=model, label=label,
                                     result=results[-1])
-    else:
+    if not submitted:
         findings.append(EvidenceFinding("info", "submitted_not_given",
                                         "No submitted model was given: whether it derives from the last checkpoint "
                                         "was not tested.", {"step": entries[-1].step}))
@@ -962,4 +999,5 @@ def _bundle_judge(bundle: EvidenceBundle, refs: list[tuple[str, Fingerprint]], s
     manifest["checkpoints"] = len(entries)
     return TrainingEvidenceReport(verdict=verdict, reason=reason, findings=findings, checkpoints=results,
                                   log=log_summary, manifest=manifest, references=[n for n, _ in refs],
-                                  submitted=None if submitted is None else label)
+                                  submitted=submitted[0][0] if submitted else None,
+                                  submitted_models=[label for label, _ in submitted])

@@ -4,6 +4,7 @@ training_evidence, judged by a real worker on the heavy queue against the regist
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -98,3 +99,38 @@ def test_a_forged_step_zero_is_inconsistent_and_a_malformed_bundle_is_said_so(ce
     assert run.state == CheckRun.State.SUCCEEDED and run.verdict == "malformed", (run.state, run.error)
     finding = Finding.objects.get(check_run=run, code="training_evidence_malformed")
     assert finding.severity == "high" and "checkpoints must be a non-empty list" in finding.params["reason"]
+
+
+def test_every_model_of_the_submission_is_compared_with_the_last_checkpoint(celery_worker, tmp_path: Path) -> None:
+    """A submission with two models: the one tuned from the last checkpoint passes, the unrelated
+    one is a finding naming it (before, only the first model by name was compared)."""
+    world = build_world()
+    world.programme.max_artifact_bytes = 64 * 1024 * 1024
+    world.programme.save()
+    run_models = tr.run_make(seed=7, steps=3)
+    bundle = _fingerprinted_bundle(run_models, tmp_path / "honest")
+    kinds = {"config.json": "config", "tokenizer.json": "tokenizer", "model.safetensors": "weights"}
+    files = {"evidence.tar.gz": ("training_evidence", _tar(bundle))}
+    for folder, model in (("a-chat", tr.train_step(run_models[-1], seed=9)), ("b-other", tr.run_make(seed=9,
+                                                                                                   steps=2)[1])):
+        written = tm.model_write(model, tmp_path / folder)
+        # A submission refuses the same file twice: each folder's config names its model, and the
+        # second shares the first's tokenizer (it is read from the first folder only).
+        config = json.loads((written / "config.json").read_text())
+        (written / "config.json").write_text(json.dumps({**config, "_name_or_path": folder}))
+        files.update({f"{folder}/{p.name}": (kinds[p.name], p.read_bytes()) for p in sorted(written.iterdir())
+                      if not (folder == "b-other" and p.name == "tokenizer.json")})
+    submission = signed_submission(world=world, submit=True, files=files)
+    _wait(submission.pk)
+    run = CheckRun.objects.get(submission=submission, check_name="training_evidence")
+    assert run.state == CheckRun.State.SUCCEEDED and run.verdict == "inconsistent", (run.state, run.error)
+    submitted = [t for t in run.summary["checkpoints"][-1]["tests"] if t["kind"] == "submitted"]
+    assert [(t["against"], t["verdict"]) for t in submitted] == [("a-chat/model.safetensors", "derived"),
+                                                                 ("b-other/model.safetensors", "independent")]
+    (finding,) = Finding.objects.filter(check_run=run, code="submitted_not_derived")
+    assert finding.params["submitted"] == "b-other/model.safetensors" and finding.severity == "high"
+    # The check reads both models' files: a new version of either is a new judgement, not a reuse.
+    from compliance.checks.training_evidence import reuse_inputs
+
+    read = {name for name, _ in reuse_inputs(run.artifact)["reads"]}
+    assert {"a-chat/model.safetensors", "b-other/model.safetensors", "evidence.tar.gz"} <= read

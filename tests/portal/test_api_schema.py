@@ -39,5 +39,14 @@ def test_schema_documents_the_refusals(client, world):
     assert set(paths["/api/dossiers/verify/"]["post"]["responses"]) == {"200", "400", "413", "429"}
     export = paths["/api/projects/export/"]["get"]["responses"]
     assert list(export["400"]["content"]) == ["application/json"]
+    # Public challenges: filed without an account (size cap and throttle documented), the register public.
+    assert set(paths["/api/public-challenges/"]["post"]["responses"]) == {"201", "400", "413", "429"}
+    assert set(paths["/api/public-challenges/"]["post"]["requestBody"]["content"]) >= {"multipart/form-data"}
+    assert "401" not in paths["/api/public-challenges/"]["get"]["responses"]
+    challenge = schema["components"]["schemas"]["Challenge"]
+    assert "contact_email" in challenge["properties"] and "contact_email" not in challenge["required"]
+    for step in ("accept", "reject", "merge", "retest", "decide", "reply"):
+        assert set(paths[f"/api/challenges/{{id}}/{step}/"]["post"]["responses"]) == {"200", "400", "401", "403",
+                                                                                     "404"}
     programme = next(p for p in paths["/api/projects/"]["get"]["parameters"] if p["name"] == "programme")
     assert programme["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}

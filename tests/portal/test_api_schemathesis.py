@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                response_schema_conformance, status_code_conformance)
 
 from compliance.models import CheckRun, Dossier, Finding
+from compliance.services import challenges as challenge_services
 from portal.models import Notification
 from portal.tokens import token_create
 from projects import services as project_services
@@ -48,7 +49,7 @@ from tests.factories import build_world, signed_submission, upload_bytes
 
 pytestmark = pytest.mark.django_db
 
-# Examples per operation, per generation mode (positive, negative), per role: 47 operations x 2
+# Examples per operation, per generation mode (positive, negative), per role: 57 operations x 2
 # modes x 7 roles x EXAMPLES requests. Hypothesis stops early on operations with few distinct inputs.
 EXAMPLES = 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -77,6 +78,12 @@ def _data_set(world) -> dict[str, list]:
     failed = Dossier.objects.create(submission=submitted, number="FUZZ-0002", state=Dossier.State.FAILED,
                                     error="render failed")
     submissions = [submitted.pk, draft.pk, other_draft.pk]
+    filed, accepted, decided = (_challenge(world, project=world.project), _challenge(world, project=world.project),
+                                _challenge(world, project=world.other_project))
+    challenge_services.challenge_accept(user=world.officer, challenge=accepted)
+    challenge_services.challenge_accept(user=world.officer, challenge=decided)
+    challenge_services.challenge_decide(user=world.officer, challenge=decided, outcome="not_upheld",
+                                        reasons="Centred statistics show nothing.", summary="Not upheld.")
     return {
         "programmes": [world.programme.pk],
         "projects": [world.project.pk, world.other_project.pk],
@@ -88,7 +95,18 @@ def _data_set(world) -> dict[str, list]:
         "dossiers": [ready.pk, failed.pk],
         "uploads": [str(session.pk), str(uuid.uuid4())],
         "notifications": list(Notification.objects.values_list("pk", flat=True)) or [1],
+        "challenges": [filed.pk, accepted.pk, decided.pk],
+        "public-challenges": [decided.pk, accepted.pk],
     }
+
+
+def _challenge(world, *, project):
+    """A confirmed public challenge (issue #15): filed, awaiting triage."""
+    challenge = challenge_services.challenge_file(
+        project=project, model_named="Alpha 7B", claim="other", claimed_source="", statement="Copied tokenizer.",
+        figures="", contact_email="critic@example.net")
+    return challenge_services.challenge_confirm(token=challenge_services.challenge_confirm_token(
+        challenge=challenge))
 
 
 @pytest.fixture
@@ -150,6 +168,9 @@ def _fuzz_operation(operation, *, mode, ids_by_resource, headers, answers: Count
 def test_every_operation_answers_as_documented(role, wsgi_app, settings):
     # As in production: staff sessions owe a second factor, token calls do not (portal.middleware).
     settings.PORTAL_SECOND_FACTOR_ENFORCED = True
+    # Public filings reach validation rather than the per-address budget (its 429 is tested in
+    # tests/compliance/test_challenge_api.py); the budget's counters live in the shared cache.
+    settings.PORTAL_CHALLENGE_RATE = "100000/hour"
     world = build_world()
     ids_by_resource = _data_set(world)
     headers = {}
@@ -177,7 +198,10 @@ def test_every_operation_answers_as_documented(role, wsgi_app, settings):
     succeeded = {label for (label, status), n in answers.items() if 200 <= status < 300}
     lists = {op.label for op in operations if op.method == "get" and "{" not in op.path}
     if role == "anonymous":
-        assert succeeded == {"POST /api/dossiers/verify/"}, succeeded
+        # The public doors only: verification, and the challenge register (a generated filing
+        # names no funded project, so it is a 400).
+        assert succeeded == {"POST /api/dossiers/verify/", "GET /api/public-challenges/",
+                             "GET /api/public-challenges/{id}/"}, succeeded
     else:
         assert lists <= succeeded, f"lists never answered 200 as {role}: {sorted(lists - succeeded)}"
     if role == "vendor":  # their own version answers, the other vendor's draft is 404

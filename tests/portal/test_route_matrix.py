@@ -114,6 +114,7 @@ def pk(attr: str) -> Callable[[Objects], dict]:
 
 ALL = set(SIGNED_IN)
 DOSSIER_READERS = MINISTRY_READERS - {"reviewer_unassigned"}
+CHALLENGE_READERS = SEES_ALL | {"reviewer"} | VENDOR_MEMBERS
 PROGRAMME_BODY = {"code": "matrix", "name": "Matrix", "ministry": "{ministry}", "budget_krw": "100",
                   "starts_on": "2026-01-01", "ends_on": "2026-12-31"}
 PROJECT_BODY = {"programme": "{programme}", "code": "matrix", "title": "Matrix", "vendor": "{vendor}",
@@ -272,6 +273,24 @@ ROUTES: dict[str, Route] = {
     "api-submission-decision-list": api(write=("post", {"submission": "{submission}",
                                                         "decision": "changes_requested", "justification": "m"},
                                                PROJECT_REVIEWERS, PROJECT_READERS)),
+    # Public challenges (issue #15): the public door files and reads the register without an
+    # account; the case follows the page's readers plus the project's assigned reviewer.
+    "api-public-challenge-list": api(read=ALL, anonymous_read=200, write=("post", {}, ALL), anonymous_write={400},
+                                     note="an empty filing is a 400 naming the missing fields"),
+    "api-public-challenge-detail": api(kwargs=pk("challenge"), read=set(), anonymous_read=404,
+                                       note="the matrix's challenge is accepted, not decided: not public yet"),
+    "api-challenge-list": api(read=ALL, note="each role's own scope; empty for those who see none"),
+    "api-challenge-detail": api(kwargs=pk("challenge"), read=CHALLENGE_READERS),
+    "api-challenge-accept": api(kwargs=pk("challenge"), write=("post", {"reasons": "m"}, MANAGERS, CHALLENGE_READERS),
+                                note="400 for officers: the matrix's challenge is accepted already"),
+    "api-challenge-reject": api(kwargs=pk("challenge"), write=("post", {"reasons": "m"}, MANAGERS, CHALLENGE_READERS)),
+    "api-challenge-merge": api(kwargs=pk("challenge"), write=("post", {"into": 0, "reasons": "m"}, MANAGERS,
+                                                              CHALLENGE_READERS)),
+    "api-challenge-retest": api(kwargs=pk("challenge"), write=("post", {}, MANAGERS, CHALLENGE_READERS)),
+    "api-challenge-decide": api(kwargs=pk("challenge"), write=("post", {"outcome": "upheld", "reasons": "m",
+                                                                        "summary": "m"}, MANAGERS, CHALLENGE_READERS)),
+    "api-challenge-reply": api(kwargs=pk("challenge"), write=("post", {"body": "m"}, VENDOR_MEMBERS,
+                                                              CHALLENGE_READERS)),
     "api-token-list": api(read=ALL, write=("post", {"name": "m", "expires_in_days": 7}, ALL)),
     "api-token-detail": api(kwargs=lambda o: {"token_key": o.token_key}, write=("delete", None, OWNER)),
     "api-notification-list": api(read=ALL),

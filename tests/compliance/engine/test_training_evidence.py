@@ -353,3 +353,38 @@ def test_a_step_zero_with_trained_gains_or_biases_is_not_an_initialisation(tmp_p
     assert by_code["init_norms_not_initial"].params["max_deviation"] == pytest.approx(0.05, abs=0.004)
     assert by_code["init_bias_nonzero"].params["example"] == "model.layers.2.self_attn.q_proj.bias"
     assert summary["scheme"].startswith("config initializer_range = 0.02")
+
+
+def test_every_submitted_model_is_compared_with_the_last_checkpoint(honest_bundle: Path, honest_run, registry,
+                                                                    tmp_path: Path) -> None:
+    """A submission with several model entries: each is tested against the last checkpoint, and the
+    one that is not derived from it is named (the first one passing does not hide the second)."""
+    tuned = tm.model_write(tr.train_step(honest_run[-1], seed=11), tmp_path / "tuned")
+    other = tm.model_write(tr.run_make(seed=9, steps=2)[1], tmp_path / "other")
+    report = training_evidence_judge(path=honest_bundle, references=registry,
+                                     submitted_models=[("chat/model.safetensors", tuned),
+                                                       ("base/model.safetensors", other)])
+    assert report.verdict == "inconsistent"
+    assert report.submitted_models == ["chat/model.safetensors", "base/model.safetensors"]
+    rows = [(t["against"], t["verdict"]) for t in report.checkpoints[-1].tests if t["kind"] == "submitted"]
+    assert rows == [("chat/model.safetensors", "derived"), ("base/model.safetensors", "independent")]
+    (finding,) = [f for f in report.findings if f.code == "submitted_not_derived"]
+    assert finding.params["submitted"] == "base/model.safetensors" and finding.params["step"] == 300
+    assert report.to_dict()["submitted_models"] == report.submitted_models
+
+
+def test_a_fingerprint_bundle_loads_only_the_layers_asked_for(honest_run, tmp_path: Path) -> None:
+    """Later checkpoints are loaded with the chain's layers alone (the cost of judging a 7B bundle);
+    those layers are the very arrays a full load gives, and the others are absent."""
+    import numpy as np
+
+    from compliance.engine.lineage import fingerprint_load, fingerprint_save
+
+    path = fingerprint_save(fingerprint_build(path=tm.model_write(honest_run[1], tmp_path / "w")), tmp_path / "fp")
+    full = fingerprint_load(path)
+    keys = sorted(full.layers)
+    part = fingerprint_load(path, layers=lambda ks: ks[-1:])
+    assert sorted(part.layers) == [keys[-1]] and len(keys) > 1
+    for family, rows in full.layers[keys[-1]].families.items():
+        assert np.array_equal(part.layers[keys[-1]].families[family].rows, rows.rows)
+    assert np.array_equal(part.embedding_rows, full.embedding_rows) and part.meta["parameters"] == full.meta["parameters"]
