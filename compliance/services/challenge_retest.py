@@ -90,6 +90,13 @@ def lineage_retest(*, challenge: Challenge) -> dict:
     if artifact is None:
         return {"state": "no_model", "verdict": "inconclusive", "reference": ref.name,
                 "reason": "the project has no submitted model to test"}
+    from compliance.checks.model_view import artifacts_read
+
+    # The model's files (weights, config, tokenizer) are read only once intake accepted them, as
+    # the lineage check reads them only then.
+    unchecked = _unchecked("lineage", artifact.submission, artifacts_read(artifact))
+    if unchecked is not None:
+        return {**unchecked, "reference": ref.name}
     try:
         with model_view(artifact) as view:
             candidate = fingerprint_build(path=view.path, remote=view.remote)

@@ -255,6 +255,15 @@ def test_an_officer_registers_the_named_model_from_a_fingerprint_bundle(world, t
     assert challenge_retest_execute(challenge_id=challenge.pk) == "no_model"
     challenge.refresh_from_db()
     assert challenge.retest["reference"] == "Open Base 7B"
+    # A model submitted but not yet through intake is not read: said so, to be run again.
+    tinymodels.model_write(tinymodels.llama_make(seed=32), tmp_path / "vendor")
+    kinds = {"config.json": "config", "tokenizer.json": "tokenizer", "model.safetensors": "weights"}
+    signed_submission(world=world, submit=True, files={
+        f"model/{p.name}": (kinds[p.name], p.read_bytes()) for p in sorted((tmp_path / "vendor").iterdir())})
+    services.challenge_retest_request(user=world.officer, challenge=challenge)
+    assert challenge_retest_execute(challenge_id=challenge.pk) == "not_checked"
+    challenge.refresh_from_db()
+    assert "intake has not yet accepted" in challenge.retest["reason"] and challenge.retest["reference"] == "Open Base 7B"
     # Picking an existing reference for another challenge whose names match nothing.
     other = _confirmed(world, claimed_source="something else", model_named="Alpha")
     officer.post(reverse("challenge-act", kwargs={"pk": other.pk}), {"action": "reference",
