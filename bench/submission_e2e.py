@@ -331,6 +331,12 @@ class TreeMonitor:
         self._thread.join(timeout=5)
 
 
+def _loadavg() -> float:
+    """The machine's 1-minute load average: other jobs share the 2 cores, so wall times say how busy it was."""
+    with open("/proc/loadavg") as fh:
+        return float(fh.read().split()[0])
+
+
 def workers_start(env: dict, work: Path, *, tag: str) -> dict[str, subprocess.Popen]:
     """scripts/run.py's layout: the checks worker on light, heavy and dossier, the control worker with beat."""
     checks = subprocess.Popen(
@@ -632,10 +638,12 @@ def measure(*, files: int, references: int, model: str, work_root: Path, corpora
             time.sleep(5)  # the workers' start is not the pipeline's time
             for version, archive in ((1, archive_v1), (2, archive_v2)):
                 snap = monitor.mark()
+                load_before = _loadavg()
                 sub = _phase("submit", env, {"version": version, "model_folder": str(inputs / "model"),
                                              "card": str(card), "archive": str(archive), "shards": shards})
                 waited = _phase("wait", env, {**sub, "timeout": timeout})
-                result[f"v{version}"] = {**sub, **waited, "workers": monitor.since(snap)}
+                result[f"v{version}"] = {**sub, **waited, "workers": monitor.since(snap),
+                                         "load_average_1min": [load_before, _loadavg()]}
                 print(f"[{tag}] v{version}: total {waited['total_s']} s from the last byte", file=sys.stderr, flush=True)
         finally:
             monitor.stop()
@@ -668,7 +676,8 @@ def _print(result: dict) -> None:
                 print(f"| {v} | {name} | {s['runs']} | {s['wall_s']} | {s['busy_s']} | {s['longest_run_s']} | "
                       f"{reuse} | {s['states']} |")
             w = run[v]["workers"]
-            print(f"| {v} | TOTAL (last byte to signed dossier) | | {run[v]['total_s']} | | | | checks done at "
+            print(f"| {v} | TOTAL (last byte to signed dossier) | | {run[v]['total_s']} | | | | load "
+                  f"{run[v].get('load_average_1min')}; checks done at "
                   f"{run[v]['checks_done_s']} s; checks worker CPU {w['checks']['cpu_s']} s, peak RSS tree "
                   f"{w['checks']['peak_rss_tree_mb']} MB (one process {w['checks']['peak_rss_one_process_mb']} MB) |")
         if "scancode_baseline" in run:
