@@ -235,16 +235,17 @@ def scancode_baseline(tree: dict[str, bytes], *, folder: Path, sample: int = 100
         path.write_bytes(tree[name])
         paths.append(path)
     scancode.api.get_licenses(location=str(paths[0]))  # load the index before the clock
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for path in paths:
         scancode.api.get_licenses(location=str(path), deadline=time.time() + 120)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     shutil.rmtree(folder, ignore_errors=True)
-    return {"label": "ScanCode get_licenses, one process, on a sample; the whole tree is EXTRAPOLATED",
-            "sample_files": len(paths), "sample_seconds": round(seconds, 1),
-            "files_per_s": round(len(paths) / seconds, 1),
-            "tree_files": len(tree), "tree_seconds_one_core_extrapolated": round(len(tree) * seconds / len(paths), 0),
-            "tree_seconds_two_cores_extrapolated": round(len(tree) * seconds / len(paths) / 2, 0)}
+    # CPU time is what extrapolates: on the shared 2 cores the wall time mostly measures other jobs.
+    return {"label": "ScanCode get_licenses, one process, on a sample; the whole tree is EXTRAPOLATED from CPU time",
+            "sample_files": len(paths), "sample_wall_s": round(seconds, 1), "sample_cpu_s": round(cpu, 1),
+            "files_per_cpu_s": round(len(paths) / cpu, 1),
+            "tree_files": len(tree), "tree_cpu_s_extrapolated": round(len(tree) * cpu / len(paths), 0),
+            "tree_wall_s_two_cores_extrapolated": round(len(tree) * cpu / len(paths) / 2, 0)}
 
 
 # ---------------------------------------------------------------- worker processes and /proc
@@ -682,8 +683,9 @@ def _print(result: dict) -> None:
                   f"{w['checks']['peak_rss_tree_mb']} MB (one process {w['checks']['peak_rss_one_process_mb']} MB) |")
         if "scancode_baseline" in run:
             b = run["scancode_baseline"]
-            print(f"ScanCode full matcher: {b['files_per_s']} files/s on {b['sample_files']} files; whole tree "
-                  f"EXTRAPOLATED {b['tree_seconds_one_core_extrapolated']} s on one core")
+            print(f"ScanCode full matcher: {b['files_per_cpu_s']} files per CPU second on {b['sample_files']} files; "
+                  f"whole tree EXTRAPOLATED: {b['tree_cpu_s_extrapolated']} CPU s, "
+                  f"{b['tree_wall_s_two_cores_extrapolated']} s on two idle cores")
 
 
 def main() -> int:
