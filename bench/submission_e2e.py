@@ -602,7 +602,7 @@ def _env(work: Path, *, database_url: str | None, broker_url: str | None, cache:
 
 def measure(*, files: int, references: int, model: str, work_root: Path, corpora: list[Path], cache: bool,
             database_url: str | None, broker_url: str | None, timeout: float, tag: str,
-            scancode: bool) -> dict:
+            scancode: int) -> dict:
     work = work_root / tag
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -630,7 +630,7 @@ def measure(*, files: int, references: int, model: str, work_root: Path, corpora
         result["inputs"] = {"tree_files": len(tree), "archive_v1_bytes": archive_v1.stat().st_size,
                             "v2_changed_files": changed, "build_s": round(time.perf_counter() - t, 1)}
         if scancode:
-            result["scancode_baseline"] = scancode_baseline(tree, folder=inputs / "scancode-sample")
+            result["scancode_baseline"] = scancode_baseline(tree, folder=inputs / "scancode-sample", sample=scancode)
         del tree, tree_v2
         result["setup"] = _phase("setup", env, {"references": bundles, "corpora": [str(c) for c in corpora]})
         procs = workers_start(env, work, tag=tag)
@@ -699,7 +699,8 @@ def main() -> int:
     parser.add_argument("--sweep", choices=("files", "references"), help="files in {5k, 20k, 50k} or "
                         "references in {10, 25, 50}")
     parser.add_argument("--no-cache-baseline", action="store_true", help="skip the PORTAL_RESULT_CACHE=0 run")
-    parser.add_argument("--no-scancode-baseline", action="store_true", help="skip ScanCode on a 1,000-file sample")
+    parser.add_argument("--no-scancode-baseline", action="store_true", help="skip ScanCode on a sample of the tree")
+    parser.add_argument("--scancode-sample", type=int, default=1000, help="files ScanCode's baseline scans (1,000)")
     parser.add_argument("--s3", action="store_true", help="not implemented yet: storage on moto's server")
     parser.add_argument("--timeout", type=float, default=7200.0, help="give up on a version after this many seconds")
     parser.add_argument("--work", default=str(VAR_BENCH / "submission-e2e"))
@@ -731,10 +732,11 @@ def main() -> int:
     for n_files, n_refs in plan:
         tag = f"f{n_files}-r{n_refs}"
         runs.append({"tag": tag, **measure(files=n_files, references=n_refs, cache=True, tag=tag,
-                                           scancode=baselines and not args.no_scancode_baseline, **common)})
+                                           scancode=0 if args.no_scancode_baseline or not baselines
+                                           else args.scancode_sample, **common)})
         if baselines and not args.no_cache_baseline:
             runs.append({"tag": tag + "-nocache", **measure(files=n_files, references=n_refs, cache=False,
-                                                            tag=tag + "-nocache", scancode=False, **common)})
+                                                            tag=tag + "-nocache", scancode=0, **common)})
     main_run = runs[0]
     result = {"mode": "quick" if args.quick else "full", "cores": os.cpu_count(),
               "total_s": main_run["total_s"], "stages": main_run["stages"],
