@@ -35,7 +35,7 @@ test-fast: $(VENV)/.installed
 # bench/out/. The published figures come from each script's full mode, whose
 # exact command BENCHMARKS.md gives.
 BENCH_SCRIPTS := intake lineage_cost lineage_quality licenses copyrights codematch codelabels \
-	codematch_languages dossier dossier_limits pipeline faults portal_load training_evidence
+	codematch_languages dossier dossier_limits pipeline faults portal_load training_evidence submission_e2e
 
 bench: $(VENV)/.installed
 	@for script in $(BENCH_SCRIPTS); do \
