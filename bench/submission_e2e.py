@@ -295,14 +295,29 @@ def _stat(pid: int) -> tuple[float, int] | None:
     return cpu, int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes: pages shared copy-on-write (the licence index a worker
+    preloads before forking) are split among the processes sharing them, so the tree's sum is the
+    memory the tree really holds; the RSS sum counts every shared page once per process."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return 0
+
+
 class TreeMonitor:
-    """CPU time and peak RSS of a worker's process tree, sampled every 0.2 s."""
+    """CPU time, peak RSS and peak PSS of a worker's process tree, sampled every 0.2 s."""
 
     def __init__(self, procs: dict[str, subprocess.Popen]):
         self.procs = procs
         self.cpu = {name: 0.0 for name in procs}  # last seen (cumulative, live processes)
         self.peak = {name: 0 for name in procs}
         self.peak_one = {name: 0 for name in procs}
+        self.peak_pss = {name: 0 for name in procs}
         self._seen: dict[str, dict[int, float]] = {name: {} for name in procs}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -315,15 +330,17 @@ class TreeMonitor:
 
     def sample(self) -> None:
         for name, proc in self.procs.items():
-            rss = 0
+            rss = pss = 0
             for pid in _tree(proc.pid):
                 s = _stat(pid)
                 if s is None:
                     continue
                 self._seen[name][pid] = s[0]  # a pool child that exits keeps its last figure
                 rss += s[1]
+                pss += _pss(pid)
                 self.peak_one[name] = max(self.peak_one[name], s[1])
             self.peak[name] = max(self.peak[name], rss)
+            self.peak_pss[name] = max(self.peak_pss[name], pss)
             self.cpu[name] = sum(self._seen[name].values())
 
     def mark(self) -> dict:
@@ -331,14 +348,15 @@ class TreeMonitor:
         self.sample()
         snap = dict(self.cpu)
         for name in self.procs:
-            self.peak[name] = self.peak_one[name] = 0
+            self.peak[name] = self.peak_one[name] = self.peak_pss[name] = 0
         return snap
 
     def since(self, snap: dict) -> dict:
         self.sample()
         return {name: {"cpu_s": round(self.cpu[name] - snap[name], 1),
                        "peak_rss_tree_mb": round(self.peak[name] / 1e6, 0),
-                       "peak_rss_one_process_mb": round(self.peak_one[name] / 1e6, 0)} for name in self.procs}
+                       "peak_rss_one_process_mb": round(self.peak_one[name] / 1e6, 0),
+                       "peak_pss_tree_mb": round(self.peak_pss[name] / 1e6, 0)} for name in self.procs}
 
     def stop(self) -> None:
         self._stop.set()
@@ -696,7 +714,8 @@ def _print(result: dict) -> None:
             w = run[v]["workers"]
             print(f"| {v} | TOTAL (last byte to signed dossier) | | {run[v]['total_s']} | | | | load "
                   f"{run[v].get('load_average_1min')}; checks done at "
-                  f"{run[v]['checks_done_s']} s; checks worker CPU {w['checks']['cpu_s']} s, peak RSS tree "
+                  f"{run[v]['checks_done_s']} s; checks worker CPU {w['checks']['cpu_s']} s, "
+                  f"peak PSS tree {w['checks']['peak_pss_tree_mb']} MB, peak RSS tree "
                   f"{w['checks']['peak_rss_tree_mb']} MB (one process {w['checks']['peak_rss_one_process_mb']} MB) |")
         if "scancode_baseline" in run:
             b = run["scancode_baseline"]
