@@ -179,3 +179,16 @@ def celery_worker(transactional_db, settings, tmp_path):
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def dossier_signing_key(settings, tmp_path):
+    """A dossier signing key of the test's own, for tests that issue a dossier in-process: only the
+    embedded default makes a demo key at first start, so on PostgreSQL (CI) there is none."""
+    settings.DOSSIER_SIGNING_KEY = str(tmp_path / "sign" / "key.pem")
+    settings.DOSSIER_SIGNING_CERT = str(tmp_path / "sign" / "cert.pem")
+    settings.DOSSIER_SIGNING_GENERATE = True
+    settings.DOSSIER_SIGNING_PKCS11_MODULE = None
+    settings.DOSSIER_TRUSTED_CERTS = None
+    return settings.DOSSIER_SIGNING_KEY
+

@@ -47,13 +47,7 @@ def _submission_with_trick_file(world):
     return submission, finding
 
 
-def test_the_dossier_shows_the_override_and_its_attachment_keeps_the_bytes(world, tmp_path, settings):
-    # A key of the test's own: outside the embedded default (PostgreSQL in CI) no demo key is made.
-    settings.DOSSIER_SIGNING_KEY = str(tmp_path / "sign" / "key.pem")
-    settings.DOSSIER_SIGNING_CERT = str(tmp_path / "sign" / "cert.pem")
-    settings.DOSSIER_SIGNING_GENERATE = True
-    settings.DOSSIER_SIGNING_PKCS11_MODULE = None
-    settings.DOSSIER_TRUSTED_CERTS = None
+def test_the_dossier_shows_the_override_and_its_attachment_keeps_the_bytes(world, tmp_path, dossier_signing_key):
     submission, _finding = _submission_with_trick_file(world)
     _dossier, pdf = dossier_render_now(submission=submission, lang="en")
     path = tmp_path / "d.pdf"

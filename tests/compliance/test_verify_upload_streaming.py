@@ -101,13 +101,7 @@ def test_a_20_mb_upload_is_hashed_on_disk_and_memory_stays_bounded(tmp_path, url
     assert peak < PEAK_LIMIT_BYTES, f"peak {peak / 2**20:.1f} MiB for a {UPLOAD_BYTES / 2**20:.0f} MiB upload"
 
 
-def test_a_real_dossier_still_verifies_by_file_and_by_hash(world, tmp_path, settings):
-    # A key of the test's own: outside the embedded default (PostgreSQL in CI) no demo key is made.
-    settings.DOSSIER_SIGNING_KEY = str(tmp_path / "sign" / "key.pem")
-    settings.DOSSIER_SIGNING_CERT = str(tmp_path / "sign" / "cert.pem")
-    settings.DOSSIER_SIGNING_GENERATE = True
-    settings.DOSSIER_SIGNING_PKCS11_MODULE = None
-    settings.DOSSIER_TRUSTED_CERTS = None
+def test_a_real_dossier_still_verifies_by_file_and_by_hash(world, tmp_path, settings, dossier_signing_key):
     submission = signed_submission(world=world, submit=True)
     dossier, pdf = dossier_render_now(submission=submission, lang="en")
     sha256 = hashlib.sha256(pdf).hexdigest()

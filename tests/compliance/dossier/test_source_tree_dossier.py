@@ -110,7 +110,9 @@ def _large_submission(world):
     return submission
 
 
-def test_a_50000_file_source_tree_dossier_prints_capped_tables_and_attaches_everything(world):
+def test_a_50000_file_source_tree_dossier_prints_capped_tables_and_attaches_everything(world, dossier_signing_key):
+    """What prints and what is attached; its time is bench/submission_e2e.py's and BENCHMARKS.md's
+    (a timed test would pass or fail with the machine's load)."""
     started = time.perf_counter()
     submission = _large_submission(world)
     print(f"\nbuilding the runs' results: {time.perf_counter() - started:.1f} s")
@@ -132,4 +134,3 @@ def test_a_50000_file_source_tree_dossier_prints_capped_tables_and_attaches_ever
     code = next(c for c in findings_json["checks"] if c["kind"] == "code")
     assert len(code["code_matches"]) == MATCHES
     assert len(findings_json["findings"]) == Finding.objects.filter(submission=submission).count()
-    assert seconds < 60, seconds  # the worker's limit is 120 s; issue #16 aims at 30 s
