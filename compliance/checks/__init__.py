@@ -60,22 +60,27 @@ def storage_place(name: str, target: Path) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def stored_local_path(name: str) -> Iterator[Path]:
+    """A stored file as a local path: its own path on local storage, otherwise a temporary copy
+    streamed from object storage (deleted afterwards)."""
+    try:
+        yield Path(default_storage.path(name))
+        return
+    except NotImplementedError:
+        pass
+    with tempfile.TemporaryDirectory(prefix="artifact-") as tmp:
+        yield storage_place(name, Path(tmp) / "artifact")
+
+
 @dataclass
 class CheckContext:
     artifact: Artifact
     progress: Callable[[float, str], None]
 
-    @contextlib.contextmanager
-    def local_path(self) -> Iterator[Path]:
-        """The artifact as a local file: its own path on local storage, otherwise a
-        temporary copy streamed from object storage (deleted afterwards)."""
-        try:
-            yield Path(default_storage.path(self.artifact.file.name))
-            return
-        except NotImplementedError:
-            pass
-        with tempfile.TemporaryDirectory(prefix="artifact-") as tmp:
-            yield storage_place(self.artifact.file.name, Path(tmp) / "artifact")
+    def local_path(self) -> contextlib.AbstractContextManager[Path]:
+        """The artifact as a local file (``stored_local_path``)."""
+        return stored_local_path(self.artifact.file.name)
 
 
 class TooLargeToRead(Exception):

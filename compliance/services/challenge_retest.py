@@ -19,17 +19,15 @@ the project submitted nothing the engine reads).
 
 from __future__ import annotations
 
-import contextlib
 import re
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db.models import Q
 
-from compliance.checks import TooLargeToRead, artifact_members, storage_place
+from compliance.checks import TooLargeToRead, artifact_members, storage_place, stored_local_path
 from compliance.checks.model_view import model_entry, model_view
 from compliance.models import Challenge, ChallengeFile, CheckRun, CodeCorpus, ReferenceModel
 from projects.models import Artifact, Submission
@@ -166,18 +164,6 @@ def _unchecked(kind: str, submission: Submission, artifacts: list[Artifact]) -> 
                          submission=submission.number)
 
 
-@contextlib.contextmanager
-def _local(name: str) -> Iterator[Path]:
-    """A stored file as a local path: in place on local storage, else a temporary copy."""
-    try:
-        yield Path(default_storage.path(name))
-        return
-    except NotImplementedError:
-        pass
-    with tempfile.TemporaryDirectory(prefix="challenge-") as tmp:
-        yield storage_place(name, Path(tmp) / "file")
-
-
 _VERSION = re.compile(r"^v?\d[\w.+-]*$")
 
 
@@ -265,7 +251,7 @@ def copied_code_retest(*, challenge: Challenge) -> dict:
                     "challenger's evidence files that intake accepted; an officer can index it "
                     "(index_reference) and re-test", named=named)
             index_dir = str(Path(tmp) / "index")
-            with _local(upload.file.name) as path:
+            with stored_local_path(upload.file.name) as path:
                 members = artifact_members(path=path, original_name=upload.original_name)
                 summary = code_index_add(index_dir=index_dir, source=members, name=name, version=version or None)
             if not summary.files:
@@ -277,7 +263,7 @@ def copied_code_retest(*, challenge: Challenge) -> dict:
                         "reference_files": summary.files}
         matches, files_scanned, unread = [], 0, []
         for artifact in artifacts:
-            with _local(artifact.file.name) as path:
+            with stored_local_path(artifact.file.name) as path:
                 try:
                     members = artifact_members(path=path, original_name=artifact.original_name)
                 except TooLargeToRead as error:
@@ -348,7 +334,7 @@ def licence_retest(*, challenge: Challenge) -> dict:
     for artifact in artifacts:
         inventory, run_id = _stored_inventory(artifact=artifact, engine=engine)
         if inventory is None:
-            with _local(artifact.file.name) as path:
+            with stored_local_path(artifact.file.name) as path:
                 try:
                     members = artifact_members(path=path, original_name=artifact.original_name)
                 except TooLargeToRead as error:

@@ -226,6 +226,21 @@ def code_index_connect(*, index_dir: str, create: bool = False) -> sqlite3.Conne
     return connection
 
 
+def code_index_digest(*, connection: sqlite3.Connection) -> str:
+    """A digest of the index as last built: its format, and every package with what it was indexed
+    from, its licence, file and fingerprint counts and when; plus the file table's extent. It changes
+    whenever a package is (re)indexed or removed, so whatever is derived from the index (the
+    memory-mapped postings, cached per-file scan results) is keyed by it."""
+    digest = hashlib.sha256()
+    for row in connection.execute("SELECT key, value FROM meta ORDER BY key"):
+        digest.update(repr(row).encode("utf-8"))
+    for row in connection.execute("SELECT id, name, version, license_expression, files, fingerprints, indexed_at "
+                                  "FROM packages ORDER BY id"):
+        digest.update(repr(row).encode("utf-8"))
+    digest.update(repr(connection.execute("SELECT MAX(id), COUNT(*) FROM files").fetchone()).encode("utf-8"))
+    return digest.hexdigest()[:24]
+
+
 def reference_root_resolve(*, path_or_package: str) -> tuple[str, str | None, str | None]:
     """(root directory, version, licence) for a path or an importable package name."""
     if os.path.exists(path_or_package):

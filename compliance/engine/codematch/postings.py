@@ -15,8 +15,9 @@ stays the only thing `code_index_add` writes (same index format):
                                         fingerprint_offsets.npy  int64, file id i's are
                                                      fingerprints[fingerprint_offsets[i]:...[i + 1]]
 
-`<key>` is a digest of the packages table (ids, names, versions, file and
-fingerprint counts, indexing times) and the largest file id: any
+`<key>` is `index.code_index_digest` (the format, the packages table: ids,
+names, versions, licences, file and fingerprint counts, indexing times, and the
+file table's extent): any
 `code_index_add` changes it, so a stale copy is never read. The first matcher
 after a change writes the folder (about 1 s per million postings, atomically:
 a temporary folder renamed into place) and removes older ones; every later
@@ -27,7 +28,6 @@ check share one copy in the page cache. When the folder cannot be written
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -35,21 +35,11 @@ import tempfile
 
 import numpy as np
 
+from compliance.engine.codematch.index import code_index_digest
 from compliance.engine.codematch.winnow import FINGERPRINT_DTYPE
 
 _PREFIX = "code-index.postings-"
 _NAMES = ("hashes", "offsets", "files", "packages", "fingerprints", "fingerprint_offsets")
-
-
-def postings_key(*, connection: sqlite3.Connection) -> str:
-    """Digest of what the postings depend on: changes whenever a package is (re)indexed or removed."""
-    digest = hashlib.sha256()
-    for row in connection.execute(
-        "SELECT id, name, version, files, fingerprints, indexed_at FROM packages ORDER BY id"
-    ):
-        digest.update(repr(row).encode("utf-8"))
-    digest.update(repr(connection.execute("SELECT MAX(id), COUNT(*) FROM files").fetchone()).encode("utf-8"))
-    return digest.hexdigest()[:24]
 
 
 def _arrays_build(*, connection: sqlite3.Connection) -> dict[str, np.ndarray]:
@@ -97,7 +87,7 @@ def postings_load(*, connection: sqlite3.Connection, index_dir: str) -> dict[str
     if own_transaction:
         connection.execute("BEGIN")
     try:
-        key = postings_key(connection=connection)
+        key = code_index_digest(connection=connection)
         folder = os.path.join(index_dir, _PREFIX + key)
         arrays = None if os.path.isdir(folder) else _arrays_build(connection=connection)
     finally:

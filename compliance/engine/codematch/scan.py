@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from compliance.engine.codematch.index import (
+    code_index_digest,
     code_index_connect,
     file_fingerprints_load,
     line_hashes_compute,
@@ -866,18 +867,12 @@ def code_scan(
     parent = matcher or CodeMatcher(index_dir=index_dir, packages=wanted)
     try:
         scanned_packages = sorted(parent.packages.values(), key=lambda p: (p["name"], p["version"]))
-        identity = {
-            "meta": sorted(parent.connection.execute("SELECT key, value FROM meta").fetchall()),
-            # Every package as last indexed: file ids and document frequencies depend on all of them.
-            "packages": [list(row) for row in parent.connection.execute(
-                "SELECT id, name, version, license_expression, files, fingerprints, indexed_at "
-                "FROM packages ORDER BY id")],
-        }
+        # Every package as last indexed: file ids and document frequencies depend on all of them.
+        index_id = code_index_digest(connection=parent.connection)[:16]
     except BaseException:
         if matcher is None:
             parent.close()
         raise
-    index_id = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
     scope_id = ("all" if wanted is None
                 else hashlib.sha256(json.dumps(wanted).encode()).hexdigest()[:16])
     namespace = f"codematch:{engine_version}:index={index_id}:scope={scope_id}:format=1"
