@@ -31,6 +31,7 @@ answer never depends on the file scanned before it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -273,6 +274,190 @@ class FileLicenseResult:
         )
 
 
+# -- copyrights: ScanCode's detector, each distinct input computed once ----------------------
+#
+# On a tree of real source files two thirds of the licence check's CPU went to ScanCode's
+# copyright detection (bench/submission_e2e.py tree, 3,000 files profiled: 98 of 145 s), and
+# most of that repeats work: its lexer tries up to 1,092 regular expressions in turn on every
+# token ("Copyright", "(c)", "2019", "Google", "LLC" in every file of a package), and the
+# grammar then parses the same header block file after file. Both are pure functions of their
+# input: a token's label depends on its text alone (every PATTERNS entry is a regex on the
+# token's value), and a candidate-line group's detections on the group's texts and their
+# relative line numbers. So the label of each token text and the detections of each group are
+# remembered (bounded), and detections are moved to the group's own lines. The driver below is
+# ScanCode's `cluecode.copyrights.detect_copyrights` with its defaults, step for step (credits
+# files first, then the de-marked-up numbered lines, then candidate groups); the answers are
+# tested identical to it (tests/compliance/test_licenses_engine.py).
+
+_LABEL_MEMO_MAX = 200_000
+_GROUP_MEMO_MAX = 20_000
+_NO_LABEL = object()
+
+
+def _memo_detector_make():
+    from cluecode.copyrights import GRAMMAR, PATTERNS, VALIDATE, CopyrightDetector
+    from pygmars import lex, parse
+
+    class MemoLexer(lex.Lexer):
+        """pygmars' Lexer, remembering each token text's label (first matching pattern, or none)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.labels: dict[str, object] = {}
+
+        def lex_tokens(self, tokens, trace=False):
+            labels, matchers = self.labels, self._matchers
+            for token in tokens:
+                value = token.value
+                label = labels.get(value)
+                if label is None:
+                    label = _NO_LABEL
+                    for matcher, candidate in matchers:
+                        if matcher(value):
+                            label = candidate
+                            break
+                    if len(labels) >= _LABEL_MEMO_MAX:
+                        labels.clear()
+                    labels[value] = label
+                if label is not _NO_LABEL:
+                    token.label = label
+                yield token
+
+    class LabelStringParser(parse.Parser):
+        """pygmars' Parser without rebuilding the label string for every rule.
+
+        `Rule.parse` encodes the tree's labels as "<A><B>..." (a join over every node), substitutes
+        the rule's regex wrapping matches in braces, and rebuilds the tree only if the string
+        changed; 400-odd rules a group, so the encoding dominated. Here the string is kept
+        between rules and re-encoded only after a rule changed the tree; a rule is applied (the
+        same substitution, "{}" removed, the same `ParseString.to_tree`) only where its regex
+        finds a match, since a substitution without one leaves the string as it was."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._searches = [rule._transformer.func.__self__.search for rule in self.rules]
+
+        def parse(self, tree):
+            if not tree:
+                raise Exception(f"Cannot parse empty tree: {tree!r}")
+            if not isinstance(tree, parse.Tree):
+                tree = parse.Tree(self._root_label, tree)
+            for _ in range(self._loop):
+                encoded = "".join(f"<{node.label}>" for node in tree)
+                for rule, search in zip(self.rules, self._searches):
+                    if search(encoded) is None:
+                        continue
+                    changed = rule._transformer(encoded).replace("{}", "")
+                    if changed.rstrip() == encoded.rstrip():
+                        continue
+                    parse_string = parse.ParseString(tree, validate=rule._validate)
+                    parse_string._parse_string = changed
+                    tree = parse_string.to_tree(rule.label)
+                    encoded = "".join(f"<{node.label}>" for node in tree)
+            return tree
+
+    class MemoDetector(CopyrightDetector):
+        def __init__(self):
+            self.lexer = MemoLexer(matchers=PATTERNS)
+            self.parser = LabelStringParser(grammar=GRAMMAR, loop=1, trace=False, validate=VALIDATE)
+
+    return MemoDetector()
+
+
+_MEMO_DETECTOR = None
+_GROUP_MEMO: dict[tuple, list[tuple[str, str, int, int]]] = {}
+
+
+def _group_detections(group: list[tuple[int, str]]) -> list[tuple[str, str, int, int]]:
+    """(kind, value, start, end) of one candidate-line group, lines relative to its first."""
+    global _MEMO_DETECTOR
+    first = group[0][0]
+    key = tuple((number - first, text) for number, text in group)
+    found = _GROUP_MEMO.get(key)
+    if found is None:
+        if _MEMO_DETECTOR is None:
+            _MEMO_DETECTOR = _memo_detector_make()
+        found = []
+        for detection in _MEMO_DETECTOR.detect(numbered_lines=group):
+            for kind in ("copyright", "holder", "author"):
+                value = getattr(detection, kind, None)
+                if value:
+                    found.append((kind, value, detection.start_line - first, detection.end_line - first))
+        if len(_GROUP_MEMO) >= _GROUP_MEMO_MAX:
+            _GROUP_MEMO.clear()
+        _GROUP_MEMO[key] = found
+    return [(kind, value, start + first, end + first) for kind, value, start, end in found]
+
+
+def copyright_statements_detect(*, location: str) -> list[CopyrightStatement]:
+    """ScanCode's copyright, holder and author detections of the file at `location` (see above)."""
+    from cluecode.copyrights import collect_candidate_lines
+    from cluecode.linux_credits import detect_credits_authors
+    from textcode.analysis import numbered_text_lines
+
+    credits = list(detect_credits_authors(location))
+    if credits:  # a CREDITS file: its authors only, as ScanCode does
+        return [CopyrightStatement(kind="author", value=d.author, start_line=d.start_line, end_line=d.end_line)
+                for d in credits if d.author]
+    numbered_lines = list(numbered_text_lines(location, demarkup=True))
+    if not numbered_lines:
+        return []
+    found = []
+    with _line_memos():
+        groups = [list(group) for group in collect_candidate_lines(numbered_lines) if group]
+    for group in groups:
+        found.extend(
+            CopyrightStatement(kind=kind, value=value, start_line=start, end_line=end)
+            for kind, value, start, end in _group_detections(group)
+        )
+    return found
+
+
+_LINE_MEMO_MAX = 200_000
+_PREPARED: dict[str, str] = {}
+_CANDIDATE: dict[str, object] = {}
+
+
+@contextlib.contextmanager
+def _line_memos():
+    """ScanCode's candidate-line selection, each distinct line prepared and judged once.
+
+    `collect_candidate_lines` calls the module's `prepare_text_line(line)` and
+    `is_candidate(prepared)` on every line of the file (half the copyright time once parsing
+    was fast); both are pure functions of the line (text clean-up; years, markers and a
+    gibberish score). For the length of the call they are replaced by the same functions
+    remembering their answers, then put back, so nothing else in the process sees a change.
+    """
+    from cluecode import copyrights as module
+
+    prepare, candidate = module.prepare_text_line, module.is_candidate
+
+    def prepare_memo(line, *args, **kwargs):
+        if args or kwargs:
+            return prepare(line, *args, **kwargs)
+        prepared = _PREPARED.get(line)
+        if prepared is None:
+            if len(_PREPARED) >= _LINE_MEMO_MAX:
+                _PREPARED.clear()
+            prepared = _PREPARED[line] = prepare(line)
+        return prepared
+
+    def candidate_memo(prepared):
+        try:
+            return _CANDIDATE[prepared]
+        except KeyError:
+            if len(_CANDIDATE) >= _LINE_MEMO_MAX:
+                _CANDIDATE.clear()
+            answer = _CANDIDATE[prepared] = candidate(prepared)
+            return answer
+
+    module.prepare_text_line, module.is_candidate = prepare_memo, candidate_memo
+    try:
+        yield
+    finally:
+        module.prepare_text_line, module.is_candidate = prepare, candidate
+
+
 class LicenseResultCache:
     """sqlite cache of per-content results; safe for several worker processes.
 
@@ -396,19 +581,7 @@ class LicenseDetector:
         return str(combined), matches
 
     def _copyrights_detect(self, *, location: str) -> list[CopyrightStatement]:
-        from cluecode.copyrights import detect_copyrights
-
-        found = []
-        for detection in detect_copyrights(location, include_authors=True):
-            for kind in ("copyright", "holder", "author"):
-                value = getattr(detection, kind, None)
-                if value:
-                    found.append(
-                        CopyrightStatement(
-                            kind=kind, value=value, start_line=detection.start_line, end_line=detection.end_line
-                        )
-                    )
-        return found
+        return copyright_statements_detect(location=location)
 
     def copyrights_find(self, *, path: str, data: bytes) -> list[CopyrightStatement]:
         """Copyright statements, holders and authors of one file, with the copyright prefilter.

@@ -202,3 +202,52 @@ def test_a_file_s_answer_does_not_depend_on_the_file_read_before_it():
         detector.detect(path="a/LICENSE", data=bsd)
         mit_after_bsd = detector.detect(path="b/LICENSE", data=mit).to_dict()
     assert mit_after_bsd == mit_alone and mit_alone["license_expression"] == "MIT"
+
+
+def _scancode_copyrights(location: str) -> list[tuple]:
+    from cluecode.copyrights import detect_copyrights
+
+    found = []
+    for detection in detect_copyrights(location, include_authors=True):
+        for kind in ("copyright", "holder", "author"):
+            value = getattr(detection, kind, None)
+            if value:
+                found.append((kind, value, detection.start_line, detection.end_line))
+    return found
+
+
+def test_remembered_copyright_detection_gives_scancode_s_answers(tmp_path):
+    """The label, group and line memos (detect.copyright_statements_detect) change no answer:
+    real files with copyright statements, the same header again lower in another file (the group
+    memo moves its lines), a credits file, and files with no statement at all."""
+    import importlib.metadata
+    import random
+
+    from compliance.engine.licenses import detect
+
+    files = []
+    for distribution in ("Django", "numpy", "scancode-toolkit", "sympy", "botocore", "SQLAlchemy"):
+        for entry in importlib.metadata.distribution(distribution).files or []:
+            path = entry.locate()
+            if entry.suffix in (".py", ".c", ".h", ".txt", "") and path.is_file() and path.stat().st_size < 200_000:
+                files.append(path)
+    sample = random.Random(16).sample(sorted(files), 160)
+    header = sample[0].read_bytes()[:4000]
+    cases = [(path.name, path.read_bytes()) for path in sample]
+    cases.append(("shifted.py", b"\n" * 37 + header))  # a remembered group, 37 lines lower
+    cases.append(("CREDITS", b"N: Ada Lovelace\nE: ada@example.org\nD: analytical engine\n\n"
+                              b"N: Charles Babbage\nE: cb@example.org\n"))
+    cases.append(("plain.py", b"x = 1\nprint(x)\n"))
+    with_statements = 0
+    for round_ in range(2):  # the second round answers from the memos
+        for number, (name, data) in enumerate(cases):
+            location = tmp_path / f"{round_}-{number}" / name
+            location.parent.mkdir()
+            location.write_bytes(data)
+            ours = [(c.kind, c.value, c.start_line, c.end_line)
+                    for c in detect.copyright_statements_detect(location=str(location))]
+            detect._file_type_forget(location=str(location))
+            assert ours == _scancode_copyrights(str(location)), name
+            with_statements += bool(ours)
+    assert with_statements >= 40  # the sample really exercised the detector (28 files a round)
+    assert detect._GROUP_MEMO, "the group memo was used"
