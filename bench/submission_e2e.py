@@ -39,8 +39,17 @@ every 0.2 s). Baselines, on by default in full mode and off in --quick: the same
 matcher (`scancode.api.get_licenses`) on a 1,000-file sample of the tree, extrapolated to the whole
 tree and labelled so (`--no-scancode-baseline` skips it).
 
+Object storage (`--s3`): the same pipeline with default storage on an S3 endpoint, `--s3-endpoint URL`
+(credentials from the usual AWS variables), else moto's server started here on loopback behind a
+counting WSGI layer (every GET's bytes per object, every HEAD and PUT). Uploads are then PUT into the
+bucket whole (moto keeps an object above 16 MiB in a temporary file on disk), and the report adds,
+per version, the bytes intake and lineage fetched by range (their runs' own counts) and, with moto,
+what the endpoint served for the weight objects, against the checkpoint's size (`s3` in each version).
+Use `--model small` with it: the 200 GB model would be PUT through loopback byte by byte.
+
 Usage: .venv/bin/python bench/submission_e2e.py [--files 50000] [--references 50] [--model solar|small]
        [--work DIR] [--json] [--database-url ...] [--broker-url ...] [--sweep files|references]
+       [--s3 [--s3-endpoint URL]]
        .venv/bin/python bench/submission_e2e.py --quick   # 500 files, 5 references, the small MoE
 Raw JSON goes to bench/out/submission_e2e[-quick].json.
 """
@@ -585,6 +594,12 @@ def phase_wait(spec: dict) -> dict:
         artifact_level = [c for c in caches if "files" not in c]
         if artifact_level:
             stage["cache_artifact"] = artifact_level
+        if check == "intake":
+            verified = [r.summary.get("verified") for r in rows if isinstance(r.summary, dict)]
+            stage["verified"] = dict(Counter(v.get("method") for v in verified if v))
+            stage["bytes_read_by_range"] = sum(int(v.get("bytes_read") or 0) for v in verified if v)
+        if check == "lineage":
+            stage["bytes_read"] = sum(int(r.summary.get("bytes_read") or 0) for r in ran if isinstance(r.summary, dict))
         if check in ("licenses", "code"):
             stage["summary"] = {k: v for r in rows for k, v in r.summary.items()
                                 if k not in ("cache",) and isinstance(v, (int, float, str))}
@@ -614,6 +629,86 @@ def _phase(name: str, env: dict, spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+# ---------------------------------------------------------------- object storage
+
+class S3Endpoint:
+    """moto's S3 server on a loopback port, in a thread of this process, behind a WSGI layer that
+    counts what it serves: GET body bytes and requests per object key, HEADs, PUT requests. The
+    workers reach it over HTTP like any S3 store (`--s3` without `--s3-endpoint`)."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.lock = threading.Lock()
+        self.gets: dict[str, list[int]] = {}  # key -> [requests, bytes]
+        self.methods: dict[str, int] = {}
+        inner = DomainDispatcherApplication(create_backend_app)
+
+        def app(environ, start_response):
+            from urllib.parse import unquote
+
+            method = environ["REQUEST_METHOD"]
+            key = unquote(environ.get("PATH_INFO", "")).lstrip("/")
+            with self.lock:
+                self.methods[method] = self.methods.get(method, 0) + 1
+            body = inner(environ, start_response)
+            try:
+                for chunk in body:
+                    if method == "GET":
+                        with self.lock:
+                            count = self.gets.setdefault(key, [0, 0])
+                            count[1] += len(chunk)
+                    yield chunk
+            finally:
+                if method == "GET":
+                    with self.lock:
+                        self.gets.setdefault(key, [0, 0])[0] += 1
+                if hasattr(body, "close"):
+                    body.close()
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, name="moto-s3", daemon=True).start()
+
+    def mark(self) -> dict:
+        with self.lock:
+            return {"gets": {k: list(v) for k, v in self.gets.items()}, "methods": dict(self.methods)}
+
+    def since(self, snap: dict, *, suffix: str) -> dict:
+        """GETs and bytes served for keys ending with ``suffix`` since ``snap``, and requests by method."""
+        now = self.mark()
+        requests = served = 0
+        for key, (n, b) in now["gets"].items():
+            if key.endswith(suffix):
+                before = snap["gets"].get(key, [0, 0])
+                requests += n - before[0]
+                served += b - before[1]
+        return {"weights_get_requests": requests, "weights_bytes_served": served,
+                "requests": {m: n - snap["methods"].get(m, 0) for m, n in now["methods"].items()}}
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def s3_bucket_env(*, endpoint: str, tag: str) -> dict:
+    """A fresh bucket on ``endpoint`` and the variables portal/settings.py reads to store there."""
+    import boto3
+
+    bucket = f"bench-e2e-{tag.replace('_', '-').lower()}-{os.urandom(3).hex()}"[:63]
+    env = {"PORTAL_S3_BUCKET": bucket, "PORTAL_S3_ENDPOINT_URL": endpoint,
+           "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+           "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+           "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    boto3.client("s3", endpoint_url=endpoint, region_name=env["AWS_DEFAULT_REGION"],
+                 aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                 aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"]).create_bucket(Bucket=bucket)
+    return env
+
+
 # ---------------------------------------------------------------- one measurement
 
 def _env(work: Path, *, database_url: str | None, broker_url: str | None, cache: bool) -> dict:
@@ -633,12 +728,16 @@ def _env(work: Path, *, database_url: str | None, broker_url: str | None, cache:
 
 def measure(*, files: int, references: int, model: str, work_root: Path, corpora: list[Path], cache: bool,
             database_url: str | None, broker_url: str | None, timeout: float, tag: str,
-            scancode: int) -> dict:
+            scancode: int, s3: S3Endpoint | str | None = None) -> dict:
     work = work_root / tag
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = _env(work, database_url=database_url, broker_url=broker_url, cache=cache)
     result: dict = {"files": files, "references": references, "result_cache": cache}
+    if s3 is not None:
+        env.update(s3_bucket_env(endpoint=s3 if isinstance(s3, str) else s3.url, tag=tag))
+        result["s3"] = {"endpoint": "moto server on loopback" if isinstance(s3, S3Endpoint) else s3,
+                        "bucket": env["PORTAL_S3_BUCKET"]}
     try:
         if env.get("DATABASE_URL"):
             subprocess.run([sys.executable, "manage.py", "flush", "--noinput"], cwd=ROOT, env=env,
@@ -673,9 +772,18 @@ def measure(*, files: int, references: int, model: str, work_root: Path, corpora
                 load_before = _loadavg()
                 sub = _phase("submit", env, {"version": version, "model_folder": str(inputs / "model"),
                                              "card": str(card), "archive": str(archive), "shards": shards})
+                s3_snap = s3.mark() if isinstance(s3, S3Endpoint) else None  # after the uploads' PUTs
                 waited = _phase("wait", env, {**sub, "timeout": timeout})
                 result[f"v{version}"] = {**sub, **waited, "workers": monitor.since(snap),
                                          "load_average_1min": [load_before, _loadavg()]}
+                if s3 is not None:
+                    checkpoint = sum(int(sh["size"]) for sh in shards)
+                    fetched = {"checkpoint_bytes": checkpoint,
+                               "intake_bytes": waited["stages"].get("intake", {}).get("bytes_read_by_range", 0),
+                               "lineage_bytes": waited["stages"].get("lineage", {}).get("bytes_read", 0)}
+                    if s3_snap is not None:
+                        fetched.update(s3.since(s3_snap, suffix=".safetensors"))
+                    result[f"v{version}"]["s3"] = fetched
                 print(f"[{tag}] v{version}: total {waited['total_s']} s from the last byte", file=sys.stderr, flush=True)
                 blocked = {c: s["states"] for c, s in waited["stages"].items() if "blocked" in s.get("states", {})}
                 if blocked:
@@ -717,6 +825,18 @@ def _print(result: dict) -> None:
                   f"{run[v]['checks_done_s']} s; checks worker CPU {w['checks']['cpu_s']} s, "
                   f"peak PSS tree {w['checks']['peak_pss_tree_mb']} MB, peak RSS tree "
                   f"{w['checks']['peak_rss_tree_mb']} MB (one process {w['checks']['peak_rss_one_process_mb']} MB) |")
+        for v in ("v1", "v2"):
+            f = run[v].get("s3")
+            if f:
+                total = f["checkpoint_bytes"]
+
+                def share(n: int, total: int = total) -> str:
+                    return f"{n:,} B ({100 * n / total:.3f} %)"
+                print(f"S3 {v}: checkpoint {f['checkpoint_bytes']:,} B; intake fetched {share(f['intake_bytes'])}, "
+                      f"lineage {share(f['lineage_bytes'])}"
+                      + (f"; endpoint served {share(f['weights_bytes_served'])} of the weight objects in "
+                         f"{f['weights_get_requests']} GETs; requests {f['requests']}" if "weights_bytes_served" in f
+                         else "") + f"; intake verified by {run[v]['stages'].get('intake', {}).get('verified')}")
         if "scancode_baseline" in run:
             b = run["scancode_baseline"]
             print(f"ScanCode full matcher: {b['files_per_cpu_s']} files per CPU second on {b['sample_files']} files; "
@@ -737,7 +857,9 @@ def main() -> int:
     parser.add_argument("--no-cache-baseline", action="store_true", help="skip the PORTAL_RESULT_CACHE=0 run")
     parser.add_argument("--no-scancode-baseline", action="store_true", help="skip ScanCode on a sample of the tree")
     parser.add_argument("--scancode-sample", type=int, default=1000, help="files ScanCode's baseline scans (1,000)")
-    parser.add_argument("--s3", action="store_true", help="not implemented yet: storage on moto's server")
+    parser.add_argument("--s3", action="store_true", help="storage on an S3 endpoint (moto's server on loopback "
+                        "unless --s3-endpoint); use with --model small")
+    parser.add_argument("--s3-endpoint", help="an S3-compatible endpoint URL (credentials: AWS_* variables)")
     parser.add_argument("--timeout", type=float, default=7200.0, help="give up on a version after this many seconds")
     parser.add_argument("--work", default=str(VAR_BENCH / "submission-e2e"))
     parser.add_argument("--database-url")
@@ -748,8 +870,8 @@ def main() -> int:
     if args.phase:
         print(json.dumps(PHASES[args.phase](json.loads(sys.stdin.read()))))
         return 0
-    if args.s3:
-        parser.error("--s3 is not implemented yet")
+    if args.s3_endpoint and not args.s3:
+        parser.error("--s3-endpoint needs --s3")
     files = args.files or (500 if args.quick else 50_000)
     references = args.references or (5 if args.quick else 50)
     model = args.model or ("small" if args.quick else "solar")
@@ -764,6 +886,8 @@ def main() -> int:
         plan = [(files, n) for n in (10, 25, 50)]
     common = dict(model=model, work_root=Path(args.work), corpora=corpora, database_url=args.database_url,
                   broker_url=args.broker_url, timeout=args.timeout)
+    s3 = (args.s3_endpoint or S3Endpoint()) if args.s3 else None
+    common["s3"] = s3
     runs = []
     for n_files, n_refs in plan:
         tag = f"f{n_files}-r{n_refs}"

@@ -196,6 +196,10 @@ class Artifact(models.Model):
     # it only when no row refers to it any more (projects.storage.stored_artifact_file_release).
     carried_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="carried_to", verbose_name=_("carried over from"))
+    # What object storage said identifies the stored bytes when the upload was moved there (ETag,
+    # VersionId, its SHA-256 checksum; projects.storage.stored_object_put), so intake can tell the
+    # object is unchanged with a HEAD instead of downloading it. Empty on local storage.
+    stored_identity = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["uploaded_at", "id"]

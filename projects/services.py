@@ -163,7 +163,7 @@ def submission_open(*, user, project: Project, note: str = "", carry_over: bool 
 
 def submission_carry_over(*, user, source: Submission, target: Submission) -> list[Artifact]:
     """Start ``target`` from ``source``: each artifact as a new row pointing at the same stored
-    object (same file name, SHA-256, size, detected kind and intake state; ``carried_from`` the
+    object (same file name, SHA-256, size, detected kind, intake state and storage identity; ``carried_from`` the
     source row), so no byte is copied or uploaded; the declaration as an unsigned draft.
 
     Called inside ``submission_open``'s transaction. Deleting a carried row later removes the
@@ -171,7 +171,7 @@ def submission_carry_over(*, user, source: Submission, target: Submission) -> li
     carried = Artifact.objects.bulk_create([
         Artifact(submission=target, kind=a.kind, original_name=a.original_name, file=a.file.name, size=a.size,
                  sha256=a.sha256, detected_kind=a.detected_kind, status=a.status, uploaded_by=a.uploaded_by,
-                 carried_from=a)
+                 carried_from=a, stored_identity=a.stored_identity)
         for a in source.artifacts.order_by("uploaded_at", "id")])
     for artifact in carried:
         audit_record(actor=user, action="artifact.carry_over", object_type="artifact", object_id=artifact.pk,

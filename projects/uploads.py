@@ -35,7 +35,7 @@ from projects.hashstate import ResumableSha256, sha256_state_available
 from projects.limits import MESSAGE_ATTACHMENT_BYTES, UPLOAD_CHUNK_BYTES, limit_filename
 from projects.models import Artifact, Submission, UploadSession
 from projects.selectors import user_can_review, user_can_submit
-from projects.storage import stored_artifact_file_release
+from projects.storage import stored_artifact_file_release, stored_file_is_s3, stored_object_put
 
 CHUNK_COPY_BYTES = 1024 * 1024  # 1 MiB copy buffer: flat memory whatever the file size
 
@@ -253,19 +253,24 @@ def upload_chunk_write(*, user, session: UploadSession, offset: int, stream: Bin
     return session
 
 
-def _store(path: Path, name: str) -> str:
-    """Move a finished file into storage without copying it through memory."""
+def _store(path: Path, name: str, sha256: str) -> tuple[str, dict]:
+    """Move a finished file into storage without copying it through memory; return its stored name
+    and, on object storage, what the store says identifies it (``projects.storage.stored_object_put``)."""
     storage_name = Artifact.file.field.generate_filename(None, name)
     if isinstance(default_storage, FileSystemStorage):
         storage_name = default_storage.get_available_name(storage_name)
         target = Path(default_storage.path(storage_name))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), target)
-        return storage_name
+        return storage_name, {}
+    if stored_file_is_s3():
+        stored, identity = stored_object_put(source=path, name=storage_name, sha256=sha256)
+        path.unlink(missing_ok=True)
+        return stored, identity
     with open(path, "rb") as fh:
         stored = default_storage.save(storage_name, File(fh))
     path.unlink(missing_ok=True)
-    return stored
+    return stored, {}
 
 
 def _artifact_record(*, user, submission: Submission, kind: str, filename: str, size: int, sha256: str,
@@ -277,14 +282,17 @@ def _artifact_record(*, user, submission: Submission, kind: str, filename: str, 
         other = submission.artifacts.filter(sha256=sha256).first()
         raise ValidationError(_("This file (SHA-256 %(sha)s) is already in the submission as %(name)s.")
                               % {"sha": sha256[:16], "name": other.original_name})
-    stored = _store(source, Path(filename).name)
+    stored, identity = _store(source, Path(filename).name, sha256)
     try:
         with transaction.atomic():
             artifact = Artifact.objects.create(submission=submission, kind=kind, original_name=filename,
-                                               file=stored, size=size, sha256=sha256, uploaded_by=user)
+                                               file=stored, size=size, sha256=sha256, uploaded_by=user,
+                                               stored_identity=identity)
             audit_record(actor=user, action="artifact.upload", object_type="artifact", object_id=artifact.pk,
                          object_label=filename, submission_id=submission.pk, project_id=submission.project_id,
-                         data={"sha256": sha256, "size": size, "kind": kind})
+                         data={"sha256": sha256, "size": size, "kind": kind,
+                               # On the hash-chained record: what the store said identifies the object.
+                               **({"stored_identity": identity} if identity else {})})
     except IntegrityError:
         stored_artifact_file_release(stored_name=stored)
         raise ValidationError(_("This file is already in the submission.")) from None

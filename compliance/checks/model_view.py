@@ -68,8 +68,9 @@ def model_view(artifact: Artifact) -> Iterator[ModelView]:
     base names in a temporary directory, as the engine expects a model directory. On local
     storage they are linked (nothing copied); on object storage the small files are copied and
     the safetensors weights stay where they are, read by range: lineage samples well under 1 %
-    of a large checkpoint's bytes, so a download would cost 100x what the check reads.
-    GGUF is copied: its reader (the gguf package) memory-maps a local file."""
+    of a large checkpoint's bytes, so a download would cost 100x what the check reads. A GGUF
+    file on object storage is read by range too (its header through a sparse stand-in,
+    ``compliance.engine.weights.gguf_header_read_source``)."""
     siblings = artifacts_read(artifact)
     with tempfile.TemporaryDirectory(prefix="model-view-") as tmp:
         root = Path(tmp)
@@ -77,9 +78,11 @@ def model_view(artifact: Artifact) -> Iterator[ModelView]:
         for sibling in siblings:
             if sibling.status == Artifact.Status.REJECTED:
                 continue
-            if _base(sibling).lower().endswith(".safetensors") and not stored_file_is_local(
+            if _base(sibling).lower().endswith((".safetensors", ".gguf")) and not stored_file_is_local(
                     stored_name=sibling.file.name):
-                remote[_base(sibling)] = stored_range_reader(stored_name=sibling.file.name, name=_base(sibling))
+                # Pinned to the object intake verified (its version, else its ETag).
+                remote[_base(sibling)] = stored_range_reader(stored_name=sibling.file.name, name=_base(sibling),
+                                                             identity=sibling.stored_identity)
             else:
                 storage_place(sibling.file.name, root / _base(sibling))
         yield ModelView(path=root / _base(artifact) if _base(artifact).lower().endswith(".gguf") else root,

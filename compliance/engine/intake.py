@@ -413,19 +413,22 @@ def _weights_error_code(kind: str, message: str) -> str:
     return "safetensors_invalid"
 
 
-def _weights_inspect(*, path: Path, kind: str) -> tuple[list[Finding], dict[str, Any]]:
+def _weights_inspect(*, path: Path | None = None, source: Any = None, kind: str) -> tuple[list[Finding], dict[str, Any]]:
+    """The strict header check of safetensors or GGUF weights, on a local ``path`` or a byte-range
+    ``source`` (``compliance.engine.weights.ByteSource``: object storage)."""
     from compliance.engine import weights  # the other helper's strict readers
 
+    name = path.name if path is not None else source.name
     try:
         if kind == "safetensors":
-            header = weights.safetensors_header_read(weights.LocalFileSource(path))
+            header = weights.safetensors_header_read(source if source is not None else weights.LocalFileSource(path))
             details = {"tensors": len(header.tensors), "header_length": getattr(header, "header_length", None)}
         else:
-            header = weights.gguf_header_read(path)
+            header = weights.gguf_header_read(path) if source is None else weights.gguf_header_read_source(source)
             details = {"tensors": len(header.tensors), "architecture": header.architecture}
     except weights.WeightsFormatError as exc:
         message = str(exc)
-        return [Finding("critical", _weights_error_code(kind, message), message, {"file": path.name})], {}
+        return [Finding("critical", _weights_error_code(kind, message), message, {"file": name})], {}
     return [], {k: v for k, v in details.items() if v is not None}
 
 
@@ -667,6 +670,60 @@ def _report(*, name: str, sha256: str | None, size: int, kind: str, findings: li
     ordered = sorted(unique.values(), key=finding_sort_key)
     return IntakeReport(name=name, sha256=sha256, size=size, kind=kind, verdict=verdict_from_findings(ordered),
                         findings=ordered, details=details, files=files or [])
+
+
+# ---------------------------------------------------------------------------
+# Weights read by byte range (object storage)
+# ---------------------------------------------------------------------------
+
+# The tail a zip reader searches for its end record (22 bytes + the longest comment).
+_ZIP_TAIL_BYTES = 22 + 65535
+
+
+def weights_source_inspect(*, source: Any, declared_kind: str | None, sha256: str,
+                           limits: IntakeLimits = IntakeLimits()) -> IntakeReport | None:
+    """Intake of safetensors or GGUF weights read by byte range, never whole: the head (kind),
+    the tail (a zip appended), the header (the strict readers of ``compliance.engine.weights``).
+
+    ``source`` is a ``weights.ByteSource`` (``name``, ``size``, ``read``). The SHA-256 is not
+    computed here: ``sha256`` is the caller's, established without reading the bytes (object
+    storage's own identity of the object, compared with the one recorded at upload), and the
+    report carries it. Returns None when the bytes are not weights by their head, or carry a zip
+    end record in their tail: those are inspected whole, as a local file (``artifact_inspect``)."""
+    name, size = source.name, source.size
+    if size > limits.max_bytes:
+        return _report(name=name, sha256=None, size=size, kind="unknown", details={}, findings=[
+            Finding("critical", "artifact_too_large", f"{name}: {size:,} bytes is above the {limits.max_bytes:,}-byte "
+                    "limit; not inspected", {"file": name, "size": size, "limit": limits.max_bytes})])
+    if size == 0:
+        return None
+    head = source.read(0, min(size, _HEAD_BYTES))
+    # The order of kind_detect: GGUF, then NumPy, then safetensors.
+    if head[:4] == b"GGUF":
+        kind = "gguf"
+    elif head.startswith(pickles.NPY_MAGIC) or not archives.safetensors_looks_like(head=head):
+        return None
+    else:
+        kind = "safetensors"
+    tail_start = max(0, size - _ZIP_TAIL_BYTES)
+    if b"PK\x05\x06" in source.read(tail_start, size - tail_start):
+        return None  # a polyglot candidate: the zip reader needs the file
+    findings: list[Finding] = []
+    details: dict[str, Any] = {"mime": KIND_MIME[kind]}
+    findings.extend(_declared_kind_findings(name=name, declared_kind=declared_kind, detected=kind))
+    findings.extend(_extension_findings(name=name, declared_kind=declared_kind, detected=kind, size=size,
+                                        details=details))
+    try:
+        more, extra = _weights_inspect(source=source, kind=kind)
+    except OSError:
+        raise  # the store could not be read (network, object changed mid-read): the run fails, nothing is judged
+    except Exception as exc:  # noqa: BLE001 - defence in depth, as in _file_inspect
+        more, extra = [Finding("critical", "inspection_failed",
+                               f"{name}: the inspection itself failed ({type(exc).__name__}: {exc}); rejected until a "
+                               "person looks at it", {"file": name, "error": type(exc).__name__})], {}
+    findings.extend(more)
+    details.update(extra)
+    return _report(name=name, sha256=sha256, size=size, kind=kind, findings=findings, details=details)
 
 
 # ---------------------------------------------------------------------------

@@ -347,8 +347,6 @@ def gguf_header_read(path: str | os.PathLike[str]) -> GGUFHeader:
     The reader memory-maps the file; only the metadata pages are touched. Any parser
     exception, or a tensor whose bytes fall outside the file, becomes a WeightsFormatError.
     """
-    import gguf
-
     path = Path(path)
     name = path.name
     try:
@@ -361,6 +359,13 @@ def gguf_header_read(path: str | os.PathLike[str]) -> GGUFHeader:
         magic = handle.read(4)
     if magic != b"GGUF":
         raise WeightsFormatError(f"{name}: does not start with the GGUF magic (got {magic!r})")
+    return _gguf_header_parse(path=path, name=name, size=size)
+
+
+def _gguf_header_parse(*, path: Path, name: str, size: int) -> GGUFHeader:
+    """GGUFReader on ``path`` (the file, or a sparse stand-in of the same size), validated."""
+    import gguf
+
     try:
         reader = gguf.GGUFReader(str(path), "r")
         metadata = {key: _gguf_field_value(reader, fld) for key, fld in reader.fields.items()}
@@ -388,6 +393,60 @@ def gguf_header_read(path: str | os.PathLike[str]) -> GGUFHeader:
                 f"{name}: tensor {info.name!r} claims bytes {info.start}..{info.start + info.n_bytes} but the file holds {size} (truncated upload?)"
             )
     return GGUFHeader(name=name, file_size=size, data_start=data_start, metadata=metadata, tensors=tensors)
+
+
+# The first read of a GGUF header by range, doubled until the whole header is in hand. A GGUF
+# header is its metadata (a 128k-token vocabulary with its merges is ~8 MB) and tensor table
+# (~100 bytes a tensor); 1 MiB holds most, and doubling fetches at most twice what is needed.
+GGUF_HEADER_FIRST_READ = 1024 * 1024
+# A header past 256 MiB is refused, as safetensors' is past 100 MB: no real model has one.
+GGUF_HEADER_CAP = 256 * 1024 * 1024
+
+
+def gguf_header_read_source(source: ByteSource) -> GGUFHeader:
+    """``gguf_header_read`` for a file read by range (object storage): only the header is fetched.
+
+    The same parser decides (the gguf package's GGUFReader, as for a local file), run on a sparse
+    stand-in: a temporary file of the object's size holding the fetched prefix, the rest a hole
+    that costs no disk. The parse counts only if everything it read lies in the fetched prefix
+    (the reader's ``data_offset``, where the header ends, is within it); otherwise, or when the
+    parse failed, the prefix is doubled, up to ``GGUF_HEADER_CAP``, and the parse run again, so a
+    hole read as zeros never decides anything."""
+    import tempfile
+
+    name, size = source.name, source.size
+    if size < 24:
+        raise WeightsFormatError(f"{name}: {size} bytes is too short for a GGUF file")
+    magic = source.read(0, 4)
+    if magic != b"GGUF":
+        raise WeightsFormatError(f"{name}: does not start with the GGUF magic (got {magic!r})")
+    fetched = 0
+    with tempfile.TemporaryDirectory(prefix="gguf-header-") as tmp:
+        stand_in = Path(tmp) / name
+        with open(stand_in, "wb") as handle:
+            handle.truncate(size)
+        want = min(size, GGUF_HEADER_FIRST_READ)
+        while True:
+            with open(stand_in, "r+b") as handle:
+                handle.seek(fetched)
+                handle.write(source.read(fetched, want - fetched))
+            fetched = want
+            try:
+                header = _gguf_header_parse(path=stand_in, name=name, size=size)
+            except WeightsFormatError:
+                if fetched >= min(size, GGUF_HEADER_CAP):
+                    raise
+                header = None
+            if header is not None and header.data_start <= fetched:
+                return header
+            if fetched >= size:  # everything is real bytes: the parse above is the answer
+                if header is None:
+                    raise WeightsFormatError(f"{name}: not a readable GGUF file")
+                return header
+            if fetched >= GGUF_HEADER_CAP:
+                raise WeightsFormatError(
+                    f"{name}: GGUF header is larger than {GGUF_HEADER_CAP // (1024 * 1024)} MiB (hostile file?)")
+            want = min(size, fetched * 2, GGUF_HEADER_CAP)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -690,11 +749,15 @@ def _gguf_to_config(meta: dict[str, Any]) -> dict[str, Any]:
 GGUF_ROPE_PERMUTED_ARCHS = {"llama", "mistral", "granite", "deci"}
 
 
-def _open_gguf(path: Path, model: Model) -> None:
-    header = gguf_header_read(path)
-    source = LocalFileSource(path)
+def _open_gguf(path: Path, model: Model, remote: Mapping[str, ByteSource] | None = None) -> None:
+    if remote and path.name in remote:
+        source = remote[path.name]
+        header = gguf_header_read_source(source)
+    else:
+        header = gguf_header_read(path)
+        source = LocalFileSource(path)
+        model.header_bytes += header.data_start  # read through the memory map, not the source
     model.sources.append(source)
-    model.header_bytes += header.data_start
     model.total_bytes += header.file_size
     model.gguf_metadata = header.metadata
     model.config = _gguf_to_config(header.metadata)
@@ -722,13 +785,17 @@ def model_open(path: str | os.PathLike[str], *, remote: Mapping[str, ByteSource]
 
     `remote` names safetensors files of the folder that live elsewhere (object storage), by base
     name, each a ByteSource read by range: they count as files of the folder and are never
-    copied. Pickle checkpoints are never loaded: a folder holding only those raises
+    copied. A GGUF file may be remote too (`path` then names it, `remote[path.name]` reads it). Pickle checkpoints are never loaded: a folder holding only those raises
     WeightsFormatError; alongside safetensors they are listed in `skipped`.
     """
     path = Path(path)
     remote = dict(remote or {})
     for remote_name in remote:
         _safe_member(path, remote_name, f"{path.name}: remote file")
+    if path.suffix.lower() == ".gguf" and path.name in remote:
+        model = Model(path=path, kind="gguf", tensors={})
+        _open_gguf(path, model, remote)
+        return model
     if not path.exists():
         raise WeightsFormatError(f"{path}: no such file or folder")
     if path.is_file():

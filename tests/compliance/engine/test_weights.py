@@ -282,3 +282,47 @@ def test_fp8_weights_are_decoded_with_their_block_scales(tmp_path: Path) -> None
     whole = opened.tensor(name)
     assert whole.shape == original.shape
     assert np.abs(whole - original).max() < 0.08 * np.abs(original).max()
+
+
+def test_a_gguf_header_read_by_range_is_the_local_parse_and_reads_only_the_header(tmp_path: Path) -> None:
+    from compliance.engine.weights import GGUF_HEADER_FIRST_READ, gguf_header_read_source
+
+    model = tm.llama_make(seed=3, d=256, f=1024, layers=4, heads=4, kv_heads=2)
+    path = tm.gguf_write(model, tmp_path / "m.gguf")
+    local = gguf_header_read(path)
+    source = LocalFileSource(path)
+    ranged = gguf_header_read_source(source)
+    assert ranged.metadata == local.metadata and ranged.tensors == local.tensors
+    assert ranged.data_start == local.data_start and ranged.file_size == path.stat().st_size
+    # One 1 MiB prefix (plus the magic) holds this header; the tensors were never fetched.
+    assert source.bytes_read <= GGUF_HEADER_FIRST_READ + 4 < path.stat().st_size
+    opened = model_open(tmp_path / "elsewhere" / "m.gguf", remote={"m.gguf": LocalFileSource(path)})
+    assert np.allclose(opened.tensor("blk.1.ffn_up.weight", rows=[3]), model_open(path).tensor(
+        "blk.1.ffn_up.weight", rows=[3]))
+
+
+def test_a_gguf_header_larger_than_the_first_read_is_fetched_whole_before_it_counts(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    from compliance.engine import weights
+
+    model = tm.llama_make(seed=3, d=64, f=128, layers=2, heads=4, kv_heads=2)
+    path = tm.gguf_write(model, tmp_path / "m.gguf")
+    local = gguf_header_read(path)
+    # A first read of 64 bytes cuts the header: zeros from the hole must not decide, the prefix grows.
+    monkeypatch.setattr(weights, "GGUF_HEADER_FIRST_READ", 64)
+    source = LocalFileSource(path)
+    assert weights.gguf_header_read_source(source).tensors == local.tensors
+    assert local.data_start <= source.bytes_read - 4 < 2 * local.data_start + 64
+
+
+def test_truncated_or_garbage_gguf_read_by_range_is_a_format_error(tmp_path: Path) -> None:
+    from compliance.engine.weights import gguf_header_read_source
+
+    model = tm.llama_make(seed=3, d=64, f=128, layers=1, heads=2, kv_heads=1)
+    data = tm.gguf_write(model, tmp_path / "m.gguf").read_bytes()
+    for name, blob, message in (("cut.gguf", data[: len(data) // 2], "cut.gguf"),
+                                ("junk.gguf", b"GGUF" + b"\xff" * 200, "junk.gguf"),
+                                ("nope.gguf", b"NOPE" * 50, "magic")):
+        (tmp_path / name).write_bytes(blob)
+        with pytest.raises(WeightsFormatError, match=message):
+            gguf_header_read_source(LocalFileSource(tmp_path / name))
