@@ -654,7 +654,15 @@ def _summary_text(kind: str, summary: dict[str, Any], lang: str) -> str:
         keys = [str(lic.get("key")) for lic in inventory.get("licenses") or [] if isinstance(lic, dict) and lic.get("key")]
         return label_for(lang, "found_licences", count=len(keys), keys=", ".join(keys[:8]) + (" …" if len(keys) > 8 else ""))
     if kind == "intake" and "detected_kind" in summary:
-        return label_for(lang, "found_intake", kind=str(summary.get("detected_kind") or "?"), count=int(summary.get("findings") or 0))
+        values = {"kind": str(summary.get("detected_kind") or "?"), "count": int(summary.get("findings") or 0)}
+        # How the stored bytes were shown to be the uploaded ones (compliance.checks.intake): hashed
+        # again, or, for weights on object storage, the store's checksum and identity compared.
+        verified = summary.get("verified") if isinstance(summary.get("verified"), dict) else {}
+        if verified.get("compared"):
+            return label_for(lang, "found_intake_store", compared=", ".join(map(str, verified["compared"])), **values)
+        if verified.get("method") == "SHA-256 recomputed":
+            return label_for(lang, "found_intake_rehashed", **values)
+        return label_for(lang, "found_intake", **values)
     return ""
 
 

@@ -191,6 +191,8 @@ LABELS: dict[str, str] = {
     "found_lineage": "{reference}: {verdict}, p = {p}",
     "found_licences": "{count} licence(s): {keys}",
     "found_intake": "detected as {kind}; {count} finding(s)",
+    "found_intake_rehashed": "detected as {kind}; {count} finding(s); every stored byte hashed again and equal to the upload's SHA-256",
+    "found_intake_store": "detected as {kind}; {count} finding(s); not downloaded: the store's {compared} compared with those recorded at upload",
     "claimed_from_scratch": "trained from scratch",
     "claimed_code": "declared third-party code: {entries}",
     "claimed_no_code": "no third-party code declared",

@@ -134,3 +134,22 @@ def test_database_dossier_issues_and_verifies_against_the_dossier_registry(world
     tampered = bytearray(issued.pdf_bytes)
     tampered[len(tampered) // 3] ^= 0x20
     assert not dossier_verify(pdf_bytes=bytes(tampered), trusted_certs=[portal_identity.cert_pem], known_hashes=known_hashes).issued
+
+
+def test_intake_row_says_how_the_stored_bytes_were_verified():
+    """The dossier's intake row names the method (issue #16): weights on object storage are not
+    downloaded, the store's checksum and identity are compared; elsewhere every byte is hashed again."""
+    from compliance.dossier.context import _summary_text
+
+    store = {"detected_kind": "safetensors", "findings": 0,
+             "verified": {"method": "object storage identity", "compared": ["ChecksumSHA256", "ETag", "size"]}}
+    rehashed = {"detected_kind": "archive", "findings": 1,
+                "verified": {"method": "SHA-256 recomputed", "text": "every stored byte read and hashed again"}}
+    english = _summary_text("intake", store, "en")
+    assert english == ("detected as safetensors; 0 finding(s); not downloaded: the store's ChecksumSHA256, ETag, "
+                       "size compared with those recorded at upload")
+    assert "내려받지 않음" in _summary_text("intake", store, "ko") and "ETag" in _summary_text("intake", store, "ko")
+    assert _summary_text("intake", rehashed, "en").endswith("every stored byte hashed again and equal to the upload's SHA-256")
+    assert "다시 해시" in _summary_text("intake", rehashed, "ko")
+    # A run recorded before the method was kept reads as before.
+    assert _summary_text("intake", {"detected_kind": "archive", "findings": 2}, "en") == "detected as archive; 2 finding(s)"
