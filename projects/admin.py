@@ -40,7 +40,8 @@ class ArtifactAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status"]
     search_fields = ["original_name", "sha256"]
     list_select_related = ["submission__project"]
-    readonly_fields = ["sha256", "size", "file"]
+    # What the store said identifies the bytes is evidence intake compares with: never edited by hand.
+    readonly_fields = ["sha256", "size", "file", "stored_identity"]
 
 
 @admin.register(Declaration)
