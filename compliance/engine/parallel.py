@@ -428,7 +428,18 @@ class _Pool:
 
     def send(self, *, worker: _Worker, seq: int, batch: list[tuple[str, bytes]]) -> None:
         worker.in_flight.append(seq)
-        worker.requests.send((seq, batch))
+        try:
+            worker.requests.send((seq, batch))
+        except OSError as error:
+            # The process ended (a handler's error ends it): its last message says why.
+            try:
+                while worker.results.poll(1.0):
+                    _seq, status, payload = worker.results.recv()
+                    if status == "error":
+                        raise RuntimeError(f"scan worker process failed:\n{payload}") from error
+            except (EOFError, OSError):
+                pass
+            raise RuntimeError(f"scan worker process {worker.pid} died") from error
 
     def receive(self) -> list[tuple[int, list[dict]]]:
         """Block until at least one worker answers; the (seq, results) that came."""
