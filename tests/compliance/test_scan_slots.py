@@ -1,9 +1,9 @@
 """Issue #16, memory: the scanning processes of a whole host are capped (`PORTAL_SCAN_SLOTS`), and
 each is replaced once it holds too much (`PORTAL_SCAN_RECYCLE_MB`), inside a real Celery worker.
 
-What a user relies on: two licence checks running at once on a 2-core worker never run more than
-the host's slots of scanners (before the cap they ran 2 each), and the answers are the answers of
-one process."""
+What a user relies on: licence checks on a worker never run more scanning processes than the
+host has slots, alone or two at once (uncapped, each forks PORTAL_SCAN_PROCESSES), and the answers
+are the answers of one process."""
 
 from __future__ import annotations
 
@@ -59,8 +59,9 @@ def _scanners(root: int) -> set[int]:
 @pytest.mark.django_db(transaction=True)
 def test_two_licence_checks_at_once_share_the_hosts_scan_slots(settings, tmp_path, monkeypatch):
     world = build_world()
-    archives = {"a.zip": _archive(("requests", "urllib3")), "b.zip": _archive(("django", "idna"))}
-    for name, value in {"PORTAL_SCAN_PROCESSES": "2", "PORTAL_SCAN_SLOTS": "2",
+    archives = {"a.zip": _archive(("requests", "urllib3", "pygments")),
+                "b.zip": _archive(("django", "idna", "jinja2"))}
+    for name, value in {"PORTAL_SCAN_PROCESSES": "2", "PORTAL_SCAN_SLOTS": "1",
                         "PORTAL_SCAN_SLOTS_DIR": str(tmp_path / "slots"), "PORTAL_SCAN_RECYCLE_MB": "1",
                         "PORTAL_RESULT_CACHE": "0", "PORTAL_PRELOAD_LICENCE_INDEX": "1"}.items():
         monkeypatch.setenv(name, value)
@@ -89,12 +90,13 @@ def test_two_licence_checks_at_once_share_the_hosts_scan_slots(settings, tmp_pat
     runs = list(CheckRun.objects.filter(submission_id=submission.pk, check_name="licenses")
                 .select_related("artifact").order_by("artifact__original_name"))
     assert [r.state for r in runs] == [CheckRun.State.SUCCEEDED] * 2, [r.summary for r in runs]
-    # The two checks ran at the same time, each asking for 2 processes: uncapped, 4 would scan.
-    assert runs[0].started_at < runs[1].finished_at and runs[1].started_at < runs[0].finished_at
-    assert 1 <= most[0] <= 2
-    # Every scanner retired after its first chunk (1 MiB allowed) and was replaced while work was left.
-    assert all(r.summary["stats"].get("processes_retired", 0) >= 1 for r in runs)
-    assert len(seen) >= 4
+    # Each check asked for 2 processes and the host has 1 slot: one scanner at a time, whether the
+    # two checks overlapped or not (uncapped, each check alone runs 2).
+    assert most[0] == 1
+    assert [r.summary["stats"]["processes"] for r in runs] == [1, 1]
+    # Scanners retire at their first memory reading (1 MiB allowed, read every 2 s) and are replaced.
+    assert sum(r.summary["stats"].get("processes_retired", 0) for r in runs) >= 1
+    assert len(seen) >= 3
     # The answers of one process, with no slots and no replacement.
     from compliance.checks import artifact_members
     from compliance.engine.licenses import license_scan
