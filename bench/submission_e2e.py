@@ -359,11 +359,15 @@ def _children(pid: int) -> list[int]:
 
 
 def _tree(pid: int) -> list[int]:
-    seen, todo = [], [pid]
+    return [p for p, _depth in _tree_depths(pid)]
+
+
+def _tree_depths(pid: int) -> list[tuple[int, int]]:
+    seen, todo = [], [(pid, 0)]
     while todo:
-        p = todo.pop()
-        seen.append(p)
-        todo += _children(p)
+        p, depth = todo.pop()
+        seen.append((p, depth))
+        todo += [(c, depth + 1) for c in _children(p)]
     return seen
 
 
@@ -379,18 +383,44 @@ def _stat(pid: int) -> tuple[float, int] | None:
     return cpu, int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _pss(pid: int) -> int:
-    """Proportional set size in bytes: pages shared copy-on-write (the licence index a worker
-    preloads before forking) are split among the processes sharing them, so the tree's sum is the
-    memory the tree really holds; the RSS sum counts every shared page once per process."""
+def _rollup(pid: int) -> dict[str, int]:
+    """Pss and Uss (private pages) in bytes. Proportional set size: pages shared copy-on-write
+    (the licence index a worker preloads before forking) are split among the processes sharing
+    them, so the tree's sum is the memory the tree really holds; the RSS sum counts every shared
+    page once per process. Uss is what the process alone holds (what ending it would free)."""
+    out = {"pss": 0, "uss": 0}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as fh:
             for line in fh:
                 if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
+                    out["pss"] = int(line.split()[1]) * 1024
+                elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    out["uss"] += int(line.split()[1]) * 1024
     except OSError:
-        return 0
-    return 0
+        pass
+    return out
+
+
+def _pss(pid: int) -> int:
+    return _rollup(pid)["pss"]
+
+
+def _role(pid: int, depth: int) -> str:
+    """main (the worker), pool child, or a forked scanner; a scanner's kind from its name (set by
+    compliance.engine.parallel) or, failing that, from whether it maps the code index."""
+    if depth == 0:
+        return "main"
+    if depth == 1:
+        return "pool child"
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            comm = fh.read().strip()
+        if comm.startswith("scan:"):
+            return f"scanner ({comm[5:]})"
+        with open(f"/proc/{pid}/maps") as fh:
+            return "scanner (code)" if "code-index" in fh.read() else "scanner (licences?)"
+    except OSError:
+        return "scanner"
 
 
 class TreeMonitor:
@@ -402,7 +432,12 @@ class TreeMonitor:
         self.peak = {name: 0 for name in procs}
         self.peak_one = {name: 0 for name in procs}
         self.peak_pss = {name: 0 for name in procs}
+        # Each process of the tree when its PSS sum peaked: where the memory is.
+        self.peak_breakdown: dict[str, list[dict]] = {name: [] for name in procs}
         self._seen: dict[str, dict[int, float]] = {name: {} for name in procs}
+        # BENCH_MEMORY_TRACE=path: every sample's per-process PSS and USS, one JSON line each.
+        trace = os.environ.get("BENCH_MEMORY_TRACE")
+        self.trace = open(trace, "a", buffering=1) if trace else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -415,16 +450,27 @@ class TreeMonitor:
     def sample(self) -> None:
         for name, proc in self.procs.items():
             rss = pss = 0
-            for pid in _tree(proc.pid):
+            rows = []
+            for pid, depth in _tree_depths(proc.pid):
                 s = _stat(pid)
                 if s is None:
                     continue
                 self._seen[name][pid] = s[0]  # a pool child that exits keeps its last figure
                 rss += s[1]
-                pss += _pss(pid)
+                mem = _rollup(pid)
+                pss += mem["pss"]
+                rows.append((pid, depth, s[1], mem))
                 self.peak_one[name] = max(self.peak_one[name], s[1])
             self.peak[name] = max(self.peak[name], rss)
-            self.peak_pss[name] = max(self.peak_pss[name], pss)
+            if self.trace is not None:
+                self.trace.write(json.dumps({"t": round(time.time(), 1), "worker": name, "pss_mb": round(pss / 1e6),
+                                             "processes": [[pid, depth, round(m["pss"] / 1e6), round(m["uss"] / 1e6)]
+                                                           for pid, depth, _r, m in rows]}) + "\n")
+            if pss > self.peak_pss[name]:
+                self.peak_pss[name] = pss
+                self.peak_breakdown[name] = [
+                    {"pid": pid, "role": _role(pid, depth), "rss_mb": round(r / 1e6), "pss_mb": round(m["pss"] / 1e6),
+                     "uss_mb": round(m["uss"] / 1e6)} for pid, depth, r, m in rows]
             self.cpu[name] = sum(self._seen[name].values())
 
     def mark(self) -> dict:
@@ -433,6 +479,7 @@ class TreeMonitor:
         snap = dict(self.cpu)
         for name in self.procs:
             self.peak[name] = self.peak_one[name] = self.peak_pss[name] = 0
+            self.peak_breakdown[name] = []
         return snap
 
     def since(self, snap: dict) -> dict:
@@ -440,7 +487,8 @@ class TreeMonitor:
         return {name: {"cpu_s": round(self.cpu[name] - snap[name], 1),
                        "peak_rss_tree_mb": round(self.peak[name] / 1e6, 0),
                        "peak_rss_one_process_mb": round(self.peak_one[name] / 1e6, 0),
-                       "peak_pss_tree_mb": round(self.peak_pss[name] / 1e6, 0)} for name in self.procs}
+                       "peak_pss_tree_mb": round(self.peak_pss[name] / 1e6, 0),
+                       "peak_pss_processes": self.peak_breakdown[name]} for name in self.procs}
 
     def stop(self) -> None:
         self._stop.set()

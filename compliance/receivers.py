@@ -3,7 +3,7 @@
 import gc
 import logging
 
-from celery.signals import worker_init
+from celery.signals import task_postrun, worker_init
 from django.conf import settings
 from django.dispatch import receiver
 
@@ -37,3 +37,21 @@ def licence_index_preload(sender=None, **kwargs) -> None:
     gc.collect()
     gc.freeze()
     logging.getLogger(__name__).info("licence index preloaded for the pool in %.1f s", state.load_seconds)
+
+
+@task_postrun.connect(dispatch_uid="compliance.heap_return")
+def heap_return(sender=None, **kwargs) -> None:
+    """Hand the heap a finished task freed back to the system (glibc's ``malloc_trim``), in the pool
+    child that ran it. Freed memory otherwise stays in the child: after a lineage check (numpy
+    arrays of sampled tensors and reference bundles, glibc raising its mmap threshold after the
+    first large free) the child kept 254 MB of private pages while idle (issue #16, measured at
+    5,000 files), the largest share of the checks worker's memory after the licence index."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        pass

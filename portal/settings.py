@@ -458,6 +458,16 @@ PORTAL_RESULT_CACHE = env_bool("PORTAL_RESULT_CACHE", True)
 # Processes one licence or copied-code check splits its files across (forked from the worker
 # child, sharing its loaded tables; compliance.engine.parallel); 1 scans in the worker itself.
 PORTAL_SCAN_PROCESSES = max(1, int(os.environ.get("PORTAL_SCAN_PROCESSES", "0") or 0) or min(2, os.cpu_count() or 1))
+# Scanning processes on the whole host, across every check of every worker (one exclusive flock a
+# process, on files in PORTAL_SCAN_SLOTS_DIR, which every worker of the host must share): a licence
+# and a copied-code check at once on a 2-core worker ran 4 scanners that scanned no faster than 2
+# and each copied the licence index pages it touched. Default: the host's cores; 0 turns the cap off.
+PORTAL_SCAN_SLOTS = max(0, int(os.environ.get("PORTAL_SCAN_SLOTS", str(os.cpu_count() or 1))))
+PORTAL_SCAN_SLOTS_DIR = Path(os.environ.get("PORTAL_SCAN_SLOTS_DIR", VAR_DIR / "scan-slots"))
+# A scanning process whose private memory (pages it allocated or copied from the shared licence
+# index by writing their reference counts) passes this many MiB finishes its chunk and is replaced
+# by a fresh fork: its memory stays bounded whatever the tree's size. 0: never replaced.
+PORTAL_SCAN_RECYCLE_MB = float(os.environ.get("PORTAL_SCAN_RECYCLE_MB", "150"))
 # A worker that serves the queue licence checks run on (light) loads ScanCode's licence index (about
 # 1.2 GB) in its main process before forking its pool, so the children and their scan processes
 # share it copy-on-write: two children measured 1.58 GB PSS together instead of 2.34 GB, each

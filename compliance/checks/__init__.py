@@ -102,6 +102,22 @@ def too_large_outcome(*, error: TooLargeToRead, check: str, sha256: str) -> Chec
 SINGLE_FILE_MAX_BYTES = 16 * 1024 * 1024
 
 
+def scan_limits() -> dict:
+    """How a licence or copied-code check splits its files (issue #16): up to
+    `PORTAL_SCAN_PROCESSES` forked processes, each holding one of the host's
+    `PORTAL_SCAN_SLOTS` (shared by every check of every worker on the host), each replaced once
+    its private memory passes `PORTAL_SCAN_RECYCLE_MB`."""
+    from django.conf import settings
+
+    from compliance.engine.parallel import ScanSlots
+
+    slots = (ScanSlots(folder=str(settings.PORTAL_SCAN_SLOTS_DIR), count=settings.PORTAL_SCAN_SLOTS)
+             if settings.PORTAL_SCAN_SLOTS else None)
+    recycle = settings.PORTAL_SCAN_RECYCLE_MB
+    return {"processes": settings.PORTAL_SCAN_PROCESSES, "slots": slots,
+            "recycle_bytes": int(recycle * 1024 * 1024) if recycle else None}
+
+
 def artifact_members(*, path: Path, original_name: str) -> Iterable[tuple[str, bytes]] | str:
     """What the file-by-file checks should read: a directory's path, an archive's members
     (streamed, one at a time), or one (original name, bytes) pair for a single file.

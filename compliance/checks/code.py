@@ -12,7 +12,8 @@ from collections import defaultdict
 
 from django.conf import settings
 
-from compliance.checks import CheckContext, CheckOutcome, TooLargeToRead, artifact_members, too_large_outcome
+from compliance.checks import (CheckContext, CheckOutcome, TooLargeToRead, artifact_members, scan_limits,
+                               too_large_outcome)
 from compliance.engine.parallel import RunStats
 from compliance.services.filecache import file_result_cache
 from compliance.services.policy import carried_policy_findings, policy_for
@@ -247,8 +248,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
         scan_run = RunStats()
         cache = file_result_cache()
         result = code_scan(source=members, index_dir=index_dir, on_matched_file=keep_text,
-                           packages=scope["packages"], cache=cache, processes=settings.PORTAL_SCAN_PROCESSES,
-                           engine_version=ENGINE_VERSION, run=scan_run).to_dict()
+                           packages=scope["packages"], cache=cache, engine_version=ENGINE_VERSION, run=scan_run,
+                           **scan_limits()).to_dict()
     scanned = [f"{p['name']} {p['version'] or ''}".strip() for p in result["index_packages"]]
     corpora = {"scope": scope["scope"], "note": scope["note"], "scanned": scanned,
                # Listed by the policy but absent from this worker's index: not compared against.
@@ -310,7 +311,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
                  # policy is applied to it here and again, without rescanning, when the policy changes.
                  "inventory": carried,
                  "stats": {"code_files": result.get("code_files"), "processes": scan_run.processes,
-                           "worker_cpu_seconds": scan_run.worker_cpu_seconds},
+                           "worker_cpu_seconds": scan_run.worker_cpu_seconds,
+                           **({"processes_retired": scan_run.retired} if scan_run.retired else {})},
                  **({"cache": scan_run.cache_summary()} if cache is not None else {})},
         findings=findings, engine_version=ENGINE_VERSION,
         inputs={"sha256": artifact.sha256, "corpora": scanned})

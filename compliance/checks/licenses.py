@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
 
-from compliance.checks import CheckContext, CheckOutcome, TooLargeToRead, artifact_members, too_large_outcome
+from compliance.checks import (CheckContext, CheckOutcome, TooLargeToRead, artifact_members, scan_limits,
+                               too_large_outcome)
 from compliance.services.filecache import file_result_cache
 from compliance.services.policy import policy_findings, policy_for
 from projects.models import Artifact
@@ -123,8 +123,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
             members = artifact_members(path=path, original_name=artifact.original_name)
         except TooLargeToRead as error:
             return too_large_outcome(error=error, check="licenses", sha256=artifact.sha256)
-        result = license_scan(source=members, source_name=artifact.original_name, cache=cache,
-                              processes=settings.PORTAL_SCAN_PROCESSES)
+        result = license_scan(source=members, source_name=artifact.original_name, cache=cache, **scan_limits())
     data = result.to_dict()
     inventory = data["inventory"]
     ctx.progress(0.85, "applying the programme's policy")

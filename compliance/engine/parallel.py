@@ -19,12 +19,18 @@ Why `os.fork` and pipes, not `multiprocessing.Pool` or `concurrent.futures`:
 - The licence detector's ScanCode index is 1.4 GB resident and takes 6 s to load. A spawn or
   forkserver child would load its own copy: two cores would cost three copies, past the 2 GB a
   worker may use. A forked child shares the parent's copy page by page (copy-on-write), and
-  `gc.freeze()` before forking keeps the collector from writing to every shared object.
-  The parent loads the engine's tables first (`preload`), so children start at once.
+  `gc.freeze()` as the child's first act keeps its collector from writing to every shared
+  object. The parent loads the engine's tables first (`preload`), so children start at once.
 - Forking a process that has other threads (the check's lease renewal) is safe here because a
   child runs only engine code: no database connection, no logging, no lock the other thread may
   hold; it ends with `os._exit`, so nothing inherited (the database socket, atexit handlers) is
   touched on the way out.
+
+Memory stays bounded whatever the tree (issue #16): a process that reads the shared index
+writes reference counts, so each page it touches becomes its own copy, and its private memory
+grows with the variety of files it has scanned. `recycle_bytes` retires a process past that
+much private memory (it finishes the chunk in hand) and forks a fresh one; `ScanSlots` caps the
+scanning processes of the whole host, so two checks at once do not run 2 x `processes`.
 
 A child dies with its parent: on Linux `PR_SET_PDEATHSIG` sends it SIGKILL when the parent
 (the worker child, killed by a hard time limit or an operator) goes, and on any system its
@@ -59,6 +65,9 @@ HELD_CHUNKS_PER_PROCESS = 8
 CACHE_BATCH = 500
 # Seconds a child gets to finish and report after its requests end, before it is killed.
 CHILD_EXIT_SECONDS = 30.0
+# A scanning process reads its private memory (`/proc/self/smaps_rollup`: 40 ms in a 1.3 GB
+# process, as long as 16 licence files take to scan in 1 of 15 chunks) at most this often.
+RECYCLE_CHECK_SECONDS = 2.0
 
 
 def processes_default() -> int:
@@ -96,6 +105,10 @@ class RunStats:
     namespace: str = ""
     # CPU seconds each worker process used (empty in-process): how evenly the work was split.
     worker_cpu_seconds: list[float] = field(default_factory=list)
+    # Processes forked in all, and how many of them retired for holding too much memory (each
+    # was replaced): `processes` is the most that ran at once.
+    started: int = 0
+    retired: int = 0
 
     def cache_summary(self) -> dict:
         """A check run's `summary["cache"]` (issue #16's shared shape)."""
@@ -153,14 +166,30 @@ def _with_last(chunks: Iterator[list]) -> Iterator[tuple[list, bool]]:
         yield previous, True
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """SIGKILL this process when its parent dies (Linux), and exit now if it already has."""
+def _private_bytes() -> int | None:
+    """This process's private dirty pages (Linux): what it allocated or copied from its parent
+    copy-on-write (a ScanCode index page whose reference counts it wrote), and what ending it
+    frees. None where /proc is not there."""
+    try:
+        with open("/proc/self/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Private_Dirty:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _child_setup(parent_pid: int, label: str) -> None:
+    """SIGKILL this process when its parent dies (Linux), exit now if it already has, and name it
+    (`scan:licences` in ps and /proc/PID/comm)."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes
 
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+            libc.prctl(15, ctypes.c_char_p(f"scan:{label}"[:15].encode()), 0, 0, 0)  # PR_SET_NAME
         except (OSError, AttributeError):
             pass
     if os.getppid() != parent_pid:
@@ -168,8 +197,8 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _child_main(factory: Callable[[], FileHandler], requests: Connection, results: Connection,
-                parent_pid: int) -> None:
-    _die_with_parent(parent_pid)
+                parent_pid: int, label: str, recycle_bytes: int | None) -> None:
+    _child_setup(parent_pid, label)
     # The Celery child's handlers (soft time limit, warm shutdown) are the parent's business.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
         try:
@@ -190,6 +219,8 @@ def _child_main(factory: Callable[[], FileHandler], requests: Connection, result
 
     threading.Thread(target=read, daemon=True).start()
     handler = factory()
+    retiring = False
+    checked = time.monotonic()
     try:
         while True:
             message = inbox.get()
@@ -201,113 +232,279 @@ def _child_main(factory: Callable[[], FileHandler], requests: Connection, result
             except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
                 results.send((seq, "error", traceback.format_exc()))
                 return
-            results.send((seq, "ok", out))
+            if recycle_bytes and not retiring and time.monotonic() - checked >= RECYCLE_CHECK_SECONDS:
+                checked = time.monotonic()
+                private = _private_bytes()
+                retiring = private is not None and private > recycle_bytes
+            # "retire": this process holds more than it may; the parent sends it nothing more
+            # and starts a fresh one, whose pages are the parent's shared ones again.
+            results.send((seq, "retire" if retiring else "ok", out))
         results.send((None, "stats", handler.stats()))
     finally:
         handler.close()
 
 
-class _Pool:
-    """Forked workers, each with its request and result pipes."""
+class ScanSlots:
+    """At most `count` scanning processes on this host, across every check and every worker.
 
-    def __init__(self, *, factory: Callable[[], FileHandler], processes: int):
-        self.pids: list[int] = []
-        self.requests: list[Connection] = []
-        self.results: list[Connection] = []
-        self.in_flight: list[deque] = []
+    Two checks that run at once on a 2-core worker would each fork PORTAL_SCAN_PROCESSES
+    scanners: 4 processes on 2 cores scan no faster than 2, and each copies the pages of the
+    shared licence index it touches (measured: 200-230 MB each after 2,500 files). A slot is an
+    exclusive `flock` on one of `count` files in `folder`; the scanning process holds it
+    (the descriptor is inherited across the fork and closed in the parent), so the kernel frees
+    it when the scanner ends, however it ends (a SIGKILL, a parent that died).
+
+    A check that holds no slot waits for one; a check that holds some takes a free one when its
+    scanners number fewer than it asked for and nobody is waiting, and does not replace a
+    retiring scanner while another check waits: so two checks share the slots, and the one left
+    running takes them all back. Waiting is announced by a shared lock on `waiting.lock`."""
+
+    POLL_SECONDS = 0.2
+
+    def __init__(self, *, folder: str, count: int):
+        if count < 1:
+            raise ValueError("a host needs at least one scan slot")
+        self.folder, self.count = folder, count
+        os.makedirs(folder, exist_ok=True)
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.folder, name)
+
+    def _try(self) -> int | None:
+        import fcntl
+
+        for index in range(self.count):
+            fd = os.open(self._path(f"slot-{index}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return fd
+        return None
+
+    def acquire(self, *, block: bool) -> int | None:
+        """A descriptor holding a slot (inherited by the process forked next), or None when none is
+        free and `block` is false."""
+        import fcntl
+
+        fd = self._try()
+        if fd is not None or not block:
+            return fd
+        marker = os.open(self._path("waiting.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(marker, fcntl.LOCK_SH)
+            while fd is None:
+                time.sleep(self.POLL_SECONDS)
+                fd = self._try()
+            return fd
+        finally:
+            os.close(marker)  # releases the shared lock
+
+    def waiting(self) -> bool:
+        """Whether another check waits for a slot."""
+        import fcntl
+
+        marker = os.open(self._path("waiting.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(marker, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(marker)
+        return False
+
+    def held(self) -> int:
+        """Slots taken right now (for tests and monitoring)."""
+        import fcntl
+
+        taken = 0
+        for index in range(self.count):
+            fd = os.open(self._path(f"slot-{index}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                taken += 1
+            finally:
+                os.close(fd)
+        return taken
+
+
+class _Worker:
+    __slots__ = ("pid", "requests", "results", "in_flight", "retiring")
+
+    def __init__(self, pid: int, requests: Connection, results: Connection):
+        self.pid, self.requests, self.results = pid, requests, results
+        self.in_flight: deque[int] = deque()
+        self.retiring = False
+
+
+class _Pool:
+    """Forked workers, each with its request and result pipes; at most `processes` at once, each
+    holding one of the host's `slots` when given, each replaced when it retires."""
+
+    def __init__(self, *, factory: Callable[[], FileHandler], processes: int, slots: ScanSlots | None = None,
+                 label: str = "scan", recycle_bytes: int | None = None):
+        self.factory, self.processes, self.slots = factory, processes, slots
+        self.label, self.recycle_bytes = label, recycle_bytes
+        self.workers: list[_Worker] = []
         self.stats: dict = {}
         self.cpu_seconds: list[float] = []
+        self.started = 0
+        self.most = 0
+        self.retired = 0
+        self._grow_at = 0.0
+        self._spawn(block=True)
+        while len(self.workers) < processes and self._spawn(block=False):
+            pass
+
+    def _spawn(self, *, block: bool) -> bool:
+        slot = self.slots.acquire(block=block) if self.slots is not None else None
+        if self.slots is not None and slot is None:
+            return False
         parent_pid = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
-        gc.collect()
-        gc.freeze()
+        request_read, request_write = Pipe(duplex=False)
+        result_read, result_write = Pipe(duplex=False)
         try:
-            for _ in range(processes):
-                request_read, request_write = Pipe(duplex=False)
-                result_read, result_write = Pipe(duplex=False)
-                pid = os.fork()
-                if pid == 0:  # the child
-                    code = 0
-                    try:
-                        for connection in (*self.requests, *self.results, request_write, result_read):
-                            connection.close()
-                        _child_main(factory, request_read, result_write, parent_pid)
-                    except BaseException:  # noqa: BLE001 - the parent sees the pipe close
-                        traceback.print_exc()
-                        code = 1
-                    finally:
-                        os._exit(code)
-                request_read.close()
-                result_write.close()
-                self.pids.append(pid)
-                self.requests.append(request_write)
-                self.results.append(result_read)
-                self.in_flight.append(deque())
-        finally:
-            gc.unfreeze()
+            pid = os.fork()
+        except BaseException:
+            for connection in (request_read, request_write, result_read, result_write):
+                connection.close()
+            if slot is not None:
+                os.close(slot)
+            raise
+        if pid == 0:  # the child
+            # First: every object this process inherited goes to the permanent generation (a
+            # constant-time list splice), so its collector never walks, and so never copies, the
+            # parent's pages. Freezing in the parent instead, and unfreezing after the fork, also
+            # unfroze what the worker's main process had frozen (the preloaded licence index): the
+            # Celery child's next full collection then copied the whole index (575 MB measured).
+            gc.freeze()
+            code = 0
+            try:
+                for worker in self.workers:
+                    worker.requests.close()
+                    worker.results.close()
+                request_write.close()
+                result_read.close()
+                _child_main(self.factory, request_read, result_write, parent_pid, self.label, self.recycle_bytes)
+            except BaseException:  # noqa: BLE001 - the parent sees the pipe close
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)  # the slot's lock goes with the process
+        if slot is not None:
+            os.close(slot)  # the child's copy holds the lock
+        request_read.close()
+        result_write.close()
+        self.workers.append(_Worker(pid, request_write, result_read))
+        self.started += 1
+        self.most = max(self.most, len(self.workers))
+        return True
 
     @property
     def size(self) -> int:
-        return len(self.pids)
+        return len(self.workers)
 
-    def free_worker(self) -> int | None:
-        load = [len(q) for q in self.in_flight]
-        best = min(range(len(load)), key=load.__getitem__)
-        return best if load[best] < IN_FLIGHT_PER_PROCESS else None
+    def _grow(self) -> None:
+        """Replace a retired process, or take a free slot when this pool runs fewer processes than
+        it asked for (another check held them), when work is at hand: at once without slots or
+        with none left (then waiting for one); else unless another check waits for a slot, tried
+        at most once a second."""
+        if not self.workers:
+            self._spawn(block=True)
+        elif len(self.workers) < self.processes:
+            if self.slots is None:
+                self._spawn(block=False)
+            elif time.monotonic() >= self._grow_at:
+                self._grow_at = time.monotonic() + 1.0
+                if not self.slots.waiting():
+                    self._spawn(block=False)
 
-    def send(self, *, worker: int, seq: int, batch: list[tuple[str, bytes]]) -> None:
-        self.in_flight[worker].append(seq)
-        self.requests[worker].send((seq, batch))
+    def free_worker(self) -> _Worker | None:
+        self._grow()
+        ready = [w for w in self.workers if not w.retiring]
+        if not ready:
+            return None
+        best = min(ready, key=lambda w: len(w.in_flight))
+        return best if len(best.in_flight) < IN_FLIGHT_PER_PROCESS else None
+
+    def send(self, *, worker: _Worker, seq: int, batch: list[tuple[str, bytes]]) -> None:
+        worker.in_flight.append(seq)
+        try:
+            worker.requests.send((seq, batch))
+        except OSError as error:
+            # The process ended (a handler's error ends it): its last message says why.
+            try:
+                while worker.results.poll(1.0):
+                    _seq, status, payload = worker.results.recv()
+                    if status == "error":
+                        raise RuntimeError(f"scan worker process failed:\n{payload}") from error
+            except (EOFError, OSError):
+                pass
+            raise RuntimeError(f"scan worker process {worker.pid} died") from error
 
     def receive(self) -> list[tuple[int, list[dict]]]:
         """Block until at least one worker answers; the (seq, results) that came."""
-        busy = [self.results[i] for i in range(self.size) if self.in_flight[i]]
+        busy = {w.results: w for w in self.workers if w.in_flight}
         done = []
-        for connection in wait(busy):
-            worker = self.results.index(connection)
+        for connection in wait(list(busy)):
+            worker = busy[connection]
             try:
                 seq, status, payload = connection.recv()
             except (EOFError, OSError) as error:
-                raise RuntimeError(f"scan worker process {self.pids[worker]} died") from error
+                raise RuntimeError(f"scan worker process {worker.pid} died") from error
             if status == "error":
                 raise RuntimeError(f"scan worker process failed:\n{payload}")
-            self.in_flight[worker].popleft()
+            worker.in_flight.popleft()
+            worker.retiring = worker.retiring or status == "retire"
             done.append((seq, payload))
+        for worker in [w for w in self.workers if w.retiring and not w.in_flight]:
+            self._retire(worker)
         return done
 
-    def close(self, *, graceful: bool) -> None:
-        for connection in self.requests:
-            connection.close()
+    def _retire(self, worker: _Worker) -> None:
+        self._end(worker, graceful=True)
+        self.workers.remove(worker)
+        self.retired += 1
+        self._grow_at = 0.0  # replaced when the next chunk is sent (`_grow`)
+
+    def _end(self, worker: _Worker, *, graceful: bool) -> None:
+        worker.requests.close()
         if graceful:
-            deadline = time.monotonic() + CHILD_EXIT_SECONDS
-            for connection in self.results:
-                try:
-                    if connection.poll(max(0.0, deadline - time.monotonic())):
-                        seq, status, payload = connection.recv()
-                        if status == "stats":
-                            stats_merge(into=self.stats, other=payload)
-                except (EOFError, OSError):
-                    pass
-        for pid in self.pids:
-            if not graceful:
-                _kill(pid)
-            deadline = time.monotonic() + (CHILD_EXIT_SECONDS if graceful else 5.0)
-            while True:
-                try:
-                    done, _status, usage = os.wait4(pid, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if done:
-                    self.cpu_seconds.append(round(usage.ru_utime + usage.ru_stime, 2))
-                    break
-                if time.monotonic() > deadline:
-                    _kill(pid)
-                    os.waitpid(pid, 0)
-                    break
-                time.sleep(0.01)
-        for connection in self.results:
-            connection.close()
+            try:
+                if worker.results.poll(CHILD_EXIT_SECONDS):
+                    seq, status, payload = worker.results.recv()
+                    if status == "stats":
+                        stats_merge(into=self.stats, other=payload)
+            except (EOFError, OSError):
+                pass
+        else:
+            _kill(worker.pid)
+        deadline = time.monotonic() + (CHILD_EXIT_SECONDS if graceful else 5.0)
+        while True:
+            try:
+                done, _status, usage = os.wait4(worker.pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if done:
+                self.cpu_seconds.append(round(usage.ru_utime + usage.ru_stime, 2))
+                break
+            if time.monotonic() > deadline:
+                _kill(worker.pid)
+                os.waitpid(worker.pid, 0)
+                break
+            time.sleep(0.01)
+        worker.results.close()
+
+    def close(self, *, graceful: bool) -> None:
+        for worker in self.workers:
+            worker.requests.close()
+        for worker in self.workers:
+            self._end(worker, graceful=graceful)
+        self.workers = []
 
 
 def _kill(pid: int) -> None:
@@ -326,6 +523,9 @@ def file_results(
     namespace: str = "",
     key: Callable[[str, bytes], str] | None = None,
     run: RunStats | None = None,
+    slots: ScanSlots | None = None,
+    recycle_bytes: int | None = None,
+    label: str = "scan",
 ) -> Iterator[tuple[str, bytes, dict, bool]]:
     """(path, bytes, result, reused) for every item, in the items' order.
 
@@ -334,7 +534,12 @@ def file_results(
     file's result under `namespace`; hits are not computed, and computed results are stored
     unless they carry an "error" or say `"cacheable": False` (an answer cut short by a time
     limit depends on the machine's load, not only on the bytes). `run` receives the counts (and the handlers' summed statistics) when the
-    iteration ends."""
+    iteration ends.
+
+    `slots` caps the scanning processes of the whole host (`ScanSlots`): this scan forks up to
+    `processes`, each while it holds a slot. `recycle_bytes` retires a process whose private
+    memory passed it (after the chunk in hand) and forks a fresh one. `label` names the
+    processes (`scan:<label>`)."""
     run = run if run is not None else RunStats()
     run.namespace = namespace
     use_cache = cache is not None and key is not None
@@ -389,8 +594,8 @@ def file_results(
                 # A single model card or licence file is scanned here: forking costs more than it.
                 if processes > 1 and (pool is not None or not last):
                     if pool is None:
-                        pool = _Pool(factory=factory, processes=processes)
-                        run.processes = pool.size
+                        pool = _Pool(factory=factory, processes=processes, slots=slots, label=label,
+                                     recycle_bytes=recycle_bytes)
                     worker = pool.free_worker()
                     while worker is None:
                         collect()
@@ -417,6 +622,7 @@ def file_results(
             pool.close(graceful=graceful)
             stats_merge(into=run.handler, other=pool.stats)
             run.worker_cpu_seconds = pool.cpu_seconds
+            run.processes, run.started, run.retired = pool.most, pool.started, pool.retired
         if local is not None:
             stats_merge(into=run.handler, other=local.stats())
             local.close()

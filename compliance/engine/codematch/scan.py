@@ -841,7 +841,7 @@ class CodeMatcher:
 def code_scan(
     *, source: str | Iterable[tuple[str, bytes]], index_dir: str, matcher: CodeMatcher | None = None,
     on_matched_file: Callable[[str, str], None] | None = None, packages: Iterable[tuple[str, str]] | None = None,
-    cache=None, processes: int = 1, engine_version: str = "", run=None,
+    cache=None, processes: int = 1, engine_version: str = "", run=None, slots=None, recycle_bytes: int | None = None,
 ) -> CodeScanResult:
     """Scan a directory, file, archive or (path, bytes) iterable for copied reference code.
 
@@ -853,7 +853,9 @@ def code_scan(
     file, under a namespace naming `engine_version`, the index's identity and the packages
     compared with (`result.cache` says how many were reused); `processes` > 1 splits the
     matching across forked processes (`compliance.engine.parallel`), each with its own matcher.
-    `run` (a `compliance.engine.parallel.RunStats`) receives the counts, processes and namespace.
+    `run` (a `compliance.engine.parallel.RunStats`) receives the counts, processes and namespace;
+    `slots` (a `compliance.engine.parallel.ScanSlots`) and `recycle_bytes` bound the processes'
+    number on the host and their memory.
     The matches are the same, in the same order, whatever the cache and the number."""
     import hashlib
     import json
@@ -907,7 +909,8 @@ def code_scan(
     try:
         for path, data, value, _reused in file_results(
             items=code_members(), factory=_Handler, processes=processes, cache=cache, namespace=namespace,
-            key=lambda path, data: content_key(data=data, name=path), run=run,
+            key=lambda path, data: content_key(data=data, name=path), run=run, slots=slots,
+            recycle_bytes=recycle_bytes, label="code",
         ):
             found = [CodeMatch(**{**m, "path": path, "origin": MatchOrigin(**m["origin"])}) for m in value["matches"]]
             if found and on_matched_file is not None:

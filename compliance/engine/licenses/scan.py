@@ -12,7 +12,7 @@ from compliance.engine.licenses.detect import ENGINE_VERSION, FileLicenseResult,
 from compliance.engine.licenses.inventory import LicenseInventory, license_inventory_build
 from compliance.engine.licenses.scancode_index import scancode_state_get
 from compliance.engine.licenses.sources import members_from
-from compliance.engine.parallel import FileHandler, RunStats, file_results
+from compliance.engine.parallel import FileHandler, RunStats, ScanSlots, file_results
 
 
 @dataclass
@@ -81,6 +81,8 @@ def license_scan(
     source_name: str | None = None,
     cache: FileResultCache | None = None,
     processes: int = 1,
+    slots: ScanSlots | None = None,
+    recycle_bytes: int | None = None,
 ) -> LicenseScanResult:
     """Detect licences, copyrights and declarations in every file of `source`.
 
@@ -89,7 +91,8 @@ def license_scan(
     (the CLI's); `cache` is a per-file result cache shared by every scan (the portal's
     database one), looked up first: only files it does not hold are detected.
     `processes` > 1 splits the detection across that many forked processes (see
-    `compliance.engine.parallel`); the result is the same whatever the number.
+    `compliance.engine.parallel`); the result is the same whatever the number. `slots` and
+    `recycle_bytes` bound those processes' number on the host and their memory (see there).
     """
     if detector is not None and processes > 1:
         raise ValueError("a given detector runs in this process: processes must be 1")
@@ -107,7 +110,8 @@ def license_scan(
     run = RunStats()
     for path, data, value, _reused in file_results(
         items=members_from(source=source), factory=factory, processes=processes, cache=cache,
-        namespace=namespace, key=license_file_key, run=run,
+        namespace=namespace, key=license_file_key, run=run, slots=slots, recycle_bytes=recycle_bytes,
+        label="licences",
     ):
         results.append(FileLicenseResult.from_dict({**value["file"], "path": path}))
         # Here, not in the workers: only metadata files are parsed, and their messages name the path.
@@ -116,6 +120,8 @@ def license_scan(
     stats["files"] = run.files
     stats["index_load_seconds"] = round(state.load_seconds, 2)
     stats["processes"] = run.processes
+    if run.retired:
+        stats["processes_retired"] = run.retired
     if run.worker_cpu_seconds:
         stats["worker_cpu_seconds"] = run.worker_cpu_seconds
     name = source_name or (os.path.basename(os.path.normpath(source)) if isinstance(source, str) else "(members)")

@@ -8,6 +8,7 @@ of the workers; a worker killed mid-scan leaves no process behind.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -229,3 +230,129 @@ def test_an_answer_cut_short_by_a_time_limit_is_not_shared():
     again = RunStats()
     list(file_results(items=items, factory=Timed, cache=cache, namespace="n", key=key, run=again))
     assert again.reused == 1 and again.computed == 1
+
+
+# ---------------------------------------------------------------- host-wide slots and recycling (issue #16 memory)
+
+class Registered(FileHandler):
+    """Registers its process in a folder while it lives; each result says how many processes of
+    any scan were registered at that moment, and how much private memory this one held."""
+
+    folder = ""
+
+    def __init__(self) -> None:
+        self.mark = Path(self.folder) / str(os.getpid())
+        self.mark.touch()
+
+    def __call__(self, path: str, data: bytes) -> dict:
+        time.sleep(0.002)
+        return {"upper": data.decode().upper(), "pid": os.getpid(), "live": len(os.listdir(self.folder))}
+
+    def close(self) -> None:
+        self.mark.unlink()
+
+
+_TWO_SCANS = """
+import json, sys
+from compliance.engine import parallel
+from tests.compliance.engine.test_parallel import Registered, _items
+
+Registered.folder = sys.argv[1]
+slots = parallel.ScanSlots(folder=sys.argv[2], count=2) if sys.argv[2] != "-" else None
+run = parallel.RunStats()
+out = [r for *_, r, _ in parallel.file_results(items=_items(1500), factory=Registered, processes=2, slots=slots,
+                                               run=run)]
+print(json.dumps({"results": out, "processes": run.processes}))
+"""
+
+
+def _two_scans_at_once(tmp_path: Path, *, capped: bool) -> list[dict]:
+    live = tmp_path / ("live-capped" if capped else "live-free")
+    live.mkdir()
+    slots = str(tmp_path / "slots") if capped else "-"
+    procs = [subprocess.Popen([sys.executable, "-c", _TWO_SCANS, str(live), slots], cwd=ROOT, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}) for _ in range(2)]
+    outs = [json.loads(proc.communicate(timeout=300)[0]) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs)
+    return outs
+
+
+def test_two_scans_at_once_never_run_more_scanners_than_the_host_has_slots(tmp_path):
+    """Two scans of 2 processes each, at once, on 2 slots: never more than 2 scanners alive, and
+    each scan's results are the one-process results. Without the slots the same two scans run 4."""
+    expected = [d.decode().upper() for _p, d in _items(1500)]
+    capped = _two_scans_at_once(tmp_path, capped=True)
+    assert max(r["live"] for out in capped for r in out["results"]) == 2
+    for out in capped:
+        assert [r["upper"] for r in out["results"]] == expected
+    free = _two_scans_at_once(tmp_path, capped=False)
+    assert max(r["live"] for out in free for r in out["results"]) == 4
+    # Every slot is free again once the scans ended (the kernel dropped the scanners' locks).
+    assert parallel.ScanSlots(folder=str(tmp_path / "slots"), count=2).held() == 0
+
+
+def test_a_scan_waits_for_a_slot_held_elsewhere_and_takes_it_when_freed(tmp_path):
+    """Both slots held by another check: the scan waits; one slot freed: it scans with one process,
+    then takes the second as soon as that is free too."""
+    import fcntl
+    import threading
+
+    live = tmp_path / "live"
+    live.mkdir()
+    Registered.folder = str(live)
+    slots = parallel.ScanSlots(folder=str(tmp_path / "slots"), count=2)
+    held = [slots.acquire(block=False), slots.acquire(block=False)]
+    assert None not in held and slots.acquire(block=False) is None
+
+    def release(fd: int, after: float) -> None:
+        time.sleep(after)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    threading.Thread(target=release, args=(held[0], 1.0)).start()
+    threading.Thread(target=release, args=(held[1], 3.0)).start()
+    started = time.monotonic()
+    run = RunStats()
+    out = [r for *_, r, _ in file_results(items=_items(3000), factory=Registered, processes=2, slots=slots, run=run)]
+    assert time.monotonic() - started >= 1.0  # it could not start before a slot was free
+    assert [r["upper"] for r in out] == [d.decode().upper() for _p, d in _items(3000)]
+    live_counts = [r["live"] for r in out]
+    assert live_counts[0] == 1 and max(live_counts) == 2 and run.processes == 2
+    assert slots.held() == 0
+
+
+def test_a_scanner_past_its_memory_is_replaced_and_the_results_do_not_change(tmp_path, monkeypatch):
+    """A scanner that grew past `recycle_bytes` (here 8 MiB of arrays kept per chunk) finishes its
+    chunk and is replaced; no process ever holds much more than that, whatever the stream's length."""
+    live = tmp_path / "live"
+    live.mkdir()
+    Hoarder.folder = str(live)
+    monkeypatch.setattr(parallel, "RECYCLE_CHECK_SECONDS", 0.0)  # after every chunk, for an exact bound
+    items = _items(2000)
+    run = RunStats()
+    limit = 24 << 20
+    out = [r for *_, r, _ in file_results(items=items, factory=Hoarder, processes=2, recycle_bytes=limit, run=run)]
+    assert [r["upper"] for r in out] == [d.decode().upper() for _p, d in items]
+    assert run.retired >= 4 and run.retired <= run.started <= run.retired + 2 and run.processes == 2
+    assert len({r["pid"] for r in out}) == run.started
+    # Measured every 4th file: never past the limit by more than one chunk's growth.
+    assert max(r["private"] for r in out) < limit + parallel.CHUNK_FILES * Hoarder.GROWTH + (8 << 20)
+    unbounded = RunStats()
+    list(file_results(items=items, factory=Hoarder, processes=2, run=unbounded))
+    assert unbounded.retired == 0 and unbounded.started == 2
+
+
+class Hoarder(Registered):
+    """Keeps 256 KiB per file, as a detector that touches more of a shared index with every new file."""
+
+    GROWTH = 256 << 10
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[bytearray] = []
+
+    def __call__(self, path: str, data: bytes) -> dict:
+        self.kept.append(bytearray(b"x" * self.GROWTH))
+        # Read every 4th file: 40 ms a reading where the test process loaded the licence index.
+        private = parallel._private_bytes() if len(self.kept) % 4 == 0 else 0
+        return {**super().__call__(path, data), "private": private}
