@@ -488,12 +488,20 @@ def _zip_directory_read(*, handle: BinaryIO, file_size: int, container: str, lim
         raise ArchiveError(f"{container}: no zip end-of-central-directory record (truncated upload, or not a zip)")
     _, disk, cd_disk, _, total, cd_size, cd_offset, _ = _ZIP_EOCD.unpack_from(tail, eocd_pos)
     record_abs = file_size - tail_size + eocd_pos
-    if total == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
-        locator_abs = record_abs - 20
+    # A zip64 locator right before the end record means zip64 records lie between the directory and
+    # it, whether or not the classic fields are saturated: PyTorch's writer (torch.save, TorchScript
+    # .pt/.ptl) always writes them. Read as zipfile does, from the zip64 record; taken for a prefix,
+    # their 76 bytes made every such file "damaged".
+    locator_abs = record_abs - 20
+    locator = b""
+    if locator_abs >= 0:
+        handle.seek(locator_abs)
+        locator = handle.read(20)
+    saturated = total == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF
+    if saturated or (len(locator) == 20 and locator[:4] == b"PK\x06\x07"):
         if locator_abs < 0:
             raise ArchiveError(f"{container}: zip64 fields without a zip64 locator (corrupt zip)")
-        handle.seek(locator_abs)
-        sig, _, eocd64_offset, _ = _ZIP_EOCD64_LOCATOR.unpack(handle.read(20))
+        sig, _, eocd64_offset, _ = _ZIP_EOCD64_LOCATOR.unpack(locator)
         if sig != b"PK\x06\x07":
             raise ArchiveError(f"{container}: zip64 locator missing (corrupt zip)")
         record_abs = locator_abs - 56

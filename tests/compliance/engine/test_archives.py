@@ -382,3 +382,31 @@ def test_a_member_named_as_weights_must_be_those_weights(tmp_path: Path) -> None
     bad = sorted(f.evidence["file"] for f in report.findings if f.code == "weights_unparseable")
     assert bad == ["model.zip/model/model-00002-of-00002.safetensors", "model.zip/model/q4.gguf"]
     assert all(f.severity == "critical" for f in report.findings if f.code == "weights_unparseable")
+
+
+def _with_zip64_end_records(data: bytes) -> bytes:
+    """The zip as PyTorch's writer (torch.save, TorchScript .pt/.ptl) lays it out: zip64 end record
+    and locator always written before the classic end record, whose fields are not saturated."""
+    import struct
+
+    eocd = data.rfind(b"PK\x05\x06")
+    _, _, _, entries, total, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", data[eocd:eocd + 22])
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, total, cd_size, cd_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, eocd, 1)
+    return data[:eocd] + record + locator + data[eocd:]
+
+
+def test_a_zip_with_zip64_end_records_it_did_not_need_is_read_whole(tmp_path: Path) -> None:
+    """Such a zip is not 'damaged': its 76 bytes of zip64 records are not taken for data in front of
+    it (every TorchScript file in a PyTorch wheel was refused as corrupt)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("model/version", b"3\n")
+        archive.writestr("model/code/__torch__.py", b"def forward(self, x):\n    return x\n")
+    path = tmp_path / "scripted.ptl"
+    path.write_bytes(_with_zip64_end_records(buffer.getvalue()))
+    assert zipfile.ZipFile(path).testzip() is None  # what Python's own reader makes of it
+    report = archive_inspect(path=path, limits=IntakeLimits())
+    assert not {"archive_corrupt", "zip_prepended_data"} & codes(report)
+    names = sorted(member.path for member in archive_iter_members(path=path, limits=IntakeLimits()))
+    assert names == ["model/code/__torch__.py", "model/version"]
