@@ -85,7 +85,7 @@ TEXT_SUFFIXES = (".py", ".pyi", ".c", ".h", ".txt", ".md", ".rst")
 # Serialised objects and nested archives are left out of the tree: intake quarantines an archive with a
 # pickle it cannot scan (seen at 5,000 files: a site-packages test fixture), which would block the scans
 # this benchmark measures. They are not what a source tree's licence and code checks are about.
-EXCLUDED_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".joblib", ".npy", ".npz", ".h5", ".ckpt", ".bin", ".gz",
+EXCLUDED_SUFFIXES = (".pkl", ".pickle", ".pt", ".ptl", ".pth", ".joblib", ".npy", ".npz", ".h5", ".ckpt", ".bin", ".gz",
                      ".zip", ".whl", ".bz2", ".xz", ".tar", ".tgz", ".7z", ".zst", ".lzma")
 FIXED_MTIME = 1_767_225_600  # 2026-01-01: the same member bytes in both versions' archives
 
