@@ -168,7 +168,7 @@ def shards_prepare(*, folder: Path) -> list[dict]:
 # To reach 50,000 real files without them, the interpreter's standard library, a PyTorch wheel's files
 # (below) and, where the machine has them, the system's C headers, Perl, CMake and Node modules and
 # Python packages join: a mixed-language tree with licence headers, vendored code and licence files
-# as source trees have them. Debian's /usr/share/doc is not drawn on: its files are package
+# as source trees have them. Debian's documentation folder (share/doc) is not drawn on: its files are package
 # copyright catalogues (one lists 60 licences), documentation of a system, not source.
 # What each root gave is reported (inputs.tree_roots).
 LICENCE_DB = SITE_PACKAGES / "licensedcode" / "data"
