@@ -56,15 +56,17 @@ RETEST_PUBLIC_NORM_KEYS = ("mean_raw_cosine", "mean_raw_cosine_shuffled", "mean_
 # --- who sees which challenge -----------------------------------------------------------------
 
 def challenges_visible_to(*, user) -> QuerySet:
-    """Confirmed challenges for administrators, officers and auditors; those against their assigned
-    projects for reviewers; accepted and decided ones against their organisation's projects for
-    vendor members; nothing for anyone else."""
+    """Confirmed challenges for administrators, officers and auditors; once put to the vendor
+    (accepted, then decided or rejected), those against their assigned projects for reviewers and
+    those against their organisation's projects for vendor members; nothing for anyone else. The
+    case page (``challenge_views.challenge_get_for_user``) and the evidence downloads follow the
+    same rule: a challenge under the officers' triage is theirs alone."""
     confirmed = Challenge.objects.exclude(status=Challenge.Status.UNCONFIRMED)
     if user_sees_everything(user=user):
         return confirmed
     role = user_role(user=user)
     if role == Role.REVIEWER:
-        return confirmed.filter(project__in=projects_visible_to(user=user))
+        return confirmed.filter(status__in=VENDOR_VISIBLE, project__in=projects_visible_to(user=user))
     if role == Role.VENDOR:
         return confirmed.filter(status__in=VENDOR_VISIBLE,
                                 project__in=project_ids_with_perm(user=user, perm=perms.PROJECT_SUBMIT))

@@ -24,15 +24,19 @@ FUNDED = (Project.Status.ACTIVE, Project.Status.UNDER_REVIEW, Project.Status.COM
 PUBLIC = (Challenge.Status.UPHELD, Challenge.Status.NOT_UPHELD, Challenge.Status.REJECTED)
 
 
-def challenge_get_for_user(*, user, pk) -> Challenge:
-    """Officers, administrators and auditors see every confirmed challenge; the project's vendor
-    members see it once it is accepted; everyone else gets the same 404 as for a missing id."""
+def challenge_get_for_user(*, user, pk, acting: bool = False) -> Challenge:
+    """Officers, administrators and auditors see every confirmed challenge; once it is put to the
+    vendor, the project's vendor members and its assigned reviewers see it too (reviewers read only:
+    with ``acting``, for the officers' steps and the vendor's reply, they are not let through), as
+    the API's ``challenges_visible_to`` and the evidence downloads have it; everyone else gets the
+    same 404 as for a missing id."""
     queryset = Challenge.objects.select_related("project", "project__programme", "merged_into")
     if user.is_authenticated and user_sees_everything(user=user):
         return get_or_404(queryset.exclude(status=Challenge.Status.UNCONFIRMED), pk=pk)
     challenge = get_or_404(queryset.exclude(status__in=(Challenge.Status.UNCONFIRMED, Challenge.Status.FILED,
                                                         Challenge.Status.MERGED)), pk=pk)
-    if user.is_authenticated and user_can_submit(user=user, project=challenge.project):
+    if user.is_authenticated and (user_can_submit(user=user, project=challenge.project) or (
+            not acting and user_can_review(user=user, project=challenge.project))):
         return challenge
     return get_or_404(Challenge.objects.none(), pk=pk)
 
@@ -148,7 +152,7 @@ def challenge_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def challenge_act(request: HttpRequest, pk: int) -> HttpResponse:
     """One form target for the officer's steps and the vendor's reply."""
-    challenge = challenge_get_for_user(user=request.user, pk=pk)
+    challenge = challenge_get_for_user(user=request.user, pk=pk, acting=True)
     action = request.POST.get("action", "")
     reasons = request.POST.get("reasons", "")
     try:

@@ -147,7 +147,10 @@ def test_who_reads_the_case(world):
 
     everything = {filed.pk, accepted.pk, elsewhere.pk}
     assert seen(world.officer) == seen(world.admin) == seen(world.auditor) == everything
-    assert seen(world.reviewer) == {filed.pk, accepted.pk}  # assigned to the project
+    # Assigned to the project, and only once an officer put the challenge to the vendor: a filed
+    # challenge under triage is the officers' alone (as on the case page and for the evidence files).
+    assert seen(world.reviewer) == {accepted.pk}
+    assert _client(world.reviewer).get(f"{CASE_URL}{filed.pk}/").status_code == 404
     assert seen(world.reviewer_unassigned) == set()
     assert seen(world.vendor_user) == {accepted.pk}  # once accepted, never under triage
     assert seen(world.other_vendor_user) == set()  # their own project's challenge is not accepted yet

@@ -163,7 +163,16 @@ def test_who_sees_a_challenge(world):
     assert status(world.vendor_user, filed) == 404  # not yet put to the vendor
     assert status(world.vendor_user, accepted) == 200
     assert status(world.other_vendor_user, accepted) == 404
-    assert status(world.reviewer, accepted) == 404
+    # The project's assigned reviewer reads the case once it is put to the vendor, as through the
+    # API and for its evidence files; never while under triage, never to act on it.
+    assert status(world.reviewer, accepted) == 200 and status(world.reviewer, filed) == 404
+    assert status(world.reviewer_unassigned, accepted) == 404
+    reviewer = Client()
+    reviewer.force_login(world.reviewer)
+    assert reviewer.post(reverse("challenge-act", kwargs={"pk": accepted.pk}),
+                         {"action": "reply", "body": "x"}).status_code == 404
+    page = reviewer.get(reverse("challenge-detail", kwargs={"pk": accepted.pk})).content.decode()
+    assert 'name="action"' not in page  # no officer's step, no vendor's reply form
     assert status(None, accepted) == 302
     other = Client()
     other.force_login(world.other_vendor_user)

@@ -215,7 +215,7 @@ ROUTES: dict[str, Route] = {
                               write=("post", {}, ALL), anonymous_write={400}, note="a bad link is a 400"),
     "challenge-register": page(read=ALL, anonymous_read=200),
     "challenge-list": page(read=SEES_ALL),
-    "challenge-detail": page(kwargs=pk("challenge"), read=SEES_ALL | VENDOR_MEMBERS),
+    "challenge-detail": page(kwargs=pk("challenge"), read=CHALLENGE_READERS),
     # Evidence once intake accepted it: officers, auditors, the assigned reviewer and the vendor;
     # the public only when the decision published it (not this one).
     "challenge-file": page(kwargs=lambda o: {"pk": o.challenge.pk, "file_pk": o.challenge_file.pk},
