@@ -429,8 +429,10 @@ def _line_memos():
     remembering their answers, then put back, so nothing else in the process sees a change.
     """
     from cluecode import copyrights as module
+    from cluecode import copyrights_hint
 
     prepare, candidate = module.prepare_text_line, module.is_candidate
+    years, markers = copyrights_hint.years, copyrights_hint.statement_markers
 
     def prepare_memo(line, *args, **kwargs):
         if args or kwargs:
@@ -446,10 +448,24 @@ def _line_memos():
         try:
             return _CANDIDATE[prepared]
         except KeyError:
-            if len(_CANDIDATE) >= _LINE_MEMO_MAX:
-                _CANDIDATE.clear()
-            answer = _CANDIDATE[prepared] = candidate(prepared)
-            return answer
+            pass
+        # `is_candidate` answers yes only for a line holding a year (1960 to last year: "19.." or
+        # "20..") or a statement marker, after tests that can only say no (the costly gibberish
+        # score among them); asked first, and the year pattern only where "19" or "20" occurs,
+        # the same answer costs a few substring tests for the code lines that hold neither.
+        if not prepared:
+            answer = False
+        else:
+            lowered = prepared.lower()
+            if any(marker in lowered for marker in markers) or (
+                    ("19" in prepared or "20" in prepared) and years(prepared)):
+                answer = candidate(prepared)
+            else:
+                answer = False
+        if len(_CANDIDATE) >= _LINE_MEMO_MAX:
+            _CANDIDATE.clear()
+        _CANDIDATE[prepared] = answer
+        return answer
 
     module.prepare_text_line, module.is_candidate = prepare_memo, candidate_memo
     try:
