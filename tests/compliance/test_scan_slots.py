@@ -48,9 +48,11 @@ def _scanners(root: int) -> set[int]:
         pid = todo.pop()
         todo += _children(pid)
         try:
-            if Path(f"/proc/{pid}/comm").read_text().startswith("scan:"):
+            # A scanner that has exited but is not reaped yet (a zombie) holds no slot and no memory.
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state not in ("Z", "X") and Path(f"/proc/{pid}/comm").read_text().startswith("scan:"):
                 found.add(pid)
-        except OSError:
+        except (OSError, IndexError):
             pass
     return found
 
@@ -94,9 +96,11 @@ def test_two_licence_checks_at_once_share_the_hosts_scan_slots(settings, tmp_pat
     # two checks overlapped or not (uncapped, each check alone runs 2).
     assert most[0] == 1
     assert [r.summary["stats"]["processes"] for r in runs] == [1, 1]
-    # Scanners retire at their first memory reading (1 MiB allowed, read every 2 s) and are replaced.
+    # Scanners retire at their first memory reading (1 MiB allowed, read every 2 s); one that retires
+    # with files left is replaced (one that retires on its last chunk is not: the scan is done), and
+    # the answers below, every file with the inventory of one process, show nothing was lost.
     assert sum(r.summary["stats"].get("processes_retired", 0) for r in runs) >= 1
-    assert len(seen) >= 3
+    assert len(seen) >= 2
     # The answers of one process, with no slots and no replacement.
     from compliance.checks import artifact_members
     from compliance.engine.licenses import license_scan
