@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-
 from compliance.checks import (CheckContext, CheckOutcome, TooLargeToRead, artifact_members, scan_limits,
                                too_large_outcome)
 from compliance.services.filecache import file_result_cache

@@ -139,3 +139,28 @@ def bucket_keys(endpoint: S3Endpoint, bucket: str) -> list[str]:
     return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
 
+
+
+def world_with_reference(tmp_path, capsys):
+    """A world whose programme takes files up to 256 MiB and whose policy lists one registered
+    reference, a tiny Llama (``open-lab/base-7b``, Apache-2.0, from scratch required); returns the
+    world and that base model, to derive the vendor's weights from."""
+    from django.core.management import call_command
+
+    from compliance.models import ReferenceModel
+    from compliance.services.policy import programme_policy_update
+    from tests.compliance.engine.lineage import tinymodels
+    from tests.factories import build_world
+
+    world = build_world()
+    world.programme.max_artifact_bytes = 256 * 1024 * 1024
+    world.programme.save()
+    base = tinymodels.llama_make(seed=11, d=512, f=4096, layers=4)
+    tinymodels.model_write(base, tmp_path / "base")
+    call_command("add_reference_model", str(tmp_path / "base"), "--name", "open-lab/base-7b", "--publisher",
+                 "Open Lab", "--license", "Apache-2.0")
+    capsys.readouterr()
+    programme_policy_update(user=world.admin, programme=world.programme, allowed="Apache-2.0", denied="",
+                            review="", from_scratch_required=True,
+                            reference_models=ReferenceModel.objects.filter(name="open-lab/base-7b"))
+    return world, base

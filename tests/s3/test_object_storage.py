@@ -15,17 +15,15 @@ import signal
 import tarfile
 
 import pytest
-from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from compliance.models import CheckRun, Dossier, Finding, ReferenceModel
-from compliance.services.policy import programme_policy_update
 from projects import services
 from projects.models import Artifact, Submission
 from tests.compliance.engine.lineage import tinymodels
 from tests.compliance.test_pipeline import _all_runs_finished, wait_for
 from tests.factories import build_world, signed_submission
-from tests.s3.conftest import bucket_keys
+from tests.s3.conftest import bucket_keys, world_with_reference
 
 
 def _object_sha256(endpoint, bucket: str, key: str) -> str:
@@ -86,20 +84,10 @@ def _model_files(directory) -> dict:
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_checks_weights_in_the_bucket_reading_only_the_ranges_it_needs(s3_worker, s3_storage, s3_endpoint,
                                                                                tmp_path, capsys):
-    world = build_world()
-    world.programme.max_artifact_bytes = 256 * 1024 * 1024
-    world.programme.save()
     # 59 MB of BF16 weights. Lineage reads a fixed budget per layer (512 MLP + 384 attention rows,
     # 128 down-projection rows, 1,024 embedding rows): ~15 % of this small model, 0.13 % of a
     # 93 GB one (compliance/engine/lineage/fingerprint.py); a download would be 100 %.
-    base = tinymodels.llama_make(seed=11, d=512, f=4096, layers=4)
-    tinymodels.model_write(base, tmp_path / "base")
-    call_command("add_reference_model", str(tmp_path / "base"), "--name", "open-lab/base-7b", "--publisher",
-                 "Open Lab", "--license", "Apache-2.0")
-    capsys.readouterr()
-    programme_policy_update(user=world.admin, programme=world.programme, allowed="Apache-2.0", denied="",
-                            review="", from_scratch_required=True,
-                            reference_models=ReferenceModel.objects.filter(name="open-lab/base-7b"))
+    world, base = world_with_reference(tmp_path, capsys)
     derived = tinymodels.architecture_rename(tinymodels.tensors_rename(tinymodels.finetune(base, seed=3)))
     tinymodels.model_write(derived, tmp_path / "vendor")
     files = _model_files(tmp_path / "vendor")

@@ -12,15 +12,14 @@ import base64
 import hashlib
 
 import pytest
-from django.core.management import call_command
 
-from compliance.models import CheckRun, ReferenceModel
-from compliance.services.policy import programme_policy_update
+from compliance.models import CheckRun
 from compliance.services.runs import check_run_execute
 from projects.models import Artifact
 from tests.compliance.engine.lineage import tinymodels
 from tests.compliance.test_pipeline import _all_runs_finished, wait_for
-from tests.factories import build_world, signed_submission
+from tests.factories import signed_submission
+from tests.s3.conftest import world_with_reference
 
 MiB = 1024 * 1024
 
@@ -37,17 +36,7 @@ def _weights_kind(name: str) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_sharded_safetensors_and_gguf_in_the_bucket_pass_intake_and_lineage_read_by_range(
         s3_worker, s3_storage, s3_endpoint, tmp_path, capsys):
-    world = build_world()
-    world.programme.max_artifact_bytes = 256 * MiB
-    world.programme.save()
-    base = tinymodels.llama_make(seed=11, d=512, f=4096, layers=4)
-    tinymodels.model_write(base, tmp_path / "base")
-    call_command("add_reference_model", str(tmp_path / "base"), "--name", "open-lab/base-7b", "--publisher",
-                 "Open Lab", "--license", "Apache-2.0")
-    capsys.readouterr()
-    programme_policy_update(user=world.admin, programme=world.programme, allowed="Apache-2.0", denied="",
-                            review="", from_scratch_required=True,
-                            reference_models=ReferenceModel.objects.filter(name="open-lab/base-7b"))
+    world, base = world_with_reference(tmp_path, capsys)
     derived = tinymodels.finetune(base, seed=3)
     tinymodels.model_write(derived, tmp_path / "vendor", shards=2)
     files = {f"model/{p.name}": (_weights_kind(p.name), p.read_bytes())
