@@ -31,7 +31,6 @@ answer never depends on the file scanned before it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -294,6 +293,72 @@ _GROUP_MEMO_MAX = 20_000
 _NO_LABEL = object()
 
 
+def _first_chars_of(items, ignore_case: bool) -> tuple[set[str] | None, bool]:
+    """(the characters a match of these parsed regex items can start with, or None for any;
+    whether they can match the empty string). Sound, not tight: unsure means None."""
+    from re import _constants as sre
+
+    found: set[str] = set()
+    for op, arg in items:
+        if op is sre.AT or op is sre.ASSERT or op is sre.ASSERT_NOT:
+            continue  # zero-width: the next item gives the first character
+        if op is sre.SUBPATTERN:
+            _group, add, delete, sub = arg
+            chars, empty = _first_chars_of(sub, (ignore_case or bool(add & sre.SRE_FLAG_IGNORECASE))
+                                           and not delete & sre.SRE_FLAG_IGNORECASE)
+        elif op is sre.BRANCH:
+            chars, empty = set(), False
+            for alternative in arg[1]:
+                these, alternative_empty = _first_chars_of(alternative, ignore_case)
+                if these is None:
+                    return None, False
+                chars |= these
+                empty = empty or alternative_empty
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            low, _high, sub = arg
+            chars, empty = _first_chars_of(sub, ignore_case)
+            empty = empty or low == 0
+        elif op is sre.LITERAL or op is sre.IN:
+            empty = False
+            if op is sre.LITERAL:
+                chars = {chr(arg)}
+            else:
+                chars = set()
+                for kind, value in arg:
+                    if kind is sre.LITERAL:
+                        chars.add(chr(value))
+                    elif kind is sre.RANGE and value[1] - value[0] <= 400:
+                        chars.update(chr(code) for code in range(value[0], value[1] + 1))
+                    else:  # NEGATE, CATEGORY (\w, \d...), a wide range
+                        return None, False
+            if ignore_case:
+                if not all(char.isascii() for char in chars):
+                    return None, False  # Unicode case folding (K and the Kelvin sign...)
+                chars = chars | {char.lower() for char in chars} | {char.upper() for char in chars}
+        else:  # ANY, NOT_LITERAL, GROUPREF, ...: anything
+            return None, False
+        if chars is None:
+            return None, False
+        found |= chars
+        if not empty:
+            return found, False
+    return found, True
+
+
+def _first_chars(pattern: str) -> set[str] | None:
+    """The characters a `re.match` of `pattern` can start with, or None when any (see above).
+
+    ScanCode's copyright lexer tries its 1,112 token patterns in turn until one matches; most
+    start with a literal word ("^Copyright", "^[Ii]nc"), so a token's first character rules out
+    all but about 60 of them. Tested label for label against the sequential lexer on 600,000
+    tokens (tests/compliance/engine/licenses/test_fast_paths.py)."""
+    from re import _parser
+
+    compiled = re.compile(pattern)
+    chars, empty = _first_chars_of(_parser.parse(pattern, compiled.flags), bool(compiled.flags & re.IGNORECASE))
+    return None if empty else chars
+
+
 def _memo_detector_make():
     from cluecode.copyrights import GRAMMAR, PATTERNS, VALIDATE, CopyrightDetector
     from pygmars import lex, parse
@@ -304,15 +369,20 @@ def _memo_detector_make():
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.labels: dict[str, object] = {}
+            # For each ASCII first character, the matchers (in order) that can match a token
+            # starting with it; a token starting otherwise tries them all.
+            firsts = [_first_chars(matcher.__self__.pattern) for matcher, _ in self._matchers]
+            self.by_first = {chr(code): [m for m, chars in zip(self._matchers, firsts)
+                                         if chars is None or chr(code) in chars] for code in range(128)}
 
         def lex_tokens(self, tokens, trace=False):
-            labels, matchers = self.labels, self._matchers
+            labels, everything, by_first = self.labels, self._matchers, self.by_first
             for token in tokens:
                 value = token.value
                 label = labels.get(value)
                 if label is None:
                     label = _NO_LABEL
-                    for matcher, candidate in matchers:
+                    for matcher, candidate in by_first.get(value[:1], everything):
                         if matcher(value):
                             label = candidate
                             break
@@ -336,24 +406,43 @@ def _memo_detector_make():
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self._searches = [rule._transformer.func.__self__.search for rule in self.rules]
+            # Which rules changed the tree, by the label string the parse started from. With
+            # ScanCode's validation off (its default), what each rule does depends on the
+            # labels alone, so the same labels (every "Copyright (c) <year> <Name> Inc." header)
+            # are parsed again by applying only those rules, not by searching with all 400-odd.
+            self.applied: dict[str, list[int]] = {}
+
+        def _apply(self, tree, rule, changed):
+            parse_string = parse.ParseString(tree, validate=rule._validate)
+            parse_string._parse_string = changed
+            tree = parse_string.to_tree(rule.label)
+            return tree, "".join(f"<{node.label}>" for node in tree)
 
         def parse(self, tree):
             if not tree:
                 raise Exception(f"Cannot parse empty tree: {tree!r}")
             if not isinstance(tree, parse.Tree):
                 tree = parse.Tree(self._root_label, tree)
+            encoded = "".join(f"<{node.label}>" for node in tree)
+            applied = self.applied.get(encoded) if not self._validate else None
+            if applied is not None:
+                for index in applied:
+                    rule = self.rules[index]
+                    tree, encoded = self._apply(tree, rule, rule._transformer(encoded).replace("{}", ""))
+                return tree
+            start, applied = encoded, []
             for _ in range(self._loop):
-                encoded = "".join(f"<{node.label}>" for node in tree)
-                for rule, search in zip(self.rules, self._searches):
+                for index, (rule, search) in enumerate(zip(self.rules, self._searches)):
                     if search(encoded) is None:
                         continue
                     changed = rule._transformer(encoded).replace("{}", "")
                     if changed.rstrip() == encoded.rstrip():
                         continue
-                    parse_string = parse.ParseString(tree, validate=rule._validate)
-                    parse_string._parse_string = changed
-                    tree = parse_string.to_tree(rule.label)
-                    encoded = "".join(f"<{node.label}>" for node in tree)
+                    tree, encoded = self._apply(tree, rule, changed)
+                    applied.append(index)
+            if len(self.applied) >= _GROUP_MEMO_MAX:
+                self.applied.clear()
+            self.applied[start] = applied
             return tree
 
     class MemoDetector(CopyrightDetector):
@@ -391,7 +480,6 @@ def _group_detections(group: list[tuple[int, str]]) -> list[tuple[str, str, int,
 
 def copyright_statements_detect(*, location: str) -> list[CopyrightStatement]:
     """ScanCode's copyright, holder and author detections of the file at `location` (see above)."""
-    from cluecode.copyrights import collect_candidate_lines
     from cluecode.linux_credits import detect_credits_authors
     from textcode.analysis import numbered_text_lines
 
@@ -403,8 +491,7 @@ def copyright_statements_detect(*, location: str) -> list[CopyrightStatement]:
     if not numbered_lines:
         return []
     found = []
-    with _line_memos():
-        groups = [list(group) for group in collect_candidate_lines(numbered_lines) if group]
+    groups = [group for group in _candidate_line_groups(numbered_lines) if group]
     for group in groups:
         found.extend(
             CopyrightStatement(kind=kind, value=value, start_line=start, end_line=end)
@@ -415,63 +502,107 @@ def copyright_statements_detect(*, location: str) -> list[CopyrightStatement]:
 
 _LINE_MEMO_MAX = 200_000
 _PREPARED: dict[str, str] = {}
-_CANDIDATE: dict[str, object] = {}
+_CANDIDATE: dict[str, bool] = {}
+_RAW: dict[str, tuple[str, bool]] = {}
+
+# _RAW_MAYBE: a line of printable ASCII without "<", ">", "&", "\\" or "mailto:" goes through
+# `prepare_text_line` by replacements that only put a space, a quote or " (c) " where
+# something was, and by deletions at its ends: no two characters of it are joined and no digit
+# or letter appears that it did not hold (tested on every printable ASCII character, and
+# fuzzed: tests/compliance/engine/licenses/test_fast_paths.py). So its prepared text holds a
+# year ("19.." or "20..") or a statement marker only if the lowered line holds one of these:
+# the markers themselves, "(c" or "c)" or "copy" or "a9" for what becomes " (c) ", and "by"
+# followed by anything but a letter or digit for "by " (a space, or what becomes one).
+_RAW_MAYBE = re.compile(
+    r"[^\t\n\r\x0b\x0c\x20-\x7e]|[<>&\\]|mailto:"
+    r"|19|20|\(c|c\)|copy|a9|169|opyr|opyl|copr|right|reserv|auth|filecontributor|devel|by[^a-z0-9]|@|s>|/s"
+).search
 
 
-@contextlib.contextmanager
-def _line_memos():
-    """ScanCode's candidate-line selection, each distinct line prepared and judged once.
+def _is_candidate(prepared: str) -> bool:
+    """ScanCode's `is_candidate(prepared)`, remembered, asking its deciding question first.
 
-    `collect_candidate_lines` calls the module's `prepare_text_line(line)` and
-    `is_candidate(prepared)` on every line of the file (half the copyright time once parsing
-    was fast); both are pure functions of the line (text clean-up; years, markers and a
-    gibberish score). For the length of the call they are replaced by the same functions
-    remembering their answers, then put back, so nothing else in the process sees a change.
-    """
-    from cluecode import copyrights as module
-    from cluecode import copyrights_hint
+    It answers yes only for a line holding a year (1960 to last year: "19.." or "20..") or a
+    statement marker, after tests that can only say no (the costly gibberish score among
+    them); asked first, and the year pattern only where "19" or "20" occurs, the same answer
+    costs a few substring tests for the code lines that hold neither."""
+    answer = _CANDIDATE.get(prepared)
+    if answer is None:
+        from cluecode import copyrights_hint
+        from cluecode.copyrights import is_candidate
 
-    prepare, candidate = module.prepare_text_line, module.is_candidate
-    years, markers = copyrights_hint.years, copyrights_hint.statement_markers
-
-    def prepare_memo(line, *args, **kwargs):
-        if args or kwargs:
-            return prepare(line, *args, **kwargs)
-        prepared = _PREPARED.get(line)
-        if prepared is None:
-            if len(_PREPARED) >= _LINE_MEMO_MAX:
-                _PREPARED.clear()
-            prepared = _PREPARED[line] = prepare(line)
-        return prepared
-
-    def candidate_memo(prepared):
-        try:
-            return _CANDIDATE[prepared]
-        except KeyError:
-            pass
-        # `is_candidate` answers yes only for a line holding a year (1960 to last year: "19.." or
-        # "20..") or a statement marker, after tests that can only say no (the costly gibberish
-        # score among them); asked first, and the year pattern only where "19" or "20" occurs,
-        # the same answer costs a few substring tests for the code lines that hold neither.
-        if not prepared:
-            answer = False
-        else:
+        answer = False
+        if prepared:
             lowered = prepared.lower()
-            if any(marker in lowered for marker in markers) or (
-                    ("19" in prepared or "20" in prepared) and years(prepared)):
-                answer = candidate(prepared)
-            else:
-                answer = False
+            if any(marker in lowered for marker in copyrights_hint.statement_markers) or (
+                    ("19" in prepared or "20" in prepared) and copyrights_hint.years(prepared)):
+                answer = bool(is_candidate(prepared))
         if len(_CANDIDATE) >= _LINE_MEMO_MAX:
             _CANDIDATE.clear()
         _CANDIDATE[prepared] = answer
-        return answer
+    return answer
 
-    module.prepare_text_line, module.is_candidate = prepare_memo, candidate_memo
-    try:
-        yield
-    finally:
-        module.prepare_text_line, module.is_candidate = prepare, candidate
+
+def _candidate_line_groups(numbered_lines):
+    """ScanCode's `cluecode.copyrights.collect_candidate_lines` (32.5.0), step for step, with
+    each line prepared only when its prepared text is used.
+
+    ScanCode prepares every line of the file (`prepare_text_line`: about 40 replacements,
+    markup stripping, transliteration) to ask whether it is a candidate, then keeps only the
+    candidates and the two lines after each. Here a line whose raw text shows that it cannot be
+    a candidate (`_RAW_MAYBE` finds nothing in it: see there) is prepared only if it follows a
+    candidate; each distinct line is reduced to its chars-only form, prepared and judged once
+    per process. Ported rather than patched (ScanCode has no hook for it); tested group for
+    group against ScanCode's own function."""
+    from cluecode.copyrights import has_trailing_year, is_end_of_statement, prepare_text_line, remove_non_chars
+
+    raw_memo, prepared_memo = _RAW, _PREPARED
+
+    def prepared_of(line: str) -> str:
+        prepared = prepared_memo.get(line)
+        if prepared is None:
+            if len(prepared_memo) >= _LINE_MEMO_MAX:
+                prepared_memo.clear()
+            prepared = prepared_memo[line] = prepare_text_line(line)
+        return prepared
+
+    candidates: list[tuple[int, str]] = []
+    in_copyright = 0
+    previous_chars = None
+    for ln, line in numbered_lines:
+        known = raw_memo.get(line)
+        if known is None:
+            lowered = line.lower()
+            # Lowered, a non-ASCII character can become ASCII (the Kelvin sign): asked of the line.
+            known = (remove_non_chars("", lowered).strip(), not line.isascii() or bool(_RAW_MAYBE(lowered)))
+            if len(raw_memo) >= _LINE_MEMO_MAX:
+                raw_memo.clear()
+            raw_memo[line] = known
+        chars_only, maybe = known
+        if is_end_of_statement(chars_only):
+            candidates.append((ln, prepared_of(line)))
+            yield candidates
+            candidates, in_copyright, previous_chars = [], 0, None
+        elif (maybe and _is_candidate(prepared_of(line))) or "http" in chars_only or "s>" in line:
+            in_copyright = 2
+            candidates.append((ln, prepared_of(line)))
+            previous_chars = chars_only
+        elif in_copyright > 0:
+            if (
+                not chars_only
+                and not previous_chars.endswith(("copyright", "copyrights", "and", "by", ","))
+                and not has_trailing_year(previous_chars)
+            ):
+                yield candidates
+                candidates, in_copyright, previous_chars = [], 0, None
+            else:
+                candidates.append((ln, prepared_of(line)))
+                in_copyright -= 1
+        elif candidates:
+            yield candidates
+            candidates, in_copyright, previous_chars = [], 0, None
+    if candidates:
+        yield candidates
 
 
 class LicenseResultCache:

@@ -251,3 +251,122 @@ def test_remembered_copyright_detection_gives_scancode_s_answers(tmp_path):
             with_statements += bool(ours)
     assert with_statements >= 40  # the sample really exercised the detector (28 files a round)
     assert detect._GROUP_MEMO, "the group memo was used"
+    assert any(detect._MEMO_DETECTOR.parser.applied.values()), "the parse memo was used"
+
+
+# -- copyright candidate lines and the lexer: ScanCode's answers, less of its work ----------------
+
+_RISKY_PIECES = list("()Cc|opyrightbBY 19208#*%`\"'ua9x;@s/mailto:\t\n\r\x0b\x0c-_.,[]{}!=<>&\\eEvdlfnK") + [
+    "(C)", "( C)", "|copy|", "u00a9", "u00A9", "xa9;", "XA9;", "by", "year>", "<year>", "(co ", " u'", "dnl ",
+    "rem ", " %s ", "class=x", "@end", "http://www.w3.org/2000/svg", "mailto:", "2019", "[?]", "&copy;", "&#169;",
+    "<b>", "</s>", "\u00a9", "\xa0", "\u212a", "\u017f", "\u00e9", "\u2013",
+]
+
+
+def test_a_line_the_raw_test_passes_over_is_never_a_copyright_candidate():
+    """detect._RAW_MAYBE lets a line skip ScanCode's preparation only when its prepared text cannot
+    be a candidate: fuzzed with the pieces the preparation rewrites (a marker split by a tag, a
+    "(C)" that becomes "(c)", "by" before what turns into a space, characters outside ASCII),
+    and on every line of real files. Fails if a marker or the year test is dropped from it."""
+    import random
+
+    from cluecode.copyrights import is_candidate, prepare_text_line
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from compliance.engine.licenses import detect
+
+    def skipped(line: str) -> bool:
+        return line.isascii() and not detect._RAW_MAYBE(line.lower())
+
+    @settings(max_examples=3000, deadline=None, derandomize=True)
+    @given(st.lists(st.sampled_from(_RISKY_PIECES), min_size=1, max_size=14).map("".join))
+    def never_hidden(line):
+        if skipped(line):
+            assert not is_candidate(prepare_text_line(line)), repr(line)
+
+    never_hidden()
+    rng = random.Random(16)
+    passed_over = 0
+    for _ in range(40_000):
+        line = "".join(rng.choice(_RISKY_PIECES) for _ in range(rng.randint(1, 12)))
+        if skipped(line):
+            passed_over += 1
+            assert not is_candidate(prepare_text_line(line)), repr(line)
+    real = 0
+    for distribution, name in (("Django", "django/db/models/query.py"), ("numpy", "numpy/__init__.py"),
+                               ("scancode-toolkit", "cluecode/copyrights.py")):
+        for line in open(installed_file(distribution, name), encoding="utf-8").read().splitlines(keepends=True):
+            if skipped(line):
+                real += 1
+                assert not is_candidate(prepare_text_line(line)), repr(line)
+    assert passed_over > 5_000 and real > 1_000  # the test really exercised the shortcut
+
+
+def test_candidate_line_groups_are_scancode_s():
+    """detect._candidate_line_groups (lines prepared only when used) gives the groups of ScanCode's
+    own collect_candidate_lines, on real files and on lines made to sit on its state changes
+    (a candidate, then continuation and empty lines, an end of statement, an http line)."""
+    import importlib.metadata
+    import random
+
+    from cluecode.copyrights import collect_candidate_lines
+
+    from compliance.engine.licenses import detect
+
+    texts = []
+    for distribution in ("Django", "numpy", "botocore", "SQLAlchemy"):
+        for entry in importlib.metadata.distribution(distribution).files or []:
+            if entry.suffix in (".py", ".c", ".h", ".txt", ""):
+                path = entry.locate()
+                if path.is_file() and path.stat().st_size < 200_000:
+                    texts.append(path.read_text(encoding="utf-8", errors="replace"))
+    texts = random.Random(16).sample(texts, 150)
+    rng = random.Random(17)
+    states = ["Copyright (c) 2019 Example Inc.", "All rights reserved.", "", "   ", "by", "and", "Copyright",
+              "h.t.t.p: //example.org", "x = 1", "<s>Debian Maintainer</s>", "Author: Ada <ada@example.org>",
+              "Portions (C) 1998, 2003", "# written by the team,", "\u00a9 2021 \u00c9quipe"]
+    for _ in range(150):
+        texts.append("\n".join(rng.choice(states) for _ in range(rng.randint(1, 30))))
+    grouped = 0
+    for text in texts:
+        numbered = list(enumerate(text.splitlines(keepends=True), start=1))
+        ours = [group for group in detect._candidate_line_groups(numbered) if group]
+        assert ours == [list(group) for group in collect_candidate_lines(numbered) if group]
+        grouped += bool(ours)
+    assert grouped > 100
+
+
+def test_the_lexer_s_first_character_table_gives_scancode_s_labels():
+    """The copyright lexer tries only the patterns a token's first character allows
+    (detect._first_chars): the same label as trying all 1,112 in turn, on the words of real files
+    and on random tokens, ASCII or not (case folding: the Kelvin sign matches a "k" pattern)."""
+    import random
+    import re
+
+    from cluecode.copyrights import PATTERNS
+
+    from compliance.engine.licenses import detect
+
+    everything = [(re.compile(pattern).match, label) for pattern, label in PATTERNS]
+    lexer = detect._memo_detector_make().lexer
+
+    def label_of(matchers, value):
+        return next((label for matcher, label in matchers if matcher(value)), None)
+
+    tokens = set()
+    for distribution, name in (("Django", "django/db/models/query.py"), ("scancode-toolkit", "cluecode/copyrights.py"),
+                               ("numpy", "numpy/__init__.py")):
+        tokens.update(open(installed_file(distribution, name), encoding="utf-8").read().split())
+    rng = random.Random(16)
+    alphabet = [chr(code) for code in range(32, 127)] + ["\u212a", "\u017f", "\u0130", "\u00e9", "\u00a9"]
+    tokens.update("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10))) for _ in range(20_000))
+    # Case-insensitive patterns ("(?i:opy...)"): the same words in other cases.
+    tokens.update([value.upper() for value in tokens] + [value.swapcase() for value in tokens] + ["OPYRIGHTS"])
+    labelled = 0
+    for value in sorted(tokens):
+        expected = label_of(everything, value)
+        assert label_of(lexer.by_first.get(value[:1], everything), value) == expected, repr(value)
+        labelled += expected is not None
+    assert labelled > 5_000
+    assert sum(map(len, lexer.by_first.values())) / 128 < 100  # the table really narrows the search
