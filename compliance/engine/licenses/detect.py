@@ -500,7 +500,9 @@ def copyright_statements_detect(*, location: str) -> list[CopyrightStatement]:
     return found
 
 
-_LINE_MEMO_MAX = 200_000
+# Bounded at 50,000 distinct lines: at 200,000 a scanner grew by 122 MB over 3,000 files (nearer its
+# recycling limit) against 78 MB, for no measurable CPU (38.5-39.2 against 39.3-40.5 CPU s, same files).
+_LINE_MEMO_MAX = 50_000
 _PREPARED: dict[str, str] = {}
 _CANDIDATE: dict[str, bool] = {}
 _RAW: dict[str, tuple[str, bool]] = {}
