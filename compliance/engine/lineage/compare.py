@@ -259,10 +259,13 @@ def _family_test(cand: Fingerprint, ref: Fingerprint, family: str) -> dict[str, 
     for ci, cfr in cand_layers:
         if cfr.test.shape[1] != ref_layers[0][1].test.shape[1]:
             continue
-        cgram = gram(cfr.test)
+        # Test rows are kept as float16 (FamilyRows.prepared); the candidate layer's are read as
+        # float32 once here rather than once per reference layer.
+        ctest = np.asarray(cfr.test, dtype=np.float32)
+        cgram = gram(ctest)
         best: tuple[int, MatchResult] | None = None
         for ri, rfr in ref_layers:
-            result = units_match_test(cfr.sketch, cfr.test, rfr.sketch, rfr.test, gram_b=cgram, gram_a=ref_grams[ri])
+            result = units_match_test(cfr.sketch, ctest, rfr.sketch, rfr.test, gram_b=cgram, gram_a=ref_grams[ri])
             if best is None or result.z > best[1].z:
                 best = (ri, result)
         assert best is not None
@@ -738,6 +741,7 @@ def lineage_test_against(*, candidate: Any, references: list[Any], alpha: float 
             ranked = screen_rank(candidate=cand.component_prints(), references=sketches,
                                  keep_top=KEEP_TOP if keep_top is None else keep_top,
                                  keep_score=KEEP_SCORE if keep_score is None else keep_score)
+        del sketches  # 0.4-0.8 MB a reference: 20-40 MB for 50, not needed by the full tests
         for entry in ranked.entries:
             i = int(entry.reference)
             entries[i] = {**entry.to_dict(), "reference": labels[i], "references_screened": len(references)}

@@ -129,16 +129,17 @@ def units_match_test(
     sb = np.asarray(sketch_b, dtype=np.float32)
     sa = np.asarray(sketch_a, dtype=np.float32)
     tb = np.asarray(test_b, dtype=np.float32)
-    ta = np.asarray(test_a, dtype=np.float32)
     n = tb.shape[1]
     corr = sb @ sa.T
     match = np.argmax(np.abs(corr), axis=1)
     best = corr[np.arange(len(match)), match]
     sign = np.where(best >= 0, 1.0, -1.0).astype(np.float32)
-    pair = np.einsum("ij,ij->i", tb, ta[match]) * sign
+    # Only A's matched rows are read: gathered before the float32 cast, so float16 test rows
+    # (as fingerprints keep them) cost no float32 copy of all of A.
+    pair = np.einsum("ij,ij->i", tb, np.asarray(test_a[match], dtype=np.float32)) * sign
     r = float(pair.sum(dtype=np.float64))
     gb = gram(tb) if gram_b is None else gram_b
-    ga = gram(ta) if gram_a is None else gram_a
+    ga = gram(test_a) if gram_a is None else gram_a
     # ||M||_F^2 = sum_{b,b'} s_b s_b' G_A[m_b, m_b'] G_B[b, b'] (M = A_H2^T diag(s) B_H2)
     frob = float(sign.astype(np.float64) @ ((ga[np.ix_(match, match)] * gb).astype(np.float64) @ sign))
     var = frob / max(n - 1, 1)
