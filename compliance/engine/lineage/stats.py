@@ -163,10 +163,14 @@ def paired_rows_test(rows_a: np.ndarray, rows_b: np.ndarray) -> MatchResult:
     Same null as `units_match_test` (permute B's residual coordinates), no matching step.
     """
     def prep(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        x = x - x.mean(axis=0, keepdims=True)
-        x = x / np.maximum(np.sqrt((x**2).mean(axis=0, keepdims=True)), _EPS)
-        return rows_standardise(x).astype(np.float32)
+        # In place on one float64 copy (the same arithmetic as out of place, so the same bits):
+        # two arrays at a time instead of three, 16 MB less at 500 tokens x 4096 (issue #16).
+        x = np.array(x, dtype=np.float64)
+        x -= x.mean(axis=0, keepdims=True)
+        x /= np.maximum(np.sqrt((x**2).mean(axis=0, keepdims=True)), _EPS)
+        x -= x.mean(axis=1, keepdims=True)  # rows_standardise, in place
+        x /= np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x))[:, None], 1e-20)
+        return x.astype(np.float32)
 
     a, b = prep(rows_a), prep(rows_b)
     n = a.shape[1]

@@ -107,3 +107,28 @@ def test_a_loaded_reference_holds_its_rows_packed_and_its_test_rows_in_float16(l
             # 4-bit levels, two a byte: a quarter of the float16 rows the reference used to hold.
             assert levels.nbytes == fr.n_rows * math.ceil(width / 2)
             assert fr.rows.shape == (fr.n_rows, width) and fr.rows.dtype == np.float16
+
+
+def _paired_rows_prep_out_of_place(x: np.ndarray) -> np.ndarray:
+    """stats.paired_rows_test's row preparation as it was before it worked in place."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    x = x / np.maximum(np.sqrt((x**2).mean(axis=0, keepdims=True)), 1e-12)
+    return rows_standardise(x).astype(np.float32)
+
+
+def test_the_embedding_test_gives_the_bits_of_the_out_of_place_float32_arithmetic(llama_print):
+    """The embedding family's test now takes float16 rows as stored and prepares them in place:
+    the same z and p-value, to the bit, as casting to float32 first and preparing out of place."""
+    from compliance.engine.lineage.stats import paired_rows_test
+
+    rows = llama_print.embedding_rows
+    assert rows.dtype == np.float16
+    rng = np.random.default_rng(5)
+    other = (rows.astype(np.float32) + 0.5 * rng.standard_normal(rows.shape, dtype=np.float32)).astype(np.float16)
+    a, b = _paired_rows_prep_out_of_place(rows.astype(np.float32)), _paired_rows_prep_out_of_place(other.astype(np.float32))
+    pair = np.einsum("ij,ij->i", a, b)
+    var = float(np.sum((a @ a.T).astype(np.float64) * (b @ b.T))) / (a.shape[1] - 1)
+    result = paired_rows_test(rows, other)
+    assert result.z == float(pair.sum()) / math.sqrt(var)
+    assert result.statistic == float(pair.mean())
