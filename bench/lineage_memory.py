@@ -16,6 +16,8 @@ registry screen, then the full test on the kept references). Prints one JSON doc
   the figures to quote);
 * the SHA-256 of the reports' JSON, so a change to the engine can show it gave the same answers.
 
+The candidate's sketch and test rows are derived lazily, so the "screen" stage includes them.
+
 Inputs, built once into --work (default var/bench/lineage-memory) and reused:
 * candidate "solar": the 102.7B MoE of bench/submission_e2e.py (Solar-Open-100B's config from
   the shared data, 48 layers x 128 experts, 42 shards of real headers and apparent size made with
