@@ -259,10 +259,13 @@ def _family_test(cand: Fingerprint, ref: Fingerprint, family: str) -> dict[str, 
     for ci, cfr in cand_layers:
         if cfr.test.shape[1] != ref_layers[0][1].test.shape[1]:
             continue
-        cgram = gram(cfr.test)
+        # Test rows are kept as float16 (FamilyRows.prepared); the candidate layer's are read as
+        # float32 once here rather than once per reference layer.
+        ctest = np.asarray(cfr.test, dtype=np.float32)
+        cgram = gram(ctest)
         best: tuple[int, MatchResult] | None = None
         for ri, rfr in ref_layers:
-            result = units_match_test(cfr.sketch, cfr.test, rfr.sketch, rfr.test, gram_b=cgram, gram_a=ref_grams[ri])
+            result = units_match_test(cfr.sketch, ctest, rfr.sketch, rfr.test, gram_b=cgram, gram_a=ref_grams[ri])
             if best is None or result.z > best[1].z:
                 best = (ri, result)
         assert best is not None
@@ -296,6 +299,11 @@ def _mlp_out_test(cand: Fingerprint, ref: Fingerprint) -> dict[str, Any] | None:
     return {"p_value": cauchy_combine([x["p_value"] for x in per_layer]), "layers": per_layer}
 
 
+def _float32_values(x: np.ndarray) -> np.ndarray:
+    """`x` as float32 values: as it is when float16 or float32 already (float32 holds every float16)."""
+    return x if x.dtype in (np.float16, np.float32) else x.astype(np.float32)
+
+
 def _embedding_test(cand: Fingerprint, ref: Fingerprint) -> dict[str, Any] | None:
     if cand.embedding_rows is None or ref.embedding_rows is None:
         return None
@@ -308,8 +316,10 @@ def _embedding_test(cand: Fingerprint, ref: Fingerprint) -> dict[str, Any] | Non
     )
     if len(pairs) < MIN_SHARED_TOKENS:
         return {"p_value": None, "shared_tokens": len(pairs), "identical_rows": identical}
-    a = ref.embedding_rows[[ri for ri, _ in pairs]].astype(np.float32)
-    b = cand.embedding_rows[[ci for _, ci in pairs]].astype(np.float32)
+    # float16 as stored, not cast to float32 first: paired_rows_test works on a float64 copy,
+    # which holds the same values either way. Other dtypes are rounded to float32 as before.
+    a = _float32_values(ref.embedding_rows[[ri for ri, _ in pairs]])
+    b = _float32_values(cand.embedding_rows[[ci for _, ci in pairs]])
     result = paired_rows_test(a, b)
     return {"p_value": result.p_value, "shared_tokens": len(pairs), "identical_rows": identical, "result": result}
 
@@ -435,6 +445,10 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
     alignment = _residual_alignment(cand, ref)
     if alignment is not None:
         cand = _fingerprint_realigned(cand, alignment["order"], alignment["sign"])
+    # The embedding test first, before the family tests derive the reference's test rows (56 MB
+    # at d = 4096): its float64 working copies (about 60 MB) then do not come on top of them.
+    # It reads only the embedding rows, so its answer is the same; it is reported in its place below.
+    emb = _embedding_test(cand, ref)
     families: dict[str, Any] = {}
     p_values: dict[str, float] = {}
     layer_rows: dict[int, dict[str, Any]] = {}
@@ -488,7 +502,6 @@ def _fingerprints_compare(cand: Fingerprint, ref: Fingerprint, cand_bytes: int, 
 
     _rotation_fold(rotation, p_values, families, layer_rows)
 
-    emb = _embedding_test(cand, ref)
     if emb is not None and alignment is not None:
         # The embeddings were used to find the alignment, so they cannot also count as evidence.
         families["embedding"] = {"p_value": None, "shared_tokens": emb["shared_tokens"],
@@ -738,6 +751,7 @@ def lineage_test_against(*, candidate: Any, references: list[Any], alpha: float 
             ranked = screen_rank(candidate=cand.component_prints(), references=sketches,
                                  keep_top=KEEP_TOP if keep_top is None else keep_top,
                                  keep_score=KEEP_SCORE if keep_score is None else keep_score)
+        del sketches  # 0.4-0.8 MB a reference: 20-40 MB for 50, not needed by the full tests
         for entry in ranked.entries:
             i = int(entry.reference)
             entries[i] = {**entry.to_dict(), "reference": labels[i], "references_screened": len(references)}

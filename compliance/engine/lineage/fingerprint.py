@@ -90,32 +90,67 @@ FAMILIES = ("mlp", "attn")
 MLP_OUT_COORDS = 128
 
 
-@dataclass
 class FamilyRows:
     """Sampled rows of one family in one layer, column-standardised, float16 [k, d].
 
     `sketch` (H1, for matching) and `test` (H2, for the test) are derived on demand by
     stats.rows_prepare, after any residual re-alignment the comparison decides on.
+
+    Rows read from a compact bundle stay packed (`packed`: the bundle's 4-bit levels and the
+    width) and are dequantised only when asked for, never kept: a reference needs its rows once,
+    to derive `test` (the H1 sketch is stored), and holding them cost 112 MB a reference at
+    d = 4096 (16 layers x 896 rows x 4096 x 2 bytes) against 28 MB packed.
     """
 
-    rows: np.ndarray
-    hashes: list[str] = field(default_factory=list)
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-    # The H1 sketch as computed from the rows before a compact bundle quantised them: matching
-    # then stays as sharp as with the full rows (only the H2 test sees the quantisation noise).
-    stored_sketch: np.ndarray | None = field(default=None, repr=False, compare=False)
-    _prepared: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    def __init__(self, rows: np.ndarray | None = None, hashes: list[str] | None = None,
+                 blocks: list[dict[str, Any]] | None = None, stored_sketch: np.ndarray | None = None, *,
+                 packed: tuple[np.ndarray, int] | None = None):
+        if rows is None and packed is None:
+            raise ValueError("FamilyRows needs rows or packed rows")
+        self._rows = rows
+        self.packed = None if rows is not None else packed
+        self.hashes = [] if hashes is None else hashes
+        self.blocks = [] if blocks is None else blocks
+        # The H1 sketch as computed from the rows before a compact bundle quantised them: matching
+        # then stays as sharp as with the full rows (only the H2 test sees the quantisation noise).
+        self.stored_sketch = stored_sketch
+        self._prepared: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __repr__(self) -> str:
+        return f"FamilyRows(rows={self.n_rows} x {self.width}, packed={self.packed is not None}, hashes={len(self.hashes)})"
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The rows as float16 [k, d]; dequantised afresh from `packed` on each call when packed."""
+        if self._rows is not None:
+            return self._rows
+        levels, width = self.packed
+        return rows_dequantise(levels, width)
+
+    @rows.setter
+    def rows(self, value: np.ndarray) -> None:
+        self._rows, self.packed, self._prepared = value, None, None
+
+    @property
+    def n_rows(self) -> int:
+        return int((self._rows if self._rows is not None else self.packed[0]).shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self._rows.shape[1] if self._rows is not None else self.packed[1])
 
     def prepared(self) -> tuple[np.ndarray, np.ndarray]:
-        """(sketch, test) as float32, computed once."""
+        """(sketch, test), computed once. `test` is float16 and so is a computed sketch: both are
+        rounded to float16 as they are made (stats.rows_prepare), so float16 holds exactly the
+        values the test reads back as float32, in half the memory (56 MB instead of 112 MB a
+        fingerprint at d = 4096). A stored sketch is float32 (renormalised on load)."""
         if self._prepared is None:
             if self.stored_sketch is not None:
                 # The projection of H1 is most of rows_prepare's cost (7.5 G multiply-adds at
                 # d = 4096); a compact bundle already holds its result.
                 self._prepared = (np.asarray(self.stored_sketch, dtype=np.float32), _test_rows(self.rows))
                 return self._prepared
-            sketch, test = rows_prepare(self.rows)
-            self._prepared = (sketch.astype(np.float32), test.astype(np.float32))
+            self._prepared = rows_prepare(self.rows)
         return self._prepared
 
     @property
@@ -133,11 +168,11 @@ class FamilyRows:
 
 
 def _test_rows(rows: np.ndarray) -> np.ndarray:
-    """The H2 half of stats.rows_prepare alone (same arithmetic, float32)."""
+    """The H2 half of stats.rows_prepare alone (same arithmetic, float32, rounded to float16)."""
     x = np.array(rows, dtype=np.float32)
     x -= x.mean(axis=0, keepdims=True)
     x /= np.maximum(np.sqrt(np.mean(x * x, axis=0, keepdims=True)), 1e-20)
-    return rows_standardise(x[:, column_split(x.shape[1])[1]]).astype(np.float16).astype(np.float32)
+    return rows_standardise(x[:, column_split(x.shape[1])[1]]).astype(np.float16)
 
 
 @dataclass
@@ -194,7 +229,7 @@ class Fingerprint:
                 "rotation_invariant": sum(1 for lp in self.layers.values() if lp.invariants),
             },
             "rows_per_layer": {
-                f: max((len(lp.families[f].rows) for lp in self.layers.values() if f in lp.families), default=0)
+                f: max((lp.families[f].n_rows for lp in self.layers.values() if f in lp.families), default=0)
                 for f in FAMILIES
             },
             "embedding_rows": 0 if self.embedding_rows is None else int(self.embedding_rows.shape[0]),
@@ -613,7 +648,7 @@ def fingerprint_bytes(fp: Fingerprint, *, compact: bool = True) -> bytes:
     layer_meta: dict[str, Any] = {}
     for index, lp in fp.layers.items():
         layer_meta[str(index)] = {
-            f: {"hashes": fr.hashes, "blocks": fr.blocks, "width": int(fr.rows.shape[1])}
+            f: {"hashes": fr.hashes, "blocks": fr.blocks, "width": fr.width}
             for f, fr in lp.families.items()
         }
         for f, fr in lp.families.items():
@@ -665,13 +700,17 @@ def fingerprint_is_bundle(path: str | os.PathLike[str]) -> bool:
 MEMBER_MAX_BYTES = 64 << 20
 
 
-def bundle_members(path: str | os.PathLike[str], prefix: str = "") -> dict[str, np.ndarray]:
-    """The zstd .npy members of a format-3 bundle whose name starts with `prefix` (no pickles)."""
+def bundle_members(path: str | os.PathLike[str], prefix: str = "", *,
+                   wanted: Callable[[str], bool] | None = None) -> dict[str, np.ndarray]:
+    """The zstd .npy members of a format-3 bundle whose name starts with `prefix` and, given
+    `wanted`, whose key (the name without ``.npy.zst``) it accepts (no pickles)."""
     out: dict[str, np.ndarray] = {}
     decompressor = zstandard.ZstdDecompressor()
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
             if not (name.startswith(prefix) and name.endswith(".npy.zst")):
+                continue
+            if wanted is not None and not wanted(name[: -len(".npy.zst")]):
                 continue
             raw = decompressor.decompress(archive.read(name), max_output_size=MEMBER_MAX_BYTES)
             out[name[: -len(".npy.zst")]] = np.load(io.BytesIO(raw), allow_pickle=False)
@@ -690,12 +729,18 @@ def _compact_load(path: Path, layers: Callable[[list[int]], Iterable[int]] | Non
     if layers is not None:
         keep = {int(i) for i in layers(sorted(int(k) for k in doc["layers"]))}
         doc["layers"] = {k: v for k, v in doc["layers"].items() if int(k) in keep}
-    arrays = {k: v for k, v in bundle_members(path).items() if not k.startswith("screen/")}
+    layer_keys = {f"L{key}." for key in doc["layers"]}
+
+    def wanted(key: str) -> bool:
+        # The screen's sketch is read apart (screen.screen_sketches_load); layers left out are not read.
+        return not key.startswith("screen/") and (not key.startswith("L") or key[:key.index(".") + 1] in layer_keys)
+
+    arrays = bundle_members(path, wanted=wanted)
     for key, fams in doc["layers"].items():
-        for f, info in fams.items():
+        for f in fams:
             if f.startswith("__"):
                 continue
-            arrays[f"L{key}.{f}.rows"] = rows_dequantise(arrays.pop(f"L{key}.{f}.q4"), int(info.pop("width")))
+            # Rows stay packed (FamilyRows.packed): dequantised when asked for, never kept.
             if f"L{key}.{f}.sketch8" in arrays:
                 arrays[f"L{key}.{f}.sketch"] = _sketch_dequantise(arrays.pop(f"L{key}.{f}.sketch8"))
         for name in ("mlp_out", "norm_in", "norm_post"):
@@ -711,8 +756,11 @@ def fingerprint_load(path: str | os.PathLike[str], *,
     """Read a bundle written by fingerprint_save, format 3 or 2 (never a pickle: a bundle cannot run code).
 
     ``layers``: given the sampled layer indices (sorted), the ones to keep; the others are left
-    out of the result and, in a compact bundle, never dequantised (dequantising is most of a
-    load: 2.4 s of a 7B fingerprint's, of which a caller testing 4 of 16 layers needs a quarter)."""
+    out of the result and, in a compact bundle, never read (dequantising is most of a load: 2.4 s
+    of a 7B fingerprint's, of which a caller testing 4 of 16 layers needs a quarter).
+
+    A compact bundle's rows stay packed (``FamilyRows.packed``) and are dequantised only when
+    read; its ``test`` rows are derived from them once, when first asked for."""
     path = Path(path)
     return _fingerprint_read(path, path.name, layers)
 
@@ -751,9 +799,11 @@ def _fingerprint_read(source: Any, label: str,
         lp.mlp_out = arrays.get(f"L{index}.mlp_out")
         lp.mlp_out_block = fams.pop("__mlp_out_block__", "")
         for f, info in fams.items():
+            packed = f"L{index}.{f}.q4"
             lp.families[f] = FamilyRows(
-                rows=arrays[f"L{index}.{f}.rows"], hashes=info["hashes"], blocks=info["blocks"],
+                rows=arrays.get(f"L{index}.{f}.rows"), hashes=info["hashes"], blocks=info["blocks"],
                 stored_sketch=arrays.get(f"L{index}.{f}.sketch"),
+                packed=(arrays[packed], int(info["width"])) if packed in arrays else None,
             )
         lp.norm_in = arrays.get(f"L{index}.norm_in")
         lp.norm_post = arrays.get(f"L{index}.norm_post")

@@ -142,7 +142,7 @@ def screen_sketch_build(fp: Fingerprint, *, component: str = DEFAULT_COMPONENT) 
             fr = lp.families.get(family)
             if fr is None:
                 continue
-            pick = np.unique(np.round(np.linspace(0, len(fr.rows) - 1, min(MATCH_ROWS, len(fr.rows)))).astype(int))
+            pick = np.unique(np.round(np.linspace(0, fr.n_rows - 1, min(MATCH_ROWS, fr.n_rows))).astype(int))
             parts.append(fr.sketch[pick])
             scores.append(_score_rows(fr.test[pick]))
             depth.append(np.full(len(pick), _depth(fp, index), dtype=np.float32))
@@ -269,7 +269,7 @@ def screen_probe_build(fp: Fingerprint, *, component: str = DEFAULT_COMPONENT) -
             continue
         match[family] = np.concatenate([fr.sketch for _, fr in layers]).astype(np.float32)
         test[family] = np.concatenate([_score_rows(fr.test) for _, fr in layers])
-        depth[family] = np.concatenate([np.full(len(fr.rows), _depth(fp, i), dtype=np.float32) for i, fr in layers])
+        depth[family] = np.concatenate([np.full(fr.n_rows, _depth(fp, i), dtype=np.float32) for i, fr in layers])
     grams = [lp.mlp_out for _, lp in sorted(fp.layers.items()) if lp.mlp_out is not None]
     mlp_out = _u_centre_stack(np.stack(grams)) if grams and len({g.shape for g in grams}) == 1 else None
     embedding = {}

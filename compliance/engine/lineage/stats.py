@@ -129,16 +129,17 @@ def units_match_test(
     sb = np.asarray(sketch_b, dtype=np.float32)
     sa = np.asarray(sketch_a, dtype=np.float32)
     tb = np.asarray(test_b, dtype=np.float32)
-    ta = np.asarray(test_a, dtype=np.float32)
     n = tb.shape[1]
     corr = sb @ sa.T
     match = np.argmax(np.abs(corr), axis=1)
     best = corr[np.arange(len(match)), match]
     sign = np.where(best >= 0, 1.0, -1.0).astype(np.float32)
-    pair = np.einsum("ij,ij->i", tb, ta[match]) * sign
+    # Only A's matched rows are read: gathered before the float32 cast, so float16 test rows
+    # (as fingerprints keep them) cost no float32 copy of all of A.
+    pair = np.einsum("ij,ij->i", tb, np.asarray(test_a[match], dtype=np.float32)) * sign
     r = float(pair.sum(dtype=np.float64))
     gb = gram(tb) if gram_b is None else gram_b
-    ga = gram(ta) if gram_a is None else gram_a
+    ga = gram(test_a) if gram_a is None else gram_a
     # ||M||_F^2 = sum_{b,b'} s_b s_b' G_A[m_b, m_b'] G_B[b, b'] (M = A_H2^T diag(s) B_H2)
     frob = float(sign.astype(np.float64) @ ((ga[np.ix_(match, match)] * gb).astype(np.float64) @ sign))
     var = frob / max(n - 1, 1)
@@ -162,10 +163,14 @@ def paired_rows_test(rows_a: np.ndarray, rows_b: np.ndarray) -> MatchResult:
     Same null as `units_match_test` (permute B's residual coordinates), no matching step.
     """
     def prep(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        x = x - x.mean(axis=0, keepdims=True)
-        x = x / np.maximum(np.sqrt((x**2).mean(axis=0, keepdims=True)), _EPS)
-        return rows_standardise(x).astype(np.float32)
+        # In place on one float64 copy (the same arithmetic as out of place, so the same bits):
+        # two arrays at a time instead of three, 16 MB less at 500 tokens x 4096 (issue #16).
+        x = np.array(x, dtype=np.float64)
+        x -= x.mean(axis=0, keepdims=True)
+        x /= np.maximum(np.sqrt((x**2).mean(axis=0, keepdims=True)), _EPS)
+        x -= x.mean(axis=1, keepdims=True)  # rows_standardise, in place
+        x /= np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x))[:, None], 1e-20)
+        return x.astype(np.float32)
 
     a, b = prep(rows_a), prep(rows_b)
     n = a.shape[1]
