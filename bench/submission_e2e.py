@@ -721,7 +721,9 @@ def phase_wait(spec: dict) -> dict:
         if check == "intake":
             verified = [r.summary.get("verified") for r in rows if isinstance(r.summary, dict)]
             stage["verified"] = dict(Counter(v.get("method") for v in verified if v))
-            stage["bytes_read_by_range"] = sum(int(v.get("bytes_read") or 0) for v in verified if v)
+            # A run taken over from version 1 carries that run's summary; it read nothing this time.
+            stage["bytes_read_by_range"] = sum(int((r.summary.get("verified") or {}).get("bytes_read") or 0)
+                                               for r in ran if isinstance(r.summary, dict))
         if check == "lineage":
             stage["bytes_read"] = sum(int(r.summary.get("bytes_read") or 0) for r in ran if isinstance(r.summary, dict))
         if check in ("licenses", "code"):
