@@ -43,7 +43,8 @@ tree and labelled so (`--no-scancode-baseline` skips it).
 
 Object storage (`--s3`): the same pipeline with default storage on an S3 endpoint, `--s3-endpoint URL`
 (credentials from the usual AWS variables), else moto's server started here on loopback behind a
-counting WSGI layer (every GET's bytes per object, every HEAD and PUT). Uploads are then PUT into the
+counting WSGI layer (every GET's bytes per object, every HEAD and PUT), which reads a ranged GET's
+range only from moto's stored object, as a real store does (`StoredRange`). Uploads are then PUT into the
 bucket whole (moto keeps an object above 16 MiB in a temporary file on disk), and the report adds,
 per version, the bytes intake and lineage fetched by range (their runs' own counts) and, with moto,
 what the endpoint served for the weight objects, against the checkpoint's size (`s3` in each version).
