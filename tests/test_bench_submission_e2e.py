@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,112 @@ def test_a_scaled_down_submission_runs_every_stage_for_real_and_reports_both_ver
     assert v2["dossier"]["state"] == "ready"
     # The 1.8 GB checkpoint stayed sparse in storage (moved, not copied).
     assert run["storage"]["allocated_bytes"] < run["storage"]["apparent_bytes"] / 4
+
+
+class _CountingBuffer:
+    """A moto object's stored buffer that counts the bytes read from it: the test's own view of
+    what an endpoint read to answer, independent of the bench's counters."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def _signed_get(url: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """One GET as sent on the wire (SigV4-signed, as moto's server wants to know the service), and
+    the answer as received: status, headers, body."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="GET", url=url + path, headers=headers)
+    S3SigV4Auth(Credentials("bench", "bench"), "s3", "us-east-1").add_auth(request)
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    try:
+        connection.request("GET", path, headers=dict(request.headers.items()))
+        response = connection.getresponse()
+        # Per-response identifiers and the clock differ between two answers to the same request.
+        body = re.sub(rb"<(RequestId|HostId)>[^<]*</(RequestId|HostId)>", b"", response.read())
+        varying = {"date", "x-amzn-requestid", "x-amz-request-id", "x-amz-id-2", "server"}
+        return response.status, {k.lower(): v for k, v in response.getheaders() if k.lower() not in varying}, body
+    finally:
+        connection.close()
+
+
+def test_the_bench_endpoint_answers_a_ranged_get_as_moto_does_reading_only_the_range() -> None:
+    import threading
+
+    import boto3
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.s3.models import s3_backends
+    from werkzeug.serving import make_server
+
+    from bench.submission_e2e import S3Endpoint
+
+    bench = S3Endpoint()
+    # moto's own server, unwrapped, in the same process: the same backend, so the same stored object.
+    plain = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True,
+                        request_handler=MotoRequestHandler)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    plain_url = f"http://127.0.0.1:{plain.server_port}"
+    try:
+        client = boto3.client("s3", endpoint_url=bench.url, region_name="us-east-1", aws_access_key_id="bench",
+                              aws_secret_access_key="bench")
+        client.create_bucket(Bucket="ranges")
+        # 20 MiB: above moto's 16 MiB in-memory limit, so on disk like the bench's shard; with a checksum.
+        data = os.urandom(20 * 1024 * 1024)
+        client.put_object(Bucket="ranges", Key="model.safetensors", Body=data, ChecksumAlgorithm="SHA256")
+        stored = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object("ranges", "model.safetensors")
+        stored._value_buffer = buffer = _CountingBuffer(stored._value_buffer)
+        size = len(data)
+
+        single_ranges = {  # Range header -> the bytes a store answers with
+            "bytes=100-199": data[100:200],
+            f"bytes={size - 1000}-": data[-1000:],
+            "bytes=-65536": data[-65536:],
+            f"bytes=8-{10 * size}": data[8:],
+        }
+        for range_header, expected in single_ranges.items():
+            for extra in ({}, {"x-amz-checksum-mode": "ENABLED"}):
+                headers = {"Range": range_header, **extra}
+                before = bench.mark()
+                buffer.bytes_read = 0
+                status, got_headers, body = _signed_get(bench.url, "/ranges/model.safetensors", headers)
+                read_by_bench = buffer.bytes_read
+                buffer.bytes_read = 0
+                assert (status, got_headers, body) == _signed_get(plain_url, "/ranges/model.safetensors", headers), headers
+                assert buffer.bytes_read == size  # moto alone reads the whole object for any range
+                assert status == 206 and body == expected and int(got_headers["content-length"]) == len(expected)
+                assert got_headers["accept-ranges"] == "bytes" and got_headers["etag"] == stored.etag
+                assert not any(h.startswith("x-amz-checksum-sha256") for h in got_headers)  # partial: no checksum
+                # The bench's endpoint read the range only, and its counters say what it read and served.
+                assert read_by_bench == len(expected), headers
+                since = bench.since(before, suffix=".safetensors")
+                assert since["weights_bytes_served"] == since["weights_bytes_read_from_store_for_ranges"] == len(expected)
+                assert since["weights_get_requests"] == 1
+
+        # Everything else is moto's own answer: the whole object as one range (its checksum kept), a
+        # range past the end (416), a failed precondition (412), a list of ranges (moto sends it all).
+        for headers in ({"Range": "bytes=0-", "x-amz-checksum-mode": "ENABLED"}, {"Range": f"bytes={size}-"},
+                        {"Range": "bytes=0-9", "If-Match": '"not-the-etag"'}, {"Range": "bytes=0-9,20-29"},
+                        {}):
+            assert _signed_get(bench.url, "/ranges/model.safetensors", headers) == \
+                _signed_get(plain_url, "/ranges/model.safetensors", headers), headers
+        whole = _signed_get(bench.url, "/ranges/model.safetensors", {"Range": "bytes=0-", "x-amz-checksum-mode": "ENABLED"})
+        assert whole[0] == 206 and whole[2] == data and "x-amz-checksum-sha256" in whole[1]
+    finally:
+        bench.stop()
+        plain.shutdown()
