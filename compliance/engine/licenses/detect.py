@@ -510,7 +510,7 @@ _RAW: dict[str, tuple[str, bool]] = {}
 # _RAW_MAYBE: a line of printable ASCII without "<", ">", "&", "\\" or "mailto:" goes through
 # `prepare_text_line` by replacements that only put a space, a quote or " (c) " where
 # something was, and by deletions at its ends: no two characters of it are joined and no digit
-# or letter appears that it did not hold (tested on every printable ASCII character, and
+# or letter appears that it did not hold (checked on every distinct line of a 3,000-file sample, and
 # fuzzed: tests/compliance/engine/licenses/test_fast_paths.py). So its prepared text holds a
 # year ("19.." or "20..") or a statement marker only if the lowered line holds one of these:
 # the markers themselves, "(c" or "c)" or "copy" or "a9" for what becomes " (c) ", and "by"
