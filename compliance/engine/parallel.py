@@ -220,7 +220,9 @@ def _child_main(factory: Callable[[], FileHandler], requests: Connection, result
     threading.Thread(target=read, daemon=True).start()
     handler = factory()
     retiring = False
-    checked = time.monotonic()
+    # Read after the first chunk, then every RECYCLE_CHECK_SECONDS: a process whose whole life is
+    # shorter than that is still read once.
+    checked = time.monotonic() - RECYCLE_CHECK_SECONDS
     try:
         while True:
             message = inbox.get()

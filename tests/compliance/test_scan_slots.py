@@ -96,7 +96,7 @@ def test_two_licence_checks_at_once_share_the_hosts_scan_slots(settings, tmp_pat
     # two checks overlapped or not (uncapped, each check alone runs 2).
     assert most[0] == 1
     assert [r.summary["stats"]["processes"] for r in runs] == [1, 1]
-    # Scanners retire at their first memory reading (1 MiB allowed, read every 2 s); one that retires
+    # Scanners retire at their first memory reading (1 MiB allowed, read after the first chunk); one that retires
     # with files left is replaced (one that retires on its last chunk is not: the scan is done), and
     # the answers below, every file with the inventory of one process, show nothing was lost.
     assert sum(r.summary["stats"].get("processes_retired", 0) for r in runs) >= 1

@@ -939,3 +939,65 @@ def unexplained_prose_words(*, text: str, matches: list[LicenseMatch]) -> int:
             window |= words_by_line[number]
         best = max(best, len(window))
     return best
+
+
+# -- warm-up before the scanners fork -----------------------------------------------------------
+#
+# A scanner is forked from a process that holds ScanCode's index, and shares its pages until it
+# writes to them. The first file that reaches each tier (the exact pass, the full matcher, the
+# copyright grammar) builds what that tier builds once per process: ScanCode's lazily made
+# tables and caches, our copyright detector (1,112 compiled token patterns and their first-character
+# table). Built in each scanner, that is each scanner's own memory: a scanner forked from the bare
+# index held 45 MB after its first two files and 153 MB after its first full match; forked after
+# `detection_warm` had run once in its parent, 4 and 26 MB (bench/scanner_memory.py). So the
+# worker's main process warms the detector before its pool forks (compliance.receivers).
+
+
+def _warm_samples(*, state) -> list[tuple[str, bytes]]:
+    """Files that reach every tier: a licence file (full matcher), an Apache header with its
+    copyright (exact pass, copyright grammar), an SPDX line, a licence text pasted into a source
+    file with a clause edited (escalated to the full matcher), package metadata, a README sentence,
+    and a copyright notice without legal words. Licence texts are ScanCode's own."""
+    mit = state.licenses_db["mit"].text
+    bsd = state.licenses_db["bsd-new"].text.replace("specific\nprior written permission",
+                                                      "the express written\nconsent of the authors")
+    apache_header = (
+        "# Copyright 2024 The Example Authors. All rights reserved.\n#\n"
+        '# Licensed under the Apache License, Version 2.0 (the "License");\n'
+        "# you may not use this file except in compliance with the License.\n"
+        "# You may obtain a copy of the License at\n#\n#     http://www.apache.org/licenses/LICENSE-2.0\n#\n"
+        "# Unless required by applicable law or agreed to in writing, software\n"
+        '# distributed under the License is distributed on an "AS IS" BASIS,\n'
+        "# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.\n"
+        "# See the License for the specific language governing permissions and\n"
+        "# limitations under the License.\n\n"
+        "def add(a, b):\n    return a + b\n")
+    commented_bsd = "".join(f"# {line}\n" for line in
+                            (f"Copyright (c) 2019-2023, Example Org <dev@example.org>\n\n{bsd}").splitlines())
+    return [
+        ("LICENSE", f"MIT License\n\nCopyright (c) 2024 Example Org\n\n{mit}".encode()),
+        ("src/example/module.py", apache_header.encode()),
+        ("src/example/native.c", b"// SPDX-License-Identifier: GPL-2.0-or-later\n/* (c) 2020 Jane Roe */\n"
+                                 b"int answer(void) { return 42; }\n"),
+        ("src/example/vendored.py", (commented_bsd + "\nVALUE = 1\n").encode()),
+        ("PKG-INFO", b"Metadata-Version: 2.1\nName: example\nVersion: 1.0\nLicense: MIT\n"
+                     b"Classifier: License :: OSI Approved :: MIT License\n\nReleased under the MIT license.\n"),
+        ("README.md", b"# Example\n\nThis project is licensed under the terms of the BSD-3-Clause license.\n"),
+        ("notes.txt", "Written by Jane Roe.\n\u00a9 2021 Jane Roe\n".encode()),
+    ]
+
+
+def detection_warm() -> dict:
+    """Detect the built-in samples once in this process (see above); returns the detector's
+    counts by tier, which say that every tier ran. Answers do not depend on it: every table and
+    memo it fills is a function of the bytes alone (tests/compliance/engine/licenses)."""
+    from compliance.engine.licenses.scancode_index import heap_trim
+
+    state = scancode_state_get()
+    with LicenseDetector(copyrights=True) as detector:
+        copyrights = 0
+        for path, data in _warm_samples(state=state):
+            copyrights += len(detector.detect(path=path, data=data).copyrights)
+        stats = dict(detector.stats, copyrights=copyrights)
+    heap_trim()
+    return stats

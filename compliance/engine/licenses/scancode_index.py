@@ -100,7 +100,7 @@ def _unknown_automaton_drop(index) -> None:
     that the portal never sets (detect.py calls `detect_licenses` with its default, False; so
     does ScanCode's `get_licenses`). It holds 3.1 M nodes: 194 MB of every checks worker's
     memory (measured: 1,187 -> 993 MB RSS for the loaded state), shared by the scanners but
-    counted once in the worker's footprint (freed to the system by `_heap_trim` at the end of
+    counted once in the worker's footprint (freed to the system by `heap_trim` at the end of
     the load). Asking for unknown-licence matching after this
     raises a RuntimeError that says why, rather than answering without it."""
     if isinstance(index.unknown_automaton, _UnknownAutomatonDropped):
@@ -108,7 +108,92 @@ def _unknown_automaton_drop(index) -> None:
     index.unknown_automaton = _UnknownAutomatonDropped()
 
 
-def _heap_trim() -> None:
+# -- two of the index's tables, made from the rules' tokens when asked -------------------------
+#
+# ScanCode keeps, for every rule, a multiset of its token ids (`msets_by_rid`: 36,243 dicts,
+# 84 MB) and the positions of its legal tokens (`high_postings_by_rid`: 30,051 dicts of arrays,
+# 87 MB). Both are functions of the rule's token ids (`tids_by_rid`, kept), made at index build
+# time by `licensedcode.index.LicenseIndex._add_rules`, and both are read for a few candidates of
+# a query run only: the multisets of the 10 x top rules `compute_candidates` ranks in its second
+# step, the postings of the rules the sequence matcher aligns. So they are made again when asked,
+# the way the build made them, and the last few thousand are remembered per process: 171 MB off
+# every checks worker's shared footprint, for a few microseconds per candidate the first time.
+# Tested equal to ScanCode's own tables for every rule (tests/compliance/engine/licenses).
+
+_RULE_TABLE_MEMO_MAX = 4096
+
+
+class _RuleTable:
+    """A read-only per-rule table (`table[rid]`), made from the rule's token ids on first access.
+    None for rules ScanCode gave no entry (`kept` says which rules have one)."""
+
+    __slots__ = ("tids_by_rid", "kept", "memo", "_make", "_length")
+
+    def __init__(self, *, tids_by_rid, kept, make, length: int):
+        self.tids_by_rid, self.kept, self._make, self._length = tids_by_rid, kept, make, length
+        self.memo: dict = {}
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, rid: int):
+        value = self.memo.get(rid)
+        if value is None:
+            if rid not in self.kept:
+                if not 0 <= rid < self._length:
+                    raise IndexError(rid)
+                return None
+            value = self._make(self.tids_by_rid[rid])
+            if len(self.memo) >= _RULE_TABLE_MEMO_MAX:
+                self.memo.clear()
+            self.memo[rid] = value
+        return value
+
+    def __iter__(self):
+        return (self[rid] for rid in range(self._length))
+
+
+def _rule_mset(tids):
+    """`msets_by_rid[rid]` as `_add_rules` makes it: `build_set_and_mset(tids)`'s multiset."""
+    from licensedcode.match_set import build_set_and_mset
+
+    return build_set_and_mset(tids, _use_bigrams=False)[1]
+
+
+def _rule_high_postings(tids, *, len_legalese: int):
+    """`high_postings_by_rid[rid]` as `_add_rules` makes it: each legal token id's positions."""
+    from array import array
+    from collections import defaultdict
+
+    postings = defaultdict(list)
+    for pos, tid in enumerate(tids):
+        if tid < len_legalese:
+            postings[tid].append(pos)
+    return {tid: array("h", value) for tid, value in postings.items()}
+
+
+def _rule_tables_lazy(index) -> None:
+    """Replace the two tables above by `_RuleTable`s, after checking that the build made them as
+    expected (a multiset for the regular rules, postings for the approximately matchable ones,
+    as `_add_rules` does); a ScanCode that builds them otherwise keeps its own."""
+    from licensedcode import index as scancode_index_module
+
+    if isinstance(index.msets_by_rid, _RuleTable) or scancode_index_module.USE_BIGRAM_MULTISETS:
+        return
+    length = len(index.tids_by_rid)
+    with_mset = frozenset(rid for rid, mset in enumerate(index.msets_by_rid) if mset is not None)
+    with_postings = frozenset(rid for rid, postings in enumerate(index.high_postings_by_rid) if postings is not None)
+    if (len(index.msets_by_rid) != length or len(index.high_postings_by_rid) != length
+            or with_mset != frozenset(index.regular_rids)
+            or not with_postings <= frozenset(index.approx_matchable_rids)):
+        return
+    index.msets_by_rid = _RuleTable(tids_by_rid=index.tids_by_rid, kept=with_mset, make=_rule_mset, length=length)
+    index.high_postings_by_rid = _RuleTable(
+        tids_by_rid=index.tids_by_rid, kept=with_postings,
+        make=partial(_rule_high_postings, len_legalese=index.len_legalese), length=length)
+
+
+def heap_trim() -> None:
     """Hand freed heap pages back to the system (glibc's malloc_trim), before any fork shares them."""
     try:
         import ctypes
@@ -136,6 +221,7 @@ def scancode_state_get() -> ScancodeState:
             ) from error
         index = get_index()
         _unknown_automaton_drop(index)
+        _rule_tables_lazy(index)
         state = ScancodeState(
             index=index,
             licensing=get_licensing(),
@@ -153,7 +239,7 @@ def scancode_state_get() -> ScancodeState:
         _EXACT_FILTER = ExactMatchFilter(index=index)
         fast_candidates_install()
         lazy_matched_text_install()
-        _heap_trim()  # the dropped automaton's nodes, and what building the tables freed
+        heap_trim()  # the dropped automaton's nodes, and what building the tables freed
         state.load_seconds = time.perf_counter() - started
         _STATE = state
         return state

@@ -387,3 +387,66 @@ def test_the_unknown_licence_automaton_is_dropped_and_asking_for_it_says_why(tmp
     assert [d.license_expression for d in found] == ["mit"]
     with pytest.raises(RuntimeError, match="unknown-licence matching"):
         list(detect_licenses(index=state.index, location=str(location), unknown_licenses=True))
+
+
+_RULE_TABLES_DIGEST = r"""
+import hashlib, json, os, sys
+from licensedcode.cache import LICENSE_INDEX_DIR, LICENSE_INDEX_FILENAME, load_cache_file
+from scancode_config import licensedcode_cache_dir
+
+def digest(msets, postings, length):
+    h = hashlib.sha256()
+    for rid in range(length):
+        mset, high = msets[rid], postings[rid]
+        h.update(repr((rid, type(mset).__name__, None if mset is None else list(mset.items()))).encode())
+        h.update(repr((rid, None if high is None else [(t, a.typecode, a.tolist()) for t, a in high.items()])).encode())
+    return h.hexdigest()
+
+if __name__ == "__main__":
+    index = load_cache_file(os.path.join(licensedcode_cache_dir, LICENSE_INDEX_DIR, LICENSE_INDEX_FILENAME)).index
+    print(json.dumps({"type": type(index.msets_by_rid).__name__, "length": len(index.tids_by_rid),
+                      "digest": digest(index.msets_by_rid, index.high_postings_by_rid, len(index.tids_by_rid))}))
+"""
+
+
+def test_the_rule_tables_made_on_demand_equal_scancodes_own_for_every_rule(tmp_path):
+    """`msets_by_rid` and `high_postings_by_rid` (171 MB of every checks worker) are made from the
+    rules' token ids when asked: for every one of the 37,542 rules, in content, key order, array
+    type and None-ness, they equal the tables ScanCode's pickled index holds, read in a separate
+    process; and the memo that keeps the last few thousand is bounded."""
+    import json
+    import subprocess
+    import sys
+
+    state = scancode_index.scancode_state_get()
+    index = state.index
+    assert isinstance(index.msets_by_rid, scancode_index._RuleTable)
+    assert isinstance(index.high_postings_by_rid, scancode_index._RuleTable)
+    script = tmp_path / "digest.py"
+    script.write_text(_RULE_TABLES_DIGEST)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=600)
+    original = json.loads(done.stdout.strip().splitlines()[-1])
+    assert original["type"] == "list"  # ScanCode's own tables, not ours
+    namespace: dict = {}
+    exec(compile(_RULE_TABLES_DIGEST.split('if __name__')[0], "digest", "exec"), namespace)
+    length = len(index.tids_by_rid)
+    assert original["length"] == length > 30_000
+    assert namespace["digest"](index.msets_by_rid, index.high_postings_by_rid, length) == original["digest"]
+    assert len(index.msets_by_rid.memo) <= scancode_index._RULE_TABLE_MEMO_MAX
+    import pytest
+
+    with pytest.raises(IndexError):
+        index.msets_by_rid[length]
+
+
+def test_the_warm_up_runs_every_tier_of_the_detector():
+    """`detection_warm` (run by the checks worker's main process before its pool forks) reaches the
+    exact pass, an escalation to the full matcher, the copyright grammar and the prefilter: were a
+    sample to stop reaching its tier (a ScanCode upgrade), the scanners would build that tier's
+    tables each for itself again."""
+    from compliance.engine.licenses.detect import detection_warm
+
+    tiers = detection_warm()
+    assert tiers["files"] == 7
+    assert tiers["exact"] >= 4 and tiers["full"] >= 1 and tiers["escalated"] >= 1
+    assert tiers["no_legal_text"] >= 1 and tiers["copyrights"] >= 8
