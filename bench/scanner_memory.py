@@ -1,4 +1,4 @@
-"""A licence scanner's private memory as it works through files, with and without the warm-up (issue #16).
+"""A licence scanner's private memory as it works through files, before and after this change (issue #16).
 
     .venv/bin/python bench/scanner_memory.py [--files 1000] [--out FILE]
 
@@ -7,15 +7,22 @@ What a checks worker does: its main process loads ScanCode's index (and, on main
 forked from it and share its pages until they write to them. Their private pages are what the
 worker's footprint grows by, and what ``PORTAL_SCAN_RECYCLE_MB`` retires them for.
 
-For each variant, in a fresh interpreter: load the index (the variant "warm" then runs
-``detection_warm``), ``gc.collect``, fork one scanner that ``gc.freeze``s as the portal's do and
+For each variant, in a fresh interpreter: load the index, ``gc.collect``, fork one scanner that ``gc.freeze``s as the portal's do and
 detects --files files of the bench tree (``bench/submission_e2e.py``'s, shuffled with a fixed seed,
 the same files for both variants) with one ``LicenseDetector``, reading its Private_Dirty
 (``compliance.engine.parallel._private_bytes``, the figure the recycling limit reads) after each
 checkpoint. Also reported: the files after which the scanner first passed 150, 200 and 250 MB (how
 often a recycling limit at that size would re-fork it), its CPU seconds, and the warm-up's own
-seconds in the parent. The variants run one after the other, "cold" (the code before the warm-up)
-first. Printed as JSON; raw output goes to bench/out/scanner_memory.json.
+seconds in the parent, and the parent's RSS before the fork. The variants:
+
+* "before": the code before the change: ScanCode's per-rule multisets and postings kept as its
+  index holds them (``scancode_index._rule_tables_lazy`` skipped) and no warm-up;
+* "lazy": those tables made when asked, no warm-up;
+* "after": the code as it is: lazy tables and ``detection_warm`` in the parent.
+
+They run one after the other in that order, then again in the reverse order (CPU seconds on a
+shared machine move with its load: read each pair, not one figure). Printed as JSON; raw
+output goes to bench/out/scanner_memory.json.
 """
 
 from __future__ import annotations
@@ -37,9 +44,10 @@ from bench.inputs import out_write  # noqa: E402
 MB = 1 << 20
 CHECKPOINTS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000)
 THRESHOLDS_MB = (150, 200, 250)
+VARIANTS = ("before", "lazy", "after")
 
 
-def measure(*, files: int, warm: bool) -> dict:
+def measure(*, files: int, variant: str) -> dict:
     """In this (fresh) process: load, maybe warm, fork one scanner, detect, report (see above)."""
     import gc
 
@@ -49,16 +57,26 @@ def measure(*, files: int, warm: bool) -> dict:
     from compliance.engine.licenses.scancode_index import scancode_state_get
     from compliance.engine.parallel import _private_bytes
 
+    from compliance.engine.licenses import scancode_index
+
     items = list(tree_plan(files=files, corpora=[]).items())
     random.Random(16).shuffle(items)
     items = items[:files]
+    if variant == "before":
+        scancode_index._rule_tables_lazy = lambda index: None
     scancode_state_get()
     warm_s, tiers = None, None
-    if warm:
+    if variant == "after":
         started = time.perf_counter()
         tiers = detection_warm()
         warm_s = round(time.perf_counter() - started, 2)
     gc.collect()
+    scancode_index.heap_trim()
+    parent_rss_mb = None
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                parent_rss_mb = round(int(line.split()[1]) / 1024, 1)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the scanner
@@ -86,20 +104,21 @@ def measure(*, files: int, warm: bool) -> dict:
     with os.fdopen(read) as handle:
         report = json.load(handle)
     os.waitpid(pid, 0)
-    return {"variant": "warm" if warm else "cold", "warm_up_s": warm_s, "warm_up_tiers": tiers, **report}
+    return {"variant": variant, "parent_rss_mb": parent_rss_mb, "warm_up_s": warm_s, "warm_up_tiers": tiers,
+            **report}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--out", default=None)
-    parser.add_argument("--variant", choices=("cold", "warm"), help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:  # one measurement, in this fresh interpreter
-        print(json.dumps(measure(files=args.files, warm=args.variant == "warm")))
+        print(json.dumps(measure(files=args.files, variant=args.variant)))
         return
     runs = []
-    for variant in ("cold", "warm"):
+    for variant in VARIANTS + VARIANTS[::-1]:
         print(f"scanner memory: {variant}, {args.files} files", file=sys.stderr, flush=True)
         done = subprocess.run([sys.executable, __file__, "--files", str(args.files), "--variant", variant],
                               check=True, capture_output=True, text=True, cwd=ROOT)
@@ -107,9 +126,9 @@ def main() -> None:
     result = {"files": args.files, "runs": runs}
     for run in runs:
         marks = {point["files"]: point["private_mb"] for point in run["curve"]}
-        print(f"{run['variant']:>5}: private MB after " + ", ".join(
+        print(f"{run['variant']:>6}: parent RSS {run['parent_rss_mb']} MB; scanner private MB after " + ", ".join(
             f"{n}: {marks[n]}" for n in (1, 10, 100, 500, 1000, 2000) if n in marks)
-            + f"; first over {run['first_over_mb']}", file=sys.stderr)
+            + f"; first over {run['first_over_mb']}; CPU {run['curve'][-1].get('cpu_s')} s", file=sys.stderr)
     out_write(name="scanner_memory", data=result, out=args.out)
     print(json.dumps(result, indent=2))
 

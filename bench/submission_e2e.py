@@ -829,7 +829,7 @@ class S3Endpoint:
     (`StoredRange`), as a real store does. The workers reach it over HTTP like any S3 store (`--s3`
     without `--s3-endpoint`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, latency_s: float = 0.0) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
@@ -856,6 +856,8 @@ class S3Endpoint:
             key = unquote(environ.get("PATH_INFO", "")).lstrip("/")
             with self.lock:
                 self.methods[method] = self.methods.get(method, 0) + 1
+            if method == "GET" and latency_s:
+                time.sleep(latency_s)  # a real store's first-byte latency (--s3-latency-ms)
             if method == "GET" and SINGLE_RANGE.fullmatch(environ.get("HTTP_RANGE", "").strip()):
                 _ranged_get.on_read = read_counter(key)  # moto builds the body in this thread, in inner()
             try:
@@ -876,6 +878,7 @@ class S3Endpoint:
                 if hasattr(body, "close"):
                     body.close()
 
+        self.latency_s = latency_s
         self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, name="moto-s3", daemon=True).start()
@@ -947,7 +950,9 @@ def measure(*, files: int, references: int, model: str, work_root: Path, corpora
     if s3 is not None:
         env.update(s3_bucket_env(endpoint=s3 if isinstance(s3, str) else s3.url, tag=tag))
         result["s3"] = {"endpoint": "moto server on loopback" if isinstance(s3, S3Endpoint) else s3,
-                        "bucket": env["PORTAL_S3_BUCKET"]}
+                        "bucket": env["PORTAL_S3_BUCKET"],
+                        "get_latency_ms": round(s3.latency_s * 1000, 1) if isinstance(s3, S3Endpoint) else None,
+                        "read_threads": int(env.get("PORTAL_S3_READ_THREADS", "8"))}
     try:
         if env.get("DATABASE_URL"):
             subprocess.run([sys.executable, "manage.py", "flush", "--noinput"], cwd=ROOT, env=env,
@@ -1077,6 +1082,10 @@ def main() -> int:
     parser.add_argument("--s3", action="store_true", help="storage on an S3 endpoint (moto's server on loopback "
                         "unless --s3-endpoint); use with --model small")
     parser.add_argument("--s3-endpoint", help="an S3-compatible endpoint URL (credentials: AWS_* variables)")
+    parser.add_argument("--s3-latency-ms", type=float, default=0.0,
+                        help="moto's endpoint answers each GET this much later, as a real store's first-byte latency "
+                        "does (a real S3 in the same region: tens of ms); the workers' PORTAL_S3_READ_THREADS sets how "
+                        "many ranged GETs they keep in flight")
     parser.add_argument("--tree-wheel", action="append", default=[],
                         help="a wheel whose files join the tree's roots (a PyTorch wheel in /opt/wheels is used if present)")
     parser.add_argument("--licence-dense", action="store_true",
@@ -1109,7 +1118,9 @@ def main() -> int:
         plan = [(files, n) for n in (10, 25, 50)]
     common = dict(model=model, work_root=Path(args.work), corpora=corpora, database_url=args.database_url,
                   broker_url=args.broker_url, timeout=args.timeout, licence_dense=args.licence_dense)
-    s3 = (args.s3_endpoint or S3Endpoint()) if args.s3 else None
+    if args.s3_latency_ms and (args.s3_endpoint or not args.s3):
+        parser.error("--s3-latency-ms needs --s3 with moto's endpoint (no --s3-endpoint)")
+    s3 = (args.s3_endpoint or S3Endpoint(latency_s=args.s3_latency_ms / 1000)) if args.s3 else None
     common["s3"] = s3
     runs = []
     for n_files, n_refs in plan:

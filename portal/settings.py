@@ -470,6 +470,9 @@ PORTAL_SCAN_SLOTS_DIR = Path(os.environ.get("PORTAL_SCAN_SLOTS_DIR", VAR_DIR / "
 # 150 first measured: each replacement forks a 1.3 GB process (~138 ms, then its pages copied again),
 # which cost +20 % CPU at 150 MiB on 5,000 files; 250 bounds two scanners to ~0.5 GB private.
 PORTAL_SCAN_RECYCLE_MB = float(os.environ.get("PORTAL_SCAN_RECYCLE_MB", "250"))
+# Ranged GETs a reader of weights in object storage keeps in flight (projects.storage.StoredRangeReader.read_many);
+# 1 sends them one at a time.
+PORTAL_S3_READ_THREADS = max(1, int(os.environ.get("PORTAL_S3_READ_THREADS", "8")))
 # A worker that serves the queue licence checks run on (light) loads ScanCode's licence index (about
 # 1.2 GB) in its main process before forking its pool, so the children and their scan processes
 # share it copy-on-write: two children measured 1.58 GB PSS together instead of 2.34 GB, each

@@ -98,6 +98,14 @@ class CountingSource:
         self.reads += 1
         return data
 
+    def read_many(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """Several reads through the wrapped source's own `read_many` where it has one."""
+        many = getattr(self.inner, "read_many", None)
+        datas = many(ranges) if many is not None else [self.inner.read(o, n) for o, n in ranges]
+        self.bytes_read += sum(len(d) for d in datas)
+        self.reads += len(datas)
+        return datas
+
 
 class BytesSource:
     """An in-memory ByteSource (tests, small uploads)."""
@@ -502,6 +510,29 @@ def _row_runs(rows: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
+# Bytes asked of a source in one `read_many` (its ranges then travel together; see there).
+READ_MANY_BYTES = 32 * 1024 * 1024
+
+
+def _runs_read(source: ByteSource, runs: list[tuple[int, int]], *, start: int, row_bytes: int):
+    """(first, count, bytes) of each run of rows, in order. A source that can send several reads
+    at once (`read_many`: object storage) gets the runs in groups of at most READ_MANY_BYTES."""
+    many = getattr(source, "read_many", None)
+    if many is None or len(runs) < 2:
+        for first, count in runs:
+            yield first, count, source.read(start + first * row_bytes, count * row_bytes)
+        return
+    group: list[tuple[int, int]] = []
+    size = 0
+    for index, (first, count) in enumerate(runs):
+        group.append((first, count))
+        size += count * row_bytes
+        if size >= READ_MANY_BYTES or index == len(runs) - 1:
+            datas = many([(start + f * row_bytes, c * row_bytes) for f, c in group])
+            yield from ((f, c, data) for (f, c), data in zip(group, datas, strict=True))
+            group, size = [], 0
+
+
 @dataclass
 class TensorRef:
     """Where a tensor lives: its source, dtype, numpy-order shape, and byte range."""
@@ -576,8 +607,7 @@ def tensor_read(ref: TensorRef, rows: Any = None) -> np.ndarray:
     unique_rows, inverse = np.unique(sorted_rows, return_inverse=True)
     decoded = np.empty((len(unique_rows), row_elems), dtype=np.float32)
     pos = 0
-    for first, count in _row_runs(unique_rows):
-        raw = ref.source.read(ref.start + first * row_bytes, count * row_bytes)
+    for _first, count, raw in _runs_read(ref.source, _row_runs(unique_rows), start=ref.start, row_bytes=row_bytes):
         if ref.gguf_type is None:
             block = _decode(raw, ref.dtype, count * row_elems)
         else:

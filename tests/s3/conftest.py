@@ -38,6 +38,11 @@ class S3Endpoint:
     requests: list[S3Request] = field(default_factory=list)
     # Bytes per second for GET bodies; None serves at full speed.
     slow_bytes_per_s: float | None = None
+    # Seconds before a GET is answered (a real store's first-byte latency); None answers at once.
+    latency_s: float | None = None
+    # GETs being answered now, and the most at once since the bucket was made.
+    in_flight: int = 0
+    most_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def gets(self, bucket: str, key: str) -> list[S3Request]:
@@ -61,9 +66,19 @@ class _LoggingApp:
     def __call__(self, environ, start_response):
         entry = S3Request(method=environ["REQUEST_METHOD"], key=unquote(environ.get("PATH_INFO", "")).lstrip("/"),
                           range=environ.get("HTTP_RANGE"))
+        is_get = entry.method == "GET"
         with self.endpoint.lock:
             self.endpoint.requests.append(entry)
-        body = self.app(environ, start_response)
+            if is_get:
+                self.endpoint.in_flight += 1
+                self.endpoint.most_in_flight = max(self.endpoint.most_in_flight, self.endpoint.in_flight)
+        try:
+            if is_get and self.endpoint.latency_s:
+                time.sleep(self.endpoint.latency_s)
+            body = self.app(environ, start_response)
+        except BaseException:
+            self._get_done(is_get)
+            raise
         try:
             for chunk in body:
                 # 64 KiB pieces so a slow endpoint is slow evenly, not in one pause per response.
@@ -77,6 +92,12 @@ class _LoggingApp:
         finally:
             if hasattr(body, "close"):
                 body.close()
+            self._get_done(is_get)
+
+    def _get_done(self, is_get: bool) -> None:
+        if is_get:
+            with self.endpoint.lock:
+                self.endpoint.in_flight -= 1
 
 
 @pytest.fixture(scope="session")
@@ -117,9 +138,10 @@ def s3_storage(s3_endpoint, settings, monkeypatch):
     }
     with s3_endpoint.lock:
         s3_endpoint.requests.clear()
-    s3_endpoint.slow_bytes_per_s = None
+        s3_endpoint.most_in_flight = 0
+    s3_endpoint.slow_bytes_per_s = s3_endpoint.latency_s = None
     yield bucket
-    s3_endpoint.slow_bytes_per_s = None
+    s3_endpoint.slow_bytes_per_s = s3_endpoint.latency_s = None
 
 
 @pytest.fixture

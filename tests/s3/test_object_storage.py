@@ -278,3 +278,39 @@ def test_a_carried_over_file_is_one_object_and_outlives_its_removal_from_the_new
     with django_capture_on_commit_callbacks(execute=True):
         uploads.artifact_delete(user=world.vendor_user, artifact=fresh)
     assert bucket_keys(s3_endpoint, s3_storage) == keys
+
+
+@pytest.mark.django_db
+def test_weights_ranges_go_to_the_bucket_several_at_a_time_and_come_back_in_order(s3_storage, s3_endpoint, settings):
+    """A store answers each ranged GET after a first-byte latency: the lineage check's 1,600 small
+    ranges of a 100B checkpoint are sent PORTAL_S3_READ_THREADS at a time, and give exactly the
+    bytes, order, counts and refusals of reading them one by one."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from projects.storage import StoredFileReadError, stored_range_reader
+
+    data = os.urandom(2 * 1024 * 1024)
+    name = default_storage.save("artifacts/shard.safetensors", ContentFile(data))
+    reader = stored_range_reader(stored_name=name, name="shard.safetensors")
+    ranges = [(i * 65_536 + 7, 3_000 + i) for i in range(24)][::-1] + [(10, 0)]
+    s3_endpoint.latency_s = 0.05
+    with s3_endpoint.lock:
+        s3_endpoint.requests.clear()
+    assert reader.read_many(ranges) == [data[o:o + n] for o, n in ranges]
+    assert (reader.bytes_read, reader.reads) == (sum(n for _, n in ranges), 24)
+    sent = [g.range for g in s3_endpoint.gets(s3_storage, name)]
+    assert sorted(sent) == sorted(f"bytes={o}-{o + n - 1}" for o, n in ranges if n)
+    assert 2 <= s3_endpoint.most_in_flight <= settings.PORTAL_S3_READ_THREADS == 8
+
+    with s3_endpoint.lock:
+        s3_endpoint.requests.clear()
+    with pytest.raises(StoredFileReadError, match="holds 2097152 bytes"):
+        reader.read_many([(0, 10), (len(data) - 4, 5)])
+    assert s3_endpoint.gets(s3_storage, name) == []  # refused before anything was sent
+
+    settings.PORTAL_S3_READ_THREADS = 1
+    s3_endpoint.most_in_flight = 0
+    assert reader.read_many(ranges[:6]) == [data[o:o + n] for o, n in ranges[:6]]
+    assert s3_endpoint.most_in_flight == 1
+

@@ -149,6 +149,45 @@ def test_shards_held_elsewhere_are_read_by_range_and_give_the_same_fingerprint(t
         model_open(remote_dir, remote={"../x.safetensors": BytesSource(b"")})
 
 
+class _BatchingSource(BytesSource):
+    """A source that, like object storage, takes several ranges at once; it records each batch."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data, name=name)
+        self.batches: list[list[tuple[int, int]]] = []
+
+    def read_many(self, ranges):
+        self.batches.append(list(ranges))
+        return [self.data[o:o + n] for o, n in ranges]
+
+
+def test_row_runs_go_to_a_batching_source_together_bounded_and_give_the_same_rows(tmp_path, monkeypatch):
+    """Rows that are not adjacent (the embedding's sampled tokens, the first rows of each attention
+    head) are several ranges: a source with `read_many` (object storage, which then sends them at
+    once) gets them together, in groups that close once they hold READ_MANY_BYTES, and the rows
+    are the same bit for bit as read range by range, whatever the order they were asked in."""
+    from compliance.engine import weights
+
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((300, 32)).astype(np.float32)
+    tm.safetensors_write(tmp_path / "m.safetensors", {"w": w}, "BF16")
+    raw = (tmp_path / "m.safetensors").read_bytes()
+    monkeypatch.setattr(weights, "READ_MANY_BYTES", 1024)
+    source = _BatchingSource(raw, name="m.safetensors")
+    (tmp_path / "remote").mkdir()
+    (tmp_path / "remote" / "config.json").write_text("{}")
+    remote = model_open(tmp_path / "remote", remote={"m.safetensors": CountingSource(source)})
+    local = model_open(tmp_path / "m.safetensors")
+    rows = [290, 3, 4, 5, 40, 41, 100, 7, 299, 150, 151, 152, 153, 0, 200, 201, 250, 3]
+    opened_remote, opened_local = remote.bytes_read, local.bytes_read
+    np.testing.assert_array_equal(remote.tensor("w", rows=rows), local.tensor("w", rows=rows))
+    # 10 runs of 64-byte rows (0, 3-5, 7, 40-41, 100, 150-153, 200-201, 250, 290, 299), in groups.
+    ranges = [r for batch in source.batches for r in batch]
+    assert len(ranges) == 10 and len(source.batches) >= 2 and any(len(b) > 1 for b in source.batches)
+    assert all(sum(n for _, n in b[:-1]) < 1024 for b in source.batches)
+    assert remote.bytes_read - opened_remote == local.bytes_read - opened_local == 17 * 32 * 2
+
+
 def test_index_pointing_outside_the_folder_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
