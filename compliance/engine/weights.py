@@ -510,27 +510,8 @@ def _row_runs(rows: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
-# Bytes asked of a source in one `read_many` (its ranges then travel together; see there).
+# Bytes asked of a source in one `read_many` (its ranges then travel together; `tensors_read`).
 READ_MANY_BYTES = 32 * 1024 * 1024
-
-
-def _runs_read(source: ByteSource, runs: list[tuple[int, int]], *, start: int, row_bytes: int):
-    """(first, count, bytes) of each run of rows, in order. A source that can send several reads
-    at once (`read_many`: object storage) gets the runs in groups of at most READ_MANY_BYTES."""
-    many = getattr(source, "read_many", None)
-    if many is None or len(runs) < 2:
-        for first, count in runs:
-            yield first, count, source.read(start + first * row_bytes, count * row_bytes)
-        return
-    group: list[tuple[int, int]] = []
-    size = 0
-    for index, (first, count) in enumerate(runs):
-        group.append((first, count))
-        size += count * row_bytes
-        if size >= READ_MANY_BYTES or index == len(runs) - 1:
-            datas = many([(start + f * row_bytes, c * row_bytes) for f, c in group])
-            yield from ((f, c, data) for (f, c), data in zip(group, datas, strict=True))
-            group, size = [], 0
 
 
 @dataclass
@@ -579,6 +560,24 @@ def tensor_read(ref: TensorRef, rows: Any = None) -> np.ndarray:
     `rows` may be None (whole tensor), a slice, or a sequence of indices; only the
     bytes of those rows are read.
     """
+    return tensors_read([(ref, rows)])[0]
+
+
+@dataclass
+class _ReadPlan:
+    ref: TensorRef
+    rows: Any
+    shape: tuple
+    index: np.ndarray
+    row_elems: int
+    row_bytes: int
+    order: np.ndarray
+    inverse: np.ndarray
+    runs: list[tuple[int, int]]
+    unique: int
+
+
+def _read_plan(ref: TensorRef, rows: Any) -> _ReadPlan:
     shape = ref.shape
     if len(shape) == 0:
         n_rows, row_shape = 1, ()
@@ -598,29 +597,66 @@ def tensor_read(ref: TensorRef, rows: Any = None) -> np.ndarray:
             raise WeightsFormatError(f"{ref.name}: row index out of range (tensor has {n_rows} rows)")
     file_index = index if ref.row_permutation is None else np.asarray(ref.row_permutation)[index]
     if ref.gguf_type is None:
-        elem_size = SAFETENSORS_DTYPE_SIZES[ref.dtype]
-        row_bytes = row_elems * elem_size
+        row_bytes = row_elems * SAFETENSORS_DTYPE_SIZES[ref.dtype]
     else:
         row_bytes = _gguf_row_bytes(ref, row_elems)
     order = np.argsort(file_index, kind="stable")
-    sorted_rows = file_index[order]
-    unique_rows, inverse = np.unique(sorted_rows, return_inverse=True)
-    decoded = np.empty((len(unique_rows), row_elems), dtype=np.float32)
+    unique_rows, inverse = np.unique(file_index[order], return_inverse=True)
+    return _ReadPlan(ref=ref, rows=rows, shape=shape, index=index, row_elems=row_elems, row_bytes=row_bytes,
+                     order=order, inverse=inverse, runs=_row_runs(unique_rows), unique=len(unique_rows))
+
+
+def _read_finish(plan: _ReadPlan, raws: list[bytes]) -> np.ndarray:
+    ref, row_elems = plan.ref, plan.row_elems
+    decoded = np.empty((plan.unique, row_elems), dtype=np.float32)
     pos = 0
-    for _first, count, raw in _runs_read(ref.source, _row_runs(unique_rows), start=ref.start, row_bytes=row_bytes):
+    for (_first, count), raw in zip(plan.runs, raws, strict=True):
         if ref.gguf_type is None:
             block = _decode(raw, ref.dtype, count * row_elems)
         else:
             block = _gguf_decode(ref, raw, count, row_elems)
         decoded[pos:pos + count] = block.reshape(count, row_elems)
         pos += count
-    out = np.empty((len(index), row_elems), dtype=np.float32)
-    out[order] = decoded[inverse]
-    if rows is None:
-        return out.reshape(shape) if shape else out.reshape(())
-    if len(shape) <= 1:
+    out = np.empty((len(plan.index), row_elems), dtype=np.float32)
+    out[plan.order] = decoded[plan.inverse]
+    if plan.rows is None:
+        return out.reshape(plan.shape) if plan.shape else out.reshape(())
+    if len(plan.shape) <= 1:
         return out.reshape(-1)
     return out
+
+
+def tensors_read(requests: list[tuple[TensorRef, Any]]) -> list[np.ndarray]:
+    """`[tensor_read(ref, rows) for ref, rows in requests]`, each source asked for its ranges together.
+
+    Each run of adjacent rows is one range. A source that can answer several ranges at once
+    (`read_many`: object storage, which sends them in parallel) gets all the requests' ranges on it
+    in groups that close once they hold READ_MANY_BYTES; other sources are read range by range, in
+    order. The arrays are the same either way."""
+    plans = [_read_plan(ref, rows) for ref, rows in requests]
+    raws: list[list[bytes | None]] = [[None] * len(plan.runs) for plan in plans]
+    wanted: dict[int, tuple[Any, list[tuple[int, int, int, int]]]] = {}
+    for p, plan in enumerate(plans):
+        source = plan.ref.source
+        entry = wanted.setdefault(id(source), (source, []))
+        for r, (first, count) in enumerate(plan.runs):
+            entry[1].append((p, r, plan.ref.start + first * plan.row_bytes, count * plan.row_bytes))
+    for source, ranges in wanted.values():
+        many = getattr(source, "read_many", None)
+        if many is None or len(ranges) < 2:
+            for p, r, offset, length in ranges:
+                raws[p][r] = source.read(offset, length)
+            continue
+        group: list[tuple[int, int, int, int]] = []
+        size = 0
+        for position, item in enumerate(ranges):
+            group.append(item)
+            size += item[3]
+            if size >= READ_MANY_BYTES or position == len(ranges) - 1:
+                for (p, r, _offset, _length), data in zip(group, many([(o, n) for _, _, o, n in group]), strict=True):
+                    raws[p][r] = data
+                group, size = [], 0
+    return [_read_finish(plan, raw) for plan, raw in zip(plans, raws, strict=True)]
 
 
 def _gguf_row_bytes(ref: TensorRef, row_elems: int) -> int:
@@ -681,6 +717,24 @@ class Model:
     def bytes_read(self) -> int:
         """Bytes fetched so far, header reads included."""
         return self.header_bytes + sum(source_bytes_read(s) for s in self.sources)
+
+    def tensors_rows(self, requests: list[tuple[str, Any]]) -> list[np.ndarray]:
+        """`[self.tensor(name, rows) for name, rows in requests]`, the ranges of all of them asked of
+        each source together (`tensors_read`: object storage sends them in parallel)."""
+        out: list[np.ndarray | None] = [None] * len(requests)
+        together = []
+        for position, (name, rows) in enumerate(requests):
+            if name not in self.tensors:
+                raise KeyError(f"{self.name}: no tensor named {name!r}")
+            ref = self.tensors[name]
+            if ref.dtype in _FP8_TABLES and name + "_scale_inv" in self.tensors and len(ref.shape) == 2:
+                out[position] = self.tensor(name, rows)  # with its block scales
+            else:
+                together.append(position)
+        read = tensors_read([(self.tensors[requests[p][0]], requests[p][1]) for p in together])
+        for position, values in zip(together, read, strict=True):
+            out[position] = values
+        return out
 
     def tensor(self, name: str, rows: Any = None) -> np.ndarray:
         """Tensor `name` as float32, reading only the bytes of `rows` when given.

@@ -170,7 +170,7 @@ def test_row_runs_go_to_a_batching_source_together_bounded_and_give_the_same_row
 
     rng = np.random.default_rng(7)
     w = rng.standard_normal((300, 32)).astype(np.float32)
-    tm.safetensors_write(tmp_path / "m.safetensors", {"w": w}, "BF16")
+    tm.safetensors_write(tmp_path / "m.safetensors", {"w": w, "v": w[:80] * 2}, "BF16")
     raw = (tmp_path / "m.safetensors").read_bytes()
     monkeypatch.setattr(weights, "READ_MANY_BYTES", 1024)
     source = _BatchingSource(raw, name="m.safetensors")
@@ -186,6 +186,13 @@ def test_row_runs_go_to_a_batching_source_together_bounded_and_give_the_same_row
     assert len(ranges) == 10 and len(source.batches) >= 2 and any(len(b) > 1 for b in source.batches)
     assert all(sum(n for _, n in b[:-1]) < 1024 for b in source.batches)
     assert remote.bytes_read - opened_remote == local.bytes_read - opened_local == 17 * 32 * 2
+    # Rows of several tensors asked together (a family's blocks) share the batches.
+    source.batches.clear()
+    monkeypatch.setattr(weights, "READ_MANY_BYTES", 1 << 20)
+    both = remote.tensors_rows([("w", [0, 9]), ("v", [1, 2, 60]), ("w", slice(20, 22))])
+    for got, (name, rows) in zip(both, [("w", [0, 9]), ("v", [1, 2, 60]), ("w", slice(20, 22))], strict=True):
+        np.testing.assert_array_equal(got, local.tensor(name, rows=rows))
+    assert len(source.batches) == 1 and len(source.batches[0]) == 5
 
 
 def test_index_pointing_outside_the_folder_is_refused(tmp_path: Path) -> None:
