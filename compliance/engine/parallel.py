@@ -8,8 +8,8 @@ does not depend on how many processes made it.
 Memory stays bounded whatever the archive's size: the stream is read one chunk at a time
 (`CHUNK_FILES` files or `CHUNK_BYTES` bytes), looked up in the cache a group of chunks at a time
 (`LOOKUP_FILES` files, about `LOOKUP_BYTES` bytes), at most `IN_FLIGHT_PER_PROCESS` chunks per
-process are out at once and `HELD_CHUNKS_PER_PROCESS` held in all; a chunk is released as soon
-as it is yielded.
+process are out at once and `HELD_CHUNKS_PER_PROCESS` chunks or `HELD_BYTES_PER_PROCESS` bytes
+per process held in all; a chunk is released as soon as it is yielded.
 
 Why `os.fork` and pipes, not `multiprocessing.Pool` or `concurrent.futures`:
 
@@ -58,10 +58,15 @@ from compliance.engine.filecache import FileResultCache
 CHUNK_FILES = 16
 CHUNK_BYTES = 4 << 20
 IN_FLIGHT_PER_PROCESS = 2
-# Chunks held per process, in flight or done behind a slower first one: one file that takes the
-# full matcher 10 s must not idle the other process, and at 4 MiB a chunk the bytes held stay
-# under 64 MiB per process.
-HELD_CHUNKS_PER_PROCESS = 8
+# Chunks held per process, in flight or done behind a slower first one, and their bytes: one file
+# that takes the full matcher 10 s must not idle the other process, nor stop the reading of the
+# chunks behind it whose results the cache holds. 8 chunks (128 files) did: in version 2 (1 % of
+# files computed) the parent waited on each slow changed file instead of reading on; at 5,000 files
+# the licence check alone took 2.2-2.5 s for 1.0 s of its own CPU, 1.3-1.5 s with 64 chunks
+# (bench/v2_fixed_cost.py --side-by-side). The bytes bound keeps memory where it was: 16 MiB per
+# process (8 chunks of up to 4 MiB allowed 32 MiB).
+HELD_CHUNKS_PER_PROCESS = 64
+HELD_BYTES_PER_PROCESS = 16 << 20
 # Keys per cache query (a backend may split further).
 CACHE_BATCH = 500
 # Files are looked up in the cache this many at a time (and at most `LOOKUP_BYTES` of them held
@@ -143,10 +148,11 @@ class _Entry:
 
 
 class _Chunk:
-    __slots__ = ("entries", "waiting")
+    __slots__ = ("entries", "waiting", "size")
 
     def __init__(self, entries: list[_Entry]):
         self.entries = entries
+        self.size = sum(len(e.data) for e in entries)
         self.waiting: list[int] = []  # positions sent to a worker, in the order sent
 
 
@@ -602,6 +608,7 @@ def file_results(
     pending: deque[_Chunk] = deque()
     by_seq: dict[int, _Chunk] = {}
     seq = 0
+    held = 0  # bytes of the chunks in `pending`
     graceful = False
 
     def store(chunk: _Chunk, results: list[dict]) -> None:
@@ -617,8 +624,10 @@ def file_results(
             cache.put_many(namespace=namespace, values=fresh)
 
     def ready() -> Iterator[tuple[str, bytes, dict, bool]]:
+        nonlocal held
         while pending and not pending[0].waiting:
             chunk = pending.popleft()
+            held -= chunk.size
             for entry in chunk.entries:
                 yield entry.path, entry.data, entry.result, entry.reused
 
@@ -640,6 +649,7 @@ def file_results(
             chunk = _Chunk(entries)
             chunk.waiting = [i for i, e in enumerate(entries) if e.result is None]
             pending.append(chunk)
+            held += chunk.size
             if chunk.waiting:
                 batch = [(entries[i].path, entries[i].data) for i in chunk.waiting]
                 # A single model card or licence file is scanned here: forking costs more than it.
@@ -658,9 +668,11 @@ def file_results(
                     local = local or factory()
                     store(chunk, [local(path, data) for path, data in batch])
             yield from ready()
-            # Chunks done behind a slow first one wait here, in order: hold no more than the
-            # workers can have in flight, so the stream is never read far ahead.
-            while len(pending) >= max(1, processes * HELD_CHUNKS_PER_PROCESS) and pending[0].waiting:
+            # Chunks done behind a slow first one wait here, in order: hold no more than
+            # `HELD_CHUNKS_PER_PROCESS` chunks and `HELD_BYTES_PER_PROCESS` bytes per process, so the
+            # stream is never read far ahead.
+            while pending and pending[0].waiting and (len(pending) >= max(1, processes * HELD_CHUNKS_PER_PROCESS)
+                                                      or held >= processes * HELD_BYTES_PER_PROCESS):
                 collect()
                 yield from ready()
         while pending:

@@ -189,6 +189,33 @@ def test_a_duplicate_of_a_file_computed_earlier_in_its_lookup_group_is_reused():
     assert out[40][2:] == (out[0][2], True)
 
 
+class Sized(FileHandler):
+    def __call__(self, path: str, data: bytes) -> dict:
+        if path == "f0.bin":
+            time.sleep(1.5)  # a slow first file: everything read meanwhile is held behind it
+        return {"size": len(data)}
+
+
+def test_the_bytes_held_ahead_of_the_workers_are_bounded():
+    """Large files behind a slow one: what is held behind the first unfinished chunk stops at the
+    bytes bound, well before the chunk count's."""
+    consumed = most_ahead = 0
+    read = {"n": 0}
+    size = 256 * 1024
+
+    def stream():
+        for i in range(600):
+            read["n"] += 1
+            yield f"f{i}.bin", bytes([i % 251]) * size
+
+    for _item in file_results(items=stream(), factory=Sized, processes=2):
+        consumed += 1
+        most_ahead = max(most_ahead, read["n"] - consumed)
+    assert consumed == 600
+    bound = (2 * parallel.HELD_BYTES_PER_PROCESS + 2 * parallel.CHUNK_BYTES) // size
+    assert most_ahead <= bound < 2 * parallel.HELD_CHUNKS_PER_PROCESS * parallel.CHUNK_FILES
+
+
 def test_with_a_cache_the_stream_is_read_ahead_only_for_one_lookup():
     cache = MemoryFileResultCache()
     read = {"n": 0}
