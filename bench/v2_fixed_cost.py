@@ -14,6 +14,9 @@ database under --work:
    the database under --work keeps the results, so later runs of the same N skip that cost);
 2. version 2, timed per check (wall and this process's CPU), each check `--repeat` times.
 
+`--side-by-side N` runs version 2's two checks at once, N times, each in a process forked from this
+one as the worker's pool children are, with the changed files' cached results deleted first so each
+round computes them as a real version 2 does (`tree_cpu_s` counts the check's scanning processes too).
 `--profile` runs version 2's checks once more under cProfile and prints each check's top
 functions by cumulative and by own time. `--outcome FILE` writes version 2's outcomes (verdict,
 summary, findings, per check) as JSON, so two code versions' answers can be compared byte for byte.
@@ -60,6 +63,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=25, help="functions shown per profile (25)")
     parser.add_argument("--outcome", default=None, help="write version 2's outcomes (JSON) here")
     parser.add_argument("--checks", default="licenses,code", help="which checks (licenses,code)")
+    parser.add_argument("--side-by-side", type=int, default=0, metavar="ROUNDS",
+                        help="also run version 2's two checks at once, each in a process forked from this one (as "
+                        "the worker's two pool children), ROUNDS times, the changed files' results forgotten "
+                        "before each round so they are computed again, as in a real version 2")
     parser.add_argument("--json", action="store_true", help="print the timings as JSON only")
     return parser.parse_args()
 
@@ -151,6 +158,67 @@ class _Context:
         yield self.archive
 
 
+def _changed_keys(work: Path, v1: Path, v2: Path) -> list[str]:
+    """The cache keys of version 2's changed files (licence and code keys), kept in the work folder."""
+    from compliance.engine.filecache import content_key
+    from compliance.engine.licenses.scan import license_file_key
+    from compliance.engine.licenses.sources import archive_members_iter
+
+    saved = work / "changed-keys.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    before = {path: content_key(data=data) for path, data in archive_members_iter(path=str(v1))}
+    keys = []
+    for path, data in archive_members_iter(path=str(v2)):
+        if before.get(path) != content_key(data=data):
+            keys += [license_file_key(path, data), content_key(data=data, name=path)]
+    saved.write_text(json.dumps(keys))
+    return keys
+
+
+def _side_by_side(*, checks: dict, project, archive: Path, keys: list[str]) -> dict:
+    """Both checks at once, each in a forked process (the worker's pool children), after the changed
+    files' results are deleted: (wall, CPU) of each, and the whole."""
+    from django.db import connections
+
+    from compliance.models import FileResult
+
+    FileResult.objects.filter(key__in=keys).delete()
+    connections.close_all()
+    started = time.perf_counter()
+    children = {}
+    for name, run in checks.items():
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            code = 0
+            try:
+                t, c = time.perf_counter(), _cpu()
+                outcome = run(_Context(project=project, archive=archive))
+                report = {"wall_s": round(time.perf_counter() - t, 2), "cpu_s": round(_cpu() - c, 2),
+                          "cache": outcome.summary.get("cache")}
+                os.write(write, json.dumps(report).encode())
+            except BaseException:  # noqa: BLE001 - the parent sees no report
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write)
+        children[name] = (pid, read)
+    out = {}
+    for name, (pid, read) in children.items():
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+        _pid, _status, usage = os.wait4(pid, 0)
+        out[name] = {**(json.loads(data) if data else {"failed": True}),
+                     "tree_cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+    out["both_wall_s"] = round(time.perf_counter() - started, 2)
+    return out
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -216,6 +284,11 @@ def main() -> int:
         outcomes[name] = _comparable(_outcome_json(outcome))
         result["v2"][name] = {"runs": runs, "cache": outcome.summary.get("cache"), "verdict": outcome.verdict,
                               "findings": len(outcome.findings)}
+    if args.side_by_side:
+        keys = _changed_keys(work, v1, v2)
+        result["side_by_side"] = [
+            _side_by_side(checks={name: checks[name] for name in chosen}, project=project, archive=v2, keys=keys)
+            for _ in range(args.side_by_side)]
     if args.outcome:
         Path(args.outcome).write_text(json.dumps(outcomes, indent=1, sort_keys=True) + "\n")
     if args.json:
