@@ -6,9 +6,10 @@ stores what they compute, and yields every file's result in stream order, so a s
 does not depend on how many processes made it.
 
 Memory stays bounded whatever the archive's size: the stream is read one chunk at a time
-(`CHUNK_FILES` files or `CHUNK_BYTES` bytes), at most `IN_FLIGHT_PER_PROCESS` chunks per
-process are out at once and `HELD_CHUNKS_PER_PROCESS` held in all; a chunk is released as soon
-as it is yielded.
+(`CHUNK_FILES` files or `CHUNK_BYTES` bytes), looked up in the cache a group of chunks at a time
+(`LOOKUP_FILES` files, about `LOOKUP_BYTES` bytes), at most `IN_FLIGHT_PER_PROCESS` chunks per
+process are out at once and `HELD_CHUNKS_PER_PROCESS` chunks or `HELD_BYTES_PER_PROCESS` bytes
+per process held in all; a chunk is released as soon as it is yielded.
 
 Why `os.fork` and pipes, not `multiprocessing.Pool` or `concurrent.futures`:
 
@@ -57,12 +58,23 @@ from compliance.engine.filecache import FileResultCache
 CHUNK_FILES = 16
 CHUNK_BYTES = 4 << 20
 IN_FLIGHT_PER_PROCESS = 2
-# Chunks held per process, in flight or done behind a slower first one: one file that takes the
-# full matcher 10 s must not idle the other process, and at 4 MiB a chunk the bytes held stay
-# under 64 MiB per process.
-HELD_CHUNKS_PER_PROCESS = 8
+# Chunks held per process, in flight or done behind a slower first one, and their bytes: one file
+# that takes the full matcher 10 s must not idle the other process, nor stop the reading of the
+# chunks behind it whose results the cache holds. 8 chunks (128 files) did: in version 2 (1 % of
+# files computed) the parent waited on each slow changed file instead of reading on; at 5,000 files
+# the licence check alone took 2.2-2.5 s for 1.0 s of its own CPU, 1.3-1.5 s with 64 chunks
+# (bench/v2_fixed_cost.py --side-by-side). The bytes bound keeps memory where it was: 16 MiB per
+# process (8 chunks of up to 4 MiB allowed 32 MiB).
+HELD_CHUNKS_PER_PROCESS = 64
+HELD_BYTES_PER_PROCESS = 16 << 20
 # Keys per cache query (a backend may split further).
 CACHE_BATCH = 500
+# Files are looked up in the cache this many at a time (and at most `LOOKUP_BYTES` of them held
+# while looked up), not one 16-file chunk at a time: version 2 of a 50,000-file tree asked the
+# database 3,125 times per check for 16 keys each (313 queries, 0.39 s of the licence check's
+# 2.2 s under cProfile at 5,000 files; bench/v2_fixed_cost.py).
+LOOKUP_FILES = CACHE_BATCH
+LOOKUP_BYTES = 16 << 20
 # Seconds a child gets to finish and report after its requests end, before it is killed.
 CHILD_EXIT_SECONDS = 30.0
 # A scanning process reads its private memory (`/proc/self/smaps_rollup`: 40 ms in a 1.3 GB
@@ -126,19 +138,21 @@ def stats_merge(*, into: dict, other: dict) -> None:
 
 
 class _Entry:
-    __slots__ = ("path", "data", "key", "result", "reused")
+    __slots__ = ("path", "data", "key", "result", "reused", "recheck")
 
     def __init__(self, path: str, data: bytes, key: str | None):
         self.path, self.data, self.key = path, data, key
         self.result: dict | None = None
         self.reused = False
+        self.recheck = False  # missed, and so was an earlier chunk of its lookup group: ask again
 
 
 class _Chunk:
-    __slots__ = ("entries", "waiting")
+    __slots__ = ("entries", "waiting", "size")
 
     def __init__(self, entries: list[_Entry]):
         self.entries = entries
+        self.size = sum(len(e.data) for e in entries)
         self.waiting: list[int] = []  # positions sent to a worker, in the order sent
 
 
@@ -153,6 +167,51 @@ def _chunks(items: Iterable[tuple[str, bytes]]) -> Iterator[list[tuple[str, byte
             chunk, size = [], 0
     if chunk:
         yield chunk
+
+
+def _chunk_groups(chunks: Iterator[list[tuple[str, bytes]]]) -> Iterator[list[list[tuple[str, bytes]]]]:
+    """Consecutive chunks, at most `LOOKUP_FILES` files (one query) and about `LOOKUP_BYTES`
+    bytes a group (at least one chunk)."""
+    group: list[list[tuple[str, bytes]]] = []
+    files = size = 0
+    for chunk in chunks:
+        group.append(chunk)
+        files += len(chunk)
+        size += sum(len(data) for _path, data in chunk)
+        if files + CHUNK_FILES > LOOKUP_FILES or size >= LOOKUP_BYTES:
+            yield group
+            group, files, size = [], 0, 0
+    if group:
+        yield group
+
+
+def _looked_up(chunks: Iterator[list[tuple[str, bytes]]], *, cache: FileResultCache | None, namespace: str,
+               key: Callable[[str, bytes], str] | None) -> Iterator[list["_Entry"]]:
+    """Each chunk as entries, their cached results filled in (`reused`), looked up a group of
+    chunks at a time. A key a chunk misses is asked again when a later chunk of the same group
+    holds it (`recheck`, asked by `file_results` when it takes that chunk): the earlier one's
+    result may be stored by then, as it was when every chunk was looked up on its own (a tree's
+    duplicate files)."""
+    if cache is None or key is None:
+        for raw in chunks:
+            yield [_Entry(path, data, None) for path, data in raw]
+        return
+    for group in _chunk_groups(chunks):
+        entries = [[_Entry(path, data, key(path, data)) for path, data in raw] for raw in group]
+        wanted = list(dict.fromkeys(e.key for chunk in entries for e in chunk))
+        found: dict[str, dict] = {}
+        for start in range(0, len(wanted), CACHE_BATCH):
+            found.update(cache.get_many(namespace=namespace, keys=wanted[start:start + CACHE_BATCH]))
+        missed: set[str] = set()
+        for chunk in entries:
+            for entry in chunk:
+                value = found.get(entry.key)
+                if value is not None:
+                    entry.result, entry.reused = value, True
+                else:
+                    entry.recheck = entry.key in missed
+            missed.update(e.key for e in chunk if e.result is None)
+            yield chunk
 
 
 def _with_last(chunks: Iterator[list]) -> Iterator[tuple[list, bool]]:
@@ -551,6 +610,7 @@ def file_results(
     pending: deque[_Chunk] = deque()
     by_seq: dict[int, _Chunk] = {}
     seq = 0
+    held = 0  # bytes of the chunks in `pending`
     graceful = False
 
     def store(chunk: _Chunk, results: list[dict]) -> None:
@@ -566,8 +626,10 @@ def file_results(
             cache.put_many(namespace=namespace, values=fresh)
 
     def ready() -> Iterator[tuple[str, bytes, dict, bool]]:
+        nonlocal held
         while pending and not pending[0].waiting:
             chunk = pending.popleft()
+            held -= chunk.size
             for entry in chunk.entries:
                 yield entry.path, entry.data, entry.result, entry.reused
 
@@ -576,21 +638,20 @@ def file_results(
             store(by_seq.pop(done_seq), results)
 
     try:
-        for raw, last in _with_last(_chunks(items)):
-            entries = [_Entry(path, data, key(path, data) if use_cache else None) for path, data in raw]
-            run.files += len(entries)
-            if use_cache:
-                wanted = list(dict.fromkeys(e.key for e in entries))
-                found: dict[str, dict] = {}
-                for start in range(0, len(wanted), CACHE_BATCH):
-                    found.update(cache.get_many(namespace=namespace, keys=wanted[start:start + CACHE_BATCH]))
+        looked_up = _looked_up(_chunks(items), cache=cache if use_cache else None, namespace=namespace, key=key)
+        for entries, last in _with_last(looked_up):
+            again = list(dict.fromkeys(e.key for e in entries if e.recheck))
+            if again:
+                found = cache.get_many(namespace=namespace, keys=again)
                 for entry in entries:
-                    if entry.key in found:
+                    if entry.recheck and entry.key in found:
                         entry.result, entry.reused = found[entry.key], True
-                        run.reused += 1
+            run.files += len(entries)
+            run.reused += sum(1 for e in entries if e.reused)
             chunk = _Chunk(entries)
             chunk.waiting = [i for i, e in enumerate(entries) if e.result is None]
             pending.append(chunk)
+            held += chunk.size
             if chunk.waiting:
                 batch = [(entries[i].path, entries[i].data) for i in chunk.waiting]
                 # A single model card or licence file is scanned here: forking costs more than it.
@@ -609,9 +670,11 @@ def file_results(
                     local = local or factory()
                     store(chunk, [local(path, data) for path, data in batch])
             yield from ready()
-            # Chunks done behind a slow first one wait here, in order: hold no more than the
-            # workers can have in flight, so the stream is never read far ahead.
-            while len(pending) >= max(1, processes * HELD_CHUNKS_PER_PROCESS) and pending[0].waiting:
+            # Chunks done behind a slow first one wait here, in order: hold no more than
+            # `HELD_CHUNKS_PER_PROCESS` chunks and `HELD_BYTES_PER_PROCESS` bytes per process, so the
+            # stream is never read far ahead.
+            while pending and pending[0].waiting and (len(pending) >= max(1, processes * HELD_CHUNKS_PER_PROCESS)
+                                                      or held >= processes * HELD_BYTES_PER_PROCESS):
                 collect()
                 yield from ready()
         while pending:

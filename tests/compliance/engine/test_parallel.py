@@ -162,6 +162,79 @@ def _site_package_files(package: str, limit: int) -> list[tuple[str, bytes]]:
     return found
 
 
+def test_the_cache_is_asked_hundreds_of_files_at_a_time():
+    """Version 2 of a 50,000-file tree: one query per few hundred files, not one per 16-file chunk
+    (3,125 queries a check before; bench/v2_fixed_cost.py)."""
+    cache = MemoryFileResultCache()
+    items = _items(2000)
+    key = lambda path, data: content_key(data=data, name=path)  # noqa: E731
+    list(file_results(items=items, factory=Upper, processes=1, cache=cache, namespace="t", key=key))
+    cache.get_calls = 0
+    run = RunStats()
+    out = list(file_results(items=items, factory=Upper, processes=2, cache=cache, namespace="t", key=key, run=run))
+    assert run.reused == 2000 and [(p, d) for p, d, _r, _reused in out] == items
+    assert cache.get_calls <= 5
+
+
+def test_a_duplicate_of_a_file_computed_earlier_in_its_lookup_group_is_reused():
+    """The same bytes twice in a tree (two copies of a LICENSE): the second copy's result comes from
+    the first's once it is stored, though both were looked up together before either was computed."""
+    cache = MemoryFileResultCache()
+    items = [(f"f{i}.txt", f"unique {i}".encode()) for i in range(100)]
+    items[40] = ("copy/f0.txt", items[0][1])
+    run = RunStats()
+    out = list(file_results(items=items, factory=Upper, processes=1, cache=cache, namespace="t",
+                            key=lambda path, data: content_key(data=data), run=run))
+    assert run.reused == 1 and run.computed == 99 and run.handler == {"handled": 99}
+    assert out[40][2:] == (out[0][2], True)
+
+
+class Sized(FileHandler):
+    def __call__(self, path: str, data: bytes) -> dict:
+        if path == "f0.bin":
+            time.sleep(1.5)  # a slow first file: everything read meanwhile is held behind it
+        return {"size": len(data)}
+
+
+def test_the_bytes_held_ahead_of_the_workers_are_bounded():
+    """Large files behind a slow one: what is held behind the first unfinished chunk stops at the
+    bytes bound, well before the chunk count's."""
+    consumed = most_ahead = 0
+    read = {"n": 0}
+    size = 256 * 1024
+
+    def stream():
+        for i in range(600):
+            read["n"] += 1
+            yield f"f{i}.bin", bytes([i % 251]) * size
+
+    for _item in file_results(items=stream(), factory=Sized, processes=2):
+        consumed += 1
+        most_ahead = max(most_ahead, read["n"] - consumed)
+    assert consumed == 600
+    bound = (2 * parallel.HELD_BYTES_PER_PROCESS + 2 * parallel.CHUNK_BYTES) // size
+    assert most_ahead <= bound < 2 * parallel.HELD_CHUNKS_PER_PROCESS * parallel.CHUNK_FILES
+
+
+def test_with_a_cache_the_stream_is_read_ahead_only_for_one_lookup():
+    cache = MemoryFileResultCache()
+    read = {"n": 0}
+    consumed = most_ahead = 0
+
+    def stream():
+        for i in range(3000):
+            read["n"] += 1
+            yield f"f{i}.txt", b"x" * 100
+
+    for _item in file_results(items=stream(), factory=Upper, processes=2, cache=cache, namespace="t",
+                              key=lambda path, data: content_key(data=data, name=path)):
+        consumed += 1
+        most_ahead = max(most_ahead, read["n"] - consumed)
+    assert consumed == 3000
+    bound = (2 * parallel.HELD_CHUNKS_PER_PROCESS + 1) * parallel.CHUNK_FILES + parallel.LOOKUP_FILES
+    assert most_ahead <= bound
+
+
 def test_licence_scan_is_the_same_in_two_processes_and_from_the_cache():
     from compliance.engine.licenses import license_scan
 

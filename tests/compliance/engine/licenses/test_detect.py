@@ -99,3 +99,22 @@ def test_tar_gz_members_are_read_without_extracting(license_detector, tmp_path):
     assert [f.path for f in scan.files] == ["pkg/lib.py", "pkg/empty.txt"]
     assert scan.inventory.expressions == {"BSD-2-Clause": ["pkg/lib.py"]}
     assert not list(tmp_path.glob("pkg"))  # nothing extracted next to the archive
+
+
+def test_results_to_dict_are_dataclasses_asdict_and_expression_keys_are_fresh_lists(license_detector):
+    """`to_dict` spells the fields out (no deep copies: version 2 turns 50,000 cached results into
+    dicts); a field added to the dataclass and forgotten there would drop out of every result."""
+    from dataclasses import asdict
+
+    from compliance.engine.licenses import expression_keys
+
+    path = installed_file("Django", "licenses/LICENSE")
+    result = license_detector.detect(path="LICENSE", data=open(path, "rb").read())
+    assert result.matches and result.copyrights
+    for item in [*result.matches, *result.copyrights]:
+        assert item.to_dict() == asdict(item) and list(item.to_dict()) == list(asdict(item))
+    keys = expression_keys(expression="MIT OR Apache-2.0 WITH LLVM-exception")
+    assert keys == ["MIT", "Apache-2.0 WITH LLVM-exception"]
+    keys.append("changed by a caller")
+    assert expression_keys(expression="MIT OR Apache-2.0 WITH LLVM-exception") == keys[:2]
+    assert expression_keys(expression="(((") == ["((("] and expression_keys(expression="") == []
