@@ -75,9 +75,9 @@ def _findings(run: CheckRun) -> list[tuple]:
     return sorted((f.code, f.severity, f.title, str(f.evidence)) for f in Finding.objects.filter(check_run=run))
 
 
-def _pss_mb(pid: int) -> int:
+def _rss_mb(pid: int) -> int:
     with open(f"/proc/{pid}/smaps_rollup") as rollup:
-        return next(int(line.split()[1]) // 1024 for line in rollup if line.startswith("Pss:"))
+        return next(int(line.split()[1]) // 1024 for line in rollup if line.startswith("Rss:"))
 
 
 @pytest.mark.worker
@@ -101,9 +101,10 @@ def test_a_licence_check_uses_two_processes_inside_the_worker_and_finds_the_same
     process = worker(PORTAL_SCAN_PROCESSES="2", PORTAL_RESULT_CACHE="1", PORTAL_PRELOAD_LICENCE_INDEX="1")
     try:
         # As deployed: the main process loaded the licence index before forking its pool, so the
-        # children (and their scan processes) share it rather than each loading 1.2 GB.
+        # children (and their scan processes) share it rather than each loading their own 0.8 GB.
         assert b"licence index preloaded for the pool" in process.log_path.read_bytes()
-        assert _pss_mb(process.proc.pid) > 300
+        # The loaded index is about 0.8 GB resident in the main process (a bare worker: about 0.15).
+        assert _rss_mb(process.proc.pid) > 500
         split = signed_submission(world=world, files={"src.zip": ("source_archive", archive)}, submit=True)
         check_runs_wait(split.pk, timeout=300)
     finally:
