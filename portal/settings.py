@@ -469,7 +469,7 @@ PORTAL_SCAN_SLOTS_DIR = Path(os.environ.get("PORTAL_SCAN_SLOTS_DIR", VAR_DIR / "
 # by a fresh fork: its memory stays bounded whatever the tree's size. 0: never replaced. 250, not the
 # 150 first measured: each replacement forks a 1.3 GB process (~138 ms, then its pages copied again),
 # which cost +20 % CPU at 150 MiB on 5,000 files; 250 bounds two scanners to ~0.5 GB private.
-PORTAL_SCAN_RECYCLE_MB = float(os.environ.get("PORTAL_SCAN_RECYCLE_MB", "250"))
+PORTAL_SCAN_RECYCLE_MB = float(os.environ.get("PORTAL_SCAN_RECYCLE_MB", "200"))
 # Ranged GETs a reader of weights in object storage keeps in flight (projects.storage.StoredRangeReader.read_many);
 # 1 sends them one at a time.
 PORTAL_S3_READ_THREADS = max(1, int(os.environ.get("PORTAL_S3_READ_THREADS", "8")))
