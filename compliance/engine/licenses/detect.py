@@ -43,6 +43,7 @@ import time
 from dataclasses import dataclass, field
 
 from compliance.engine.licenses.scancode_index import (
+    detections_find,
     exact_match_filter_get,
     fast_candidates_enabled,
     matched_text_tokens_forget,
@@ -698,7 +699,6 @@ class LicenseDetector:
         self, *, location: str, approximate: bool, seconds: float | None = None
     ) -> tuple[str | None, list[LicenseMatch]]:
         """Run ScanCode's detection (matching + grouping + expression) on one file."""
-        from licensedcode.detection import detect_licenses
         from packagedcode.utils import combine_expressions
 
         from licensedcode.cache import build_spdx_license_expression
@@ -708,8 +708,9 @@ class LicenseDetector:
         matches: list[LicenseMatch] = []
         deadline = time.time() + seconds if seconds else sys.maxsize
         with fast_candidates_enabled():
-            detections = list(
-                detect_licenses(index=self.state.index, location=location, approximate=approximate, deadline=deadline)
+            # ScanCode's detect_licenses, less the detections' identifiers (see detections_find).
+            detections = detections_find(
+                index=self.state.index, location=location, approximate=approximate, deadline=deadline
             )
         for detection in detections:
             if detection.license_expression is not None:

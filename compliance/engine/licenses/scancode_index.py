@@ -423,7 +423,25 @@ class _NarrowedIndex:
         self.len_legalese = index.len_legalese
         self.rules_by_rid = [index.rules_by_rid[rid] for rid in rids]
         self.sets_by_rid = [index.sets_by_rid[rid] for rid in rids]
-        self.msets_by_rid = [index.msets_by_rid[rid] for rid in rids]
+        # Read for the top * 10 ranked rules only (compute_candidates' second step): with the
+        # multisets made on access (`_RuleTable`), making every survivor's was about a tenth
+        # of a full match's time.
+        self.msets_by_rid = _Positions(table=index.msets_by_rid, rids=rids)
+
+
+class _Positions:
+    """`table[rids[position]]` for `[position]`: a narrowed view of a per-rule table, read lazily."""
+
+    __slots__ = ("table", "rids")
+
+    def __init__(self, *, table, rids: list[int]):
+        self.table, self.rids = table, rids
+
+    def __len__(self) -> int:
+        return len(self.rids)
+
+    def __getitem__(self, position: int):
+        return self.table[self.rids[position]]
 
 
 _ORIGINAL_COMPUTE_CANDIDATES = None
@@ -714,3 +732,82 @@ def exact_match_filter_get() -> ExactMatchFilter:
             if _EXACT_FILTER is None:
                 _EXACT_FILTER = ExactMatchFilter(index=state.index)
     return _EXACT_FILTER
+
+
+# -- detection analysis without the work whose answer is never read -----------
+#
+# After matching, ScanCode's `detect_licenses` groups the matches into
+# LicenseDetections (`LicenseDetection.from_matches`), and two steps of that
+# read every match's matched text, which re-tokenises the file up to the
+# match (`_LazyTokens` above bounds, but does not remove, that work):
+# - `is_false_positive` computes "does every match's text hold a copyright
+#   word?" and "is every match's rule of relevance 100?", and returns False
+#   if either holds. The relevance test needs no text, and answers for most
+#   detections (most rules have relevance 100), so `_is_false_positive_fast`
+#   asks it first: the same answer, the text read only when it decides.
+# - `from_matches` sets each detection's `identifier`, a UUID of every match's
+#   tokenised matched text, and its SPDX expression. The portal reads neither
+#   (detect.py builds its SPDX expression itself, once per file), so
+#   `detections_find` builds the detections with ScanCode's own analysis and
+#   expression steps and leaves those two unset.
+# On the 3,000-file sample of bench/submission_e2e.py these two were about a
+# quarter of the exact pass (py-spy, Dec 2026). Both are on only inside
+# `fast_candidates_enabled`, like the rest of this module's fast paths, so a
+# plain ScanCode run in the same process (bench/licenses.py's reference) keeps
+# ScanCode's own functions; tests compare the two on real files.
+
+_ORIGINAL_IS_FALSE_POSITIVE = None
+
+
+def _is_false_positive_fast(license_matches, package_license=False):
+    """`licensedcode.detection.is_false_positive`, asking the relevance test before the matched text's."""
+    if not getattr(_FAST, "enabled", False) or package_license:
+        return _ORIGINAL_IS_FALSE_POSITIVE(license_matches=license_matches, package_license=package_license)
+    if all(license_match.rule.relevance == 100 for license_match in license_matches):
+        return False
+    return _ORIGINAL_IS_FALSE_POSITIVE(license_matches=license_matches, package_license=package_license)
+
+
+def false_positive_fast_install() -> None:
+    """Route `licensedcode.detection.is_false_positive` through `_is_false_positive_fast` (idempotent)."""
+    global _ORIGINAL_IS_FALSE_POSITIVE
+    from licensedcode import detection
+
+    with _LOCK:
+        if _ORIGINAL_IS_FALSE_POSITIVE is None:
+            _ORIGINAL_IS_FALSE_POSITIVE = detection.is_false_positive
+            detection.is_false_positive = _is_false_positive_fast
+
+
+def detections_find(*, index, location: str, approximate: bool, deadline: float) -> list:
+    """ScanCode's `detect_licenses(index=..., location=..., approximate=..., deadline=...)`
+    with the same detections, expressions, logs and matches, but without each detection's
+    `identifier` and `license_expression_spdx` (None here; see above). Call it inside
+    `fast_candidates_enabled` for the faster false-positive test."""
+    from licensedcode.cache import get_licensing
+    from licensedcode.detection import (
+        LicenseDetection, analyze_detection, get_detected_license_expression, group_matches,
+        process_detections,
+    )
+
+    false_positive_fast_install()
+    matches = index.match(location=location, min_score=0, deadline=deadline, as_expression=False,
+                          unknown_licenses=False, approximate=approximate)
+    if not matches:
+        return []
+    detections = []
+    for group in group_matches(license_matches=matches):
+        # LicenseDetection.from_matches(matches=group) step for step, less the two fields.
+        if not group:
+            detections.append(None)
+            continue
+        analysis = analyze_detection(license_matches=group, package_license=False)
+        detection_log, expression = get_detected_license_expression(
+            analysis=analysis, license_matches=group, post_scan=False,
+        )
+        if expression is None:
+            detections.append(LicenseDetection(matches=group, detection_log=detection_log))
+        else:
+            detections.append(LicenseDetection(matches=group, license_expression=str(expression),
+                                               detection_log=detection_log))
+    return list(process_detections(detections=detections, licensing=get_licensing()))

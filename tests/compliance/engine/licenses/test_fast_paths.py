@@ -450,3 +450,67 @@ def test_the_warm_up_runs_every_tier_of_the_detector():
     assert tiers["files"] == 7
     assert tiers["exact"] >= 4 and tiers["full"] >= 1 and tiers["escalated"] >= 1
     assert tiers["no_legal_text"] >= 1 and tiers["copyrights"] >= 8
+
+
+def _detections_summary(detections) -> list:
+    return [
+        (d.license_expression, list(d.detection_log),
+         [(m.rule.identifier, m.start_line, m.end_line, m.score(), m.matcher, m.len(), str(m.qspan))
+          for m in d.matches])
+        for d in detections
+    ]
+
+
+def test_detections_without_identifiers_are_scancode_s_detections(license_detector, tmp_path):
+    # Exact and full passes over files that reach ScanCode: headers, whole licences, an
+    # SPDX line, a reworded licence (full matcher), and code with legal-ish words only.
+    from licensedcode.detection import detect_licenses
+
+    edited = tmp_path / "LICENSE"
+    edited.write_text(_edited_bsd_licence())
+    files = [
+        str(edited),
+        installed_file("commoncode", "commoncode/__init__.py"),
+        installed_file("Django", "licenses/LICENSE"),
+        installed_file("Django", "django/db/models/query.py"),
+        installed_file("PyYAML", "LICENSE"),
+        installed_file("scancode-toolkit", "summarycode/score.py"),
+        installed_file("scancode-toolkit", "packagedcode/npm.py"),
+    ]
+    index = scancode_index.scancode_state_get().index
+    found_any = 0
+    for location in files:
+        for approximate in (False, True):
+            reference = list(detect_licenses(index=index, location=location, approximate=approximate))
+            with scancode_index.fast_candidates_enabled():
+                fast = scancode_index.detections_find(index=index, location=location, approximate=approximate,
+                                                      deadline=float("inf"))
+            assert _detections_summary(fast) == _detections_summary(reference), (location, approximate)
+            found_any += bool(reference)
+            # What ScanCode computes and the portal never reads is left unset, nothing else.
+            assert all(d.identifier is None for d in fast)
+    assert found_any >= 8
+
+
+def test_false_positive_test_asks_relevance_first_with_scancode_s_answer(license_detector):
+    # Rules of relevance below 100 take ScanCode's own path (their matched text is read);
+    # the answer is ScanCode's for every rule, and some are false positives.
+    from licensedcode import detection
+
+    scancode_index.false_positive_fast_install()
+    state = scancode_index.scancode_state_get()
+    # Length-one rules ("GPL", bare licence tags) are ScanCode's false positives when alone.
+    single = [rule for rule in state.index.rules_by_rid if rule.relevance < 100 and rule.length == 1][:30]
+    low = single + [rule for rule in state.index.rules_by_rid if rule.relevance < 100 and 3 <= rule.length <= 30][:40]
+    high = [rule for rule in state.index.rules_by_rid if rule.relevance == 100 and 3 <= rule.length <= 30][:20]
+    answers = []
+    for rule in low + high:
+        matches = state.index.match(query_string=rule.text, approximate=False)
+        if not matches:
+            continue
+        reference = scancode_index._ORIGINAL_IS_FALSE_POSITIVE(license_matches=matches)
+        with scancode_index.fast_candidates_enabled():
+            fast = detection.is_false_positive(license_matches=matches)
+        assert fast == reference, rule.identifier
+        answers.append(reference)
+    assert True in answers and False in answers and len(answers) >= 40
