@@ -426,7 +426,8 @@ class _NarrowedIndex:
         # Read for the top * 10 ranked rules only (compute_candidates' second step): with the
         # multisets made on access (`_RuleTable`), making every survivor's was about a tenth
         # of a full match's time.
-        self.msets_by_rid = _Positions(table=index.msets_by_rid, rids=rids)
+        self.msets_by_rid = (_Positions(table=index.msets_by_rid, rids=rids) if LEAN_ANALYSIS
+                             else [index.msets_by_rid[rid] for rid in rids])
 
 
 class _Positions:
@@ -758,10 +759,14 @@ def exact_match_filter_get() -> ExactMatchFilter:
 
 _ORIGINAL_IS_FALSE_POSITIVE = None
 
+# False gives ScanCode's own analysis (`detect_licenses`, its `is_false_positive`) and every
+# survivor's multiset made up front, for A/B timing in bench/licence_analysis.py.
+LEAN_ANALYSIS = True
+
 
 def _is_false_positive_fast(license_matches, package_license=False):
     """`licensedcode.detection.is_false_positive`, asking the relevance test before the matched text's."""
-    if not getattr(_FAST, "enabled", False) or package_license:
+    if not (LEAN_ANALYSIS and getattr(_FAST, "enabled", False)) or package_license:
         return _ORIGINAL_IS_FALSE_POSITIVE(license_matches=license_matches, package_license=package_license)
     if all(license_match.rule.relevance == 100 for license_match in license_matches):
         return False
@@ -790,6 +795,10 @@ def detections_find(*, index, location: str, approximate: bool, deadline: float)
         process_detections,
     )
 
+    if not LEAN_ANALYSIS:
+        from licensedcode.detection import detect_licenses
+
+        return list(detect_licenses(index=index, location=location, approximate=approximate, deadline=deadline))
     false_positive_fast_install()
     matches = index.match(location=location, min_score=0, deadline=deadline, as_expression=False,
                           unknown_licenses=False, approximate=approximate)
