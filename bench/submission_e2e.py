@@ -374,14 +374,21 @@ def _tree_depths(pid: int) -> list[tuple[int, int]]:
 
 
 def _stat(pid: int) -> tuple[float, int] | None:
-    """(CPU seconds of the process and its reaped children, RSS bytes)."""
+    """(CPU seconds of the process itself, RSS bytes).
+
+    Its own utime and stime only: the TreeMonitor keeps the last figure of every process it has
+    seen, exited ones included, so counting a parent's reaped children (cutime, cstime) as well
+    counted every retired scanner twice (before 7 Dec 2026, third session: the "checks worker
+    CPU" figures in BENCHMARKS.md up to then are too high by the CPU of the scanners and pool
+    children that ended during the phase). A process that lives and ends between two samples
+    (0.2 s apart) is not counted at all."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
     tick = os.sysconf("SC_CLK_TCK")
-    cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick  # utime stime cutime cstime
+    cpu = (int(fields[11]) + int(fields[12])) / tick  # utime stime
     return cpu, int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
 
 
@@ -437,6 +444,7 @@ class TreeMonitor:
         # Each process of the tree when its PSS sum peaked: where the memory is.
         self.peak_breakdown: dict[str, list[dict]] = {name: [] for name in procs}
         self._seen: dict[str, dict[int, float]] = {name: {} for name in procs}
+        self.own_cpu = 0.0  # CPU seconds this monitor's sampling thread has used
         # BENCH_MEMORY_TRACE=path: every sample's per-process PSS and USS, one JSON line each.
         trace = os.environ.get("BENCH_MEMORY_TRACE")
         self.trace = open(trace, "a", buffering=1) if trace else None
@@ -446,7 +454,11 @@ class TreeMonitor:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            started = time.thread_time()
             self.sample()
+            # What watching costs: reading smaps_rollup walks a process's page tables (about 2-3 ms
+            # for a worker holding the licence index), on the same 2 cores as the workers.
+            self.own_cpu += time.thread_time() - started
             self._stop.wait(0.2)
 
     def sample(self) -> None:
@@ -479,6 +491,7 @@ class TreeMonitor:
         """Start a phase: the CPU so far, and peaks reset."""
         self.sample()
         snap = dict(self.cpu)
+        snap["__monitor__"] = self.own_cpu
         for name in self.procs:
             self.peak[name] = self.peak_one[name] = self.peak_pss[name] = 0
             self.peak_breakdown[name] = []
@@ -486,7 +499,8 @@ class TreeMonitor:
 
     def since(self, snap: dict) -> dict:
         self.sample()
-        return {name: {"cpu_s": round(self.cpu[name] - snap[name], 1),
+        monitor_cpu_s = round(self.own_cpu - snap.get("__monitor__", 0.0), 1)
+        return {name: {"cpu_s": round(self.cpu[name] - snap[name], 1), "monitor_cpu_s": monitor_cpu_s,
                        "peak_rss_tree_mb": round(self.peak[name] / 1e6, 0),
                        "peak_rss_one_process_mb": round(self.peak_one[name] / 1e6, 0),
                        "peak_pss_tree_mb": round(self.peak_pss[name] / 1e6, 0),
@@ -730,6 +744,18 @@ def phase_wait(spec: dict) -> dict:
         if check in ("licenses", "code"):
             stage["summary"] = {k: v for r in rows for k, v in r.summary.items()
                                 if k not in ("cache",) and isinstance(v, (int, float, str))}
+            # The scanners' own CPU (what the engines cost, apart from the check's reading, cache and
+            # saving), how many were re-forked at the recycling limit, and the licence tiers' counts.
+            scans = []
+            for r in ran:
+                stats = r.summary.get("stats") if isinstance(r.summary, dict) else None
+                if isinstance(stats, dict):
+                    cpu = stats.get("worker_cpu_seconds") or []
+                    scans.append({"scanner_cpu_s": round(sum(cpu), 1), "scanners_forked": len(cpu),
+                                  **{k: v for k, v in stats.items()
+                                     if k != "worker_cpu_seconds" and isinstance(v, (int, float))}})
+            if scans:
+                stage["scans"] = scans
         stages[check] = stage
     stages["dossier"] = {"state": dossier.state, "requested_at_s": off(dossier.created_at),
                          "started_at_s": off(dossier.started_at), "finished_at_s": off(dossier.rendered_at),
@@ -1044,7 +1070,13 @@ def _print(result: dict) -> None:
                   f"{run[v].get('load_average_1min')}; checks done at "
                   f"{run[v]['checks_done_s']} s; checks worker CPU {w['checks']['cpu_s']} s, "
                   f"peak PSS tree {w['checks']['peak_pss_tree_mb']} MB, peak RSS tree "
-                  f"{w['checks']['peak_rss_tree_mb']} MB (one process {w['checks']['peak_rss_one_process_mb']} MB) |")
+                  f"{w['checks']['peak_rss_tree_mb']} MB (one process {w['checks']['peak_rss_one_process_mb']} MB); "
+                  f"this bench's memory sampling used {w['checks'].get('monitor_cpu_s')} CPU s |")
+            for name in ("licenses", "code"):
+                for scan in run[v]["stages"].get(name, {}).get("scans", []):
+                    if scan.get("scanners_forked"):
+                        print(f"|   | {name}: scanners' own CPU {scan['scanner_cpu_s']} s in {scan['scanners_forked']} "
+                              f"processes (up to {scan.get('processes')} at once) | | | | | | |")
         for v in ("v1", "v2"):
             f = run[v].get("s3")
             if f:
