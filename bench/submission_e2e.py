@@ -445,6 +445,11 @@ class TreeMonitor:
         self.peak_breakdown: dict[str, list[dict]] = {name: [] for name in procs}
         self._seen: dict[str, dict[int, float]] = {name: {} for name in procs}
         self.own_cpu = 0.0  # CPU seconds this monitor's sampling thread has used
+        # CPU and RSS (/proc/PID/stat: microseconds) are read every 0.2 s; PSS (smaps_rollup: 2-3 ms
+        # a worker process, walking its page tables) every BENCH_PSS_EVERY_S seconds (default 1; it
+        # was every 0.2 s, which took 17.2 CPU s of a 10,000-file run's 2 cores).
+        self.pss_every = float(os.environ.get("BENCH_PSS_EVERY_S", "1.0"))
+        self._pss_at = 0.0
         # BENCH_MEMORY_TRACE=path: every sample's per-process PSS and USS, one JSON line each.
         trace = os.environ.get("BENCH_MEMORY_TRACE")
         self.trace = open(trace, "a", buffering=1) if trace else None
@@ -455,13 +460,15 @@ class TreeMonitor:
     def _loop(self) -> None:
         while not self._stop.is_set():
             started = time.thread_time()
-            self.sample()
+            self.sample(with_pss=time.monotonic() - self._pss_at >= self.pss_every)
             # What watching costs: reading smaps_rollup walks a process's page tables (about 2-3 ms
             # for a worker holding the licence index), on the same 2 cores as the workers.
             self.own_cpu += time.thread_time() - started
             self._stop.wait(0.2)
 
-    def sample(self) -> None:
+    def sample(self, *, with_pss: bool = True) -> None:
+        if with_pss:
+            self._pss_at = time.monotonic()
         for name, proc in self.procs.items():
             rss = pss = 0
             rows = []
@@ -471,11 +478,15 @@ class TreeMonitor:
                     continue
                 self._seen[name][pid] = s[0]  # a pool child that exits keeps its last figure
                 rss += s[1]
-                mem = _rollup(pid)
-                pss += mem["pss"]
-                rows.append((pid, depth, s[1], mem))
+                if with_pss:
+                    mem = _rollup(pid)
+                    pss += mem["pss"]
+                    rows.append((pid, depth, s[1], mem))
                 self.peak_one[name] = max(self.peak_one[name], s[1])
             self.peak[name] = max(self.peak[name], rss)
+            self.cpu[name] = sum(self._seen[name].values())
+            if not with_pss:
+                continue
             if self.trace is not None:
                 self.trace.write(json.dumps({"t": round(time.time(), 1), "worker": name, "pss_mb": round(pss / 1e6),
                                              "processes": [[pid, depth, round(m["pss"] / 1e6), round(m["uss"] / 1e6)]
@@ -485,7 +496,6 @@ class TreeMonitor:
                 self.peak_breakdown[name] = [
                     {"pid": pid, "role": _role(pid, depth), "rss_mb": round(r / 1e6), "pss_mb": round(m["pss"] / 1e6),
                      "uss_mb": round(m["uss"] / 1e6)} for pid, depth, r, m in rows]
-            self.cpu[name] = sum(self._seen[name].values())
 
     def mark(self) -> dict:
         """Start a phase: the CPU so far, and peaks reset."""
