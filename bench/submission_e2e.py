@@ -35,8 +35,9 @@ Reported per version (from the CheckRun and Dossier rows): each check's wall tim
 last finished), its busy time (sum of run durations) and states, the reuse it reports
 (`summary["cache"]` when the scans fill it, `reused_from` for a result taken over from version 1),
 the dossier's render and signing, and the total from the last uploaded byte (and from submit) to
-the signed dossier; plus the CPU time and peak RSS of each worker's process tree (/proc, sampled
-every 0.2 s). Baselines, on by default in full mode and off in --quick: the same run with
+the signed dossier; plus the CPU time (each process's own) and peak RSS of each worker's process
+tree (/proc, sampled every 0.2 s), its peak PSS (smaps_rollup, every `BENCH_PSS_EVERY_S` seconds,
+default 1: it costs the measured cores), what that sampling cost, and each scan's scanners' CPU. Baselines, on by default in full mode and off in --quick: the same run with
 `PORTAL_RESULT_CACHE=0` for the workers (`--no-cache-baseline` skips it), and ScanCode's full
 matcher (`scancode.api.get_licenses`) on a 1,000-file sample of the tree, extrapolated to the whole
 tree and labelled so (`--no-scancode-baseline` skips it).
