@@ -752,10 +752,11 @@ def exact_match_filter_get() -> ExactMatchFilter:
 #   `detections_find` builds the detections with ScanCode's own analysis and
 #   expression steps and leaves those two unset.
 # On the 3,000-file sample of bench/submission_e2e.py these two were about a
-# quarter of the exact pass (py-spy, Dec 2026). Both are on only inside
-# `fast_candidates_enabled`, like the rest of this module's fast paths, so a
-# plain ScanCode run in the same process (bench/licenses.py's reference) keeps
-# ScanCode's own functions; tests compare the two on real files.
+# quarter of the exact pass (py-spy, Dec 2026). The reordered test is patched
+# into ScanCode but on only inside `fast_candidates_enabled`, like the rest of
+# this module's fast paths; `detections_find` is ours, called by detect.py. So
+# a plain ScanCode run in the same process (bench/licenses.py's reference)
+# keeps ScanCode's own functions; tests compare the two on real files.
 
 _ORIGINAL_IS_FALSE_POSITIVE = None
 
