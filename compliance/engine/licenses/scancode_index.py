@@ -239,6 +239,7 @@ def scancode_state_get() -> ScancodeState:
         _EXACT_FILTER = ExactMatchFilter(index=index)
         fast_candidates_install()
         lazy_matched_text_install()
+        false_positive_fast_install()
         heap_trim()  # the dropped automaton's nodes, and what building the tables freed
         state.load_seconds = time.perf_counter() - started
         _STATE = state
@@ -777,6 +778,8 @@ def _is_false_positive_fast(license_matches, package_license=False):
 def false_positive_fast_install() -> None:
     """Route `licensedcode.detection.is_false_positive` through `_is_false_positive_fast` (idempotent)."""
     global _ORIGINAL_IS_FALSE_POSITIVE
+    if _ORIGINAL_IS_FALSE_POSITIVE is not None:  # asked once per file by detections_find: no lock then
+        return
     from licensedcode import detection
 
     with _LOCK:
