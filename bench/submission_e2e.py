@@ -37,7 +37,9 @@ last finished), its busy time (sum of run durations) and states, the reuse it re
 the dossier's render and signing, and the total from the last uploaded byte (and from submit) to
 the signed dossier; plus the CPU time (each process's own) and peak RSS of each worker's process
 tree (/proc, sampled every 0.2 s), its peak PSS (smaps_rollup, every `BENCH_PSS_EVERY_S` seconds,
-default 1: it costs the measured cores), what that sampling cost, and each scan's scanners' CPU. Baselines, on by default in full mode and off in --quick: the same run with
+default 2: it costs the measured cores), what that sampling cost, and each scan's scanners' CPU; and
+for the licences + copied-code window (first start to last end, `scans_window`) how busy the
+machine's cores were (/proc/stat) and how much of that the scanners were. Baselines, on by default in full mode and off in --quick: the same run with
 `PORTAL_RESULT_CACHE=0` for the workers (`--no-cache-baseline` skips it), and ScanCode's full
 matcher (`scancode.api.get_licenses`) on a 1,000-file sample of the tree, extrapolated to the whole
 tree and labelled so (`--no-scancode-baseline` skips it).
@@ -447,9 +449,14 @@ class TreeMonitor:
         self._seen: dict[str, dict[int, float]] = {name: {} for name in procs}
         self.own_cpu = 0.0  # CPU seconds this monitor's sampling thread has used
         # CPU and RSS (/proc/PID/stat: microseconds) are read every 0.2 s; PSS (smaps_rollup: 2-3 ms
-        # a worker process, walking its page tables) every BENCH_PSS_EVERY_S seconds (default 1; it
-        # was every 0.2 s, which took 17.2 CPU s of a 10,000-file run's 2 cores).
-        self.pss_every = float(os.environ.get("BENCH_PSS_EVERY_S", "1.0"))
+        # a worker process, walking its page tables) every BENCH_PSS_EVERY_S seconds (default 2). It
+        # was every 0.2 s, which took 17.2 CPU s of a 10,000-file run's 2 cores; at every 1 s it still
+        # took 40.6 CPU s of the 488 s version 1 at the issue's size, 80 % of it in smaps_rollup
+        # (py-spy), in a window where the cores were busy 98 % of the time.
+        self.pss_every = float(os.environ.get("BENCH_PSS_EVERY_S", "2.0"))
+        # (wall time, busy jiffies, all jiffies) of the whole machine (/proc/stat), every sample: how
+        # busy the cores were in a stage's window (`busy_cores`).
+        self.machine: list[tuple[float, int, int]] = []
         self._pss_at = 0.0
         # BENCH_MEMORY_TRACE=path: every sample's per-process PSS and USS, one JSON line each.
         trace = os.environ.get("BENCH_MEMORY_TRACE")
@@ -470,6 +477,9 @@ class TreeMonitor:
     def sample(self, *, with_pss: bool = True) -> None:
         if with_pss:
             self._pss_at = time.monotonic()
+        machine = _machine_jiffies()
+        if machine is not None:
+            self.machine.append((time.time(), *machine))
         for name, proc in self.procs.items():
             rss = pss = 0
             rows = []
@@ -517,9 +527,49 @@ class TreeMonitor:
                        "peak_pss_tree_mb": round(self.peak_pss[name] / 1e6, 0),
                        "peak_pss_processes": self.peak_breakdown[name]} for name in self.procs}
 
+    def busy_cores(self, start: float, end: float) -> float | None:
+        """Cores busy on average between two wall times (the samples nearest inside them)."""
+        inside = [m for m in self.machine if start <= m[0] <= end]
+        if len(inside) < 2:
+            return None
+        (_t0, busy0, all0), (_t1, busy1, all1) = inside[0], inside[-1]
+        return round((busy1 - busy0) / max(1, all1 - all0) * (os.cpu_count() or 1), 2)
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def _machine_jiffies() -> tuple[int, int] | None:
+    """(busy, all) CPU jiffies of the whole machine since boot: all less idle and iowait is busy."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields) - fields[3] - fields[4], sum(fields)
+
+
+def scans_window(*, stages: dict, last_byte: str, monitor: "TreeMonitor") -> dict | None:
+    """The licences + copied-code window (issue #16's "under 5 minutes" aim): first start to last end
+    of the two checks, how busy the machine's cores were in it, and the scanners' share of that."""
+    import datetime
+
+    parts = [stages[name] for name in ("licenses", "code") if stages.get(name, {}).get("started_at_s") is not None]
+    if not parts:
+        return None
+    start = min(p["started_at_s"] for p in parts)
+    end = max(p["finished_at_s"] for p in parts)
+    origin = datetime.datetime.fromisoformat(last_byte).timestamp()
+    cores = monitor.busy_cores(origin + start, origin + end)
+    scanners = round(sum(scan.get("scanner_cpu_s", 0) for p in parts for scan in p.get("scans", [])), 1)
+    window = round(end - start, 1)
+    out = {"start_s": start, "end_s": end, "window_s": window, "cores_busy": cores, "scanner_cpu_s": scanners}
+    if cores is not None:
+        # CPU the window held besides the scanners: the checks' own processes, lineage when it runs
+        # beside them, this bench's sampling, the database.
+        out["other_cpu_s"] = round(cores * window - scanners, 1)
+    return out
 
 
 def _loadavg() -> float:
@@ -1029,6 +1079,9 @@ def measure(*, files: int, references: int, model: str, work_root: Path, corpora
                 waited = _phase("wait", env, {**sub, "timeout": timeout})
                 result[f"v{version}"] = {**sub, **waited, "workers": monitor.since(snap),
                                          "load_average_1min": [load_before, _loadavg()]}
+                window = scans_window(stages=waited["stages"], last_byte=sub["last_byte"], monitor=monitor)
+                if window is not None:
+                    result[f"v{version}"]["scans_window"] = window
                 if s3 is not None:
                     checkpoint = sum(int(sh["size"]) for sh in shards)
                     fetched = {"checkpoint_bytes": checkpoint,
@@ -1083,6 +1136,11 @@ def _print(result: dict) -> None:
                   f"peak PSS tree {w['checks']['peak_pss_tree_mb']} MB, peak RSS tree "
                   f"{w['checks']['peak_rss_tree_mb']} MB (one process {w['checks']['peak_rss_one_process_mb']} MB); "
                   f"this bench's memory sampling used {w['checks'].get('monitor_cpu_s')} CPU s |")
+            sw = run[v].get("scans_window")
+            if sw:
+                print(f"|   | licences + code, first start to last end: {sw['window_s']} s "
+                      f"({sw['start_s']}-{sw['end_s']} s); cores busy {sw['cores_busy']}; scanners "
+                      f"{sw['scanner_cpu_s']} CPU s, everything else {sw.get('other_cpu_s')} CPU s | | | | | | |")
             for name in ("licenses", "code"):
                 for scan in run[v]["stages"].get(name, {}).get("scans", []):
                     if scan.get("scanners_forked"):

@@ -46,6 +46,12 @@ def test_a_scaled_down_submission_runs_every_stage_for_real_and_reports_both_ver
     assert v1["dossier"]["state"] == "ready" and v1["dossier"]["bytes"] > 0
     assert 0 < v1["dossier"]["render_and_sign_s"] <= run["v1"]["total_s"]
     assert run["v1"]["workers"]["checks"]["cpu_s"] > 0 and run["v1"]["workers"]["checks"]["peak_rss_tree_mb"] > 0
+    # The licences + copied-code window (the "under 5 minutes" aim) with how busy the cores were.
+    window = run["v1"]["scans_window"]
+    assert window["start_s"] < window["end_s"] and window["window_s"] == round(window["end_s"] - window["start_s"], 1)
+    assert 0 < window["cores_busy"] <= (os.cpu_count() or 1) + 0.05
+    assert window["scanner_cpu_s"] >= 0 and window["other_cpu_s"] == round(
+        window["cores_busy"] * window["window_s"] - window["scanner_cpu_s"], 1)
 
     # Version 2: the carried-over weights are not checked again; the new source archive is.
     v2 = run["v2"]["stages"]
