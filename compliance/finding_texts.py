@@ -936,6 +936,9 @@ STEP_LABELS: dict[str, str] = {
     "queued: intake accepted what it reads": N_("queued: intake accepted what it reads"),
     "not run: intake did not accept the file": N_("not run: intake did not accept the file"),
     "waiting for intake to accept the file": N_("waiting for intake to accept the file"),
+    "waiting for a worker": N_("waiting for a worker"),
+    "same weights and references as an earlier check: its lineage report is reused":
+        N_("same weights and references as an earlier check: its lineage report is reused"),
     "queued again by staff": N_("queued again by staff"),
     "requeued: its worker stopped reporting": N_("requeued: its worker stopped reporting"),
     "re-sent: no worker picked it up": N_("re-sent: no worker picked it up"),
@@ -944,6 +947,10 @@ STEP_LABELS: dict[str, str] = {
 }
 _STEP_REFERENCES = re.compile(r"^testing against (\d+) reference model\(s\)$")
 _STEP_RETRYING = "retrying after a transient error"
+_STEP_TENSORS_OF = "reading the sampled tensors of "  # training evidence: the submitted model's file
+# A file-by-file scan's count (compliance.checks.scan_progress).
+_STEP_FILES = re.compile(r"^(?P<step>.+): (?P<done>\d+)(?: of (?P<total>\d+))? files read, "
+                         r"(?P<reused>\d+) from earlier results$")
 
 
 def step_label(step: str, *, internals: bool = False) -> str:
@@ -954,6 +961,16 @@ def step_label(step: str, *, internals: bool = False) -> str:
     match = _STEP_REFERENCES.match(step or "")
     if match:
         return gettext("testing against %(count)s reference model(s)") % {"count": match.group(1)}
+    if (step or "").startswith(_STEP_TENSORS_OF):
+        return gettext("reading the sampled tensors of %(name)s") % {"name": step[len(_STEP_TENSORS_OF):]}
+    match = _STEP_FILES.match(step or "")
+    if match and match.group("step") in STEP_LABELS:
+        numbers = {"step": gettext(STEP_LABELS[match.group("step")]), "done": f"{int(match.group('done')):,}",
+                   "reused": f"{int(match.group('reused')):,}"}
+        if match.group("total") is None:
+            return gettext("%(step)s: %(done)s files read, %(reused)s from earlier results") % numbers
+        return gettext("%(step)s: %(done)s of %(total)s files read, %(reused)s from earlier results") % {
+            **numbers, "total": f"{int(match.group('total')):,}"}
     if (step or "").startswith(_STEP_RETRYING):
         return gettext("retrying after a transient error") + (step[len(_STEP_RETRYING):] if internals else "")
     return step or ""

@@ -83,6 +83,47 @@ class CheckContext:
         return stored_local_path(self.artifact.file.name)
 
 
+# A file-by-file check reports how far it has read at most this often: each report is one UPDATE
+# of the run's row (it also renews the lease), and a 50,000-file licence scan runs for minutes.
+SCAN_PROGRESS_SECONDS = 2.0
+
+
+def archive_members_expected(artifact: Artifact) -> int | None:
+    """How many regular files intake counted in this archive (its run's summary), or None when
+    intake did not count them (not an archive, or a run from before it recorded the count)."""
+    from compliance.models import CheckRun
+
+    summary = (CheckRun.objects.filter(artifact_id=getattr(artifact, "pk", None), check_name="intake",
+                                       state=CheckRun.State.SUCCEEDED)
+               .order_by("-pk").values_list("summary", flat=True).first()) or {}
+    files = summary.get("archive_files")
+    return files if isinstance(files, int) and files > 0 else None
+
+
+def scan_progress(ctx: CheckContext, *, step: str, start: float, end: float,
+                  expected: int | None) -> Callable[[int, int], None]:
+    """A file-by-file scan's `progress(files, reused)` for this run: "<step>: N of M files read,
+    R from earlier results" (M when intake counted the archive's members, the fraction then moving
+    from `start` to `end` with N / M), reported at most every `SCAN_PROGRESS_SECONDS`. The words
+    are translated where they are shown (`compliance.finding_texts.step_label`)."""
+    import time
+
+    due = [time.monotonic() + SCAN_PROGRESS_SECONDS]
+
+    def report(files: int, reused: int) -> None:
+        now = time.monotonic()
+        if now < due[0]:
+            return
+        due[0] = now + SCAN_PROGRESS_SECONDS
+        if expected:
+            fraction = start + (end - start) * min(1.0, files / expected)
+            ctx.progress(fraction, f"{step}: {files} of {expected} files read, {reused} from earlier results")
+        else:
+            ctx.progress(start, f"{step}: {files} files read, {reused} from earlier results")
+
+    return report
+
+
 class TooLargeToRead(Exception):
     """A single file beyond what a file-by-file check reads: the check says so (inconclusive)."""
 

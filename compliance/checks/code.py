@@ -12,8 +12,8 @@ from collections import defaultdict
 
 from django.conf import settings
 
-from compliance.checks import (CheckContext, CheckOutcome, TooLargeToRead, artifact_members, scan_limits,
-                               too_large_outcome)
+from compliance.checks import (CheckContext, CheckOutcome, TooLargeToRead, archive_members_expected,
+                               artifact_members, scan_limits, scan_progress, too_large_outcome)
 from compliance.engine.parallel import RunStats
 from compliance.services.filecache import file_result_cache
 from compliance.services.policy import carried_policy_findings, policy_for
@@ -247,9 +247,11 @@ def run(ctx: CheckContext) -> CheckOutcome:
         # Per-file results from the shared cache first, the rest split across processes (issue #16).
         scan_run = RunStats()
         cache = file_result_cache()
+        progress = scan_progress(ctx, step="fingerprinting the vendor's code", start=0.05, end=0.8,
+                                 expected=archive_members_expected(artifact))
         result = code_scan(source=members, index_dir=index_dir, on_matched_file=keep_text,
                            packages=scope["packages"], cache=cache, engine_version=ENGINE_VERSION, run=scan_run,
-                           **scan_limits()).to_dict()
+                           progress=progress, **scan_limits()).to_dict()
     scanned = [f"{p['name']} {p['version'] or ''}".strip() for p in result["index_packages"]]
     corpora = {"scope": scope["scope"], "note": scope["note"], "scanned": scanned,
                # Listed by the policy but absent from this worker's index: not compared against.

@@ -113,6 +113,11 @@ def run(ctx: CheckContext) -> CheckOutcome:
         )
     summary = {"sha256": data["sha256"], "size": data.get("size"), "detected_kind": data["kind"],
                "verdict": data["verdict"], "findings": len(findings), "verified": verified}
+    kinds = ((data.get("details") or {}).get("archive") or {}).get("member_kinds")
+    if isinstance(kinds, dict):
+        # The archive's regular files (directories and links are not read): what the licence and
+        # copied-code checks measure their progress against.
+        summary["archive_files"] = sum(n for n in kinds.values() if isinstance(n, int))
     return CheckOutcome(
         verdict=data["verdict"],
         summary=summary,

@@ -587,6 +587,7 @@ def file_results(
     slots: ScanSlots | None = None,
     recycle_bytes: int | None = None,
     label: str = "scan",
+    progress: Callable[[RunStats], None] | None = None,
 ) -> Iterator[tuple[str, bytes, dict, bool]]:
     """(path, bytes, result, reused) for every item, in the items' order.
 
@@ -600,7 +601,9 @@ def file_results(
     `slots` caps the scanning processes of the whole host (`ScanSlots`): this scan forks up to
     `processes`, each while it holds a slot. `recycle_bytes` retires a process whose private
     memory passed it (after the chunk in hand) and forks a fresh one. `label` names the
-    processes (`scan:<label>`)."""
+    processes (`scan:<label>`). `progress(run)` is called each time a chunk of the stream has been
+    read and looked up (`run.files` and `run.reused` so far): a check reports how far it is from
+    it, and throttles its own reports."""
     run = run if run is not None else RunStats()
     run.namespace = namespace
     use_cache = cache is not None and key is not None
@@ -648,6 +651,8 @@ def file_results(
                         entry.result, entry.reused = found[entry.key], True
             run.files += len(entries)
             run.reused += sum(1 for e in entries if e.reused)
+            if progress is not None:
+                progress(run)
             chunk = _Chunk(entries)
             chunk.waiting = [i for i, e in enumerate(entries) if e.result is None]
             pending.append(chunk)

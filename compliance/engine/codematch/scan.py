@@ -842,6 +842,7 @@ def code_scan(
     *, source: str | Iterable[tuple[str, bytes]], index_dir: str, matcher: CodeMatcher | None = None,
     on_matched_file: Callable[[str, str], None] | None = None, packages: Iterable[tuple[str, str]] | None = None,
     cache=None, processes: int = 1, engine_version: str = "", run=None, slots=None, recycle_bytes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CodeScanResult:
     """Scan a directory, file, archive or (path, bytes) iterable for copied reference code.
 
@@ -855,7 +856,9 @@ def code_scan(
     matching across forked processes (`compliance.engine.parallel`), each with its own matcher.
     `run` (a `compliance.engine.parallel.RunStats`) receives the counts, processes and namespace;
     `slots` (a `compliance.engine.parallel.ScanSlots`) and `recycle_bytes` bound the processes'
-    number on the host and their memory.
+    number on the host and their memory. `progress(files, reused)` is told, as the scan reads on,
+    how many files of the source it has read (code or not) and how many code files' results the
+    cache held.
     The matches are the same, in the same order, whatever the cache and the number."""
     import hashlib
     import json
@@ -911,6 +914,7 @@ def code_scan(
             items=code_members(), factory=_Handler, processes=processes, cache=cache, namespace=namespace,
             key=lambda path, data: content_key(data=data, name=path), run=run, slots=slots,
             recycle_bytes=recycle_bytes, label="code",
+            progress=None if progress is None else lambda done: progress(counts["scanned"], done.reused),
         ):
             found = [CodeMatch(**{**m, "path": path, "origin": MatchOrigin(**m["origin"])}) for m in value["matches"]]
             if found and on_matched_file is not None:
