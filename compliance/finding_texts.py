@@ -949,7 +949,7 @@ _STEP_REFERENCES = re.compile(r"^testing against (\d+) reference model\(s\)$")
 _STEP_RETRYING = "retrying after a transient error"
 _STEP_TENSORS_OF = "reading the sampled tensors of "  # training evidence: the submitted model's file
 # A file-by-file scan's count (compliance.checks.scan_progress).
-_STEP_FILES = re.compile(r"^(?P<step>.+): (?P<done>\d+)(?: of (?P<total>\d+))? files read, "
+_STEP_FILES = re.compile(r"^(?P<step>.+): (?P<done>\d+)(?: of (?P<total>\d+))? files checked, "
                          r"(?P<reused>\d+) from earlier results$")
 
 
@@ -968,8 +968,8 @@ def step_label(step: str, *, internals: bool = False) -> str:
         numbers = {"step": gettext(STEP_LABELS[match.group("step")]), "done": f"{int(match.group('done')):,}",
                    "reused": f"{int(match.group('reused')):,}"}
         if match.group("total") is None:
-            return gettext("%(step)s: %(done)s files read, %(reused)s from earlier results") % numbers
-        return gettext("%(step)s: %(done)s of %(total)s files read, %(reused)s from earlier results") % {
+            return gettext("%(step)s: %(done)s files checked, %(reused)s from earlier results") % numbers
+        return gettext("%(step)s: %(done)s of %(total)s files checked, %(reused)s from earlier results") % {
             **numbers, "total": f"{int(match.group('total')):,}"}
     if (step or "").startswith(_STEP_RETRYING):
         return gettext("retrying after a transient error") + (step[len(_STEP_RETRYING):] if internals else "")

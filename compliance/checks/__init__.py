@@ -102,8 +102,8 @@ def archive_members_expected(artifact: Artifact) -> int | None:
 
 def scan_progress(ctx: CheckContext, *, step: str, start: float, end: float,
                   expected: int | None) -> Callable[[int, int], None]:
-    """A file-by-file scan's `progress(files, reused)` for this run: "<step>: N of M files read,
-    R from earlier results" (M when intake counted the archive's members, the fraction then moving
+    """A file-by-file scan's `progress(files, reused)` for this run: "<step>: N of M files checked,
+    R from earlier results" (M when intake counted the archive's files, the fraction then moving
     from `start` to `end` with N / M), reported at most every `SCAN_PROGRESS_SECONDS`. The words
     are translated where they are shown (`compliance.finding_texts.step_label`)."""
     import time
@@ -117,9 +117,9 @@ def scan_progress(ctx: CheckContext, *, step: str, start: float, end: float,
         due[0] = now + SCAN_PROGRESS_SECONDS
         if expected:
             fraction = start + (end - start) * min(1.0, files / expected)
-            ctx.progress(fraction, f"{step}: {files} of {expected} files read, {reused} from earlier results")
+            ctx.progress(fraction, f"{step}: {files} of {expected} files checked, {reused} from earlier results")
         else:
-            ctx.progress(start, f"{step}: {files} files read, {reused} from earlier results")
+            ctx.progress(start, f"{step}: {files} files checked, {reused} from earlier results")
 
     return report
 

@@ -111,6 +111,9 @@ class RunStats:
 
     files: int = 0
     reused: int = 0
+    # Files whose results have been handed on, in stream order, and how many of those were reused.
+    done: int = 0
+    done_reused: int = 0
     computed: int = 0
     processes: int = 1
     handler: dict = field(default_factory=dict)
@@ -601,9 +604,9 @@ def file_results(
     `slots` caps the scanning processes of the whole host (`ScanSlots`): this scan forks up to
     `processes`, each while it holds a slot. `recycle_bytes` retires a process whose private
     memory passed it (after the chunk in hand) and forks a fresh one. `label` names the
-    processes (`scan:<label>`). `progress(run)` is called each time a chunk of the stream has been
-    read and looked up (`run.files` and `run.reused` so far): a check reports how far it is from
-    it, and throttles its own reports."""
+    processes (`scan:<label>`). `progress(run)` is called each time a chunk's results have been
+    handed on (`run.done` files so far, `run.done_reused` of them from the cache): a check reports
+    how far it is from it, and throttles its own reports."""
     run = run if run is not None else RunStats()
     run.namespace = namespace
     use_cache = cache is not None and key is not None
@@ -635,6 +638,10 @@ def file_results(
             held -= chunk.size
             for entry in chunk.entries:
                 yield entry.path, entry.data, entry.result, entry.reused
+            run.done += len(chunk.entries)
+            run.done_reused += sum(1 for e in chunk.entries if e.reused)
+            if progress is not None:
+                progress(run)
 
     def collect() -> None:
         for done_seq, results in pool.receive():
@@ -651,8 +658,6 @@ def file_results(
                         entry.result, entry.reused = found[entry.key], True
             run.files += len(entries)
             run.reused += sum(1 for e in entries if e.reused)
-            if progress is not None:
-                progress(run)
             chunk = _Chunk(entries)
             chunk.waiting = [i for i, e in enumerate(entries) if e.result is None]
             pending.append(chunk)

@@ -1,5 +1,5 @@
 """A licence or copied-code check on a large source tree runs for minutes (issue #16: 333 s for
-50,000 files): the run's step says how many of the archive's files it has read and how many
+50,000 files): the run's step says how many of the archive's files it has checked and how many
 results came from earlier scans, and its progress bar moves with them, instead of standing at
 5 % until the scan ends. The counts are intake's, the steps the real checks', run in-process on
 a real archive with the scanners forked as on a worker."""
@@ -27,7 +27,7 @@ from tests.factories import signed_submission
 pytestmark = pytest.mark.django_db
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
-STEP = re.compile(r"^(?P<step>.+): (?P<done>\d+) of (?P<total>\d+) files read, (?P<reused>\d+) from earlier results$")
+STEP = re.compile(r"^(?P<step>.+): (?P<done>\d+) of (?P<total>\d+) files checked, (?P<reused>\d+) from earlier results$")
 
 
 def _tree(*, changed: str | None = None) -> dict[str, bytes]:
@@ -86,7 +86,7 @@ def _counts(reports: list[tuple[float, str]], step: str) -> list[tuple[float, in
     return out
 
 
-def test_the_licence_and_code_checks_say_how_far_they_have_read(world, settings, tmp_path, capsys, reported):
+def test_the_licence_and_code_checks_say_how_far_they_have_got(world, settings, tmp_path, capsys, reported):
     settings.PORTAL_RESULT_CACHE = True
     settings.CODE_INDEX_DIR = tmp_path / "code-index"
     call_command("index_reference", str(Path(license_expression.__file__).parent), "--name", "license-expression",
@@ -103,7 +103,7 @@ def test_the_licence_and_code_checks_say_how_far_they_have_read(world, settings,
     assert len(counts) >= 2, reported[licences.pk]
     assert all(total == len(files) for _f, _d, total, _r in counts)
     assert [d for _f, d, _t, _r in counts] == sorted(d for _f, d, _t, _r in counts)
-    assert counts[-1][1] == len(files) and counts[-1][3] == 0  # every file read, none from the cache yet
+    assert counts[-1][1] == len(files) and counts[-1][3] == 0  # every file checked, none from the cache yet
     fractions = [f for f, _d, _t, _r in counts]
     assert fractions == sorted(fractions) and 0.05 < fractions[0] and fractions[-1] == pytest.approx(0.85)
     assert licences.step == "done" and licences.progress == 1.0
@@ -124,7 +124,7 @@ def test_the_licence_and_code_checks_say_how_far_they_have_read(world, settings,
     assert counts[-1][1:] == (len(files), len(files), len(files) - 1), counts
 
 
-def test_without_intakes_count_the_step_still_says_how_many_files_were_read(world, reported):
+def test_without_intakes_count_the_step_still_says_how_many_files_were_checked(world, reported):
     files = _tree()
     submission = signed_submission(world=world, files={"src.tar.gz": ("source_archive", _tar_gz(files))},
                                    submit=True)
@@ -135,19 +135,19 @@ def test_without_intakes_count_the_step_still_says_how_many_files_were_read(worl
     assert checks.archive_members_expected(intake.artifact) is None
     run = _execute(submission, "licenses")
     steps = [text for _f, text in reported[run.pk] if text.startswith("detecting licences file by file:")]
-    assert steps and steps[-1] == f"detecting licences file by file: {len(files)} files read, 0 from earlier results"
+    assert steps and steps[-1] == f"detecting licences file by file: {len(files)} files checked, 0 from earlier results"
     assert {fraction for fraction, text in reported[run.pk] if text in steps} == {0.05}
 
 
 def test_the_count_reads_in_english_and_korean():
-    step = "detecting licences file by file: 12345 of 50000 files read, 3037 from earlier results"
+    step = "detecting licences file by file: 12345 of 50000 files checked, 3037 from earlier results"
     with translation.override("en"):
-        assert step_label(step) == ("detecting licences file by file: 12,345 of 50,000 files read, "
+        assert step_label(step) == ("detecting licences file by file: 12,345 of 50,000 files checked, "
                                     "3,037 from earlier results")
     with translation.override("ko"):
-        assert step_label(step) == "파일마다 라이선스를 찾는 중: 파일 50,000개 중 12,345개 읽음, 이전 결과 재사용 3,037개"
-        assert step_label("fingerprinting the vendor's code: 7 files read, 0 from earlier results") == (
-            f"{step_label('fingerprinting the vendor' + chr(39) + 's code')}: 파일 7개 읽음, 이전 결과 재사용 0개")
+        assert step_label(step) == "파일마다 라이선스를 찾는 중: 파일 50,000개 중 12,345개 확인, 이전 결과 재사용 3,037개"
+        assert step_label("fingerprinting the vendor's code: 7 files checked, 0 from earlier results") == (
+            f"{step_label('fingerprinting the vendor' + chr(39) + 's code')}: 파일 7개 확인, 이전 결과 재사용 0개")
         # Steps that were shown in English.
         assert step_label("waiting for a worker") == "워커를 기다리는 중"
         assert step_label("reading the sampled tensors of model/model.safetensors") == (
@@ -155,8 +155,8 @@ def test_the_count_reads_in_english_and_korean():
         assert HANGUL.search(step_label(
             "same weights and references as an earlier check: its lineage report is reused"))
         # A step that is not a scan's keeps its words as stored.
-        assert step_label("something else: 3 files read, 1 from earlier results") == (
-            "something else: 3 files read, 1 from earlier results")
+        assert step_label("something else: 3 files checked, 1 from earlier results") == (
+            "something else: 3 files checked, 1 from earlier results")
 
 
 def test_the_dashboard_and_the_workers_page_show_the_count_in_the_officers_language(world, client):
@@ -167,13 +167,13 @@ def test_the_dashboard_and_the_workers_page_show_the_count_in_the_officers_langu
                                    submit=True)
     CheckRun.objects.filter(submission=submission, check_name="licenses").update(
         state=CheckRun.State.RUNNING, progress=0.4, worker="worker-7",
-        step="detecting licences file by file: 12345 of 50000 files read, 3037 from earlier results")
+        step="detecting licences file by file: 12345 of 50000 files checked, 3037 from earlier results")
     client.force_login(world.admin)
     english = client.get(reverse("dashboard"), {"fragment": "live"}).content.decode()
-    assert "detecting licences file by file: 12,345 of 50,000 files read, 3,037 from earlier results" in english
+    assert "detecting licences file by file: 12,345 of 50,000 files checked, 3,037 from earlier results" in english
     response = client.post(reverse("set_language"), {"language": "ko", "next": "/dashboard/"})
     assert response.status_code == 302
-    counted = "파일마다 라이선스를 찾는 중: 파일 50,000개 중 12,345개 읽음, 이전 결과 재사용 3,037개"
+    counted = "파일마다 라이선스를 찾는 중: 파일 50,000개 중 12,345개 확인, 이전 결과 재사용 3,037개"
     from compliance.templatetags.finding_texts import check_label
 
     with translation.override("ko"):

@@ -1,5 +1,5 @@
 """In a browser: while a licence scan of a large archive runs, the submission page and the
-dashboard say how many of its files it has read and how many results came from earlier scans,
+dashboard say how many of its files it has checked and how many results came from earlier scans,
 with the progress bar at the same point, in English and Korean, under the real CSP. Screenshots
 go to var/screenshots/ for a person to look at."""
 
@@ -19,13 +19,13 @@ from tests.factories import PASSWORD, signed_submission
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
-STEP = "detecting licences file by file: 21437 of 50000 files read, 3037 from earlier results"
-SHOWN = {"en-GB": "detecting licences file by file: 21,437 of 50,000 files read, 3,037 from earlier results",
-         "ko-KR": "파일마다 라이선스를 찾는 중: 파일 50,000개 중 21,437개 읽음, 이전 결과 재사용 3,037개"}
+STEP = "detecting licences file by file: 21437 of 50000 files checked, 3037 from earlier results"
+SHOWN = {"en-GB": "detecting licences file by file: 21,437 of 50,000 files checked, 3,037 from earlier results",
+         "ko-KR": "파일마다 라이선스를 찾는 중: 파일 50,000개 중 21,437개 확인, 이전 결과 재사용 3,037개"}
 
 
 @pytest.mark.parametrize("locale", ["en-GB", "ko-KR"])
-def test_a_running_licence_scan_says_how_far_it_has_read(new_page, world, locale):
+def test_a_running_licence_scan_says_how_far_it_has_got(new_page, world, locale):
     submission = signed_submission(world=world, files={"src.tar.gz": ("source_archive", _tar_gz(_tree()))},
                                    submit=True)
     CheckRun.objects.filter(submission=submission, check_name="licenses").update(

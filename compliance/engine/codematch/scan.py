@@ -856,9 +856,9 @@ def code_scan(
     matching across forked processes (`compliance.engine.parallel`), each with its own matcher.
     `run` (a `compliance.engine.parallel.RunStats`) receives the counts, processes and namespace;
     `slots` (a `compliance.engine.parallel.ScanSlots`) and `recycle_bytes` bound the processes'
-    number on the host and their memory. `progress(files, reused)` is told, as the scan reads on,
-    how many files of the source it has read (code or not) and how many code files' results the
-    cache held.
+    number on the host and their memory. `progress(files, reused)` is told, as the scan goes, how
+    many files of the source it has checked (code or not: a file that is not code is checked by
+    being passed over) and how many code files' results came from the cache.
     The matches are the same, in the same order, whatever the cache and the number."""
     import hashlib
     import json
@@ -900,11 +900,14 @@ def code_scan(
                 self.matcher.close()
 
     counts = {"scanned": 0}
+    # For the k-th code file, how many members of the source had been read up to it (progress).
+    members_at: list[int] = []
 
     def code_members() -> Iterable[tuple[str, bytes]]:
         for path, data in members_from(source=source):
             counts["scanned"] += 1
             if path_is_code(path=path):
+                members_at.append(counts["scanned"])
                 yield path, data
 
     matches: list[CodeMatch] = []
@@ -914,7 +917,7 @@ def code_scan(
             items=code_members(), factory=_Handler, processes=processes, cache=cache, namespace=namespace,
             key=lambda path, data: content_key(data=data, name=path), run=run, slots=slots,
             recycle_bytes=recycle_bytes, label="code",
-            progress=None if progress is None else lambda done: progress(counts["scanned"], done.reused),
+            progress=None if progress is None else lambda done: progress(members_at[done.done - 1], done.done_reused),
         ):
             found = [CodeMatch(**{**m, "path": path, "origin": MatchOrigin(**m["origin"])}) for m in value["matches"]]
             if found and on_matched_file is not None:

@@ -94,8 +94,8 @@ def license_scan(
     `processes` > 1 splits the detection across that many forked processes (see
     `compliance.engine.parallel`); the result is the same whatever the number. `slots` and
     `recycle_bytes` bound those processes' number on the host and their memory (see there).
-    `progress(files, reused)` is told, as the scan reads on, how many files it has read and how
-    many of those the cache held.
+    `progress(files, reused)` is told, as the scan goes, how many files it has checked and how
+    many of those results came from the cache.
     """
     if detector is not None and processes > 1:
         raise ValueError("a given detector runs in this process: processes must be 1")
@@ -114,7 +114,7 @@ def license_scan(
     for path, data, value, _reused in file_results(
         items=members_from(source=source), factory=factory, processes=processes, cache=cache,
         namespace=namespace, key=license_file_key, run=run, slots=slots, recycle_bytes=recycle_bytes,
-        label="licences", progress=None if progress is None else lambda done: progress(done.files, done.reused),
+        label="licences", progress=None if progress is None else lambda done: progress(done.done, done.done_reused),
     ):
         results.append(FileLicenseResult.from_dict({**value["file"], "path": path}))
         # Here, not in the workers: only metadata files are parsed, and their messages name the path.
