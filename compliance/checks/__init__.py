@@ -83,7 +83,7 @@ class CheckContext:
         return stored_local_path(self.artifact.file.name)
 
 
-# A file-by-file check reports how far it has read at most this often: each report is one UPDATE
+# A file-by-file check reports how far it has got at most this often: each report is one UPDATE
 # of the run's row (it also renews the lease), and a 50,000-file licence scan runs for minutes.
 SCAN_PROGRESS_SECONDS = 2.0
 
