@@ -88,7 +88,7 @@ class CheckContext:
 SCAN_PROGRESS_SECONDS = 2.0
 
 
-def archive_members_expected(artifact: Artifact) -> int | None:
+def archive_files_expected(artifact: Artifact) -> int | None:
     """How many regular files intake counted in this archive (its run's summary), or None when
     intake did not count them (not an archive, or a run from before it recorded the count)."""
     from compliance.models import CheckRun

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from django.conf import settings
 
-from compliance.checks import (CheckContext, CheckOutcome, TooLargeToRead, archive_members_expected,
+from compliance.checks import (CheckContext, CheckOutcome, TooLargeToRead, archive_files_expected,
                                artifact_members, scan_limits, scan_progress, too_large_outcome)
 from compliance.engine.parallel import RunStats
 from compliance.services.filecache import file_result_cache
@@ -248,7 +248,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
         scan_run = RunStats()
         cache = file_result_cache()
         progress = scan_progress(ctx, step="fingerprinting the vendor's code", start=0.05, end=0.8,
-                                 expected=archive_members_expected(artifact))
+                                 expected=archive_files_expected(artifact))
         result = code_scan(source=members, index_dir=index_dir, on_matched_file=keep_text,
                            packages=scope["packages"], cache=cache, engine_version=ENGINE_VERSION, run=scan_run,
                            progress=progress, **scan_limits()).to_dict()

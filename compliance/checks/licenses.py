@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from compliance.checks import (CheckContext, CheckOutcome, TooLargeToRead, archive_members_expected,
+from compliance.checks import (CheckContext, CheckOutcome, TooLargeToRead, archive_files_expected,
                                artifact_members, scan_limits, scan_progress, too_large_outcome)
 from compliance.services.filecache import file_result_cache
 from compliance.services.policy import policy_findings, policy_for
@@ -123,7 +123,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
         except TooLargeToRead as error:
             return too_large_outcome(error=error, check="licenses", sha256=artifact.sha256)
         progress = scan_progress(ctx, step="detecting licences file by file", start=0.05, end=0.85,
-                                 expected=archive_members_expected(artifact))
+                                 expected=archive_files_expected(artifact))
         result = license_scan(source=members, source_name=artifact.original_name, cache=cache, progress=progress,
                               **scan_limits())
     # Not `result.to_dict()`: only the files with a licence or a holder are shown, and turning every

@@ -132,7 +132,7 @@ def test_without_intakes_count_the_step_still_says_how_many_files_were_checked(w
     # A run recorded before intake counted an archive's files.
     CheckRun.objects.filter(pk=intake.pk).update(summary={k: v for k, v in intake.summary.items()
                                                           if k != "archive_files"})
-    assert checks.archive_members_expected(intake.artifact) is None
+    assert checks.archive_files_expected(intake.artifact) is None
     run = _execute(submission, "licenses")
     steps = [text for _f, text in reported[run.pk] if text.startswith("detecting licences file by file:")]
     assert steps and steps[-1] == f"detecting licences file by file: {len(files)} files checked, 0 from earlier results"
