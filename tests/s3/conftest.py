@@ -79,20 +79,36 @@ class _LoggingApp:
         except BaseException:
             self._get_done(is_get)
             raise
+        # A GET stops counting as in flight just before its last piece is handed to the server: the
+        # client can send its next request as soon as it holds that piece, before this generator resumes
+        # to finish, so counting it down any later would count the two as running at once.
+        done = False
         try:
-            for chunk in body:
-                # 64 KiB pieces so a slow endpoint is slow evenly, not in one pause per response.
-                for start in range(0, len(chunk), 65536) if chunk else [0]:
-                    piece = chunk[start:start + 65536]
-                    rate = self.endpoint.slow_bytes_per_s
-                    if rate and entry.method == "GET" and piece:
-                        time.sleep(len(piece) / rate)
-                    entry.bytes_sent += len(piece)
-                    yield piece
+            pieces = self._pieces(body, entry)
+            piece = next(pieces, None)
+            while piece is not None:
+                following = next(pieces, None)
+                if following is None:
+                    done = True
+                    self._get_done(is_get)
+                entry.bytes_sent += len(piece)
+                yield piece
+                piece = following
         finally:
             if hasattr(body, "close"):
                 body.close()
-            self._get_done(is_get)
+            if not done:
+                self._get_done(is_get)
+
+    def _pieces(self, body, entry: S3Request):
+        for chunk in body:
+            # 64 KiB pieces so a slow endpoint is slow evenly, not in one pause per response.
+            for start in range(0, len(chunk), 65536) if chunk else [0]:
+                piece = chunk[start:start + 65536]
+                rate = self.endpoint.slow_bytes_per_s
+                if rate and entry.method == "GET" and piece:
+                    time.sleep(len(piece) / rate)
+                yield piece
 
     def _get_done(self, is_get: bool) -> None:
         if is_get:
