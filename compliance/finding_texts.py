@@ -953,6 +953,27 @@ _STEP_FILES = re.compile(r"^(?P<step>.+): (?P<done>\d+)(?: of (?P<total>\d+))? f
                          r"(?P<reused>\d+) from earlier results$")
 
 
+# Failures the portal itself writes (compliance.services.runs, compliance.dossiers); any other error
+# is an engine's or a library's message and is shown as stored.
+_ERRORS = (
+    (re.compile(r"^the check was interrupted (?P<count>\d+) times \(worker killed or out of memory\?\)$"),
+     N_("the check was interrupted %(count)s times (worker killed or out of memory?)")),
+    (re.compile(r"^the check took longer than its limit of (?P<seconds>\d+) s and was stopped$"),
+     N_("the check took longer than its limit of %(seconds)s s and was stopped")),
+    (re.compile(r"^rendering was interrupted (?P<count>\d+) times \(worker killed or out of memory\?\)$"),
+     N_("rendering was interrupted %(count)s times (worker killed or out of memory?)")),
+)
+
+
+def error_label(error: str) -> str:
+    """A failed run's or dossier's error in the active language where the portal wrote it."""
+    for pattern, text in _ERRORS:
+        match = pattern.match(error or "")
+        if match:
+            return gettext(text) % match.groupdict()
+    return error or ""
+
+
 def step_label(step: str, *, internals: bool = False) -> str:
     """A check run's step in the active language; the error behind a retry only for ``internals``
     (ministry users: it may name hosts). Unknown steps as stored."""

@@ -37,6 +37,14 @@ def check_label(name: str) -> str:
 
 
 @register.filter
+def error_label(error: str) -> str:
+    """A failure the portal wrote (interrupted, over its time limit), in the active language."""
+    from compliance.finding_texts import error_label as _error_label
+
+    return _error_label(error or "")
+
+
+@register.filter
 def vendor_text(text: str) -> str:
     """A stored message without server paths, for vendors."""
     from compliance.finding_texts import text_for_vendor

@@ -13,8 +13,9 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from compliance import finding_texts
 from compliance.models import CheckRun, Finding, FindingDecision, SubmissionDecision
 from compliance.services.decisions import finding_decide, submission_decide
 from compliance.services.runs import check_run_execute, check_run_rerun, check_runs_reconcile
@@ -184,6 +185,10 @@ def test_a_check_interrupted_too_often_is_a_finding_not_a_silent_failure(tmp_pat
     incomplete = Finding.objects.get(check_run=intake, code="check_incomplete")
     assert incomplete.evidence["attempt"] == 5 and "interrupted 5 times" in incomplete.evidence["error"]
     assert incomplete.title == "Intake safety could not complete on src.zip"
+    # The run's error is the portal's own sentence, so a Korean reader reads it in Korean.
+    with translation.override("ko"):
+        assert finding_texts.error_label(CheckRun.objects.get(pk=intake.pk).error) == (
+            "점검이 5번 중단되었습니다(워커가 종료되었거나 메모리가 부족했을 수 있습니다)")
     assert _run(submission, "code").state == CheckRun.State.BLOCKED
     submission.refresh_from_db()
     assert submission.status == Submission.Status.CHECKED

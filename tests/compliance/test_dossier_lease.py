@@ -11,10 +11,11 @@ import pytest
 from django.apps import apps
 from django.core.files.storage import default_storage
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from compliance.dossiers import DOSSIER_JOB, _store, dossier_render_execute, dossier_request, dossiers_reconcile
+from compliance import finding_texts
 from compliance.models import CheckRun, Dossier
 from compliance.services.runs import CHECK_RUN_JOB, _finish, check_run_claim, check_run_progress, check_run_rerun
 from portal.models import AuditEvent
@@ -109,6 +110,8 @@ def test_the_reconciler_requeues_lapsed_fails_exhausted_and_resends_lost_dossier
     failed = Dossier.objects.get(pk=killed_five_times.pk)
     assert failed.state == Dossier.State.FAILED
     assert failed.error == "rendering was interrupted 5 times (worker killed or out of memory?)"
+    with translation.override("ko"):
+        assert finding_texts.error_label(failed.error) == "보고서 생성이 5번 중단되었습니다(워커가 종료되었거나 메모리가 부족했을 수 있습니다)"
     assert AuditEvent.objects.get(action="dossier.fail", object_id=str(failed.pk)).data["attempt"] == 5
     # Nothing left to do: a second pass changes nothing.
     assert dossiers_reconcile() == {"requeued": 0, "resent": 0, "failed": 0}
