@@ -169,6 +169,49 @@ def scancode_readings(
     return readings, ordered
 
 
+# typecode asks libmagic twice about each file: its description and its MIME type (about 0.9 ms
+# each; the two were 12.5 % of a licence scanner's CPU on the bench tree, bench/submission_e2e.py).
+# ScanCode's text reading uses the MIME type for two questions only: is the file media
+# (`Type.is_media`: then it holds no text) or a PDF (`Type.is_pdf`: then its text is extracted).
+# Where libmagic describes a file as one of the plain text, source or script formats below, the MIME
+# type is not asked and text/plain stands for it. The list is ours, from libmagic's own answers on
+# the 127,338 text files of a Debian system (/usr, /opt, /etc and the portal's Python packages,
+# 7 Dec 2026): the 120,810 described so had MIME types text/*, application/json, application/csv
+# or application/javascript, never media or PDF; "SVG XML document" (image/svg+xml) shows why it is
+# a list of what is known to be text, not of what is known to be media. Any other description asks
+# libmagic as before (tests/compliance/engine/licenses/test_fast_paths.py reads real files both
+# ways). Were libmagic ever to call a listed description media, the file would be read as text
+# where ScanCode reads nothing: more found, never less.
+_TEXT_FORMATS = (
+    r"Python script|Python script text executable Python script|C\+\+ source|C source|Java source|"
+    r"Perl5 module source|Perl script text executable|Perl POD document|POSIX shell script|"
+    r"Bourne-Again shell script|Ruby script|Node\.js script|HTML document|XML 1\.0 document|"
+    r"exported SGML document|troff or preprocessor input|GNU gettext message catalogue|"
+    r"Algol 68 source|Pascal source|assembler source|M4 macro processor script|makefile script|"
+    r"awk or perl script|Tcl script|Lisp/Scheme program|FORTRAN program|Objective-C source|PHP script"
+)
+_PLAIN_TEXT_DESCRIPTION = re.compile(
+    rf"^(?:(?:{_TEXT_FORMATS}), )?"
+    r"(?:ASCII|UTF-8 Unicode|UTF-8 Unicode \(with BOM\)|ISO-8859|Non-ISO extended-ASCII) text(?: executable)?"
+    r"(?:, with (?:very long lines(?: \(\d+\))?|(?:CRLF|CR|LF|NEL)(?:, (?:CRLF|CR|LF|NEL))* line terminators|"
+    r"escape sequences|overstriking|no line terminators))*$"
+    r"|^JSON data$|^CSV text$|^Perl script text executable$"
+)
+PLAIN_TEXT_MIME = "text/plain"
+
+
+def _file_type_prime(*, location: str) -> None:
+    """Ask libmagic for the file's description, and for its MIME type only when the description is
+    not plain text (see `_PLAIN_TEXT_DESCRIPTION`)."""
+    try:
+        from typecode import contenttype
+    except ImportError:  # pragma: no cover - depends on the install
+        return
+    file_type = contenttype.get_type(location)
+    if file_type._mimetype_file is None and _PLAIN_TEXT_DESCRIPTION.match(file_type.filetype_file):
+        file_type._mimetype_file = PLAIN_TEXT_MIME
+
+
 def _file_type_forget(*, location: str) -> None:
     """Drop typecode's cached file type for a scratch location.
 
@@ -750,6 +793,7 @@ class LicenseDetector:
         with open(location, "wb") as handle:
             handle.write(data)
         try:
+            _file_type_prime(location=location)
             return self._copyrights_detect(location=location)
         finally:
             try:
@@ -825,9 +869,12 @@ class LicenseDetector:
             # Copyrights first: an escalation below rewrites the scratch file
             # with only the licence prose, which can drop copyright lines.
             copyrights = []
-            if self.copyrights and copyright_hint_present(data=data):
-                copyrights = self._copyrights_detect(location=location)
+            hinted = self.copyrights and copyright_hint_present(data=data)
             use_full = self.strategy == "full"
+            if hinted or use_full or exact_possible:  # what reads the file through typecode
+                _file_type_prime(location=location)
+            if hinted:
+                copyrights = self._copyrights_detect(location=location)
             started = time.perf_counter()
             if use_full or exact_possible:
                 expression, matches = self._scancode_detect(

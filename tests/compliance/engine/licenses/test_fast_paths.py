@@ -514,3 +514,60 @@ def test_false_positive_test_asks_relevance_first_with_scancode_s_answer(license
         assert fast == reference, rule.identifier
         answers.append(reference)
     assert True in answers and False in answers and len(answers) >= 40
+
+
+def _type_answers(location: str) -> tuple:
+    """What ScanCode's text reading asks of a file's type (textcode.analysis.numbered_text_lines)."""
+    from typecode import contenttype
+
+    t = contenttype.get_type(location)
+    return (t.contains_text, t.is_pdf, t.is_binary, t.is_text, t.is_text_with_long_lines, t.is_compact_js,
+            t.is_js_map, t.filetype_file == "data", t.filetype_file.startswith("Spline Font Database"))
+
+
+def test_a_plain_text_description_spares_the_mime_question_and_changes_no_answer(tmp_path, monkeypatch):
+    """`_file_type_prime` asks libmagic for the MIME type only where the description is not plain
+    text: on real files of many kinds (sources, scripts, JSON, CSV, .po, HTML, very long lines,
+    CRLF) and on media and PDF (which must still be asked), typecode answers what it answers alone."""
+    import importlib.metadata
+    import random
+
+    from typecode import magic2
+
+    from compliance.engine.licenses import detect
+
+    files = []
+    for distribution in ("Django", "numpy", "scancode-toolkit", "botocore", "SQLAlchemy", "Pygments", "weasyprint"):
+        for entry in importlib.metadata.distribution(distribution).files or []:
+            path = entry.locate()
+            if path.is_file() and 0 < path.stat().st_size < 300_000 and entry.suffix not in (".pyc", ".so"):
+                files.append(path)
+    cases = [(p.name, p.read_bytes()) for p in random.Random(7).sample(sorted(files), 400)]
+    cases += [
+        ("image.png", _png()), ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><!-- Copyright 2020 X --></svg>'),
+        ("icon.txt", b'<svg xmlns="http://www.w3.org/2000/svg"><!-- Copyright 2020 X --></svg>'),
+        ("doc.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"),
+        ("pic.pbm", b"P1\n2 2\n0 1\n1 0\n"), ("long.js", b"var a=1;" * 5000), ("crlf.txt", b"Copyright 2020 A\r\nline\r\n"),
+        ("data.csv", b"a,b,c\n1,2,3\n4,5,6\n"), ("utf8.py", "# © 2021 Ünïcode GmbH\nx = 1\n".encode()),
+    ]
+    mime_asked = []
+    real_mime = magic2.mime_type
+    monkeypatch.setattr(magic2, "mime_type", lambda location: mime_asked.append(location) or real_mime(location))
+    spared, asked = 0, set()
+    for number, (name, data) in enumerate(cases):
+        location = tmp_path / str(number) / name
+        location.parent.mkdir()
+        location.write_bytes(data)
+        alone = _type_answers(str(location))
+        detect._file_type_forget(location=str(location))
+        before = len(mime_asked)
+        detect._file_type_prime(location=str(location))
+        primed = _type_answers(str(location))
+        detect._file_type_forget(location=str(location))
+        assert primed == alone, name
+        if len(mime_asked) == before:
+            spared += 1
+        else:
+            asked.add(name)
+    assert spared >= 300, "most real text files are described as plain text"
+    assert {"image.png", "logo.svg", "icon.txt", "doc.pdf", "pic.pbm"} <= asked  # never guessed
