@@ -493,6 +493,17 @@ def _gettext(text: str) -> str:
     return gettext(text)
 
 
+def _error_words(error: str) -> str:
+    """A failed run's error in the active language where the portal wrote it (compliance.finding_texts)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return error or ""
+    from compliance.finding_texts import error_label
+
+    return error_label(error or "")
+
+
 def _verdict_word(verdict: str) -> str:
     """A check verdict in words (compliance.finding_texts.VERDICT_LABELS, the pages' words)."""
     from compliance.finding_texts import VERDICT_LABELS
@@ -798,7 +809,7 @@ def _check_info(run: Any, *, lang: str, declaration: DeclarationInfo, policy_fin
         method=methods.get(lang) or methods.get("en", label),
         engine_version=run.engine_version or "",
         verdict=run.verdict or run.state,
-        summary=_summary_text(run.check_name, summary, lang) or (run.error if run.state == "failed" else ""),
+        summary=_summary_text(run.check_name, summary, lang) or (_error_words(run.error) if run.state == "failed" else ""),
         claimed=_claimed_for(run.check_name, declaration, lang),
         inputs=inputs,
         started_at=run.started_at,

@@ -189,6 +189,12 @@ def test_a_check_interrupted_too_often_is_a_finding_not_a_silent_failure(tmp_pat
     with translation.override("ko"):
         assert finding_texts.error_label(CheckRun.objects.get(pk=intake.pk).error) == (
             "점검이 5번 중단되었습니다(워커가 종료되었거나 메모리가 부족했을 수 있습니다)")
+    # So does the Korean dossier's account of that check (the English one keeps the stored words).
+    from compliance.dossier.context import dossier_context_build
+
+    for lang, words in (("ko", "점검이 5번 중단되었습니다"), ("en", "the check was interrupted 5 times")):
+        (shown,) = [c for c in dossier_context_build(submission=submission, lang=lang).checks if c.id == intake.pk]
+        assert words in shown.summary, (lang, shown.summary)
     assert _run(submission, "code").state == CheckRun.State.BLOCKED
     submission.refresh_from_db()
     assert submission.status == Submission.Status.CHECKED
