@@ -819,6 +819,8 @@ def finding_render(*, code: str, params: dict | None, evidence: dict | None, tit
     values.update({k: v for k, v in (params or {}).items() if v not in (None, "")})
     if isinstance(values.get("reason"), str) and values["reason"] in KNOWN_REASONS:
         values["reason"] = gettext(KNOWN_REASONS[values["reason"]])
+    elif isinstance(values.get("reason"), str):  # a failure the portal wrote (interrupted, over time)
+        values["reason"] = error_label(values["reason"])
     if "scratch" in values and values["scratch"] is True:
         values["scratch"] = gettext(", although training from scratch was declared")
     elif values.get("scratch") in (False, "—") or "scratch" not in values:

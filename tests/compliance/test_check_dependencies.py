@@ -195,6 +195,9 @@ def test_a_check_interrupted_too_often_is_a_finding_not_a_silent_failure(tmp_pat
     for lang, words in (("ko", "점검이 5번 중단되었습니다"), ("en", "the check was interrupted 5 times")):
         (shown,) = [c for c in dossier_context_build(submission=submission, lang=lang).checks if c.id == intake.pk]
         assert words in shown.summary, (lang, shown.summary)
+        with translation.override(lang):
+            for audience in ("vendor", "reviewer"):
+                assert words in incomplete.text(audience).text, (lang, audience)
     assert _run(submission, "code").state == CheckRun.State.BLOCKED
     submission.refresh_from_db()
     assert submission.status == Submission.Status.CHECKED
