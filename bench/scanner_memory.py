@@ -10,7 +10,7 @@ worker's footprint grows by, and what ``PORTAL_SCAN_RECYCLE_MB`` retires them fo
 For each variant, in a fresh interpreter: load the index, ``gc.collect``, fork one scanner that ``gc.freeze``s as the portal's do and
 detects --files files of the bench tree (``bench/submission_e2e.py``'s, shuffled with a fixed seed,
 the same files for both variants) with one ``LicenseDetector``, reading its Private_Dirty
-(``compliance.engine.parallel._private_bytes``, the figure the recycling limit reads) after each
+(``compliance.engine.parallel.private_bytes``, the figure the recycling limit reads) after each
 checkpoint. Also reported: the files after which the scanner first passed 150, 200 and 250 MB (how
 often a recycling limit at that size would re-fork it), its CPU seconds, and the warm-up's own
 seconds in the parent, and the parent's RSS before the fork. The variants:
@@ -55,7 +55,7 @@ def measure(*, files: int, variant: str) -> dict:
     from bench.submission_e2e import tree_plan
     from compliance.engine.licenses.detect import LicenseDetector, detection_warm
     from compliance.engine.licenses.scancode_index import scancode_state_get
-    from compliance.engine.parallel import _private_bytes
+    from compliance.engine.parallel import private_bytes
 
     from compliance.engine.licenses import scancode_index
 
@@ -85,10 +85,10 @@ def measure(*, files: int, variant: str) -> dict:
         curve, first_over = [], {}
         started = time.process_time()
         detector = LicenseDetector(copyrights=True)
-        curve.append({"files": 0, "private_mb": round(_private_bytes() / MB, 1)})
+        curve.append({"files": 0, "private_mb": round(private_bytes() / MB, 1)})
         for done, (path, data) in enumerate(items, start=1):
             detector.detect(path=path, data=data)
-            private = _private_bytes() / MB
+            private = private_bytes() / MB
             for limit in THRESHOLDS_MB:
                 if private > limit and limit not in first_over:
                     first_over[limit] = done

@@ -470,6 +470,11 @@ PORTAL_SCAN_SLOTS_DIR = Path(os.environ.get("PORTAL_SCAN_SLOTS_DIR", VAR_DIR / "
 # 150 first measured: each replacement forks a 1.3 GB process (~138 ms, then its pages copied again),
 # which cost +20 % CPU at 150 MiB on 5,000 files; 250 bounds two scanners to ~0.5 GB private.
 PORTAL_SCAN_RECYCLE_MB = float(os.environ.get("PORTAL_SCAN_RECYCLE_MB", "200"))
+# A worker's pool process whose private memory (what it allocated and kept between tasks, not
+# the licence index it shares with the worker) passes this many MiB after a task is replaced by
+# a fresh fork before it takes the next one (compliance.receivers.pool_recycle_by_private_memory).
+# 0: never replaced. A fork of the worker costs about 0.1 s; what the process had cached is rebuilt.
+PORTAL_POOL_RECYCLE_MB = float(os.environ.get("PORTAL_POOL_RECYCLE_MB", "160"))
 # Ranged GETs a reader of weights in object storage keeps in flight (projects.storage.StoredRangeReader.read_many);
 # 1 sends them one at a time.
 PORTAL_S3_READ_THREADS = max(1, int(os.environ.get("PORTAL_S3_READ_THREADS", "8")))

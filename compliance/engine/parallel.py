@@ -228,7 +228,7 @@ def _with_last(chunks: Iterator[list]) -> Iterator[tuple[list, bool]]:
         yield previous, True
 
 
-def _private_bytes() -> int | None:
+def private_bytes() -> int | None:
     """This process's private dirty pages (Linux): what it allocated or copied from its parent
     copy-on-write (a ScanCode index page whose reference counts it wrote), and what ending it
     frees. None where /proc is not there."""
@@ -298,7 +298,7 @@ def _child_main(factory: Callable[[], FileHandler], requests: Connection, result
                 return
             if recycle_bytes and not retiring and time.monotonic() - checked >= RECYCLE_CHECK_SECONDS:
                 checked = time.monotonic()
-                private = _private_bytes()
+                private = private_bytes()
                 retiring = private is not None and private > recycle_bytes
             # "retire": this process holds more than it may; the parent sends it nothing more
             # and starts a fresh one, whose pages are the parent's shared ones again.
