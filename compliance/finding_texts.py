@@ -964,6 +964,24 @@ _ERRORS = (
      N_("the check took longer than its limit of %(seconds)s s and was stopped")),
     (re.compile(r"^rendering was interrupted (?P<count>\d+) times \(worker killed or out of memory\?\)$"),
      N_("rendering was interrupted %(count)s times (worker killed or out of memory?)")),
+    # Why a check that needs intake's answer did not run (compliance.services.runs.check_run_inputs_status).
+    (re.compile(r"^(?P<name>.+) was rejected \(by intake or by a reviewer\)$", re.DOTALL),
+     N_("%(name)s was rejected (by intake or by a reviewer)")),
+    (re.compile(r"^intake of (?P<name>.+?) could not complete: (?P<error>.+)$", re.DOTALL),
+     N_("intake of %(name)s could not complete: %(error)s")),
+    (re.compile(r"^intake of (?P<name>.+) could not complete$", re.DOTALL),
+     N_("intake of %(name)s could not complete")),
+    (re.compile(r"^intake quarantined (?P<name>.+) until a reviewer decides the intake findings that hold it$",
+                re.DOTALL),
+     N_("intake quarantined %(name)s until a reviewer decides the intake findings that hold it")),
+    # The stored copy no longer matches what was uploaded (compliance.checks.intake); the cause
+    # after the name is the storage layer's own words.
+    (re.compile(r"^(?P<name>.+): stored file's SHA-256 (?P<stored>\S+) differs from the (?P<recorded>\S+) "
+                r"recorded at upload; the stored copy was altered or damaged$", re.DOTALL),
+     N_("%(name)s: stored file's SHA-256 %(stored)s differs from the %(recorded)s recorded at upload; "
+        "the stored copy was altered or damaged")),
+    (re.compile(r"^(?P<name>.+?): (?P<cause>.+); the stored copy was altered or damaged$", re.DOTALL),
+     N_("%(name)s: %(cause)s; the stored copy was altered or damaged")),
 )
 
 
@@ -972,7 +990,10 @@ def error_label(error: str) -> str:
     for pattern, text in _ERRORS:
         match = pattern.match(error or "")
         if match:
-            return gettext(text) % match.groupdict()
+            words = match.groupdict()
+            if "error" in words:  # intake's own failure, quoted: in the reader's language too where ours
+                words["error"] = error_label(words["error"])
+            return gettext(text) % words
     return error or ""
 
 

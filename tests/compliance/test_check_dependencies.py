@@ -8,6 +8,8 @@ in test_pipeline.py.
 
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 
 import pytest
@@ -121,6 +123,8 @@ def test_confirming_the_bomb_rejects_the_artifact_and_its_checks_stay_blocked(tm
     for check in ("licenses", "code"):
         run = _run(submission, check)
         assert run.state == CheckRun.State.BLOCKED and "src.zip was rejected" in run.error
+        with translation.override("ko"):
+            assert finding_texts.error_label(run.error) == "src.zip 파일이 거부되었습니다(반입 검사 또는 검토자)"
         assert Finding.objects.get(check_run=run).evidence["input_status"] == "rejected"
     # Waiving it afterwards does not resurrect a rejected file.
     finding_decide(user=world.reviewer, finding=bomb, decision="waived", justification="changed my mind")
@@ -141,6 +145,16 @@ def test_a_failed_intake_is_a_finding_blocks_its_dependents_and_a_successful_rer
     assert incomplete.evidence["state"] == "failed"
     code_run = _run(submission, "code")
     assert code_run.state == CheckRun.State.BLOCKED and code_run.error.startswith("intake of src.zip could not complete")
+    # Both sentences are the portal's own, the one quoted inside the other too: a Korean reader
+    # reads neither in English; the hashes stay as they are.
+    with translation.override("ko"):
+        korean = finding_texts.error_label(code_run.error)
+        assert korean.startswith("src.zip 파일의 반입 검사를 마치지 못했습니다: src.zip: 저장된 파일의 SHA-256 "), korean
+        assert korean.endswith("저장된 사본이 변경되었거나 손상되었습니다"), korean
+        assert f"SHA-256 {recorded[:16]}…" in korean and "업로드 때 기록된 0000000000000000…" in korean, korean
+        assert not re.search(r"[A-Za-z]{4,}", korean.replace("SHA-256", "")), korean
+        assert finding_texts.error_label(CheckRun.objects.get(pk=intake.pk).error) in Finding.objects.get(
+            check_run=intake, code="check_incomplete").text("reviewer").text
     # Fixed, and re-run by staff: the failure's finding is replaced, the blocked checks are sent.
     Artifact.objects.filter(pk=artifact.pk).update(sha256=recorded)
     check_run_rerun(user=world.officer, run=intake)
@@ -171,6 +185,11 @@ def test_the_submission_page_shows_the_blocked_finding_in_korean(tmp_path):
     assert "Not run: intake did not accept the file" in english  # the run's state
     korean = client.get(f"/submissions/{submission.pk}/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert "코드 출처 검사가 src.zip에서 실행되지 않았습니다" in korean, korean[:200]
+    # Why, in the run's row and in the finding: the portal's own sentence, in the reader's language.
+    assert "intake quarantined src.zip until a reviewer decides" in english
+    # (The record's own English words stay inside the ministry's "Statistics and evidence".)
+    assert "intake quarantined" not in re.sub(r"<details.*?</details>", "", korean, flags=re.DOTALL)
+    assert "반입 검사가 src.zip 파일을 격리했습니다" in korean
 
 
 def test_a_check_interrupted_too_often_is_a_finding_not_a_silent_failure(tmp_path):
