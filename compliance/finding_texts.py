@@ -982,6 +982,17 @@ _ERRORS = (
         "the stored copy was altered or damaged")),
     (re.compile(r"^(?P<name>.+?): (?P<cause>.+); the stored copy was altered or damaged$", re.DOTALL),
      N_("%(name)s: %(cause)s; the stored copy was altered or damaged")),
+    # A model folder the lineage and training-evidence checks cannot read as a whole
+    # (compliance.engine.weights.model_open, named by compliance.checks.model_view.view_error_text).
+    (re.compile(r"^(?P<name>.+?): index lists shards that are missing: (?P<shards>.+)$", re.DOTALL),
+     N_("%(name)s: index lists shards that are missing: %(shards)s")),
+    (re.compile(r"^(?P<name>.+?): index says (?P<tensor>.+) is in (?P<shard>.+) but that shard does not hold it$",
+                re.DOTALL),
+     N_("%(name)s: index says %(tensor)s is in %(shard)s but that shard does not hold it")),
+    (re.compile(r"^(?P<name>.+?): no \.safetensors or \.gguf weight files found$", re.DOTALL),
+     N_("%(name)s: no .safetensors or .gguf weight files found")),
+    (re.compile(r"^(?P<name>.+?): non-finite values \(NaN/inf\) in (?P<tensor>.+)$", re.DOTALL),
+     N_("%(name)s: non-finite values (NaN/inf) in %(tensor)s")),
 )
 
 

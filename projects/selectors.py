@@ -5,6 +5,8 @@ Missing and forbidden answer the same ``Http404`` so nobody can probe which ids 
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
@@ -127,6 +129,50 @@ def programme_officer_ids() -> list[int]:
     return list(get_user_model().objects.filter(profile__role=Role.OFFICER).values_list("pk", flat=True))
 
 
+# A shard index larger than this is not read at submission (a 100B-class model's index is about
+# 100 KB); intake and the lineage check still read it.
+SHARD_INDEX_MAX_BYTES = 16 * 1024 * 1024
+
+
+def shards_missing(*, submission: Submission) -> dict[str, list[str]]:
+    """{index file: shard names it lists that are not uploaded beside it}, for each sharded model's
+    ``model.safetensors.index.json`` of the submission. A sharded model missing a shard cannot be
+    fingerprinted (the lineage check would fail on it after the upload), so the vendor hears it
+    before submitting. An index that cannot be read or parsed here is left to intake, which reports it."""
+    artifacts = list(submission.artifacts.only("pk", "original_name", "file", "size"))
+    names_by_folder: dict[str, set[str]] = {}
+    for artifact in artifacts:
+        folder, _sep, base = artifact.original_name.rpartition("/")
+        names_by_folder.setdefault(folder, set()).add(base)
+    missing: dict[str, list[str]] = {}
+    for artifact in artifacts:
+        folder, _sep, base = artifact.original_name.rpartition("/")
+        if base != "model.safetensors.index.json" or not 0 < (artifact.size or 0) <= SHARD_INDEX_MAX_BYTES:
+            continue
+        try:
+            with artifact.file.open("rb") as handle:
+                weight_map = json.loads(handle.read(SHARD_INDEX_MAX_BYTES + 1)).get("weight_map")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            continue
+        if not isinstance(weight_map, dict):
+            continue
+        shards = {v for v in weight_map.values() if isinstance(v, str) and v and "/" not in v and "\\" not in v}
+        absent = sorted(shards - names_by_folder.get(folder, set()))
+        if absent:
+            missing[artifact.original_name] = absent
+    return missing
+
+
+def shards_missing_sentences(*, submission: Submission) -> list[str]:
+    """What `shards_missing` finds, as one sentence per index for the vendor (page, API, next steps)."""
+    from django.utils.translation import gettext as _
+
+    return [_("%(index)s lists %(count)s shard(s) that were not uploaded to its folder: %(names)s. Upload them "
+              "before submitting: without every shard the model's lineage cannot be tested.")
+            % {"index": index, "count": len(names), "names": ", ".join(names[:10]) + (" …" if len(names) > 10 else "")}
+            for index, names in shards_missing(submission=submission).items()]
+
+
 def draft_next_steps(*, submission: Submission) -> list[tuple[str, str, str]]:
     """What the vendor still has to do before a draft can be submitted, in order, as
     ``(code, sentence, url)``: upload, sign, submit. The same rules ``submission_submit``
@@ -139,6 +185,7 @@ def draft_next_steps(*, submission: Submission) -> list[tuple[str, str, str]]:
     steps = []
     if not submission.artifacts.exists():
         steps.append(("upload", _("Upload the artifacts of this version."), f"{edit}#h-artifacts"))
+    steps.extend(("shards", sentence, f"{edit}#h-artifacts") for sentence in shards_missing_sentences(submission=submission))
     # Read from the table, not a declaration cached on the submission object before it was signed.
     if not Declaration.objects.filter(submission=submission, signed_at__isnull=False).exists():
         steps.append(("sign", _("Fill in and sign the declaration."), f"{edit}#h-decl"))

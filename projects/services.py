@@ -30,6 +30,7 @@ from portal.services import audit_record, organisation_group, user_create
 from projects import limits
 from projects.models import Artifact, Declaration, Milestone, Programme, Project, Submission
 from projects.selectors import (programme_officer_ids, project_reviewer_ids, project_vendor_member_ids,
+                                shards_missing_sentences,
                                 user_can_submit)
 from projects.signals import submission_submitted
 
@@ -340,6 +341,9 @@ def submission_submit(*, user, submission: Submission) -> Submission:
     declaration = Declaration.objects.get(submission=submission)
     if not declaration.is_signed:
         raise ValidationError(_("Sign the declaration before submitting."))
+    missing = shards_missing_sentences(submission=submission)
+    if missing:
+        raise ValidationError(missing)
     with transaction.atomic():
         updated = Submission.objects.filter(pk=submission.pk, status=Submission.Status.DRAFT).update(
             status=Submission.Status.SUBMITTED, submitted_at=timezone.now())

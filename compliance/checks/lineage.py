@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome, storage_place
-from compliance.checks.model_view import MODEL_FILES, ModelView, artifacts_read, model_entry, model_view  # noqa: F401
+from compliance.checks.model_view import MODEL_FILES, ModelView, artifacts_read, model_entry, model_view, view_error_text  # noqa: F401
 from compliance.models import ProgrammePolicy, ReferenceModel
 from projects.models import Artifact
 
@@ -377,7 +377,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
             try:
                 candidate = fingerprint_build(path=view.path, remote=view.remote)
             except WeightsFormatError as exc:
-                raise CheckFailed(f"{artifact.original_name}: {exc}") from exc
+                raise CheckFailed(f"{artifact.original_name}: "
+                                  f"{view_error_text(error=exc, view=view, artifact=artifact)}") from exc
             ctx.progress(0.5, f"testing against {len(references)} reference model(s)")
             with tempfile.TemporaryDirectory(prefix="bundles-") as bundles:
                 bundle_paths = [str(storage_place(ref.bundle.name, Path(bundles) / f"{ref.pk}.npz"))

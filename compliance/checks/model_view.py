@@ -89,6 +89,17 @@ def model_view(artifact: Artifact) -> Iterator[ModelView]:
                         remote=remote)
 
 
+def view_error_text(*, error: Exception, view: ModelView, artifact: Artifact) -> str:
+    """The engine's error about a model view, naming what the vendor uploaded: the engine names
+    the temporary folder ("model-view-k3j2x: index lists shards that are missing: ..."), which
+    means nothing to the vendor; the artifact's name already says which folder it is."""
+    text = str(error)
+    root = view.path if view.path.is_dir() else view.path.parent
+    folder = _folder(artifact)
+    text = text.replace(f"{root}/", "").replace(f"{root.name}/", "" if folder in ("", ".") else f"{folder}/")
+    return text.removeprefix(f"{root.name}: ").removeprefix(f"{root}: ")
+
+
 def submitted_models(submission_id: int) -> list[Artifact]:
     """The model entries of a submission (see ``model_entry``), by name."""
     return [a for a in Artifact.objects.filter(submission_id=submission_id).order_by("original_name")

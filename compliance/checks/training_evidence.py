@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from compliance.checks import CheckContext, CheckFailed, CheckOutcome, storage_place
-from compliance.checks.model_view import artifacts_read, model_view, submitted_models
+from compliance.checks.model_view import artifacts_read, model_view, submitted_models, view_error_text
 from compliance.models import ReferenceModel
 from projects.models import Artifact
 
@@ -87,7 +87,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
             try:
                 submitted.append((model.original_name, fingerprint_build(path=view.path, remote=view.remote)))
             except WeightsFormatError as exc:
-                raise CheckFailed(f"{model.original_name}: {exc}") from exc
+                raise CheckFailed(f"{model.original_name}: "
+                                  f"{view_error_text(error=exc, view=view, artifact=model)}") from exc
     with ctx.local_path() as path, tempfile.TemporaryDirectory(prefix="bundles-") as bundles:
         paths = {ref.name: storage_place(ref.bundle.name, Path(bundles) / f"{ref.pk}.npz") for ref in references}
         try:
