@@ -6,6 +6,7 @@ Missing and forbidden answer the same ``Http404`` so nobody can probe which ids 
 from __future__ import annotations
 
 import json
+import re
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -163,14 +164,54 @@ def shards_missing(*, submission: Submission) -> dict[str, list[str]]:
     return missing
 
 
+# llama.cpp's split GGUF names ("{stem}-00001-of-0000N.gguf"); the same pattern as
+# compliance.engine.weights.GGUF_SPLIT_NAME, which reads such a model as one (`projects` does not
+# import `compliance`, so the pattern is repeated here).
+_GGUF_SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def gguf_splits_missing(*, submission: Submission) -> dict[str, tuple[int, list[str]]]:
+    """{a split GGUF model's name pattern ("gguf/m-NNNNN-of-00003.gguf"): (its file count, the names of
+    its files not uploaded to its folder)}, for each split GGUF model of which some file was uploaded."""
+    uploaded: dict[tuple[str, str, int], set[str]] = {}
+    suffixes: dict[tuple[str, str, int], str] = {}
+    for name in submission.artifacts.values_list("original_name", flat=True):
+        folder, _sep, base = name.rpartition("/")
+        match = _GGUF_SPLIT_NAME.match(base)
+        if not match or int(match["count"]) < 2 or not 1 <= int(match["no"]) <= int(match["count"]):
+            continue
+        key = (folder, match["stem"], int(match["count"]))
+        uploaded.setdefault(key, set()).add(int(match["no"]))
+        suffixes[key] = base[-len(".gguf"):]
+    missing = {}
+    for (folder, stem, count), numbers in sorted(uploaded.items()):
+        absent = [f"{stem}-{i:05d}-of-{count:05d}{suffixes[folder, stem, count]}"
+                  for i in range(1, count + 1) if i not in numbers]
+        if absent:
+            prefix = f"{folder}/" if folder else ""
+            missing[f"{prefix}{stem}-NNNNN-of-{count:05d}{suffixes[folder, stem, count]}"] = (count, absent)
+    return missing
+
+
+def _names_shown(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (" …" if len(names) > 10 else "")
+
+
 def shards_missing_sentences(*, submission: Submission) -> list[str]:
-    """What `shards_missing` finds, as one sentence per index for the vendor (page, API, next steps)."""
+    """What `shards_missing` and `gguf_splits_missing` find, one sentence per model for the vendor
+    (page, API, next steps)."""
     from django.utils.translation import gettext as _
 
-    return [_("%(index)s lists %(count)s shard(s) that were not uploaded to its folder: %(names)s. Upload them "
-              "before submitting: without every shard the model's lineage cannot be tested.")
-            % {"index": index, "count": len(names), "names": ", ".join(names[:10]) + (" …" if len(names) > 10 else "")}
-            for index, names in shards_missing(submission=submission).items()]
+    sentences = [_("%(index)s lists %(count)s shard(s) that were not uploaded to its folder: %(names)s. Upload them "
+                   "before submitting: without every shard the model's lineage cannot be tested.")
+                 % {"index": index, "count": len(names), "names": _names_shown(names)}
+                 for index, names in shards_missing(submission=submission).items()]
+    sentences += [_("%(model)s is a GGUF model split into %(total)s files; %(count)s of them were not uploaded to "
+                    "its folder: %(names)s. Upload them before submitting: without every file the model's lineage "
+                    "cannot be tested.")
+                  % {"model": model, "total": total, "count": len(names), "names": _names_shown(names)}
+                  for model, (total, names) in gguf_splits_missing(submission=submission).items()]
+    return sentences
 
 
 def draft_next_steps(*, submission: Submission) -> list[tuple[str, str, str]]:

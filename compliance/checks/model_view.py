@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from compliance.checks import storage_place
+from compliance.engine.weights import gguf_split_names
 from projects.models import Artifact
 from projects.storage import StoredRangeReader, stored_file_is_local, stored_range_reader
 
@@ -30,11 +31,16 @@ def _base(artifact: Artifact) -> str:
 
 
 def model_entry(artifact: Artifact) -> bool:
-    """GGUF files; a sharded model's index; a single safetensors file with no index beside it."""
+    """GGUF files (a split GGUF's first file); a sharded model's index; a single safetensors file
+    with no index beside it."""
     if artifact.kind not in {Artifact.Kind.WEIGHTS, Artifact.Kind.OTHER}:
         return False
     name = _base(artifact).lower()
-    if name.endswith(".gguf") or name == "model.safetensors.index.json":
+    if name.endswith(".gguf"):
+        # A split GGUF is one model, entered by its first file (compliance.engine.weights.gguf_split_names).
+        split = gguf_split_names(_base(artifact))
+        return split is None or split[0] == _base(artifact)
+    if name == "model.safetensors.index.json":
         return True
     if name.endswith(".safetensors"):
         siblings = Artifact.objects.filter(submission_id=artifact.submission_id,
@@ -44,10 +50,14 @@ def model_entry(artifact: Artifact) -> bool:
 
 
 def artifacts_read(artifact: Artifact) -> list[Artifact]:
-    """What the lineage check reads: a GGUF file alone, or the model files of its folder
-    (the check waits for intake to accept every one of them)."""
+    """What the lineage check reads: a GGUF file alone (a split GGUF's files, all of them), or the
+    model files of its folder (the check waits for intake to accept every one of them)."""
     if _base(artifact).lower().endswith(".gguf"):
-        return [artifact]
+        split = gguf_split_names(_base(artifact))
+        if split is None:
+            return [artifact]
+        return sorted((a for a in Artifact.objects.filter(submission_id=artifact.submission_id)
+                       if _folder(a) == _folder(artifact) and _base(a) in split), key=lambda a: a.original_name)
     return [a for a in Artifact.objects.filter(submission_id=artifact.submission_id)
             if _folder(a) == _folder(artifact)
             and (_base(a) in MODEL_FILES or _base(a).lower().endswith(".safetensors"))]

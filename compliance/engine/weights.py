@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -833,32 +834,97 @@ def _gguf_to_config(meta: dict[str, Any]) -> dict[str, Any]:
 GGUF_ROPE_PERMUTED_ARCHS = {"llama", "mistral", "granite", "deci"}
 
 
-def _open_gguf(path: Path, model: Model, remote: Mapping[str, ByteSource] | None = None) -> None:
+# llama.cpp's split GGUF (`gguf-split`, and the gguf package's GGUFWriter with split_max_tensors or
+# split_max_size): one model in files named "{stem}-00001-of-0000N.gguf" (its SHARD_NAME_FORMAT), the
+# first holding the model's metadata, every one "split.no" (0-based), "split.count" and
+# "split.tensors.count". Large GGUF models are published so (Hugging Face caps a file at 50 GB): they
+# are one model, read as one from their first file.
+GGUF_SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def gguf_split_names(name: str) -> list[str] | None:
+    """Every file name of the split GGUF that file `name` belongs to, first to last (the suffix as
+    `name` spells it), or None when `name` is not a split file's name."""
+    match = GGUF_SPLIT_NAME.match(name)
+    if not match or not 1 <= int(match["no"]) <= int(match["count"]) or int(match["count"]) < 2:
+        return None
+    count, suffix = int(match["count"]), name[-len(".gguf"):]
+    return [f"{match['stem']}-{i:05d}-of-{count:05d}{suffix}" for i in range(1, count + 1)]
+
+
+def _gguf_header_open(path: Path, model: Model, remote: Mapping[str, ByteSource] | None) -> tuple[GGUFHeader, Any]:
     if remote and path.name in remote:
         source = remote[path.name]
-        header = gguf_header_read_source(source)
-    else:
-        header = gguf_header_read(path)
-        source = LocalFileSource(path)
-        model.header_bytes += header.data_start  # read through the memory map, not the source
-    model.sources.append(source)
-    model.total_bytes += header.file_size
+        return gguf_header_read_source(source), source
+    header = gguf_header_read(path)
+    model.header_bytes += header.data_start  # read through the memory map, not the source
+    return header, LocalFileSource(path)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _open_gguf(path: Path, model: Model, remote: Mapping[str, ByteSource] | None = None) -> None:
+    header, source = _gguf_header_open(path, model, remote)
     model.gguf_metadata = header.metadata
     model.config = _gguf_to_config(header.metadata)
     arch = header.architecture
     n_head = header.metadata.get(f"{arch}.attention.head_count")
     n_head_kv = header.metadata.get(f"{arch}.attention.head_count_kv", n_head)
-    for tname, info in header.tensors.items():
-        perm = None
-        if arch in GGUF_ROPE_PERMUTED_ARCHS and n_head and len(info.shape) == 2:
-            if tname.endswith("attn_q.weight"):
-                perm = _gguf_rope_unpermute_index(info.shape[0], int(n_head))
-            elif tname.endswith("attn_k.weight"):
-                perm = _gguf_rope_unpermute_index(info.shape[0], int(n_head_kv or n_head))
-        model.tensors[tname] = TensorRef(
-            name=tname, dtype=info.type_name, shape=info.shape, source=source, start=info.start,
-            end=info.start + info.n_bytes, gguf_type=info.type_id, row_permutation=perm,
-        )
+    parts = [(header, source)]
+    count = _int_or_none(header.metadata.get("split.count")) or 1
+    if count > 1:
+        parts = _gguf_split_parts(path=path, model=model, remote=remote, first=(header, source), count=count)
+    for part_header, part_source in parts:
+        model.sources.append(part_source)
+        model.total_bytes += part_header.file_size
+        for tname, info in part_header.tensors.items():
+            if tname in model.tensors:
+                raise WeightsFormatError(f"{part_header.name}: tensor {tname!r} also appears in "
+                                         f"{model.tensors[tname].source.name}")
+            perm = None
+            if arch in GGUF_ROPE_PERMUTED_ARCHS and n_head and len(info.shape) == 2:
+                if tname.endswith("attn_q.weight"):
+                    perm = _gguf_rope_unpermute_index(info.shape[0], int(n_head))
+                elif tname.endswith("attn_k.weight"):
+                    perm = _gguf_rope_unpermute_index(info.shape[0], int(n_head_kv or n_head))
+            model.tensors[tname] = TensorRef(
+                name=tname, dtype=info.type_name, shape=info.shape, source=part_source, start=info.start,
+                end=info.start + info.n_bytes, gguf_type=info.type_id, row_permutation=perm,
+            )
+    expected = _int_or_none(header.metadata.get("split.tensors.count"))
+    if count > 1 and expected is not None and expected != len(model.tensors):
+        raise WeightsFormatError(f"{path.name}: the split GGUF's files hold {len(model.tensors)} tensors, "
+                                 f"its first file says {expected}")
+
+
+def _gguf_split_parts(*, path: Path, model: Model, remote: Mapping[str, ByteSource] | None,
+                      first: tuple[GGUFHeader, Any], count: int) -> list[tuple[GGUFHeader, Any]]:
+    """The headers and sources of every file of the split GGUF whose first file is `path`, in order."""
+    header = first[0]
+    names = gguf_split_names(path.name)
+    number = _int_or_none(header.metadata.get("split.no"))
+    if names is None or len(names) != count or number != 0 or path.name != names[0]:
+        shown = f"file {number + 1} of {count}" if number is not None and number >= 0 else f"a file of {count}"
+        raise WeightsFormatError(
+            f"{path.name}: {shown} of a split GGUF model; its files must be named "
+            f"STEM-00001-of-{count:05d}.gguf to STEM-{count:05d}-of-{count:05d}.gguf and read from the first")
+    missing = [n for n in names[1:] if not (remote and n in remote) and not path.with_name(n).is_file()]
+    if missing:
+        raise WeightsFormatError(f"{path.name}: split GGUF model of {count} files; missing: {', '.join(missing[:5])}")
+    parts = [first]
+    for index, name in enumerate(names[1:], start=1):
+        part = _gguf_header_open(path.with_name(name), model, remote)
+        meta = part[0].metadata
+        if _int_or_none(meta.get("split.no")) != index or _int_or_none(meta.get("split.count")) != count:
+            raise WeightsFormatError(f"{name}: its split.no / split.count ({meta.get('split.no')!r} / "
+                                     f"{meta.get('split.count')!r}) do not say file {index + 1} of {count}")
+        parts.append(part)
+    return parts
 
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.txt", "tokenizer_config.json", "vocab.json", "merges.txt")

@@ -20,7 +20,7 @@ from compliance import finding_texts
 from compliance.models import CheckRun, Finding, ReferenceModel
 from compliance.services.policy import programme_policy_update
 from compliance.services.runs import check_run_execute
-from projects import services
+from projects import selectors as project_selectors, services
 from projects.models import Submission
 from projects.uploads import artifact_delete
 from tests.compliance.engine.lineage import tinymodels as tm
@@ -138,3 +138,50 @@ def test_model_folder_errors_read_in_korean(error, korean):
         assert not re.search(r"lists shards|files found|non-finite values", finding_texts.error_label(error))
     with translation.override("en"):
         assert finding_texts.error_label(error) == error
+
+
+def test_a_split_gguf_is_one_model_checked_once_and_must_arrive_whole(world, tmp_path, capsys):
+    world.programme.max_artifact_bytes = 64 * 1024 * 1024
+    world.programme.save()
+    reference = tm.llama_make(seed=9)
+    tm.model_write(reference, tmp_path / "reference")
+    call_command("add_reference_model", str(tmp_path / "reference"), "--name", "lab/ref", "--publisher", "Lab")
+    capsys.readouterr()
+    programme_policy_update(user=world.admin, programme=world.programme, allowed="", denied="", review="",
+                            from_scratch_required=False, reference_models=ReferenceModel.objects.all())
+    (tmp_path / "gguf").mkdir()
+    first = tm.gguf_write(tm.finetune(reference, seed=3), tmp_path / "gguf" / "vendor.gguf", split_max_tensors=20)
+    names = sorted(p.name for p in (tmp_path / "gguf").iterdir())
+    assert first.name == "vendor-00001-of-00003.gguf" and len(names) == 3
+    files = {f"gguf/{n}": ("weights", (tmp_path / "gguf" / n).read_bytes()) for n in names}
+    late = files.pop("gguf/vendor-00002-of-00003.gguf")
+    submission = signed_submission(world=world, files=files)
+    with pytest.raises(ValidationError) as refused:
+        services.submission_submit(user=world.vendor_user, submission=submission)
+    (message,) = refused.value.messages
+    assert message.startswith("gguf/vendor-NNNNN-of-00003.gguf is a GGUF model split into 3 files; 1 of them")
+    assert message.count("vendor-00002-of-00003.gguf") == 1
+    with translation.override("ko"):
+        assert "3개 파일로 나뉜 GGUF 모델" in project_selectors.shards_missing_sentences(submission=submission)[0]
+    upload_bytes(user=world.vendor_user, submission=submission, name="gguf/vendor-00002-of-00003.gguf", data=late[1],
+                 kind="weights")
+    services.declaration_sign(user=world.vendor_user, submission=submission, signatory_name="Vendor A Signer",
+                              attest=True)
+    services.submission_submit(user=world.vendor_user, submission=submission)
+    # One lineage run, on the first file, waiting for intake of all three.
+    (lineage,) = CheckRun.objects.filter(submission=submission, check_name="lineage")
+    assert lineage.artifact.original_name == "gguf/vendor-00001-of-00003.gguf"
+    assert lineage.state == CheckRun.State.WAITING
+    intakes = list(CheckRun.objects.filter(submission=submission, check_name="intake").order_by("artifact__original_name"))
+    for run in intakes[:2]:
+        check_run_execute(run_id=run.pk, worker="test-inline")
+    lineage.refresh_from_db()
+    assert lineage.state == CheckRun.State.WAITING  # the third file is not yet accepted
+    check_run_execute(run_id=intakes[2].pk, worker="test-inline")
+    lineage.refresh_from_db()
+    assert lineage.state == CheckRun.State.QUEUED
+    check_run_execute(run_id=lineage.pk, worker="test-inline")
+    lineage.refresh_from_db()
+    assert (lineage.state, lineage.verdict) == (CheckRun.State.SUCCEEDED, "derived"), lineage.error
+    (finding,) = Finding.objects.filter(submission=submission, code="undeclared_derivation")
+    assert finding.check_run_id == lineage.pk

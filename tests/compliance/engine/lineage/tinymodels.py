@@ -276,13 +276,15 @@ def _rope_permute(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def gguf_write(model: TinyModel, path: Path, *, qtype: str = "F16") -> Path:
-    """Convert a Llama-style TinyModel to GGUF as llama.cpp does (names, rotary q/k permutation)."""
+def gguf_write(model: TinyModel, path: Path, *, qtype: str = "F16", split_max_tensors: int = 0) -> Path:
+    """Convert a Llama-style TinyModel to GGUF as llama.cpp does (names, rotary q/k permutation).
+    With ``split_max_tensors``, the gguf package splits it as `gguf-split` does (files named
+    ``{stem}-00001-of-0000N.gguf``, the metadata in the first); the first file's path is returned."""
     import gguf
 
     cfg = model.config
     n_head, n_kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
-    writer = gguf.GGUFWriter(str(path), "llama")
+    writer = gguf.GGUFWriter(str(path), "llama", split_max_tensors=split_max_tensors)
     writer.add_block_count(cfg["num_hidden_layers"])
     writer.add_embedding_length(cfg["hidden_size"])
     writer.add_feed_forward_length(cfg["intermediate_size"])
@@ -326,6 +328,8 @@ def gguf_write(model: TinyModel, path: Path, *, qtype: str = "F16") -> Path:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    if split_max_tensors and len(writer.tensors) > 1:
+        return writer.format_shard_names(path)[0]
     return path
 
 
