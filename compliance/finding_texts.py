@@ -993,6 +993,12 @@ _ERRORS = (
      N_("%(name)s: no .safetensors or .gguf weight files found")),
     (re.compile(r"^(?P<name>.+?): non-finite values \(NaN/inf\) in (?P<tensor>.+)$", re.DOTALL),
      N_("%(name)s: non-finite values (NaN/inf) in %(tensor)s")),
+    (re.compile(r"^(?P<name>.+?): split GGUF model of (?P<count>\d+) files; missing: (?P<files>.+)$", re.DOTALL),
+     N_("%(name)s: split GGUF model of %(count)s files; missing: %(files)s")),
+    (re.compile(r"^(?P<name>.+?): file (?P<number>\d+) of (?P<count>\d+) of a split GGUF model; its files must be "
+                r"named (?P<first>\S+) to (?P<last>\S+) and read from the first$", re.DOTALL),
+     N_("%(name)s: file %(number)s of %(count)s of a split GGUF model; its files must be named %(first)s to "
+        "%(last)s and read from the first")),
 )
 
 

@@ -185,3 +185,17 @@ def test_a_split_gguf_is_one_model_checked_once_and_must_arrive_whole(world, tmp
     assert (lineage.state, lineage.verdict) == (CheckRun.State.SUCCEEDED, "derived"), lineage.error
     (finding,) = Finding.objects.filter(submission=submission, code="undeclared_derivation")
     assert finding.check_run_id == lineage.pk
+
+
+@pytest.mark.parametrize(("error", "korean"), [
+    ("gguf/m-00001-of-00003.gguf: m-00001-of-00003.gguf: split GGUF model of 3 files; missing: m-00002-of-00003.gguf",
+     "gguf/m-00001-of-00003.gguf: m-00001-of-00003.gguf: 3개 파일로 나뉜 GGUF 모델인데 다음 파일이 없습니다: "
+     "m-00002-of-00003.gguf"),
+    ("gguf/renamed.gguf: renamed.gguf: file 1 of 4 of a split GGUF model; its files must be named "
+     "STEM-00001-of-00004.gguf to STEM-00004-of-00004.gguf and read from the first",
+     "gguf/renamed.gguf: renamed.gguf: 나뉜 GGUF 모델의 4개 파일 중 1번째 파일입니다. 파일 이름은 "
+     "STEM-00001-of-00004.gguf부터 STEM-00004-of-00004.gguf까지여야 하며 첫 파일부터 읽습니다"),
+])
+def test_split_gguf_errors_read_in_korean(error, korean):
+    with translation.override("ko"):
+        assert finding_texts.error_label(error) == korean
