@@ -173,7 +173,7 @@ _GGUF_SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\
 def gguf_splits_missing(*, submission: Submission) -> dict[str, tuple[int, list[str]]]:
     """{a split GGUF model's name pattern ("gguf/m-NNNNN-of-00003.gguf"): (its file count, the names of
     its files not uploaded to its folder)}, for each split GGUF model of which some file was uploaded."""
-    uploaded: dict[tuple[str, str, int], set[str]] = {}
+    uploaded: dict[tuple[str, str, int], set[int]] = {}
     suffixes: dict[tuple[str, str, int], str] = {}
     for name in submission.artifacts.values_list("original_name", flat=True):
         folder, _sep, base = name.rpartition("/")
