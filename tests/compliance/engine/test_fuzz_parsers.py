@@ -198,6 +198,45 @@ def test_fuzz_gguf_header_read(data: bytes) -> None:
         pass
 
 
+def _gguf_split_seed() -> tuple[bytes, bytes]:
+    """A real two-file split GGUF, written by the gguf package's own splitter."""
+    import gguf
+
+    folder = _SCRATCH / "split-seed"
+    folder.mkdir(exist_ok=True)
+    writer = gguf.GGUFWriter(str(folder / "m.gguf"), "llama", split_max_tensors=1)
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.ones((4, 8), np.float32))
+    writer.add_tensor("output.weight", np.ones((4, 8), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return (folder / "m-00001-of-00002.gguf").read_bytes(), (folder / "m-00002-of-00002.gguf").read_bytes()
+
+
+GGUF_SPLIT = _gguf_split_seed()
+
+
+@FUZZ_FILES
+@given(st.sampled_from([0, 1]), st.data())
+def test_fuzz_split_gguf_open(which: int, data: st.DataObject) -> None:
+    """Either file of a split GGUF mutated: the model opens whole or the error is the module's own."""
+    parts = list(GGUF_SPLIT)
+    parts[which] = data.draw(mutated(parts[which]))
+    folder = _SCRATCH / "split"
+    folder.mkdir(exist_ok=True)
+    for number, part in enumerate(parts, start=1):
+        (folder / f"m-{number:05d}-of-00002.gguf").write_bytes(part)
+    try:
+        opened = weights.model_open(folder / "m-00001-of-00002.gguf")
+    except weights.WeightsFormatError:
+        return
+    sizes = {f"m-{n:05d}-of-00002.gguf": len(part) for n, part in enumerate(parts, start=1)}
+    for tensor in opened.tensors.values():  # every tensor read from one of the files, inside it
+        assert 0 <= tensor.start <= tensor.end <= sizes[tensor.source.name]
+
+
 # --------------------------------------------------------------------------- the whole intake
 
 @FUZZ_FILES
