@@ -34,6 +34,10 @@ def submission_step_index(submission: Submission) -> int:
         return _STEP_OF_STATUS[submission.status]
     if not submission.artifacts.exists():
         return 0
+    from projects.selectors import shards_missing_sentences
+
+    if shards_missing_sentences(submission=submission):
+        return 0  # a sharded or split model misses a file: the artifacts step is not done
     try:
         signed = submission.declaration.is_signed
     except Declaration.DoesNotExist:

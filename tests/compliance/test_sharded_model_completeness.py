@@ -66,6 +66,9 @@ def test_a_missing_shard_stops_the_submission_and_names_it_until_it_is_uploaded(
     # The draft says so before the vendor tries: the next step is the shard, not "submit".
     draft = page.get(f"/submissions/{submission.pk}/edit/").content.decode()
     assert 'data-action="shards"' in draft and 'data-action="submit"' not in draft
+    from projects.templatetags.submission_steps import submission_step_index
+
+    assert submission_step_index(submission) == 0  # the stepper stays on "Artifacts"
     assert "model-00002-of-00002.safetensors" in draft
     shown = page.post(f"/submissions/{submission.pk}/submit/", follow=True, HTTP_ACCEPT_LANGUAGE="ko")
     text = shown.content.decode()
