@@ -183,6 +183,7 @@ def submission_open(request: HttpRequest, pk: int) -> HttpResponse:
 def _draft_page(request: HttpRequest, submission, *, declaration_form: DeclarationForm | None = None) -> HttpResponse:
     """The draft page; ``declaration_form`` is the form the vendor just sent, with its errors."""
     declaration = submission.declaration
+    next_steps = draft_next_steps(submission=submission)
     context = {
         "submission": submission,
         "project": submission.project,
@@ -195,7 +196,9 @@ def _draft_page(request: HttpRequest, submission, *, declaration_form: Declarati
         "kinds": Artifact.UPLOAD_KIND_CHOICES,
         "max_bytes": submission.project.programme.max_artifact_bytes,
         # The same steps compliance.casework.next_actions gives a vendor on a draft.
-        "next_steps": draft_next_steps(submission=submission),
+        "next_steps": next_steps,
+        # The step indicator reads the same answer instead of reading the shard indexes again.
+        "files_missing": any(code == "shards" for code, _text, _url in next_steps),
         "previous_decision": submission_previous_decision(submission=submission),
         "history": submission_draft_history(submission=submission),
     }

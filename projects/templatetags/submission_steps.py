@@ -28,16 +28,20 @@ _STEP_OF_STATUS = {
 }
 
 
-def submission_step_index(submission: Submission) -> int:
-    """Index (0-4) of the current step; 5 when every step is done."""
+def submission_step_index(submission: Submission, *, files_missing: bool | None = None) -> int:
+    """Index (0-4) of the current step; 5 when every step is done. ``files_missing``: whether a
+    sharded or split model of the draft misses a file, when the caller knows already (the draft
+    page's next steps read the shard indexes once); None reads them here."""
     if submission.status in _STEP_OF_STATUS:
         return _STEP_OF_STATUS[submission.status]
     if not submission.artifacts.exists():
         return 0
-    from projects.selectors import shards_missing_sentences
+    if files_missing is None:
+        from projects.selectors import gguf_splits_missing, shards_missing
 
-    if shards_missing_sentences(submission=submission):
-        return 0  # a sharded or split model misses a file: the artifacts step is not done
+        files_missing = bool(shards_missing(submission=submission) or gguf_splits_missing(submission=submission))
+    if files_missing:
+        return 0  # the artifacts step is not done
     try:
         signed = submission.declaration.is_signed
     except Declaration.DoesNotExist:
@@ -46,8 +50,8 @@ def submission_step_index(submission: Submission) -> int:
 
 
 @register.inclusion_tag("projects/_submission_steps.html")
-def submission_steps(submission: Submission) -> dict:
-    current = submission_step_index(submission)
+def submission_steps(submission: Submission, files_missing: bool | None = None) -> dict:
+    current = submission_step_index(submission, files_missing=files_missing)
     steps = [
         {"number": i + 1, "key": key, "label": label, "state": "done" if i < current else "active" if i == current else ""}
         for i, (key, label) in enumerate(STEPS)
